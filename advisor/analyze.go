@@ -1,0 +1,248 @@
+package advisor
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// maxListed caps the destinations, remotes and stuck sockets listed in
+// Findings; totals always count everything.
+const maxListed = 20
+
+// Analyze derives findings from a window of snapshots, oldest first. The last
+// snapshot is the present; earlier ones provide rates, growth and stuck
+// sockets. It panics on an empty window.
+func Analyze(window []Snapshot) Findings {
+	first, last := window[0], window[len(window)-1]
+	f := Findings{
+		Time:          last.Time,
+		Samples:       len(window),
+		WindowSeconds: last.Time.Sub(first.Time).Seconds(),
+	}
+	analyzeStates(&f, last)
+	analyzePorts(&f, first, last)
+	analyzeRates(&f, first, last)
+	analyzeCloseWait(&f, window)
+	analyzeQueues(&f, first, last)
+	return f
+}
+
+func analyzeStates(f *Findings, last Snapshot) {
+	sum := last.Sockets
+	f.States = map[string]int{}
+	if sum != nil {
+		f.States = sum.States.Map()
+	}
+	f.StatesComplete = sum != nil && sum.Dumped == StatesOf(AllStates()...)
+	if !f.StatesComplete {
+		// sockstat's tw counts every TIME_WAIT socket, IPv4 and IPv6.
+		if tw := last.Counters.TimeWait; tw > 0 {
+			f.States[TimeWait.String()] = tw
+		}
+	}
+	f.TimeWait = TimeWaitFindings{
+		Count:         f.States[TimeWait.String()],
+		MaxBuckets:    last.Sysctls.TCPMaxTwBuckets,
+		OverflowTotal: last.Counters.TimeWaitOverflow,
+	}
+	f.FinWait2 = FinWait2Findings{
+		Count:      f.States[FinWait2.String()],
+		Orphans:    last.Counters.Orphan,
+		MaxOrphans: last.Sysctls.TCPMaxOrphans,
+		FinTimeout: last.Sysctls.TCPFinTimeout,
+	}
+}
+
+func analyzePorts(f *Findings, first, last Snapshot) {
+	sc := last.Sysctls
+	usable := sc.UsablePorts()
+	f.Ports = PortFindings{
+		Range:               sc.PortRange,
+		Size:                sc.PortRange.Size(),
+		ReservedInRange:     sc.ReservedPorts.CountIn(sc.PortRange),
+		Usable:              usable,
+		SocketsHoldingPorts: last.Counters.SocketsHoldingPorts(),
+	}
+	f.Ports.ExhaustionPossible = f.Ports.SocketsHoldingPorts >= usable
+	f.Destinations = []DestinationUse{}
+	if last.Sockets == nil {
+		return
+	}
+	dt := last.Time.Sub(first.Time).Seconds()
+	var before map[DestKey]int
+	if first.Sockets != nil && dt > 0 {
+		before = first.Sockets.PerDestination
+	}
+	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
+	for k, n := range last.Sockets.PerDestination {
+		d := DestinationUse{
+			Local:       k.Local.String(),
+			Remote:      k.Remote.String(),
+			PortsInUse:  n,
+			PortsUsable: usable,
+			Headroom:    max(usable-n, 0),
+		}
+		if usable > 0 {
+			d.Utilization = round4(float64(n) / float64(usable))
+		}
+		if before != nil {
+			g := round4(float64(n-before[k]) / dt)
+			d.GrowthPerSecond = &g
+		}
+		all = append(all, d)
+	}
+	slices.SortFunc(all, func(a, b DestinationUse) int {
+		return cmp.Or(cmp.Compare(b.PortsInUse, a.PortsInUse), cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Local, b.Local))
+	})
+	f.Ports.DestinationCount = len(all)
+	f.Destinations = all[:min(len(all), maxListed)]
+	if len(all) > 0 {
+		worst := all[0]
+		f.Connections.Worst = &worst
+	}
+}
+
+func analyzeRates(f *Findings, first, last Snapshot) {
+	dt := last.Time.Sub(first.Time).Seconds()
+	if dt <= 0 {
+		return
+	}
+	active := round4((last.Counters.ActiveOpens - first.Counters.ActiveOpens) / dt)
+	passive := round4((last.Counters.PassiveOpens - first.Counters.PassiveOpens) / dt)
+	demand := round4(active * TimeWaitLen.Seconds())
+	f.Connections.ActiveOpensPerSecond = &active
+	f.Connections.PassiveOpensPerSecond = &passive
+	f.Connections.TimeWaitDemand = &demand
+	f.TimeWait.OverflowDelta = last.Counters.TimeWaitOverflow - first.Counters.TimeWaitOverflow
+
+	w := f.Connections.Worst
+	if w == nil {
+		return
+	}
+	rate, basis := 0.0, ""
+	switch {
+	case w.GrowthPerSecond != nil && *w.GrowthPerSecond > 0:
+		rate, basis = *w.GrowthPerSecond, "destination growth"
+	case w.GrowthPerSecond == nil && active > 0:
+		rate, basis = active, "all new outgoing connections"
+	}
+	if rate > 0 {
+		secs := round4(float64(w.Headroom) / rate)
+		f.Connections.SecondsToExhaustion = &secs
+		f.Connections.ExhaustionBasis = basis
+	}
+}
+
+func analyzeCloseWait(f *Findings, window []Snapshot) {
+	last := window[len(window)-1]
+	cw := CloseWaitFindings{ByOwner: []OwnerCount{}, ByRemote: []RemoteCount{}, StuckSockets: []SocketID{}, Pattern: PatternNone}
+	if last.Sockets == nil {
+		f.CloseWait = cw
+		return
+	}
+	sockets := last.Sockets.CloseWait
+	cw.Count = len(sockets)
+	if first := window[0].Sockets; first != nil {
+		cw.Growth = cw.Count - len(first.CloseWait)
+	}
+
+	owners := map[Owner]int{}
+	remotes := map[string]int{}
+	for _, s := range sockets {
+		var o Owner
+		if s.Owner != nil {
+			o = *s.Owner
+		}
+		owners[o]++
+		remotes[s.ID.Remote.Addr().String()]++
+	}
+	for o, n := range owners {
+		cw.ByOwner = append(cw.ByOwner, OwnerCount{PID: o.PID, Command: o.Command, Unit: o.Unit, Count: n})
+	}
+	slices.SortFunc(cw.ByOwner, func(a, b OwnerCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.PID, b.PID))
+	})
+	for r, n := range remotes {
+		cw.ByRemote = append(cw.ByRemote, RemoteCount{Remote: r, Count: n})
+	}
+	slices.SortFunc(cw.ByRemote, func(a, b RemoteCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Remote, b.Remote))
+	})
+	cw.Remotes = len(cw.ByRemote)
+	cw.Pattern = remotePattern(cw.Count, cw.ByRemote)
+	cw.ByRemote = cw.ByRemote[:min(len(cw.ByRemote), maxListed)]
+
+	if len(window) > 1 {
+		stuck := stuckSockets(window)
+		n := len(stuck)
+		cw.Stuck = &n
+		cw.StuckSockets = stuck[:min(n, maxListed)]
+	}
+	f.CloseWait = cw
+}
+
+// remotePattern classifies how sockets spread over remotes: one remote with
+// half or more, many remotes with two or fewer each on average, or between.
+func remotePattern(total int, byRemote []RemoteCount) RemotePattern {
+	switch {
+	case total == 0:
+		return PatternNone
+	case byRemote[0].Count*2 >= total:
+		return PatternOneRemote
+	case total <= 2*len(byRemote):
+		return PatternManyRemotes
+	default:
+		return PatternSeveralRemotes
+	}
+}
+
+// stuckSockets returns the CLOSE_WAIT sockets of the last snapshot that every
+// earlier snapshot of the window also saw, matched by cookie and 4-tuple.
+func stuckSockets(window []Snapshot) []SocketID {
+	seen := map[SocketID]int{}
+	for _, snap := range window {
+		if snap.Sockets == nil {
+			return []SocketID{}
+		}
+		for _, s := range snap.Sockets.CloseWait {
+			seen[s.ID]++
+		}
+	}
+	out := []SocketID{}
+	for _, s := range window[len(window)-1].Sockets.CloseWait {
+		if seen[s.ID] == len(window) {
+			out = append(out, s.ID)
+		}
+	}
+	slices.SortFunc(out, func(a, b SocketID) int {
+		return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))
+	})
+	return out
+}
+
+func analyzeQueues(f *Findings, first, last Snapshot) {
+	q := QueueFindings{
+		Listeners:            []ListenerQueue{},
+		ListenOverflowsTotal: last.Counters.ListenOverflows,
+		ListenOverflowsDelta: last.Counters.ListenOverflows - first.Counters.ListenOverflows,
+		ListenDropsDelta:     last.Counters.ListenDrops - first.Counters.ListenDrops,
+	}
+	if last.Sockets != nil {
+		q.Backlog = last.Sockets.Queued
+		for _, l := range last.Sockets.Listeners {
+			if l.RecvQ == 0 {
+				continue
+			}
+			q.Listeners = append(q.Listeners, ListenerQueue{
+				Address: l.ID.Local.String(), Queued: l.RecvQ, Backlog: l.SendQ, Owner: l.Owner,
+			})
+		}
+	}
+	f.Queues = q
+}
+
+// round4 rounds to four decimals so JSON stays readable and stable.
+func round4(v float64) float64 {
+	return math.Round(v*1e4) / 1e4
+}

@@ -1,0 +1,71 @@
+package observe
+
+import (
+	"fmt"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// ReadCounters reads /proc/net/sockstat, sockstat6, snmp (Tcp) and netstat
+// (TcpExt) below procRoot, as seen from this process's network namespace.
+func ReadCounters(procRoot string) (advisor.Counters, error) {
+	var c advisor.Counters
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return c, err
+	}
+	st, err := fs.NetSockstat()
+	if err != nil {
+		return c, fmt.Errorf("sockstat: %w", err)
+	}
+	for _, p := range st.Protocols {
+		if p.Protocol != "TCP" {
+			continue
+		}
+		c.TCPInUse = p.InUse
+		c.TimeWait = deref(p.TW)
+		c.Orphan = deref(p.Orphan)
+	}
+	// sockstat6 is missing when IPv6 is disabled.
+	if st6, err := fs.NetSockstat6(); err == nil {
+		for _, p := range st6.Protocols {
+			if p.Protocol == "TCP6" {
+				c.TCP6InUse = p.InUse
+			}
+		}
+	}
+	self, err := fs.Self()
+	if err != nil {
+		return c, err
+	}
+	snmp, err := self.Snmp()
+	if err != nil {
+		return c, fmt.Errorf("snmp: %w", err)
+	}
+	c.ActiveOpens = derefF(snmp.Tcp.ActiveOpens)
+	c.PassiveOpens = derefF(snmp.Tcp.PassiveOpens)
+	ns, err := self.Netstat()
+	if err != nil {
+		return c, fmt.Errorf("netstat: %w", err)
+	}
+	c.TimeWaitOverflow = derefF(ns.TcpExt.TCPTimeWaitOverflow)
+	c.ListenOverflows = derefF(ns.TcpExt.ListenOverflows)
+	c.ListenDrops = derefF(ns.TcpExt.ListenDrops)
+	return c, nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefF(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

@@ -1,0 +1,98 @@
+// Package observe reads the kernel's TCP state for tcp-advisor: sysctls
+// through go-sysctl, counters from /proc/net through procfs, the socket table
+// over netlink sock_diag, and socket owners from /proc/<pid>. It only reads.
+//
+// Everything is read from the calling process's network namespace; to
+// observe another namespace, run tcp-advisor inside it (ip netns exec).
+package observe
+
+import (
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// Depth says how much of the socket table an observation dumps.
+type Depth int
+
+const (
+	// Auto dumps the bulk states only when the sockstat pre-check says a
+	// destination could be exhausted (DESIGN §3.2); otherwise it dumps just
+	// the CLOSE_WAIT and LISTEN sockets, which are few and need owners.
+	Auto Depth = iota
+	// Full always dumps every state, for a complete histogram.
+	Full
+)
+
+// detailStates are the sockets dumped on every tick: few, and the ones
+// analysis names owners for.
+var detailStates = advisor.StatesOf(advisor.CloseWait, advisor.Listen)
+
+// allStates is every state a socket table can hold.
+var allStates = advisor.StatesOf(advisor.AllStates()...)
+
+// Observer takes snapshots. Its zero value is not usable; use New.
+type Observer struct {
+	procRoot string
+	sysRoot  string
+	owners   *OwnerResolver
+	now      func() time.Time
+}
+
+// New returns an observer reading below procRoot (normally "/proc") and
+// sysRoot (normally "/proc/sys").
+func New(procRoot, sysRoot string) *Observer {
+	return &Observer{
+		procRoot: procRoot,
+		sysRoot:  sysRoot,
+		owners:   NewOwnerResolver(procRoot),
+		now:      time.Now,
+	}
+}
+
+// Observe takes one snapshot. The sysctls and counters are always read; the
+// socket table is dumped as deep as depth and the pre-check require, and the
+// owners of CLOSE_WAIT and listening sockets are resolved.
+func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
+	snap := advisor.Snapshot{Time: o.now()}
+	var err error
+	if snap.Sysctls, err = ReadSysctls(o.sysRoot); err != nil {
+		return snap, err
+	}
+	if snap.Counters, err = ReadCounters(o.procRoot); err != nil {
+		return snap, err
+	}
+	states := detailStates
+	if depth == Full || ExhaustionPossible(snap) {
+		states = allStates
+	}
+	if snap.Sockets, err = DumpSockets(states, snap.Sysctls.PortRange); err != nil {
+		return snap, err
+	}
+	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
+	return snap, nil
+}
+
+// ExhaustionPossible is the pre-check of DESIGN §3.2: no destination can run
+// out of ephemeral ports while fewer sockets than the usable range size hold
+// local ports at all, so the per-socket dump can wait.
+func ExhaustionPossible(s advisor.Snapshot) bool {
+	return s.Counters.SocketsHoldingPorts() >= s.Sysctls.UsablePorts()
+}
+
+// Window takes n snapshots, interval apart, oldest first. It stops early with
+// the error of the first snapshot that fails.
+func (o *Observer) Window(n int, interval time.Duration, depth Depth) ([]advisor.Snapshot, error) {
+	out := make([]advisor.Snapshot, 0, n)
+	for i := range max(n, 1) {
+		if i > 0 {
+			time.Sleep(interval)
+		}
+		s, err := o.Observe(depth)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

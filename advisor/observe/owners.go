@@ -1,0 +1,150 @@
+package observe
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// OwnerResolver maps socket inodes to the process that holds them, the way
+// `ss -p` does: by reading /proc/<pid>/fd links of the form "socket:[inode]".
+// It remembers what it found, so a steady set of sockets costs one scan.
+type OwnerResolver struct {
+	procRoot string
+	known    map[uint32]*advisor.Owner // nil value: looked for, not found
+}
+
+// NewOwnerResolver returns a resolver reading below procRoot (normally /proc).
+func NewOwnerResolver(procRoot string) *OwnerResolver {
+	return &OwnerResolver{procRoot: procRoot, known: make(map[uint32]*advisor.Owner)}
+}
+
+// Resolve fills in Owner for every socket with a non-zero inode. It scans
+// /proc only when a socket is new since the last call, and stops scanning once
+// every new inode is found. Inodes no longer present are forgotten.
+func (r *OwnerResolver) Resolve(lists ...[]advisor.DetailedSocket) {
+	live := make(map[uint32]bool)
+	want := make(map[uint32]bool)
+	for _, list := range lists {
+		for _, s := range list {
+			if s.Inode == 0 {
+				continue
+			}
+			live[s.Inode] = true
+			if _, ok := r.known[s.Inode]; !ok {
+				want[s.Inode] = true
+			}
+		}
+	}
+	for ino := range r.known {
+		if !live[ino] {
+			delete(r.known, ino)
+		}
+	}
+	if len(want) > 0 {
+		for ino, o := range r.scan(want) {
+			r.known[ino] = o
+		}
+		for ino := range want {
+			if _, ok := r.known[ino]; !ok {
+				r.known[ino] = nil
+			}
+		}
+	}
+	for _, list := range lists {
+		for i := range list {
+			list[i].Owner = r.known[list[i].Inode]
+		}
+	}
+}
+
+// scan walks /proc/<pid>/fd for the wanted inodes.
+func (r *OwnerResolver) scan(want map[uint32]bool) map[uint32]*advisor.Owner {
+	found := make(map[uint32]*advisor.Owner, len(want))
+	fs, err := procfs.NewFS(r.procRoot)
+	if err != nil {
+		return found
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		return found
+	}
+	for _, p := range procs {
+		targets, err := p.FileDescriptorTargets()
+		if err != nil {
+			continue // gone, or a kernel thread
+		}
+		var owner *advisor.Owner
+		for _, t := range targets {
+			ino, ok := parseSocketLink(t)
+			if !ok || !want[ino] || found[ino] != nil {
+				continue
+			}
+			if owner == nil {
+				owner = ownerOf(p)
+			}
+			found[ino] = owner
+		}
+		if len(found) == len(want) {
+			break
+		}
+	}
+	return found
+}
+
+// parseSocketLink parses an fd link target "socket:[12345]".
+func parseSocketLink(target string) (uint32, bool) {
+	rest, ok := strings.CutPrefix(target, "socket:[")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return 0, false
+	}
+	ino, err := strconv.ParseUint(rest[:len(rest)-1], 10, 32)
+	return uint32(ino), err == nil
+}
+
+func ownerOf(p procfs.Proc) *advisor.Owner {
+	o := &advisor.Owner{PID: p.PID}
+	o.Command, _ = p.Comm()
+	if cgroups, err := p.Cgroups(); err == nil {
+		o.Unit = unitFromCgroups(cgroups)
+	}
+	return o
+}
+
+// unitFromCgroups returns the systemd unit a process runs in: the first path
+// component below the slices, as systemd's cg_path_get_unit() does
+// ("/system.slice/nginx.service/worker" → "nginx.service"). It prefers the
+// unified (0::) hierarchy and falls back to the named systemd hierarchy on
+// cgroup v1 hosts. It returns "" outside units.
+func unitFromCgroups(cgroups []procfs.Cgroup) string {
+	var v1 string
+	for _, cg := range cgroups {
+		switch {
+		case cg.HierarchyID == 0:
+			if u := unitFromPath(cg.Path); u != "" {
+				return u
+			}
+		case len(cg.Controllers) == 1 && cg.Controllers[0] == "name=systemd":
+			v1 = unitFromPath(cg.Path)
+		}
+	}
+	return v1
+}
+
+func unitFromPath(path string) string {
+	for _, c := range strings.Split(path, "/") {
+		if c == "" || strings.HasSuffix(c, ".slice") {
+			continue
+		}
+		for _, suffix := range []string{".service", ".scope", ".socket", ".mount", ".swap"} {
+			if strings.HasSuffix(c, suffix) {
+				return c
+			}
+		}
+		return ""
+	}
+	return ""
+}

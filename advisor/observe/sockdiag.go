@@ -1,0 +1,194 @@
+package observe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// Sizes from include/uapi/linux/inet_diag.h.
+const (
+	sizeofInetDiagReqV2 = 56
+	sizeofInetDiagMsg   = 72
+	dumpRetries         = 3
+)
+
+// inetDiagReq is struct inet_diag_req_v2 with an all-zero socket id: dump
+// every TCP socket of one family whose state is in States. No extensions are
+// asked for, so each reply is a bare 72-byte inet_diag_msg.
+type inetDiagReq struct {
+	Family uint8
+	States advisor.StateSet
+}
+
+// Len implements nl.NetlinkRequestData.
+func (r *inetDiagReq) Len() int { return sizeofInetDiagReqV2 }
+
+// Serialize implements nl.NetlinkRequestData.
+func (r *inetDiagReq) Serialize() []byte {
+	b := make([]byte, sizeofInetDiagReqV2)
+	b[0] = r.Family
+	b[1] = unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(b[4:8], uint32(r.States))
+	return b
+}
+
+// diagMsg is the part of struct inet_diag_msg tcp-advisor uses.
+type diagMsg struct {
+	State   advisor.TCPState
+	Local   netip.AddrPort
+	Remote  netip.AddrPort
+	Cookie  uint64
+	Expires uint32
+	RQueue  uint32
+	WQueue  uint32
+	Inode   uint32
+}
+
+var errShortMsg = errors.New("inet_diag_msg: short message")
+
+// parseDiagMsg decodes one inet_diag_msg. Addresses are unmapped, so a
+// dual-stack socket talking to ::ffff:10.0.0.1 groups with IPv4 sockets to
+// 10.0.0.1.
+func parseDiagMsg(b []byte) (diagMsg, error) {
+	if len(b) < sizeofInetDiagMsg {
+		return diagMsg{}, errShortMsg
+	}
+	var m diagMsg
+	family := b[0]
+	m.State = advisor.TCPState(b[1])
+	sport := binary.BigEndian.Uint16(b[4:6])
+	dport := binary.BigEndian.Uint16(b[6:8])
+	var src, dst netip.Addr
+	switch family {
+	case unix.AF_INET:
+		src = netip.AddrFrom4([4]byte(b[8:12]))
+		dst = netip.AddrFrom4([4]byte(b[24:28]))
+	case unix.AF_INET6:
+		src = netip.AddrFrom16([16]byte(b[8:24])).Unmap()
+		dst = netip.AddrFrom16([16]byte(b[24:40])).Unmap()
+	default:
+		return diagMsg{}, fmt.Errorf("inet_diag_msg: family %d", family)
+	}
+	m.Local = netip.AddrPortFrom(src, sport)
+	m.Remote = netip.AddrPortFrom(dst, dport)
+	m.Cookie = uint64(binary.NativeEndian.Uint32(b[44:48])) | uint64(binary.NativeEndian.Uint32(b[48:52]))<<32
+	m.Expires = binary.NativeEndian.Uint32(b[52:56])
+	m.RQueue = binary.NativeEndian.Uint32(b[56:60])
+	m.WQueue = binary.NativeEndian.Uint32(b[60:64])
+	m.Inode = binary.NativeEndian.Uint32(b[68:72])
+	return m, nil
+}
+
+// aggregator folds dump messages into a SocketSummary as they stream in, so
+// memory grows with destinations and detailed sockets, not with the table.
+type aggregator struct {
+	ports advisor.PortRange
+	sum   advisor.SocketSummary
+	err   error
+}
+
+func newAggregator(states advisor.StateSet, ports advisor.PortRange) *aggregator {
+	return &aggregator{
+		ports: ports,
+		sum: advisor.SocketSummary{
+			Dumped:         states,
+			PerDestination: make(map[advisor.DestKey]int),
+		},
+	}
+}
+
+func (a *aggregator) add(m diagMsg) {
+	s := &a.sum
+	if !m.State.Valid() {
+		return
+	}
+	s.States[m.State]++
+	switch m.State {
+	case advisor.Listen:
+		s.Listeners = append(s.Listeners, detailed(m))
+		return
+	case advisor.CloseWait:
+		s.CloseWait = append(s.CloseWait, detailed(m))
+	}
+	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.ports.Contains(int(m.Local.Port())) {
+		s.PerDestination[advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}]++
+	}
+	if m.RQueue > 0 {
+		s.Queued.RecvQSockets++
+		s.Queued.RecvQBytes += uint64(m.RQueue)
+	}
+	if m.WQueue > 0 {
+		s.Queued.SendQSockets++
+		s.Queued.SendQBytes += uint64(m.WQueue)
+	}
+}
+
+// consume is the ExecuteIter callback: it parses and aggregates one message,
+// and stops the dump at the first malformed one.
+func (a *aggregator) consume(b []byte) bool {
+	m, err := parseDiagMsg(b)
+	if err != nil {
+		a.err = err
+		return false
+	}
+	a.add(m)
+	return true
+}
+
+func detailed(m diagMsg) advisor.DetailedSocket {
+	return advisor.DetailedSocket{
+		ID:    advisor.SocketID{Local: m.Local, Remote: m.Remote, Cookie: m.Cookie},
+		State: m.State,
+		RecvQ: m.RQueue,
+		SendQ: m.WQueue,
+		Inode: m.Inode,
+	}
+}
+
+// DumpSockets asks the kernel for the TCP sockets (IPv4 and IPv6) in the
+// given states over NETLINK_SOCK_DIAG, in this process's network namespace,
+// and aggregates them while the dump streams in. Local ports are counted per
+// destination when they lie inside ports. An interrupted dump
+// (NLM_F_DUMP_INTR) is retried from scratch.
+func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.SocketSummary, error) {
+	var err error
+	for range dumpRetries {
+		agg := newAggregator(states, ports)
+		if err = dumpFamily(agg, unix.AF_INET); err == nil {
+			err = dumpFamily(agg, unix.AF_INET6)
+		}
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &agg.sum, nil
+	}
+	return nil, fmt.Errorf("sock_diag dump: %w after %d tries", err, dumpRetries)
+}
+
+func dumpFamily(agg *aggregator, family uint8) error {
+	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
+	req.AddData(&inetDiagReq{Family: family, States: agg.sum.Dumped})
+	err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, agg.consume)
+	if err == nil {
+		err = agg.err
+	}
+	// A kernel built without IPv6 answers the AF_INET6 dump with ENOENT.
+	if family == unix.AF_INET6 && errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return fmt.Errorf("sock_diag dump (family %d): %w", family, err)
+	}
+	return err
+}

@@ -1,0 +1,119 @@
+package advisor
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Snapshot is one observation of the host's TCP stack: sysctls, counters and,
+// when the pre-check or a caller asked for it, a summary of the socket table.
+type Snapshot struct {
+	Time     time.Time      `json:"time"`
+	Sysctls  Sysctls        `json:"sysctls"`
+	Counters Counters       `json:"counters"`
+	Sockets  *SocketSummary `json:"sockets,omitempty"`
+}
+
+// Sysctls are the kernel settings tcp-advisor reasons about. Optional keys
+// (absent on some kernels) are pointers.
+type Sysctls struct {
+	PortRange             PortRange `json:"ip_local_port_range"`
+	ReservedPorts         PortSet   `json:"ip_local_reserved_ports"`
+	UnprivilegedPortStart int       `json:"ip_unprivileged_port_start"`
+	TCPTwReuse            int       `json:"tcp_tw_reuse"`
+	TCPTwReuseDelayMs     *int      `json:"tcp_tw_reuse_delay,omitempty"`
+	TCPFinTimeout         int       `json:"tcp_fin_timeout"`
+	TCPMaxTwBuckets       int       `json:"tcp_max_tw_buckets"`
+	TCPMaxOrphans         int       `json:"tcp_max_orphans"`
+	Somaxconn             int       `json:"somaxconn"`
+	TCPMaxSynBacklog      int       `json:"tcp_max_syn_backlog"`
+	TCPSyncookies         int       `json:"tcp_syncookies"`
+	TCPTimestamps         int       `json:"tcp_timestamps"`
+	// Raw holds every key read, by full sysctl name, whitespace-normalized.
+	Raw map[string]string `json:"raw"`
+}
+
+// UsablePorts is the number of ephemeral ports one destination can use.
+func (s Sysctls) UsablePorts() int { return UsablePorts(s.PortRange, s.ReservedPorts) }
+
+// Counters are the socket totals and TCP counters from /proc/net.
+type Counters struct {
+	// From /proc/net/sockstat and sockstat6.
+	TCPInUse  int `json:"tcp_inuse"`
+	TCP6InUse int `json:"tcp6_inuse"`
+	TimeWait  int `json:"tw"`
+	Orphan    int `json:"orphan"`
+	// From /proc/net/snmp (Tcp).
+	ActiveOpens  float64 `json:"active_opens"`
+	PassiveOpens float64 `json:"passive_opens"`
+	// From /proc/net/netstat (TcpExt).
+	TimeWaitOverflow float64 `json:"tcp_time_wait_overflow"`
+	ListenOverflows  float64 `json:"listen_overflows"`
+	ListenDrops      float64 `json:"listen_drops"`
+}
+
+// SocketsHoldingPorts is the pre-check total of DESIGN §3.2: every TCP socket
+// that may hold a local port, in any state.
+func (c Counters) SocketsHoldingPorts() int { return c.TCPInUse + c.TCP6InUse + c.TimeWait }
+
+// DestKey names a destination as the kernel's port allocator sees it: the
+// 4-tuple must be unique, so the ports available towards one (source address,
+// remote address, remote port) are the whole usable range.
+type DestKey struct {
+	Local  netip.Addr
+	Remote netip.AddrPort
+}
+
+// SocketID identifies one socket across samples.
+type SocketID struct {
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
+	Cookie uint64         `json:"cookie"`
+}
+
+// SocketSummary is what one sock_diag dump leaves after aggregation: counts
+// for the bulk of sockets and detail only for the few that need it.
+type SocketSummary struct {
+	// Dumped is the set of states the kernel was asked for.
+	Dumped StateSet    `json:"-"`
+	States StateCounts `json:"-"`
+	// PerDestination counts sockets whose local port lies in the ephemeral
+	// range, by destination; nil when the pre-check skipped it.
+	PerDestination map[DestKey]int `json:"-"`
+	// BoundInRange counts unconnected sockets bound to a port inside the
+	// range: each holds its port against every destination.
+	BoundInRange int `json:"bound_in_range"`
+	// CloseWait lists every CLOSE_WAIT socket.
+	CloseWait []DetailedSocket `json:"close_wait"`
+	// Listeners lists every listening socket.
+	Listeners []DetailedSocket `json:"listeners"`
+	// Queued counts connected sockets with bytes waiting, and the bytes.
+	Queued Backlog `json:"queued"`
+}
+
+// Backlog totals queued bytes over connected sockets.
+type Backlog struct {
+	RecvQSockets int    `json:"recvq_sockets"`
+	RecvQBytes   uint64 `json:"recvq_bytes"`
+	SendQSockets int    `json:"sendq_sockets"`
+	SendQBytes   uint64 `json:"sendq_bytes"`
+}
+
+// DetailedSocket is a socket kept whole: CLOSE_WAIT and LISTEN sockets, which
+// analysis attributes to an owner.
+type DetailedSocket struct {
+	ID    SocketID `json:"id"`
+	State TCPState `json:"state"`
+	// RecvQ and SendQ; for a listener, the accept queue and its backlog.
+	RecvQ uint32 `json:"recvq"`
+	SendQ uint32 `json:"sendq"`
+	Inode uint32 `json:"inode"`
+	Owner *Owner `json:"owner,omitempty"`
+}
+
+// Owner is the process holding a socket and the systemd unit it runs in.
+type Owner struct {
+	PID     int    `json:"pid"`
+	Command string `json:"command"`
+	Unit    string `json:"unit"`
+}
