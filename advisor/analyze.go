@@ -46,6 +46,10 @@ func analyzeStates(f *Findings, last Snapshot) {
 		MaxBuckets:    last.Sysctls.TCPMaxTwBuckets,
 		OverflowTotal: last.Counters.TimeWaitOverflow,
 	}
+	if f.StatesComplete {
+		out := sum.Ephemeral.Get(TimeWait)
+		f.TimeWait.Outgoing = &out
+	}
 	f.FinWait2 = FinWait2Findings{
 		Count:      f.States[FinWait2.String()],
 		Orphans:    last.Counters.Orphan,

@@ -81,8 +81,12 @@ type ConnFindings struct {
 
 // TimeWaitFindings covers TIME_WAIT load and bucket overflow.
 type TimeWaitFindings struct {
-	Count      int `json:"count"`
-	MaxBuckets int `json:"max_buckets"`
+	Count int `json:"count"`
+	// Outgoing counts TIME_WAIT sockets on ephemeral local ports: those of
+	// connections this host opened and closed first. Null when the
+	// pre-check skipped the dump.
+	Outgoing   *int `json:"outgoing"`
+	MaxBuckets int  `json:"max_buckets"`
 	// OverflowTotal is TcpExt TCPTimeWaitOverflow; OverflowDelta its rise
 	// over the window.
 	OverflowTotal float64 `json:"overflow_total"`

@@ -80,9 +80,10 @@ type SocketSummary struct {
 	// PerDestination counts sockets whose local port lies in the ephemeral
 	// range, by destination; nil when the pre-check skipped it.
 	PerDestination map[DestKey]int `json:"-"`
-	// BoundInRange counts unconnected sockets bound to a port inside the
-	// range: each holds its port against every destination.
-	BoundInRange int `json:"bound_in_range"`
+	// Ephemeral counts, by state, the connected sockets whose local port
+	// lies in the ephemeral range: this host's outgoing connections. Its
+	// TIME_WAIT entry is the active closer's share of TIME_WAIT.
+	Ephemeral StateCounts `json:"-"`
 	// CloseWait lists every CLOSE_WAIT socket.
 	CloseWait []DetailedSocket `json:"close_wait"`
 	// Listeners lists every listening socket.

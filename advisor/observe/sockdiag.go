@@ -120,6 +120,7 @@ func (a *aggregator) add(m diagMsg) {
 	}
 	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.ports.Contains(int(m.Local.Port())) {
 		s.PerDestination[advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}]++
+		s.Ephemeral[m.State]++
 	}
 	if m.RQueue > 0 {
 		s.Queued.RecvQSockets++
