@@ -53,7 +53,7 @@ func analyzeStates(f *Findings, last Snapshot) {
 	f.FinWait2 = FinWait2Findings{
 		Count:      f.States[FinWait2.String()],
 		Orphans:    last.Counters.Orphan,
-		MaxOrphans: last.Sysctls.TCPMaxOrphans,
+		MaxOrphans: derefInt(last.Sysctls.TCPMaxOrphans),
 		FinTimeout: last.Sysctls.TCPFinTimeout,
 	}
 }
@@ -249,4 +249,11 @@ func analyzeQueues(f *Findings, first, last Snapshot) {
 // round4 rounds to four decimals so JSON stays readable and stable.
 func round4(v float64) float64 {
 	return math.Round(v*1e4) / 1e4
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -96,8 +96,10 @@ type TimeWaitFindings struct {
 // FinWait2Findings covers orphaned sockets waiting for the peer's FIN, the
 // only thing tcp_fin_timeout governs.
 type FinWait2Findings struct {
-	Count      int `json:"count"`
-	Orphans    int `json:"orphans"`
+	Count   int `json:"count"`
+	Orphans int `json:"orphans"`
+	// MaxOrphans is 0 where tcp_max_orphans cannot be read (it is global
+	// and hidden inside network namespaces).
 	MaxOrphans int `json:"max_orphans"`
 	FinTimeout int `json:"fin_timeout"`
 }

@@ -24,7 +24,7 @@ type Sysctls struct {
 	TCPTwReuseDelayMs     *int      `json:"tcp_tw_reuse_delay,omitempty"`
 	TCPFinTimeout         int       `json:"tcp_fin_timeout"`
 	TCPMaxTwBuckets       int       `json:"tcp_max_tw_buckets"`
-	TCPMaxOrphans         int       `json:"tcp_max_orphans"`
+	TCPMaxOrphans         *int      `json:"tcp_max_orphans,omitempty"`
 	Somaxconn             int       `json:"somaxconn"`
 	TCPMaxSynBacklog      int       `json:"tcp_max_syn_backlog"`
 	TCPSyncookies         int       `json:"tcp_syncookies"`

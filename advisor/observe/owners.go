@@ -102,7 +102,10 @@ func parseSocketLink(target string) (uint32, bool) {
 		return 0, false
 	}
 	ino, err := strconv.ParseUint(rest[:len(rest)-1], 10, 32)
-	return uint32(ino), err == nil
+	if err != nil {
+		return 0, false
+	}
+	return uint32(ino), true
 }
 
 func ownerOf(p procfs.Proc) *advisor.Owner {

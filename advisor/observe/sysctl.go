@@ -12,8 +12,8 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
-// Sysctl keys tcp-advisor reads. Those in optionalKeys are absent on some
-// kernels (tcp_tw_reuse_delay arrived in Linux 6.13).
+// Sysctl keys tcp-advisor reads. Those in optionalKeys may be absent: see
+// there.
 const (
 	KeyPortRange             = "net.ipv4.ip_local_port_range"
 	KeyReservedPorts         = "net.ipv4.ip_local_reserved_ports"
@@ -29,7 +29,10 @@ const (
 	KeyTCPTimestamps         = "net.ipv4.tcp_timestamps"
 )
 
-var optionalKeys = map[string]bool{KeyTCPTwReuseDelay: true}
+// optionalKeys may be missing: tcp_tw_reuse_delay arrived in Linux 6.13, and
+// tcp_max_orphans is global, absent inside any network namespace but the
+// initial one.
+var optionalKeys = map[string]bool{KeyTCPTwReuseDelay: true, KeyTCPMaxOrphans: true}
 
 // SysctlKeys lists every key ReadSysctls reads.
 var SysctlKeys = []string{
@@ -79,7 +82,6 @@ func parseSysctls(raw map[string]string) (advisor.Sysctls, error) {
 		{KeyTCPTwReuse, &s.TCPTwReuse},
 		{KeyTCPFinTimeout, &s.TCPFinTimeout},
 		{KeyTCPMaxTwBuckets, &s.TCPMaxTwBuckets},
-		{KeyTCPMaxOrphans, &s.TCPMaxOrphans},
 		{KeySomaxconn, &s.Somaxconn},
 		{KeyTCPMaxSynBacklog, &s.TCPMaxSynBacklog},
 		{KeyTCPSyncookies, &s.TCPSyncookies},
@@ -90,12 +92,23 @@ func parseSysctls(raw map[string]string) (advisor.Sysctls, error) {
 			return s, fmt.Errorf("sysctl %s: %q is not an integer", f.key, raw[f.key])
 		}
 	}
-	if v, ok := raw[KeyTCPTwReuseDelay]; ok {
-		d, err := strconv.Atoi(v)
-		if err != nil {
-			return s, fmt.Errorf("sysctl %s: %q is not an integer", KeyTCPTwReuseDelay, v)
-		}
-		s.TCPTwReuseDelayMs = &d
+	if s.TCPTwReuseDelayMs, err = optionalInt(raw, KeyTCPTwReuseDelay); err != nil {
+		return s, err
+	}
+	if s.TCPMaxOrphans, err = optionalInt(raw, KeyTCPMaxOrphans); err != nil {
+		return s, err
 	}
 	return s, nil
+}
+
+func optionalInt(raw map[string]string, key string) (*int, error) {
+	v, ok := raw[key]
+	if !ok {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, fmt.Errorf("sysctl %s: %q is not an integer", key, v)
+	}
+	return &n, nil
 }

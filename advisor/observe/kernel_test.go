@@ -1,0 +1,280 @@
+package observe
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+)
+
+// The tests in this file run inside a scratch network namespace (see
+// netnstest.Inside), where writing /proc/sys/net changes only that namespace.
+
+func setSysctl(t *testing.T, key, value string) {
+	t.Helper()
+	path := "/proc/sys/" + dotsToSlashes(key)
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dotsToSlashes(k string) string {
+	b := []byte(k)
+	for i := range b {
+		if b[i] == '.' {
+			b[i] = '/'
+		}
+	}
+	return string(b)
+}
+
+// serveCloseOnEOF listens on addr and closes each connection shortly after
+// the client does, so clients end in TIME_WAIT. (Closing at once can race the
+// client's move to a timewait sock on loopback and draw a RST that kills it.)
+func serveCloseOnEOF(t *testing.T, network, addr string) *server {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	srv := &server{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, _ = io.Copy(io.Discard, c)
+				time.Sleep(20 * time.Millisecond)
+				c.Close()
+				srv.closed.Add(1)
+			}()
+		}
+	}()
+	return srv
+}
+
+// server counts the connections it has closed.
+type server struct{ closed atomic.Int64 }
+
+// waitClosed waits until the server has closed n connections in all.
+func (s *server) waitClosed(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.closed.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server closed %d of %d connections", s.closed.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// makeTimeWait opens n connections to addr and closes each from the client.
+func makeTimeWait(t *testing.T, network, addr string, n int) {
+	t.Helper()
+	for range n {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// makeCloseWait leaves n accepted connections open after their clients
+// closed: n CLOSE_WAIT sockets held by this process.
+func makeCloseWait(t *testing.T, addr string, n int) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, n)
+	go func() {
+		for range n {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		for range len(held) {
+			(<-held).Close()
+		}
+	})
+	for len(held) < n {
+		time.Sleep(time.Millisecond)
+	}
+	return ln
+}
+
+// dialMapped connects an AF_INET6 socket to a v4-mapped address and closes
+// it from the client side (Go's net package would use an AF_INET socket).
+func dialMapped(t *testing.T, to netip.AddrPort) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrInet6{Port: int(to.Port()), Addr: to.Addr().As16()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitTimeWait waits until sockstat shows at least n TIME_WAIT sockets.
+func waitTimeWait(t *testing.T, n int) advisor.Counters {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := ReadCounters("/proc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TimeWait >= n || time.Now().After(deadline) {
+			return c
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestKernelObserveTimeWaitAndCloseWait(t *testing.T) {
+	if !netnstest.Inside(t) {
+		return
+	}
+	setSysctl(t, KeyPortRange, "40000 40999")
+	setSysctl(t, KeyTCPTwReuse, "0")
+	srv := serveCloseOnEOF(t, "tcp", "127.0.0.1:9000")
+	makeTimeWait(t, "tcp", "127.0.0.1:9000", 400)
+	makeCloseWait(t, "127.0.0.1:9100", 120)
+	srv.waitClosed(t, 400)
+	counters := waitTimeWait(t, 400)
+
+	snap, err := New("/proc", "/proc/sys").Observe(Full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := snap.Sockets
+	tw := sum.States.Get(advisor.TimeWait)
+	if tw != 400 {
+		t.Errorf("TIME_WAIT = %d, want 400", tw)
+	}
+	// sockstat's tw also counts the FIN_WAIT2 orphans (the CLOSE_WAIT
+	// clients) that have become timewait socks.
+	if fw2 := sum.States.Get(advisor.FinWait2); counters.TimeWait < tw || counters.TimeWait > tw+fw2 {
+		t.Errorf("sockstat tw %d outside dump TIME_WAIT %d .. + FIN_WAIT2 %d", counters.TimeWait, tw, fw2)
+	}
+	if got := sum.States.Get(advisor.CloseWait); got != 120 {
+		t.Errorf("CLOSE_WAIT = %d, want 120", got)
+	}
+	for _, s := range sum.CloseWait {
+		if s.Owner == nil || s.Owner.PID != os.Getpid() {
+			t.Fatalf("CLOSE_WAIT %v owner = %+v, want pid %d", s.ID, s.Owner, os.Getpid())
+		}
+	}
+	dest := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")}
+	if got := sum.PerDestination[dest]; got != tw {
+		t.Errorf("ports in use towards 127.0.0.1:9000 = %d, want %d (its TIME_WAIT)", got, tw)
+	}
+	if snap.Sysctls.UsablePorts() != 1000 {
+		t.Errorf("usable = %d, want 1000", snap.Sysctls.UsablePorts())
+	}
+	listening := map[uint16]bool{}
+	for _, l := range sum.Listeners {
+		listening[l.ID.Local.Port()] = true
+		if l.Owner == nil || l.Owner.PID != os.Getpid() {
+			t.Errorf("listener %v owner = %+v", l.ID.Local, l.Owner)
+		}
+	}
+	if !listening[9000] || !listening[9100] {
+		t.Errorf("listeners = %v, want 9000 and 9100", listening)
+	}
+}
+
+func TestKernelObserveIPv6AndMapped(t *testing.T) {
+	if !netnstest.Inside(t) {
+		return
+	}
+	setSysctl(t, KeyPortRange, "40000 40999")
+	srv := serveCloseOnEOF(t, "tcp", "[::]:9200") // dual-stack: "tcp" leaves IPV6_V6ONLY off
+	makeTimeWait(t, "tcp6", "[::1]:9200", 30)
+	// A dual-stack socket dialling an IPv4 address: the kernel shows it in
+	// the AF_INET6 dump as ::ffff:127.0.0.1.
+	for range 20 {
+		dialMapped(t, netip.MustParseAddrPort("[::ffff:127.0.0.1]:9200"))
+	}
+	makeTimeWait(t, "tcp4", "127.0.0.1:9200", 10)
+	srv.waitClosed(t, 60)
+	waitTimeWait(t, 60)
+
+	sum, err := DumpSockets(allStates, advisor.PortRange{Low: 40000, High: 40999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6 := advisor.DestKey{Local: netip.MustParseAddr("::1"), Remote: netip.MustParseAddrPort("[::1]:9200")}
+	v4 := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9200")}
+	if got := sum.PerDestination[v6]; got != 30 {
+		t.Errorf("[::1]:9200 = %d, want 30", got)
+	}
+	// Mapped and native IPv4 group together.
+	if got := sum.PerDestination[v4]; got != 30 {
+		t.Errorf("127.0.0.1:9200 = %d, want 30 (20 mapped + 10 native)", got)
+	}
+	if len(sum.PerDestination) != 2 {
+		t.Errorf("destinations = %v, want 2", sum.PerDestination)
+	}
+}
+
+func TestKernelPreCheck(t *testing.T) {
+	if !netnstest.Inside(t) {
+		return
+	}
+	setSysctl(t, KeyPortRange, "32768 60999")
+	srv := serveCloseOnEOF(t, "tcp", "127.0.0.1:9300")
+	makeTimeWait(t, "tcp", "127.0.0.1:9300", 50)
+	srv.waitClosed(t, 50)
+	waitTimeWait(t, 50)
+	o := New("/proc", "/proc/sys")
+
+	quiet, err := o.Observe(Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ExhaustionPossible(quiet) {
+		t.Fatalf("pre-check says exhaustion possible with %d sockets and %d ports",
+			quiet.Counters.SocketsHoldingPorts(), quiet.Sysctls.UsablePorts())
+	}
+	if quiet.Sockets.Dumped != detailStates || quiet.Sockets.States.Get(advisor.TimeWait) != 0 {
+		t.Errorf("quiet tick dumped %b with %d TIME_WAIT; want only CLOSE_WAIT and LISTEN",
+			quiet.Sockets.Dumped, quiet.Sockets.States.Get(advisor.TimeWait))
+	}
+
+	setSysctl(t, KeyPortRange, "40000 40039") // 40 ports < 50 sockets
+	busy, err := o.Observe(Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ExhaustionPossible(busy) || busy.Sockets.Dumped != allStates {
+		t.Errorf("narrow range: possible=%v dumped=%b, want the full dump", ExhaustionPossible(busy), busy.Sockets.Dumped)
+	}
+}

@@ -1,0 +1,157 @@
+package observe
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// encodeDiagMsg builds the inet_diag_msg the kernel would send for m.
+func encodeDiagMsg(family uint8, m diagMsg) []byte {
+	b := make([]byte, sizeofInetDiagMsg)
+	b[0] = family
+	b[1] = uint8(m.State)
+	binary.BigEndian.PutUint16(b[4:6], m.Local.Port())
+	binary.BigEndian.PutUint16(b[6:8], m.Remote.Port())
+	if family == unix.AF_INET {
+		a, r := m.Local.Addr().As4(), m.Remote.Addr().As4()
+		copy(b[8:], a[:])
+		copy(b[24:], r[:])
+	} else {
+		a, r := m.Local.Addr().As16(), m.Remote.Addr().As16()
+		copy(b[8:], a[:])
+		copy(b[24:], r[:])
+	}
+	binary.NativeEndian.PutUint32(b[44:48], uint32(m.Cookie))
+	binary.NativeEndian.PutUint32(b[48:52], uint32(m.Cookie>>32))
+	binary.NativeEndian.PutUint32(b[52:56], m.Expires)
+	binary.NativeEndian.PutUint32(b[56:60], m.RQueue)
+	binary.NativeEndian.PutUint32(b[60:64], m.WQueue)
+	binary.NativeEndian.PutUint32(b[68:72], m.Inode)
+	return b
+}
+
+func TestParseDiagMsg(t *testing.T) {
+	v4 := diagMsg{
+		State:  advisor.TimeWait,
+		Local:  netip.MustParseAddrPort("10.0.0.1:40001"),
+		Remote: netip.MustParseAddrPort("10.0.0.2:80"),
+		Cookie: 0x1122334455667788, Expires: 59000,
+	}
+	v6 := diagMsg{
+		State:  advisor.CloseWait,
+		Local:  netip.MustParseAddrPort("[2001:db8::1]:443"),
+		Remote: netip.MustParseAddrPort("[2001:db8::2]:51000"),
+		RQueue: 7, WQueue: 9, Inode: 4242,
+	}
+	mapped := diagMsg{
+		State:  advisor.Established,
+		Local:  netip.MustParseAddrPort("[::ffff:127.0.0.1]:40002"),
+		Remote: netip.MustParseAddrPort("[::ffff:127.0.0.1]:9000"),
+	}
+	tests := []struct {
+		name   string
+		family uint8
+		in     diagMsg
+		want   diagMsg
+	}{
+		{"ipv4", unix.AF_INET, v4, v4},
+		{"ipv6", unix.AF_INET6, v6, v6},
+		{"v4-mapped unmapped", unix.AF_INET6, mapped, diagMsg{
+			State:  advisor.Established,
+			Local:  netip.MustParseAddrPort("127.0.0.1:40002"),
+			Remote: netip.MustParseAddrPort("127.0.0.1:9000"),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseDiagMsg(encodeDiagMsg(tt.family, tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDiagMsgErrors(t *testing.T) {
+	if _, err := parseDiagMsg(make([]byte, sizeofInetDiagMsg-1)); err == nil {
+		t.Error("short message accepted")
+	}
+	b := make([]byte, sizeofInetDiagMsg)
+	b[0] = unix.AF_UNIX
+	if _, err := parseDiagMsg(b); err == nil {
+		t.Error("AF_UNIX message accepted")
+	}
+}
+
+func TestAggregator(t *testing.T) {
+	ports := advisor.PortRange{Low: 40000, High: 40999}
+	a := newAggregator(advisor.StatesOf(advisor.AllStates()...), ports)
+	add := func(state advisor.TCPState, local, remote string, n int) {
+		for i := range n {
+			lp := netip.MustParseAddrPort(local)
+			lp = netip.AddrPortFrom(lp.Addr(), lp.Port()+uint16(i))
+			a.add(diagMsg{State: state, Local: lp, Remote: netip.MustParseAddrPort(remote), Inode: uint32(i + 1), RQueue: 1})
+		}
+	}
+	add(advisor.TimeWait, "127.0.0.1:40000", "127.0.0.1:9000", 10)
+	add(advisor.Established, "127.0.0.1:40100", "127.0.0.1:9000", 5)
+	add(advisor.Established, "127.0.0.1:40200", "127.0.0.1:9001", 3)
+	add(advisor.Established, "127.0.0.1:30000", "127.0.0.1:9001", 4) // outside the range
+	add(advisor.CloseWait, "127.0.0.1:8080", "10.1.1.1:50000", 2)    // server side
+	add(advisor.Listen, "0.0.0.0:8080", "0.0.0.0:0", 1)
+	s := a.sum
+	if got := s.States.Get(advisor.Established); got != 12 {
+		t.Errorf("ESTABLISHED = %d, want 12", got)
+	}
+	k := func(l, r string) advisor.DestKey {
+		return advisor.DestKey{Local: netip.MustParseAddr(l), Remote: netip.MustParseAddrPort(r)}
+	}
+	want := map[advisor.DestKey]int{k("127.0.0.1", "127.0.0.1:9000"): 15, k("127.0.0.1", "127.0.0.1:9001"): 3}
+	if len(s.PerDestination) != len(want) {
+		t.Errorf("PerDestination = %v, want %v", s.PerDestination, want)
+	}
+	for key, n := range want {
+		if s.PerDestination[key] != n {
+			t.Errorf("PerDestination[%v] = %d, want %d", key, s.PerDestination[key], n)
+		}
+	}
+	if got := s.Ephemeral.Get(advisor.TimeWait); got != 10 {
+		t.Errorf("ephemeral TIME_WAIT = %d, want 10", got)
+	}
+	if len(s.CloseWait) != 2 || len(s.Listeners) != 1 {
+		t.Errorf("detailed: %d CLOSE_WAIT, %d LISTEN", len(s.CloseWait), len(s.Listeners))
+	}
+	if s.Queued.RecvQSockets != 24 {
+		t.Errorf("RecvQSockets = %d, want 24 (listeners excluded)", s.Queued.RecvQSockets)
+	}
+}
+
+func FuzzParseDiagMsg(f *testing.F) {
+	f.Add(encodeDiagMsg(unix.AF_INET, diagMsg{State: advisor.TimeWait, Local: netip.MustParseAddrPort("1.2.3.4:5"), Remote: netip.MustParseAddrPort("5.6.7.8:9")}))
+	f.Add(encodeDiagMsg(unix.AF_INET6, diagMsg{State: advisor.Listen, Local: netip.MustParseAddrPort("[::1]:5"), Remote: netip.MustParseAddrPort("[::]:0")}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a := newAggregator(advisor.StatesOf(advisor.AllStates()...), advisor.PortRange{Low: 1024, High: 65535})
+		if !a.consume(b) {
+			if a.err == nil {
+				t.Fatal("stopped without an error")
+			}
+			return
+		}
+		m, _ := parseDiagMsg(b)
+		if m.Local.Addr().Is4In6() || m.Remote.Addr().Is4In6() {
+			t.Fatalf("v4-mapped address survived: %v %v", m.Local, m.Remote)
+		}
+		if a.sum.States.Total() > 1 {
+			t.Fatalf("one message counted %d times", a.sum.States.Total())
+		}
+	})
+}

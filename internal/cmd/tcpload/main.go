@@ -1,0 +1,215 @@
+// Command tcpload makes real TCP socket states on loopback for tcp-advisor's
+// kernel tests and benchmarks. Run it inside a scratch network namespace.
+//
+//	tcpload timewait -addr 127.0.0.1:9000[,127.0.0.1:9001...] -n 900
+//	    serve each address, open n connections spread over them and close
+//	    each from the client side first: n client sockets end in TIME_WAIT.
+//	tcpload closewait -addr 127.0.0.1:9100 -n 300
+//	    serve the address and never close accepted connections; open n and
+//	    close them from the client: n server sockets stay in CLOSE_WAIT
+//	    until tcpload is killed. Prints "ready" when all are in place.
+//	tcpload dial -addr 127.0.0.1:9000 -rate 300 -duration 40s [-serve]
+//	    open connections at a fixed rate, closing each first, and print one
+//	    JSON line a second: {"second":s,"ok":n,"eaddrnotavail":m,"other":k}.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "timewait":
+		err = timeWait(os.Args[2:])
+	case "closewait":
+		err = closeWait(os.Args[2:])
+	case "dial":
+		err = dial(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tcpload:", err)
+		os.Exit(1)
+	}
+}
+
+// serveCloseOnEOF accepts connections and closes each once the client has
+// closed, so the client's socket moves on from FIN_WAIT2 to TIME_WAIT. The
+// close waits a moment: on loopback a FIN that arrives while the client's
+// orphaned socket is being turned into a timewait sock can be answered with
+// a RST, which kills the TIME_WAIT entry the test wants to see.
+func serveCloseOnEOF(ln net.Listener, closed *atomic.Int64) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			_, _ = io.Copy(io.Discard, c)
+			time.Sleep(20 * time.Millisecond)
+			c.Close()
+			closed.Add(1)
+		}()
+	}
+}
+
+func timeWait(args []string) error {
+	fs := flag.NewFlagSet("timewait", flag.ExitOnError)
+	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve and dial")
+	n := fs.Int("n", 900, "connections in all")
+	conc := fs.Int("conc", 32, "connections in flight")
+	_ = fs.Parse(args)
+	targets := strings.Split(*addrs, ",")
+	var closed atomic.Int64
+	for _, a := range targets {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		go serveCloseOnEOF(ln, &closed)
+	}
+	jobs := make(chan string)
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range *conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range jobs {
+				c, err := net.Dial("tcp", a)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				c.Close()
+			}
+		}()
+	}
+	for i := range *n {
+		jobs <- targets[i%len(targets)]
+	}
+	close(jobs)
+	wg.Wait()
+	ok := int64(*n) - failed.Load()
+	deadline := time.Now().Add(30 * time.Second)
+	for closed.Load() < ok && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d of %d connections failed, first: %v", failed.Load(), *n, firstErr.Load())
+	}
+	fmt.Printf("done %d\n", ok)
+	return nil
+}
+
+func closeWait(args []string) error {
+	fs := flag.NewFlagSet("closewait", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:9100", "address to serve")
+	n := fs.Int("n", 300, "connections to leave in CLOSE_WAIT")
+	_ = fs.Parse(args)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	held := make(chan net.Conn, *n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // never closed: the leak under test
+		}
+	}()
+	for range *n {
+		c, err := net.Dial("tcp", *addr)
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	for len(held) < *n {
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Println("ready")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	return nil
+}
+
+// tick is one second of dial results.
+type tick struct {
+	Second        int `json:"second"`
+	OK            int `json:"ok"`
+	EAddrNotAvail int `json:"eaddrnotavail"`
+	Other         int `json:"other"`
+}
+
+func dial(args []string) error {
+	fs := flag.NewFlagSet("dial", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:9000", "address to dial")
+	rate := fs.Int("rate", 300, "connections per second")
+	duration := fs.Duration("duration", 40*time.Second, "how long to dial")
+	serve := fs.Bool("serve", false, "also serve the address")
+	_ = fs.Parse(args)
+	if *serve {
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		var closed atomic.Int64
+		go serveCloseOnEOF(ln, &closed)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	start := time.Now()
+	interval := time.Second / time.Duration(*rate)
+	var cur tick
+	next := start
+	for time.Since(start) < *duration {
+		sec := int(time.Since(start) / time.Second)
+		if sec != cur.Second {
+			if err := enc.Encode(cur); err != nil {
+				return err
+			}
+			cur = tick{Second: sec}
+		}
+		c, err := net.DialTimeout("tcp", *addr, time.Second)
+		switch {
+		case err == nil:
+			cur.OK++
+			c.Close()
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			cur.EAddrNotAvail++
+		default:
+			cur.Other++
+		}
+		next = next.Add(interval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	return enc.Encode(cur)
+}

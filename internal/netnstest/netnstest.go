@@ -1,0 +1,134 @@
+// Package netnstest gives kernel tests a scratch network namespace with
+// loopback up, so they can make real sockets and write real sysctls without
+// touching the host's. Tests that need it skip without root, except under
+// CI=true, where a missing prerequisite fails the test.
+package netnstest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// insideEnv marks a test binary re-executed inside a namespace.
+const insideEnv = "NETNSTEST_INSIDE"
+
+// NS is a scratch network namespace created with `ip netns add`.
+type NS struct {
+	Name string
+}
+
+// Require stops the test unless it can make namespaces: skip normally, fail
+// under CI=true.
+func Require(t testing.TB) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, tool := range []string{"ip", "ss"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "kernel test needs " + strings.Join(missing, ", ")
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: not skipping)")
+	}
+	t.Skip(msg)
+}
+
+// New creates a namespace named after the test with loopback up, and deletes
+// it when the test ends.
+func New(t testing.TB) *NS {
+	t.Helper()
+	Require(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ns := &NS{Name: "tcpadv-" + hex.EncodeToString(b)}
+	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", ns.Name, err, out)
+		}
+	})
+	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+// Command returns a command that runs name inside the namespace.
+func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// MustRun runs a command inside the namespace and returns its standard
+// output; it fails the test if the command fails.
+func (ns *NS) MustRun(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := ns.Command(context.Background(), name, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("in %s: %s %s: %v: %s", ns.Name, name, strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// SetSysctl writes a sysctl inside the namespace, never on the host.
+func (ns *NS) SetSysctl(t testing.TB, key, value string) {
+	t.Helper()
+	ns.MustRun(t, "sysctl", "-q", "-w", fmt.Sprintf("%s=%s", key, value))
+}
+
+// Sysctl reads a sysctl inside the namespace, whitespace-normalized.
+func (ns *NS) Sysctl(t testing.TB, key string) string {
+	t.Helper()
+	return strings.Join(strings.Fields(ns.MustRun(t, "sysctl", "-n", key)), " ")
+}
+
+// Inside reports whether this test binary already runs inside the test's
+// namespace. Otherwise it creates a namespace, re-executes the current test
+// there (the -test.run pattern selects t.Name() alone) and returns false; the
+// caller then returns, and the inner run's failures fail this test.
+//
+//	if !netnstest.Inside(t) { return }
+//	... make sockets, observe ...
+func Inside(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(insideEnv) == t.Name() {
+		return true
+	}
+	ns := New(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := ns.Command(context.Background(), exe, "-test.run", "^"+runPattern(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), insideEnv+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside %s:\n%s", ns.Name, out)
+	if err != nil {
+		t.Fatalf("test inside namespace failed: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("test inside namespace did not run")
+	}
+	return false
+}
+
+// runPattern turns a test name (Top/sub) into a -test.run pattern.
+func runPattern(name string) string {
+	parts := strings.Split(name, "/")
+	return strings.Join(parts, "$/^")
+}
