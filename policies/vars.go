@@ -1,0 +1,347 @@
+package policies
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Sentinel values for figures the observation cannot tell. Every variable
+// is always present and never null, so conditions need no null checks.
+const (
+	// unknownSeconds stands for connections.seconds_to_exhaustion when
+	// nothing grows or there are no rates.
+	unknownSeconds = -1
+	// defaultTwReuseDelayMs is the TIME_WAIT reuse delay of kernels without
+	// net.ipv4.tcp_tw_reuse_delay (before Linux 6.14): a fixed second.
+	defaultTwReuseDelayMs = 1000
+)
+
+// variables returns the observation as the HCL variables rules read. Its
+// types do not depend on the values (lists are typed even when empty), so
+// variableTypes can be taken from an empty observation.
+func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
+	sc := snap.Sysctls
+	num := func(n int) cty.Value { return cty.NumberIntVal(int64(n)) }
+	flt := func(x float64) cty.Value { return cty.NumberFloatVal(finite(x)) }
+	str := cty.StringVal
+	delay := defaultTwReuseDelayMs
+	if sc.TCPTwReuseDelayMs != nil {
+		delay = *sc.TCPTwReuseDelayMs
+	}
+
+	vars := map[string]cty.Value{}
+	vars["sysctl"] = cty.ObjectVal(map[string]cty.Value{
+		"ip_local_port_range":        portRangeVal(sc.PortRange),
+		"ip_local_reserved_ports":    str(sc.ReservedPorts.String()),
+		"ip_unprivileged_port_start": num(sc.UnprivilegedPortStart),
+		"tcp_tw_reuse":               num(sc.TCPTwReuse),
+		"tcp_tw_reuse_delay":         num(delay),
+		"tcp_fin_timeout":            num(sc.TCPFinTimeout),
+		"tcp_max_tw_buckets":         num(sc.TCPMaxTwBuckets),
+		"tcp_max_orphans":            num(derefInt(sc.TCPMaxOrphans)),
+		"somaxconn":                  num(sc.Somaxconn),
+		"tcp_max_syn_backlog":        num(sc.TCPMaxSynBacklog),
+		"tcp_syncookies":             num(sc.TCPSyncookies),
+		"tcp_timestamps":             num(sc.TCPTimestamps),
+	})
+
+	p := f.Ports
+	vars["ports"] = cty.ObjectVal(map[string]cty.Value{
+		"low":                   num(p.Range.Low),
+		"high":                  num(p.Range.High),
+		"size":                  num(p.Size),
+		"usable":                num(p.Usable),
+		"reserved_in_range":     num(p.ReservedInRange),
+		"sockets_holding_ports": num(p.SocketsHoldingPorts),
+		"exhaustion_possible":   cty.BoolVal(p.ExhaustionPossible),
+		"destination_count":     num(p.DestinationCount),
+	})
+
+	dests := make([]cty.Value, 0, len(f.Destinations))
+	for _, d := range f.Destinations {
+		dests = append(dests, destinationVal(d))
+	}
+	vars["destinations"] = listOf(destinationType, dests)
+	worst := destinationVal(advisor.DestinationUse{})
+	if w := f.Connections.Worst; w != nil {
+		worst = destinationVal(*w)
+	}
+	vars["worst"] = withAttr(worst, "exists", cty.BoolVal(f.Connections.Worst != nil))
+
+	c := f.Connections
+	secs := float64(unknownSeconds)
+	if c.SecondsToExhaustion != nil {
+		secs = *c.SecondsToExhaustion
+	}
+	vars["connections"] = cty.ObjectVal(map[string]cty.Value{
+		"has_rates":                cty.BoolVal(c.ActiveOpensPerSecond != nil),
+		"active_opens_per_second":  flt(deref(c.ActiveOpensPerSecond)),
+		"passive_opens_per_second": flt(deref(c.PassiveOpensPerSecond)),
+		"time_wait_demand":         flt(deref(c.TimeWaitDemand)),
+		"seconds_to_exhaustion":    flt(secs),
+		"exhaustion_basis":         str(c.ExhaustionBasis),
+	})
+
+	tw := f.TimeWait
+	outgoing := 0
+	if tw.Outgoing != nil {
+		outgoing = *tw.Outgoing
+	}
+	vars["time_wait"] = cty.ObjectVal(map[string]cty.Value{
+		"count":          num(tw.Count),
+		"outgoing":       num(outgoing),
+		"outgoing_known": cty.BoolVal(tw.Outgoing != nil),
+		"max_buckets":    num(tw.MaxBuckets),
+		"overflow_total": flt(tw.OverflowTotal),
+		"overflow_delta": flt(tw.OverflowDelta),
+	})
+
+	fw := f.FinWait2
+	vars["fin_wait2"] = cty.ObjectVal(map[string]cty.Value{
+		"count":       num(fw.Count),
+		"orphans":     num(fw.Orphans),
+		"max_orphans": num(fw.MaxOrphans),
+		"fin_timeout": num(fw.FinTimeout),
+	})
+
+	vars["close_wait"] = closeWaitVal(f.CloseWait)
+	vars["queues"] = queuesVal(f.Queues)
+
+	states := map[string]cty.Value{}
+	for _, s := range advisor.AllStates() {
+		states[s.String()] = num(f.States[s.String()])
+	}
+	vars["states"] = cty.ObjectVal(states)
+
+	vars["window"] = cty.ObjectVal(map[string]cty.Value{
+		"samples":         num(f.Samples),
+		"seconds":         flt(f.WindowSeconds),
+		"states_complete": cty.BoolVal(f.StatesComplete),
+		"sockets_dumped":  cty.BoolVal(snap.Sockets != nil),
+	})
+
+	var listening []int
+	if snap.Sockets != nil {
+		for _, l := range snap.Sockets.Listeners {
+			listening = append(listening, int(l.ID.Local.Port()))
+		}
+	}
+	slices.Sort(listening)
+	listening = slices.Compact(listening)
+	ports := make([]cty.Value, len(listening))
+	for i, p := range listening {
+		ports[i] = num(p)
+	}
+	vars["listening_ports"] = listOf(cty.Number, ports)
+	return vars
+}
+
+// variableTypes is the schema of the observation variables, checked at load
+// time against every traversal a policy makes.
+var variableTypes = func() map[string]cty.Type {
+	out := map[string]cty.Type{}
+	for k, v := range variables(advisor.Snapshot{}, advisor.Findings{}) {
+		out[k] = v.Type()
+	}
+	return out
+}()
+
+// unknownVariables are the variables with every value unknown: evaluating an
+// expression against them checks its types without an observation.
+var unknownVariables = func() map[string]cty.Value {
+	out := map[string]cty.Value{}
+	for k, t := range variableTypes {
+		out[k] = cty.UnknownVal(t)
+	}
+	return out
+}()
+
+func portRangeVal(r advisor.PortRange) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{
+		"low":  cty.NumberIntVal(int64(r.Low)),
+		"high": cty.NumberIntVal(int64(r.High)),
+		"size": cty.NumberIntVal(int64(r.Size())),
+		"text": cty.StringVal(r.String()),
+	})
+}
+
+var destinationType = destinationVal(advisor.DestinationUse{}).Type()
+
+func destinationVal(d advisor.DestinationUse) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{
+		"local":             cty.StringVal(d.Local),
+		"remote":            cty.StringVal(d.Remote),
+		"ports_in_use":      cty.NumberIntVal(int64(d.PortsInUse)),
+		"ports_usable":      cty.NumberIntVal(int64(d.PortsUsable)),
+		"utilization":       cty.NumberFloatVal(finite(d.Utilization)),
+		"headroom":          cty.NumberIntVal(int64(d.Headroom)),
+		"growth_per_second": cty.NumberFloatVal(deref(d.GrowthPerSecond)),
+		"has_growth":        cty.BoolVal(d.GrowthPerSecond != nil),
+	})
+}
+
+var (
+	ownerType    = ownerVal(advisor.OwnerCount{}).Type()
+	remoteType   = remoteVal(advisor.RemoteCount{}).Type()
+	listenerType = listenerVal(advisor.ListenerQueue{}).Type()
+)
+
+func ownerVal(o advisor.OwnerCount) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{
+		"pid":     cty.NumberIntVal(int64(o.PID)),
+		"command": cty.StringVal(o.Command),
+		"unit":    cty.StringVal(o.Unit),
+		"count":   cty.NumberIntVal(int64(o.Count)),
+	})
+}
+
+func remoteVal(r advisor.RemoteCount) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{
+		"remote": cty.StringVal(r.Remote),
+		"count":  cty.NumberIntVal(int64(r.Count)),
+	})
+}
+
+func closeWaitVal(cw advisor.CloseWaitFindings) cty.Value {
+	owners := make([]cty.Value, len(cw.ByOwner))
+	for i, o := range cw.ByOwner {
+		owners[i] = ownerVal(o)
+	}
+	remotes := make([]cty.Value, len(cw.ByRemote))
+	for i, r := range cw.ByRemote {
+		remotes[i] = remoteVal(r)
+	}
+	stuckSockets := make([]cty.Value, len(cw.StuckSockets))
+	for i, s := range cw.StuckSockets {
+		stuckSockets[i] = cty.StringVal(s.Local.String() + " -> " + s.Remote.String())
+	}
+	top := ownerVal(advisor.OwnerCount{})
+	if len(cw.ByOwner) > 0 {
+		top = owners[0]
+	}
+	topRemote := remoteVal(advisor.RemoteCount{})
+	if len(cw.ByRemote) > 0 {
+		topRemote = remotes[0]
+	}
+	stuck := 0
+	if cw.Stuck != nil {
+		stuck = *cw.Stuck
+	}
+	pattern := string(cw.Pattern)
+	if pattern == "" {
+		pattern = string(advisor.PatternNone)
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"count":         cty.NumberIntVal(int64(cw.Count)),
+		"growth":        cty.NumberIntVal(int64(cw.Growth)),
+		"stuck":         cty.NumberIntVal(int64(stuck)),
+		"stuck_known":   cty.BoolVal(cw.Stuck != nil),
+		"stuck_sockets": listOf(cty.String, stuckSockets),
+		"remotes":       cty.NumberIntVal(int64(cw.Remotes)),
+		"pattern":       cty.StringVal(pattern),
+		"top_owner":     top,
+		"top_remote":    topRemote,
+		"owners":        listOf(ownerType, owners),
+		"by_remote":     listOf(remoteType, remotes),
+	})
+}
+
+func listenerVal(l advisor.ListenerQueue) cty.Value {
+	var o advisor.Owner
+	if l.Owner != nil {
+		o = *l.Owner
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"address": cty.StringVal(l.Address),
+		"queued":  cty.NumberIntVal(int64(l.Queued)),
+		"backlog": cty.NumberIntVal(int64(l.Backlog)),
+		"full":    cty.BoolVal(listenerFull(l)),
+		"pid":     cty.NumberIntVal(int64(o.PID)),
+		"command": cty.StringVal(o.Command),
+		"unit":    cty.StringVal(o.Unit),
+	})
+}
+
+// listenerFull reports whether a listener's accept queue is at its backlog:
+// the kernel drops (or, with tcp_abort_on_overflow, resets) the next
+// completed handshake (sk_acceptq_is_full).
+func listenerFull(l advisor.ListenerQueue) bool { return l.Queued >= l.Backlog && l.Queued > 0 }
+
+func queuesVal(q advisor.QueueFindings) cty.Value {
+	ls := slices.Clone(q.Listeners)
+	// The fullest listener first: the one a message should name.
+	slices.SortStableFunc(ls, func(a, b advisor.ListenerQueue) int {
+		return cmp.Or(cmp.Compare(fill(b), fill(a)), cmp.Compare(b.Queued, a.Queued))
+	})
+	vals := make([]cty.Value, len(ls))
+	full := 0
+	for i, l := range ls {
+		vals[i] = listenerVal(l)
+		if listenerFull(l) {
+			full++
+		}
+	}
+	top := listenerVal(advisor.ListenerQueue{})
+	if len(vals) > 0 {
+		top = vals[0]
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"listen_overflows_total": cty.NumberFloatVal(finite(q.ListenOverflowsTotal)),
+		"listen_overflows_delta": cty.NumberFloatVal(finite(q.ListenOverflowsDelta)),
+		"listen_drops_delta":     cty.NumberFloatVal(finite(q.ListenDropsDelta)),
+		"recvq_sockets":          cty.NumberIntVal(int64(q.Backlog.RecvQSockets)),
+		"recvq_bytes":            cty.NumberUIntVal(q.Backlog.RecvQBytes),
+		"sendq_sockets":          cty.NumberIntVal(int64(q.Backlog.SendQSockets)),
+		"sendq_bytes":            cty.NumberUIntVal(q.Backlog.SendQBytes),
+		"queued_listeners":       cty.NumberIntVal(int64(len(ls))),
+		"full_listeners":         cty.NumberIntVal(int64(full)),
+		"top_listener":           top,
+		"listeners":              listOf(listenerType, vals),
+	})
+}
+
+func fill(l advisor.ListenerQueue) float64 {
+	if l.Backlog == 0 {
+		return float64(l.Queued)
+	}
+	return float64(l.Queued) / float64(l.Backlog)
+}
+
+func listOf(t cty.Type, vals []cty.Value) cty.Value {
+	if len(vals) == 0 {
+		return cty.ListValEmpty(t)
+	}
+	return cty.ListVal(vals)
+}
+
+func withAttr(obj cty.Value, name string, v cty.Value) cty.Value {
+	m := obj.AsValueMap()
+	m[name] = v
+	return cty.ObjectVal(m)
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return finite(*p)
+}
+
+// finite maps NaN and infinities, which cty numbers cannot hold, to 0.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
