@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 3s
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit fuzz lint bench clean
+.PHONY: all build deps test unit fuzz lint bench clean
 
 all: build
 
@@ -15,7 +15,18 @@ build:
 # test runs everything: unit tests, kernel tests in scratch network namespaces
 # (as root), system tests in a systemd-nspawn container, and a short fuzz of
 # each parser. Under CI=true nothing may skip for lack of root or tools.
-test: build unit fuzz
+test: deps build unit fuzz
+
+# deps installs the Debian packages the kernel and system tests use, when
+# missing: ip (iproute2), ss, sysctl (procps), unshare and nsenter
+# (util-linux), systemd-nspawn (systemd-container).
+DEB_DEPS := iproute2 procps util-linux systemd-container
+deps:
+	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
@@ -34,8 +45,22 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
+# bench needs root: the quiet tick runs in a fresh network namespace, the
+# 150,000-socket comparison with ss in a scratch one it makes and removes.
 bench: build
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/bench/
+	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
+
 
 clean:
 	rm -rf bin dist
+
+# package builds dist/*.deb and dist/*.rpm from packaging/nfpm.yaml with nfpm,
+# pinned in go.mod as a tool. VERSION (default 0.1.0) sets the version.
+.PHONY: package
+package: build
+	@mkdir -p dist
+	@set -e; for fmt in deb rpm; do \
+		TCP_ADVISOR_VERSION="$${VERSION:-0.1.0}" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
+			$(GO) tool nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
+	done

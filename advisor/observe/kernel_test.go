@@ -256,7 +256,7 @@ func TestKernelPreCheck(t *testing.T) {
 	waitTimeWait(t, 50)
 	o := New("/proc", "/proc/sys")
 
-	quiet, err := o.Observe(Auto)
+	quiet, err := o.Observe(Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,13 +264,20 @@ func TestKernelPreCheck(t *testing.T) {
 		t.Fatalf("pre-check says exhaustion possible with %d sockets and %d ports",
 			quiet.Counters.SocketsHoldingPorts(), quiet.Sysctls.UsablePorts())
 	}
-	if quiet.Sockets.Dumped != detailStates || quiet.Sockets.States.Get(advisor.TimeWait) != 0 {
-		t.Errorf("quiet tick dumped %b with %d TIME_WAIT; want only CLOSE_WAIT and LISTEN",
-			quiet.Sockets.Dumped, quiet.Sockets.States.Get(advisor.TimeWait))
+	if quiet.Sockets != nil {
+		t.Errorf("quiet tick dumped %b", quiet.Sockets.Dumped)
+	}
+	detail, err := o.Observe(Detail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if detail.Sockets.Dumped != detailStates || detail.Sockets.States.Get(advisor.TimeWait) != 0 || len(detail.Sockets.Listeners) != 1 {
+		t.Errorf("detail tick dumped %b with %d TIME_WAIT and %d listeners; want only CLOSE_WAIT and LISTEN",
+			detail.Sockets.Dumped, detail.Sockets.States.Get(advisor.TimeWait), len(detail.Sockets.Listeners))
 	}
 
 	setSysctl(t, KeyPortRange, "40000 40039") // 40 ports < 50 sockets
-	busy, err := o.Observe(Auto)
+	busy, err := o.Observe(Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

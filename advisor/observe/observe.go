@@ -12,20 +12,24 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
-// Depth says how much of the socket table an observation dumps.
+// Depth says how much of the socket table an observation dumps. Whatever
+// the depth, when the sockstat pre-check (DESIGN §3.2) says a destination
+// could be exhausted, every state is dumped and counted per destination.
 type Depth int
 
 const (
-	// Auto dumps the bulk states only when the sockstat pre-check says a
-	// destination could be exhausted (DESIGN §3.2); otherwise it dumps just
-	// the CLOSE_WAIT and LISTEN sockets, which are few and need owners.
-	Auto Depth = iota
+	// Quiet reads sysctls and counters only: O(1), the agent's common tick.
+	// A sock_diag dump walks the whole established hash even for one
+	// state, which costs a millisecond or more on a large machine.
+	Quiet Depth = iota
+	// Detail also dumps the CLOSE_WAIT and LISTEN sockets and resolves
+	// their owners.
+	Detail
 	// Full always dumps every state, for a complete histogram.
 	Full
 )
 
-// detailStates are the sockets dumped on every tick: few, and the ones
-// analysis names owners for.
+// detailStates are the sockets that analysis names owners for.
 var detailStates = advisor.StatesOf(advisor.CloseWait, advisor.Listen)
 
 // allStates is every state a socket table can hold.
@@ -52,7 +56,7 @@ func New(procRoot, sysRoot string) *Observer {
 
 // Observe takes one snapshot. The sysctls and counters are always read; the
 // socket table is dumped as deep as depth and the pre-check require, and the
-// owners of CLOSE_WAIT and listening sockets are resolved.
+// owners of any CLOSE_WAIT and listening sockets dumped are resolved.
 func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	snap := advisor.Snapshot{Time: o.now()}
 	var err error
@@ -62,9 +66,14 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	if snap.Counters, err = ReadCounters(o.procRoot); err != nil {
 		return snap, err
 	}
-	states := detailStates
-	if depth == Full || ExhaustionPossible(snap) {
+	var states advisor.StateSet
+	switch {
+	case depth == Full || ExhaustionPossible(snap):
 		states = allStates
+	case depth == Detail:
+		states = detailStates
+	default:
+		return snap, nil
 	}
 	if snap.Sockets, err = DumpSockets(states, snap.Sysctls.PortRange); err != nil {
 		return snap, err

@@ -5,56 +5,24 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
-)
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 // binaries builds tcp-advisor and tcpload once per test run and returns their
 // paths.
 func binaries(t *testing.T) (advisorBin, loadBin string) {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "tcp-advisor-bin-")
-		if buildErr != nil {
-			return
-		}
-		for pkg, name := range map[string]string{".": "tcp-advisor", "../../internal/cmd/tcpload": "tcpload"} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
-			if err != nil {
-				buildErr = &buildError{pkg: pkg, out: string(out), err: err}
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "tcp-advisor"), filepath.Join(binDir, "tcpload")
+	return testbin.Build(t, "cmd/tcp-advisor"), testbin.Build(t, "internal/cmd/tcpload")
 }
-
-type buildError struct {
-	pkg, out string
-	err      error
-}
-
-func (e *buildError) Error() string { return "go build " + e.pkg + ": " + e.err.Error() + "\n" + e.out }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

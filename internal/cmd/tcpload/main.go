@@ -56,7 +56,7 @@ func main() {
 // close waits a moment: on loopback a FIN that arrives while the client's
 // orphaned socket is being turned into a timewait sock can be answered with
 // a RST, which kills the TIME_WAIT entry the test wants to see.
-func serveCloseOnEOF(ln net.Listener, closed *atomic.Int64) {
+func serveCloseOnEOF(ln net.Listener, closed *atomic.Int64, delay time.Duration) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -64,7 +64,7 @@ func serveCloseOnEOF(ln net.Listener, closed *atomic.Int64) {
 		}
 		go func() {
 			_, _ = io.Copy(io.Discard, c)
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(delay)
 			c.Close()
 			closed.Add(1)
 		}()
@@ -76,6 +76,7 @@ func timeWait(args []string) error {
 	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve and dial")
 	n := fs.Int("n", 900, "connections in all")
 	conc := fs.Int("conc", 32, "connections in flight")
+	delay := fs.Duration("close-delay", 20*time.Millisecond, "how long the server waits before closing")
 	_ = fs.Parse(args)
 	targets := strings.Split(*addrs, ",")
 	var closed atomic.Int64
@@ -85,7 +86,7 @@ func timeWait(args []string) error {
 			return err
 		}
 		defer ln.Close()
-		go serveCloseOnEOF(ln, &closed)
+		go serveCloseOnEOF(ln, &closed, *delay)
 	}
 	jobs := make(chan string)
 	var failed atomic.Int64
@@ -181,7 +182,7 @@ func dial(args []string) error {
 		}
 		defer ln.Close()
 		var closed atomic.Int64
-		go serveCloseOnEOF(ln, &closed)
+		go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	start := time.Now()
