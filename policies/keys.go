@@ -13,19 +13,21 @@ import (
 
 // The sysctl keys a policy may set.
 const (
-	KeyPortRange       = "net.ipv4.ip_local_port_range"
-	KeyReservedPorts   = "net.ipv4.ip_local_reserved_ports"
-	KeyTwReuse         = "net.ipv4.tcp_tw_reuse"
-	KeyTwReuseDelay    = "net.ipv4.tcp_tw_reuse_delay"
-	KeyFinTimeout      = "net.ipv4.tcp_fin_timeout"
-	KeyMaxTwBuckets    = "net.ipv4.tcp_max_tw_buckets"
-	KeyMaxOrphans      = "net.ipv4.tcp_max_orphans"
-	KeySomaxconn       = "net.core.somaxconn"
-	KeyMaxSynBacklog   = "net.ipv4.tcp_max_syn_backlog"
-	KeySyncookies      = "net.ipv4.tcp_syncookies"
-	keyTwRecycle       = "net.ipv4.tcp_tw_recycle"
-	maxInt32     int64 = math.MaxInt32
+	KeyPortRange     = "net.ipv4.ip_local_port_range"
+	KeyReservedPorts = "net.ipv4.ip_local_reserved_ports"
+	KeyTwReuse       = "net.ipv4.tcp_tw_reuse"
+	KeyTwReuseDelay  = "net.ipv4.tcp_tw_reuse_delay"
+	KeyFinTimeout    = "net.ipv4.tcp_fin_timeout"
+	KeyMaxTwBuckets  = "net.ipv4.tcp_max_tw_buckets"
+	KeyMaxOrphans    = "net.ipv4.tcp_max_orphans"
+	KeySomaxconn     = "net.core.somaxconn"
+	KeyMaxSynBacklog = "net.ipv4.tcp_max_syn_backlog"
+	KeySyncookies    = "net.ipv4.tcp_syncookies"
+	keyTwRecycle     = "net.ipv4.tcp_tw_recycle"
 )
+
+// maxInt32 bounds the kernel's int sysctls.
+const maxInt32 int64 = math.MaxInt32
 
 // valueKind is the shape of a sysctl's value.
 type valueKind int

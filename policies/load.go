@@ -473,7 +473,7 @@ func checkTraversal(tr hcl.Traversal) *hcl.Diagnostic {
 	return nil
 }
 
-// suggest returns `; did you mean "x"` for the closest of names, if close.
+// suggest returns ` (did you mean "x"?)` for the closest of names, if close.
 func suggest(given string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
@@ -484,7 +484,7 @@ func suggest(given string, names []string) string {
 	if best == "" {
 		return ""
 	}
-	return fmt.Sprintf("; did you mean %q?", best)
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func editDistance(a, b string) int {

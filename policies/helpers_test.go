@@ -1,0 +1,163 @@
+package policies
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// observation is what Evaluate reads: one snapshot and its findings.
+type observation struct {
+	Snapshot advisor.Snapshot `json:"snapshot"`
+	Findings advisor.Findings `json:"findings"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// idleHost is a quiet host with the kernel's defaults: two samples ten
+// seconds apart, a trickle of connections, nothing close to a limit.
+func idleHost() observation {
+	sc := advisor.Sysctls{
+		PortRange:             advisor.PortRange{Low: 32768, High: 60999},
+		UnprivilegedPortStart: 1024,
+		TCPTwReuse:            2,
+		TCPFinTimeout:         60,
+		TCPMaxTwBuckets:       262144,
+		TCPMaxOrphans:         ptr(262144),
+		Somaxconn:             4096,
+		TCPMaxSynBacklog:      1024,
+		TCPSyncookies:         1,
+		TCPTimestamps:         1,
+	}
+	f := advisor.Findings{
+		Samples:        2,
+		WindowSeconds:  10,
+		States:         map[string]int{"ESTABLISHED": 12, "LISTEN": 3, "TIME_WAIT": 4},
+		StatesComplete: true,
+		Ports: advisor.PortFindings{
+			Range: sc.PortRange, Size: 28232, Usable: 28232,
+			SocketsHoldingPorts: 19, DestinationCount: 1,
+		},
+		Destinations: []advisor.DestinationUse{},
+		Connections: advisor.ConnFindings{
+			ActiveOpensPerSecond:  ptr(0.5),
+			PassiveOpensPerSecond: ptr(1.0),
+			TimeWaitDemand:        ptr(30.0),
+		},
+		TimeWait:  advisor.TimeWaitFindings{Count: 4, Outgoing: ptr(2), MaxBuckets: 262144},
+		FinWait2:  advisor.FinWait2Findings{MaxOrphans: 262144, FinTimeout: 60},
+		CloseWait: advisor.CloseWaitFindings{ByOwner: []advisor.OwnerCount{}, ByRemote: []advisor.RemoteCount{}, Pattern: advisor.PatternNone, Stuck: ptr(0), StuckSockets: []advisor.SocketID{}},
+		Queues:    advisor.QueueFindings{Listeners: []advisor.ListenerQueue{}},
+	}
+	w := advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:5432", PortsInUse: 3, PortsUsable: 28232, Utilization: 0.0001, Headroom: 28229, GrowthPerSecond: ptr(0.0)}
+	f.Destinations = []advisor.DestinationUse{w}
+	f.Connections.Worst = &w
+	snap := advisor.Snapshot{Sysctls: sc, Sockets: &advisor.SocketSummary{
+		Listeners: []advisor.DetailedSocket{
+			listener("0.0.0.0:22"), listener("0.0.0.0:80"), listener("[::]:80"),
+		},
+	}}
+	return observation{Snapshot: snap, Findings: f}
+}
+
+func listener(addr string) advisor.DetailedSocket {
+	return advisor.DetailedSocket{ID: advisor.SocketID{Local: netip.MustParseAddrPort(addr)}, State: advisor.Listen}
+}
+
+// setPortRange sets the range and the port findings that follow from it.
+func (o *observation) setPortRange(lo, hi int) {
+	o.Snapshot.Sysctls.PortRange = advisor.PortRange{Low: lo, High: hi}
+	o.Findings.Ports.Range = o.Snapshot.Sysctls.PortRange
+	o.Findings.Ports.Size = hi - lo + 1
+	o.Findings.Ports.Usable = hi - lo + 1
+}
+
+// setWorst makes one destination hold n ports of the usable range, growing
+// at growth ports per second (nil: unknown).
+func (o *observation) setWorst(n int, growth *float64) {
+	usable := o.Findings.Ports.Usable
+	w := advisor.DestinationUse{
+		Local: "10.0.0.1", Remote: "10.0.0.2:8080", PortsInUse: n, PortsUsable: usable,
+		Utilization: float64(n) / float64(usable), Headroom: max(usable-n, 0), GrowthPerSecond: growth,
+	}
+	o.Findings.Destinations = []advisor.DestinationUse{w}
+	o.Findings.Connections.Worst = &w
+	o.Findings.Ports.DestinationCount = 1
+	o.Findings.Connections.SecondsToExhaustion = nil
+	o.Findings.Connections.ExhaustionBasis = ""
+	if growth != nil && *growth > 0 {
+		o.Findings.Connections.SecondsToExhaustion = ptr(float64(w.Headroom) / *growth)
+		o.Findings.Connections.ExhaustionBasis = "destination growth"
+	}
+}
+
+// setActiveOpens sets the outgoing connection rate and its TIME_WAIT demand.
+func (o *observation) setActiveOpens(perSecond float64) {
+	o.Findings.Connections.ActiveOpensPerSecond = ptr(perSecond)
+	o.Findings.Connections.TimeWaitDemand = ptr(perSecond * 60)
+}
+
+// exhaustedHost is the issue's acceptance case: one destination at 90% of a
+// 40000-40999 range, tcp_tw_reuse 0, a few hundred connections per second.
+func exhaustedHost() observation {
+	o := idleHost()
+	o.Snapshot.Sysctls.TCPTwReuse = 0
+	o.setPortRange(40000, 40999)
+	o.setWorst(900, ptr(5.0))
+	o.setActiveOpens(300)
+	o.Findings.TimeWait.Count = 905
+	o.Findings.TimeWait.Outgoing = ptr(880)
+	return o
+}
+
+// loadFixture reads an observation from testdata/observations.
+func loadFixture(t *testing.T, name string) observation {
+	t.Helper()
+	b, err := os.ReadFile("testdata/observations/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o observation
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return o
+}
+
+// diagString formats diagnostics as validate prints them.
+func diagString(diags hcl.Diagnostics) string {
+	var b strings.Builder
+	FormatDiagnostics(&b, diags)
+	return b.String()
+}
+
+// loadString loads one policy file from memory.
+func loadString(t *testing.T, src string) (*Set, hcl.Diagnostics) {
+	t.Helper()
+	return load([]source{{name: "test.hcl", src: []byte(src)}})
+}
+
+// mustLoad loads one policy file from memory and fails on any diagnostic.
+func mustLoad(t *testing.T, src string) *Set {
+	t.Helper()
+	s, diags := loadString(t, src)
+	if len(diags) > 0 || s == nil {
+		t.Fatalf("load:\n%s", diagString(diags))
+	}
+	return s
+}
+
+// find returns the recommendation of a rule, or nil.
+func find(recs []Recommendation, rule string) *Recommendation {
+	for i := range recs {
+		if recs[i].Rule == rule {
+			return &recs[i]
+		}
+	}
+	return nil
+}

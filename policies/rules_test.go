@@ -1,0 +1,561 @@
+package policies
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// ruleCase is one observation and what one default rule must make of it.
+type ruleCase struct {
+	name     string
+	mutate   func(o *observation)
+	fire     bool
+	severity string   // checked when not empty
+	changes  []Change // checked when fire; nil means none
+	contains []string // substrings of the message
+}
+
+func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
+	t.Helper()
+	set := Default()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := idleHost()
+			if tc.mutate != nil {
+				tc.mutate(&o)
+			}
+			recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+			if diags.HasErrors() {
+				t.Fatalf("evaluate:\n%s", diagString(diags))
+			}
+			r := find(recs, rule)
+			if !tc.fire {
+				if r != nil {
+					t.Fatalf("%s fired: %+v", rule, *r)
+				}
+				return
+			}
+			if r == nil {
+				t.Fatalf("%s did not fire; fired: %v", rule, recs)
+			}
+			if tc.severity != "" && r.Severity != tc.severity {
+				t.Errorf("severity %q, want %q", r.Severity, tc.severity)
+			}
+			if !slices.Equal(r.Changes, tc.changes) && !(len(r.Changes) == 0 && len(tc.changes) == 0) {
+				t.Errorf("changes %v, want %v", r.Changes, tc.changes)
+			}
+			for _, s := range tc.contains {
+				if !strings.Contains(r.Message, s) {
+					t.Errorf("message lacks %q:\n%s", s, r.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestRulePortExhaustion(t *testing.T) {
+	runRuleCases(t, "port-exhaustion", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "90% of 40000-40999, tw_reuse 0, 300/s", mutate: func(o *observation) { *o = exhaustedHost() },
+			fire: true, severity: SeverityCritical,
+			// Target max(1800, 2000, 18000) ports, limited by max_step
+			// 16384 to 17384: low moves down, high stays; 23616 even,
+			// 40999 odd.
+			changes:  []Change{{KeyPortRange, "23616 40999"}},
+			contains: []string{"10.0.0.2:8080", "900 of 1000", "90%", "runs out in 20s", "300 new outgoing"},
+		},
+		{
+			name: "80% exactly is a warning",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(800, nil)
+			},
+			fire: true, severity: SeverityWarning,
+			// max(1600, 2000, 30) = 2000 ports: 39000-40999.
+			changes: []Change{{KeyPortRange, "39000 40999"}},
+		},
+		{
+			name: "79% and no growth",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(790, ptr(0.0))
+			},
+		},
+		{
+			name: "60% running out in 5 minutes",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, ptr(400.0/300))
+			},
+			fire: true, severity: SeverityWarning, changes: []Change{{KeyPortRange, "39000 40999"}},
+			contains: []string{"runs out in 5m0s"},
+		},
+		{
+			name: "60% running out in an hour",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, ptr(400.0/3600))
+			},
+		},
+		{
+			name: "reserved ports count in the target",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.Snapshot.Sysctls.ReservedPorts = advisor.PortSet{{Low: 40100, High: 40199}}
+				o.Findings.Ports.ReservedInRange = 100
+				o.Findings.Ports.Usable = 900
+				o.setWorst(850, nil)
+			},
+			// max(1700, 2000, 30) + 100 = 2100 ports: 38900-40999.
+			fire: true, changes: []Change{{KeyPortRange, "38900 40999"}},
+		},
+		{
+			name: "low stops at 1024, then high rises",
+			mutate: func(o *observation) {
+				o.setPortRange(2000, 3000)
+				o.setWorst(1000, nil)
+				o.setActiveOpens(100) // 6000 ports of TIME_WAIT demand
+			},
+			// 6000 ports: low 1024, high 7023 (1024+6000-1); 1024 even,
+			// 7023 odd.
+			fire: true, changes: []Change{{KeyPortRange, "1024 7023"}},
+		},
+		{
+			name: "already the widest range: advice, no change",
+			mutate: func(o *observation) {
+				o.setPortRange(1024, 65535)
+				o.setWorst(60000, nil)
+			},
+			fire: true, severity: SeverityCritical, changes: nil,
+			contains: []string{`already "1024 65535"`, "more source addresses"},
+		},
+		{
+			name: "60000 TIME_WAIT over 20 backends is not exhaustion",
+			mutate: func(o *observation) {
+				o.Findings.TimeWait.Count = 60000
+				o.setWorst(3000, ptr(0.0))
+			},
+		},
+		{
+			name: "no destination",
+			mutate: func(o *observation) {
+				o.Findings.Destinations = []advisor.DestinationUse{}
+				o.Findings.Connections.Worst = nil
+			},
+		},
+	})
+}
+
+func TestRuleTimeWaitReuse(t *testing.T) {
+	activeCloser := func(o *observation) {
+		o.Snapshot.Sysctls.TCPTwReuse = 0
+		o.setPortRange(40000, 40999)
+		o.setActiveOpens(300)
+		o.Findings.TimeWait.Count = 700
+		o.Findings.TimeWait.Outgoing = ptr(600)
+	}
+	runRuleCases(t, "time-wait-reuse", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "active closer with reuse off", mutate: activeCloser,
+			fire: true, severity: SeverityWarning, changes: []Change{{KeyTwReuse, "1"}},
+			contains: []string{"600 outgoing", "60%", "300 connections/s", "tcp_tw_reuse is 0, off"},
+		},
+		{
+			name: "active closer with reuse on loopback only",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.Snapshot.Sysctls.TCPTwReuse = 2
+			},
+			fire: true, changes: []Change{{KeyTwReuse, "1"}}, contains: []string{"loopback only"},
+		},
+		{
+			name: "the acceptance case", mutate: func(o *observation) { *o = exhaustedHost() },
+			fire: true, changes: []Change{{KeyTwReuse, "1"}},
+		},
+		{
+			name: "reuse already on",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.Snapshot.Sysctls.TCPTwReuse = 1
+			},
+		},
+		{
+			name: "pure server: TIME_WAIT on its listening ports, no active opens",
+			mutate: func(o *observation) {
+				o.Snapshot.Sysctls.TCPTwReuse = 0
+				o.setActiveOpens(0)
+				o.Findings.Connections.PassiveOpensPerSecond = ptr(2000.0)
+				o.Findings.TimeWait.Count = 120000
+				o.Findings.TimeWait.Outgoing = ptr(0)
+			},
+		},
+		{
+			name: "server that also opens a few connections",
+			mutate: func(o *observation) {
+				o.Snapshot.Sysctls.TCPTwReuse = 0
+				o.setActiveOpens(2)
+				o.Findings.TimeWait.Count = 120000
+				o.Findings.TimeWait.Outgoing = ptr(120)
+			},
+		},
+		{
+			name: "outgoing TIME_WAIT but no new connections",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.setActiveOpens(0)
+			},
+		},
+		{
+			name: "timestamps off: reuse would not work",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.Snapshot.Sysctls.TCPTimestamps = 0
+			},
+		},
+		{
+			name: "single sample: no rates",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.Findings.Connections.ActiveOpensPerSecond = nil
+				o.Findings.Connections.TimeWaitDemand = nil
+			},
+		},
+		{
+			name: "outgoing TIME_WAIT unknown (pre-check skipped the dump)",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.Findings.TimeWait.Outgoing = nil
+			},
+		},
+	})
+}
+
+func TestRuleFinWait2Orphans(t *testing.T) {
+	orphans := func(o *observation) {
+		o.Findings.FinWait2.Count = 2000
+		o.Findings.FinWait2.Orphans = 1500
+	}
+	runRuleCases(t, "fin-wait2-orphans", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "orphans build up", mutate: orphans,
+			fire: true, severity: SeverityWarning, changes: []Change{{KeyFinTimeout, "30"}},
+			contains: []string{"2000 sockets in FIN_WAIT2", "1500 orphaned", "(60 s)"},
+		},
+		{
+			name: "from 120 s the guardrail's max of 60 holds",
+			mutate: func(o *observation) {
+				orphans(o)
+				o.Snapshot.Sysctls.TCPFinTimeout = 120
+			},
+			fire: true, changes: []Change{{KeyFinTimeout, "60"}},
+		},
+		{
+			name: "orphans near tcp_max_orphans are critical",
+			mutate: func(o *observation) {
+				orphans(o)
+				o.Findings.FinWait2.MaxOrphans = 2048
+			},
+			fire: true, severity: SeverityCritical, changes: []Change{{KeyFinTimeout, "30"}},
+		},
+		{
+			name: "already at 30 s",
+			mutate: func(o *observation) {
+				orphans(o)
+				o.Snapshot.Sysctls.TCPFinTimeout = 30
+			},
+		},
+		{
+			name: "few FIN_WAIT2 sockets",
+			mutate: func(o *observation) {
+				orphans(o)
+				o.Findings.FinWait2.Count = 900
+			},
+		},
+		{
+			name: "FIN_WAIT2 without orphans (half-closed by the application)",
+			mutate: func(o *observation) {
+				orphans(o)
+				o.Findings.FinWait2.Orphans = 10
+			},
+		},
+		{
+			name: "huge TIME_WAIT is not a FIN_WAIT2 problem",
+			mutate: func(o *observation) {
+				o.Findings.TimeWait.Count = 250000
+				o.Findings.TimeWait.Outgoing = ptr(250000)
+			},
+		},
+	})
+}
+
+func TestRuleTimeWaitBucketOverflow(t *testing.T) {
+	overflow := func(o *observation) {
+		o.Findings.TimeWait.Count = 262144
+		o.Findings.TimeWait.OverflowDelta = 50
+		o.Findings.TimeWait.OverflowTotal = 1234
+	}
+	runRuleCases(t, "time-wait-bucket-overflow", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "overflow doubles the buckets", mutate: overflow,
+			fire: true, changes: []Change{{KeyMaxTwBuckets, "524288"}},
+			contains: []string{"50 closing sockets skipped TIME_WAIT", "(262144)", "1234 since boot", "TIME_WAIT lasts 60 s"},
+		},
+		{
+			name: "max_step limits the rise",
+			mutate: func(o *observation) {
+				overflow(o)
+				o.Snapshot.Sysctls.TCPMaxTwBuckets = 1048576
+				o.Findings.TimeWait.MaxBuckets = 1048576
+				o.Findings.TimeWait.Count = 1048576
+			},
+			fire: true, changes: []Change{{KeyMaxTwBuckets, "1572864"}},
+		},
+		{
+			name: "the guardrail's max holds",
+			mutate: func(o *observation) {
+				overflow(o)
+				o.Snapshot.Sysctls.TCPMaxTwBuckets = 2000000
+				o.Findings.TimeWait.MaxBuckets = 2000000
+			},
+			fire: true, changes: []Change{{KeyMaxTwBuckets, "2097152"}},
+		},
+		{
+			name: "at the guardrail's max: advice only",
+			mutate: func(o *observation) {
+				overflow(o)
+				o.Snapshot.Sysctls.TCPMaxTwBuckets = 2097152
+				o.Findings.TimeWait.MaxBuckets = 2097152
+			},
+			fire: true, changes: nil, contains: []string{`already "2097152"`},
+		},
+		{
+			name: "overflow long ago, none in the window",
+			mutate: func(o *observation) {
+				overflow(o)
+				o.Findings.TimeWait.OverflowDelta = 0
+			},
+		},
+	})
+}
+
+func TestRuleCloseWaitLeak(t *testing.T) {
+	leak := func(o *observation) {
+		cw := &o.Findings.CloseWait
+		cw.Count = 412
+		cw.Growth = 40
+		cw.Stuck = ptr(380)
+		cw.ByOwner = []advisor.OwnerCount{{PID: 1234, Command: "java", Unit: "orders.service", Count: 400}, {PID: 99, Command: "nginx", Unit: "nginx.service", Count: 12}}
+		cw.ByRemote = []advisor.RemoteCount{{Remote: "10.0.3.7", Count: 300}, {Remote: "10.0.3.8", Count: 112}}
+		cw.Remotes = 2
+		cw.Pattern = advisor.PatternOneRemote
+		cw.StuckSockets = []advisor.SocketID{
+			{Local: netip.MustParseAddrPort("10.0.0.1:8080"), Remote: netip.MustParseAddrPort("10.0.3.7:51000")},
+			{Local: netip.MustParseAddrPort("10.0.0.1:8080"), Remote: netip.MustParseAddrPort("10.0.3.7:51001")},
+			{Local: netip.MustParseAddrPort("10.0.0.1:8080"), Remote: netip.MustParseAddrPort("10.0.3.7:51002")},
+			{Local: netip.MustParseAddrPort("10.0.0.1:8080"), Remote: netip.MustParseAddrPort("10.0.3.7:51003")},
+		}
+	}
+	runRuleCases(t, "close-wait-leak", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "leak names process, unit, remote pattern and stuck sockets", mutate: leak,
+			fire: true, severity: SeverityCritical, changes: nil,
+			contains: []string{
+				"412 sockets in CLOSE_WAIT", "40 more than 10 s ago", "380 stuck in all 2 samples",
+				"400 held by java (pid 1234, unit orders.service)",
+				"one remote dominates: 10.0.3.7 with 300",
+				"stuck: 10.0.0.1:8080 -> 10.0.3.7:51000, 10.0.0.1:8080 -> 10.0.3.7:51001, 10.0.0.1:8080 -> 10.0.3.7:51002 and 377 more",
+				"No sysctl ends CLOSE_WAIT", "restarting orders.service",
+			},
+		},
+		{
+			name: "many remotes, owner unknown, one sample",
+			mutate: func(o *observation) {
+				leak(o)
+				o.Findings.Samples = 1
+				o.Findings.CloseWait.Growth = 0
+				o.Findings.CloseWait.Stuck = nil
+				o.Findings.CloseWait.StuckSockets = []advisor.SocketID{}
+				o.Findings.CloseWait.ByOwner = []advisor.OwnerCount{{Count: 412}}
+				o.Findings.CloseWait.Pattern = advisor.PatternManyRemotes
+				o.Findings.CloseWait.Remotes = 300
+			},
+			fire: true, severity: SeverityWarning,
+			contains: []string{"412 sockets in CLOSE_WAIT;", "owner unknown", "spread over 300 remotes (many-remotes)", "restarting the owning process"},
+		},
+		{
+			name: "churn: sockets come and go",
+			mutate: func(o *observation) {
+				leak(o)
+				o.Findings.CloseWait.Growth = -5
+				o.Findings.CloseWait.Stuck = ptr(0)
+				o.Findings.CloseWait.StuckSockets = []advisor.SocketID{}
+			},
+		},
+		{
+			name: "a few CLOSE_WAIT",
+			mutate: func(o *observation) {
+				leak(o)
+				o.Findings.CloseWait.Count = 99
+			},
+		},
+	})
+}
+
+func TestRuleListenQueueOverflow(t *testing.T) {
+	full := []advisor.ListenerQueue{
+		{Address: "0.0.0.0:443", Queued: 100, Backlog: 511},
+		{Address: "0.0.0.0:80", Queued: 511, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}},
+	}
+	runRuleCases(t, "listen-queue-overflow", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "overflows in the window",
+			mutate: func(o *observation) {
+				o.Findings.Queues.ListenOverflowsDelta = 250
+				o.Findings.Queues.ListenDropsDelta = 250
+				o.Findings.Queues.Listeners = full
+			},
+			fire: true, severity: SeverityCritical, changes: nil,
+			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 511 of 511 queued (haproxy, pid 77, unit haproxy.service)", "net.core.somaxconn (now 4096)", "listen() backlog"},
+		},
+		{
+			name: "a full accept queue without overflow yet",
+			mutate: func(o *observation) {
+				o.Findings.Queues.Listeners = full
+			},
+			fire: true, severity: SeverityWarning, contains: []string{"1 listener(s) have a full accept queue"},
+		},
+		{
+			name: "queued but not full",
+			mutate: func(o *observation) {
+				o.Findings.Queues.Listeners = full[:1]
+			},
+		},
+		{
+			name: "overflows long ago",
+			mutate: func(o *observation) {
+				o.Findings.Queues.ListenOverflowsTotal = 5000
+			},
+		},
+	})
+}
+
+// TestDefaultsIdleHost: an idle host gets no recommendation at all, and a
+// zero observation (nothing read) neither.
+func TestDefaultsIdleHost(t *testing.T) {
+	set := Default()
+	for name, o := range map[string]observation{
+		"idle":    idleHost(),
+		"zero":    {},
+		"fixture": loadFixture(t, "idle.json"),
+	} {
+		recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+		if len(diags) > 0 {
+			t.Errorf("%s: %s", name, diagString(diags))
+		}
+		if len(recs) > 0 {
+			t.Errorf("%s: recommendations on an idle host: %+v", name, recs)
+		}
+	}
+}
+
+// TestDefaultsNeverFinTimeoutForTimeWait: of the default rules only the
+// FIN_WAIT2 one sets tcp_fin_timeout, and heavy TIME_WAIT alone never
+// leads to it.
+func TestDefaultsNeverFinTimeoutForTimeWait(t *testing.T) {
+	set := Default()
+	for _, r := range set.Rules {
+		if slices.Contains(r.Keys, KeyFinTimeout) && r.Name != "fin-wait2-orphans" {
+			t.Errorf("rule %s sets tcp_fin_timeout", r.Name)
+		}
+	}
+	o := exhaustedHost()
+	o.Findings.TimeWait.Count = 250000
+	o.Findings.TimeWait.Outgoing = ptr(250000)
+	o.Findings.TimeWait.OverflowDelta = 100
+	recs, _ := set.Evaluate(o.Snapshot, o.Findings)
+	for _, r := range recs {
+		for _, c := range r.Changes {
+			if c.Key == KeyFinTimeout {
+				t.Errorf("rule %s proposes tcp_fin_timeout for TIME_WAIT", r.Rule)
+			}
+		}
+	}
+}
+
+// TestDefaultsFixtures runs the default policies over observations stored
+// as JSON, in the form `tcp-advisor diagnose --format json` reports findings.
+func TestDefaultsFixtures(t *testing.T) {
+	set := Default()
+	tests := []struct {
+		file    string
+		fired   []string
+		changes []Change
+	}{
+		{file: "idle.json"},
+		{
+			file:    "exhaustion.json",
+			fired:   []string{"port-exhaustion", "time-wait-reuse"},
+			changes: []Change{{KeyPortRange, "23616 40999"}, {KeyTwReuse, "1"}},
+		},
+		{file: "pure-server.json"},
+		{file: "close-wait-leak.json", fired: []string{"close-wait-leak"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			o := loadFixture(t, tc.file)
+			recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+			if len(diags) > 0 {
+				t.Fatal(diagString(diags))
+			}
+			var fired []string
+			var changes []Change
+			for _, r := range recs {
+				fired = append(fired, r.Rule)
+				changes = append(changes, r.Changes...)
+			}
+			if !slices.Equal(fired, tc.fired) {
+				t.Errorf("fired %v, want %v", fired, tc.fired)
+			}
+			if !slices.Equal(changes, tc.changes) {
+				t.Errorf("changes %v, want %v", changes, tc.changes)
+			}
+		})
+	}
+}
+
+// TestAcceptancePortRange checks the acceptance case against DESIGN §3.5:
+// wider, low and high in bounds, of different parity, low < high.
+func TestAcceptancePortRange(t *testing.T) {
+	o := exhaustedHost()
+	recs, diags := Default().Evaluate(o.Snapshot, o.Findings)
+	if diags.HasErrors() {
+		t.Fatal(diagString(diags))
+	}
+	r := find(recs, "port-exhaustion")
+	if r == nil || len(r.Changes) != 1 || r.Changes[0].Key != KeyPortRange {
+		t.Fatalf("no port range change: %+v", recs)
+	}
+	pr, err := advisor.ParsePortRange(r.Changes[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckValue(KeyPortRange, r.Changes[0].Value); err != nil {
+		t.Error(err)
+	}
+	if pr.Low > 40000 || pr.High < 40999 || pr.Size() <= 1000 {
+		t.Errorf("%v does not widen 40000-40999", pr)
+	}
+	if (pr.Low+pr.High)%2 == 0 {
+		t.Errorf("%v: low and high of the same parity", pr)
+	}
+}

@@ -1,0 +1,3 @@
+agent {
+  mode = "dry-run"
+}

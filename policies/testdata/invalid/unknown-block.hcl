@@ -1,0 +1,8 @@
+rule "ok" {
+  when    = false
+  message = "fine"
+}
+
+policy "port-exhaustion" {
+  when = true
+}

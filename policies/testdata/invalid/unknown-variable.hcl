@@ -1,0 +1,4 @@
+rule "port-exhaustion" {
+  when    = worst.utilisation >= 0.8
+  message = "${worst.remote} is out of ports"
+}

@@ -1,0 +1,234 @@
+package policies
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestValidateInvalid loads each fixture under testdata/invalid and checks
+// the exact file:line:column of every diagnostic, and its message.
+func TestValidateInvalid(t *testing.T) {
+	const dir = "testdata/invalid/"
+	tests := []struct {
+		path string
+		// want holds, per diagnostic line, its position and a substring.
+		want [][2]string
+	}{
+		{"syntax.hcl", [][2]string{{"syntax.hcl:4:3: ", "Unbalanced parentheses"}}},
+		{"unknown-block.hcl", [][2]string{{"unknown-block.hcl:6:1: ", `Unsupported block type; Blocks of type "policy" are not expected here`}}},
+		{"unknown-attribute.hcl", [][2]string{{"unknown-attribute.hcl:4:3: ", `Unsupported argument; An argument named "priority" is not expected here`}}},
+		{"wrong-type.hcl", [][2]string{{"wrong-type.hcl:3:14: ", "Wrong type; when must be a bool, but this expression is a number"}}},
+		{"bad-severity.hcl", [][2]string{{"bad-severity.hcl:2:14: ", `Invalid severity; severity "urgent": want "info", "warning" or "critical"`}}},
+		{"unknown-variable.hcl", [][2]string{{"unknown-variable.hcl:2:18: ", `Unknown variable; worst has no attribute "utilisation" (did you mean "utilization"?)`}}},
+		{"unknown-root.hcl", [][2]string{{"unknown-root.hcl:2:13: ", `Unknown variable; There is no observation named "timewait" (did you mean "time_wait"?)`}}},
+		{"disallowed-key.hcl", [][2]string{{"disallowed-key.hcl:5:7: ", "Key not allowed; kernel.panic is not a TCP/port sysctl tcp-advisor may set; allowed keys: net.core.somaxconn, "}}},
+		{"tw-recycle.hcl", [][2]string{{"tw-recycle.hcl:5:7: ", "Key not allowed; net.ipv4.tcp_tw_recycle was removed in Linux 4.12: it broke clients behind NAT"}}},
+		{"bad-literal.hcl", [][2]string{
+			{"bad-literal.hcl:6:13: ", `Value breaks a guardrail; net.ipv4.tcp_tw_reuse "3": out of range; want 0 (off), 1 (on) or 2 (loopback only)`},
+			{"bad-literal.hcl:15:13: ", `Value breaks a guardrail; net.ipv4.ip_local_port_range "60999 32768": low must be below high`},
+		}},
+		{"guardrail-violation.hcl", [][2]string{{"guardrail-violation.hcl:11:13: ", `Value breaks a guardrail; net.ipv4.tcp_fin_timeout "5": below the guardrail's min 15`}}},
+		{"loosening-guardrail.hcl", [][2]string{
+			{"loosening-guardrail.hcl:2:9: ", "Guardrail loosens a built-in; min = 80 is below the built-in bound 1024 of net.ipv4.ip_local_port_range (set allow_privileged_low = true to go below 1024)"},
+			{"loosening-guardrail.hcl:3:9: ", "Guardrail loosens a built-in; max = 70000 is above the built-in bound 65535"},
+		}},
+		{"duplicate-rule", [][2]string{{"duplicate-rule/20-more-ports.hcl:2:6: ", `Duplicate rule; Rule "port-exhaustion" is already declared at testdata/invalid/duplicate-rule/10-ports.hcl:1:1`}}},
+		{"duplicate-agent", [][2]string{{"duplicate-agent/20-agent.hcl:1:1: ", "Duplicate agent block; The agent block is already declared at testdata/invalid/duplicate-agent/10-agent.hcl:1:1"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			set, diags := Load(dir + tc.path)
+			if set != nil {
+				t.Error("Load returned a set despite errors")
+			}
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			lines := strings.Split(strings.TrimSuffix(diagString(diags), "\n"), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("%d diagnostics, want %d:\n%s", len(lines), len(tc.want), strings.Join(lines, "\n"))
+			}
+			for i, w := range tc.want {
+				pos, msg := dir+w[0], w[1]
+				if !strings.HasPrefix(lines[i], pos) {
+					t.Errorf("diagnostic %d at the wrong place:\n got %s\nwant %s...", i, lines[i], pos)
+				}
+				if !strings.Contains(lines[i], msg) {
+					t.Errorf("diagnostic %d:\n got %s\nwant it to contain %q", i, lines[i], msg)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateEveryInvalidFixtureTested keeps the table above complete.
+func TestValidateEveryInvalidFixtureTested(t *testing.T) {
+	entries, err := os.ReadDir("testdata/invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("validate_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.Contains(string(src), `{"`+e.Name()+`", `) {
+			t.Errorf("testdata/invalid/%s has no case in TestValidateInvalid", e.Name())
+		}
+	}
+}
+
+// TestValidateInline covers the other errors the loader reports, each with
+// its position in test.hcl.
+func TestValidateInline(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"missing when", "rule \"r\" {\n  message = \"m\"\n}\n", `test.hcl:1:10: Missing required argument; The argument "when" is required`},
+		{"missing message", "rule \"r\" {\n  when = true\n}\n", `test.hcl:1:1: Missing message; Rule "r" needs a message, an advice, or both.`},
+		{"bad rule name", "rule \"no spaces\" {\n  when = true\n  message = \"m\"\n}\n", `test.hcl:1:6: Invalid rule name`},
+		{"unknown function", "rule \"r\" {\n  when = widen(1) > 0\n  message = \"m\"\n}\n", `test.hcl:2:10: Call to unknown function; There is no function named "widen".`},
+		{"function argument", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.ip_local_port_range\" {\n    value = widen_port_range(\"1 2 3\", 10)\n  }\n}\n", `test.hcl:5:31: Invalid function argument; Invalid value for "range" parameter: port range "1 2 3": want two numbers.`},
+		{"message not a string", "rule \"r\" {\n  when = true\n  message = [1, 2]\n}\n", `test.hcl:3:13: Wrong type; message must be a string, but this expression is a tuple`},
+		{"value of the wrong shape", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.core.somaxconn\" {\n    value = 1.5\n  }\n}\n", `test.hcl:5:13: Wrong type; The value of net.core.somaxconn must be a whole number`},
+		{"duplicate set", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.core.somaxconn\" {\n    value = 8192\n  }\n  set \"net.core.somaxconn\" {\n    value = 4096\n  }\n}\n", `test.hcl:7:7: Duplicate set; Rule "r" already sets net.core.somaxconn at test.hcl:4:7.`},
+		{"duplicate rule in one file", "rule \"r\" {\n  when = true\n  message = \"m\"\n}\nrule \"r\" {\n  when = true\n  message = \"m\"\n}\n", `test.hcl:5:6: Duplicate rule; Rule "r" is already declared at test.hcl:1:1`},
+		{"observation in a guardrail", "guardrail \"net.core.somaxconn\" {\n  max = sysctl.somaxconn * 2\n}\n", `test.hcl:2:9: Variables not allowed`},
+		{"guardrail key", "guardrail \"net.ipv4.tcp_tw_recycle\" {\n  max = 1\n}\n", `test.hcl:1:11: Key not allowed; net.ipv4.tcp_tw_recycle was removed in Linux 4.12`},
+		{"slash key", "guardrail \"net/core/somaxconn\" {\n  max = 1\n}\n", `(write sysctl names with dots: "net.core.somaxconn")`},
+		{"guardrail min above max", "guardrail \"net.core.somaxconn\" {\n  min = 10\n  max = 5\n}\n", `test.hcl:2:9: Invalid guardrail; min 10 is above max 5.`},
+		{"guardrail tw_reuse 3", "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  max = 3\n}\n", `test.hcl:2:9: Guardrail loosens a built-in; max = 3 is above the built-in bound 2`},
+		{"guardrail allowed value", "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [1, 5]\n}\n", `test.hcl:2:13: Invalid guardrail; allowed value: net.ipv4.tcp_tw_reuse "5": out of range`},
+		{"guardrail fin_timeout above 120", "guardrail \"net.ipv4.tcp_fin_timeout\" {\n  max = 600\n}\n", `test.hcl:2:9: Guardrail loosens a built-in; max = 600 is above the built-in bound 120`},
+		{"guardrail syncookies off", "guardrail \"net.ipv4.tcp_syncookies\" {\n  min = 0\n}\n", `test.hcl:2:9: Guardrail loosens a built-in; min = 0 is below the built-in bound 1`},
+		{"privileged low on another key", "guardrail \"net.core.somaxconn\" {\n  allow_privileged_low = true\n}\n", `test.hcl:2:26: Not applicable; allow_privileged_low applies to net.ipv4.ip_local_port_range only.`},
+		{"min on reserved ports", "guardrail \"net.ipv4.ip_local_reserved_ports\" {\n  min = 1\n}\n", `test.hcl:2:9: Not applicable; min does not apply`},
+		{"bad cooldown", "guardrail \"net.core.somaxconn\" {\n  cooldown = \"5 minutes\"\n}\n", `test.hcl:2:14: Invalid duration; cooldown: time: unknown unit`},
+		{"bad max_step", "guardrail \"net.core.somaxconn\" {\n  max_step = 0\n}\n", `test.hcl:2:14: Invalid guardrail; max_step must be 1 or more.`},
+		{"bad mode", "agent {\n  mode = \"yolo\"\n}\n", `test.hcl:2:10: Invalid mode; mode "yolo": want "dry-run" or "enforce".`},
+		{"short interval", "agent {\n  interval = \"100ms\"\n}\n", `test.hcl:2:14: Invalid interval; interval 100ms: want 1s or more.`},
+		{"persist path", "agent {\n  persist_path = \"/etc/sysctl.d/tcp\"\n}\n", `test.hcl:2:18: Invalid persist_path`},
+		{"persist not a bool", "agent {\n  persist = \"maybe\"\n}\n", `test.hcl:2:13: Wrong type; persist must be a bool`},
+		{"unknown agent attribute", "agent {\n  dry_run = true\n}\n", `test.hcl:2:3: Unsupported argument`},
+		{"literal port range below 1024", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.ip_local_port_range\" {\n    value = \"80 60999\"\n  }\n}\n", `test.hcl:5:13: Value breaks a guardrail; net.ipv4.ip_local_port_range "80 60999": low below 1024 takes privileged ports`},
+		{"literal port range above 65535", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.ip_local_port_range\" {\n    value = \"32768 70000\"\n  }\n}\n", `high must be 65535 or less`},
+		{"literal reserved ports", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.ip_local_reserved_ports\" {\n    value = \"8080,9100-9000\"\n  }\n}\n", `test.hcl:5:13: Value breaks a guardrail; net.ipv4.ip_local_reserved_ports "8080,9100-9000"`},
+		{"literal outside the policy's allowed", "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [1]\n}\nrule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.tcp_tw_reuse\" {\n    value = 2\n  }\n}\n", `test.hcl:8:13: Value breaks a guardrail; net.ipv4.tcp_tw_reuse "2": the guardrail allows only "1"`},
+		{"bounded with a bad key", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.core.somaxconn\" {\n    value = bounded(\"kernel.panic\", 5)\n  }\n}\n", `test.hcl:5:22: Invalid function argument; Invalid value for "key" parameter: kernel.panic is not a TCP/port sysctl`},
+		{"index into an unknown state", "rule \"r\" {\n  when = states[\"TIMEWAIT\"] > 0\n  message = \"m\"\n}\n", `test.hcl:2:16: Unknown variable; states has no attribute "TIMEWAIT" (did you mean "TIME_WAIT"?)`},
+		{"attribute of a list element", "rule \"r\" {\n  when = destinations[0].remotes == \"\"\n  message = \"m\"\n}\n", `test.hcl:2:25: Unknown variable; destinations[…] has no attribute "remotes" (did you mean "remote"?)`},
+		{"comparison of a string", "rule \"r\" {\n  when = worst.remote > \"x\"\n  message = \"m\"\n}\n", `test.hcl:2:25: Invalid operand; Unsuitable value for right operand: a number is required.`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, diags := loadString(t, tc.src)
+			got := diagString(diags)
+			if set != nil || !diags.HasErrors() {
+				t.Fatalf("loaded without error:\n%s", got)
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("got:\n%s\nwant it to contain:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidateValid covers what a valid policy may say.
+func TestValidateValid(t *testing.T) {
+	tests := []struct{ name, src string }{
+		{"advice only", "rule \"r\" {\n  when = close_wait.count > 0\n  advice = \"close your sockets\"\n}\n"},
+		{"for expression", "rule \"r\" {\n  when = length([for d in destinations : d if d.utilization > 0.5]) > 0\n  message = join(\", \", [for d in destinations : d.remote])\n}\n"},
+		{"splat", "rule \"r\" {\n  when = contains(destinations[*].remote, \"10.0.0.1:80\")\n  message = \"m\"\n}\n"},
+		{"index by state name", "rule \"r\" {\n  when = states[\"TIME_WAIT\"] > states.ESTABLISHED\n  message = \"m\"\n}\n"},
+		{"conditional severity", "rule \"r\" {\n  severity = worst.utilization > 0.9 ? \"critical\" : \"info\"\n  when = worst.exists\n  message = \"m\"\n}\n"},
+		{"object value", "rule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.ip_local_port_range\" {\n    value = { low = 20000, high = 60999 }\n  }\n}\n"},
+		{"privileged low allowed", "guardrail \"net.ipv4.ip_local_port_range\" {\n  min = 500\n  allow_privileged_low = true\n}\nrule \"r\" {\n  when = true\n  message = \"m\"\n  set \"net.ipv4.ip_local_port_range\" {\n    value = \"500 60999\"\n  }\n}\n"},
+		{"number cooldown", "guardrail \"net.core.somaxconn\" {\n  cooldown = 300\n  allowed = [\"4096\", 8192]\n}\n"},
+		{"listening ports", "rule \"r\" {\n  when = contains(listening_ports, 8080)\n  message = \"listening on ${join(\",\", listening_ports)}\"\n}\n"},
+		{"empty file", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mustLoad(t, tc.src)
+		})
+	}
+}
+
+// TestDefaultFilesLoad loads every shipped default policy: embedded, as a
+// directory, and each file on its own.
+func TestDefaultFilesLoad(t *testing.T) {
+	def := Default()
+	if len(def.Rules) < 6 {
+		t.Errorf("Default() has %d rules", len(def.Rules))
+	}
+	if def.Settings.Mode != ModeDryRun {
+		t.Errorf("default mode %q", def.Settings.Mode)
+	}
+	dir, diags := Load(".")
+	if len(diags) > 0 || dir == nil {
+		t.Fatalf("Load(.):\n%s", diagString(diags))
+	}
+	if len(dir.Rules) != len(def.Rules) || len(dir.Files) != len(def.Files) || len(dir.Guardrails) != len(def.Guardrails) {
+		t.Errorf("Load(.) and Default() differ: %s / %s", dir.Describe(), def.Describe())
+	}
+	files, _ := filepath.Glob("*.hcl")
+	if len(files) != len(DefaultFiles()) {
+		t.Errorf("%d .hcl files, %d embedded", len(files), len(DefaultFiles()))
+	}
+	for _, f := range files {
+		if _, diags := Load(f); len(diags) > 0 {
+			t.Errorf("%s:\n%s", f, diagString(diags))
+		}
+		if _, ok := DefaultFiles()[f]; !ok {
+			t.Errorf("%s is not embedded", f)
+		}
+	}
+	for i, f := range def.Files {
+		if want := DefaultPrefix + filepath.Base(dir.Files[i]); f != want {
+			t.Errorf("file %d: %s, want %s", i, f, want)
+		}
+	}
+}
+
+// TestLoadPaths covers what Load does with paths.
+func TestLoadPaths(t *testing.T) {
+	// A directory skips hidden files, non-.hcl files and subdirectories,
+	// and a file given twice loads once.
+	dir := t.TempDir()
+	write := func(name, src string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("20-b.hcl", "rule \"b\" {\n  when = false\n  message = \"b\"\n}\n")
+	write("10-a.hcl", "rule \"a\" {\n  when = false\n  message = \"a\"\n}\n")
+	write(".#10-a.hcl", "not hcl at all {")
+	write("README.md", "not hcl either {")
+	write("sub/30-c.hcl", "broken {")
+	set, diags := Load(dir, filepath.Join(dir, "10-a.hcl"))
+	if len(diags) > 0 {
+		t.Fatal(diagString(diags))
+	}
+	if len(set.Rules) != 2 || set.Rules[0].Name != "a" || set.Rules[1].Name != "b" {
+		t.Errorf("rules not in name order: %v", set.Files)
+	}
+
+	_, diags = Load(filepath.Join(dir, "missing.hcl"))
+	if got := diagString(diags); !strings.HasPrefix(got, filepath.Join(dir, "missing.hcl")+": Cannot read policy path") {
+		t.Errorf("missing file: %s", got)
+	}
+	empty := t.TempDir()
+	_, diags = Load(empty)
+	if got := diagString(diags); !strings.Contains(got, "warning: No policy files") || !strings.Contains(got, "No policy files; No policy file was given") {
+		t.Errorf("empty directory: %s", got)
+	}
+	if _, diags = Load(); !diags.HasErrors() {
+		t.Error("Load() without paths did not fail")
+	}
+}
