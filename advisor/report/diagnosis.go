@@ -25,6 +25,7 @@ func NewDiagnosis(f advisor.Findings) Diagnosis {
 func (d Diagnosis) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(d)
 }
 

@@ -10,10 +10,11 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 )
 
-// Roots of the kernel's files; tests point them at fixtures.
+// Roots of the kernel's files, and the default state directory.
 var (
-	procRoot = envOr("TCP_ADVISOR_PROC", "/proc")
-	sysRoot  = envOr("TCP_ADVISOR_SYS", "/proc/sys")
+	procRoot        = envOr("TCP_ADVISOR_PROC", "/proc")
+	sysRoot         = envOr("TCP_ADVISOR_SYS", "/proc/sys")
+	defaultStateDir = "/var/lib/tcp-advisor"
 )
 
 func runDiagnose(args []string, stdout, stderr io.Writer) error {

@@ -20,6 +20,8 @@ type command struct {
 
 var commands = []command{
 	{"diagnose", "observe this host and explain its TCP state with numbers", runDiagnose},
+	{"plan", "observe once, evaluate the policies and show the sysctl changes they propose", runPlan},
+	{"validate", "check policy files or directories without touching the kernel", runValidate},
 }
 
 // exitError carries a specific exit code out of a subcommand.

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+)
+
+// pathList is a repeatable string flag.
+type pathList []string
+
+func (p *pathList) String() string     { return strings.Join(*p, ",") }
+func (p *pathList) Set(v string) error { *p = append(*p, v); return nil }
+
+// loadPolicies loads --policy paths, or the embedded defaults, printing
+// diagnostics as file:line:column.
+func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
+	set, diags := policies.LoadOrDefault(paths...)
+	if diags.HasErrors() {
+		policies.FormatDiagnostics(stderr, diags)
+		return nil, fmt.Errorf("policies did not load")
+	}
+	if len(diags) > 0 {
+		policies.FormatDiagnostics(stderr, diags)
+	}
+	return set, nil
+}
+
+func runPlan(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("plan", stderr)
+	var paths pathList
+	fs.Var(&paths, "policy", "policy file or directory (repeatable; default: the embedded policies)")
+	format := formatFlag(fs)
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when changes are proposed, 1 on error")
+	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
+	samples := fs.Int("samples", 2, "samples to observe (two or more give rates)")
+	interval := fs.Duration("interval", time.Second, "time between samples")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkFormat(*format); err != nil {
+		return err
+	}
+	set, err := loadPolicies(paths, stderr)
+	if err != nil {
+		return err
+	}
+	window, err := observe.New(procRoot, sysRoot).Window(*samples, *interval, observe.Full)
+	if err != nil {
+		return err
+	}
+	st, err := remediate.NewStore(*stateDir).Load()
+	if err != nil && !os.IsPermission(err) {
+		return err
+	}
+	last := window[len(window)-1]
+	recs, diags := set.Evaluate(last, advisor.Analyze(window))
+	if diags.HasErrors() {
+		policies.FormatDiagnostics(stderr, diags)
+		return fmt.Errorf("policy evaluation failed")
+	}
+	plan := remediate.Planner{Set: set, State: st, Now: last.Time}.Build(last, recs)
+	if *format == "json" {
+		err = plan.WriteJSON(stdout)
+	} else {
+		err = plan.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if *detailed && len(plan.Changes) > 0 {
+		return exitError{code: 2}
+	}
+	return nil
+}
+
+func runValidate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("name one or more policy files or directories")
+	}
+	set, diags := policies.Load(fs.Args()...)
+	policies.FormatDiagnostics(stderr, diags)
+	if diags.HasErrors() {
+		return exitError{code: 1}
+	}
+	fmt.Fprintf(stdout, "ok: %s\n", set.Describe())
+	for _, f := range set.Files {
+		fmt.Fprintf(stdout, "  %s\n", f)
+	}
+	return nil
+}

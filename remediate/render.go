@@ -1,0 +1,50 @@
+package remediate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteJSON writes the plan as indented JSON.
+func (p Plan) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(p)
+}
+
+// WriteText writes the plan as a reviewer reads a change: each sysctl with
+// its current and proposed value, the rule and the reason, then the advice
+// and the changes guardrails refused.
+func (p Plan) WriteText(w io.Writer) error {
+	var b strings.Builder
+	if len(p.Changes) == 0 {
+		b.WriteString("No sysctl changes proposed.\n")
+	} else {
+		fmt.Fprintf(&b, "Proposed sysctl changes (%d):\n", len(p.Changes))
+		for _, g := range p.Groups() {
+			if len(g) > 1 {
+				fmt.Fprintf(&b, "\n  applied together, in this order:\n")
+			}
+			for _, c := range g {
+				fmt.Fprintf(&b, "\n  %s\n      %q -> %q\n      rule %s (%s): %s\n", c.Key, c.From, c.To, c.Rule, c.Severity, c.Reason)
+			}
+		}
+	}
+	if len(p.Advice) > 0 {
+		fmt.Fprintf(&b, "\nAdvice no sysctl carries out (%d):\n", len(p.Advice))
+		for _, a := range p.Advice {
+			fmt.Fprintf(&b, "\n  [%s] %s:\n      %s\n", a.Severity, a.Rule, strings.ReplaceAll(a.Message, "\n", "\n      "))
+		}
+	}
+	if len(p.Refused) > 0 {
+		fmt.Fprintf(&b, "\nRefused by guardrails (%d):\n", len(p.Refused))
+		for _, r := range p.Refused {
+			fmt.Fprintf(&b, "\n  %s %q -> %q (rule %s)\n      guardrail %s: %s\n", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Reason)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,161 @@
+package remediate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// StateFile is the name of the state file inside the state directory.
+const StateFile = "state.json"
+
+// maxHistory bounds the change history kept in the state file.
+const maxHistory = 1000
+
+// State is what tcp-advisor remembers across runs: the keys it manages, their
+// original values, and every change it made.
+type State struct {
+	Managed map[string]*ManagedKey `json:"managed"`
+	History []Record               `json:"history"`
+}
+
+// ManagedKey is one sysctl tcp-advisor has changed.
+type ManagedKey struct {
+	// Original is the value before tcp-advisor's first change.
+	Original string `json:"original"`
+	// LastWritten is the value tcp-advisor last wrote.
+	LastWritten string `json:"last_written"`
+	// Pending is the value being written: saved before the write and
+	// cleared after it, so a crash in between is not mistaken for someone
+	// else's change.
+	Pending    string    `json:"pending,omitempty"`
+	LastChange time.Time `json:"last_change"`
+	// Direction is +1 if the last change raised the value, -1 if it
+	// lowered it; hysteresis refuses a change the other way.
+	Direction int `json:"direction"`
+	// Released is set when someone else changed the key: tcp-advisor keeps
+	// their value and no longer manages it.
+	Released       bool      `json:"released,omitempty"`
+	ReleasedAt     time.Time `json:"released_at,omitzero"`
+	ReleasedReason string    `json:"released_reason,omitempty"`
+}
+
+// Record is one entry of the change history.
+type Record struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"` // "apply" | "rollback" | "release"
+	Key    string    `json:"key"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Rule   string    `json:"rule,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// The history actions.
+const (
+	ActionApply    = "apply"
+	ActionRollback = "rollback"
+	ActionRelease  = "release"
+)
+
+// Store keeps State in a directory, written atomically: a crash at any moment
+// leaves either the old file or the new one, never a torn one.
+type Store struct {
+	dir string
+}
+
+// NewStore returns a store in dir; the directory is created on first save.
+func NewStore(dir string) *Store { return &Store{dir: dir} }
+
+// Dir returns the state directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Load reads the state; a missing file is an empty state.
+func (s *Store) Load() (*State, error) {
+	st := &State{Managed: map[string]*ManagedKey{}}
+	b, err := os.ReadFile(filepath.Join(s.dir, StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", filepath.Join(s.dir, StateFile), err)
+	}
+	if st.Managed == nil {
+		st.Managed = map[string]*ManagedKey{}
+	}
+	return st, nil
+}
+
+// Save writes the state atomically.
+func (s *Store) Save(st *State) error {
+	if len(st.History) > maxHistory {
+		st.History = st.History[len(st.History)-maxHistory:]
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(s.dir, StateFile), append(b, '\n'), 0o640)
+}
+
+// WriteFileAtomic replaces path with data: it writes a temporary file in the
+// same directory, fsyncs it, renames it over path and fsyncs the directory.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Keys returns the managed keys in name order.
+func (st *State) Keys() []string {
+	keys := make([]string, 0, len(st.Managed))
+	for k := range st.Managed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Active reports whether tcp-advisor manages key and has not released it.
+func (st *State) Active(key string) (*ManagedKey, bool) {
+	m, ok := st.Managed[key]
+	return m, ok && !m.Released
+}

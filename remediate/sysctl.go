@@ -1,0 +1,58 @@
+package remediate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	sysctl "github.com/lorenzosaino/go-sysctl"
+
+	"github.com/tcp-advisor/tcp-advisor/policies"
+)
+
+// Sysctls reads and writes sysctls below a root (normally /proc/sys).
+type Sysctls struct {
+	root   string
+	client *sysctl.Client
+}
+
+// NewSysctls returns a reader and writer for the tree at root.
+func NewSysctls(root string) (*Sysctls, error) {
+	c, err := sysctl.NewClient(root)
+	if err != nil {
+		return nil, err
+	}
+	return &Sysctls{root: root, client: c}, nil
+}
+
+// Get returns a key's value, whitespace-normalized.
+func (s *Sysctls) Get(key string) (string, error) {
+	v, err := s.client.Get(key)
+	if err != nil {
+		return "", err
+	}
+	return policies.NormalizeValue(v), nil
+}
+
+// Set writes a key and reads it back. It refuses keys that do not exist:
+// against a plain directory tree go-sysctl would create them silently.
+func (s *Sysctls) Set(key, value string) error {
+	path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sysctl %s does not exist here", key)
+	}
+	if err := s.client.Set(key, value); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	got, err := s.Get(key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	if got != policies.NormalizeValue(value) {
+		return fmt.Errorf("read back %s: wrote %q, kernel has %q", key, value, got)
+	}
+	return nil
+}
