@@ -106,13 +106,15 @@ func (s *Set) evalRule(r *Rule, ctx *hcl.EvalContext, sc advisor.Sysctls) (*eval
 			diags = append(diags, exprError(a.value, "Wrong type", fmt.Sprintf("The value of %s %s.", a.key, err)))
 			continue
 		}
+		// A value the host already has writes nothing, so no guardrail
+		// applies to it, even if the host is outside the guardrails.
+		if cur, ok := currentValue(sc, a.key); ok && cur == val {
+			notes = append(notes, fmt.Sprintf("%s is already %q: nothing to change", a.key, val))
+			continue
+		}
 		if err := s.checkGuardrail(a.key, val); err != nil {
 			diags = append(diags, exprError(a.value, "Value breaks a guardrail",
 				fmt.Sprintf("Rule %q: %s; the change is dropped.", r.Name, err)))
-			continue
-		}
-		if cur, ok := currentValue(sc, a.key); ok && cur == val {
-			notes = append(notes, fmt.Sprintf("%s is already %q: nothing to change", a.key, val))
 			continue
 		}
 		rec.Changes = append(rec.Changes, Change{Key: a.key, Value: val})

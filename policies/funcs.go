@@ -96,14 +96,17 @@ func (s *Set) portRangeLimits(sc advisor.Sysctls) widenLimits {
 // shrinks the range: it keeps high where it can and lowers low, then raises
 // high, and makes low and high of different parity, as ip-sysctl.rst
 // advises (connect() prefers one parity, bind() the other), when it can do
-// so without leaving the limits. A target at or below the current size, or
-// limits that leave no room, return cur unchanged.
+// so without leaving the limits. A target at or below the current size, a
+// range already outside the limits, or limits that leave no room return cur
+// unchanged.
 func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.PortRange {
 	size := int64(cur.Size())
 	if l.maxStep > 0 && target > size+l.maxStep {
 		target = size + l.maxStep
 	}
-	if target <= size || cur.Low > cur.High {
+	// A range already outside the limits is left alone: any wider range
+	// would keep the part the guardrails refuse.
+	if target <= size || cur.Low > cur.High || cur.Low < l.floor || cur.High > l.ceiling {
 		return cur
 	}
 	t := int(min(target, 65536))
@@ -112,11 +115,9 @@ func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.
 	if hi-lo+1 < t {
 		hi = max(cur.High, min(l.ceiling, lo+t-1))
 	}
-	// A range already beyond the limits keeps what it has.
-	floor, ceiling := min(l.floor, cur.Low), max(l.ceiling, cur.High)
 	valid := func(lo, hi int) bool {
 		n := int64(hi - lo + 1)
-		return lo <= cur.Low && hi >= cur.High && lo >= floor && hi <= ceiling &&
+		return lo <= cur.Low && hi >= cur.High && lo >= l.floor && hi <= l.ceiling &&
 			n > size && (l.maxStep <= 0 || n-size <= l.maxStep)
 	}
 	if !valid(lo, hi) {

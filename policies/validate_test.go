@@ -87,6 +87,7 @@ func TestValidateInline(t *testing.T) {
 		name, src, want string
 	}{
 		{"missing when", "rule \"r\" {\n  message = \"m\"\n}\n", `test.hcl:1:10: Missing required argument; The argument "when" is required`},
+		{"when null", "rule \"r\" {\n  when = null\n  message = \"m\"\n}\n", `test.hcl:2:10: Invalid value; when must not be null.`},
 		{"missing message", "rule \"r\" {\n  when = true\n}\n", `test.hcl:1:1: Missing message; Rule "r" needs a message, an advice, or both.`},
 		{"bad rule name", "rule \"no spaces\" {\n  when = true\n  message = \"m\"\n}\n", `test.hcl:1:6: Invalid rule name`},
 		{"unknown function", "rule \"r\" {\n  when = widen(1) > 0\n  message = \"m\"\n}\n", `test.hcl:2:10: Call to unknown function; There is no function named "widen".`},
