@@ -10,22 +10,47 @@ import (
 // Findings; totals always count everything.
 const maxListed = 20
 
+// rateSamples is how many of the latest samples rates and growth span, so
+// that they follow the present rather than a long average.
+const rateSamples = 6
+
 // Analyze derives findings from a window of snapshots, oldest first. The last
 // snapshot is the present; earlier ones provide rates, growth and stuck
-// sockets. It panics on an empty window.
+// sockets. Snapshots whose socket dump was partial or skipped count only
+// for what they hold: per-destination figures come from complete dumps,
+// CLOSE_WAIT figures from dumps that included CLOSE_WAIT. It panics on an
+// empty window.
 func Analyze(window []Snapshot) Findings {
-	first, last := window[0], window[len(window)-1]
+	recent := window[max(0, len(window)-rateSamples):]
+	first, last := recent[0], recent[len(recent)-1]
 	f := Findings{
 		Time:          last.Time,
 		Samples:       len(window),
-		WindowSeconds: last.Time.Sub(first.Time).Seconds(),
+		WindowSeconds: last.Time.Sub(window[0].Time).Seconds(),
 	}
 	analyzeStates(&f, last)
-	analyzePorts(&f, first, last)
+	analyzePorts(&f, recent)
 	analyzeRates(&f, first, last)
-	analyzeCloseWait(&f, window)
+	analyzeCloseWait(&f, withDump(window, CloseWait))
 	analyzeQueues(&f, first, last)
 	return f
+}
+
+// withDump returns the snapshots whose socket dump included state s.
+func withDump(window []Snapshot, s TCPState) []Snapshot {
+	var out []Snapshot
+	for _, snap := range window {
+		if snap.Sockets != nil && snap.Sockets.Dumped.Has(s) {
+			out = append(out, snap)
+		}
+	}
+	return out
+}
+
+// complete reports whether a snapshot dumped every state, so that its
+// per-destination counts are whole.
+func complete(s Snapshot) bool {
+	return s.Sockets != nil && s.Sockets.Dumped == StatesOf(AllStates()...)
 }
 
 func analyzeStates(f *Findings, last Snapshot) {
@@ -34,7 +59,7 @@ func analyzeStates(f *Findings, last Snapshot) {
 	if sum != nil {
 		f.States = sum.States.Map()
 	}
-	f.StatesComplete = sum != nil && sum.Dumped == StatesOf(AllStates()...)
+	f.StatesComplete = complete(last)
 	if !f.StatesComplete {
 		// sockstat's tw counts every TIME_WAIT socket, IPv4 and IPv6.
 		if tw := last.Counters.TimeWait; tw > 0 {
@@ -58,7 +83,8 @@ func analyzeStates(f *Findings, last Snapshot) {
 	}
 }
 
-func analyzePorts(f *Findings, first, last Snapshot) {
+func analyzePorts(f *Findings, recent []Snapshot) {
+	last := recent[len(recent)-1]
 	sc := last.Sysctls
 	usable := sc.UsablePorts()
 	f.Ports = PortFindings{
@@ -70,13 +96,20 @@ func analyzePorts(f *Findings, first, last Snapshot) {
 	}
 	f.Ports.ExhaustionPossible = f.Ports.SocketsHoldingPorts >= usable
 	f.Destinations = []DestinationUse{}
-	if last.Sockets == nil {
+	if !complete(last) {
 		return
 	}
-	dt := last.Time.Sub(first.Time).Seconds()
+	// Growth runs from the oldest complete dump of the recent samples.
 	var before map[DestKey]int
-	if first.Sockets != nil && dt > 0 {
-		before = first.Sockets.PerDestination
+	dt := 0.0
+	for _, s := range recent[:len(recent)-1] {
+		if complete(s) {
+			before, dt = s.Sockets.PerDestination, last.Time.Sub(s.Time).Seconds()
+			break
+		}
+	}
+	if dt <= 0 {
+		before = nil
 	}
 	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
 	for k, n := range last.Sockets.PerDestination {
@@ -138,18 +171,17 @@ func analyzeRates(f *Findings, first, last Snapshot) {
 	}
 }
 
+// analyzeCloseWait reads the snapshots whose dump included CLOSE_WAIT.
 func analyzeCloseWait(f *Findings, window []Snapshot) {
-	last := window[len(window)-1]
 	cw := CloseWaitFindings{ByOwner: []OwnerCount{}, ByRemote: []RemoteCount{}, StuckSockets: []SocketID{}, Pattern: PatternNone}
-	if last.Sockets == nil {
+	if len(window) == 0 {
 		f.CloseWait = cw
 		return
 	}
+	last := window[len(window)-1]
 	sockets := last.Sockets.CloseWait
 	cw.Count = len(sockets)
-	if first := window[0].Sockets; first != nil {
-		cw.Growth = cw.Count - len(first.CloseWait)
-	}
+	cw.Growth = cw.Count - len(window[0].Sockets.CloseWait)
 
 	owners := map[Owner]int{}
 	remotes := map[string]int{}
@@ -206,9 +238,6 @@ func remotePattern(total int, byRemote []RemoteCount) RemotePattern {
 func stuckSockets(window []Snapshot) []SocketID {
 	seen := map[SocketID]int{}
 	for _, snap := range window {
-		if snap.Sockets == nil {
-			return []SocketID{}
-		}
 		for _, s := range snap.Sockets.CloseWait {
 			seen[s.ID]++
 		}

@@ -158,6 +158,9 @@ func (a *Applier) applyGroup(st *State, group []Change) (_ []Applied, err error)
 		}
 	}
 	committed = true
+	if a.Persist.Path != "" {
+		st.PersistPath = a.Persist.Path
+	}
 	out := make([]Applied, 0, len(group))
 	for _, c := range group {
 		m := st.Managed[c.Key]

@@ -22,6 +22,9 @@ const maxHistory = 1000
 type State struct {
 	Managed map[string]*ManagedKey `json:"managed"`
 	History []Record               `json:"history"`
+	// PersistPath is the sysctl.d drop-in last written, so a rollback
+	// without the policy at hand can rewrite it.
+	PersistPath string `json:"persist_path,omitempty"`
 }
 
 // ManagedKey is one sysctl tcp-advisor has changed.

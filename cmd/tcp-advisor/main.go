@@ -22,6 +22,10 @@ var commands = []command{
 	{"diagnose", "observe this host and explain its TCP state with numbers", runDiagnose},
 	{"plan", "observe once, evaluate the policies and show the sysctl changes they propose", runPlan},
 	{"validate", "check policy files or directories without touching the kernel", runValidate},
+	{"run", "run the agent: observe, plan and (in enforce mode) apply every interval", runAgent},
+	{"apply", "apply the current plan once (asks first unless --yes)", runApply},
+	{"rollback", "restore the original values of the sysctls tcp-advisor changed", runRollback},
+	{"status", "show what tcp-advisor manages, the originals and the last changes", runStatus},
 }
 
 // exitError carries a specific exit code out of a subcommand.

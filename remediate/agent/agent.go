@@ -1,0 +1,232 @@
+// Package agent is tcp-advisor's long-running loop: each tick it observes,
+// analyzes, evaluates the policies, plans and, in enforce mode, applies; it
+// reports through structured log events and sd_notify. Signals drive it from
+// outside: a reload re-compiles the policies (a set that fails to compile
+// leaves the last good one in force), a stop ends it between ticks and never
+// rolls anything back.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// Observer takes snapshots; *observe.Observer is one.
+type Observer interface {
+	Observe(depth observe.Depth) (advisor.Snapshot, error)
+}
+
+// Logger records structured events; *systemd.Logger is one.
+type Logger interface {
+	Log(e systemd.Event) error
+}
+
+// Notifier tells the service manager how the agent is; *systemd.Notifier is
+// one, and a no-op outside systemd.
+type Notifier interface {
+	Ready() error
+	Status(line string) error
+	Watchdog() error
+	Reloading() error
+	Stopping() error
+}
+
+// Config holds what the command line sets. Zero values defer to the policy.
+type Config struct {
+	PolicyPaths []string
+	// Mode overrides the policy's mode when set.
+	Mode string
+	// Interval overrides the policy's interval when set.
+	Interval time.Duration
+	// DetailEvery is how often a tick also dumps CLOSE_WAIT and LISTEN
+	// sockets; default one minute.
+	DetailEvery time.Duration
+	// Watchdog is how often to ping the watchdog; zero disables it.
+	Watchdog time.Duration
+}
+
+// Agent runs the loop. Create it with New.
+type Agent struct {
+	cfg      Config
+	obs      Observer
+	applier  *remediate.Applier
+	log      Logger
+	notify   Notifier
+	now      func() time.Time
+	set      *policies.Set
+	state    *remediate.State
+	window   []advisor.Snapshot
+	lastDump time.Time
+	// announced holds the recommendations, refusals and leaks logged while
+	// they keep firing, so each is logged once, not every tick.
+	announced map[string]bool
+	applied   int
+	ready     bool
+}
+
+// windowSize is how many snapshots the agent keeps for analysis.
+const windowSize = 12
+
+// New returns an agent. It loads the policies and the state: an agent that
+// cannot do either does not start.
+func New(cfg Config, obs Observer, applier *remediate.Applier, log Logger, notify Notifier) (*Agent, error) {
+	if cfg.DetailEvery <= 0 {
+		cfg.DetailEvery = time.Minute
+	}
+	a := &Agent{cfg: cfg, obs: obs, applier: applier, log: log, notify: notify, now: time.Now, announced: map[string]bool{}}
+	if err := a.loadPolicies(); err != nil {
+		return nil, err
+	}
+	st, err := applier.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	a.state = st
+	return a, nil
+}
+
+// Mode returns the mode in force: the flag's, else the policy's.
+func (a *Agent) Mode() string {
+	if a.cfg.Mode != "" {
+		return a.cfg.Mode
+	}
+	return a.set.Settings.Mode
+}
+
+// Interval returns the tick interval in force.
+func (a *Agent) Interval() time.Duration {
+	if a.cfg.Interval > 0 {
+		return a.cfg.Interval
+	}
+	return a.set.Settings.Interval
+}
+
+// loadPolicies compiles the policy set; on failure it logs every diagnostic
+// and keeps the set in force.
+func (a *Agent) loadPolicies() error {
+	set, diags := policies.LoadOrDefault(a.cfg.PolicyPaths...)
+	if diags.HasErrors() {
+		for _, d := range diags {
+			if d.Severity != 1 { // hcl.DiagError
+				continue
+			}
+			fields := map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
+			where := ""
+			if d.Subject != nil {
+				fields[systemd.FieldPolicyFile] = d.Subject.Filename
+				fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
+				where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+			}
+			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
+		}
+		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
+	}
+	a.set = set
+	persist := ""
+	if set.Settings.Persist {
+		persist = set.Settings.PersistPath
+	}
+	a.applier.Persist = remediate.Persister{Path: persist}
+	a.event(systemd.EventPolicyLoaded, "policy loaded: "+set.Describe(), map[string]string{
+		systemd.FieldMode:       a.Mode(),
+		systemd.FieldPolicyFile: fmt.Sprint(set.Files),
+	})
+	return nil
+}
+
+// Run ticks until ctx ends. A value on reload re-compiles the policies.
+func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
+	ticker := time.NewTicker(a.Interval())
+	defer ticker.Stop()
+	var watchdog <-chan time.Time
+	if a.cfg.Watchdog > 0 {
+		t := time.NewTicker(a.cfg.Watchdog)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	a.Tick()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = a.notify.Stopping()
+			a.event(systemd.EventAgentStopped, "tcp-advisor stopping; applied settings stay as they are (rollback is an explicit command)", nil)
+			return nil
+		case <-reload:
+			a.Reload()
+			ticker.Reset(a.Interval())
+		case <-ticker.C:
+			a.Tick()
+		case <-watchdog:
+			// The loop itself pings: a stuck tick stops the pings and
+			// systemd restarts the service.
+			_ = a.notify.Watchdog()
+		}
+	}
+}
+
+// Reload re-compiles the policies between ticks.
+func (a *Agent) Reload() {
+	_ = a.notify.Reloading()
+	err := a.loadPolicies()
+	msg := "reload finished: policy in force is " + a.set.Describe()
+	if err != nil {
+		msg = "reload failed, previous policy stays in force: " + err.Error()
+	}
+	a.event(systemd.EventReloaded, msg, map[string]string{systemd.FieldMode: a.Mode()})
+	_ = a.notify.Ready()
+}
+
+// Tick runs one observe → analyze → evaluate → plan → apply round.
+func (a *Agent) Tick() {
+	now := a.now()
+	depth := observe.Quiet
+	if now.Sub(a.lastDump) >= a.cfg.DetailEvery {
+		depth = observe.Detail
+	}
+	snap, err := a.obs.Observe(depth)
+	if err != nil {
+		a.event(systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
+		return
+	}
+	if snap.Sockets != nil && snap.Sockets.Dumped.Has(advisor.CloseWait) {
+		a.lastDump = now
+	}
+	a.window = append(a.window, snap)
+	if len(a.window) > windowSize {
+		a.window = a.window[len(a.window)-windowSize:]
+	}
+	findings := advisor.Analyze(a.window)
+
+	released, err := a.applier.DetectOutsideChanges(a.state)
+	for _, r := range released {
+		a.event(systemd.EventOutsideChange, fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
+			map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found})
+	}
+	if err != nil {
+		a.event(systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
+	}
+
+	recs, diags := a.set.Evaluate(snap, findings)
+	if diags.HasErrors() {
+		a.event(systemd.EventObservationFailed, "policy evaluation failed: "+diags.Error(), nil)
+		return
+	}
+	plan := remediate.Planner{Set: a.set, State: a.state, Now: now}.Build(snap, recs)
+	a.report(plan, findings)
+	if a.Mode() == policies.ModeEnforce && len(plan.Changes) > 0 {
+		a.apply(plan, findings)
+	}
+	_ = a.notify.Status(a.statusLine(findings))
+	if !a.ready {
+		a.ready = true
+		_ = a.notify.Ready()
+		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: a.Mode()})
+	}
+}

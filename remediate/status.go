@@ -1,0 +1,89 @@
+package remediate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// KeyStatus is one managed key as `tcp-advisor status` shows it.
+type KeyStatus struct {
+	Key         string    `json:"key"`
+	Original    string    `json:"original"`
+	LastWritten string    `json:"last_written"`
+	Live        string    `json:"live"`
+	LastChange  time.Time `json:"last_change"`
+	// GivenUp is true when someone else changed the key and tcp-advisor
+	// stopped managing it.
+	GivenUp bool   `json:"given_up"`
+	Why     string `json:"why,omitempty"`
+}
+
+// Status is the report of `tcp-advisor status`.
+type Status struct {
+	Managed     []KeyStatus `json:"managed"`
+	LastChanges []Record    `json:"last_changes"`
+	PersistPath string      `json:"persist_path,omitempty"`
+}
+
+// NewStatus reports the state with each key's live value and the last n
+// history records, newest first.
+func NewStatus(st *State, sys *Sysctls, n int) Status {
+	s := Status{Managed: []KeyStatus{}, LastChanges: []Record{}, PersistPath: st.PersistPath}
+	for _, k := range st.Keys() {
+		m := st.Managed[k]
+		live, err := sys.Get(k)
+		if err != nil {
+			live = "unreadable: " + err.Error()
+		}
+		s.Managed = append(s.Managed, KeyStatus{
+			Key: k, Original: m.Original, LastWritten: m.LastWritten, Live: live,
+			LastChange: m.LastChange, GivenUp: m.Released, Why: m.ReleasedReason,
+		})
+	}
+	for i := len(st.History) - 1; i >= 0 && len(s.LastChanges) < n; i-- {
+		s.LastChanges = append(s.LastChanges, st.History[i])
+	}
+	return s
+}
+
+// WriteJSON writes the status as indented JSON.
+func (s Status) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(s)
+}
+
+// WriteText writes the status for a person.
+func (s Status) WriteText(w io.Writer) error {
+	var b strings.Builder
+	if len(s.Managed) == 0 {
+		b.WriteString("tcp-advisor manages no sysctl.\n")
+	} else {
+		b.WriteString("Managed sysctls:\n")
+		for _, k := range s.Managed {
+			fmt.Fprintf(&b, "  %s\n      original %q, last written %q at %s, live %q\n", k.Key, k.Original, k.LastWritten, k.LastChange.Format(time.RFC3339), k.Live)
+			if k.GivenUp {
+				fmt.Fprintf(&b, "      given up: %s\n", k.Why)
+			}
+		}
+	}
+	if s.PersistPath != "" {
+		fmt.Fprintf(&b, "Persisted in %s\n", s.PersistPath)
+	}
+	if len(s.LastChanges) > 0 {
+		b.WriteString("Last changes (newest first):\n")
+		for _, r := range s.LastChanges {
+			fmt.Fprintf(&b, "  %s %-8s %s %q -> %q", r.Time.Format(time.RFC3339), r.Action, r.Key, r.From, r.To)
+			if r.Rule != "" {
+				fmt.Fprintf(&b, " (rule %s)", r.Rule)
+			}
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
