@@ -21,7 +21,7 @@ rule "port-exhaustion" {
 
   message = join("", [
     "${worst.local} -> ${worst.remote} holds ${worst.ports_in_use} of ${worst.ports_usable} usable ephemeral ports (${percent(worst.utilization)}) in ${sysctl.ip_local_port_range.text}",
-    connections.seconds_to_exhaustion >= 0 ? "; at this rate (${connections.exhaustion_basis}) it runs out in ${duration(connections.seconds_to_exhaustion)}" : "",
+    connections.seconds_to_exhaustion >= 0 ? "; at the rate of ${connections.exhaustion_basis} it runs out in ${duration(connections.seconds_to_exhaustion)}" : "",
     connections.has_rates ? "; ${round(connections.active_opens_per_second)} new outgoing connections/s keep ${round(connections.time_wait_demand)} ports in TIME_WAIT for 60 s" : "",
     ".",
   ])

@@ -5,7 +5,6 @@
 # TIME_WAIT sockets sit on its listening ports.
 
 guardrail "net.ipv4.tcp_tw_reuse" {
-  allowed  = [1, 2]
   cooldown = "10m"
 }
 

@@ -112,7 +112,7 @@ func (s *Set) evalRule(r *Rule, ctx *hcl.EvalContext, sc advisor.Sysctls) (*eval
 			notes = append(notes, fmt.Sprintf("%s is already %q: nothing to change", a.key, val))
 			continue
 		}
-		if err := s.checkGuardrail(a.key, val); err != nil {
+		if err := s.CheckValue(a.key, val); err != nil {
 			diags = append(diags, exprError(a.value, "Value breaks a guardrail",
 				fmt.Sprintf("Rule %q: %s; the change is dropped.", r.Name, err)))
 			continue

@@ -54,7 +54,7 @@ func FuzzLoad(f *testing.F) {
 			FormatDiagnostics(io.Discard, diags)
 			for _, r := range recs {
 				for _, c := range r.Changes {
-					if err := set.checkGuardrail(c.Key, c.Value); err != nil {
+					if err := set.CheckValue(c.Key, c.Value); err != nil {
 						t.Fatalf("rule %s proposes %s=%q: %v", r.Rule, c.Key, c.Value, err)
 					}
 				}
@@ -98,7 +98,7 @@ func FuzzEvaluate(f *testing.F) {
 		}
 		for _, r := range recs {
 			for _, c := range r.Changes {
-				if err := set.checkGuardrail(c.Key, c.Value); err != nil {
+				if err := set.CheckValue(c.Key, c.Value); err != nil {
 					t.Fatalf("%s proposes %s=%q: %v", r.Rule, c.Key, c.Value, err)
 				}
 				if c.Key == KeyPortRange {

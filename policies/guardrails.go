@@ -307,9 +307,12 @@ func (g Guardrail) checkBounds(v string) error {
 	return nil
 }
 
-// checkGuardrail checks a value against the built-in guardrails of its key
-// and the set's guardrail bounds.
-func (s *Set) checkGuardrail(key, value string) error {
+// CheckValue checks a value against the built-in guardrails of its key
+// (the package's CheckValue, allowing a privileged low where the set's
+// guardrail does) and the bounds of the set's guardrail: min, max and
+// allowed. max_step and cooldown need the applied history and are not
+// checked here.
+func (s *Set) CheckValue(key, value string) error {
 	g, declared := s.Guardrails[key]
 	if err := checkValue(key, value, declared && g.AllowPrivilegedLow); err != nil {
 		return err

@@ -398,7 +398,7 @@ func (l *loader) checkType(a *hcl.Attribute, v cty.Value, want cty.Type) bool {
 // against the built-in guardrails and the policy's own.
 func (l *loader) checkLiterals() {
 	for _, lit := range l.literals {
-		if err := l.set.checkGuardrail(lit.key, lit.value); err != nil {
+		if err := l.set.CheckValue(lit.key, lit.value); err != nil {
 			l.errorf(lit.rng, "Value breaks a guardrail", "%s.", err)
 		}
 	}

@@ -67,7 +67,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			// 16384 to 17384: low moves down, high stays; 23616 even,
 			// 40999 odd.
 			changes:  []Change{{KeyPortRange, "23616 40999"}},
-			contains: []string{"10.0.0.2:8080", "900 of 1000", "90%", "runs out in 20s", "300 new outgoing"},
+			contains: []string{"10.0.0.2:8080", "900 of 1000", "90%", "at the rate of destination growth it runs out in 20s", "300 new outgoing"},
 		},
 		{
 			name: "80% exactly is a warning",
