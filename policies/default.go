@@ -3,6 +3,8 @@ package policies
 import (
 	"embed"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 )
 

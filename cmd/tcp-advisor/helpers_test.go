@@ -5,7 +5,9 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,3 +66,21 @@ func startHolder(t *testing.T, ns *netnstest.NS, name string, args ...string) *e
 	}
 	return cmd
 }
+
+// execCmd lets helpers hang methods on a running command.
+type execCmd exec.Cmd
+
+// stop signals the agent and waits for it to exit.
+func (p *agentProc) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	cmd := (*exec.Cmd)(p.cmd)
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if sig == syscall.SIGTERM && err != nil {
+		t.Errorf("agent exit after SIGTERM: %v\n%s", err, p.log.String())
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

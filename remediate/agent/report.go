@@ -29,7 +29,9 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings) {
 		if !dryRun {
 			break
 		}
-		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+c.To, func() {
+		// The proposed value follows the numbers tick by tick; what is
+		// announced once is the rule's wish to change the key.
+		once("change:"+c.Rule+"\x00"+c.Key, func() {
 			a.event(systemd.EventRecommendation,
 				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
 				a.changeFields(c, f))
@@ -42,7 +44,7 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings) {
 		})
 	}
 	for _, r := range plan.Refused {
-		once("refused:"+r.Key+"\x00"+r.To+"\x00"+r.Guardrail, func() {
+		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail, func() {
 			a.event(systemd.EventChangeRefused,
 				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s: %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Reason),
 				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,

@@ -1,0 +1,246 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// fakeObserver returns a snapshot built from the fake sysctl tree, with one
+// destination at the given use.
+type fakeObserver struct {
+	root   string
+	inUse  int
+	active float64
+	depths []observe.Depth
+	now    time.Time
+}
+
+func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
+	o.depths = append(o.depths, d)
+	o.now = o.now.Add(2 * time.Second)
+	o.active += 600
+	sc, err := observe.ReadSysctls(o.root)
+	if err != nil {
+		return advisor.Snapshot{}, err
+	}
+	key := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")}
+	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]int{key: o.inUse}}
+	sum.States[advisor.TimeWait] = o.inUse
+	sum.Ephemeral[advisor.TimeWait] = o.inUse
+	return advisor.Snapshot{Time: o.now, Sysctls: sc, Sockets: sum,
+		Counters: advisor.Counters{TimeWait: o.inUse, ActiveOpens: o.active}}, nil
+}
+
+type recordingLog struct {
+	mu     sync.Mutex
+	events []systemd.Event
+}
+
+func (l *recordingLog) Log(e systemd.Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+	return nil
+}
+
+func (l *recordingLog) count(kind systemd.EventKind) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.events {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+type recordingNotifier struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (n *recordingNotifier) add(s string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls = append(n.calls, s)
+	return nil
+}
+func (n *recordingNotifier) Ready() error             { return n.add("READY") }
+func (n *recordingNotifier) Status(line string) error { return n.add("STATUS=" + line) }
+func (n *recordingNotifier) Watchdog() error          { return n.add("WATCHDOG") }
+func (n *recordingNotifier) Reloading() error         { return n.add("RELOADING") }
+func (n *recordingNotifier) Stopping() error          { return n.add("STOPPING") }
+
+func (n *recordingNotifier) has(prefix string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, s := range n.calls {
+		if strings.HasPrefix(s, prefix) {
+			c++
+		}
+	}
+	return c
+}
+
+var sysTree = map[string]string{
+	"net/ipv4/ip_local_port_range":        "40000\t40999",
+	"net/ipv4/ip_local_reserved_ports":    "",
+	"net/ipv4/ip_unprivileged_port_start": "1024",
+	"net/ipv4/tcp_tw_reuse":               "0",
+	"net/ipv4/tcp_fin_timeout":            "60",
+	"net/ipv4/tcp_max_tw_buckets":         "131072",
+	"net/ipv4/tcp_max_syn_backlog":        "4096",
+	"net/ipv4/tcp_syncookies":             "1",
+	"net/ipv4/tcp_timestamps":             "1",
+	"net/core/somaxconn":                  "4096",
+}
+
+func setup(t *testing.T, mode string, policyDir string) (*Agent, *fakeObserver, *recordingLog, *recordingNotifier, string) {
+	t.Helper()
+	root := t.TempDir()
+	for rel, v := range sysTree {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(v+"\n"), 0o644)
+	}
+	sys, err := remediate.NewSysctls(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(t.TempDir()), Now: time.Now}
+	obs := &fakeObserver{root: root, inUse: 950, now: time.Now()}
+	log, notify := &recordingLog{}, &recordingNotifier{}
+	var paths []string
+	if policyDir != "" {
+		paths = []string{policyDir}
+	}
+	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour}, obs, applier, log, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, obs, log, notify, root
+}
+
+func TestDryRunLogsOnceAndWritesNothing(t *testing.T) {
+	a, _, log, notify, root := setup(t, "dry-run", "")
+	for range 5 {
+		a.Tick()
+	}
+	if n := log.count(systemd.EventRecommendation); n < 1 {
+		t.Fatalf("no recommendation logged")
+	}
+	perKey := map[string]int{}
+	for _, e := range log.events {
+		if e.Kind == systemd.EventRecommendation && e.Fields[systemd.FieldKey] != "" {
+			perKey[e.Fields[systemd.FieldRule]+" "+e.Fields[systemd.FieldKey]]++
+		}
+	}
+	for k, n := range perKey {
+		if n != 1 {
+			t.Errorf("%s logged %d times over 5 ticks", k, n)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "net/ipv4/ip_local_port_range")); strings.TrimSpace(string(b)) != "40000\t40999" {
+		t.Errorf("dry-run wrote the range: %q", b)
+	}
+	if notify.has("READY") != 1 || notify.has("STATUS=dry-run") != 5 {
+		t.Errorf("notifier calls: %v", notify.calls)
+	}
+}
+
+func TestEnforceApplies(t *testing.T) {
+	a, _, log, _, root := setup(t, "enforce", "")
+	a.Tick()
+	a.Tick()
+	if log.count(systemd.EventChangeApplied) == 0 {
+		t.Fatalf("nothing applied: %+v", log.events)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "net/ipv4/ip_local_port_range"))
+	if strings.TrimSpace(string(b)) == "40000\t40999" {
+		t.Error("range unchanged")
+	}
+	for _, e := range log.events {
+		if e.Kind == systemd.EventChangeApplied && (e.Fields[systemd.FieldDestination] != "127.0.0.1:9000" || e.Fields[systemd.FieldOldValue] == "") {
+			t.Errorf("applied event fields: %v", e.Fields)
+		}
+	}
+}
+
+func TestReloadKeepsLastGoodPolicy(t *testing.T) {
+	dir := t.TempDir()
+	good := "rule \"only-advice\" {\n  when = true\n  message = \"hello\"\n}\n"
+	os.WriteFile(filepath.Join(dir, "a.hcl"), []byte(good), 0o644)
+	a, _, log, notify, _ := setup(t, "dry-run", dir)
+	before := a.set
+	os.WriteFile(filepath.Join(dir, "b.hcl"), []byte("rule \"broken\" {\n  when = \n}\n"), 0o644)
+	a.Reload()
+	if a.set != before {
+		t.Error("a broken policy replaced the good one")
+	}
+	var rejected []systemd.Event
+	for _, e := range log.events {
+		if e.Kind == systemd.EventPolicyRejected {
+			rejected = append(rejected, e)
+		}
+	}
+	if len(rejected) == 0 || !strings.HasSuffix(rejected[0].Fields[systemd.FieldPolicyFile], "b.hcl") || rejected[0].Fields[systemd.FieldPolicyLine] == "" {
+		t.Errorf("rejection events: %+v", rejected)
+	}
+	if notify.has("RELOADING") != 1 || notify.has("READY") != 1 {
+		t.Errorf("notify: %v", notify.calls)
+	}
+	os.Remove(filepath.Join(dir, "b.hcl"))
+	a.Reload()
+	if a.set == before {
+		t.Error("a good reload did not replace the set")
+	}
+}
+
+func TestRunStopsOnCancelAndPingsWatchdog(t *testing.T) {
+	a, _, log, notify, _ := setup(t, "dry-run", "")
+	a.cfg.Watchdog = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx, make(chan struct{})) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if notify.has("WATCHDOG") < 3 || notify.has("STOPPING") != 1 {
+		t.Errorf("notify: %v", notify.calls)
+	}
+	if log.count(systemd.EventAgentStopped) != 1 {
+		t.Error("no stop event")
+	}
+}
+
+func TestDetailCadence(t *testing.T) {
+	a, obs, _, _, _ := setup(t, "dry-run", "")
+	a.cfg.DetailEvery = time.Hour
+	a.Tick()
+	a.Tick()
+	a.Tick()
+	want := []observe.Depth{observe.Detail, observe.Quiet, observe.Quiet}
+	for i, d := range want {
+		if obs.depths[i] != d {
+			t.Errorf("tick %d depth %v, want %v", i, obs.depths[i], d)
+		}
+	}
+}
