@@ -4,8 +4,9 @@ import (
 	"embed"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // defaultFiles are the default policies, used when no policy path is given.
@@ -27,6 +28,26 @@ func Default() *Set {
 		panic("policies: embedded default policies are broken:\n" + b.String())
 	}
 	return set
+}
+
+// LoadOrDefault loads the policy files under paths. When the paths name no
+// policy file at all (none given, or only directories without policy files,
+// such as a fresh /etc/tcp-advisor/policies.d), it returns the embedded
+// defaults: files dropped into the directory replace them.
+func LoadOrDefault(paths ...string) (*Set, hcl.Diagnostics) {
+	var named []string
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			if files, err := dirPolicyFiles(p); err == nil && len(files) == 0 {
+				continue
+			}
+		}
+		named = append(named, p)
+	}
+	if len(named) == 0 {
+		return load(defaultSources())
+	}
+	return Load(named...)
 }
 
 // DefaultFiles returns the embedded default policy files by name, for

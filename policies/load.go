@@ -114,21 +114,15 @@ func readSources(paths []string) ([]source, hcl.Diagnostics) {
 			add(p)
 			continue
 		}
-		entries, err := os.ReadDir(p)
+		files, err := dirPolicyFiles(p)
 		if err != nil {
 			diags = append(diags, fileError(p, "Cannot read policy directory", err.Error()))
 			continue
 		}
-		n := 0
-		for _, e := range entries { // os.ReadDir sorts by name
-			name := e.Name()
-			if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".hcl") {
-				continue
-			}
-			add(filepath.Join(p, name))
-			n++
+		for _, f := range files {
+			add(f)
 		}
-		if n == 0 {
+		if len(files) == 0 {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagWarning,
 				Summary:  "No policy files",
@@ -142,6 +136,25 @@ func readSources(paths []string) ([]source, hcl.Diagnostics) {
 		diags = append(diags, fileError(name, "No policy files", "No policy file was given or found; give files or directories holding *.hcl files."))
 	}
 	return out, diags
+}
+
+// dirPolicyFiles lists the policy files of a directory: its *.hcl files in
+// name order, leaving out hidden files (editor locks and backups such as
+// ".#10-ports.hcl") and subdirectories.
+func dirPolicyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".hcl") {
+			continue
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	return out, nil
 }
 
 func fileError(name, summary, detail string) *hcl.Diagnostic {

@@ -193,6 +193,17 @@ func TestDefaultFilesLoad(t *testing.T) {
 	}
 }
 
+func TestLoadOrDefault(t *testing.T) {
+	set, diags := LoadOrDefault()
+	if len(diags) > 0 || set == nil || set.Files[0] != DefaultPrefix+"00-agent.hcl" {
+		t.Fatalf("LoadOrDefault(): %v\n%s", set, diagString(diags))
+	}
+	set, diags = LoadOrDefault("testdata/invalid/syntax.hcl")
+	if set != nil || !diags.HasErrors() {
+		t.Fatal("LoadOrDefault(path) did not load the path")
+	}
+}
+
 // TestLoadPaths covers what Load does with paths.
 func TestLoadPaths(t *testing.T) {
 	// A directory skips hidden files, non-.hcl files and subdirectories,
