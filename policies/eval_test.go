@@ -54,6 +54,7 @@ func TestEvaluateWhenErrors(t *testing.T) {
 		{"string", `worst.exists ? "yes" : "no"`, "test.hcl:3:10: Wrong type; when must be a bool, got string"},
 		{"string that converts", `worst.exists ? "true" : "false"`, ""},
 		{"runtime error", `destinations[5].utilization > 0.5`, "test.hcl:3:22: Invalid index"},
+		{"attribute through a for variable", `length([for d in destinations : d.remotes]) > 0`, `test.hcl:3:43: Unsupported attribute; This object does not have an attribute named "remotes".`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -102,7 +102,7 @@ type Set struct {
 // message and advice, and the sysctls it sets.
 type Rule struct {
 	Name  string
-	Range hcl.Range // the whole block
+	Range hcl.Range // where the rule is declared: its `rule "name"` header
 	// Keys are the sysctls the rule sets, in declaration order; empty for
 	// an advice-only rule.
 	Keys []string
