@@ -78,3 +78,43 @@ func TestPortSetAdd(t *testing.T) {
 		t.Errorf("Add changed its receiver: %q", s.String())
 	}
 }
+
+func FuzzParsePortSet(f *testing.F) {
+	for _, s := range []string{"", "8080", "8080,9000-9100", "1-65535", " 1 , 2-3 ", "90-80", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		set, err := ParsePortSet(s)
+		if err != nil {
+			return
+		}
+		// The kernel's syntax round-trips, and ranges stay sorted and apart.
+		again, err := ParsePortSet(set.String())
+		if err != nil || again.String() != set.String() {
+			t.Fatalf("%q -> %q -> %q (%v)", s, set.String(), again.String(), err)
+		}
+		for i := 1; i < len(set); i++ {
+			if set[i].Low <= set[i-1].High+1 {
+				t.Fatalf("%q: ranges not normalized: %v", s, set)
+			}
+		}
+	})
+}
+
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"32768\t60999", "40000 40999", "1 1", "65535 0", "a b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParsePortRange(s)
+		if err != nil {
+			return
+		}
+		if r.Low < 0 || r.High > 65535 || r.Low > r.High || r.Size() < 1 {
+			t.Fatalf("%q parsed to invalid %v", s, r)
+		}
+		if again, err := ParsePortRange(r.String()); err != nil || again != r {
+			t.Fatalf("%q: %v does not round-trip", s, r)
+		}
+	})
+}
