@@ -102,6 +102,12 @@ func (l *Logger) Log(e Event) error {
 		maps.Copy(vars, e.Fields)
 		vars["MESSAGE_ID"] = e.Kind.MessageID()
 		vars["SYSLOG_IDENTIFIER"] = Identifier
+		// OBJECT_PID from a root sender makes journald attach that
+		// process's OBJECT_SYSTEMD_UNIT, so `journalctl -u nginx` shows
+		// the agent's CLOSE_WAIT report about nginx too.
+		if pid, ok := e.Fields[FieldPID]; ok {
+			vars["OBJECT_PID"] = pid
+		}
 		err := l.send(e.Message, e.priority().Journal(), vars)
 		if err == nil {
 			return nil

@@ -93,6 +93,7 @@ func TestLoggerJournal(t *testing.T) {
 	}{
 		{"kind default priority", Event{Kind: EventChangeRefused, Message: "refused", Fields: map[string]string{FieldGuardrail: "listening-port"}}, journal.PriWarning},
 		{"explicit priority", Event{Kind: EventRecommendation, Message: "advice", Priority: PriorityDebug}, journal.PriDebug},
+		{"leak names its process", Event{Kind: EventCloseWaitLeak, Message: "leak", Fields: map[string]string{FieldPID: "42", FieldUnit: "app.service", FieldCommand: "app"}}, journal.PriWarning},
 		{"error kind", Event{Kind: EventPolicyRejected, Message: "bad.hcl:3: oops", Fields: map[string]string{FieldPolicyFile: "bad.hcl", FieldPolicyLine: "3"}}, journal.PriErr},
 	}
 	for _, tt := range tests {
@@ -120,7 +121,14 @@ func TestLoggerJournal(t *testing.T) {
 					t.Errorf("field %s = %q, want %q", k, rec.vars[k], v)
 				}
 			}
-			if len(rec.vars) != len(tt.event.Fields)+2 {
+			want := len(tt.event.Fields) + 2
+			if pid, ok := tt.event.Fields[FieldPID]; ok {
+				want++
+				if rec.vars["OBJECT_PID"] != pid {
+					t.Errorf("OBJECT_PID = %q, want %q", rec.vars["OBJECT_PID"], pid)
+				}
+			}
+			if len(rec.vars) != want {
 				t.Errorf("sent fields %v", rec.vars)
 			}
 			if tt.event.Fields != nil && tt.event.Fields["MESSAGE_ID"] != "" {

@@ -1,0 +1,671 @@
+package systemtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
+}
+
+const (
+	unit        = "tcp-advisor.service"
+	maxExposure = 2.5
+	oldVersion  = "0.1.0"
+	newVersion  = "0.1.1"
+)
+
+// TestServiceInContainer installs the .deb into a booted systemd and drives
+// the service as an operator would. The subtests share one container and
+// run in order; each states what it leaves behind for the next.
+func TestServiceInContainer(t *testing.T) {
+	requireSystemTest(t)
+	start := time.Now()
+
+	debs := buildDebs(t, oldVersion, newVersion)
+	tcpload := testbin.Build(t, "internal/cmd/tcpload")
+
+	c := Boot(t, containerPrep(t))
+	t.Logf("container booted in %v", time.Since(start).Round(time.Millisecond))
+	c.CopyIn(t, debs[oldVersion], "/var/tmp/tcp-advisor_"+oldVersion+".deb", 0o644)
+	c.CopyIn(t, debs[newVersion], "/var/tmp/tcp-advisor_"+newVersion+".deb", 0o644)
+	c.CopyIn(t, tcpload, "/usr/local/bin/tcpload", 0o755)
+
+	if !t.Run("package", func(t *testing.T) { testPackage(t, c) }) {
+		return
+	}
+	t.Run("security", func(t *testing.T) { testSecurity(t, c) })
+	t.Run("sandbox", func(t *testing.T) { testSandbox(t, c) })
+
+	t.Run("agent", func(t *testing.T) {
+		for _, st := range []struct {
+			name string
+			f    func(*testing.T, *Container)
+		}{
+			{"start", testStart},
+			{"journal", testJournal},
+			{"reload", testReload},
+			{"broken policy", testBrokenPolicy},
+			{"enforce under exhaustion", testEnforce},
+			{"close-wait leak", testCloseWaitLeak},
+			{"stop", testStop},
+		} {
+			if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
+				return
+			}
+		}
+	})
+	t.Run("upgrade", func(t *testing.T) { testUpgrade(t, c) })
+	t.Run("remove and purge", func(t *testing.T) { testRemove(t, c) })
+	t.Logf("system test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// repoRoot is the module root, two directories up from this package.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "packaging", "nfpm.yaml")); err != nil {
+		t.Fatalf("repository root not found from %s: %v", root, err)
+	}
+	return root
+}
+
+// buildDebs builds the .deb of each version from packaging/nfpm.yaml as
+// `make package` does, with nfpm at the version go.mod pins, but into a
+// private directory: bin/ and dist/ belong to whoever runs make, possibly at
+// the same time as this test.
+func buildDebs(t *testing.T, versions ...string) map[string]string {
+	t.Helper()
+	root := repoRoot(t)
+	dir := t.TempDir()
+	nfpm := filepath.Join(dir, "nfpm")
+	build := exec.Command("go", "build", "-o", nfpm, "github.com/goreleaser/nfpm/v2/cmd/nfpm")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building nfpm: %v\n%s", err, out)
+	}
+	// The stage looks like the repository root to nfpm.yaml's relative paths.
+	stage := filepath.Join(dir, "stage")
+	if err := os.MkdirAll(filepath.Join(stage, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"systemd", "packaging"} {
+		if err := os.Symlink(filepath.Join(root, d), filepath.Join(stage, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	binPath := os.Getenv("TCP_ADVISOR_SYSTEMTEST_BIN") // test a given build instead
+	if binPath == "" {
+		binPath = testbin.Build(t, "cmd/tcp-advisor")
+	}
+	bin, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stage, "bin", "tcp-advisor"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	debs := map[string]string{}
+	for _, v := range versions {
+		target := filepath.Join(dir, "tcp-advisor_"+v+".deb")
+		cmd := exec.Command(nfpm, "package", "--config", "packaging/nfpm.yaml", "--packager", "deb", "--target", target)
+		cmd.Dir = stage
+		cmd.Env = append(os.Environ(), "TCP_ADVISOR_VERSION="+v, "TCP_ADVISOR_ARCH="+runtime.GOARCH)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nfpm package %s: %v\n%s", v, err, out)
+		}
+		debs[v] = target
+	}
+	return debs
+}
+
+// containerPrep is written over the container's root before it boots: its
+// own machine ID, and the host's enabled services and timers masked, so the
+// container boots only what the test needs (the host here enables
+// postgresql, for one).
+func containerPrep(t *testing.T) map[string][]byte {
+	t.Helper()
+	prep := map[string][]byte{
+		"/etc/machine-id": []byte(randomHex(t, 16) + "\n"),
+	}
+	for _, dir := range []string{"multi-user.target.wants", "timers.target.wants"} {
+		entries, _ := os.ReadDir(filepath.Join("/etc/systemd/system", dir))
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".service") || strings.HasSuffix(e.Name(), ".timer") {
+				prep[filepath.Join("/etc/systemd/system", e.Name())] = nil
+			}
+		}
+	}
+	return prep
+}
+
+func testPackage(t *testing.T, c *Container) {
+	c.Run(t, "dpkg", "-i", "/var/tmp/tcp-advisor_"+oldVersion+".deb")
+
+	status := c.Run(t, "dpkg-query", "-W", "-f=${Status} ${Version}", "tcp-advisor")
+	if want := "install ok installed " + oldVersion + "-1"; status != want {
+		t.Errorf("dpkg-query: %q, want %q", status, want)
+	}
+	conffiles := c.Run(t, "dpkg-query", "-W", "-f=${Conffiles}", "tcp-advisor")
+	for _, f := range []string{"/etc/tcp-advisor/tcp-advisor.env", "/etc/tcp-advisor/policies.d/README"} {
+		if !strings.Contains(conffiles, f+" ") {
+			t.Errorf("%s is not a conffile:\n%s", f, conffiles)
+		}
+	}
+	files := c.Run(t, "dpkg", "-L", "tcp-advisor")
+	for _, f := range []string{"/usr/bin/tcp-advisor", "/usr/lib/systemd/system/tcp-advisor.service",
+		"/usr/lib/systemd/catalog/tcp-advisor.catalog", "/etc/tcp-advisor/policies.d"} {
+		if !containsLine(files, f) {
+			t.Errorf("dpkg -L does not list %s:\n%s", f, files)
+		}
+	}
+
+	cat := c.Run(t, "systemctl", "cat", unit)
+	for _, want := range []string{
+		"ExecStart=/usr/bin/tcp-advisor run --policy /etc/tcp-advisor/policies.d --state-dir /var/lib/tcp-advisor $TCP_ADVISOR_ARGS",
+		"Type=notify", "WatchdogSec=",
+	} {
+		if !strings.Contains(cat, want) {
+			t.Errorf("systemctl cat lacks %q", want)
+		}
+	}
+	// Installed, neither enabled nor started.
+	if out, _ := c.Try("systemctl", "is-enabled", unit); strings.TrimSpace(out) != "disabled" {
+		t.Errorf("is-enabled after install = %q, want disabled", strings.TrimSpace(out))
+	}
+	if out, _ := c.Try("systemctl", "is-active", unit); strings.TrimSpace(out) != "inactive" {
+		t.Errorf("is-active after install = %q, want inactive", strings.TrimSpace(out))
+	}
+
+	catalog := c.Run(t, "journalctl", "--list-catalog", "--no-pager")
+	for _, k := range systemd.EventKinds() {
+		if !strings.Contains(catalog, k.MessageID()+" tcp-advisor: ") {
+			t.Errorf("catalog entry for %v (%s) not installed", k, k.MessageID())
+		}
+	}
+	c.Run(t, "test", "-f", "/etc/tcp-advisor/policies.d/README")
+}
+
+var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
+
+func testSecurity(t *testing.T, c *Container) {
+	out := c.Run(t, "systemd-analyze", "security", "--no-pager", unit)
+	m := exposureRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	exposure, _ := strconv.ParseFloat(m[1], 64)
+	t.Logf("systemd-analyze security %s (installed, in the container): %.1f", unit, exposure)
+	if exposure > maxExposure {
+		t.Errorf("exposure %.1f > %.1f:\n%s", exposure, maxExposure, out)
+	}
+	// verify exits 0 even on unknown directives: any output is a finding.
+	ver, err := c.Try("sh", "-c", "systemd-analyze verify "+unit+" 2>&1")
+	if err != nil || strings.TrimSpace(ver) != "" {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, ver)
+	}
+}
+
+// probeScript runs under the installed unit's sandbox and reports what the
+// agent needs to be able to do (and some of what it must not).
+const probeScript = `#!/bin/sh
+try() { if "$@" >/dev/null 2>&1; then echo ok; else echo refused; fi; }
+rw() { v=$(cat "$1") && printf '%s\n' "$v" > "$1"; }
+echo "CAPS=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)"
+echo "NET_WRITE=$(try rw /proc/sys/net/ipv4/ip_local_port_range)"
+echo "CORE_WRITE=$(try rw /proc/sys/net/core/somaxconn)"
+echo "VM_WRITE=$(try rw /proc/sys/vm/swappiness)"
+echo "FD_READ=$(try sh -c 'ls -l /proc/$1/fd | grep -q -- "->"' probe "$1")"
+echo "PROC_CGROUP=$(try cat /proc/$1/cgroup)"
+echo "SOCK_DIAG=$(try ss -tan)"
+echo "STATE_WRITE=$(try sh -c 'echo x > /var/lib/tcp-advisor/.probe && rm /var/lib/tcp-advisor/.probe')"
+echo "SYSCTLD_WRITE=$(try sh -c 'echo "# probe" > /etc/sysctl.d/zz-tcpadv-probe.conf && rm /etc/sysctl.d/zz-tcpadv-probe.conf')"
+echo "ETC_WRITE=$(try sh -c 'echo x > /etc/tcpadv-probe')"
+echo "USR_WRITE=$(try sh -c 'echo x > /usr/tcpadv-probe')"
+echo "HOME_HIDDEN=$(try test ! -e /root/tcpadv-home-probe)"
+`
+
+// sandboxUnit turns the installed unit into a one-shot running the probe
+// under exactly the same sandbox.
+func sandboxUnit(installed, probe, target string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(installed, "\n") {
+		key, _, _ := strings.Cut(line, "=")
+		switch key {
+		case "Type":
+			b.WriteString("Type=oneshot\n")
+		case "ExecStart":
+			fmt.Fprintf(&b, "ExecStart=%s %s\n", probe, target)
+		case "ExecReload", "WatchdogSec", "Restart", "RestartSec":
+		default:
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// testSandbox checks that the hardening leaves the agent what it needs:
+// net.* sysctl writes (the container has its own network namespace, so the
+// host is never touched), other users' /proc/<pid>/fd, sock_diag, its state
+// directory and /etc/sysctl.d, and nothing else writable.
+func testSandbox(t *testing.T, c *Container) {
+	c.Run(t, "systemd-run", "--unit=tcpadv-sleeper", "-p", "User=nobody", "sleep", "600")
+	t.Cleanup(func() { c.Try("systemctl", "stop", "tcpadv-sleeper") })
+	pid := strings.TrimSpace(c.Run(t, "systemctl", "show", "-p", "MainPID", "--value", "tcpadv-sleeper"))
+	if pid == "" || pid == "0" {
+		t.Fatalf("sleeper has no PID")
+	}
+	c.WriteFile(t, "/usr/local/libexec/tcpadv-probe", []byte(probeScript), 0o755)
+	c.WriteFile(t, "/root/tcpadv-home-probe", []byte("ProtectHome= must hide this\n"), 0o644)
+	installed := c.Run(t, "cat", "/usr/lib/systemd/system/"+unit)
+	c.WriteFile(t, "/etc/systemd/system/tcpadv-probe.service", []byte(sandboxUnit(installed, "/usr/local/libexec/tcpadv-probe", pid)), 0o644)
+	c.Run(t, "systemctl", "daemon-reload")
+	if out, err := c.Try("systemctl", "start", "tcpadv-probe.service"); err != nil {
+		t.Fatalf("probe unit failed: %v\n%s", err, out)
+	}
+	out := c.Run(t, "journalctl", "-u", "tcpadv-probe.service", "-o", "cat", "--no-pager")
+	got := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			got[k] = v
+		}
+	}
+	want := map[string]string{
+		"CAPS":          "0000000000080004", // CAP_DAC_READ_SEARCH (2) | CAP_SYS_PTRACE (19)
+		"NET_WRITE":     "ok",
+		"CORE_WRITE":    "ok",
+		"VM_WRITE":      "refused",
+		"FD_READ":       "ok",
+		"PROC_CGROUP":   "ok",
+		"SOCK_DIAG":     "ok",
+		"STATE_WRITE":   "ok",
+		"SYSCTLD_WRITE": "ok",
+		"ETC_WRITE":     "refused",
+		"USR_WRITE":     "refused",
+		"HOME_HIDDEN":   "ok",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("sandbox probe %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if t.Failed() {
+		t.Logf("probe output:\n%s", out)
+	}
+	c.Run(t, "rm", "/etc/systemd/system/tcpadv-probe.service")
+	c.Run(t, "systemctl", "daemon-reload")
+}
+
+// journalEntry is one object of journalctl -o json; only string values are
+// kept (binary and repeated fields come as arrays).
+type journalEntry map[string]string
+
+// journal returns the entries of `journalctl -u tcp-advisor -b` plus any
+// extra match arguments.
+func journal(t *testing.T, c *Container, matches ...string) []journalEntry {
+	t.Helper()
+	args := append([]string{"journalctl", "--no-pager", "-b", "-o", "json", "-u", unit}, matches...)
+	out := c.Run(t, args...)
+	var entries []journalEntry
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("journalctl -o json: %v: %s", err, sc.Text())
+		}
+		e := journalEntry{}
+		for k, v := range raw {
+			if s, ok := v.(string); ok {
+				e[k] = s
+			}
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// events returns the agent's entries of one kind.
+func events(t *testing.T, c *Container, kind systemd.EventKind) []journalEntry {
+	t.Helper()
+	return journal(t, c, "MESSAGE_ID="+kind.MessageID())
+}
+
+// waitEvent polls the journal until an entry of kind, beyond the first
+// `after` ones, satisfies match; it returns that entry.
+func waitEvent(t *testing.T, c *Container, kind systemd.EventKind, after int, timeout time.Duration, match func(journalEntry) bool) journalEntry {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		es := events(t, c, kind)
+		for i := after; i < len(es); i++ {
+			if match == nil || match(es[i]) {
+				return es[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %v journal entry (MESSAGE_ID=%s) in %v; %d such entries in all: %v", kind, kind.MessageID(), timeout, len(es), es)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func show(t *testing.T, c *Container, prop string) string {
+	t.Helper()
+	return strings.TrimSpace(c.Run(t, "systemctl", "show", "-p", prop, "--value", unit))
+}
+
+func requireActive(t *testing.T, c *Container) {
+	t.Helper()
+	if state := show(t, c, "ActiveState"); state != "active" {
+		t.Fatalf("ActiveState = %q, want active", state)
+	}
+}
+
+// testStart: leaves the agent enabled and running in dry-run.
+func testStart(t *testing.T, c *Container) {
+	// Type=notify: this returns once the agent sent READY=1, after its
+	// first tick.
+	c.Run(t, "systemctl", "enable", "--now", unit)
+	requireActive(t, c)
+	if got := strings.TrimSpace(c.Run(t, "systemctl", "is-enabled", unit)); got != "enabled" {
+		t.Errorf("is-enabled = %q", got)
+	}
+	if status := show(t, c, "StatusText"); status == "" {
+		t.Errorf("StatusText is empty: the agent sends no STATUS=")
+	} else {
+		t.Logf("StatusText: %s", status)
+	}
+	if n := show(t, c, "NRestarts"); n != "0" {
+		t.Errorf("NRestarts = %s", n)
+	}
+}
+
+// testJournal: structured entries with MESSAGE_IDs, fields, and catalog.
+func testJournal(t *testing.T, c *Container) {
+	started := waitEvent(t, c, systemd.EventAgentStarted, 0, 15*time.Second, nil)
+	if started[systemd.FieldMode] == "" {
+		t.Errorf("agent_started entry has no %s field: %v", systemd.FieldMode, started)
+	}
+	waitEvent(t, c, systemd.EventPolicyLoaded, 0, 15*time.Second, nil)
+
+	known := map[string]bool{}
+	for _, k := range systemd.EventKinds() {
+		known[k.MessageID()] = true
+	}
+	mainPID := show(t, c, "MainPID")
+	for _, e := range journal(t, c) {
+		if e["SYSLOG_IDENTIFIER"] != systemd.Identifier || e["_PID"] != mainPID {
+			continue // systemd's own lines about the unit, or stderr of an earlier run
+		}
+		if id := e["MESSAGE_ID"]; id != "" && !known[id] {
+			t.Errorf("entry with unknown MESSAGE_ID %s: %v", id, e)
+		}
+		if e["PRIORITY"] == "" {
+			t.Errorf("entry without PRIORITY: %v", e)
+		}
+	}
+
+	// The catalog explains entries under journalctl -x.
+	x := c.Run(t, "journalctl", "--no-pager", "-b", "-x", "-u", unit, "MESSAGE_ID="+systemd.EventAgentStarted.MessageID())
+	if !strings.Contains(x, "Defined-By: tcp-advisor") {
+		t.Errorf("journalctl -x shows no catalog text:\n%s", x)
+	}
+}
+
+// testReload: SIGHUP reload is logged, the process is not restarted.
+func testReload(t *testing.T, c *Container) {
+	pid := show(t, c, "MainPID")
+	before := len(events(t, c, systemd.EventReloaded))
+	c.Run(t, "systemctl", "reload", unit)
+	waitEvent(t, c, systemd.EventReloaded, before, 20*time.Second, nil)
+	requireActive(t, c)
+	if now := show(t, c, "MainPID"); now != pid {
+		t.Errorf("MainPID %s -> %s: reload restarted the agent", pid, now)
+	}
+}
+
+// brokenPolicy fails on line 3: rule blocks have no such argument.
+const brokenPolicy = `# Dropped by the system test: must be rejected, with its file and line.
+rule "broken" {
+  no_such_argument = 1
+  when             = true
+}
+`
+
+// testBrokenPolicy: a reload with a broken file keeps the agent (and its
+// policies) running and names the file and line. Leaves policies.d empty.
+func testBrokenPolicy(t *testing.T, c *Container) {
+	const path = "/etc/tcp-advisor/policies.d/50-broken.hcl"
+	pid := show(t, c, "MainPID")
+	rejected := len(events(t, c, systemd.EventPolicyRejected))
+	loaded := len(events(t, c, systemd.EventPolicyLoaded))
+	c.WriteFile(t, path, []byte(brokenPolicy), 0o644)
+	t.Cleanup(func() { c.Try("rm", "-f", path) })
+
+	c.Run(t, "systemctl", "reload", unit)
+	e := waitEvent(t, c, systemd.EventPolicyRejected, rejected, 20*time.Second, func(e journalEntry) bool {
+		return strings.HasSuffix(e[systemd.FieldPolicyFile], "50-broken.hcl")
+	})
+	if e[systemd.FieldPolicyLine] != "3" {
+		t.Errorf("policy_rejected %s = %q, want 3: %v", systemd.FieldPolicyLine, e[systemd.FieldPolicyLine], e)
+	}
+	if pr, _ := strconv.Atoi(e["PRIORITY"]); pr > 3 {
+		t.Errorf("policy_rejected PRIORITY = %s, want err or worse", e["PRIORITY"])
+	}
+	time.Sleep(time.Second)
+	requireActive(t, c)
+	if now := show(t, c, "MainPID"); now != pid {
+		t.Errorf("MainPID %s -> %s: a broken policy restarted the agent", pid, now)
+	}
+	if n := len(events(t, c, systemd.EventPolicyLoaded)); n != loaded {
+		t.Errorf("a policy set was loaded from a broken directory (%d -> %d policy_loaded entries)", loaded, n)
+	}
+
+	// Fixed: the next reload loads again.
+	c.Run(t, "rm", "-f", path)
+	c.Run(t, "systemctl", "reload", unit)
+	waitEvent(t, c, systemd.EventPolicyLoaded, loaded, 20*time.Second, nil)
+	requireActive(t, c)
+}
+
+// testEnforce: under per-destination port exhaustion in enforce mode the
+// agent widens the container's ip_local_port_range (its own network
+// namespace: the host's is never touched) and says so in the journal.
+// Leaves the agent running in enforce mode, and the CLOSE_WAIT leaker of
+// testCloseWaitLeak running.
+func testEnforce(t *testing.T, c *Container) {
+	const key = "net.ipv4.ip_local_port_range"
+	c.Run(t, "sysctl", "-q", "-w", key+"=40000 40199") // 200 ports, different parity
+	c.Sh(t, `sed -i 's/^TCP_ADVISOR_ARGS=.*/TCP_ADVISOR_ARGS="--mode enforce"/' /etc/tcp-advisor/tcp-advisor.env`)
+	startLeaker(t, c)
+	c.Run(t, "systemctl", "restart", unit)
+	requireActive(t, c)
+	applied := len(events(t, c, systemd.EventChangeApplied))
+
+	// Connections closed client-first hold their ports in TIME_WAIT for
+	// 60 s: 170 of the 200 towards one destination (85%), and 40 more
+	// towards another, so that the host-wide pre-check (sockets holding
+	// ports >= usable ports, DESIGN §3.2) lets the agent dump the table.
+	c.Run(t, "tcpload", "timewait", "-addr", "127.0.0.1:9000", "-n", "170")
+	c.Run(t, "tcpload", "timewait", "-addr", "127.0.0.1:9001", "-n", "40")
+	e := waitEvent(t, c, systemd.EventChangeApplied, applied, 55*time.Second, func(e journalEntry) bool {
+		return e[systemd.FieldKey] == key
+	})
+	t.Logf("change applied: %s", e["MESSAGE"])
+	for _, f := range []string{systemd.FieldOldValue, systemd.FieldNewValue, systemd.FieldRule} {
+		if e[f] == "" {
+			t.Errorf("change_applied entry lacks %s: %v", f, e)
+		}
+	}
+	low, high := portRange(t, c.Run(t, "sysctl", "-n", key))
+	if high-low+1 <= 200 {
+		t.Errorf("%s = %d %d after the change, not wider than 200 ports", key, low, high)
+	}
+	// journalctl field matches work on the agent's own fields.
+	if len(journal(t, c, systemd.FieldKey+"="+key, "MESSAGE_ID="+systemd.EventChangeApplied.MessageID())) == 0 {
+		t.Errorf("journalctl -u %s %s=%s finds nothing", unit, systemd.FieldKey, key)
+	}
+	requireActive(t, c)
+}
+
+const (
+	leakerUnit = "tcpadv-leaker.service"
+	leaks      = 30
+)
+
+// startLeaker runs, as another user and in a unit of its own, a server
+// that never closes what its peers closed: leaks sockets stuck in
+// CLOSE_WAIT. The agent sees them in the dump of its first tick and again
+// in the next full dump, and must name the process, its unit and its
+// command: owner lookup across users, under the unit's sandbox.
+func startLeaker(t *testing.T, c *Container) {
+	t.Helper()
+	c.Run(t, "systemd-run", "--unit="+leakerUnit, "-p", "User=nobody",
+		"/usr/local/bin/tcpload", "closewait", "-addr", "127.0.0.1:9100", "-n", strconv.Itoa(leaks))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := c.Run(t, "ss", "-Htn", "state", "close-wait", "sport", "= :9100")
+		if n := len(strings.Fields(out)) / 4; n >= leaks {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaker did not reach %d CLOSE_WAIT sockets:\n%s", leaks, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testCloseWaitLeak: the leak is reported with the owner's PID, unit and
+// command, and journald files it under the leaking unit too (OBJECT_PID).
+func testCloseWaitLeak(t *testing.T, c *Container) {
+	defer c.Try("systemctl", "stop", leakerUnit)
+	pid := strings.TrimSpace(c.Run(t, "systemctl", "show", "-p", "MainPID", "--value", leakerUnit))
+	e := waitEvent(t, c, systemd.EventCloseWaitLeak, 0, 90*time.Second, nil)
+	t.Logf("leak: %s", e["MESSAGE"])
+	want := map[string]string{systemd.FieldPID: pid, systemd.FieldUnit: leakerUnit, systemd.FieldCommand: "tcpload"}
+	for k, v := range want {
+		if e[k] != v {
+			t.Errorf("close_wait_leak %s = %q, want %q", k, e[k], v)
+		}
+	}
+	out := c.Run(t, "journalctl", "--no-pager", "-b", "-o", "json", "-u", leakerUnit, "MESSAGE_ID="+systemd.EventCloseWaitLeak.MessageID())
+	if strings.TrimSpace(out) == "" {
+		t.Errorf("journalctl -u %s does not show the agent's leak report (OBJECT_PID)", leakerUnit)
+	}
+}
+
+func portRange(t *testing.T, s string) (int, int) {
+	t.Helper()
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		t.Fatalf("port range %q", s)
+	}
+	low, err1 := strconv.Atoi(f[0])
+	high, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("port range %q", s)
+	}
+	return low, high
+}
+
+// testStop: SIGTERM ends the agent with exit status 0 and a last entry.
+func testStop(t *testing.T, c *Container) {
+	stopped := len(events(t, c, systemd.EventAgentStopped))
+	c.Run(t, "systemctl", "stop", unit)
+	if state := show(t, c, "ActiveState"); state != "inactive" {
+		t.Errorf("ActiveState after stop = %q", state)
+	}
+	if r := show(t, c, "Result"); r != "success" {
+		t.Errorf("Result = %q, want success", r)
+	}
+	// ExecMainCode 1 is CLD_EXITED: the agent exited, it was not killed.
+	if code, status := show(t, c, "ExecMainCode"), show(t, c, "ExecMainStatus"); code != "1" || status != "0" {
+		t.Errorf("ExecMainCode=%s ExecMainStatus=%s, want a clean exit (1, 0)", code, status)
+	}
+	waitEvent(t, c, systemd.EventAgentStopped, stopped, 5*time.Second, nil)
+}
+
+// testUpgrade: the new version installs over the old, keeps the changed
+// conffile and restarts a running agent; a reinstall leaves a stopped agent
+// stopped. Leaves the agent stopped.
+func testUpgrade(t *testing.T, c *Container) {
+	const marker = "# changed by the system test"
+	c.Sh(t, "echo '"+marker+"' >> /etc/tcp-advisor/tcp-advisor.env")
+	c.Run(t, "systemctl", "start", unit)
+	pid := show(t, c, "MainPID")
+	c.Run(t, "dpkg", "-i", "--force-confold", "/var/tmp/tcp-advisor_"+newVersion+".deb")
+	if v := c.Run(t, "dpkg-query", "-W", "-f=${Version}", "tcp-advisor"); v != newVersion+"-1" {
+		t.Errorf("version after upgrade = %q", v)
+	}
+	if env := c.Run(t, "cat", "/etc/tcp-advisor/tcp-advisor.env"); !strings.Contains(env, marker) {
+		t.Errorf("upgrade replaced the changed tcp-advisor.env:\n%s", env)
+	}
+	if state := show(t, c, "ActiveState"); state != "active" {
+		t.Errorf("ActiveState after upgrade = %q, want active", state)
+	}
+	if now := show(t, c, "MainPID"); now == pid {
+		t.Errorf("MainPID unchanged (%s): the running agent was not restarted on the new binary", pid)
+	}
+
+	c.Run(t, "systemctl", "stop", unit)
+	c.Run(t, "dpkg", "-i", "--force-confold", "/var/tmp/tcp-advisor_"+newVersion+".deb")
+	if state := show(t, c, "ActiveState"); state != "inactive" {
+		t.Errorf("reinstall started a stopped service: ActiveState = %q", state)
+	}
+}
+
+// testRemove: remove stops and disables the service and drops its unit and
+// catalog, keeping configuration; purge deletes configuration and state.
+func testRemove(t *testing.T, c *Container) {
+	c.Run(t, "dpkg", "-r", "tcp-advisor")
+	if out, _ := c.Try("systemctl", "is-active", unit); strings.TrimSpace(out) == "active" {
+		t.Errorf("service still active after dpkg -r")
+	}
+	if _, err := c.Try("test", "-e", "/usr/lib/systemd/system/"+unit); err == nil {
+		t.Errorf("unit file still there after dpkg -r")
+	}
+	if out, _ := c.Try("sh", "-c", "ls /etc/systemd/system/*.wants/ | grep -c tcp-advisor"); strings.TrimSpace(out) != "0" {
+		t.Errorf("enablement links left after dpkg -r")
+	}
+	catalog := c.Run(t, "journalctl", "--list-catalog", "--no-pager")
+	if strings.Contains(catalog, systemd.EventAgentStarted.MessageID()) {
+		t.Errorf("catalog entries still listed after dpkg -r")
+	}
+	c.Run(t, "test", "-f", "/etc/tcp-advisor/tcp-advisor.env")
+
+	c.Run(t, "dpkg", "-P", "tcp-advisor")
+	for _, p := range []string{"/etc/tcp-advisor/tcp-advisor.env", "/var/lib/tcp-advisor"} {
+		if _, err := c.Try("test", "-e", p); err == nil {
+			t.Errorf("%s still there after purge", p)
+		}
+	}
+}
+
+func containsLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}
