@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 // pathList is a repeatable string flag.
@@ -52,21 +52,14 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	window, err := observe.New(procRoot, sysRoot).Window(*samples, *interval, observe.Full)
-	if err != nil {
-		return err
-	}
 	st, err := remediate.NewStore(*stateDir).Load()
 	if err != nil && !os.IsPermission(err) {
 		return err
 	}
-	last := window[len(window)-1]
-	recs, diags := set.Evaluate(last, advisor.Analyze(window))
-	if diags.HasErrors() {
-		policies.FormatDiagnostics(stderr, diags)
-		return fmt.Errorf("policy evaluation failed")
+	plan, err := planOnce(set, st, *samples, *interval, stderr)
+	if err != nil {
+		return err
 	}
-	plan := remediate.Planner{Set: set, State: st, Now: last.Time}.Build(last, recs)
 	if *format == "json" {
 		err = plan.WriteJSON(stdout)
 	} else {
@@ -79,6 +72,18 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		return exitError{code: 2}
 	}
 	return nil
+}
+
+// planOnce observes, evaluates and plans, printing policy diagnostics.
+func planOnce(set *policies.Set, st *remediate.State, samples int, interval time.Duration, stderr io.Writer) (remediate.Plan, error) {
+	plan, diags, err := agent.PlanOnce(observe.New(procRoot, sysRoot), set, st, samples, interval)
+	if len(diags) > 0 {
+		policies.FormatDiagnostics(stderr, diags)
+	}
+	if err == nil && diags.HasErrors() {
+		err = fmt.Errorf("policy evaluation failed")
+	}
+	return plan, err
 }
 
 func runValidate(args []string, stdout, stderr io.Writer) error {

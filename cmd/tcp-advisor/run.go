@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -28,6 +27,16 @@ func newApplier(stateDir string) (*remediate.Applier, error) {
 		return nil, err
 	}
 	return &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(stateDir), Now: time.Now}, nil
+}
+
+// openState wires the applier and loads the state it keeps.
+func openState(stateDir string) (*remediate.Applier, *remediate.State, error) {
+	applier, err := newApplier(stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := applier.Store.Load()
+	return applier, st, err
 }
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
@@ -83,11 +92,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	applier, err := newApplier(*stateDir)
-	if err != nil {
-		return err
-	}
-	st, err := applier.Store.Load()
+	applier, st, err := openState(*stateDir)
 	if err != nil {
 		return err
 	}
@@ -98,17 +103,10 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	for _, r := range released {
 		fmt.Fprintf(stderr, "%s was changed outside tcp-advisor to %q; no longer managed\n", r.Key, r.Found)
 	}
-	window, err := observe.New(procRoot, sysRoot).Window(*samples, *interval, observe.Full)
+	plan, err := planOnce(set, st, *samples, *interval, stderr)
 	if err != nil {
 		return err
 	}
-	last := window[len(window)-1]
-	recs, diags := set.Evaluate(last, advisor.Analyze(window))
-	if diags.HasErrors() {
-		policies.FormatDiagnostics(stderr, diags)
-		return fmt.Errorf("policy evaluation failed")
-	}
-	plan := remediate.Planner{Set: set, State: st, Now: last.Time}.Build(last, recs)
 	if err := plan.WriteText(stdout); err != nil {
 		return err
 	}
@@ -156,11 +154,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	applier, err := newApplier(*stateDir)
-	if err != nil {
-		return err
-	}
-	st, err := applier.Store.Load()
+	applier, st, err := openState(*stateDir)
 	if err != nil {
 		return err
 	}
@@ -189,11 +183,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err := checkFormat(*format); err != nil {
 		return err
 	}
-	applier, err := newApplier(*stateDir)
-	if err != nil {
-		return err
-	}
-	st, err := applier.Store.Load()
+	applier, st, err := openState(*stateDir)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -114,7 +116,7 @@ func (a *Agent) loadPolicies() error {
 	set, diags := policies.LoadOrDefault(a.cfg.PolicyPaths...)
 	if diags.HasErrors() {
 		for _, d := range diags {
-			if d.Severity != 1 { // hcl.DiagError
+			if d.Severity != hcl.DiagError {
 				continue
 			}
 			fields := map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
