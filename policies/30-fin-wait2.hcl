@@ -15,7 +15,7 @@ rule "fin-wait2-orphans" {
   when = fin_wait2.count >= 1000 && fin_wait2.orphans >= 500 && sysctl.tcp_fin_timeout > 30
 
   message = join("", [
-    "${fin_wait2.count} sockets in FIN_WAIT2 and ${fin_wait2.orphans} orphaned sockets (limit ${fin_wait2.max_orphans}):",
+    "${fin_wait2.count} sockets in FIN_WAIT2 and ${fin_wait2.orphans} orphaned sockets${fin_wait2.max_orphans > 0 ? " (limit ${fin_wait2.max_orphans})" : ""}:",
     " peers do not finish closing, and each orphan waits net.ipv4.tcp_fin_timeout (${sysctl.tcp_fin_timeout} s) for their FIN.",
   ])
 
