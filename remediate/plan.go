@@ -80,6 +80,9 @@ type Planner struct {
 func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Plan {
 	plan := Plan{Time: p.Now, Changes: []Change{}, Advice: []Advice{}, Refused: []Refusal{}}
 	claimed := map[string]string{} // key → rule that first set it
+	// Each group is checked against the sysctls as the groups before it
+	// leave them, so invariants between keys hold after every change.
+	snap = withRaw(snap)
 	live := liveValues(snap)
 	group := 0
 	for _, rec := range recs {
@@ -122,10 +125,37 @@ func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Pl
 				ch.Group = group
 				claimed[ch.Key] = rec.Rule
 				plan.Changes = append(plan.Changes, ch)
+				simulate(&snap, ch)
 			}
 		}
 	}
 	return plan
+}
+
+// withRaw returns snap with its own copy of the raw sysctl map, so the plan
+// can simulate its changes without touching the caller's snapshot.
+func withRaw(snap advisor.Snapshot) advisor.Snapshot {
+	raw := make(map[string]string, len(snap.Sysctls.Raw))
+	for k, v := range snap.Sysctls.Raw {
+		raw[k] = v
+	}
+	snap.Sysctls.Raw = raw
+	return snap
+}
+
+// simulate applies an accepted change to the snapshot's sysctls.
+func simulate(snap *advisor.Snapshot, c Change) {
+	snap.Sysctls.Raw[c.Key] = c.To
+	switch c.Key {
+	case KeyPortRange:
+		if r, err := advisor.ParsePortRange(c.To); err == nil {
+			snap.Sysctls.PortRange = r
+		}
+	case KeyReservedPorts:
+		if s, err := advisor.ParsePortSet(c.To); err == nil {
+			snap.Sysctls.ReservedPorts = s
+		}
+	}
 }
 
 // liveValues maps each sysctl key in the snapshot to its normalized value.

@@ -178,3 +178,23 @@ func TestPlannerAdviceAndConflicts(t *testing.T) {
 		t.Errorf("refused = %+v", plan.Refused)
 	}
 }
+
+// TestPlannerChecksInvariantsAcrossGroups: a rule that reserves ports and a
+// later rule that widens the range are checked against each other.
+func TestPlannerChecksInvariantsAcrossGroups(t *testing.T) {
+	set := policySet(t, rangePolicy)
+	snap := snapshot("40000 40999", "", 38000)
+	recs := []policies.Recommendation{
+		rec("reserve", KeyReservedPorts, "38000"),
+		rec("widen", KeyPortRange, "35000 40999"),
+	}
+	plan := Planner{Set: set, Now: t0}.Build(snap, recs)
+	// The reservation is already planned, so the widening needs no second
+	// reservation change and passes the listening-port invariant.
+	if len(plan.Changes) != 2 || plan.Changes[0].Key != KeyReservedPorts || plan.Changes[1].Key != KeyPortRange || len(plan.Refused) != 0 {
+		t.Errorf("changes %+v refused %+v", plan.Changes, plan.Refused)
+	}
+	if snap.Sysctls.Raw[KeyReservedPorts] != "" {
+		t.Error("Build changed the caller's snapshot")
+	}
+}

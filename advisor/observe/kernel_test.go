@@ -260,8 +260,8 @@ func TestKernelPreCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ExhaustionPossible(quiet) {
-		t.Fatalf("pre-check says exhaustion possible with %d sockets and %d ports",
+	if DumpNeeded(quiet) {
+		t.Fatalf("pre-check asks for a dump with %d sockets and %d ports",
 			quiet.Counters.SocketsHoldingPorts(), quiet.Sysctls.UsablePorts())
 	}
 	if quiet.Sockets != nil {
@@ -276,12 +276,18 @@ func TestKernelPreCheck(t *testing.T) {
 			detail.Sockets.Dumped, detail.Sockets.States.Get(advisor.TimeWait), len(detail.Sockets.Listeners))
 	}
 
-	setSysctl(t, KeyPortRange, "40000 40039") // 40 ports < 50 sockets
+	// 51 sockets hold ports (50 TIME_WAIT and the listener): a 110-port
+	// range is under half used by them all, a 90-port one is not.
+	setSysctl(t, KeyPortRange, "40000 40109")
+	if s, err := o.Observe(Quiet); err != nil || s.Sockets != nil {
+		t.Errorf("110-port range: dumped (err %v)", err)
+	}
+	setSysctl(t, KeyPortRange, "40000 40089")
 	busy, err := o.Observe(Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ExhaustionPossible(busy) || busy.Sockets.Dumped != allStates {
-		t.Errorf("narrow range: possible=%v dumped=%b, want the full dump", ExhaustionPossible(busy), busy.Sockets.Dumped)
+	if !DumpNeeded(busy) || ExhaustionPossible(busy) || busy.Sockets == nil || busy.Sockets.Dumped != allStates {
+		t.Errorf("90-port range: needed=%v possible=%v, want the full dump", DumpNeeded(busy), ExhaustionPossible(busy))
 	}
 }

@@ -68,7 +68,7 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	}
 	var states advisor.StateSet
 	switch {
-	case depth == Full || ExhaustionPossible(snap):
+	case depth == Full || DumpNeeded(snap):
 		states = allStates
 	case depth == Detail:
 		states = detailStates
@@ -84,9 +84,22 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 
 // ExhaustionPossible is the pre-check of DESIGN §3.2: no destination can run
 // out of ephemeral ports while fewer sockets than the usable range size hold
-// local ports at all, so the per-socket dump can wait.
+// local ports at all.
 func ExhaustionPossible(s advisor.Snapshot) bool {
 	return s.Counters.SocketsHoldingPorts() >= s.Sysctls.UsablePorts()
+}
+
+// DumpFraction is the share of the usable range at which the pre-check asks
+// for the per-socket dump: no destination can be busier than the sockets
+// holding ports in all, and the default policies start to act when one
+// destination uses half its ports.
+const DumpFraction = 0.5
+
+// DumpNeeded reports whether the pre-check calls for the per-socket dump:
+// enough sockets hold local ports that one destination could be at
+// DumpFraction of the usable range.
+func DumpNeeded(s advisor.Snapshot) bool {
+	return float64(s.Counters.SocketsHoldingPorts()) >= DumpFraction*float64(s.Sysctls.UsablePorts())
 }
 
 // Window takes n snapshots, interval apart, oldest first. It stops early with
