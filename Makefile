@@ -15,7 +15,7 @@ build:
 # test runs everything: unit tests, kernel tests in scratch network namespaces
 # (as root), system tests in a systemd-nspawn container, and a short fuzz of
 # each parser. Under CI=true nothing may skip for lack of root or tools.
-test: deps build unit fuzz
+test: deps build lint unit fuzz
 
 # deps installs the Debian packages the kernel and system tests use, when
 # missing: ip (iproute2), ss, sysctl (procps), unshare and nsenter

@@ -108,7 +108,7 @@ func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Pl
 				refuse("one-rule-per-key", fmt.Sprintf("rule %q already sets %s in this plan", first, pc.Key))
 				continue
 			}
-			changes, g := []Change{c}, Guard{Set: p.Set, State: p.State, Now: p.Now}
+			changes, g := []Change{c}, Guard(p)
 			if pc.Key == KeyPortRange {
 				var err *GuardError
 				if changes, err = g.withReservations(c, snap); err != nil {
