@@ -8,11 +8,14 @@ import (
 )
 
 // WriteJSON writes the plan as indented JSON.
-func (p Plan) WriteJSON(w io.Writer) error {
+func (p Plan) WriteJSON(w io.Writer) error { return writeJSON(w, p) }
+
+// writeJSON writes v as indented JSON, leaving <, > and & as they are.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(p)
+	return enc.Encode(v)
 }
 
 // WriteText writes the plan as a reviewer reads a change: each sysctl with

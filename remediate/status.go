@@ -1,7 +1,6 @@
 package remediate
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -50,12 +49,7 @@ func NewStatus(st *State, sys *Sysctls, n int) Status {
 }
 
 // WriteJSON writes the status as indented JSON.
-func (s Status) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(s)
-}
+func (s Status) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
 
 // WriteText writes the status for a person.
 func (s Status) WriteText(w io.Writer) error {
