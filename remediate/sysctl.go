@@ -44,7 +44,13 @@ func (s *Sysctls) Set(key, value string) error {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sysctl %s does not exist here", key)
 	}
-	if err := s.client.Set(key, value); err != nil {
+	// A write of zero bytes never reaches the kernel; an empty list (no
+	// reserved ports) is written as a lone newline, as sysctl(8) does.
+	raw := value
+	if raw == "" {
+		raw = "\n"
+	}
+	if err := s.client.Set(key, raw); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)
 	}
 	got, err := s.Get(key)

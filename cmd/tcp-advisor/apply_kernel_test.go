@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKernelApplyPersistRollback: one-shot apply of the plan for a
+// destination at 90%, with a policy that persists to a drop-in; rollback
+// restores the originals and removes the drop-in. Without --yes and without
+// a terminal, apply refuses and changes nothing.
+func TestKernelApplyPersistRollback(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	ns := exhaustionNS(t)
+	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
+	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:39001", "-n", "0")
+
+	dir := t.TempDir()
+	dropIn := filepath.Join(dir, "sysctl.d", "90-tcp-advisor.conf")
+	policyDir := filepath.Join(dir, "policies.d")
+	if err := os.MkdirAll(policyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The shipped rules, with an agent block that persists.
+	for _, name := range []string{"10-port-exhaustion.hcl", "20-time-wait-reuse.hcl"} {
+		b, err := os.ReadFile(filepath.Join("../../policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(policyDir, name), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644)
+	stateDir := filepath.Join(dir, "state")
+
+	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
+	if code == 0 || !strings.Contains(stderr, "--yes") {
+		t.Errorf("apply without --yes on a pipe: exit %d\n%s%s", code, out, stderr)
+	}
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Fatalf("apply without confirmation changed the range to %q", got)
+	}
+
+	out = ns.MustRun(t, advisorBin, "apply", "--yes", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
+	if !strings.Contains(out, "applied net.ipv4.ip_local_port_range") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+	widened := ns.Sysctl(t, "net.ipv4.ip_local_port_range")
+	if widened == "40000 40999" {
+		t.Fatal("range not widened")
+	}
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); !strings.Contains(got, "39001") {
+		t.Errorf("listening port 39001 not reserved: %q (range %s)", got, widened)
+	}
+	conf, err := os.ReadFile(dropIn)
+	if err != nil {
+		t.Fatalf("drop-in not written: %v", err)
+	}
+	if !strings.HasPrefix(string(conf), "# Written by tcp-advisor") || !strings.Contains(string(conf), "net.ipv4.ip_local_port_range = "+widened) {
+		t.Errorf("drop-in:\n%s", conf)
+	}
+
+	status := ns.MustRun(t, advisorBin, "status", "--state-dir", stateDir)
+	for _, want := range []string{`original "40000 40999"`, dropIn} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+
+	ns.MustRun(t, advisorBin, "rollback", "--state-dir", stateDir)
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Errorf("after rollback: %q", got)
+	}
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); got != "" {
+		t.Errorf("after rollback reserved = %q", got)
+	}
+	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
+		t.Errorf("drop-in still there after rollback: %v", err)
+	}
+}
