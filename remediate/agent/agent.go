@@ -56,15 +56,20 @@ type Config struct {
 
 // Agent runs the loop. Create it with New.
 type Agent struct {
-	cfg      Config
-	obs      Observer
-	applier  *remediate.Applier
-	log      Logger
-	notify   Notifier
-	now      func() time.Time
-	set      *policies.Set
-	state    *remediate.State
-	window   []advisor.Snapshot
+	cfg     Config
+	obs     Observer
+	applier *remediate.Applier
+	log     Logger
+	notify  Notifier
+	now     func() time.Time
+	set     *policies.Set
+	state   *remediate.State
+	// recent holds the latest snapshots, for rates and per-destination
+	// growth; details the latest ones with a CLOSE_WAIT dump, for growth
+	// and stuck sockets over minutes. Both are short, so memory stays
+	// bounded however large the socket table.
+	recent   []advisor.Snapshot
+	details  []advisor.Snapshot
 	lastDump time.Time
 	// announced holds the recommendations, refusals and leaks logged while
 	// they keep firing, so each is logged once, not every tick.
@@ -73,8 +78,12 @@ type Agent struct {
 	ready     bool
 }
 
-// windowSize is how many snapshots the agent keeps for analysis.
-const windowSize = 12
+// How many snapshots the agent keeps: six ticks for rates, and three
+// CLOSE_WAIT dumps (about two minutes at the default cadence) for leaks.
+const (
+	recentSize  = 6
+	detailsSize = 3
+)
 
 // New returns an agent. It loads the policies and the state: an agent that
 // cannot do either does not start.
@@ -200,11 +209,11 @@ func (a *Agent) Tick() {
 	if snap.Sockets != nil && snap.Sockets.Dumped.Has(advisor.CloseWait) {
 		a.lastDump = now
 	}
-	a.window = append(a.window, snap)
-	if len(a.window) > windowSize {
-		a.window = a.window[len(a.window)-windowSize:]
+	a.recent = keepLast(append(a.recent, snap), recentSize)
+	if snap.Sockets != nil && snap.Sockets.Dumped.Has(advisor.CloseWait) {
+		a.details = keepLast(append(a.details, snap), detailsSize)
 	}
-	findings := advisor.Analyze(a.window)
+	findings := advisor.Analyze(merge(a.details, a.recent))
 
 	released, err := a.applier.DetectOutsideChanges(a.state)
 	for _, r := range released {
@@ -231,4 +240,33 @@ func (a *Agent) Tick() {
 		_ = a.notify.Ready()
 		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: a.Mode()})
 	}
+}
+
+// keepLast returns the last n snapshots of s.
+func keepLast(s []advisor.Snapshot, n int) []advisor.Snapshot {
+	if len(s) > n {
+		return append(s[:0:0], s[len(s)-n:]...)
+	}
+	return s
+}
+
+// merge returns the snapshots of a and b in time order, each once.
+func merge(a, b []advisor.Snapshot) []advisor.Snapshot {
+	out := make([]advisor.Snapshot, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i].Time.Before(b[j].Time)):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j].Time.Before(a[i].Time):
+			out = append(out, b[j])
+			j++
+		default: // the same snapshot in both
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }

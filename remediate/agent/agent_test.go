@@ -19,11 +19,12 @@ import (
 // fakeObserver returns a snapshot built from the fake sysctl tree, with one
 // destination at the given use.
 type fakeObserver struct {
-	root   string
-	inUse  int
-	active float64
-	depths []observe.Depth
-	now    time.Time
+	root      string
+	inUse     int
+	closeWait int
+	active    float64
+	depths    []observe.Depth
+	now       time.Time
 }
 
 func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
@@ -38,6 +39,14 @@ func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
 	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]int{key: o.inUse}}
 	sum.States[advisor.TimeWait] = o.inUse
 	sum.Ephemeral[advisor.TimeWait] = o.inUse
+	for i := range o.closeWait {
+		sum.CloseWait = append(sum.CloseWait, advisor.DetailedSocket{
+			ID:    advisor.SocketID{Local: netip.MustParseAddrPort("127.0.0.1:8443"), Remote: netip.AddrPortFrom(netip.MustParseAddr("10.9.9.9"), uint16(40000+i)), Cookie: uint64(i + 1)},
+			State: advisor.CloseWait,
+			Owner: &advisor.Owner{PID: 4242, Command: "api", Unit: "api.service"},
+		})
+	}
+	sum.States[advisor.CloseWait] = o.closeWait
 	return advisor.Snapshot{Time: o.now, Sysctls: sc, Sockets: sum,
 		Counters: advisor.Counters{TimeWait: o.inUse, ActiveOpens: o.active}}, nil
 }
@@ -241,6 +250,47 @@ func TestDetailCadence(t *testing.T) {
 	for i, d := range want {
 		if obs.depths[i] != d {
 			t.Errorf("tick %d depth %v, want %v", i, obs.depths[i], d)
+		}
+	}
+}
+
+func TestMergeWindows(t *testing.T) {
+	at := func(sec int) advisor.Snapshot { return advisor.Snapshot{Time: time.Unix(int64(sec), 0)} }
+	got := merge([]advisor.Snapshot{at(0), at(60), at(120)}, []advisor.Snapshot{at(100), at(110), at(120)})
+	want := []int64{0, 60, 100, 110, 120}
+	if len(got) != len(want) {
+		t.Fatalf("merged %d snapshots, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Time.Unix() != w {
+			t.Errorf("merged[%d] at %d, want %d", i, got[i].Time.Unix(), w)
+		}
+	}
+	if k := keepLast([]advisor.Snapshot{at(1), at(2), at(3)}, 2); len(k) != 2 || k[0].Time.Unix() != 2 {
+		t.Errorf("keepLast = %v", k)
+	}
+}
+
+// TestLeakEventAfterStuckDumps: the CLOSE_WAIT leak event needs the same
+// sockets in every kept CLOSE_WAIT dump, and is logged once.
+func TestLeakEventAfterStuckDumps(t *testing.T) {
+	a, obs, log, _, _ := setup(t, "dry-run", "")
+	obs.inUse = 10
+	obs.closeWait = 150
+	a.cfg.DetailEvery = time.Nanosecond
+	a.Tick()
+	if log.count(systemd.EventCloseWaitLeak) != 0 {
+		t.Fatal("leak logged from a single dump")
+	}
+	for range 4 {
+		a.Tick()
+	}
+	if n := log.count(systemd.EventCloseWaitLeak); n != 1 {
+		t.Fatalf("leak logged %d times, want once", n)
+	}
+	for _, e := range log.events {
+		if e.Kind == systemd.EventCloseWaitLeak && (e.Fields[systemd.FieldPID] != "4242" || e.Fields[systemd.FieldUnit] != "api.service") {
+			t.Errorf("leak fields = %v", e.Fields)
 		}
 	}
 }
