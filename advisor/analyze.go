@@ -28,7 +28,7 @@ func Analyze(window []Snapshot) Findings {
 		Samples:       len(window),
 		WindowSeconds: last.Time.Sub(window[0].Time).Seconds(),
 	}
-	analyzeStates(&f, last)
+	analyzeStates(&f, window)
 	analyzePorts(&f, recent)
 	analyzeRates(&f, first, last)
 	analyzeCloseWait(&f, withDump(window, CloseWait))
@@ -53,7 +53,8 @@ func complete(s Snapshot) bool {
 	return s.Sockets != nil && s.Sockets.Dumped == StatesOf(AllStates()...)
 }
 
-func analyzeStates(f *Findings, last Snapshot) {
+func analyzeStates(f *Findings, window []Snapshot) {
+	last := window[len(window)-1]
 	sum := last.Sockets
 	f.States = map[string]int{}
 	if sum != nil {
@@ -61,8 +62,9 @@ func analyzeStates(f *Findings, last Snapshot) {
 	}
 	f.StatesComplete = complete(last)
 	if !f.StatesComplete {
-		// sockstat's tw counts every TIME_WAIT socket, IPv4 and IPv6.
-		if tw := last.Counters.TimeWait; tw > 0 {
+		// sockstat's tw counts every timewait sock, IPv4 and IPv6: TIME_WAIT
+		// and the orphans waiting in FIN_WAIT2, which a dump tells apart.
+		if tw := last.Counters.TimeWait - f.States[FinWait2.String()]; tw > 0 {
 			f.States[TimeWait.String()] = tw
 		}
 	}
@@ -75,8 +77,12 @@ func analyzeStates(f *Findings, last Snapshot) {
 		out := sum.Ephemeral.Get(TimeWait)
 		f.TimeWait.Outgoing = &out
 	}
+	finWait2 := 0
+	if dumps := withDump(window, FinWait2); len(dumps) > 0 {
+		finWait2 = dumps[len(dumps)-1].Sockets.States.Get(FinWait2)
+	}
 	f.FinWait2 = FinWait2Findings{
-		Count:      f.States[FinWait2.String()],
+		Count:      finWait2,
 		Orphans:    last.Counters.Orphan,
 		MaxOrphans: derefInt(last.Sysctls.TCPMaxOrphans),
 		FinTimeout: last.Sysctls.TCPFinTimeout,
@@ -100,7 +106,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 		return
 	}
 	// Growth runs from the oldest complete dump of the recent samples.
-	var before map[DestKey]int
+	var before map[DestKey]DestCount
 	dt := 0.0
 	for _, s := range recent[:len(recent)-1] {
 		if complete(s) {
@@ -112,11 +118,13 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 		before = nil
 	}
 	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
-	for k, n := range last.Sockets.PerDestination {
+	for k, c := range last.Sockets.PerDestination {
+		n := c.InUse
 		d := DestinationUse{
 			Local:       k.Local.String(),
 			Remote:      k.Remote.String(),
 			PortsInUse:  n,
+			TimeWait:    c.TimeWait,
 			PortsUsable: usable,
 			Headroom:    max(usable-n, 0),
 		}
@@ -124,7 +132,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 			d.Utilization = round4(float64(n) / float64(usable))
 		}
 		if before != nil {
-			g := round4(float64(n-before[k]) / dt)
+			g := round4(float64(n-before[k].InUse) / dt)
 			d.GrowthPerSecond = &g
 		}
 		all = append(all, d)
@@ -133,6 +141,10 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 		return cmp.Or(cmp.Compare(b.PortsInUse, a.PortsInUse), cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Local, b.Local))
 	})
 	f.Ports.DestinationCount = len(all)
+	f.Ports.DistinctInUse = last.Sockets.DistinctPorts
+	if usable > 0 {
+		f.Ports.BindUtilization = round4(float64(last.Sockets.DistinctPorts) / float64(usable))
+	}
 	f.Destinations = all[:min(len(all), maxListed)]
 	if len(all) > 0 {
 		worst := all[0]
@@ -181,6 +193,7 @@ func analyzeCloseWait(f *Findings, window []Snapshot) {
 	last := window[len(window)-1]
 	sockets := last.Sockets.CloseWait
 	cw.Count = len(sockets)
+	cw.Samples = len(window)
 	cw.Growth = cw.Count - len(window[0].Sockets.CloseWait)
 
 	owners := map[Owner]int{}

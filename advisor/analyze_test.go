@@ -25,8 +25,9 @@ func cw(local, remote string, cookie uint64, owner *Owner) DetailedSocket {
 }
 
 func snapAt(sec int, activeOpens float64, perDest map[DestKey]int, closeWait ...DetailedSocket) Snapshot {
-	sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: perDest, CloseWait: closeWait}
-	for _, n := range perDest {
+	sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: map[DestKey]DestCount{}, CloseWait: closeWait}
+	for k, n := range perDest {
+		sum.PerDestination[k] = DestCount{InUse: n, TimeWait: n}
 		sum.States[TimeWait] += n
 		sum.Ephemeral[TimeWait] += n
 	}

@@ -44,13 +44,21 @@ type PortFindings struct {
 	ExhaustionPossible bool `json:"exhaustion_possible"`
 	// DestinationCount is how many destinations hold ephemeral ports.
 	DestinationCount int `json:"destination_count"`
+	// DistinctInUse is how many distinct ephemeral ports outgoing sockets
+	// hold; BindUtilization is DistinctInUse / Usable. bind() to port 0
+	// needs a port nobody holds, so it fails as BindUtilization nears 1
+	// even when every destination has room (DESIGN §3.1).
+	DistinctInUse   int     `json:"distinct_in_use"`
+	BindUtilization float64 `json:"bind_utilization"`
 }
 
 // DestinationUse is the ephemeral port use towards one destination.
 type DestinationUse struct {
-	Local       string  `json:"local"`
-	Remote      string  `json:"remote"`
-	PortsInUse  int     `json:"ports_in_use"`
+	Local      string `json:"local"`
+	Remote     string `json:"remote"`
+	PortsInUse int    `json:"ports_in_use"`
+	// TimeWait is the part of PortsInUse in TIME_WAIT.
+	TimeWait    int     `json:"time_wait"`
 	PortsUsable int     `json:"ports_usable"`
 	Utilization float64 `json:"utilization"`
 	Headroom    int     `json:"headroom"`
@@ -114,8 +122,11 @@ type CloseWaitFindings struct {
 	ByRemote []RemoteCount `json:"by_remote"`
 	Remotes  int           `json:"remotes"`
 	Pattern  RemotePattern `json:"pattern"`
-	// Stuck counts sockets present in every sample of the window; null with
-	// a single sample.
+	// Samples is how many socket dumps with CLOSE_WAIT the figures come
+	// from (the agent dumps them less often than it ticks).
+	Samples int `json:"samples"`
+	// Stuck counts sockets present in every one of those dumps; null with
+	// a single dump.
 	Stuck        *int       `json:"stuck"`
 	StuckSockets []SocketID `json:"stuck_sockets"`
 }

@@ -64,6 +64,12 @@ type DestKey struct {
 	Remote netip.AddrPort
 }
 
+// DestCount is the port use towards one destination.
+type DestCount struct {
+	InUse    int
+	TimeWait int
+}
+
 // SocketID identifies one socket across samples.
 type SocketID struct {
 	Local  netip.AddrPort `json:"local"`
@@ -77,13 +83,18 @@ type SocketSummary struct {
 	// Dumped is the set of states the kernel was asked for.
 	Dumped StateSet    `json:"-"`
 	States StateCounts `json:"-"`
-	// PerDestination counts sockets whose local port lies in the ephemeral
-	// range, by destination; nil when the pre-check skipped it.
-	PerDestination map[DestKey]int `json:"-"`
-	// Ephemeral counts, by state, the connected sockets whose local port
-	// lies in the ephemeral range: this host's outgoing connections. Its
-	// TIME_WAIT entry is the active closer's share of TIME_WAIT.
+	// PerDestination counts, by destination, the connected sockets whose
+	// local port lies in the ephemeral range and is not a listening port:
+	// this host's outgoing connections.
+	PerDestination map[DestKey]DestCount `json:"-"`
+	// Ephemeral counts the same sockets by state. Its TIME_WAIT entry is
+	// the active closer's share of TIME_WAIT.
 	Ephemeral StateCounts `json:"-"`
+	// DistinctPorts is how many distinct local ports those sockets hold. A
+	// bind() to port 0 needs a port no socket holds at all, so bind() runs
+	// out when DistinctPorts reaches the usable range, however the sockets
+	// spread over destinations.
+	DistinctPorts int `json:"distinct_ports"`
 	// CloseWait lists every CLOSE_WAIT socket.
 	CloseWait []DetailedSocket `json:"close_wait"`
 	// Listeners lists every listening socket.

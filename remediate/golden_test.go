@@ -40,7 +40,7 @@ func baseSnapshot(at time.Time) advisor.Snapshot {
 				"net.ipv4.tcp_syncookies": "1", "net.ipv4.tcp_timestamps": "1",
 			},
 		},
-		Sockets: &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]int{}},
+		Sockets: &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{}},
 	}
 }
 
@@ -56,7 +56,7 @@ func listen(s *advisor.Snapshot, ports ...uint16) {
 
 func timeWaitTo(s *advisor.Snapshot, remote string, n int) {
 	k := advisor.DestKey{Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.MustParseAddrPort(remote)}
-	s.Sockets.PerDestination[k] = n
+	s.Sockets.PerDestination[k] = advisor.DestCount{InUse: n, TimeWait: n}
 	s.Sockets.States[advisor.TimeWait] += n
 	s.Sockets.Ephemeral[advisor.TimeWait] += n
 	s.Counters.TimeWait += n

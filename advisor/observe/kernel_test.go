@@ -193,8 +193,14 @@ func TestKernelObserveTimeWaitAndCloseWait(t *testing.T) {
 		}
 	}
 	dest := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")}
-	if got := sum.PerDestination[dest]; got != tw {
-		t.Errorf("ports in use towards 127.0.0.1:9000 = %d, want %d (its TIME_WAIT)", got, tw)
+	if got := sum.PerDestination[dest]; got.InUse != tw || got.TimeWait != tw {
+		t.Errorf("ports in use towards 127.0.0.1:9000 = %+v, want %d, all TIME_WAIT", got, tw)
+	}
+	// The CLOSE_WAIT clients took ports towards 9100 too, so at least
+	// the 400 TIME_WAIT ports are distinct; the CLOSE_WAIT server sockets
+	// sit on the listening port 9100, outside the range.
+	if sum.DistinctPorts < 400 || sum.DistinctPorts > 520 {
+		t.Errorf("distinct ports = %d, want 400..520", sum.DistinctPorts)
 	}
 	if snap.Sysctls.UsablePorts() != 1000 {
 		t.Errorf("usable = %d, want 1000", snap.Sysctls.UsablePorts())
@@ -233,11 +239,11 @@ func TestKernelObserveIPv6AndMapped(t *testing.T) {
 	}
 	v6 := advisor.DestKey{Local: netip.MustParseAddr("::1"), Remote: netip.MustParseAddrPort("[::1]:9200")}
 	v4 := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9200")}
-	if got := sum.PerDestination[v6]; got != 30 {
+	if got := sum.PerDestination[v6].InUse; got != 30 {
 		t.Errorf("[::1]:9200 = %d, want 30", got)
 	}
 	// Mapped and native IPv4 group together.
-	if got := sum.PerDestination[v4]; got != 30 {
+	if got := sum.PerDestination[v4].InUse; got != 30 {
 		t.Errorf("127.0.0.1:9200 = %d, want 30 (20 mapped + 10 native)", got)
 	}
 	if len(sum.PerDestination) != 2 {

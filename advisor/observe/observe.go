@@ -22,15 +22,17 @@ const (
 	// A sock_diag dump walks the whole established hash even for one
 	// state, which costs a millisecond or more on a large machine.
 	Quiet Depth = iota
-	// Detail also dumps the CLOSE_WAIT and LISTEN sockets and resolves
-	// their owners.
+	// Detail also dumps the CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets and
+	// resolves the owners of the CLOSE_WAIT and LISTEN ones.
 	Detail
 	// Full always dumps every state, for a complete histogram.
 	Full
 )
 
-// detailStates are the sockets that analysis names owners for.
-var detailStates = advisor.StatesOf(advisor.CloseWait, advisor.Listen)
+// detailStates are the sockets that analysis names owners for, and the
+// FIN_WAIT2 ones: orphans in FIN_WAIT2 become timewait socks that sockstat
+// counts as tw, so only a dump tells them apart from TIME_WAIT.
+var detailStates = advisor.StatesOf(advisor.CloseWait, advisor.Listen, advisor.FinWait2)
 
 // allStates is every state a socket table can hold.
 var allStates = advisor.StatesOf(advisor.AllStates()...)

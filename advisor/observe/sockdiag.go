@@ -92,15 +92,31 @@ func parseDiagMsg(b []byte) (diagMsg, error) {
 type aggregator struct {
 	ports advisor.PortRange
 	sum   advisor.SocketSummary
-	err   error
+	// listening marks listening ports: a socket on one is a server's
+	// accepted connection, not an outgoing one, even inside the range.
+	listening portBits
+	used      portBits
+	err       error
 }
+
+// portBits is a set of ports.
+type portBits [65536 / 64]uint64
+
+func (b *portBits) set(p uint16) (added bool) {
+	w, m := p/64, uint64(1)<<(p%64)
+	added = b[w]&m == 0
+	b[w] |= m
+	return added
+}
+
+func (b *portBits) has(p uint16) bool { return b[p/64]&(1<<(p%64)) != 0 }
 
 func newAggregator(states advisor.StateSet, ports advisor.PortRange) *aggregator {
 	return &aggregator{
 		ports: ports,
 		sum: advisor.SocketSummary{
 			Dumped:         states,
-			PerDestination: make(map[advisor.DestKey]int),
+			PerDestination: make(map[advisor.DestKey]advisor.DestCount),
 		},
 	}
 }
@@ -114,13 +130,24 @@ func (a *aggregator) add(m diagMsg) {
 	switch m.State {
 	case advisor.Listen:
 		s.Listeners = append(s.Listeners, detailed(m))
+		a.listening.set(m.Local.Port())
 		return
 	case advisor.CloseWait:
 		s.CloseWait = append(s.CloseWait, detailed(m))
 	}
-	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.ports.Contains(int(m.Local.Port())) {
-		s.PerDestination[advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}]++
+	lport := m.Local.Port()
+	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.ports.Contains(int(lport)) && !a.listening.has(lport) {
+		k := advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}
+		c := s.PerDestination[k]
+		c.InUse++
+		if m.State == advisor.TimeWait {
+			c.TimeWait++
+		}
+		s.PerDestination[k] = c
 		s.Ephemeral[m.State]++
+		if a.used.set(lport) {
+			s.DistinctPorts++
+		}
 	}
 	if m.RQueue > 0 {
 		s.Queued.RecvQSockets++
@@ -157,14 +184,23 @@ func detailed(m diagMsg) advisor.DetailedSocket {
 // DumpSockets asks the kernel for the TCP sockets (IPv4 and IPv6) in the
 // given states over NETLINK_SOCK_DIAG, in this process's network namespace,
 // and aggregates them while the dump streams in. Local ports are counted per
-// destination when they lie inside ports. An interrupted dump
-// (NLM_F_DUMP_INTR) is retried from scratch.
+// destination when they lie inside ports and are not listening ports, so
+// the listeners are always dumped, and first (a LISTEN-only dump skips the established
+// hash and costs little). An interrupted dump (NLM_F_DUMP_INTR) is retried
+// from scratch.
 func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.SocketSummary, error) {
+	listen := advisor.StatesOf(advisor.Listen)
+	states |= listen
 	var err error
 	for range dumpRetries {
 		agg := newAggregator(states, ports)
-		if err = dumpFamily(agg, unix.AF_INET); err == nil {
-			err = dumpFamily(agg, unix.AF_INET6)
+		err = nil
+		for _, pass := range []advisor.StateSet{listen, states &^ listen} {
+			for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+				if err == nil && pass != 0 {
+					err = dumpFamily(agg, family, pass)
+				}
+			}
 		}
 		if errors.Is(err, netlink.ErrDumpInterrupted) {
 			continue
@@ -177,9 +213,9 @@ func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.Soc
 	return nil, fmt.Errorf("sock_diag dump: %w after %d tries", err, dumpRetries)
 }
 
-func dumpFamily(agg *aggregator, family uint8) error {
+func dumpFamily(agg *aggregator, family uint8, states advisor.StateSet) error {
 	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-	req.AddData(&inetDiagReq{Family: family, States: agg.sum.Dumped})
+	req.AddData(&inetDiagReq{Family: family, States: states})
 	err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, agg.consume)
 	if err == nil {
 		err = agg.err

@@ -105,32 +105,45 @@ func TestAggregator(t *testing.T) {
 	add(advisor.Established, "127.0.0.1:40100", "127.0.0.1:9000", 5)
 	add(advisor.Established, "127.0.0.1:40200", "127.0.0.1:9001", 3)
 	add(advisor.Established, "127.0.0.1:30000", "127.0.0.1:9001", 4) // outside the range
-	add(advisor.CloseWait, "127.0.0.1:8080", "10.1.1.1:50000", 2)    // server side
 	add(advisor.Listen, "0.0.0.0:8080", "0.0.0.0:0", 1)
+	add(advisor.Listen, "0.0.0.0:40500", "0.0.0.0:0", 1)
+	add(advisor.CloseWait, "127.0.0.1:8080", "10.1.1.1:50000", 2) // server side
+	// A server listening inside the range: its accepted sockets are not
+	// outgoing connections.
+	add(advisor.TimeWait, "127.0.0.1:40500", "10.1.1.2:50000", 1)
 	s := a.sum
+	if got := s.States.Get(advisor.TimeWait); got != 11 {
+		t.Errorf("TIME_WAIT = %d, want 11", got)
+	}
 	if got := s.States.Get(advisor.Established); got != 12 {
 		t.Errorf("ESTABLISHED = %d, want 12", got)
 	}
 	k := func(l, r string) advisor.DestKey {
 		return advisor.DestKey{Local: netip.MustParseAddr(l), Remote: netip.MustParseAddrPort(r)}
 	}
-	want := map[advisor.DestKey]int{k("127.0.0.1", "127.0.0.1:9000"): 15, k("127.0.0.1", "127.0.0.1:9001"): 3}
+	want := map[advisor.DestKey]advisor.DestCount{
+		k("127.0.0.1", "127.0.0.1:9000"): {InUse: 15, TimeWait: 10},
+		k("127.0.0.1", "127.0.0.1:9001"): {InUse: 3},
+	}
 	if len(s.PerDestination) != len(want) {
 		t.Errorf("PerDestination = %v, want %v", s.PerDestination, want)
 	}
 	for key, n := range want {
 		if s.PerDestination[key] != n {
-			t.Errorf("PerDestination[%v] = %d, want %d", key, s.PerDestination[key], n)
+			t.Errorf("PerDestination[%v] = %+v, want %+v", key, s.PerDestination[key], n)
 		}
 	}
 	if got := s.Ephemeral.Get(advisor.TimeWait); got != 10 {
 		t.Errorf("ephemeral TIME_WAIT = %d, want 10", got)
 	}
-	if len(s.CloseWait) != 2 || len(s.Listeners) != 1 {
+	if s.DistinctPorts != 18 {
+		t.Errorf("distinct ports = %d, want 18", s.DistinctPorts)
+	}
+	if len(s.CloseWait) != 2 || len(s.Listeners) != 2 {
 		t.Errorf("detailed: %d CLOSE_WAIT, %d LISTEN", len(s.CloseWait), len(s.Listeners))
 	}
-	if s.Queued.RecvQSockets != 24 {
-		t.Errorf("RecvQSockets = %d, want 24 (listeners excluded)", s.Queued.RecvQSockets)
+	if s.Queued.RecvQSockets != 25 {
+		t.Errorf("RecvQSockets = %d, want 25 (listeners excluded)", s.Queued.RecvQSockets)
 	}
 }
 

@@ -36,7 +36,7 @@ func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
 		return advisor.Snapshot{}, err
 	}
 	key := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")}
-	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]int{key: o.inUse}}
+	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{key: {InUse: o.inUse, TimeWait: o.inUse}}}
 	sum.States[advisor.TimeWait] = o.inUse
 	sum.Ephemeral[advisor.TimeWait] = o.inUse
 	for i := range o.closeWait {
