@@ -96,6 +96,12 @@ func (o *observation) setWorst(n int, growth *float64) {
 	}
 }
 
+// setWorstTimeWait makes n of the worst destination's ports TIME_WAIT.
+func (o *observation) setWorstTimeWait(n int) {
+	o.Findings.Connections.Worst.TimeWait = n
+	o.Findings.Destinations[0].TimeWait = n
+}
+
 // setActiveOpens sets the outgoing connection rate and its TIME_WAIT demand.
 func (o *observation) setActiveOpens(perSecond float64) {
 	o.Findings.Connections.ActiveOpensPerSecond = ptr(perSecond)
@@ -109,9 +115,12 @@ func exhaustedHost() observation {
 	o.Snapshot.Sysctls.TCPTwReuse = 0
 	o.setPortRange(40000, 40999)
 	o.setWorst(900, ptr(5.0))
+	o.setWorstTimeWait(880)
 	o.setActiveOpens(300)
 	o.Findings.TimeWait.Count = 905
 	o.Findings.TimeWait.Outgoing = ptr(880)
+	o.Findings.Ports.DistinctInUse = 900
+	o.Findings.Ports.BindUtilization = 0.9
 	return o
 }
 

@@ -59,6 +59,8 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 		"sockets_holding_ports": num(p.SocketsHoldingPorts),
 		"exhaustion_possible":   cty.BoolVal(p.ExhaustionPossible),
 		"destination_count":     num(p.DestinationCount),
+		"distinct_in_use":       num(p.DistinctInUse),
+		"bind_utilization":      flt(p.BindUtilization),
 	})
 
 	dests := make([]cty.Value, 0, len(f.Destinations))
@@ -176,6 +178,7 @@ func destinationVal(d advisor.DestinationUse) cty.Value {
 		"local":             cty.StringVal(d.Local),
 		"remote":            cty.StringVal(d.Remote),
 		"ports_in_use":      cty.NumberIntVal(int64(d.PortsInUse)),
+		"time_wait":         cty.NumberIntVal(int64(d.TimeWait)),
 		"ports_usable":      cty.NumberIntVal(int64(d.PortsUsable)),
 		"utilization":       cty.NumberFloatVal(finite(d.Utilization)),
 		"headroom":          cty.NumberIntVal(int64(d.Headroom)),
@@ -240,6 +243,7 @@ func closeWaitVal(cw advisor.CloseWaitFindings) cty.Value {
 		"growth":        cty.NumberIntVal(int64(cw.Growth)),
 		"stuck":         cty.NumberIntVal(int64(stuck)),
 		"stuck_known":   cty.BoolVal(cw.Stuck != nil),
+		"samples":       cty.NumberIntVal(int64(cw.Samples)),
 		"stuck_sockets": listOf(cty.String, stuckSockets),
 		"remotes":       cty.NumberIntVal(int64(cw.Remotes)),
 		"pattern":       cty.StringVal(pattern),
