@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -155,16 +156,34 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 	activeCloser := func(o *observation) {
 		o.Snapshot.Sysctls.TCPTwReuse = 0
 		o.setPortRange(40000, 40999)
+		o.setWorst(700, nil)
+		o.setWorstTimeWait(600)
 		o.setActiveOpens(300)
 		o.Findings.TimeWait.Count = 700
 		o.Findings.TimeWait.Outgoing = ptr(600)
+	}
+	// spread puts n TIME_WAIT sockets towards each of count backends.
+	spread := func(o *observation, count, n int) {
+		o.Findings.Destinations = nil
+		for i := range count {
+			o.Findings.Destinations = append(o.Findings.Destinations, advisor.DestinationUse{
+				Local: "10.0.0.1", Remote: fmt.Sprintf("10.0.1.%d:8080", i+1), PortsInUse: n, TimeWait: n,
+				PortsUsable: o.Findings.Ports.Usable, Utilization: float64(n) / float64(o.Findings.Ports.Usable),
+				Headroom: o.Findings.Ports.Usable - n, GrowthPerSecond: ptr(0.0),
+			})
+		}
+		w := o.Findings.Destinations[0]
+		o.Findings.Connections.Worst = &w
+		o.Findings.Ports.DestinationCount = count
+		o.Findings.TimeWait.Count = count * n
+		o.Findings.TimeWait.Outgoing = ptr(count * n)
 	}
 	runRuleCases(t, "time-wait-reuse", []ruleCase{
 		{name: "idle", fire: false},
 		{
 			name: "active closer with reuse off", mutate: activeCloser,
 			fire: true, severity: SeverityWarning, changes: []Change{{KeyTwReuse, "1"}},
-			contains: []string{"600 outgoing", "60%", "300 connections/s", "tcp_tw_reuse is 0, off"},
+			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 in TIME_WAIT", "60% of the 1000 ephemeral ports usable towards it", "300 connections/s", "tcp_tw_reuse is 0, off"},
 		},
 		{
 			name: "active closer with reuse on loopback only",
@@ -177,6 +196,32 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 		{
 			name: "the acceptance case", mutate: func(o *observation) { *o = exhaustedHost() },
 			fire: true, changes: []Change{{KeyTwReuse, "1"}},
+		},
+		{
+			name: "one busy backend among several: the host-wide figure is context",
+			mutate: func(o *observation) {
+				spread(o, 4, 15000)
+				o.Snapshot.Sysctls.TCPTwReuse = 0
+				o.setActiveOpens(1000)
+			},
+			fire: true, changes: []Change{{KeyTwReuse, "1"}},
+			contains: []string{"15000 connections from 10.0.0.1 to 10.0.1.1:8080", "53.1% of the 28232", "(60000 outgoing TIME_WAIT over 4 destinations)"},
+		},
+		{
+			name: "60000 TIME_WAIT over 20 backends is not exhaustion",
+			mutate: func(o *observation) {
+				spread(o, 20, 3000)
+				o.Snapshot.Sysctls.TCPTwReuse = 0
+				o.setActiveOpens(1000)
+			},
+		},
+		{
+			name: "a full destination whose ports are mostly ESTABLISHED",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.setWorst(950, nil)
+				o.setWorstTimeWait(100)
+			},
 		},
 		{
 			name: "reuse already on",
@@ -193,6 +238,16 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 				o.Findings.Connections.PassiveOpensPerSecond = ptr(2000.0)
 				o.Findings.TimeWait.Count = 120000
 				o.Findings.TimeWait.Outgoing = ptr(0)
+				o.Findings.Destinations = []advisor.DestinationUse{}
+				o.Findings.Connections.Worst = nil
+			},
+		},
+		{
+			name: "pure server: no active opens, whatever the destinations say",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.setActiveOpens(0)
+				o.Findings.Connections.PassiveOpensPerSecond = ptr(2000.0)
 			},
 		},
 		{
@@ -200,15 +255,10 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			mutate: func(o *observation) {
 				o.Snapshot.Sysctls.TCPTwReuse = 0
 				o.setActiveOpens(2)
+				o.setWorst(130, nil)
+				o.setWorstTimeWait(120)
 				o.Findings.TimeWait.Count = 120000
 				o.Findings.TimeWait.Outgoing = ptr(120)
-			},
-		},
-		{
-			name: "outgoing TIME_WAIT but no new connections",
-			mutate: func(o *observation) {
-				activeCloser(o)
-				o.setActiveOpens(0)
 			},
 		},
 		{
@@ -227,9 +277,11 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			},
 		},
 		{
-			name: "outgoing TIME_WAIT unknown (pre-check skipped the dump)",
+			name: "no destination (pre-check skipped the dump)",
 			mutate: func(o *observation) {
 				activeCloser(o)
+				o.Findings.Destinations = []advisor.DestinationUse{}
+				o.Findings.Connections.Worst = nil
 				o.Findings.TimeWait.Outgoing = nil
 			},
 		},
