@@ -13,7 +13,8 @@ type Applied struct {
 	Time time.Time
 }
 
-// Failure is a group of changes that was not applied, whole.
+// Failure is a group of changes that was not applied, whole, or (when Err
+// is an *AppliedError) was applied but not fully recorded.
 type Failure struct {
 	Changes []Change
 	Err     error
@@ -104,22 +105,23 @@ func (a *Applier) Apply(st *State, plan Plan) ([]Applied, []Failure) {
 	var failed []Failure
 	for _, group := range plan.Groups() {
 		done, err := a.applyGroup(st, group)
+		applied = append(applied, done...)
 		if err != nil {
 			failed = append(failed, Failure{Changes: group, Err: err})
-			continue
 		}
-		applied = append(applied, done...)
 	}
 	return applied, failed
 }
 
 func (a *Applier) applyGroup(st *State, group []Change) (_ []Applied, err error) {
 	now := a.Now()
-	// Keys this group starts managing are forgotten again if it fails.
+	// Keys this group starts managing are forgotten again if it fails and
+	// every key it wrote was restored; otherwise the record stays, so the
+	// original value is never lost.
 	var added []string
-	committed := false // the kernel holds the new values: keep the state
+	keep := false
 	defer func() {
-		if err == nil || committed {
+		if err == nil || keep {
 			return
 		}
 		for _, c := range group {
@@ -154,10 +156,16 @@ func (a *Applier) applyGroup(st *State, group []Change) (_ []Applied, err error)
 	}
 	for i, c := range group {
 		if err := a.Sysctls.Set(c.Key, c.To); err != nil {
-			return nil, errors.Join(err, a.restore(group[:i]))
+			// Key i may have been written before its read-back failed:
+			// restore it along with the ones before it.
+			if rerr := a.restore(group[:i+1]); rerr != nil {
+				keep = true
+				return nil, errors.Join(err, rerr, errors.New("state keeps the originals: run tcp-advisor rollback"))
+			}
+			return nil, err
 		}
 	}
-	committed = true
+	keep = true
 	if a.Persist.Path != "" {
 		st.PersistPath = a.Persist.Path
 	}
@@ -172,10 +180,22 @@ func (a *Applier) applyGroup(st *State, group []Change) (_ []Applied, err error)
 		out = append(out, Applied{Change: c, Time: now})
 	}
 	if err := a.Store.Save(st); err != nil {
-		return out, fmt.Errorf("save state after writing: %w", err)
+		return out, &AppliedError{Err: fmt.Errorf("save state: %w", err)}
 	}
-	return out, a.Persist.Sync(st, now)
+	if err := a.Persist.Sync(st, now); err != nil {
+		return out, &AppliedError{Err: fmt.Errorf("write %s: %w", a.Persist.Path, err)}
+	}
+	return out, nil
 }
+
+// AppliedError reports a failure after the kernel took the new values: the
+// change is live, but its record or drop-in may lag.
+type AppliedError struct{ Err error }
+
+func (e *AppliedError) Error() string { return "applied, but " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *AppliedError) Unwrap() error { return e.Err }
 
 // restore writes back the previous values of changes already written, last
 // first.
@@ -229,10 +249,12 @@ func (a *Applier) Rollback(st *State, keys ...string) ([]Rollback, error) {
 		delete(st.Managed, key)
 		out = append(out, Rollback{Key: key, From: live, To: m.Original})
 	}
-	if err := a.Store.Save(st); err != nil {
-		errs = append(errs, err)
-	}
 	if err := a.Persist.Sync(st, now); err != nil {
+		errs = append(errs, err)
+	} else if !st.anyActive() {
+		st.PersistPath = "" // Sync removed the drop-in
+	}
+	if err := a.Store.Save(st); err != nil {
 		errs = append(errs, err)
 	}
 	return out, errors.Join(errs...)

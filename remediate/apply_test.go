@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,24 @@ func TestCrashBetweenWriteAndStateUpdate(t *testing.T) {
 	}
 	if _, err := a.Rollback(st); err != nil || readKey(t, root, KeyPortRange) != "40000 40999" {
 		t.Errorf("rollback after crash: %v %q", err, readKey(t, root, KeyPortRange))
+	}
+}
+
+// TestApplyReportsLateFailureAsApplied: when the kernel took the value but
+// the drop-in cannot be written, the change is reported as applied, with an
+// AppliedError, and stays managed.
+func TestApplyReportsLateFailureAsApplied(t *testing.T) {
+	root := fakeSys(t, liveKeys)
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, nil, 0o644)
+	a := newApplier(t, root, filepath.Join(blocker, "90-tcp-advisor.conf")) // a path under a file
+	st, _ := a.Store.Load()
+	applied, failed := a.Apply(st, Plan{Changes: []Change{{Key: "net.ipv4.tcp_tw_reuse", From: "0", To: "1", Group: 1}}})
+	var ae *AppliedError
+	if len(applied) != 1 || len(failed) != 1 || !errors.As(failed[0].Err, &ae) {
+		t.Fatalf("applied %+v failed %+v", applied, failed)
+	}
+	if _, ok := st.Active("net.ipv4.tcp_tw_reuse"); !ok || readKey(t, root, "net.ipv4.tcp_tw_reuse") != "1" {
+		t.Error("applied change not kept as managed")
 	}
 }

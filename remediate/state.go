@@ -112,6 +112,10 @@ func (s *Store) Save(st *State) error {
 	return WriteFileAtomic(filepath.Join(s.dir, StateFile), append(b, '\n'), 0o640)
 }
 
+// rename is os.Rename; tests replace it to stop a save just before the
+// rename, as a crash would.
+var rename = os.Rename
+
 // WriteFileAtomic replaces path with data: it writes a temporary file in the
 // same directory, fsyncs it, renames it over path and fsyncs the directory.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
@@ -136,7 +140,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)
@@ -161,4 +165,14 @@ func (st *State) Keys() []string {
 func (st *State) Active(key string) (*ManagedKey, bool) {
 	m, ok := st.Managed[key]
 	return m, ok && !m.Released
+}
+
+// anyActive reports whether any key is managed and not released.
+func (st *State) anyActive() bool {
+	for _, m := range st.Managed {
+		if !m.Released {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package remediate
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,33 +28,49 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 }
 
-// TestStoreCrashBeforeRename: a crash after the temporary file is written
-// but before the rename leaves the old state readable and whole.
+// TestStoreCrashBeforeRename: a save stopped after the temporary file is
+// written and synced but before the rename leaves the old state readable
+// and whole, and the next save works.
 func TestStoreCrashBeforeRename(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	s := NewStore(dir)
-	old := &State{Managed: map[string]*ManagedKey{"k": {Original: "old"}}}
-	if err := s.Save(old); err != nil {
+	if err := s.Save(&State{Managed: map[string]*ManagedKey{"k": {Original: "old"}}}); err != nil {
 		t.Fatal(err)
 	}
-	// What WriteFileAtomic leaves if it dies before rename: a temp file,
-	// even a torn one.
-	if err := os.WriteFile(filepath.Join(dir, "."+StateFile+".tmp-123"), []byte(`{"managed": {"k": {"orig`), 0o640); err != nil {
-		t.Fatal(err)
+	before, _ := os.ReadFile(filepath.Join(dir, StateFile))
+
+	var tmpSeen []byte
+	rename = func(from, to string) error {
+		tmpSeen, _ = os.ReadFile(from) // what the crash leaves on disk
+		return errors.New("crash before rename")
+	}
+	t.Cleanup(func() { rename = os.Rename })
+	err := s.Save(&State{Managed: map[string]*ManagedKey{"k": {Original: "new"}}})
+	if err == nil {
+		t.Fatal("save succeeded without its rename")
+	}
+	if !bytes.Contains(tmpSeen, []byte(`"original": "new"`)) {
+		t.Errorf("the new state was not in the temporary file before the rename: %q", tmpSeen)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, StateFile))
+	if !bytes.Equal(before, after) {
+		t.Errorf("state file changed without a rename:\n%s", after)
 	}
 	got, err := s.Load()
-	if err != nil {
-		t.Fatalf("load after crash: %v", err)
+	if err != nil || got.Managed["k"].Original != "old" {
+		t.Fatalf("load after crash: %+v %v", got, err)
 	}
-	if got.Managed["k"].Original != "old" {
-		t.Errorf("state = %+v", got.Managed["k"])
-	}
-	// The next save still works and replaces the file whole.
+
+	rename = os.Rename
 	if err := s.Save(&State{Managed: map[string]*ManagedKey{"k": {Original: "new"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Load(); got.Managed["k"].Original != "new" {
 		t.Errorf("after save: %+v", got.Managed["k"])
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 }
 

@@ -107,7 +107,7 @@ func DumpNeeded(s advisor.Snapshot) bool {
 // Window takes n snapshots, interval apart, oldest first. It stops early with
 // the error of the first snapshot that fails.
 func (o *Observer) Window(n int, interval time.Duration, depth Depth) ([]advisor.Snapshot, error) {
-	out := make([]advisor.Snapshot, 0, n)
+	var out []advisor.Snapshot
 	for i := range max(n, 1) {
 		if i > 0 {
 			time.Sleep(interval)

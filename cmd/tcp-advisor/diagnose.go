@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"time"
 
@@ -28,8 +27,8 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err := checkFormat(*format); err != nil {
 		return err
 	}
-	if *samples < 1 {
-		return fmt.Errorf("--samples %d: want 1 or more", *samples)
+	if err := checkSamples(*samples); err != nil {
+		return err
 	}
 	window, err := observe.New(procRoot, sysRoot).Window(*samples, *interval, observe.Full)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // command is one subcommand: its name, a one-line summary and its entry point.
@@ -91,6 +92,22 @@ func formatFlag(fs *flag.FlagSet) *string {
 func checkFormat(f string) error {
 	if f != "text" && f != "json" {
 		return fmt.Errorf("--format %q: want text or json", f)
+	}
+	return nil
+}
+
+// maxSamples bounds --samples: a window is held in memory.
+const maxSamples = 1000
+
+// sampleFlags registers --samples and --interval for one-shot observation.
+func sampleFlags(fs *flag.FlagSet) (*int, *time.Duration) {
+	return fs.Int("samples", 2, "samples to observe (two or more give rates)"),
+		fs.Duration("interval", time.Second, "time between samples")
+}
+
+func checkSamples(n int) error {
+	if n < 1 || n > maxSamples {
+		return fmt.Errorf("--samples %d: want 1 to %d", n, maxSamples)
 	}
 	return nil
 }

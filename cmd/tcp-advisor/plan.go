@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,12 +41,14 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	format := formatFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when changes are proposed, 1 on error")
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
-	samples := fs.Int("samples", 2, "samples to observe (two or more give rates)")
-	interval := fs.Duration("interval", time.Second, "time between samples")
+	samples, interval := sampleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {
+		return err
+	}
+	if err := checkSamples(*samples); err != nil {
 		return err
 	}
 	set, err := loadPolicies(paths, stderr)
@@ -57,16 +60,14 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	plan, err := planOnce(set, st, *samples, *interval, stderr)
-	if err != nil {
-		return err
-	}
+	var werr error
 	if *format == "json" {
-		err = plan.WriteJSON(stdout)
+		werr = plan.WriteJSON(stdout)
 	} else {
-		err = plan.WriteText(stdout)
+		werr = plan.WriteText(stdout)
 	}
-	if err != nil {
-		return err
+	if err != nil || werr != nil {
+		return errors.Join(err, werr)
 	}
 	if *detailed && len(plan.Changes) > 0 {
 		return exitError{code: 2}
@@ -74,14 +75,16 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// planOnce observes, evaluates and plans, printing policy diagnostics.
+// planOnce observes, evaluates and plans, printing policy diagnostics. A
+// rule that fails to evaluate is left out of the plan, which comes back
+// with an error saying so.
 func planOnce(set *policies.Set, st *remediate.State, samples int, interval time.Duration, stderr io.Writer) (remediate.Plan, error) {
 	plan, diags, err := agent.PlanOnce(observe.New(procRoot, sysRoot), set, st, samples, interval)
 	if len(diags) > 0 {
 		policies.FormatDiagnostics(stderr, diags)
 	}
 	if err == nil && diags.HasErrors() {
-		err = fmt.Errorf("policy evaluation failed")
+		err = fmt.Errorf("%d rule(s) failed to evaluate and were left out of the plan", len(diags.Errs()))
 	}
 	return plan, err
 }

@@ -15,29 +15,12 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
-// newApplier wires the sysctl writer and the state store.
-func newApplier(stateDir string) (*remediate.Applier, error) {
-	sys, err := remediate.NewSysctls(sysRoot)
-	if err != nil {
-		return nil, err
-	}
-	return &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(stateDir), Now: time.Now}, nil
-}
-
-// openState wires the applier and loads the state it keeps.
-func openState(stateDir string) (*remediate.Applier, *remediate.State, error) {
-	applier, err := newApplier(stateDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := applier.Store.Load()
-	return applier, st, err
-}
+// newLogger logs to journald when its socket is there, else to stderr.
+func newLogger(stderr io.Writer) *systemd.Logger { return systemd.NewLogger(stderr) }
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
@@ -52,12 +35,15 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *mode != "" && *mode != policies.ModeDryRun && *mode != policies.ModeEnforce {
 		return fmt.Errorf("--mode %q: want dry-run or enforce", *mode)
 	}
-	applier, err := newApplier(*stateDir)
+	if *interval != 0 && *interval < time.Second {
+		return fmt.Errorf("--interval %s: want 1s or more", *interval)
+	}
+	session, err := agent.OpenSession(sysRoot, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
 	cfg := agent.Config{PolicyPaths: paths, Mode: *mode, Interval: *interval, Watchdog: systemd.WatchdogInterval()}
-	a, err := agent.New(cfg, observe.New(procRoot, sysRoot), applier, systemd.NewLogger(stderr), systemd.NewNotifier())
+	a, err := agent.New(cfg, observe.New(procRoot, sysRoot), session.Applier, newLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err
 	}
@@ -83,56 +69,40 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&paths, "policy", "policy file or directory (repeatable; default: the embedded policies)")
 	yes := fs.Bool("yes", false, "apply without asking")
 	stateDir := fs.String("state-dir", defaultStateDir, "directory for originals and change history")
-	samples := fs.Int("samples", 2, "samples to observe (two or more give rates)")
-	interval := fs.Duration("interval", time.Second, "time between samples")
+	samples, interval := sampleFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkSamples(*samples); err != nil {
 		return err
 	}
 	set, err := loadPolicies(paths, stderr)
 	if err != nil {
 		return err
 	}
-	applier, st, err := openState(*stateDir)
+	session, err := agent.OpenSession(sysRoot, *stateDir, set, "", newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	released, err := applier.DetectOutsideChanges(st)
-	if err != nil {
+	if _, err := session.DetectOutsideChanges(); err != nil {
 		return err
 	}
-	for _, r := range released {
-		fmt.Fprintf(stderr, "%s was changed outside tcp-advisor to %q; no longer managed\n", r.Key, r.Found)
+	plan, err := planOnce(set, session.State, *samples, *interval, stderr)
+	if werr := plan.WriteText(stdout); werr != nil {
+		return werr
 	}
-	plan, err := planOnce(set, st, *samples, *interval, stderr)
-	if err != nil {
+	if err != nil || len(plan.Changes) == 0 {
 		return err
 	}
-	if err := plan.WriteText(stdout); err != nil {
-		return err
+	if !*yes && !confirm(stdout) {
+		return fmt.Errorf("nothing applied: pass --yes, or answer y on a terminal")
 	}
-	if len(plan.Changes) == 0 {
-		return nil
-	}
-	if !*yes {
-		if !isTerminal(os.Stdin) {
-			return fmt.Errorf("not a terminal: pass --yes to apply without asking")
-		}
-		fmt.Fprint(stdout, "\nApply these changes? [y/N] ")
-		answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			fmt.Fprintln(stdout, "Nothing applied.")
-			return nil
-		}
-	}
-	if set.Settings.Persist {
-		applier.Persist = remediate.Persister{Path: set.Settings.PersistPath}
-	}
-	applied, failed := applier.Apply(st, plan)
+	applied, failed := session.Apply(plan)
 	for _, c := range applied {
 		fmt.Fprintf(stdout, "applied %s = %q (was %q)\n", c.Key, c.To, c.From)
 	}
 	for _, f := range failed {
-		fmt.Fprintf(stderr, "not applied: %v\n", f.Err)
+		fmt.Fprintf(stderr, "tcp-advisor apply: %v\n", f.Err)
 	}
 	if len(failed) > 0 {
 		return exitError{code: 1}
@@ -140,9 +110,15 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+// confirm asks on the terminal; without one it answers no.
+func confirm(stdout io.Writer) bool {
+	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {
+		return false
+	}
+	fmt.Fprint(stdout, "\nApply these changes? [y/N] ")
+	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(answer))
+	return a == "y" || a == "yes"
 }
 
 func runRollback(args []string, stdout, stderr io.Writer) error {
@@ -150,19 +126,18 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	var keys pathList
 	fs.Var(&keys, "key", "sysctl to restore (repeatable; default: every managed key)")
 	stateDir := fs.String("state-dir", defaultStateDir, "directory for originals and change history")
-	persist := fs.String("persist-path", "", "sysctl.d drop-in to rewrite (default: the one named in the state, if any)")
+	persist := fs.String("persist-path", "", "sysctl.d drop-in to rewrite (default: the one the state names, if any)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	applier, st, err := openState(*stateDir)
+	session, err := agent.OpenSession(sysRoot, *stateDir, nil, *persist, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	applier.Persist = remediate.Persister{Path: *persist}
-	if *persist == "" {
-		applier.Persist = remediate.Persister{Path: st.PersistPath}
+	if _, err := session.DetectOutsideChanges(); err != nil {
+		return err
 	}
-	rolled, err := applier.Rollback(st, keys...)
+	rolled, err := session.Rollback(keys...)
 	for _, r := range rolled {
 		fmt.Fprintf(stdout, "restored %s = %q (was %q)\n", r.Key, r.To, r.From)
 	}
@@ -183,11 +158,11 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err := checkFormat(*format); err != nil {
 		return err
 	}
-	applier, st, err := openState(*stateDir)
+	session, err := agent.OpenSession(sysRoot, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
-	report := remediate.NewStatus(st, applier.Sysctls, *history)
+	report := session.Status(*history)
 	if *format == "json" {
 		return report.WriteJSON(stdout)
 	}

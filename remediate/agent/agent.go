@@ -217,20 +217,16 @@ func (a *Agent) Tick() {
 
 	released, err := a.applier.DetectOutsideChanges(a.state)
 	for _, r := range released {
-		a.event(systemd.EventOutsideChange, fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
-			map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found})
+		logOutsideChange(a.log, r)
 	}
 	if err != nil {
 		a.event(systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
 	}
 
+	// A rule that fails to evaluate is skipped; the others still act.
 	recs, diags := a.set.Evaluate(snap, findings)
-	if diags.HasErrors() {
-		a.event(systemd.EventObservationFailed, "policy evaluation failed: "+diags.Error(), nil)
-		return
-	}
 	plan := remediate.Planner{Set: a.set, State: a.state, Now: now}.Build(snap, recs)
-	a.report(plan, findings)
+	a.report(plan, findings, diags)
 	if a.Mode() == policies.ModeEnforce && len(plan.Changes) > 0 {
 		a.apply(plan, findings)
 	}

@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -16,13 +19,28 @@ func (a *Agent) event(kind systemd.EventKind, msg string, fields map[string]stri
 
 // report logs what this tick's plan says that was not already said while it
 // kept firing: recommendations (in dry-run), advice, refusals and leaks.
-func (a *Agent) report(plan remediate.Plan, f advisor.Findings) {
+func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagnostics) {
 	current := map[string]bool{}
 	once := func(id string, log func()) {
 		current[id] = true
 		if !a.announced[id] {
 			log()
 		}
+	}
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := ""
+		fields := map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
+		if d.Subject != nil {
+			where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+			fields[systemd.FieldPolicyFile] = d.Subject.Filename
+			fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
+		}
+		once("evaluation:"+where+d.Summary, func() {
+			a.event(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
+		})
 	}
 	dryRun := a.Mode() != policies.ModeEnforce
 	for _, c := range plan.Changes {
@@ -34,7 +52,7 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings) {
 		once("change:"+c.Rule+"\x00"+c.Key, func() {
 			a.event(systemd.EventRecommendation,
 				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-				a.changeFields(c, f))
+				changeFields(c, a.Mode(), &f))
 		})
 	}
 	for _, adv := range plan.Advice {
@@ -69,24 +87,45 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings) {
 // apply writes the plan and logs each change applied or failed.
 func (a *Agent) apply(plan remediate.Plan, f advisor.Findings) {
 	applied, failed := a.applier.Apply(a.state, plan)
+	a.applied += len(applied)
+	logApplied(a.log, a.Mode(), applied, failed, &f)
+}
+
+// logApplied logs each change applied, and each change of a group that
+// failed; findings (may be nil) add the worst destination.
+func logApplied(log Logger, mode string, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings) {
 	for _, c := range applied {
-		a.applied++
-		a.event(systemd.EventChangeApplied,
-			fmt.Sprintf("set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason), a.changeFields(c.Change, f))
+		_ = log.Log(systemd.Event{Kind: systemd.EventChangeApplied,
+			Message: fmt.Sprintf("set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
+			Fields:  changeFields(c.Change, mode, f)})
 	}
 	for _, fl := range failed {
+		var ae *remediate.AppliedError
+		if errors.As(fl.Err, &ae) {
+			_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
+				Message: fmt.Sprintf("changes are live but %v", ae.Err),
+				Fields:  map[string]string{systemd.FieldReason: ae.Err.Error(), systemd.FieldMode: mode}})
+			continue
+		}
 		for _, c := range fl.Changes {
-			fields := a.changeFields(c, f)
+			fields := changeFields(c, mode, f)
 			fields[systemd.FieldReason] = fl.Err.Error()
-			a.event(systemd.EventChangeFailed, fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", c.Key, c.To, c.Rule, fl.Err), fields)
+			_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
+				Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", c.Key, c.To, c.Rule, fl.Err),
+				Fields:  fields})
 		}
 	}
 }
 
-func (a *Agent) changeFields(c remediate.Change, f advisor.Findings) map[string]string {
+// changeFields are the journal fields of a change; findings (may be nil)
+// add the worst destination.
+func changeFields(c remediate.Change, mode string, f *advisor.Findings) map[string]string {
 	fields := map[string]string{
 		systemd.FieldRule: c.Rule, systemd.FieldKey: c.Key, systemd.FieldOldValue: c.From,
-		systemd.FieldNewValue: c.To, systemd.FieldReason: c.Reason, systemd.FieldMode: a.Mode(),
+		systemd.FieldNewValue: c.To, systemd.FieldReason: c.Reason, systemd.FieldMode: mode,
+	}
+	if f == nil {
+		return fields
 	}
 	if w := f.Connections.Worst; w != nil {
 		fields[systemd.FieldDestination] = w.Remote

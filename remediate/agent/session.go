@@ -1,0 +1,94 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// Session is a one-shot command's hold on the state: `apply`, `rollback`
+// and `status` each open one. It keeps the sysctl.d drop-in the policy (or,
+// without one, the state) names up to date.
+type Session struct {
+	Applier *remediate.Applier
+	State   *remediate.State
+	log     Logger
+}
+
+// OpenSession loads the state under stateDir and wires the applier to the
+// sysctls under sysRoot. The drop-in is the policy's when set persists,
+// else persistPath if given, else the one the state last wrote. A nil log
+// logs nothing.
+func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
+	sys, err := remediate.NewSysctls(sysRoot)
+	if err != nil {
+		return nil, err
+	}
+	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(stateDir), Now: time.Now}
+	st, err := applier.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case set != nil && set.Settings.Persist:
+		persistPath = set.Settings.PersistPath
+	case persistPath == "":
+		persistPath = st.PersistPath
+	}
+	applier.Persist = remediate.Persister{Path: persistPath}
+	if log == nil {
+		log = discard{}
+	}
+	return &Session{Applier: applier, State: st, log: log}, nil
+}
+
+// discard is the Logger of a session that logs nothing.
+type discard struct{}
+
+func (discard) Log(systemd.Event) error { return nil }
+
+// DetectOutsideChanges releases the keys someone else changed, logging each.
+func (s *Session) DetectOutsideChanges() ([]remediate.Released, error) {
+	released, err := s.Applier.DetectOutsideChanges(s.State)
+	for _, r := range released {
+		logOutsideChange(s.log, r)
+	}
+	return released, err
+}
+
+// Apply applies the plan and logs each change applied or failed.
+func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.Failure) {
+	applied, failed := s.Applier.Apply(s.State, plan)
+	logApplied(s.log, policies.ModeEnforce, applied, failed, nil)
+	return applied, failed
+}
+
+// Rollback restores the originals of keys (every managed key when none is
+// named) and logs each restored key.
+func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
+	rolled, err := s.Applier.Rollback(s.State, keys...)
+	for _, r := range rolled {
+		_ = s.log.Log(systemd.Event{
+			Kind:    systemd.EventChangeRolledBack,
+			Message: fmt.Sprintf("rolled back %s from %q to its original %q", r.Key, r.From, r.To),
+			Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From, systemd.FieldNewValue: r.To},
+		})
+	}
+	return rolled, err
+}
+
+// Status reports the state with each key's live value.
+func (s *Session) Status(history int) remediate.Status {
+	return remediate.NewStatus(s.State, s.Applier.Sysctls, history)
+}
+
+func logOutsideChange(log Logger, r remediate.Released) {
+	_ = log.Log(systemd.Event{
+		Kind:    systemd.EventOutsideChange,
+		Message: fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
+		Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found},
+	})
+}
