@@ -18,6 +18,7 @@ type ruleCase struct {
 	severity string   // checked when not empty
 	changes  []Change // checked when fire; nil means none
 	contains []string // substrings of the message
+	lacks    []string // substrings the message must not hold
 }
 
 func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
@@ -54,11 +55,24 @@ func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
 					t.Errorf("message lacks %q:\n%s", s, r.Message)
 				}
 			}
+			for _, s := range tc.lacks {
+				if strings.Contains(r.Message, s) {
+					t.Errorf("message holds %q:\n%s", s, r.Message)
+				}
+			}
 		})
 	}
 }
 
 func TestRulePortExhaustion(t *testing.T) {
+	// bindHeavy spreads distinct ports over many destinations, the busiest
+	// holding 1200 of the default range's 28232.
+	bindHeavy := func(o *observation, distinct int, utilization float64) {
+		o.setWorst(1200, ptr(0.0))
+		o.Findings.Ports.DestinationCount = 40
+		o.Findings.Ports.DistinctInUse = distinct
+		o.Findings.Ports.BindUtilization = utilization
+	}
 	runRuleCases(t, "port-exhaustion", []ruleCase{
 		{name: "idle", fire: false},
 		{
@@ -68,7 +82,51 @@ func TestRulePortExhaustion(t *testing.T) {
 			// 16384 to 17384: low moves down, high stays; 23616 even,
 			// 40999 odd.
 			changes:  []Change{{KeyPortRange, "23616 40999"}},
-			contains: []string{"10.0.0.2:8080", "900 of 1000", "90%", "at the rate of destination growth it runs out in 20s", "300 new outgoing"},
+			contains: []string{
+				"connect() runs short of ports towards one destination: 10.0.0.1 -> 10.0.0.2:8080 holds 900 of 1000", "(90%)",
+				"at the rate of destination growth it runs out in 20s", "bind() to port 0 runs short as well: outgoing sockets hold 900 distinct ports (90%)",
+				"300 new outgoing",
+			},
+		},
+		{
+			name: "bind() to port 0: 85% of the ports held, every destination low",
+			mutate: func(o *observation) {
+				bindHeavy(o, 24000, 0.85)
+			},
+			fire: true, severity: SeverityWarning,
+			// Target max(2400, 48000, 56464, 30) = 56464 ports, limited by
+			// max_step to 28232 + 16384 = 44616.
+			changes: []Change{{KeyPortRange, "16384 60999"}},
+			contains: []string{
+				"bind() to port 0 runs short of ports: outgoing sockets hold 24000 distinct ephemeral ports of the 28232 usable (85%) in 32768 60999",
+				"while the busiest destination, 10.0.0.1 -> 10.0.0.2:8080, holds 1200 (4.3%)",
+				"bind() to port 0 with EADDRINUSE", "IP_BIND_ADDRESS_NO_PORT",
+			},
+		},
+		{
+			name: "bind() to port 0: 90% is critical",
+			mutate: func(o *observation) {
+				bindHeavy(o, 25409, 0.9)
+			},
+			fire: true, severity: SeverityCritical, changes: []Change{{KeyPortRange, "16384 60999"}},
+		},
+		{
+			name: "bind() to port 0: 79% does not fire",
+			mutate: func(o *observation) {
+				bindHeavy(o, 22300, 0.79)
+			},
+		},
+		{
+			name: "connect() case alone says nothing of bind()",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(850, nil)
+				o.Findings.Ports.DistinctInUse = 850
+				o.Findings.Ports.BindUtilization = 0.79
+			},
+			fire: true, changes: []Change{{KeyPortRange, "39000 40999"}},
+			contains: []string{"connect() runs short of ports towards one destination", "once the range runs out towards a destination."},
+			lacks:    []string{"bind()", "IP_BIND_ADDRESS_NO_PORT"},
 		},
 		{
 			name: "80% exactly is a warning",
