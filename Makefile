@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin/tcp-advisor
 PKGS      := ./...
-FUZZTIME  ?= 3s
+FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
 
 .PHONY: all build deps test unit fuzz lint bench clean

@@ -162,10 +162,7 @@ func TestUnitVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stand, err := exec.LookPath("true")
-	if err != nil {
-		t.Skip("no true(1) to stand in for the binary")
-	}
+	stand := requireTool(t, "true")
 	copyPath := filepath.Join(t.TempDir(), unitFile)
 	text := strings.ReplaceAll(string(unit), "/usr/bin/tcp-advisor ", stand+" ")
 	if err := os.WriteFile(copyPath, []byte(text), 0o644); err != nil {

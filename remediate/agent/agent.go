@@ -9,6 +9,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -145,9 +146,9 @@ func (a *Agent) loadPolicies() error {
 		persist = set.Settings.PersistPath
 	}
 	a.applier.Persist = remediate.Persister{Path: persist}
-	a.event(systemd.EventPolicyLoaded, "policy loaded: "+set.Describe(), map[string]string{
+	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s; the agent runs in %s mode", set.Describe(), a.Mode()), map[string]string{
 		systemd.FieldMode:       a.Mode(),
-		systemd.FieldPolicyFile: fmt.Sprint(set.Files),
+		systemd.FieldPolicyFile: strings.Join(set.Files, ","),
 	})
 	return nil
 }
