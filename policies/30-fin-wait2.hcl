@@ -1,7 +1,14 @@
-# FIN_WAIT_2 orphan build-up (DESIGN §3.3): tcp_fin_timeout is how long an
-# orphaned socket (closed by the application) waits in FIN_WAIT_2 for the
-# peer's FIN. It is the right knob here, and only here: it does not shorten
-# TIME_WAIT.
+# FIN_WAIT_2 build-up (DESIGN §3.3): tcp_fin_timeout is how long an orphaned
+# socket (closed by the application) waits in FIN_WAIT_2 for the peer's FIN.
+# It is the right knob here, and only here: it does not shorten TIME_WAIT.
+#
+# With tcp_fin_timeout <= 60 s (TCP_TIMEWAIT_LEN) the kernel turns such an
+# orphan into a timewait minisock in substate FIN_WAIT2 (tcp_time_wait()):
+# sockstat counts it in tw, not in orphan, and it takes one of the
+# tcp_max_tw_buckets that TIME_WAIT sockets use too. So the orphan count stays
+# low however many sockets wait, and the rule does not ask for it. A longer
+# tcp_fin_timeout keeps the orphan a full socket for its first
+# tcp_fin_timeout - 60 s.
 
 guardrail "net.ipv4.tcp_fin_timeout" {
   min      = 15
@@ -10,16 +17,25 @@ guardrail "net.ipv4.tcp_fin_timeout" {
 }
 
 rule "fin-wait2-orphans" {
-  severity = fin_wait2.max_orphans > 0 && fin_wait2.orphans >= 0.5 * fin_wait2.max_orphans ? "critical" : "warning"
+  severity = (
+    (time_wait.max_buckets > 0 && fin_wait2.count + time_wait.count >= 0.8 * time_wait.max_buckets) ||
+    (fin_wait2.max_orphans > 0 && fin_wait2.orphans >= 0.5 * fin_wait2.max_orphans)
+  ) ? "critical" : "warning"
 
-  when = fin_wait2.count >= 1000 && fin_wait2.orphans >= 500 && sysctl.tcp_fin_timeout > 30
+  when = fin_wait2.count >= 1000 && sysctl.tcp_fin_timeout > 30
 
   message = join("", [
-    "${fin_wait2.count} sockets in FIN_WAIT2 and ${fin_wait2.orphans} orphaned sockets${fin_wait2.max_orphans > 0 ? " (limit ${fin_wait2.max_orphans})" : ""}:",
-    " peers do not finish closing, and each orphan waits net.ipv4.tcp_fin_timeout (${sysctl.tcp_fin_timeout} s) for their FIN.",
+    "${fin_wait2.count} sockets in FIN_WAIT2: peers do not finish closing, and each orphaned one waits net.ipv4.tcp_fin_timeout (${sysctl.tcp_fin_timeout} s) for their FIN",
+    sysctl.tcp_fin_timeout > 60 ? " (the first ${sysctl.tcp_fin_timeout - 60} s as a full socket)" : "",
+    ". Orphaned, they wait as timewait sockets: with the ${time_wait.count} in TIME_WAIT, ${fin_wait2.count + time_wait.count} of net.ipv4.tcp_max_tw_buckets (${time_wait.max_buckets}) are in use (${percent((fin_wait2.count + time_wait.count) / max(time_wait.max_buckets, 1))})",
+    fin_wait2.max_orphans > 0 ? "; ${fin_wait2.orphans} full orphaned sockets of net.ipv4.tcp_max_orphans ${fin_wait2.max_orphans}" : "",
+    ".",
   ])
 
-  advice = "Lower net.ipv4.tcp_fin_timeout so orphaned FIN_WAIT2 sockets are freed sooner; it does not change TIME_WAIT (60 s)."
+  advice = join(" ", [
+    "Lower net.ipv4.tcp_fin_timeout so orphaned FIN_WAIT2 sockets are freed sooner and leave room in net.ipv4.tcp_max_tw_buckets;",
+    "past that limit closing sockets skip TIME_WAIT (TCPTimeWaitOverflow). It does not change TIME_WAIT (60 s).",
+  ])
 
   set "net.ipv4.tcp_fin_timeout" {
     value = bounded("net.ipv4.tcp_fin_timeout", max(30, floor(sysctl.tcp_fin_timeout / 2)))
