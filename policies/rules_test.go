@@ -377,6 +377,14 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 			lacks: []string{"tcp_max_orphans", "orphaned sockets of"},
 		},
 		{
+			name: "no TIME_WAIT: the budget is FIN_WAIT2's alone",
+			mutate: func(o *observation) {
+				finWait2(o)
+				o.Findings.TimeWait.Count = 0
+			},
+			fire: true, contains: []string{"timewait sockets: 2000 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)"},
+		},
+		{
 			name: "FIN_WAIT2 and TIME_WAIT near tcp_max_tw_buckets are critical",
 			mutate: func(o *observation) {
 				finWait2(o)
