@@ -65,6 +65,7 @@ func TestServiceInContainer(t *testing.T) {
 			{"enforce under exhaustion", testEnforce},
 			{"close-wait leak", testCloseWaitLeak},
 			{"stop", testStop},
+			{"rollback", testRollback},
 		} {
 			if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
 				return
@@ -504,8 +505,9 @@ func testEnforce(t *testing.T, c *Container) {
 
 	// Connections closed client-first hold their ports in TIME_WAIT for
 	// 60 s: 170 of the 200 towards one destination (85%), and 40 more
-	// towards another, so that the host-wide pre-check (sockets holding
-	// ports >= usable ports, DESIGN §3.2) lets the agent dump the table.
+	// towards another; the host-wide pre-check (sockets holding ports at
+	// half the usable ports or more, DESIGN §3.2) lets the agent dump the
+	// table.
 	c.Run(t, "tcpload", "timewait", "-addr", "127.0.0.1:9000", "-n", "170")
 	c.Run(t, "tcpload", "timewait", "-addr", "127.0.0.1:9001", "-n", "40")
 	e := waitEvent(t, c, systemd.EventChangeApplied, applied, 55*time.Second, func(e journalEntry) bool {
@@ -608,6 +610,25 @@ func testStop(t *testing.T, c *Container) {
 // testUpgrade: the new version installs over the old, keeps the changed
 // conffile and restarts a running agent; a reinstall leaves a stopped agent
 // stopped. Leaves the agent stopped.
+// testRollback: after the stop, which left the widened range alone,
+// `tcp-advisor rollback` restores the original and journals each key with
+// the change_rolled_back MESSAGE_ID (the command runs outside the unit, so
+// the match is by MESSAGE_ID alone).
+func testRollback(t *testing.T, c *Container) {
+	const key = "net.ipv4.ip_local_port_range"
+	if low, high := portRange(t, c.Run(t, "sysctl", "-n", key)); high-low+1 <= 200 {
+		t.Fatalf("%s = %d %d: the stop should have left the widened range", key, low, high)
+	}
+	c.Run(t, "tcp-advisor", "rollback")
+	if got := strings.Join(strings.Fields(c.Run(t, "sysctl", "-n", key)), " "); got != "40000 40199" {
+		t.Errorf("after rollback %s = %q, want \"40000 40199\"", key, got)
+	}
+	out := c.Run(t, "journalctl", "--no-pager", "-b", "-o", "json", "MESSAGE_ID="+systemd.EventChangeRolledBack.MessageID(), systemd.FieldKey+"="+key)
+	if !strings.Contains(out, `"NEW_VALUE":"40000 40199"`) {
+		t.Errorf("no change_rolled_back entry for %s with NEW_VALUE=40000 40199:\n%s", key, out)
+	}
+}
+
 func testUpgrade(t *testing.T, c *Container) {
 	const marker = "# changed by the system test"
 	c.Sh(t, "echo '"+marker+"' >> /etc/tcp-advisor/tcp-advisor.env")
