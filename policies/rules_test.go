@@ -81,7 +81,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			// Target max(1800, 2000, 18000) ports, limited by max_step
 			// 16384 to 17384: low moves down, high stays; 23616 even,
 			// 40999 odd.
-			changes:  []Change{{KeyPortRange, "23616 40999"}},
+			changes: []Change{{KeyPortRange, "23616 40999"}},
 			contains: []string{
 				"connect() runs short of ports towards one destination: 10.0.0.1 -> 10.0.0.2:8080 holds 900 of 1000", "(90%)",
 				"at the rate of destination growth it runs out in 20s", "bind() to port 0 runs short as well: outgoing sockets hold 900 distinct ports (90%)",
@@ -382,7 +382,8 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				finWait2(o)
 				o.Findings.TimeWait.Count = 0
 			},
-			fire: true, contains: []string{"timewait sockets: 2000 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)"},
+			fire: true, changes: []Change{{KeyFinTimeout, "30"}},
+			contains: []string{"timewait sockets: 2000 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)"},
 		},
 		{
 			name: "FIN_WAIT2 and TIME_WAIT near tcp_max_tw_buckets are critical",
