@@ -60,6 +60,11 @@ func portsVerdict(f advisor.Findings) Verdict {
 			p.Range.Low, p.Range.High, p.Size, p.ReservedInRange, p.Usable),
 		fmt.Sprintf("pre-check: %d sockets hold local ports (sockstat TCP inuse + TCP6 inuse + tw) vs %d usable",
 			p.SocketsHoldingPorts, p.Usable))
+	if p.DistinctInUse > 0 {
+		v.Math = append(v.Math, fmt.Sprintf("outgoing sockets hold %d distinct ports = %s of the usable range (what bind() to port 0 needs free)",
+			p.DistinctInUse, pct(p.BindUtilization)))
+	}
+	bindShort := p.BindUtilization >= warnUtilization
 	w := f.Connections.Worst
 	if w == nil {
 		if p.ExhaustionPossible {
@@ -78,6 +83,15 @@ func portsVerdict(f advisor.Findings) Verdict {
 	case w.Utilization >= warnUtilization:
 		v.Level = Warning
 		v.Summary = fmt.Sprintf("Connections to %s use %s of the ephemeral ports available to them.", w.Remote, pct(w.Utilization))
+	case bindShort:
+		v.Level = Warning
+		if p.BindUtilization >= criticalUtilization {
+			v.Level = Critical
+		}
+		v.Summary = fmt.Sprintf("Every destination has room (the busiest, %s, uses %s), but %s of the ports are held by some socket: bind() to port 0, and connect() after such a bind(), will fail with EADDRINUSE.",
+			w.Remote, pct(w.Utilization), pct(p.BindUtilization))
+		v.Action = "Widen net.ipv4.ip_local_port_range; applications that bind() before connect() should set IP_BIND_ADDRESS_NO_PORT so connect() picks the port per destination."
+		return v
 	default:
 		v.Summary = fmt.Sprintf("Ephemeral ports are fine: the busiest destination, %s, uses %s of them.", w.Remote, pct(w.Utilization))
 		return v
@@ -126,16 +140,26 @@ func timeWaitVerdict(f advisor.Findings) Verdict {
 	return v
 }
 
+// finWait2Threshold is the FIN_WAIT2 count from which the verdict warns.
+const finWait2Threshold = 1000
+
 func finWait2Verdict(f advisor.Findings) Verdict {
 	w := f.FinWait2
 	v := Verdict{Topic: "fin-wait2", Level: OK}
-	v.Math = append(v.Math, fmt.Sprintf("%d FIN_WAIT2, %d orphaned sockets of tcp_max_orphans %d, tcp_fin_timeout %d s",
-		w.Count, w.Orphans, w.MaxOrphans, w.FinTimeout))
+	limit := ""
+	if w.MaxOrphans > 0 {
+		limit = fmt.Sprintf(" of tcp_max_orphans %d", w.MaxOrphans)
+	}
+	// An orphan in FIN_WAIT2 becomes a timewait sock when tcp_fin_timeout
+	// is at most 60 s: sockstat counts it in tw, not orphan, and it takes
+	// a tcp_max_tw_buckets slot.
+	v.Math = append(v.Math, fmt.Sprintf("%d FIN_WAIT2 (they share tcp_max_tw_buckets %d with TIME_WAIT); %d orphaned sockets%s; tcp_fin_timeout %d s",
+		w.Count, f.TimeWait.MaxBuckets, w.Orphans, limit, w.FinTimeout))
 	v.Summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2 for the peer to close.", w.Count)
-	if w.MaxOrphans > 0 && w.Orphans*10 >= w.MaxOrphans {
+	if w.Count >= finWait2Threshold {
 		v.Level = Warning
-		v.Summary = fmt.Sprintf("Orphaned sockets (%d) reach %s of tcp_max_orphans.", w.Orphans, pct(float64(w.Orphans)/float64(w.MaxOrphans)))
-		v.Action = "Lower net.ipv4.tcp_fin_timeout so orphans in FIN_WAIT2 are reaped sooner; find the peers that never send their FIN."
+		v.Summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2: peers do not finish closing, and each waits up to tcp_fin_timeout (%d s).", w.Count, w.FinTimeout)
+		v.Action = "Lower net.ipv4.tcp_fin_timeout so orphans in FIN_WAIT2 are freed sooner (it is the one thing it governs; TIME_WAIT stays 60 s); find the peers that never send their FIN."
 	}
 	return v
 }

@@ -52,7 +52,11 @@ func TestVerdicts(t *testing.T) {
 				ByOwner:  []advisor.OwnerCount{{PID: 7, Command: "api", Unit: "api.service", Count: 50}},
 				ByRemote: []advisor.RemoteCount{{Remote: "10.9.9.9", Count: 50}}}
 		}), "close-wait", Critical, true, []string{"api (pid 7, unit api.service)", "10.9.9.9", "no sysctl ends CLOSE_WAIT"}},
-		{"orphans", findings(func(f *advisor.Findings) { f.FinWait2.Orphans = 10000 }), "fin-wait2", Warning, false, []string{"tcp_fin_timeout"}},
+		{"fin-wait2 build-up", findings(func(f *advisor.Findings) { f.FinWait2.Count = 5000 }), "fin-wait2", Warning, false, []string{"tcp_fin_timeout", "tcp_max_tw_buckets"}},
+		{"bind() short, destinations fine", findings(func(f *advisor.Findings) {
+			f.Ports.DistinctInUse, f.Ports.BindUtilization = 950, 0.95
+			f.Connections.Worst = &advisor.DestinationUse{Remote: "10.0.0.2:80", PortsInUse: 50, PortsUsable: 1000, Utilization: 0.05}
+		}), "ephemeral-ports", Critical, false, []string{"bind()", "IP_BIND_ADDRESS_NO_PORT", "950 distinct ports"}},
 		{"tw overflow", findings(func(f *advisor.Findings) { f.TimeWait.OverflowDelta = 12 }), "time-wait", Warning, false, []string{"tcp_max_tw_buckets"}},
 		{"listen overflow", findings(func(f *advisor.Findings) { f.Queues.ListenOverflowsDelta = 3 }), "queues", Warning, false, []string{"somaxconn"}},
 	}

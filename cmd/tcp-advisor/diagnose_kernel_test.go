@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -106,6 +107,47 @@ func TestKernelDiagnoseIdle(t *testing.T) {
 	for _, v := range d.Verdicts {
 		if v.Level != "ok" && v.Level != "info" {
 			t.Errorf("idle namespace verdict %s = %s", v.Topic, v.Level)
+		}
+	}
+}
+
+// TestKernelDiagnoseBindExhaustion: sockets that bind() to port 0 before
+// connect() hold their port for every destination (DESIGN §3.1). 950 of
+// them spread over 20 destinations leave each destination nearly empty but
+// bind() with almost no port to take; diagnose must say so.
+func TestKernelDiagnoseBindExhaustion(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	ns := netnstest.New(t)
+	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
+	addrs := make([]string, 20)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", 9000+i)
+	}
+	ns.MustRun(t, loadBin, "timewait", "-bind", "-addr", strings.Join(addrs, ","), "-n", "950")
+
+	var d struct {
+		Ports struct {
+			DistinctInUse   int     `json:"distinct_in_use"`
+			BindUtilization float64 `json:"bind_utilization"`
+		} `json:"ports"`
+		Destinations []struct {
+			Utilization float64 `json:"utilization"`
+		} `json:"destinations"`
+		Verdicts []struct{ Topic, Level, Summary string } `json:"verdicts"`
+	}
+	out := ns.MustRun(t, advisorBin, "diagnose", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Ports.DistinctInUse < 940 || d.Ports.BindUtilization < 0.94 {
+		t.Errorf("distinct ports %d (%.2f), want >= 940 of 1000", d.Ports.DistinctInUse, d.Ports.BindUtilization)
+	}
+	if len(d.Destinations) == 0 || d.Destinations[0].Utilization > 0.1 {
+		t.Errorf("destinations = %+v, want each under 10%%", d.Destinations)
+	}
+	for _, v := range d.Verdicts {
+		if v.Topic == "ephemeral-ports" && (v.Level != "critical" || !strings.Contains(v.Summary, "bind()")) {
+			t.Errorf("ports verdict = %+v, want critical about bind()", v)
 		}
 	}
 }

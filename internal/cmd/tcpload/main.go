@@ -1,9 +1,10 @@
 // Command tcpload makes real TCP socket states on loopback for tcp-advisor's
 // kernel tests and benchmarks. Run it inside a scratch network namespace.
 //
-//	tcpload timewait -addr 127.0.0.1:9000[,127.0.0.1:9001...] -n 900
+//	tcpload timewait -addr 127.0.0.1:9000[,127.0.0.1:9001...] -n 900 [-bind]
 //	    serve each address, open n connections spread over them and close
 //	    each from the client side first: n client sockets end in TIME_WAIT.
+//	    With -bind each client binds to port 0 before connecting.
 //	tcpload closewait -addr 127.0.0.1:9100 -n 300
 //	    serve the address and never close accepted connections; open n and
 //	    close them from the client: n server sockets stay in CLOSE_WAIT
@@ -77,7 +78,15 @@ func timeWait(args []string) error {
 	n := fs.Int("n", 900, "connections in all")
 	conc := fs.Int("conc", 32, "connections in flight")
 	delay := fs.Duration("close-delay", 20*time.Millisecond, "how long the server waits before closing")
+	bind := fs.Bool("bind", false, "bind() each client socket to port 0 before connect(), as many clients do")
 	_ = fs.Parse(args)
+	var dialer net.Dialer
+	if *bind {
+		// Go binds a socket with a local address before connecting it,
+		// without IP_BIND_ADDRESS_NO_PORT: the port is taken for every
+		// destination.
+		dialer.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
 	targets := strings.Split(*addrs, ",")
 	var closed atomic.Int64
 	for _, a := range targets {
@@ -97,7 +106,7 @@ func timeWait(args []string) error {
 		go func() {
 			defer wg.Done()
 			for a := range jobs {
-				c, err := net.Dial("tcp", a)
+				c, err := dialer.Dial("tcp", a)
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)
