@@ -27,7 +27,8 @@ func readmeScenarios() map[string]observation {
 
 	o = idleHost()
 	cw := &o.Findings.CloseWait
-	cw.Count, cw.Growth, cw.Stuck, cw.Remotes, cw.Pattern = 412, 40, ptr(380), 2, advisor.PatternOneRemote
+	o.Findings.Samples = 13
+	cw.Samples, cw.Count, cw.Growth, cw.Stuck, cw.Remotes, cw.Pattern = 3, 412, 40, ptr(380), 2, advisor.PatternOneRemote
 	cw.ByOwner = []advisor.OwnerCount{{PID: 1234, Command: "java", Unit: "orders.service", Count: 400}}
 	cw.ByRemote = []advisor.RemoteCount{{Remote: "10.0.3.7", Count: 300}}
 	for _, p := range []string{"10.0.3.7:51000", "10.0.3.7:51001", "10.0.3.7:51002"} {

@@ -493,6 +493,8 @@ func TestRuleTimeWaitBucketOverflow(t *testing.T) {
 func TestRuleCloseWaitLeak(t *testing.T) {
 	leak := func(o *observation) {
 		cw := &o.Findings.CloseWait
+		o.Findings.Samples = 13 // snapshots: the agent ticks every 10 s...
+		cw.Samples = 3          // ...and dumps CLOSE_WAIT once a minute
 		cw.Count = 412
 		cw.Growth = 40
 		cw.Stuck = ptr(380)
@@ -513,7 +515,7 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 			name: "leak names process, unit, remote pattern and stuck sockets", mutate: leak,
 			fire: true, severity: SeverityCritical, changes: nil,
 			contains: []string{
-				"412 sockets in CLOSE_WAIT", "40 more than 10 s ago", "380 stuck in all 2 samples",
+				"412 sockets in CLOSE_WAIT (40 more than in the first of 3 CLOSE_WAIT dumps; 380 stuck in all 3)",
 				"400 held by java (pid 1234, unit orders.service)",
 				"one remote dominates: 10.0.3.7 with 300",
 				"stuck: 10.0.0.1:8080 -> 10.0.3.7:51000, 10.0.0.1:8080 -> 10.0.3.7:51001, 10.0.0.1:8080 -> 10.0.3.7:51002 and 377 more",
@@ -521,10 +523,10 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 			},
 		},
 		{
-			name: "many remotes, owner unknown, one sample",
+			name: "many remotes, owner unknown, one CLOSE_WAIT dump in a window of several snapshots",
 			mutate: func(o *observation) {
 				leak(o)
-				o.Findings.Samples = 1
+				o.Findings.CloseWait.Samples = 1
 				o.Findings.CloseWait.Growth = 0
 				o.Findings.CloseWait.Stuck = nil
 				o.Findings.CloseWait.StuckSockets = []advisor.SocketID{}
@@ -534,6 +536,15 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 			},
 			fire: true, severity: SeverityWarning,
 			contains: []string{"412 sockets in CLOSE_WAIT;", "owner unknown", "spread over 300 remotes (many-remotes)", "restarting the owning process"},
+			lacks:    []string{"stuck in all", "13"},
+		},
+		{
+			name: "fewer than before, but stuck",
+			mutate: func(o *observation) {
+				leak(o)
+				o.Findings.CloseWait.Growth = -5
+			},
+			fire: true, contains: []string{"(5 fewer than in the first of 3 CLOSE_WAIT dumps; 380 stuck in all 3)"},
 		},
 		{
 			name: "churn: sockets come and go",
