@@ -15,7 +15,7 @@ rule "close-wait-leak" {
 
   message = join("", [
     "${close_wait.count} sockets in CLOSE_WAIT",
-    close_wait.samples > 1 ? " (${close_wait.growth >= 0 ? "${close_wait.growth} more" : "${-close_wait.growth} fewer"} than in the first of ${close_wait.samples} CLOSE_WAIT dumps; ${close_wait.stuck} stuck in all ${close_wait.samples})" : "",
+    close_wait.samples > 1 ? " (${close_wait.growth >= 0 ? "${close_wait.growth} more" : "${-close_wait.growth} fewer"} than in the first of ${close_wait.samples} CLOSE_WAIT dumps; ${close_wait.stuck} stuck in ${close_wait.samples == 2 ? "both" : "all ${close_wait.samples}"})" : "",
     close_wait.top_owner.command != "" ? "; ${close_wait.top_owner.count} held by ${close_wait.top_owner.command} (pid ${close_wait.top_owner.pid}${close_wait.top_owner.unit != "" ? ", unit ${close_wait.top_owner.unit}" : ""})" : "; owner unknown (process owners need root)",
     close_wait.pattern == "one-remote-dominates" ? "; one remote dominates: ${close_wait.top_remote.remote} with ${close_wait.top_remote.count}" : "; spread over ${close_wait.remotes} remotes (${close_wait.pattern})",
     length(close_wait.stuck_sockets) > 0 ? "; stuck: ${join(", ", slice(close_wait.stuck_sockets, 0, min(3, length(close_wait.stuck_sockets))))}${close_wait.stuck > 3 ? " and ${close_wait.stuck - 3} more" : ""}" : "",

@@ -547,6 +547,14 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 			fire: true, contains: []string{"(5 fewer than in the first of 3 CLOSE_WAIT dumps; 380 stuck in all 3)"},
 		},
 		{
+			name: "two dumps",
+			mutate: func(o *observation) {
+				leak(o)
+				o.Findings.CloseWait.Samples = 2
+			},
+			fire: true, contains: []string{"(40 more than in the first of 2 CLOSE_WAIT dumps; 380 stuck in both)"},
+		},
+		{
 			name: "churn: sockets come and go",
 			mutate: func(o *observation) {
 				leak(o)
