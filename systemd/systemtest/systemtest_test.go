@@ -109,7 +109,7 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 	if err := os.MkdirAll(filepath.Join(stage, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"systemd", "packaging"} {
+	for _, d := range []string{"systemd", "packaging", "policies"} {
 		if err := os.Symlink(filepath.Join(root, d), filepath.Join(stage, d)); err != nil {
 			t.Fatal(err)
 		}
@@ -204,6 +204,10 @@ func testPackage(t *testing.T, c *Container) {
 		}
 	}
 	c.Run(t, "test", "-f", "/etc/tcp-advisor/policies.d/README")
+	// The default policies ship as files to copy from, and validate.
+	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 7 file(s)") {
+		t.Errorf("validate of the shipped defaults: %q", out)
+	}
 }
 
 var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
