@@ -93,12 +93,14 @@ func (s *Set) portRangeLimits(sc advisor.Sysctls) widenLimits {
 }
 
 // widenPortRange returns cur widened to target ports, within l. It never
-// shrinks the range: it keeps high where it can and lowers low, then raises
-// high, and makes low and high of different parity, as ip-sysctl.rst
-// advises (connect() prefers one parity, bind() the other), when it can do
-// so without leaving the limits. A target at or below the current size, a
-// range already outside the limits, or limits that leave no room return cur
-// unchanged.
+// shrinks the range. It raises high first, towards the ceiling (65535 or
+// the guardrail's max), where services seldom listen, and lowers low only
+// for what high cannot give: lowering low reaches down into the ports that
+// services are typically configured on. It makes low and high of different
+// parity, as ip-sysctl.rst advises (connect() prefers one parity, bind() the
+// other), when it can do so without leaving the limits. A target at or below
+// the current size, a range already outside the limits, or limits that leave
+// no room return cur unchanged.
 func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.PortRange {
 	size := int64(cur.Size())
 	if l.maxStep > 0 && target > size+l.maxStep {
@@ -110,10 +112,10 @@ func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.
 		return cur
 	}
 	t := int(min(target, 65536))
-	lo := min(cur.Low, max(l.floor, cur.High-t+1))
-	hi := cur.High
+	hi := max(cur.High, min(l.ceiling, cur.Low+t-1))
+	lo := cur.Low
 	if hi-lo+1 < t {
-		hi = max(cur.High, min(l.ceiling, lo+t-1))
+		lo = min(cur.Low, max(l.floor, hi-t+1))
 	}
 	valid := func(lo, hi int) bool {
 		n := int64(hi - lo + 1)
@@ -124,6 +126,8 @@ func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.
 		return cur
 	}
 	if (lo+hi)%2 == 0 {
+		// Fix parity by one port: short of the target, add one, above
+		// first; at the target, give one back, below first.
 		grow := [][2]int{{lo, hi + 1}, {lo - 1, hi}}
 		shrink := [][2]int{{lo + 1, hi}, {lo, hi - 1}}
 		cands := append(shrink, grow...)

@@ -18,23 +18,26 @@ func TestWidenPortRange(t *testing.T) {
 		lim    widenLimits
 		want   [2]int
 	}{
-		{"keeps high, lowers low", [2]int{40000, 40999}, 2000, none, [2]int{39000, 40999}},
-		{"parity: shrinks by one rather than overshoot", [2]int{40000, 40999}, 2001, none, [2]int{39000, 40999}},
-		{"parity: same-parity result fixed", [2]int{40001, 40999}, 1500, none, [2]int{39500, 40999}},
-		{"low stops at 1024, then high rises", [2]int{2000, 3000}, 6000, none, [2]int{1024, 7023}},
-		{"high stops at 65535", [2]int{1024, 60000}, 70000, none, [2]int{1024, 65535}},
+		{"raises high first", [2]int{40000, 40999}, 2000, none, [2]int{40000, 41999}},
+		{"parity: shrinks by one rather than overshoot", [2]int{40000, 40999}, 2001, none, [2]int{40000, 41999}},
+		{"parity: same-parity result fixed", [2]int{40001, 40999}, 1501, none, [2]int{40001, 41500}},
+		{"high stops at 65535, then low goes down", [2]int{60000, 60999}, 10000, none, [2]int{55536, 65535}},
+		{"the default range grows upwards first", [2]int{32768, 60999}, 44616, none, [2]int{20920, 65535}},
+		{"low stops at 1024", [2]int{2000, 60000}, 70000, none, [2]int{1024, 65535}},
 		{"the widest range stays", [2]int{1024, 65535}, 100000, none, [2]int{1024, 65535}},
 		{"never shrinks", [2]int{32768, 60999}, 1000, none, [2]int{32768, 60999}},
 		{"same size is no change", [2]int{32768, 60999}, 28232, none, [2]int{32768, 60999}},
-		{"max_step bounds the growth", [2]int{40000, 40999}, 100000, widenLimits{floor: 1024, ceiling: 65535, maxStep: 16384}, [2]int{23616, 40999}},
-		{"max_step: odd size fixed by shrinking", [2]int{40000, 40999}, 100000, widenLimits{floor: 1024, ceiling: 65535, maxStep: 1001}, [2]int{39000, 40999}},
-		{"guardrail floor", [2]int{40000, 40999}, 20000, widenLimits{floor: 32768, ceiling: 65535}, [2]int{32768, 52767}},
-		{"guardrail ceiling", [2]int{32768, 40999}, 30000, widenLimits{floor: 32768, ceiling: 50000}, [2]int{32768, 49999}},
+		{"max_step bounds the growth", [2]int{40000, 40999}, 100000, widenLimits{floor: 1024, ceiling: 65535, maxStep: 16384}, [2]int{40000, 57383}},
+		{"max_step near the top: high to 65535, the rest below", [2]int{50000, 59999}, 100000, widenLimits{floor: 1024, ceiling: 65535, maxStep: 16384}, [2]int{39152, 65535}},
+		{"max_step: odd size fixed by shrinking", [2]int{40000, 40999}, 100000, widenLimits{floor: 1024, ceiling: 65535, maxStep: 1001}, [2]int{40000, 41999}},
+		{"guardrail floor", [2]int{50000, 60999}, 25000, widenLimits{floor: 45000, ceiling: 65535}, [2]int{45000, 65535}},
+		{"guardrail ceiling, then low goes down", [2]int{40000, 40999}, 20000, widenLimits{floor: 1024, ceiling: 50000}, [2]int{30001, 50000}},
+		{"guardrail ceiling and floor", [2]int{32768, 40999}, 30000, widenLimits{floor: 32768, ceiling: 50000}, [2]int{32768, 49999}},
 		{"privileged low allowed", [2]int{1024, 2000}, 2000, widenLimits{floor: 500, ceiling: 2000}, [2]int{501, 2000}},
 		{"no room at all", [2]int{32768, 60999}, 40000, widenLimits{floor: 32768, ceiling: 60999}, [2]int{32768, 60999}},
 		{"a range already below the floor is left alone", [2]int{1000, 2001}, 3000, none, [2]int{1000, 2001}},
 		{"a range already above the ceiling is left alone", [2]int{40000, 61000}, 30000, widenLimits{floor: 1024, ceiling: 60999}, [2]int{40000, 61000}},
-		{"one more port, same parity grows by two", [2]int{40000, 40999}, 1001, widenLimits{floor: 1024, ceiling: 65535}, [2]int{39999, 41000}},
+		{"one more port, same parity grows by two", [2]int{40000, 40999}, 1001, none, [2]int{40000, 41001}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,10 +102,11 @@ guardrail "net.core.somaxconn" {
 		expr string
 		want cty.Value
 	}{
-		{`widen_port_range(sysctl.ip_local_port_range, 100000)`, cty.StringVal("35000 40999")},
-		{`widen_port_range("40000 40999", 2000)`, cty.StringVal("39000 40999")},
-		{`widen_port_range([40000, 40999], 2000)`, cty.StringVal("39000 40999")},
-		{`widen_port_range({low = 40000, high = 40999}, 1999.2)`, cty.StringVal("39000 40999")},
+		{`widen_port_range(sysctl.ip_local_port_range, 100000)`, cty.StringVal("40000 45999")},
+		{`widen_port_range("40000 40999", 2000)`, cty.StringVal("40000 41999")},
+		{`widen_port_range([40000, 40999], 2000)`, cty.StringVal("40000 41999")},
+		{`widen_port_range({low = 40000, high = 40999}, 1999.2)`, cty.StringVal("40000 41999")},
+		{`widen_port_range("60000 65535", 100000)`, cty.StringVal("55000 65535")},
 		{`widen_port_range("40000 40999", 10)`, cty.StringVal("40000 40999")},
 		{`bounded("net.core.somaxconn", 100000)`, cty.NumberIntVal(5096)},
 		{`bounded("net.core.somaxconn", -5)`, cty.NumberIntVal(3096)},
@@ -161,6 +165,35 @@ func TestFunctionErrors(t *testing.T) {
 	} {
 		if _, diags := evalHCL(t, set, idleHost(), src); !diags.HasErrors() {
 			t.Errorf("%s: no error", src)
+		}
+	}
+}
+
+// TestWidenPortRangeLimits: the guardrail's bounds and the host's
+// ip_unprivileged_port_start bound the widened range.
+func TestWidenPortRangeLimits(t *testing.T) {
+	set := mustLoad(t, `
+guardrail "net.ipv4.ip_local_port_range" {
+  min                  = 500
+  max                  = 2000
+  allow_privileged_low = true
+}
+`)
+	o := idleHost()
+	o.Snapshot.Sysctls.UnprivilegedPortStart = 800
+	for src, want := range map[string]string{
+		// High is at the guardrail's max: low goes down, to 800, the
+		// host's ip_unprivileged_port_start, then one back for parity.
+		`widen_port_range("1024 2000", 3000)`: "801 2000",
+		// Room above first.
+		`widen_port_range("1024 1500", 900)`: "1024 1923",
+	} {
+		got, diags := evalHCL(t, set, o, src)
+		if diags.HasErrors() {
+			t.Fatal(diagString(diags))
+		}
+		if got.AsString() != want {
+			t.Errorf("%s = %s, want %s", src, got.AsString(), want)
 		}
 	}
 }

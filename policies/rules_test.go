@@ -78,10 +78,10 @@ func TestRulePortExhaustion(t *testing.T) {
 		{
 			name: "90% of 40000-40999, tw_reuse 0, 300/s", mutate: func(o *observation) { *o = exhaustedHost() },
 			fire: true, severity: SeverityCritical,
-			// Target max(1800, 2000, 18000) ports, limited by max_step
-			// 16384 to 17384: low moves down, high stays; 23616 even,
-			// 40999 odd.
-			changes: []Change{{KeyPortRange, "23616 40999"}},
+			// Target max(1800, 1800, 2000, 18000) ports, limited by
+			// max_step 16384 to 17384: high rises, low stays; 40000 even,
+			// 57383 odd.
+			changes: []Change{{KeyPortRange, "40000 57383"}},
 			contains: []string{
 				"connect() runs short of ports towards one destination: 10.0.0.1 -> 10.0.0.2:8080 holds 900 of 1000", "(90%)",
 				"at the rate of destination growth it runs out in 20s", "bind() to port 0 runs short as well: outgoing sockets hold 900 distinct ports (90%)",
@@ -95,8 +95,9 @@ func TestRulePortExhaustion(t *testing.T) {
 			},
 			fire: true, severity: SeverityWarning,
 			// Target max(2400, 48000, 56464, 30) = 56464 ports, limited by
-			// max_step to 28232 + 16384 = 44616.
-			changes: []Change{{KeyPortRange, "16384 60999"}},
+			// max_step to 28232 + 16384 = 44616: high up to 65535, then
+			// low down to 20920.
+			changes: []Change{{KeyPortRange, "20920 65535"}},
 			contains: []string{
 				"bind() to port 0 runs short of ports: outgoing sockets hold 24000 distinct ephemeral ports of the 28232 usable (85%) in 32768 60999",
 				"while the busiest destination, 10.0.0.1 -> 10.0.0.2:8080, holds 1200 (4.3%)",
@@ -108,7 +109,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				bindHeavy(o, 25409, 0.9)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{KeyPortRange, "16384 60999"}},
+			fire: true, severity: SeverityCritical, changes: []Change{{KeyPortRange, "20920 65535"}},
 		},
 		{
 			name: "bind() to port 0: 79% does not fire",
@@ -124,7 +125,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Ports.DistinctInUse = 850
 				o.Findings.Ports.BindUtilization = 0.79
 			},
-			fire: true, changes: []Change{{KeyPortRange, "39000 40999"}},
+			fire: true, changes: []Change{{KeyPortRange, "40000 41999"}},
 			contains: []string{"connect() runs short of ports towards one destination", "once the range runs out towards a destination."},
 			lacks:    []string{"bind()", "IP_BIND_ADDRESS_NO_PORT"},
 		},
@@ -135,8 +136,8 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setWorst(800, nil)
 			},
 			fire: true, severity: SeverityWarning,
-			// max(1600, 2000, 30) = 2000 ports: 39000-40999.
-			changes: []Change{{KeyPortRange, "39000 40999"}},
+			// max(1600, 0, 2000, 30) = 2000 ports: 40000-41999.
+			changes: []Change{{KeyPortRange, "40000 41999"}},
 		},
 		{
 			name: "79% and no growth",
@@ -151,7 +152,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(40000, 40999)
 				o.setWorst(600, ptr(400.0/300))
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{KeyPortRange, "39000 40999"}},
+			fire: true, severity: SeverityWarning, changes: []Change{{KeyPortRange, "40000 41999"}},
 			contains: []string{"runs out in 5m0s"},
 		},
 		{
@@ -170,19 +171,27 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Ports.Usable = 900
 				o.setWorst(850, nil)
 			},
-			// max(1700, 2000, 30) + 100 = 2100 ports: 38900-40999.
-			fire: true, changes: []Change{{KeyPortRange, "38900 40999"}},
+			// max(1700, 0, 2000, 30) + 100 = 2100 ports: 40000-42099.
+			fire: true, changes: []Change{{KeyPortRange, "40000 42099"}},
 		},
 		{
-			name: "low stops at 1024, then high rises",
+			name: "room above: high rises, low stays",
 			mutate: func(o *observation) {
 				o.setPortRange(2000, 3000)
 				o.setWorst(1000, nil)
 				o.setActiveOpens(100) // 6000 ports of TIME_WAIT demand
 			},
-			// 6000 ports: low 1024, high 7023 (1024+6000-1); 1024 even,
-			// 7023 odd.
-			fire: true, changes: []Change{{KeyPortRange, "1024 7023"}},
+			// 6000 ports: high 7999 (2000+6000-1); 2000 even, 7999 odd.
+			fire: true, changes: []Change{{KeyPortRange, "2000 7999"}},
+		},
+		{
+			name: "near 65535: high to the top, then low goes down",
+			mutate: func(o *observation) {
+				o.setPortRange(64000, 64999)
+				o.setWorst(1000, nil)
+			},
+			// 2000 ports: high 65535, low 63536 (65535-2000+1).
+			fire: true, changes: []Change{{KeyPortRange, "63536 65535"}},
 		},
 		{
 			name: "already the widest range: advice, no change",
@@ -668,7 +677,7 @@ func TestDefaultsFixtures(t *testing.T) {
 		{
 			file:    "exhaustion.json",
 			fired:   []string{"port-exhaustion", "time-wait-reuse"},
-			changes: []Change{{KeyPortRange, "23616 40999"}, {KeyTwReuse, "1"}},
+			changes: []Change{{KeyPortRange, "40000 57383"}, {KeyTwReuse, "1"}},
 		},
 		{file: "pure-server.json"},
 		{file: "close-wait-leak.json", fired: []string{"close-wait-leak"}},
