@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,16 @@ guardrail "net.ipv4.tcp_tw_reuse" {
   allowed = [1, 2]
 }
 `)},
+		{name: "c.hcl", src: []byte(`
+guardrail "net.ipv4.ip_local_port_range" {
+  reserve = [9100, 8443]
+}
+`)},
+		{name: "d.hcl", src: []byte(`
+guardrail "net.ipv4.ip_local_port_range" {
+  reserve = [8443, 5432]
+}
+`)},
 		{name: "b.hcl", src: []byte(`
 guardrail "net.ipv4.ip_local_port_range" {
   min      = 20000
@@ -222,6 +233,9 @@ guardrail "net.ipv4.tcp_tw_reuse" {
 	g := set.Guardrails[KeyPortRange]
 	if *g.Min != 20000 || *g.Max != 65000 || *g.MaxStep != 8000 || g.Cooldown != 10*time.Minute {
 		t.Errorf("merged port range guardrail: min %d max %d step %d cooldown %s", *g.Min, *g.Max, *g.MaxStep, g.Cooldown)
+	}
+	if !slices.Equal(g.Reserve, []int{5432, 8443, 9100}) {
+		t.Errorf("merged reserve %v, want the union [5432 8443 9100]", g.Reserve)
 	}
 	if g.Range.Filename != "a.hcl" {
 		t.Errorf("range %v", g.Range)
@@ -247,10 +261,16 @@ guardrail "net.ipv4.tcp_tw_reuse" {
 }
 
 func TestSetGuardrail(t *testing.T) {
-	set := mustLoad(t, "guardrail \"net.ipv4.ip_local_port_range\" {\n  max = 61000\n}\n")
+	set := mustLoad(t, "guardrail \"net.ipv4.ip_local_port_range\" {\n  max = 61000\n  reserve = [9100, 8443, 9100]\n}\n")
 	g := set.Guardrail(KeyPortRange)
 	if *g.Min != 1024 || *g.Max != 61000 {
 		t.Errorf("effective port range guardrail: %d..%d", *g.Min, *g.Max)
+	}
+	if !slices.Equal(g.Reserve, []int{8443, 9100}) {
+		t.Errorf("reserve %v, want [8443 9100], sorted and unique", g.Reserve)
+	}
+	if g := Default().Guardrail(KeyPortRange); len(g.Reserve) != 0 {
+		t.Errorf("the default policies reserve %v", g.Reserve)
 	}
 	g = set.Guardrail(KeyTwReuse)
 	if *g.Min != 0 || *g.Max != 2 {

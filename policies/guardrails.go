@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -201,6 +202,15 @@ func (l *loader) guardrail(b *hcl.Block) {
 			}
 		}
 	}
+	if a, has := c.Attributes["reserve"]; has {
+		if bi.kind != kindPortRange {
+			bad(a, "Not applicable", "reserve applies to %s only.", KeyPortRange)
+		} else if ports, pok := l.portList(a); pok {
+			g.Reserve = ports
+		} else {
+			ok = false
+		}
+	}
 	if !ok {
 		return
 	}
@@ -217,10 +227,53 @@ func (l *loader) guardrail(b *hcl.Block) {
 	l.set.Guardrails[key] = m
 }
 
+// portList evaluates an attribute holding a list of port numbers, such as
+// reserve = [8443, 9100], and returns them sorted and unique. An element
+// that is not a port is reported at its own position when the list is
+// written out.
+func (l *loader) portList(a *hcl.Attribute) ([]int, bool) {
+	v, ok := l.constant(a, cty.DynamicPseudoType)
+	if !ok {
+		return nil, false
+	}
+	t := v.Type()
+	if !(t.IsTupleType() || t.IsListType() || t.IsSetType()) {
+		l.errorf(a.Expr.Range(), "Wrong type", "%s must be a list of port numbers, such as [8443, 9100].", a.Name)
+		return nil, false
+	}
+	var elems []hclsyntax.Expression
+	if tc, isTuple := a.Expr.(*hclsyntax.TupleConsExpr); isTuple && len(tc.Exprs) == v.LengthInt() {
+		elems = tc.Exprs
+	}
+	var ports []int
+	i := 0
+	for it := v.ElementIterator(); it.Next(); i++ {
+		_, e := it.Element()
+		rng := a.Expr.Range()
+		if elems != nil {
+			rng = elems[i].Range()
+		}
+		n, err := intArg(e)
+		if err == nil && (n < 1 || n > 65535) {
+			err = fmt.Errorf("%d is not a port number from 1 to 65535", n)
+		}
+		if err != nil {
+			l.errorf(rng, "Invalid guardrail", "%s: %s.", a.Name, err)
+			ok = false
+			continue
+		}
+		ports = append(ports, int(n))
+	}
+	slices.Sort(ports)
+	return slices.Compact(ports), ok
+}
+
 // mergeGuardrails merges two guardrails for one key: the tighter bound of
 // each kind wins, so adding a file can only restrict what rules may do.
+// Reserved ports add up: every file's services keep their ports.
 func mergeGuardrails(a, b Guardrail) (Guardrail, error) {
 	m := a
+	m.Reserve = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a.Reserve), b.Reserve...))))
 	m.Min = pick(a.Min, b.Min, true)
 	m.Max = pick(a.Max, b.Max, false)
 	m.MaxStep = pick(a.MaxStep, b.MaxStep, false)

@@ -33,7 +33,7 @@ var (
 	guardrailSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "min"}, {Name: "max"}, {Name: "allowed"}, {Name: "max_step"},
-			{Name: "cooldown"}, {Name: "allow_privileged_low"},
+			{Name: "cooldown"}, {Name: "allow_privileged_low"}, {Name: "reserve"},
 		},
 	}
 	ruleSchema = &hcl.BodySchema{

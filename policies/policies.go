@@ -67,6 +67,14 @@ type Guardrail struct {
 	// AllowPrivilegedLow lets a port range's low go below 1024 (it must
 	// still be >= ip_unprivileged_port_start). Port range only.
 	AllowPrivilegedLow bool
+	// Reserve lists the ports services will listen on, whether or not
+	// anything listens on them yet (port range only; the reserve
+	// attribute). A widened range must add those inside it to
+	// ip_local_reserved_ports in the same change, as it does for listening
+	// ports (DESIGN §3.5), or an outgoing connection could take the port
+	// before the service starts. Sorted and unique; guardrails for the
+	// key in several files contribute the union of their lists.
+	Reserve []int
 	// Range is where the guardrail was first declared.
 	Range hcl.Range
 }

@@ -34,6 +34,7 @@ func TestValidateInvalid(t *testing.T) {
 			{"loosening-guardrail.hcl:2:9: ", "Guardrail loosens a built-in; min = 80 is below the built-in bound 1024 of net.ipv4.ip_local_port_range (set allow_privileged_low = true to go below 1024)"},
 			{"loosening-guardrail.hcl:3:9: ", "Guardrail loosens a built-in; max = 70000 is above the built-in bound 65535"},
 		}},
+		{"bad-reserve.hcl", [][2]string{{"bad-reserve.hcl:6:5: ", "Invalid guardrail; reserve: 65536 is not a port number from 1 to 65535."}}},
 		{"duplicate-rule", [][2]string{{"duplicate-rule/20-more-ports.hcl:2:6: ", `Duplicate rule; Rule "port-exhaustion" is already declared at testdata/invalid/duplicate-rule/10-ports.hcl:1:1`}}},
 		{"duplicate-agent", [][2]string{{"duplicate-agent/20-agent.hcl:1:1: ", "Duplicate agent block; The agent block is already declared at testdata/invalid/duplicate-agent/10-agent.hcl:1:1"}}},
 	}
@@ -106,6 +107,12 @@ func TestValidateInline(t *testing.T) {
 		{"guardrail syncookies off", "guardrail \"net.ipv4.tcp_syncookies\" {\n  min = 0\n}\n", `test.hcl:2:9: Guardrail loosens a built-in; min = 0 is below the built-in bound 1`},
 		{"privileged low on another key", "guardrail \"net.core.somaxconn\" {\n  allow_privileged_low = true\n}\n", `test.hcl:2:26: Not applicable; allow_privileged_low applies to net.ipv4.ip_local_port_range only.`},
 		{"min on reserved ports", "guardrail \"net.ipv4.ip_local_reserved_ports\" {\n  min = 1\n}\n", `test.hcl:2:9: Not applicable; min does not apply`},
+		{"reserve out of range", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = [8443, 70000, 0]\n}\n", "test.hcl:2:20: Invalid guardrail; reserve: 70000 is not a port number from 1 to 65535.\ntest.hcl:2:27: Invalid guardrail; reserve: 0 is not a port number from 1 to 65535."},
+		{"reserve not a number", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = [8443, \"https\"]\n}\n", `test.hcl:2:20: Invalid guardrail; reserve: want a number, got "https".`},
+		{"reserve a fraction", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = [8443.5]\n}\n", `test.hcl:2:14: Invalid guardrail; reserve: want a whole number, got 8443.5.`},
+		{"reserve not a list", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = 8443\n}\n", `test.hcl:2:13: Wrong type; reserve must be a list of port numbers, such as [8443, 9100].`},
+		{"reserve on another key", "guardrail \"net.core.somaxconn\" {\n  reserve = [8443]\n}\n", `test.hcl:2:13: Not applicable; reserve applies to net.ipv4.ip_local_port_range only.`},
+		{"reserve reads the observation", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = listening_ports\n}\n", `test.hcl:2:13: Variables not allowed`},
 		{"bad cooldown", "guardrail \"net.core.somaxconn\" {\n  cooldown = \"5 minutes\"\n}\n", `test.hcl:2:14: Invalid duration; cooldown: time: unknown unit`},
 		{"bad max_step", "guardrail \"net.core.somaxconn\" {\n  max_step = 0\n}\n", `test.hcl:2:14: Invalid guardrail; max_step must be 1 or more.`},
 		{"bad mode", "agent {\n  mode = \"yolo\"\n}\n", `test.hcl:2:10: Invalid mode; mode "yolo": want "dry-run" or "enforce".`},
@@ -149,6 +156,8 @@ func TestValidateValid(t *testing.T) {
 		{"number cooldown", "guardrail \"net.core.somaxconn\" {\n  cooldown = 300\n  allowed = [\"4096\", 8192]\n}\n"},
 		{"listening ports", "rule \"r\" {\n  when = contains(listening_ports, 8080)\n  message = \"listening on ${join(\",\", listening_ports)}\"\n}\n"},
 		{"empty file", ""},
+		{"reserve", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = [9100, 8443, 9100]\n}\n"},
+		{"reserve nothing", "guardrail \"net.ipv4.ip_local_port_range\" {\n  reserve = []\n}\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
