@@ -73,7 +73,34 @@ func Load(paths ...string) (*Set, hcl.Diagnostics) {
 		return nil, diags
 	}
 	set, more := load(srcs)
-	return set, append(diags, more...)
+	diags = append(diags, more...)
+	if set != nil && len(set.Rules) == 0 {
+		diags = append(diags, noRules(set))
+	}
+	return set, diags
+}
+
+// noRules warns about a set without rules: it observes and reports but
+// never recommends or changes anything. The likely cause is a policy
+// directory holding only an agent block, written in the belief that the
+// embedded rules still apply; they do not once the directory holds a
+// policy file. The warning points at the agent block when there is one,
+// else at the start of the first file.
+func noRules(set *Set) *hcl.Diagnostic {
+	subject := set.Settings.Range
+	if subject.Filename == "" && len(set.Files) > 0 {
+		start := hcl.Pos{Line: 1, Column: 1}
+		subject = hcl.Range{Filename: set.Files[0], Start: start, End: start}
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  "No rules",
+		Detail: fmt.Sprintf("The policy set (%s) declares no rule: tcp-advisor will observe but never recommend or change anything. "+
+			"Policy files replace the embedded default policies rather than add to them; "+
+			"to keep the default rules next to your own settings, copy the default *.hcl files (packages install them in /usr/share/tcp-advisor/policies) into the policy directory.",
+			strings.Join(set.Files, ", ")),
+		Subject: subject.Ptr(),
+	}
 }
 
 // Validate checks policy files and directories as Load does and returns

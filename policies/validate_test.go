@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // TestValidateInvalid loads each fixture under testdata/invalid and checks
@@ -188,7 +190,15 @@ func TestDefaultFilesLoad(t *testing.T) {
 		t.Errorf("%d .hcl files, %d embedded", len(files), len(DefaultFiles()))
 	}
 	for _, f := range files {
-		if _, diags := Load(f); len(diags) > 0 {
+		_, diags := Load(f)
+		if f == "00-agent.hcl" {
+			// The agent block alone is the set without rules Load warns of.
+			if len(diags) != 1 || diags[0].Summary != "No rules" {
+				t.Errorf("%s: want the no-rules warning alone:\n%s", f, diagString(diags))
+			}
+			continue
+		}
+		if len(diags) > 0 {
 			t.Errorf("%s:\n%s", f, diagString(diags))
 		}
 		if _, ok := DefaultFiles()[f]; !ok {
@@ -251,5 +261,60 @@ func TestLoadPaths(t *testing.T) {
 	}
 	if _, diags = Load(); !diags.HasErrors() {
 		t.Error("Load() without paths did not fail")
+	}
+}
+
+// TestLoadNoRules: a policy set without rules silently disables every
+// recommendation, so Load warns, pointing at the agent block when there is
+// one, and still returns the set.
+func TestLoadNoRules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	agent := write("00-agent.hcl", "# enforce, please\nagent {\n  mode = \"enforce\"\n}\n")
+	guard := write("10-guard.hcl", "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [1]\n}\n")
+
+	set, diags := Load(dir)
+	if set == nil || diags.HasErrors() || len(diags) != 1 {
+		t.Fatalf("Load(%s): set %v\n%s", dir, set, diagString(diags))
+	}
+	got := diagString(diags)
+	for _, want := range []string{
+		agent + ":2:1: warning: No rules; ",
+		"(" + agent + ", " + guard + ") declares no rule",
+		"replace the embedded default policies",
+		"/usr/share/tcp-advisor/policies",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warning lacks %q:\n%s", want, got)
+		}
+	}
+	if set.Settings.Mode != ModeEnforce {
+		t.Errorf("mode %q", set.Settings.Mode)
+	}
+
+	// Without an agent block, the warning points at the first file.
+	_, diags = Load(guard)
+	if got := diagString(diags); !strings.HasPrefix(got, guard+":1:1: warning: No rules; ") {
+		t.Errorf("no agent block: %s", got)
+	}
+	// An empty file is a set without rules too.
+	if _, diags = Load(write("empty.hcl", "")); len(diags) != 1 || diags[0].Severity != hcl.DiagWarning {
+		t.Errorf("empty file: %s", diagString(diags))
+	}
+	// One rule is enough.
+	write("20-rule.hcl", "rule \"r\" {\n  when = false\n  message = \"m\"\n}\n")
+	if _, diags = Load(dir); len(diags) > 0 {
+		t.Errorf("with a rule: %s", diagString(diags))
+	}
+	// The embedded defaults have rules.
+	if _, diags = LoadOrDefault(); len(diags) > 0 {
+		t.Errorf("defaults: %s", diagString(diags))
 	}
 }
