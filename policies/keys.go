@@ -60,7 +60,10 @@ var builtins = map[string]builtin{
 		why: `a port list such as "8080,9000-9100"`},
 	// 0 off, 1 on, 2 loopback only (proc_dou8vec_minmax 0..2).
 	KeyTwReuse: {kind: kindInt, min: 0, max: 2, why: "0 (off), 1 (on) or 2 (loopback only)"},
-	// proc_douintvec_minmax 1..TCP_PAWS_MSL*MSEC_PER_SEC (Linux 6.14+).
+	// proc_douintvec_minmax 1..TCP_PAWS_MSL*MSEC_PER_SEC, default 1000.
+	// The key arrived in Linux 6.14: commit ca6a6f93867a ("tcp: Add sysctl
+	// to configure TIME-WAIT reuse delay") was merged into net-next on
+	// 2024-12-11, after 6.13-rc1, so 6.13 does not have it.
 	KeyTwReuseDelay: {kind: kindInt, min: 1, max: 60000, why: "milliseconds, 1 to 60000"},
 	// The sysctl has no kernel bound; 120 s is TCP_FIN_TIMEOUT_MAX, the cap
 	// the kernel puts on the per-socket TCP_LINGER2 equivalent.

@@ -16,7 +16,8 @@ const (
 	// nothing grows or there are no rates.
 	unknownSeconds = -1
 	// defaultTwReuseDelayMs is the TIME_WAIT reuse delay of kernels without
-	// net.ipv4.tcp_tw_reuse_delay (before Linux 6.14): a fixed second.
+	// net.ipv4.tcp_tw_reuse_delay (before Linux 6.14, see keys.go): a fixed
+	// second, which is also the sysctl's default.
 	defaultTwReuseDelayMs = 1000
 )
 
