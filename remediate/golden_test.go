@@ -85,7 +85,7 @@ var scenarios = []scenario{
 	}},
 	{"exhaustion", func(first, last *advisor.Snapshot) {
 		for _, s := range []*advisor.Snapshot{first, last} {
-			listen(s, 22, 8080, 39500)
+			listen(s, 22, 8080, 39500, 45000)
 			timeWaitTo(s, "10.0.0.3:5432", 40)
 		}
 		timeWaitTo(first, "10.0.0.2:80", 600)

@@ -53,7 +53,7 @@ func (g Guard) CheckGroup(changes []Change, snap advisor.Snapshot) *GuardError {
 			return err
 		}
 	}
-	return checkInvariants(changes, snap)
+	return g.checkInvariants(changes, snap)
 }
 
 // Check checks one change against its key's guardrails.
@@ -139,9 +139,10 @@ func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot, ref
 }
 
 // withReservations returns the range change preceded, when needed, by the
-// ip_local_reserved_ports change that keeps every listening port inside the
-// new range out of connect()'s hands (ip-sysctl.rst: a port in the range can
-// be taken by an outgoing connection before its service binds it).
+// ip_local_reserved_ports change that keeps every port a service listens on,
+// or will (the policy guardrail's reserve list), inside the new range out
+// of connect()'s hands (ip-sysctl.rst: a port in the range can be taken by
+// an outgoing connection before its service binds it).
 func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *GuardError) {
 	if snap.Sockets == nil {
 		return nil, &GuardError{Key: c.Key, Guardrail: GuardListening, Reason: "listening ports are unknown (no socket dump in this observation), so the reservations a wider range needs cannot be computed"}
@@ -152,7 +153,7 @@ func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *Gua
 	}
 	reserved := snap.Sysctls.ReservedPorts
 	var missing []int
-	for _, p := range listeningPorts(snap) {
+	for _, p := range g.servicePorts(snap) {
 		if to.Contains(p) && !reserved.Contains(p) {
 			missing = append(missing, p)
 		}
@@ -166,15 +167,23 @@ func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *Gua
 		To:       reserved.Add(missing...).String(),
 		Rule:     c.Rule,
 		Severity: c.Severity,
-		Reason:   fmt.Sprintf("reserve listening ports %s inside the new range %s before widening it", portList(missing), to),
+		Reason:   fmt.Sprintf("reserve service ports %s inside the new range %s before widening it", portList(missing), to),
 	}
 	return []Change{res, c}, nil
 }
 
+// servicePorts are the ports a widened range must leave to services: those
+// listening now and those the policy says will listen, sorted.
+func (g Guard) servicePorts(snap advisor.Snapshot) []int {
+	ports := append(listeningPorts(snap), g.Set.Guardrail(KeyPortRange).Reserve...)
+	slices.Sort(ports)
+	return slices.Compact(ports)
+}
+
 // checkInvariants checks the relations between keys once a group applies:
-// the range stays above ip_unprivileged_port_start and every listening port
+// the range stays above ip_unprivileged_port_start and every service port
 // inside the final range is reserved.
-func checkInvariants(changes []Change, snap advisor.Snapshot) *GuardError {
+func (g Guard) checkInvariants(changes []Change, snap advisor.Snapshot) *GuardError {
 	rng, reserved := snap.Sysctls.PortRange, snap.Sysctls.ReservedPorts
 	rangeChanged := false
 	for _, c := range changes {
@@ -196,9 +205,9 @@ func checkInvariants(changes []Change, snap advisor.Snapshot) *GuardError {
 	if !rangeChanged || snap.Sockets == nil {
 		return nil
 	}
-	for _, p := range listeningPorts(snap) {
+	for _, p := range g.servicePorts(snap) {
 		if rng.Contains(p) && !reserved.Contains(p) {
-			return &GuardError{Key: KeyPortRange, Guardrail: GuardListening, Reason: fmt.Sprintf("listening port %d would fall inside %s without being reserved", p, rng)}
+			return &GuardError{Key: KeyPortRange, Guardrail: GuardListening, Reason: fmt.Sprintf("service port %d would fall inside %s without being reserved", p, rng)}
 		}
 	}
 	if usable := advisor.UsablePorts(rng, reserved); usable <= 0 {

@@ -198,3 +198,16 @@ func TestPlannerChecksInvariantsAcrossGroups(t *testing.T) {
 		t.Error("Build changed the caller's snapshot")
 	}
 }
+
+// TestPlannerReservesPolicyPorts: ports the policy says services will
+// listen on are reserved like listening ones.
+func TestPlannerReservesPolicyPorts(t *testing.T) {
+	set := policySet(t, `guardrail "net.ipv4.ip_local_port_range" {
+  reserve = [41000, 50000, 39000]
+}`)
+	snap := snapshot("40000 40999", "", 41500)
+	plan := Planner{Set: set, Now: t0}.Build(snap, []policies.Recommendation{rec("widen", KeyPortRange, "40000 45999")})
+	if len(plan.Changes) != 2 || plan.Changes[0].To != "41000,41500" {
+		t.Errorf("changes %+v refused %+v", plan.Changes, plan.Refused)
+	}
+}

@@ -29,7 +29,8 @@ const (
 	KeyTCPTimestamps         = "net.ipv4.tcp_timestamps"
 )
 
-// optionalKeys may be missing: tcp_tw_reuse_delay arrived in Linux 6.13, and
+// optionalKeys may be missing: tcp_tw_reuse_delay arrived in Linux 6.14
+// (commit ca6a6f93867a), and
 // tcp_max_orphans is global, absent inside any network namespace but the
 // initial one.
 var optionalKeys = map[string]bool{KeyTCPTwReuseDelay: true, KeyTCPMaxOrphans: true}

@@ -15,7 +15,7 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:39001", "-n", "0")
+	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
 
 	dir := t.TempDir()
 	dropIn := filepath.Join(dir, "sysctl.d", "90-tcp-advisor.conf")
@@ -50,8 +50,8 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	if widened == "40000 40999" {
 		t.Fatal("range not widened")
 	}
-	if got := ns.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); !strings.Contains(got, "39001") {
-		t.Errorf("listening port 39001 not reserved: %q (range %s)", got, widened)
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); !strings.Contains(got, "41001") {
+		t.Errorf("listening port 41001 not reserved: %q (range %s)", got, widened)
 	}
 	conf, err := os.ReadFile(dropIn)
 	if err != nil {

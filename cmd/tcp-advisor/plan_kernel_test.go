@@ -49,8 +49,9 @@ func TestKernelPlanExhaustion(t *testing.T) {
 	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	// Services listening below the range, where a widened range reaches.
-	for _, addr := range []string{"127.0.0.1:39500", "127.0.0.1:30001", "127.0.0.1:8080"} {
+	// Services listening around the range: above it, where a widened range
+	// reaches first, and below it.
+	for _, addr := range []string{"127.0.0.1:41500", "127.0.0.1:39500", "127.0.0.1:30001", "127.0.0.1:8080"} {
 		startHolder(t, ns, loadBin, "closewait", "-addr", addr, "-n", "0")
 	}
 
@@ -89,13 +90,13 @@ func TestKernelPlanExhaustion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, port := range []int{39500, 30001, 8080} {
+	for _, port := range []int{41500, 39500, 30001, 8080} {
 		if newRange.Contains(port) != set.Contains(port) {
 			t.Errorf("listening port %d: inside new range %v = %v, reserved = %v (reserved %q)", port, newRange, newRange.Contains(port), set.Contains(port), reserved)
 		}
 	}
-	if !newRange.Contains(39500) {
-		t.Errorf("new range %v does not reach 39500: the test would not check reservation", newRange)
+	if !newRange.Contains(41500) {
+		t.Errorf("new range %v does not reach 41500: the test would not check reservation", newRange)
 	}
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("plan wrote the range: %q", got)

@@ -140,6 +140,13 @@ func (a *Agent) loadPolicies() error {
 		}
 		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
 	}
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning {
+			_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
+				Message: "policy warning: " + d.Summary + ": " + d.Detail,
+				Fields:  map[string]string{systemd.FieldReason: d.Detail}})
+		}
+	}
 	a.set = set
 	persist := ""
 	if set.Settings.Persist {
