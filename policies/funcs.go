@@ -286,7 +286,7 @@ var percentFunc = function.New(&function.Spec{
 })
 
 var durationFunc = function.New(&function.Spec{
-	Description: `Formats seconds as a duration such as "4m10s"; a negative number (unknown) gives "unknown".`,
+	Description: `Formats seconds as a duration such as "4m10s"; under a second gives "under a second", a negative number (unknown) "unknown".`,
 	Params:      []function.Parameter{{Name: "seconds", Type: cty.Number}},
 	Type:        function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
@@ -296,6 +296,8 @@ var durationFunc = function.New(&function.Spec{
 			return cty.StringVal("unknown"), nil
 		case f > float64(math.MaxInt64/int64(time.Second)):
 			return cty.StringVal("forever"), nil
+		case f < 1:
+			return cty.StringVal("under a second"), nil
 		}
 		return cty.StringVal((time.Duration(f * float64(time.Second))).Round(time.Second).String()), nil
 	},
