@@ -118,6 +118,7 @@ guardrail "net.core.somaxconn" {
 		{`duration(connections.seconds_to_exhaustion)`, cty.StringVal("20s")},
 		{`duration(250.4)`, cty.StringVal("4m10s")},
 		{`duration(-1)`, cty.StringVal("unknown")},
+		{`duration(0.4)`, cty.StringVal("under a second")},
 		{`round(2.5)`, cty.NumberIntVal(3)},
 		{`round(2.345, 2)`, cty.NumberFloatVal(2.35)},
 		{`clamp(5, 1, 3)`, cty.NumberIntVal(3)},
