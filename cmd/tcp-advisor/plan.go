@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,18 @@ type pathList []string
 func (p *pathList) String() string     { return strings.Join(*p, ",") }
 func (p *pathList) Set(v string) error { *p = append(*p, v); return nil }
 
+// policyFlag registers the repeatable --policy flag.
+func policyFlag(fs *flag.FlagSet) *pathList {
+	var paths pathList
+	fs.Var(&paths, "policy", "policy file or directory (repeatable; default: the embedded policies)")
+	return &paths
+}
+
+// stateDirFlag registers --state-dir.
+func stateDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("state-dir", defaultStateDir, "directory for originals and change history")
+}
+
 // loadPolicies loads --policy paths, or the embedded defaults, printing
 // diagnostics as file:line:column.
 func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
@@ -36,8 +49,7 @@ func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan", stderr)
-	var paths pathList
-	fs.Var(&paths, "policy", "policy file or directory (repeatable; default: the embedded policies)")
+	paths := policyFlag(fs)
 	format := formatFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when changes are proposed, 1 on error")
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
@@ -51,7 +63,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
-	set, err := loadPolicies(paths, stderr)
+	set, err := loadPolicies(*paths, stderr)
 	if err != nil {
 		return err
 	}

@@ -24,11 +24,10 @@ func newLogger(stderr io.Writer) *systemd.Logger { return systemd.NewLogger(stde
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
-	var paths pathList
-	fs.Var(&paths, "policy", "policy file or directory (repeatable; default: the embedded policies)")
+	paths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
 	interval := fs.Duration("interval", 0, "tick interval (default: the policy's interval)")
-	stateDir := fs.String("state-dir", defaultStateDir, "directory for originals and change history")
+	stateDir := stateDirFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,7 +41,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := agent.Config{PolicyPaths: paths, Mode: *mode, Interval: *interval, Watchdog: systemd.WatchdogInterval()}
+	cfg := agent.Config{PolicyPaths: *paths, Mode: *mode, Interval: *interval, Watchdog: systemd.WatchdogInterval()}
 	a, err := agent.New(cfg, observe.New(procRoot, sysRoot), session.Applier, newLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err
@@ -65,10 +64,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 
 func runApply(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("apply", stderr)
-	var paths pathList
-	fs.Var(&paths, "policy", "policy file or directory (repeatable; default: the embedded policies)")
+	paths := policyFlag(fs)
 	yes := fs.Bool("yes", false, "apply without asking")
-	stateDir := fs.String("state-dir", defaultStateDir, "directory for originals and change history")
+	stateDir := stateDirFlag(fs)
 	samples, interval := sampleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,7 +74,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
-	set, err := loadPolicies(paths, stderr)
+	set, err := loadPolicies(*paths, stderr)
 	if err != nil {
 		return err
 	}
@@ -125,7 +123,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rollback", stderr)
 	var keys pathList
 	fs.Var(&keys, "key", "sysctl to restore (repeatable; default: every managed key)")
-	stateDir := fs.String("state-dir", defaultStateDir, "directory for originals and change history")
+	stateDir := stateDirFlag(fs)
 	persist := fs.String("persist-path", "", "sysctl.d drop-in to rewrite (default: the one the state names, if any)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -149,7 +147,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
-	stateDir := fs.String("state-dir", defaultStateDir, "directory for originals and change history")
+	stateDir := stateDirFlag(fs)
 	format := formatFlag(fs)
 	history := fs.Int("history", 10, "how many of the last changes to show")
 	if err := fs.Parse(args); err != nil {
