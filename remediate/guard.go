@@ -97,10 +97,10 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *GuardError {
 		return refuse(GuardBuiltin, "%q is not an integer", c.To)
 	}
 	if pol.Min != nil && to < *pol.Min {
-		return refuse(GuardPolicyMin, "%d is below the policy minimum %d", to, *pol.Min)
+		return refuse(GuardPolicyMin, "%d is below the guardrail minimum %d", to, *pol.Min)
 	}
 	if pol.Max != nil && to > *pol.Max {
-		return refuse(GuardPolicyMax, "%d is above the policy maximum %d", to, *pol.Max)
+		return refuse(GuardPolicyMax, "%d is above the guardrail maximum %d", to, *pol.Max)
 	}
 	if pol.MaxStep != nil && ok2 && abs(to-from) > *pol.MaxStep {
 		return refuse(GuardPolicyStep, "a step of %d exceeds the policy max_step %d", abs(to-from), *pol.MaxStep)
@@ -122,10 +122,10 @@ func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot, ref
 		return refuse(GuardUnprivileged, "low %d is below ip_unprivileged_port_start %d", to.Low, snap.Sysctls.UnprivilegedPortStart)
 	}
 	if pol.Min != nil && int64(to.Low) < *pol.Min {
-		return refuse(GuardPolicyMin, "low %d is below the policy minimum %d", to.Low, *pol.Min)
+		return refuse(GuardPolicyMin, "low %d is below the guardrail minimum %d", to.Low, *pol.Min)
 	}
 	if pol.Max != nil && int64(to.High) > *pol.Max {
-		return refuse(GuardPolicyMax, "high %d is above the policy maximum %d", to.High, *pol.Max)
+		return refuse(GuardPolicyMax, "high %d is above the guardrail maximum %d", to.High, *pol.Max)
 	}
 	// Shrinking a range under load strands the connections outside it;
 	// only an explicit rollback narrows it.
