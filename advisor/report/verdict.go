@@ -74,7 +74,7 @@ func portsVerdict(f advisor.Findings) Verdict {
 		}
 		return v
 	}
-	v.Math = append(v.Math, fmt.Sprintf("worst destination %s → %s: %d of %d ports in use = %s, %d left (%d destinations in all)",
+	v.Math = append(v.Math, fmt.Sprintf("worst destination %s → %s: %d of %d ports in use = %s, %d left (%d destination(s) in all)",
 		w.Local, w.Remote, w.PortsInUse, w.PortsUsable, pct(w.Utilization), w.Headroom, p.DestinationCount))
 	switch {
 	case w.Utilization >= criticalUtilization:
