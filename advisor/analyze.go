@@ -61,10 +61,18 @@ func analyzeStates(f *Findings, window []Snapshot) {
 		f.States = sum.States.Map()
 	}
 	f.StatesComplete = complete(last)
+	// The latest dump with FIN_WAIT2 sockets, which may be older than last.
+	var fw2, orphanFW2 int
+	if dumps := withDump(window, FinWait2); len(dumps) > 0 {
+		sum := dumps[len(dumps)-1].Sockets
+		fw2, orphanFW2 = sum.States.Get(FinWait2), sum.OrphanFinWait2
+	}
 	if !f.StatesComplete {
 		// sockstat's tw counts every timewait sock, IPv4 and IPv6: TIME_WAIT
-		// and the orphans waiting in FIN_WAIT2, which a dump tells apart.
-		if tw := last.Counters.TimeWait - f.States[FinWait2.String()]; tw > 0 {
+		// and the orphans waiting in FIN_WAIT2. Without a dump in this
+		// snapshot, the latest dump's orphan count is the best estimate of
+		// the second, so the figure does not jump between ticks.
+		if tw := last.Counters.TimeWait - orphanFW2; tw > 0 {
 			f.States[TimeWait.String()] = tw
 		}
 	}
@@ -77,12 +85,9 @@ func analyzeStates(f *Findings, window []Snapshot) {
 		out := sum.Ephemeral.Get(TimeWait)
 		f.TimeWait.Outgoing = &out
 	}
-	finWait2 := 0
-	if dumps := withDump(window, FinWait2); len(dumps) > 0 {
-		finWait2 = dumps[len(dumps)-1].Sockets.States.Get(FinWait2)
-	}
 	f.FinWait2 = FinWait2Findings{
-		Count:      finWait2,
+		Count:      fw2,
+		Orphaned:   orphanFW2,
 		Orphans:    last.Counters.Orphan,
 		MaxOrphans: derefInt(last.Sysctls.TCPMaxOrphans),
 		FinTimeout: last.Sysctls.TCPFinTimeout,

@@ -104,7 +104,12 @@ type TimeWaitFindings struct {
 // FinWait2Findings covers orphaned sockets waiting for the peer's FIN, the
 // only thing tcp_fin_timeout governs.
 type FinWait2Findings struct {
-	Count   int `json:"count"`
+	// Count is every FIN_WAIT2 socket in the latest dump that had them;
+	// Orphaned those no process holds, the only ones tcp_fin_timeout ends
+	// (a socket a process holds waits as long as the process keeps it).
+	Count    int `json:"count"`
+	Orphaned int `json:"orphaned"`
+	// Orphans is sockstat's orphan count (all states).
 	Orphans int `json:"orphans"`
 	// MaxOrphans is 0 where tcp_max_orphans cannot be read (it is global
 	// and hidden inside network namespaces).

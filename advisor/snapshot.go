@@ -95,6 +95,11 @@ type SocketSummary struct {
 	// out when DistinctPorts reaches the usable range, however the sockets
 	// spread over destinations.
 	DistinctPorts int `json:"distinct_ports"`
+	// OrphanFinWait2 counts the FIN_WAIT2 sockets no process holds (inode
+	// 0): the orphans tcp_fin_timeout governs, kept as timewait socks that
+	// sockstat counts in tw. A FIN_WAIT2 socket a process still holds
+	// waits as long as the process keeps it.
+	OrphanFinWait2 int `json:"orphan_fin_wait2"`
 	// CloseWait lists every CLOSE_WAIT socket.
 	CloseWait []DetailedSocket `json:"close_wait"`
 	// Listeners lists every listening socket.

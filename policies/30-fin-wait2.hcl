@@ -18,16 +18,18 @@ guardrail "net.ipv4.tcp_fin_timeout" {
 
 rule "fin-wait2-orphans" {
   severity = (
-    (time_wait.max_buckets > 0 && fin_wait2.count + time_wait.count >= 0.8 * time_wait.max_buckets) ||
+    (time_wait.max_buckets > 0 && fin_wait2.orphaned + time_wait.count >= 0.8 * time_wait.max_buckets) ||
     (fin_wait2.max_orphans > 0 && fin_wait2.orphans >= 0.5 * fin_wait2.max_orphans)
   ) ? "critical" : "warning"
 
-  when = fin_wait2.count >= 1000 && sysctl.tcp_fin_timeout > 30
+  # Only orphans: a FIN_WAIT2 socket its process still holds (a half-close
+  # with shutdown()) waits as long as the process keeps it.
+  when = fin_wait2.orphaned >= 1000 && sysctl.tcp_fin_timeout > 30
 
   message = join("", [
-    "${fin_wait2.count} sockets in FIN_WAIT2: peers do not finish closing, and each orphaned one waits net.ipv4.tcp_fin_timeout (${sysctl.tcp_fin_timeout} s) for their FIN",
+    "${fin_wait2.orphaned} orphaned sockets in FIN_WAIT2 (of ${fin_wait2.count}): peers do not finish closing, and each orphaned one waits net.ipv4.tcp_fin_timeout (${sysctl.tcp_fin_timeout} s) for their FIN",
     sysctl.tcp_fin_timeout > 60 ? " (the first ${sysctl.tcp_fin_timeout - 60} s as a full socket)" : "",
-    ". Orphaned, they wait as timewait sockets: ${time_wait.count > 0 ? "with the ${time_wait.count} in TIME_WAIT, " : ""}${fin_wait2.count + time_wait.count} of net.ipv4.tcp_max_tw_buckets (${time_wait.max_buckets}) are in use (${percent((fin_wait2.count + time_wait.count) / max(time_wait.max_buckets, 1))})",
+    ". Orphaned, they wait as timewait sockets: ${time_wait.count > 0 ? "with the ${time_wait.count} in TIME_WAIT, " : ""}${fin_wait2.orphaned + time_wait.count} of net.ipv4.tcp_max_tw_buckets (${time_wait.max_buckets}) are in use (${percent((fin_wait2.orphaned + time_wait.count) / max(time_wait.max_buckets, 1))})",
     fin_wait2.max_orphans > 0 ? "; ${fin_wait2.orphans} full orphaned sockets of net.ipv4.tcp_max_orphans ${fin_wait2.max_orphans}" : "",
     ".",
   ])

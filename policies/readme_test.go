@@ -18,7 +18,7 @@ func readmeScenarios() map[string]observation {
 	out["time-wait-reuse"] = exhaustedHost()
 
 	o := idleHost()
-	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphans = 2000, 10
+	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.FinWait2.Orphans = 2000, 2000, 10
 	out["fin-wait2-orphans"] = o
 
 	o = idleHost()

@@ -361,6 +361,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 	// count stays low.
 	finWait2 := func(o *observation) {
 		o.Findings.FinWait2.Count = 2000
+		o.Findings.FinWait2.Orphaned = 2000
 		o.Findings.FinWait2.Orphans = 10
 	}
 	runRuleCases(t, "fin-wait2-orphans", []ruleCase{
@@ -369,7 +370,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 			name: "FIN_WAIT2 builds up, few orphans counted", mutate: finWait2,
 			fire: true, severity: SeverityWarning, changes: []Change{{KeyFinTimeout, "30"}},
 			contains: []string{
-				"2000 sockets in FIN_WAIT2", "net.ipv4.tcp_fin_timeout (60 s)",
+				"2000 orphaned sockets in FIN_WAIT2 (of 2000)", "net.ipv4.tcp_fin_timeout (60 s)",
 				"Orphaned, they wait as timewait sockets: with the 4 in TIME_WAIT, 2004 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)",
 				"; 10 full orphaned sockets of net.ipv4.tcp_max_orphans 262144.",
 			},
@@ -436,6 +437,14 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 			mutate: func(o *observation) {
 				finWait2(o)
 				o.Findings.FinWait2.Count = 900
+				o.Findings.FinWait2.Orphaned = 900
+			},
+		},
+		{
+			name: "FIN_WAIT2 held by the application (half-closed) is not tcp_fin_timeout's",
+			mutate: func(o *observation) {
+				finWait2(o)
+				o.Findings.FinWait2.Orphaned = 0
 			},
 		},
 		{

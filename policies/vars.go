@@ -106,6 +106,7 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 	fw := f.FinWait2
 	vars["fin_wait2"] = cty.ObjectVal(map[string]cty.Value{
 		"count":       num(fw.Count),
+		"orphaned":    num(fw.Orphaned),
 		"orphans":     num(fw.Orphans),
 		"max_orphans": num(fw.MaxOrphans),
 		"fin_timeout": num(fw.FinTimeout),

@@ -108,7 +108,8 @@ var scenarios = []scenario{
 	{"fin-wait2-orphans", func(first, last *advisor.Snapshot) {
 		for _, s := range []*advisor.Snapshot{first, last} {
 			s.Sockets.States[advisor.FinWait2] = 2400
-			s.Counters.Orphan = 2400
+			s.Sockets.OrphanFinWait2 = 2400
+			s.Counters.Orphan = 10
 		}
 	}},
 }

@@ -187,6 +187,10 @@ func TestKernelObserveTimeWaitAndCloseWait(t *testing.T) {
 	if got := sum.States.Get(advisor.CloseWait); got != 120 {
 		t.Errorf("CLOSE_WAIT = %d, want 120", got)
 	}
+	// Their clients closed: 120 orphans in FIN_WAIT2, held by no process.
+	if fw2 := sum.States.Get(advisor.FinWait2); fw2 != 120 || sum.OrphanFinWait2 != 120 {
+		t.Errorf("FIN_WAIT2 = %d, orphaned %d, want 120 and 120", fw2, sum.OrphanFinWait2)
+	}
 	for _, s := range sum.CloseWait {
 		if s.Owner == nil || s.Owner.PID != os.Getpid() {
 			t.Fatalf("CLOSE_WAIT %v owner = %+v, want pid %d", s.ID, s.Owner, os.Getpid())

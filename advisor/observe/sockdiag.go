@@ -134,6 +134,10 @@ func (a *aggregator) add(m diagMsg) {
 		return
 	case advisor.CloseWait:
 		s.CloseWait = append(s.CloseWait, detailed(m))
+	case advisor.FinWait2:
+		if m.Inode == 0 {
+			s.OrphanFinWait2++
+		}
 	}
 	lport := m.Local.Port()
 	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.ports.Contains(int(lport)) && !a.listening.has(lport) {

@@ -153,12 +153,12 @@ func finWait2Verdict(f advisor.Findings) Verdict {
 	// An orphan in FIN_WAIT2 becomes a timewait sock when tcp_fin_timeout
 	// is at most 60 s: sockstat counts it in tw, not orphan, and it takes
 	// a tcp_max_tw_buckets slot.
-	v.Math = append(v.Math, fmt.Sprintf("%d FIN_WAIT2 (they share tcp_max_tw_buckets %d with TIME_WAIT); %d orphaned sockets%s; tcp_fin_timeout %d s",
-		w.Count, f.TimeWait.MaxBuckets, w.Orphans, limit, w.FinTimeout))
+	v.Math = append(v.Math, fmt.Sprintf("%d FIN_WAIT2, %d of them orphaned (those share tcp_max_tw_buckets %d with TIME_WAIT); %d orphaned sockets in all states%s; tcp_fin_timeout %d s",
+		w.Count, w.Orphaned, f.TimeWait.MaxBuckets, w.Orphans, limit, w.FinTimeout))
 	v.Summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2 for the peer to close.", w.Count)
-	if w.Count >= finWait2Threshold {
+	if w.Orphaned >= finWait2Threshold {
 		v.Level = Warning
-		v.Summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2: peers do not finish closing, and each waits up to tcp_fin_timeout (%d s).", w.Count, w.FinTimeout)
+		v.Summary = fmt.Sprintf("%d orphaned sockets wait in FIN_WAIT2: peers do not finish closing, and each waits up to tcp_fin_timeout (%d s).", w.Orphaned, w.FinTimeout)
 		v.Action = "Lower net.ipv4.tcp_fin_timeout so orphans in FIN_WAIT2 are freed sooner (it is the one thing it governs; TIME_WAIT stays 60 s); find the peers that never send their FIN."
 	}
 	return v

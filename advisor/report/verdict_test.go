@@ -52,7 +52,8 @@ func TestVerdicts(t *testing.T) {
 				ByOwner:  []advisor.OwnerCount{{PID: 7, Command: "api", Unit: "api.service", Count: 50}},
 				ByRemote: []advisor.RemoteCount{{Remote: "10.9.9.9", Count: 50}}}
 		}), "close-wait", Critical, true, []string{"api (pid 7, unit api.service)", "10.9.9.9", "no sysctl ends CLOSE_WAIT"}},
-		{"fin-wait2 build-up", findings(func(f *advisor.Findings) { f.FinWait2.Count = 5000 }), "fin-wait2", Warning, false, []string{"tcp_fin_timeout", "tcp_max_tw_buckets"}},
+		{"fin-wait2 build-up", findings(func(f *advisor.Findings) { f.FinWait2.Count, f.FinWait2.Orphaned = 5000, 5000 }), "fin-wait2", Warning, false, []string{"tcp_fin_timeout", "tcp_max_tw_buckets"}},
+		{"fin-wait2 held by the application", findings(func(f *advisor.Findings) { f.FinWait2.Count = 5000 }), "fin-wait2", OK, false, []string{"5000"}},
 		{"bind() short, destinations fine", findings(func(f *advisor.Findings) {
 			f.Ports.DistinctInUse, f.Ports.BindUtilization = 950, 0.95
 			f.Connections.Worst = &advisor.DestinationUse{Remote: "10.0.0.2:80", PortsInUse: 50, PortsUsable: 1000, Utilization: 0.05}
