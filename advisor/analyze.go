@@ -21,6 +21,13 @@ const rateSamples = 6
 // CLOSE_WAIT figures from dumps that included CLOSE_WAIT. It panics on an
 // empty window.
 func Analyze(window []Snapshot) Findings {
+	return AnalyzeWithDumps(window, withDump(window, CloseWait))
+}
+
+// AnalyzeWithDumps is Analyze with the CLOSE_WAIT history given apart: the
+// agent dumps CLOSE_WAIT sockets at a slower cadence than it ticks, so
+// that a socket counts as stuck only when it stays for minutes.
+func AnalyzeWithDumps(window, closeWaitDumps []Snapshot) Findings {
 	recent := window[max(0, len(window)-rateSamples):]
 	first, last := recent[0], recent[len(recent)-1]
 	f := Findings{
@@ -31,7 +38,7 @@ func Analyze(window []Snapshot) Findings {
 	analyzeStates(&f, window)
 	analyzePorts(&f, recent)
 	analyzeRates(&f, first, last)
-	analyzeCloseWait(&f, withDump(window, CloseWait))
+	analyzeCloseWait(&f, withDump(closeWaitDumps, CloseWait))
 	analyzeQueues(&f, first, last)
 	return f
 }

@@ -197,12 +197,16 @@ func (e *AppliedError) Error() string { return "applied, but " + e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *AppliedError) Unwrap() error { return e.Err }
 
-// restore writes back the previous values of changes already written, last
-// first.
+// restore writes back the previous values of changes that may have been
+// written, last first; a key that still holds its previous value (its
+// write failed before reaching the kernel) is left alone.
 func (a *Applier) restore(written []Change) error {
 	var errs []error
 	for i := len(written) - 1; i >= 0; i-- {
 		c := written[i]
+		if live, err := a.Sysctls.Get(c.Key); err == nil && live == c.From {
+			continue
+		}
 		if err := a.Sysctls.Set(c.Key, c.From); err != nil {
 			errs = append(errs, fmt.Errorf("restore %s to %q: %w", c.Key, c.From, err))
 		}

@@ -109,6 +109,13 @@ func (s *Store) Save(st *State) error {
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return err
 	}
+	// Temporary files a crash left behind are stale: only one process
+	// writes the state at a time.
+	if stale, err := filepath.Glob(filepath.Join(s.dir, "."+StateFile+".tmp-*")); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	return WriteFileAtomic(filepath.Join(s.dir, StateFile), append(b, '\n'), 0o640)
 }
 

@@ -27,6 +27,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	paths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
 	interval := fs.Duration("interval", 0, "tick interval (default: the policy's interval)")
+	detail := fs.Duration("detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
 	stateDir := stateDirFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,11 +38,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *interval != 0 && *interval < time.Second {
 		return fmt.Errorf("--interval %s: want 1s or more", *interval)
 	}
+	if *detail < time.Second {
+		return fmt.Errorf("--detail-interval %s: want 1s or more", *detail)
+	}
 	session, err := agent.OpenSession(sysRoot, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
-	cfg := agent.Config{PolicyPaths: *paths, Mode: *mode, Interval: *interval, Watchdog: systemd.WatchdogInterval()}
+	cfg := agent.Config{PolicyPaths: *paths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval()}
 	a, err := agent.New(cfg, observe.New(procRoot, sysRoot), session.Applier, newLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err

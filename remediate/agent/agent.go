@@ -214,14 +214,16 @@ func (a *Agent) Tick() {
 		a.event(systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
 		return
 	}
-	if snap.Sockets != nil && snap.Sockets.Dumped.Has(advisor.CloseWait) {
+	if depth == observe.Detail {
 		a.lastDump = now
 	}
 	a.recent = keepLast(append(a.recent, snap), recentSize)
-	if snap.Sockets != nil && snap.Sockets.Dumped.Has(advisor.CloseWait) {
+	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
+	// makes every tick dump, so "stuck" spans minutes, not seconds.
+	if depth == observe.Detail && snap.Sockets != nil {
 		a.details = keepLast(append(a.details, snap), detailsSize)
 	}
-	findings := advisor.Analyze(merge(a.details, a.recent))
+	findings := advisor.AnalyzeWithDumps(merge(a.details, a.recent), a.details)
 
 	released, err := a.applier.DetectOutsideChanges(a.state)
 	for _, r := range released {

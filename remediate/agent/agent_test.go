@@ -294,3 +294,18 @@ func TestLeakEventAfterStuckDumps(t *testing.T) {
 		}
 	}
 }
+
+// TestLeakNeedsDetailCadence: when every tick dumps the whole table (port
+// pressure), CLOSE_WAIT sockets still count as stuck only across detail
+// dumps, which come at the detail cadence.
+func TestLeakNeedsDetailCadence(t *testing.T) {
+	a, obs, log, _, _ := setup(t, "dry-run", "")
+	obs.closeWait = 150
+	a.cfg.DetailEvery = time.Hour
+	for range 6 {
+		a.Tick()
+	}
+	if n := log.count(systemd.EventCloseWaitLeak); n != 0 {
+		t.Errorf("leak logged %d times from one detail dump and full ticks", n)
+	}
+}

@@ -102,9 +102,12 @@ func logApplied(log Logger, mode string, applied []remediate.Applied, failed []r
 	for _, fl := range failed {
 		var ae *remediate.AppliedError
 		if errors.As(fl.Err, &ae) {
-			_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
-				Message: fmt.Sprintf("changes are live but %v", ae.Err),
-				Fields:  map[string]string{systemd.FieldReason: ae.Err.Error(), systemd.FieldMode: mode}})
+			for _, c := range fl.Changes {
+				fields := changeFields(c, mode, f)
+				fields[systemd.FieldReason] = ae.Err.Error()
+				_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
+					Message: fmt.Sprintf("%s is %q as planned, but %v", c.Key, c.To, ae.Err), Fields: fields})
+			}
 			continue
 		}
 		for _, c := range fl.Changes {

@@ -19,9 +19,10 @@ type Session struct {
 }
 
 // OpenSession loads the state under stateDir and wires the applier to the
-// sysctls under sysRoot. The drop-in is the policy's when set persists,
-// else persistPath if given, else the one the state last wrote. A nil log
-// logs nothing.
+// sysctls under sysRoot. With a policy set, the drop-in is the policy's
+// when it persists and none otherwise; without one (rollback), it is
+// persistPath if given, else the one the state last wrote. A nil log logs
+// nothing.
 func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
 	sys, err := remediate.NewSysctls(sysRoot)
 	if err != nil {
@@ -35,8 +36,10 @@ func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string
 	switch {
 	case set != nil && set.Settings.Persist:
 		persistPath = set.Settings.PersistPath
+	case set != nil:
+		persistPath = "" // the policy does not ask for persistence
 	case persistPath == "":
-		persistPath = st.PersistPath
+		persistPath = st.PersistPath // rollback: keep the drop-in in step
 	}
 	applier.Persist = remediate.Persister{Path: persistPath}
 	if log == nil {

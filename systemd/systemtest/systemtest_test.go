@@ -501,7 +501,7 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 func testEnforce(t *testing.T, c *Container) {
 	const key = "net.ipv4.ip_local_port_range"
 	c.Run(t, "sysctl", "-q", "-w", key+"=40000 40199") // 200 ports, different parity
-	c.Sh(t, `sed -i 's/^TCP_ADVISOR_ARGS=.*/TCP_ADVISOR_ARGS="--mode enforce"/' /etc/tcp-advisor/tcp-advisor.env`)
+	c.Sh(t, `sed -i 's/^TCP_ADVISOR_ARGS=.*/TCP_ADVISOR_ARGS="--mode enforce --detail-interval 3s"/' /etc/tcp-advisor/tcp-advisor.env`)
 	startLeaker(t, c)
 	c.Run(t, "systemctl", "restart", unit)
 	requireActive(t, c)
