@@ -112,7 +112,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 		Usable:              usable,
 		SocketsHoldingPorts: last.Counters.SocketsHoldingPorts(),
 	}
-	f.Ports.ExhaustionPossible = f.Ports.SocketsHoldingPorts >= usable
+	f.Ports.ExhaustionPossible = last.ExhaustionPossible()
 	f.Destinations = []DestinationUse{}
 	if !complete(last) {
 		return

@@ -56,6 +56,13 @@ type Counters struct {
 // that may hold a local port, in any state.
 func (c Counters) SocketsHoldingPorts() int { return c.TCPInUse + c.TCP6InUse + c.TimeWait }
 
+// ExhaustionPossible is the pre-check of DESIGN §3.2: no destination can run
+// out of ephemeral ports while fewer sockets than the usable range size hold
+// local ports at all.
+func (s Snapshot) ExhaustionPossible() bool {
+	return s.Counters.SocketsHoldingPorts() >= s.Sysctls.UsablePorts()
+}
+
 // DestKey names a destination as the kernel's port allocator sees it: the
 // 4-tuple must be unique, so the ports available towards one (source address,
 // remote address, remote port) are the whole usable range.

@@ -62,6 +62,12 @@ func applyOrder(keys []string) []string {
 // is kept and tcp-advisor stops managing it. The state is saved when
 // anything changed.
 func (a *Applier) DetectOutsideChanges(st *State) ([]Released, error) {
+	return a.DetectOutsideChangesIn(st, nil)
+}
+
+// DetectOutsideChangesIn is DetectOutsideChanges with live values already
+// read (a snapshot's raw sysctls); keys missing from live are read.
+func (a *Applier) DetectOutsideChangesIn(st *State, live map[string]string) ([]Released, error) {
 	var out []Released
 	now := a.Now()
 	for _, key := range st.Keys() {
@@ -69,23 +75,26 @@ func (a *Applier) DetectOutsideChanges(st *State) ([]Released, error) {
 		if m.Released {
 			continue
 		}
-		live, err := a.Sysctls.Get(key)
-		if err != nil {
-			return out, err
+		value, ok := live[key]
+		if !ok {
+			var err error
+			if value, err = a.Sysctls.Get(key); err != nil {
+				return out, err
+			}
 		}
-		switch live {
+		switch value {
 		case m.LastWritten:
 			m.Pending = ""
 			continue
 		case m.Pending:
 			// A crash came between the write and the state update.
-			m.LastWritten, m.Pending, m.LastChange = live, "", now
+			m.LastWritten, m.Pending, m.LastChange = value, "", now
 			continue
 		}
 		m.Released, m.ReleasedAt = true, now
-		m.ReleasedReason = fmt.Sprintf("live value %q differs from %q, the value tcp-advisor wrote", live, m.LastWritten)
-		st.History = append(st.History, Record{Time: now, Action: ActionRelease, Key: key, From: m.LastWritten, To: live, Reason: m.ReleasedReason})
-		out = append(out, Released{Key: key, Expected: m.LastWritten, Found: live})
+		m.ReleasedReason = fmt.Sprintf("live value %q differs from %q, the value tcp-advisor wrote", value, m.LastWritten)
+		st.History = append(st.History, Record{Time: now, Action: ActionRelease, Key: key, From: m.LastWritten, To: value, Reason: m.ReleasedReason})
+		out = append(out, Released{Key: key, Expected: m.LastWritten, Found: value})
 	}
 	if len(out) > 0 {
 		if err := a.Store.Save(st); err != nil {

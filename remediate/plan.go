@@ -80,10 +80,11 @@ type Planner struct {
 func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Plan {
 	plan := Plan{Time: p.Now, Changes: []Change{}, Advice: []Advice{}, Refused: []Refusal{}}
 	claimed := map[string]string{} // key → rule that first set it
-	// Each group is checked against the sysctls as the groups before it
-	// leave them, so invariants between keys hold after every change.
+	// live keeps the observed values (normalized by observe); snap gets a
+	// copy that each group is simulated into, so invariants between keys
+	// are checked against what the groups before it leave.
+	live := snap.Sysctls.Raw
 	snap = withRaw(snap)
-	live := liveValues(snap)
 	group := 0
 	for _, rec := range recs {
 		if len(rec.Changes) == 0 {
@@ -156,15 +157,6 @@ func simulate(snap *advisor.Snapshot, c Change) {
 			snap.Sysctls.ReservedPorts = s
 		}
 	}
-}
-
-// liveValues maps each sysctl key in the snapshot to its normalized value.
-func liveValues(snap advisor.Snapshot) map[string]string {
-	out := make(map[string]string, len(snap.Sysctls.Raw))
-	for k, v := range snap.Sysctls.Raw {
-		out[k] = policies.NormalizeValue(v)
-	}
-	return out
 }
 
 // listeningPorts returns the distinct local ports of the snapshot's

@@ -84,13 +84,6 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	return snap, nil
 }
 
-// ExhaustionPossible is the pre-check of DESIGN §3.2: no destination can run
-// out of ephemeral ports while fewer sockets than the usable range size hold
-// local ports at all.
-func ExhaustionPossible(s advisor.Snapshot) bool {
-	return s.Counters.SocketsHoldingPorts() >= s.Sysctls.UsablePorts()
-}
-
 // DumpFraction is the share of the usable range at which the pre-check asks
 // for the per-socket dump: no destination can be busier than the sockets
 // holding ports in all, and the default policies start to act when one

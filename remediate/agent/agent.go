@@ -225,7 +225,8 @@ func (a *Agent) Tick() {
 	}
 	findings := advisor.AnalyzeWithDumps(merge(a.details, a.recent), a.details)
 
-	released, err := a.applier.DetectOutsideChanges(a.state)
+	// The snapshot has just read every managed key's live value.
+	released, err := a.applier.DetectOutsideChangesIn(a.state, snap.Sysctls.Raw)
 	for _, r := range released {
 		logOutsideChange(a.log, r)
 	}
