@@ -9,13 +9,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 )
 
-// Roots of the kernel's files, and the default state directory.
-var (
-	procRoot        = envOr("TCP_ADVISOR_PROC", "/proc")
-	sysRoot         = envOr("TCP_ADVISOR_SYS", "/proc/sys")
-	defaultStateDir = "/var/lib/tcp-advisor"
-)
-
 func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
 	samples := fs.Int("samples", 1, "number of samples to take")

@@ -12,7 +12,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
 
 // pathList is a repeatable string flag.
@@ -91,7 +91,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 // rule that fails to evaluate is left out of the plan, which comes back
 // with an error saying so.
 func planOnce(set *policies.Set, st *remediate.State, samples int, interval time.Duration, stderr io.Writer) (remediate.Plan, error) {
-	plan, diags, err := agent.PlanOnce(observe.New(procRoot, sysRoot), set, st, samples, interval)
+	plan, diags, err := orchestrate.PlanOnce(observe.New(procRoot, sysRoot), set, st, samples, interval)
 	if len(diags) > 0 {
 		policies.FormatDiagnostics(stderr, diags)
 	}
@@ -99,24 +99,4 @@ func planOnce(set *policies.Set, st *remediate.State, samples int, interval time
 		err = fmt.Errorf("%d rule(s) failed to evaluate and were left out of the plan", len(diags.Errs()))
 	}
 	return plan, err
-}
-
-func runValidate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("validate", stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("name one or more policy files or directories")
-	}
-	set, diags := policies.Load(fs.Args()...)
-	policies.FormatDiagnostics(stderr, diags)
-	if diags.HasErrors() {
-		return exitError{code: 1}
-	}
-	fmt.Fprintf(stdout, "ok: %s\n", set.Describe())
-	for _, f := range set.Files {
-		fmt.Fprintf(stdout, "  %s\n", f)
-	}
-	return nil
 }

@@ -1,10 +1,12 @@
-// Package agent is tcp-advisor's long-running loop: each tick it observes,
-// analyzes, evaluates the policies, plans and, in enforce mode, applies; it
-// reports through structured log events and sd_notify. Signals drive it from
-// outside: a reload re-compiles the policies (a set that fails to compile
-// leaves the last good one in force), a stop ends it between ticks and never
-// rolls anything back.
-package agent
+// Package orchestrate runs tcp-advisor's pipeline — observe, analyze,
+// evaluate the policies, plan, apply, report — for the long-running agent
+// (Agent) and for the one-shot commands (Session, PlanOnce).
+//
+// The agent ticks every interval and reports through structured log events
+// and sd_notify. Signals drive it from outside: a reload re-compiles the
+// policies (a set that fails to compile leaves the last good one in force), a
+// stop ends it between ticks and never rolls anything back.
+package orchestrate
 
 import (
 	"context"

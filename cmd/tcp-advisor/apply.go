@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"golang.org/x/sys/unix"
+)
+
+func runApply(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("apply", stderr)
+	paths := policyFlag(fs)
+	yes := fs.Bool("yes", false, "apply without asking")
+	stateDir := stateDirFlag(fs)
+	samples, interval := sampleFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkSamples(*samples); err != nil {
+		return err
+	}
+	set, err := loadPolicies(*paths, stderr)
+	if err != nil {
+		return err
+	}
+	session, err := orchestrate.OpenSession(sysRoot, *stateDir, set, "", newLogger(stderr))
+	if err != nil {
+		return err
+	}
+	if _, err := session.DetectOutsideChanges(); err != nil {
+		return err
+	}
+	plan, err := planOnce(set, session.State, *samples, *interval, stderr)
+	if werr := plan.WriteText(stdout); werr != nil {
+		return werr
+	}
+	if err != nil || len(plan.Changes) == 0 {
+		return err
+	}
+	if !*yes && !confirm(stdout) {
+		return fmt.Errorf("nothing applied: pass --yes, or answer y on a terminal")
+	}
+	applied, failed := session.Apply(plan)
+	for _, c := range applied {
+		fmt.Fprintf(stdout, "applied %s = %q (was %q)\n", c.Key, c.To, c.From)
+	}
+	for _, f := range failed {
+		fmt.Fprintf(stderr, "tcp-advisor apply: %v\n", f.Err)
+	}
+	if len(failed) > 0 {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// confirm asks on the terminal; without one it answers no.
+func confirm(stdout io.Writer) bool {
+	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {
+		return false
+	}
+	fmt.Fprint(stdout, "\nApply these changes? [y/N] ")
+	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(answer))
+	return a == "y" || a == "yes"
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+)
+
+func runRollback(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback", stderr)
+	var keys pathList
+	fs.Var(&keys, "key", "sysctl to restore (repeatable; default: every managed key)")
+	stateDir := stateDirFlag(fs)
+	persist := fs.String("persist-path", "", "sysctl.d drop-in to rewrite (default: the one the state names, if any)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	session, err := orchestrate.OpenSession(sysRoot, *stateDir, nil, *persist, newLogger(stderr))
+	if err != nil {
+		return err
+	}
+	if _, err := session.DetectOutsideChanges(); err != nil {
+		return err
+	}
+	rolled, err := session.Rollback(keys...)
+	for _, r := range rolled {
+		fmt.Fprintf(stdout, "restored %s = %q (was %q)\n", r.Key, r.To, r.From)
+	}
+	if len(rolled) == 0 && err == nil {
+		fmt.Fprintln(stdout, "Nothing to roll back.")
+	}
+	return err
+}

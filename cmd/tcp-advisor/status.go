@@ -1,0 +1,29 @@
+package main
+
+import (
+	"io"
+
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+)
+
+func runStatus(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", stderr)
+	stateDir := stateDirFlag(fs)
+	format := formatFlag(fs)
+	history := fs.Int("history", 10, "how many of the last changes to show")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkFormat(*format); err != nil {
+		return err
+	}
+	session, err := orchestrate.OpenSession(sysRoot, *stateDir, nil, "", nil)
+	if err != nil {
+		return err
+	}
+	report := session.Status(*history)
+	if *format == "json" {
+		return report.WriteJSON(stdout)
+	}
+	return report.WriteText(stdout)
+}
