@@ -12,6 +12,9 @@ type Snapshot struct {
 	Sysctls  Sysctls        `json:"sysctls"`
 	Counters Counters       `json:"counters"`
 	Sockets  *SocketSummary `json:"sockets,omitempty"`
+	// Degraded names each source that failed and the fallback that stood
+	// in for it, such as "sock_diag: ...; read /proc/net/tcp instead".
+	Degraded []string `json:"degraded,omitempty"`
 }
 
 // Sysctls are the kernel settings tcp-advisor reasons about. Optional keys

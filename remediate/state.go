@@ -17,9 +17,15 @@ const StateFile = "state.json"
 // maxHistory bounds the change history kept in the state file.
 const maxHistory = 1000
 
+// StateVersion is the version of the state file this tcp-advisor writes and
+// understands. A file without a version is version 1; a file with a newer
+// version is refused rather than misread.
+const StateVersion = 1
+
 // State is what tcp-advisor remembers across runs: the keys it manages, their
 // original values, and every change it made.
 type State struct {
+	Version int                    `json:"version"`
 	Managed map[string]*ManagedKey `json:"managed"`
 	History []Record               `json:"history"`
 	// PersistPath is the sysctl.d drop-in last written, so a rollback
@@ -70,6 +76,10 @@ const (
 // leaves either the old file or the new one, never a torn one.
 type Store struct {
 	dir string
+	// blocked is the *CorruptError or *VersionError of the last Load: a
+	// file tcp-advisor cannot read is never overwritten. MoveAside clears
+	// a CorruptError.
+	blocked error
 }
 
 // NewStore returns a store in dir; the directory is created on first save.
@@ -78,36 +88,56 @@ func NewStore(dir string) *Store { return &Store{dir: dir} }
 // Dir returns the state directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Load reads the state; a missing file is an empty state.
+// Load reads the state; a missing file is an empty state. A file that does
+// not parse is a *CorruptError holding what could be salvaged from it; a
+// file from a newer tcp-advisor is a *VersionError.
 func (s *Store) Load() (*State, error) {
-	st := &State{Managed: map[string]*ManagedKey{}}
-	b, err := os.ReadFile(filepath.Join(s.dir, StateFile))
+	path := s.Path()
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
+		return &State{Version: StateVersion, Managed: map[string]*ManagedKey{}}, nil
 	}
 	if err != nil {
-		return nil, err
+		s.blocked = &StoreError{Op: "read", Path: path, Err: err}
+		return nil, s.blocked
 	}
-	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("state file %s: %w", filepath.Join(s.dir, StateFile), err)
+	st, err := ParseState(path, b)
+	var ce *CorruptError
+	var ve *VersionError
+	if errors.As(err, &ce) || errors.As(err, &ve) {
+		s.blocked = err
+	} else {
+		s.blocked = nil
 	}
-	if st.Managed == nil {
-		st.Managed = map[string]*ManagedKey{}
-	}
-	return st, nil
+	return st, err
 }
 
-// Save writes the state atomically.
+// Blocked returns why Save refuses to write, or nil: the state file could
+// not be read (*CorruptError, *VersionError, or a read error as a
+// *StoreError) and has not been moved aside.
+func (s *Store) Blocked() error { return s.blocked }
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return filepath.Join(s.dir, StateFile) }
+
+// Save writes the state atomically, readable by its owner and group only
+// (0640, in a 0750 directory). The state file names no secret, but it is
+// the only record of the host's original values: nobody else may replace
+// it.
 func (s *Store) Save(st *State) error {
 	if len(st.History) > maxHistory {
 		st.History = st.History[len(st.History)-maxHistory:]
 	}
+	if s.blocked != nil {
+		return &StoreError{Op: "write", Path: s.Path(), Err: fmt.Errorf("refusing to overwrite a state file tcp-advisor cannot read: %w", s.blocked)}
+	}
+	st.Version = StateVersion
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return err
+		return &StoreError{Op: "encode", Path: s.Path(), Err: err}
 	}
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
-		return err
+		return &StoreError{Op: "create directory", Path: s.dir, Err: err}
 	}
 	// Temporary files a crash left behind are stale: only one process
 	// writes the state at a time.
@@ -116,8 +146,48 @@ func (s *Store) Save(st *State) error {
 			os.Remove(f)
 		}
 	}
-	return WriteFileAtomic(filepath.Join(s.dir, StateFile), append(b, '\n'), 0o640)
+	if err := WriteFileAtomic(s.Path(), append(b, '\n'), 0o640); err != nil {
+		return &StoreError{Op: "write", Path: s.Path(), Err: err}
+	}
+	return nil
 }
+
+// MoveAside renames an unreadable state file to state.json.corrupt-<UTC
+// time> in the same directory, so that a new state can be written without
+// destroying whatever an operator may still recover from the old one. It
+// returns the new name.
+func (s *Store) MoveAside(now time.Time) (string, error) {
+	aside := s.Path() + ".corrupt-" + now.UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(s.Path(), aside); err != nil {
+		return "", &StoreError{Op: "move aside", Path: s.Path(), Err: err}
+	}
+	var ve *VersionError
+	if !errors.As(s.blocked, &ve) {
+		s.blocked = nil
+	}
+	if d, err := os.Open(s.dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return aside, nil
+}
+
+// StoreError is a state file that could not be written: the directory is
+// missing and cannot be made, read-only, or full. No change is applied
+// that could not first be recorded, so a StoreError before a write means
+// the kernel was left alone.
+type StoreError struct {
+	Op   string // "write", "create directory", "move aside", "encode"
+	Path string
+	Err  error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("state store: %s %s: %v", e.Op, e.Path, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // rename is os.Rename; tests replace it to stop a save just before the
 // rename, as a crash would.

@@ -25,6 +25,9 @@ type Status struct {
 	Managed     []KeyStatus `json:"managed"`
 	LastChanges []Record    `json:"last_changes"`
 	PersistPath string      `json:"persist_path,omitempty"`
+	// StateProblem says why the state file could not be read; Managed
+	// then lists what could be salvaged from it.
+	StateProblem string `json:"state_problem,omitempty"`
 }
 
 // NewStatus reports the state with each key's live value and the last n
@@ -54,6 +57,11 @@ func (s Status) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
 // WriteText writes the status for a person.
 func (s Status) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if s.StateProblem != "" {
+		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", s.StateProblem)
+		b.WriteString("  The keys below are what could still be read. `tcp-advisor rollback` restores their\n")
+		b.WriteString("  originals and moves a corrupt file aside before writing a new one.\n\n")
+	}
 	if len(s.Managed) == 0 {
 		b.WriteString("tcp-advisor manages no sysctl.\n")
 	} else {

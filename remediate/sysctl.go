@@ -6,7 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	sysctl "github.com/lorenzosaino/go-sysctl"
 
@@ -37,28 +41,75 @@ func (s *Sysctls) Get(key string) (string, error) {
 	return policies.NormalizeValue(v), nil
 }
 
-// Set writes a key and reads it back. It refuses keys that do not exist:
-// against a plain directory tree go-sysctl would create them silently.
+// Set writes a key and reads it back. It writes only keys of the policies'
+// allow-list, whatever asks, and refuses keys that do not exist: the file
+// is opened without O_CREAT (against a plain directory tree a create would
+// invent the key) and without following a symlink. A value the kernel
+// refuses, or reads back differently, is a *WriteError.
 func (s *Sysctls) Set(key, value string) error {
-	path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("sysctl %s does not exist here", key)
+	if !slices.Contains(policies.AllowedKeys(), key) {
+		return &WriteError{Key: key, Value: value, Err: errors.New("not in the allow-list of sysctls tcp-advisor may write")}
 	}
+	path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
 	// A write of zero bytes never reaches the kernel; an empty list (no
 	// reserved ports) is written as a lone newline, as sysctl(8) does.
 	raw := value
 	if raw == "" {
 		raw = "\n"
 	}
-	if err := s.client.Set(key, raw); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &WriteError{Key: key, Value: value, Err: errors.New("no such sysctl here")}
+	}
+	if err != nil {
+		return &WriteError{Key: key, Value: value, Err: err}
+	}
+	_, err = f.WriteString(raw)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &WriteError{Key: key, Value: value, Err: err}
 	}
 	got, err := s.Get(key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
 	if got != policies.NormalizeValue(value) {
-		return fmt.Errorf("read back %s: wrote %q, kernel has %q", key, value, got)
+		return &WriteError{Key: key, Value: value, Err: fmt.Errorf("read back %q", got)}
 	}
 	return nil
+}
+
+// WriteError is a sysctl write that did not take: refused by the kernel
+// (EINVAL for a value it rejects), by permissions (EACCES, EPERM), by a
+// read-only /proc/sys (EROFS), or read back different.
+type WriteError struct {
+	Key, Value string
+	Err        error
+}
+
+func (e *WriteError) Error() string {
+	msg := e.Err.Error()
+	var pe *fs.PathError
+	if errors.As(e.Err, &pe) {
+		msg = pe.Err.Error() // the path is the key's
+	}
+	if n := e.Errno(); n != "" {
+		msg = n + " (" + msg + ")"
+	}
+	return fmt.Sprintf("write %s = %q: %s", e.Key, e.Value, msg)
+}
+
+// Unwrap returns the underlying error.
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Errno is the errno's name ("EINVAL"), or "" when the write failed for
+// another reason.
+func (e *WriteError) Errno() string {
+	var errno syscall.Errno
+	if errors.As(e.Err, &errno) {
+		return unix.ErrnoName(errno)
+	}
+	return ""
 }

@@ -86,7 +86,8 @@ func TestCatalogMatchesEventKinds(t *testing.T) {
 		}
 	}
 	known := []string{FieldRule, FieldKey, FieldOldValue, FieldNewValue, FieldDestination, FieldUtilization,
-		FieldPID, FieldUnit, FieldCommand, FieldPolicyFile, FieldPolicyLine, FieldMode, FieldGuardrail, FieldReason}
+		FieldPID, FieldUnit, FieldCommand, FieldPolicyFile, FieldPolicyLine, FieldMode, FieldGuardrail, FieldReason,
+		FieldStateFile, FieldErrno}
 	for id, e := range entries {
 		t.Run(id, func(t *testing.T) {
 			if !ids[id] {

@@ -40,6 +40,13 @@ const (
 	EventAgentStopped
 	// EventReloaded: a reload (SIGHUP) finished.
 	EventReloaded
+	// EventStateStore: the state file cannot be read or written (corrupt,
+	// from a newer version, directory read-only or full), was moved aside,
+	// or works again. While it fails nothing is applied.
+	EventStateStore
+	// EventObservationDegraded: a source failed and a fallback was used
+	// (sock_diag → /proc/net/tcp), or a source works again.
+	EventObservationDegraded
 )
 
 // kindInfo is what is fixed about a kind. Message IDs were generated once
@@ -52,25 +59,27 @@ type kindInfo struct {
 }
 
 var kinds = map[EventKind]kindInfo{
-	EventRecommendation:    {"recommendation", "faf4328b5e474806858ba564f83e7c7b", PriorityNotice},
-	EventChangeApplied:     {"change_applied", "843680454811498397eb12c4426fea0b", PriorityNotice},
-	EventChangeRefused:     {"change_refused", "fd6ce922ae904edca612625f2f5f9256", PriorityWarning},
-	EventChangeFailed:      {"change_failed", "e7c6c709a4e5422fb1b5f85a6d5567c4", PriorityErr},
-	EventChangeRolledBack:  {"change_rolled_back", "ca53672fb298485393cf647bd006f95b", PriorityWarning},
-	EventOutsideChange:     {"outside_change", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
-	EventPolicyLoaded:      {"policy_loaded", "ce65563384344cc489a6b8754b2672c7", PriorityInfo},
-	EventPolicyRejected:    {"policy_rejected", "970b13267c0f4bbfac71c087b69ecace", PriorityErr},
-	EventCloseWaitLeak:     {"close_wait_leak", "0303fe40b9d4426386abfda93d51e7c7", PriorityWarning},
-	EventObservationFailed: {"observation_failed", "aae586089ed846e9b5d2abb722846a9f", PriorityErr},
-	EventAgentStarted:      {"agent_started", "ea46943b5d1843db8636cf0ebb8fa5b4", PriorityInfo},
-	EventAgentStopped:      {"agent_stopped", "c0bbe1182f6a4eca822b5949d997d064", PriorityInfo},
-	EventReloaded:          {"reloaded", "7ec2dd443ae1452698f4ac9c9d1c7ce3", PriorityInfo},
+	EventRecommendation:      {"recommendation", "faf4328b5e474806858ba564f83e7c7b", PriorityNotice},
+	EventChangeApplied:       {"change_applied", "843680454811498397eb12c4426fea0b", PriorityNotice},
+	EventChangeRefused:       {"change_refused", "fd6ce922ae904edca612625f2f5f9256", PriorityWarning},
+	EventChangeFailed:        {"change_failed", "e7c6c709a4e5422fb1b5f85a6d5567c4", PriorityErr},
+	EventChangeRolledBack:    {"change_rolled_back", "ca53672fb298485393cf647bd006f95b", PriorityWarning},
+	EventOutsideChange:       {"outside_change", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
+	EventPolicyLoaded:        {"policy_loaded", "ce65563384344cc489a6b8754b2672c7", PriorityInfo},
+	EventPolicyRejected:      {"policy_rejected", "970b13267c0f4bbfac71c087b69ecace", PriorityErr},
+	EventCloseWaitLeak:       {"close_wait_leak", "0303fe40b9d4426386abfda93d51e7c7", PriorityWarning},
+	EventObservationFailed:   {"observation_failed", "aae586089ed846e9b5d2abb722846a9f", PriorityErr},
+	EventAgentStarted:        {"agent_started", "ea46943b5d1843db8636cf0ebb8fa5b4", PriorityInfo},
+	EventAgentStopped:        {"agent_stopped", "c0bbe1182f6a4eca822b5949d997d064", PriorityInfo},
+	EventReloaded:            {"reloaded", "7ec2dd443ae1452698f4ac9c9d1c7ce3", PriorityInfo},
+	EventStateStore:          {"state_store", "f00645886b614258bd86d049799485d1", PriorityErr},
+	EventObservationDegraded: {"observation_degraded", "af78f97fcdc54c7e8bd74fb0bc977c70", PriorityWarning},
 }
 
 // EventKinds returns every defined kind, in declaration order.
 func EventKinds() []EventKind {
 	out := make([]EventKind, 0, len(kinds))
-	for k := EventRecommendation; k <= EventReloaded; k++ {
+	for k := EventRecommendation; k <= EventObservationDegraded; k++ {
 		out = append(out, k)
 	}
 	return out
@@ -153,6 +162,8 @@ const (
 	FieldMode        = "MODE"        // dry-run or enforce
 	FieldGuardrail   = "GUARDRAIL"   // guardrail that refused a change
 	FieldReason      = "REASON"      // why, with the numbers
+	FieldStateFile   = "STATE_FILE"  // state file an event is about (or where it was moved)
+	FieldErrno       = "ERRNO"       // errno name of a failed write, such as EINVAL
 )
 
 // Fields the Logger sets itself; an Event may not carry them.

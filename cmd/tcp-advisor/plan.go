@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -67,9 +66,17 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// plan never writes: a state file it cannot read only loses it the
+	// cooldowns and managed keys it would have taken into account.
 	st, err := remediate.NewStore(*stateDir).Load()
-	if err != nil && !os.IsPermission(err) {
-		return err
+	var ce *remediate.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "tcp-advisor plan: %v; planning with what was salvaged\n", err)
+		st = ce.Salvaged
+	case err != nil:
+		fmt.Fprintf(stderr, "tcp-advisor plan: %v; planning without the state\n", err)
+		st = nil
 	}
 	plan, err := planOnce(set, st, *samples, *interval, stderr)
 	var werr error

@@ -20,6 +20,14 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if session.Problem != nil {
+		fmt.Fprintf(stderr, "tcp-advisor rollback: %v\n", session.Problem)
+		aside, err := session.Salvage()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "moved the unreadable state file aside to %s; restoring the %d original(s) still readable\n", aside, len(session.State.Managed))
+	}
 	if _, err := session.DetectOutsideChanges(); err != nil {
 		return err
 	}

@@ -23,7 +23,13 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	report := session.Status(*history)
 	if *format == "json" {
-		return report.WriteJSON(stdout)
+		err = report.WriteJSON(stdout)
+	} else {
+		err = report.WriteText(stdout)
 	}
-	return report.WriteText(stdout)
+	if err == nil && session.Problem != nil {
+		// The report explained it; the exit code tells scripts.
+		return exitError{code: 1}
+	}
+	return err
 }

@@ -10,6 +10,7 @@ package orchestrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ type Agent struct {
 	announced map[string]bool
 	applied   int
 	ready     bool
+	health    health
 }
 
 // How many snapshots the agent keeps: six ticks for rates, and three
@@ -95,12 +97,22 @@ func New(cfg Config, obs Observer, applier *remediate.Applier, log Logger, notif
 		cfg.DetailEvery = time.Minute
 	}
 	a := &Agent{cfg: cfg, obs: obs, applier: applier, log: log, notify: notify, now: time.Now, announced: map[string]bool{}}
+	a.health.keys = map[string]*backoff{}
 	if err := a.loadPolicies(); err != nil {
 		return nil, err
 	}
+	// A state file that cannot be read does not stop the agent: it
+	// observes and reports, and applies nothing until the file is fixed.
 	st, err := applier.Store.Load()
 	if err != nil {
-		return nil, err
+		st = &remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}}
+		var ce *remediate.CorruptError
+		if errors.As(err, &ce) {
+			st = ce.Salvaged
+		}
+		a.state = st
+		a.storeFailed(err, "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
+		return a, nil
 	}
 	a.state = st
 	return a, nil
@@ -206,6 +218,8 @@ func (a *Agent) Reload() {
 
 // Tick runs one observe → analyze → evaluate → plan → apply round.
 func (a *Agent) Tick() {
+	start := time.Now()
+	defer func() { a.tickDone(time.Since(start)) }()
 	now := a.now()
 	depth := observe.Quiet
 	if now.Sub(a.lastDump) >= a.cfg.DetailEvery {
@@ -219,6 +233,7 @@ func (a *Agent) Tick() {
 	if depth == observe.Detail {
 		a.lastDump = now
 	}
+	a.noteDegraded(snap.Degraded)
 	a.recent = keepLast(append(a.recent, snap), recentSize)
 	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
 	// makes every tick dump, so "stuck" spans minutes, not seconds.
@@ -232,7 +247,11 @@ func (a *Agent) Tick() {
 	for _, r := range released {
 		logOutsideChange(a.log, r)
 	}
-	if err != nil {
+	var se *remediate.StoreError
+	switch {
+	case errors.As(err, &se):
+		a.storeFailed(err, "")
+	case err != nil:
 		a.event(systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
 	}
 
@@ -240,8 +259,8 @@ func (a *Agent) Tick() {
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: a.state, Now: now}.Build(snap, recs)
 	a.report(plan, findings, diags)
-	if a.Mode() == policies.ModeEnforce && len(plan.Changes) > 0 {
-		a.apply(plan, findings)
+	if a.Mode() == policies.ModeEnforce && len(plan.Changes) > 0 && a.storeUsable() {
+		a.apply(a.withoutBackedOff(plan), findings)
 	}
 	_ = a.notify.Status(a.statusLine(findings))
 	if !a.ready {

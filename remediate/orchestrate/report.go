@@ -86,9 +86,12 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagno
 
 // apply writes the plan and logs each change applied or failed.
 func (a *Agent) apply(plan remediate.Plan, f advisor.Findings) {
+	if len(plan.Changes) == 0 {
+		return
+	}
 	applied, failed := a.applier.Apply(a.state, plan)
 	a.applied += len(applied)
-	logApplied(a.log, a.Mode(), applied, failed, &f)
+	logApplied(a.log, a.Mode(), applied, a.sortFailures(applied, failed), &f)
 }
 
 // logApplied logs each change applied, and each change of a group that
@@ -145,6 +148,10 @@ func (a *Agent) statusLine(f advisor.Findings) string {
 	} else if !f.Ports.ExhaustionPossible {
 		worst = fmt.Sprintf("%d sockets hold ports, %d usable: no exhaustion possible", f.Ports.SocketsHoldingPorts, f.Ports.Usable)
 	}
-	return fmt.Sprintf("%s: %s; TIME_WAIT %d; CLOSE_WAIT %d; %d changes applied",
+	line := fmt.Sprintf("%s: %s; TIME_WAIT %d; CLOSE_WAIT %d; %d changes applied",
 		a.Mode(), worst, f.TimeWait.Count, f.CloseWait.Count, a.applied)
+	if h := a.healthLine(); h != "" {
+		line += "; " + h
+	}
+	return line
 }

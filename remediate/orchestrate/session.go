@@ -1,6 +1,7 @@
 package orchestrate
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +16,12 @@ import (
 type Session struct {
 	Applier *remediate.Applier
 	State   *remediate.State
+	// Problem is why the state file could not be read, or nil: a
+	// *remediate.CorruptError (State then holds what was salvaged), a
+	// *remediate.VersionError or a read error (State is then empty).
+	// The store refuses to overwrite such a file; Salvage moves a corrupt
+	// one aside.
+	Problem error
 	log     Logger
 }
 
@@ -29,9 +36,13 @@ func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string
 		return nil, err
 	}
 	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(stateDir), Now: time.Now}
-	st, err := applier.Store.Load()
-	if err != nil {
-		return nil, err
+	st, problem := applier.Store.Load()
+	if problem != nil {
+		st = &remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}}
+		var ce *remediate.CorruptError
+		if errors.As(problem, &ce) {
+			st = ce.Salvaged
+		}
 	}
 	switch {
 	case set != nil && set.Settings.Persist:
@@ -45,7 +56,33 @@ func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string
 	if log == nil {
 		log = discard{}
 	}
-	return &Session{Applier: applier, State: st, log: log}, nil
+	return &Session{Applier: applier, State: st, Problem: problem, log: log}, nil
+}
+
+// Salvage moves a corrupt state file aside (state.json.corrupt-<time>) so
+// that the originals salvaged from it can be restored and a new state
+// written, and logs it. It returns the new name, or "" when the state file
+// was fine. A state file from a newer tcp-advisor, or one that could not
+// be read at all, is left where it is and its error returned.
+func (s *Session) Salvage() (string, error) {
+	var ce *remediate.CorruptError
+	if s.Problem == nil {
+		return "", nil
+	}
+	if !errors.As(s.Problem, &ce) {
+		return "", s.Problem
+	}
+	aside, err := s.Applier.Store.MoveAside(s.Applier.Now())
+	if err != nil {
+		return "", err
+	}
+	_ = s.log.Log(systemd.Event{
+		Kind:    systemd.EventStateStore,
+		Message: fmt.Sprintf("%v; moved it aside to %s and wrote a new state with what was salvaged", ce, aside),
+		Fields:  map[string]string{systemd.FieldReason: ce.Err.Error(), systemd.FieldStateFile: aside},
+	})
+	s.Problem = nil
+	return aside, nil
 }
 
 // discard is the Logger of a session that logs nothing.
@@ -83,9 +120,14 @@ func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
 	return rolled, err
 }
 
-// Status reports the state with each key's live value.
+// Status reports the state with each key's live value, and the state
+// file's problem if it has one.
 func (s *Session) Status(history int) remediate.Status {
-	return remediate.NewStatus(s.State, s.Applier.Sysctls, history)
+	st := remediate.NewStatus(s.State, s.Applier.Sysctls, history)
+	if s.Problem != nil {
+		st.StateProblem = s.Problem.Error()
+	}
+	return st
 }
 
 func logOutsideChange(log Logger, r remediate.Released) {

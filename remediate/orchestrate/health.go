@@ -1,0 +1,268 @@
+package orchestrate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// Back-off after failures. A key whose write fails (EINVAL, EACCES, EROFS,
+// or a different read-back) is left alone for backoffBase, then twice as
+// long after each further failure, up to backoffMax; a success ends it. A
+// failing state store is probed on the same schedule. Only the first
+// failure is logged; `systemctl status` shows what is backing off.
+const (
+	backoffBase = time.Minute
+	backoffMax  = time.Hour
+)
+
+// Health is how the agent is doing, for a metrics collector and for tests.
+// Agent.Health returns a copy; it is safe to call from any goroutine.
+type Health struct {
+	// StateStoreOK is false while the state file cannot be read or
+	// written; nothing is applied meanwhile. StateStoreError says why.
+	StateStoreOK    bool
+	StateStoreError string
+	// BackingOff lists the keys whose last write failed, sorted.
+	BackingOff []string
+	// Degraded lists the observation fallbacks in use in the last tick.
+	Degraded []string
+	// Ticks counts completed ticks; LastTick and MaxTick are their
+	// durations (monotonic clock).
+	Ticks    uint64
+	LastTick time.Duration
+	MaxTick  time.Duration
+}
+
+// backoff is one failing key's or the store's schedule.
+type backoff struct {
+	failures int
+	until    time.Time // monotonic reading: in-process only
+}
+
+// fail counts a failure at now and returns how long to wait.
+func (b *backoff) fail(now time.Time) time.Duration {
+	b.failures++
+	d := backoffBase << min(b.failures-1, 10)
+	d = min(d, backoffMax)
+	b.until = now.Add(d)
+	return d
+}
+
+// health is the agent's mutable health, behind a mutex for Health().
+type health struct {
+	mu       sync.Mutex
+	h        Health
+	storeErr error    // nil while the store works
+	store    *backoff // nil while the store works
+	keys     map[string]*backoff
+	degraded []string
+}
+
+// Health returns a copy of the agent's health.
+func (a *Agent) Health() Health {
+	a.health.mu.Lock()
+	defer a.health.mu.Unlock()
+	h := a.health.h
+	h.StateStoreOK = a.health.storeErr == nil
+	h.StateStoreError = ""
+	if a.health.storeErr != nil {
+		h.StateStoreError = a.health.storeErr.Error()
+	}
+	h.BackingOff = make([]string, 0, len(a.health.keys))
+	for k := range a.health.keys {
+		h.BackingOff = append(h.BackingOff, k)
+	}
+	slices.Sort(h.BackingOff)
+	h.Degraded = slices.Clone(a.health.degraded)
+	return h
+}
+
+// tickDone records a tick's duration.
+func (a *Agent) tickDone(d time.Duration) {
+	a.health.mu.Lock()
+	defer a.health.mu.Unlock()
+	a.health.h.Ticks++
+	a.health.h.LastTick = d
+	a.health.h.MaxTick = max(a.health.h.MaxTick, d)
+}
+
+// storeFailed marks the state store failing; the first failure is logged,
+// with what it kept from being applied.
+func (a *Agent) storeFailed(err error, what string) {
+	now := a.now()
+	a.health.mu.Lock()
+	first := a.health.storeErr == nil
+	a.health.storeErr = err
+	if a.health.store == nil {
+		a.health.store = &backoff{}
+	}
+	wait := a.health.store.fail(now)
+	a.health.mu.Unlock()
+	if !first {
+		return
+	}
+	msg := fmt.Sprintf("state store failing: %v; nothing is applied until it works again (retrying in %s, then less and less often, up to every %s); observing goes on", err, wait, backoffMax)
+	if what != "" {
+		msg += "; " + what
+	}
+	a.event(systemd.EventStateStore, msg, map[string]string{
+		systemd.FieldReason: err.Error(), systemd.FieldStateFile: a.applier.Store.Path(),
+	})
+}
+
+// storeRecovered marks the state store working again and logs it.
+func (a *Agent) storeRecovered() {
+	a.health.mu.Lock()
+	was := a.health.storeErr
+	a.health.storeErr, a.health.store = nil, nil
+	a.health.mu.Unlock()
+	if was == nil {
+		return
+	}
+	_ = a.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
+		Message: "state store works again: " + a.applier.Store.Path() + " can be written; applying resumes",
+		Fields:  map[string]string{systemd.FieldReason: "recovered from: " + was.Error(), systemd.FieldStateFile: a.applier.Store.Path()}})
+}
+
+// storeUsable reports whether this tick may apply. While the store fails,
+// a probe runs when its back-off has passed: a state file that could not
+// be read is read again (an operator may have run rollback or restored
+// it); otherwise the state is saved again. A probe that works ends the
+// failure.
+func (a *Agent) storeUsable() bool {
+	a.health.mu.Lock()
+	failing, b := a.health.storeErr != nil, a.health.store
+	a.health.mu.Unlock()
+	if !failing {
+		return true
+	}
+	if a.now().Before(b.until) {
+		return false
+	}
+	if a.applier.Store.Blocked() != nil {
+		st, err := a.applier.Store.Load()
+		if err != nil {
+			a.storeFailed(err, "")
+			return false
+		}
+		a.state = st
+	} else if err := a.applier.Store.Save(a.state); err != nil {
+		a.storeFailed(err, "")
+		return false
+	}
+	a.storeRecovered()
+	return true
+}
+
+// withoutBackedOff drops from plan every group that holds a key still
+// backing off; a group applies whole or not at all.
+func (a *Agent) withoutBackedOff(plan remediate.Plan) remediate.Plan {
+	now := a.now()
+	a.health.mu.Lock()
+	defer a.health.mu.Unlock()
+	if len(a.health.keys) == 0 {
+		return plan
+	}
+	var keep []remediate.Change
+	for _, g := range plan.Groups() {
+		if !slices.ContainsFunc(g, func(c remediate.Change) bool {
+			b, ok := a.health.keys[c.Key]
+			return ok && now.Before(b.until)
+		}) {
+			keep = append(keep, g...)
+		}
+	}
+	plan.Changes = keep
+	return plan
+}
+
+// sortFailures splits an Apply's failures: write failures back their key
+// off (logged the first time only), store failures mark the store failing
+// (logged once); the rest are returned to be logged as usual.
+func (a *Agent) sortFailures(applied []remediate.Applied, failed []remediate.Failure) []remediate.Failure {
+	now := a.now()
+	var rest []remediate.Failure
+	for _, fl := range failed {
+		var se *remediate.StoreError
+		if errors.As(fl.Err, &se) {
+			keys := make([]string, len(fl.Changes))
+			for i, c := range fl.Changes {
+				keys[i] = c.Key + "=" + fmt.Sprintf("%q", c.To)
+			}
+			a.storeFailed(fl.Err, "not applied: "+strings.Join(keys, ", "))
+			var ae *remediate.AppliedError
+			if errors.As(fl.Err, &ae) {
+				rest = append(rest, fl) // live already: say so per key
+			}
+			continue
+		}
+		var we *remediate.WriteError
+		if !errors.As(fl.Err, &we) {
+			rest = append(rest, fl)
+			continue
+		}
+		a.health.mu.Lock()
+		b, seen := a.health.keys[we.Key]
+		if !seen {
+			b = &backoff{}
+			a.health.keys[we.Key] = b
+		}
+		wait := b.fail(now)
+		a.health.mu.Unlock()
+		if seen {
+			continue
+		}
+		fl.Err = fmt.Errorf("%w; leaving %s alone for %s, then twice as long after each further failure (up to %s), logged once", fl.Err, we.Key, wait, backoffMax)
+		rest = append(rest, fl)
+	}
+	if len(applied) > 0 {
+		a.health.mu.Lock()
+		for _, c := range applied {
+			delete(a.health.keys, c.Key)
+		}
+		a.health.mu.Unlock()
+	}
+	return rest
+}
+
+// healthLine is the part of the status line about problems; "" when none.
+func (a *Agent) healthLine() string {
+	h := a.Health()
+	var parts []string
+	if !h.StateStoreOK {
+		parts = append(parts, "STATE STORE FAILING, nothing applied: "+h.StateStoreError)
+	}
+	if len(h.BackingOff) > 0 {
+		parts = append(parts, "backing off "+strings.Join(h.BackingOff, ","))
+	}
+	if len(h.Degraded) > 0 {
+		parts = append(parts, "degraded: "+strings.Join(h.Degraded, "; "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// noteDegraded records the tick's observation fallbacks and logs each
+// one as it starts and as it ends.
+func (a *Agent) noteDegraded(now []string) {
+	a.health.mu.Lock()
+	before := a.health.degraded
+	a.health.degraded = slices.Clone(now)
+	a.health.mu.Unlock()
+	for _, d := range now {
+		if !slices.Contains(before, d) {
+			a.event(systemd.EventObservationDegraded, "observation degraded: "+d, map[string]string{systemd.FieldReason: d})
+		}
+	}
+	if len(before) > 0 && len(now) == 0 {
+		_ = a.log.Log(systemd.Event{Kind: systemd.EventObservationDegraded, Priority: systemd.PriorityNotice,
+			Message: "observation works fully again (was: " + strings.Join(before, "; ") + ")",
+			Fields:  map[string]string{systemd.FieldReason: "recovered"}})
+	}
+}
