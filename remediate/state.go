@@ -93,6 +93,7 @@ func (s *Store) Dir() string { return s.dir }
 // file from a newer tcp-advisor is a *VersionError.
 func (s *Store) Load() (*State, error) {
 	path := s.Path()
+	s.blocked = nil
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{Version: StateVersion, Managed: map[string]*ManagedKey{}}, nil

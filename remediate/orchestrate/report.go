@@ -113,9 +113,14 @@ func logApplied(log Logger, mode string, applied []remediate.Applied, failed []r
 			}
 			continue
 		}
+		var we *remediate.WriteError
+		errors.As(fl.Err, &we)
 		for _, c := range fl.Changes {
 			fields := changeFields(c, mode, f)
 			fields[systemd.FieldReason] = fl.Err.Error()
+			if we != nil && we.Errno() != "" {
+				fields[systemd.FieldErrno] = we.Errno()
+			}
 			_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
 				Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", c.Key, c.To, c.Rule, fl.Err),
 				Fields:  fields})

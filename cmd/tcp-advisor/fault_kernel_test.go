@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKernelCorruptStateStatusAndRollback: the agent's state file is cut
+// short after its managed keys (a crash on a file system that does not
+// order writes). status explains instead of failing to parse, and lists the
+// originals; rollback restores each of them exactly, moves the torn file
+// aside under a timestamped name and writes a new state.
+func TestKernelCorruptStateStatusAndRollback(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	ns := exhaustionNS(t)
+	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
+	stateDir := t.TempDir()
+	ns.MustRun(t, advisorBin, "apply", "--yes", "--state-dir", stateDir, "--samples", "1")
+	if ns.Sysctl(t, "net.ipv4.ip_local_port_range") == "40000 40999" {
+		t.Fatal("nothing applied")
+	}
+	path := filepath.Join(stateDir, "state.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := strings.Index(string(b), `"history"`) + 12
+	torn := b[:cut]
+	os.WriteFile(path, torn, 0o640)
+
+	out, stderr, code := runExit(t, ns, advisorBin, "status", "--state-dir", stateDir)
+	if code != 1 || !strings.Contains(out, "STATE FILE PROBLEM") || !strings.Contains(out, "corrupt") ||
+		!strings.Contains(out, `original "40000 40999"`) || strings.Contains(stderr, "panic") {
+		t.Errorf("status on a torn file: exit %d\n%s%s", code, out, stderr)
+	}
+	out, _, code = runExit(t, ns, advisorBin, "status", "--format", "json", "--state-dir", stateDir)
+	var st struct {
+		StateProblem string `json:"state_problem"`
+		Managed      []struct{ Key, Original string }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 1 || st.StateProblem == "" || len(st.Managed) == 0 {
+		t.Errorf("status json: exit %d %v\n%s", code, err, out)
+	}
+
+	// apply refuses: it could not record what it changes.
+	if _, stderr, code := runExit(t, ns, advisorBin, "apply", "--yes", "--state-dir", stateDir, "--samples", "1"); code == 0 || !strings.Contains(stderr, "nothing applied") {
+		t.Errorf("apply over a torn state: exit %d: %s", code, stderr)
+	}
+
+	out, stderr, code = runExit(t, ns, advisorBin, "rollback", "--state-dir", stateDir)
+	if code != 0 || !strings.Contains(out, "moved the unreadable state file aside") {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, stderr)
+	}
+	for key, want := range map[string]string{
+		"net.ipv4.ip_local_port_range":     "40000 40999",
+		"net.ipv4.tcp_tw_reuse":            "0",
+		"net.ipv4.ip_local_reserved_ports": "",
+	} {
+		if got := ns.Sysctl(t, key); got != want {
+			t.Errorf("after rollback %s = %q, want %q", key, got, want)
+		}
+	}
+	aside, _ := filepath.Glob(filepath.Join(stateDir, "state.json.corrupt-*"))
+	if len(aside) != 1 {
+		t.Fatalf("moved-aside files: %v", aside)
+	}
+	if kept, _ := os.ReadFile(aside[0]); string(kept) != string(torn) {
+		t.Errorf("moved-aside file differs from the torn one")
+	}
+	if out, _, code := runExit(t, ns, advisorBin, "status", "--state-dir", stateDir); code != 0 || !strings.Contains(out, "manages no sysctl") {
+		t.Errorf("status after rollback: exit %d\n%s", code, out)
+	}
+}
+
+// TestKernelApplyUnprivileged: an unprivileged user cannot write
+// /proc/sys/net. apply reports the key and the errno, changes nothing and
+// records nothing as applied.
+func TestKernelApplyUnprivileged(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	ns := exhaustionNS(t)
+	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
+	stateDir := t.TempDir()
+	if err := os.Chmod(stateDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The binary sits in a 0700 temporary directory: copy it where nobody
+	// can run it.
+	bin := filepath.Join(stateDir, "tcp-advisor")
+	data, err := os.ReadFile(advisorBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Dir(stateDir)
+	os.Chmod(parent, 0o755)
+	out, stderr, code := runExit(t, ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "apply", "--yes", "--state-dir", filepath.Join(stateDir, "state"), "--samples", "1")
+	if code == 0 {
+		t.Fatalf("apply as nobody succeeded:\n%s%s", out, stderr)
+	}
+	if !strings.Contains(stderr, "net.ipv4.ip_local") || !strings.Contains(stderr, "EACCES") {
+		t.Errorf("stderr lacks the key or the errno:\n%s", stderr)
+	}
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Errorf("range = %q", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(stateDir, "state", "state.json")); err == nil && strings.Contains(string(b), `"apply"`) {
+		t.Errorf("state records an apply:\n%s", b)
+	}
+}

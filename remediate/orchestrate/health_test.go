@@ -1,0 +1,195 @@
+package orchestrate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// fakeClock is a monotonic clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func rangeValue(t *testing.T, root string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "net/ipv4/ip_local_port_range"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// TestAgentCorruptStateObservesAndAppliesNothing: an agent whose state file
+// is torn starts, keeps observing, applies nothing, says so once (journal
+// event, STATUS, Health) and resumes once the file is fixed.
+func TestAgentCorruptStateObservesAndAppliesNothing(t *testing.T) {
+	a, _, log, notify, root := setup(t, "enforce", "")
+	store := a.applier.Store
+	torn := `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"original":"0","last_written":"0"},"net.ipv4.ip_local_port_range":{"orig`
+	if err := os.WriteFile(store.Path(), []byte(torn), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(a.cfg, a.obs, a.applier, log, notify)
+	if err != nil {
+		t.Fatalf("an agent with a corrupt state file did not start: %v", err)
+	}
+	clock := &fakeClock{t: time.Now()}
+	a.now = clock.now
+	for range 4 {
+		a.Tick()
+		clock.advance(2 * time.Second)
+	}
+	if got := rangeValue(t, root); got != "40000 40999" {
+		t.Fatalf("applied %q with a corrupt state file", got)
+	}
+	if n := log.count(systemd.EventStateStore); n != 1 {
+		t.Errorf("state store event logged %d times, want once", n)
+	}
+	if log.count(systemd.EventChangeApplied) != 0 {
+		t.Error("change applied")
+	}
+	h := a.Health()
+	if h.StateStoreOK || !strings.Contains(h.StateStoreError, "corrupt") || h.Ticks != 4 {
+		t.Errorf("health = %+v", h)
+	}
+	if notify.has("STATUS=enforce") != 4 || !strings.Contains(notify.calls[len(notify.calls)-1], "STATE STORE FAILING") {
+		t.Errorf("status lines: %v", notify.calls)
+	}
+	if b, _ := os.ReadFile(store.Path()); string(b) != torn {
+		t.Errorf("the corrupt file was overwritten: %q", b)
+	}
+
+	// The operator fixes it (here: removes it); after the back-off the
+	// agent reads it again and applies.
+	os.Remove(store.Path())
+	clock.advance(backoffBase)
+	a.Tick()
+	if log.count(systemd.EventChangeApplied) == 0 || rangeValue(t, root) == "40000 40999" {
+		t.Fatalf("not applied after the state file was fixed: %+v", log.events)
+	}
+	if h := a.Health(); !h.StateStoreOK {
+		t.Errorf("health after recovery: %+v", h)
+	}
+	if n := log.count(systemd.EventStateStore); n != 2 {
+		t.Errorf("state store events = %d, want the failure and the recovery", n)
+	}
+}
+
+// TestAgentNewerStateVersionLeftAlone: a state file from a newer
+// tcp-advisor is neither applied over nor rewritten.
+func TestAgentNewerStateVersionLeftAlone(t *testing.T) {
+	a, _, log, notify, root := setup(t, "enforce", "")
+	newer := `{"version":2,"managed":{}}`
+	os.WriteFile(a.applier.Store.Path(), []byte(newer), 0o640)
+	a, err := New(a.cfg, a.obs, a.applier, log, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Tick()
+	if rangeValue(t, root) != "40000 40999" || !strings.Contains(a.Health().StateStoreError, "version 2") {
+		t.Errorf("range %q, health %+v", rangeValue(t, root), a.Health())
+	}
+	if b, _ := os.ReadFile(a.applier.Store.Path()); string(b) != newer {
+		t.Errorf("state rewritten: %s", b)
+	}
+}
+
+// TestKernelAgentBacksOffFailingKey: the port range file is read-only
+// (a read-only bind mount, in the test's private mount namespace). The
+// write fails with EROFS; the failure is logged once, with key and errno;
+// the agent keeps ticking, leaves the key alone for the back-off, and
+// applies once the key is writable again and the back-off has passed.
+func TestKernelAgentBacksOffFailingKey(t *testing.T) {
+	if !netnstest.Inside(t) {
+		return
+	}
+	a, _, log, notify, root := setup(t, "enforce", "")
+	clock := &fakeClock{t: time.Now()}
+	a.now = clock.now
+	file := filepath.Join(root, "net/ipv4/ip_local_port_range")
+	if err := unix.Mount(file, file, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("", file, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		a.Tick()
+		clock.advance(5 * time.Second)
+	}
+	var failed []systemd.Event
+	for _, e := range log.events {
+		if e.Kind == systemd.EventChangeFailed {
+			failed = append(failed, e)
+		}
+	}
+	if len(failed) != 1 {
+		t.Fatalf("%d change_failed events over 5 ticks, want 1: %+v", len(failed), failed)
+	}
+	if f := failed[0].Fields; f[systemd.FieldKey] != remediate.KeyPortRange || f[systemd.FieldErrno] != "EROFS" ||
+		!strings.Contains(failed[0].Message, "EROFS") || !strings.Contains(failed[0].Message, "leaving "+remediate.KeyPortRange+" alone for 1m0s") {
+		t.Errorf("failure event = %+v", failed[0])
+	}
+	if h := a.Health(); len(h.BackingOff) != 1 || h.BackingOff[0] != remediate.KeyPortRange || h.Ticks != 5 {
+		t.Errorf("health = %+v", h)
+	}
+	if last := notify.calls[len(notify.calls)-1]; !strings.Contains(last, "backing off "+remediate.KeyPortRange) {
+		t.Errorf("status = %q", last)
+	}
+	st, err := a.applier.Store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Managed[remediate.KeyPortRange]; ok {
+		t.Errorf("a failed write left a record: %+v", st.Managed)
+	}
+
+	if err := unix.Unmount(file, 0); err != nil {
+		t.Fatal(err)
+	}
+	rangeApplied := func() int {
+		n := 0
+		for _, e := range log.events {
+			if e.Kind == systemd.EventChangeApplied && e.Fields[systemd.FieldKey] == remediate.KeyPortRange {
+				n++
+			}
+		}
+		return n
+	}
+	a.Tick() // still backing off
+	if rangeApplied() != 0 {
+		t.Fatal("applied during the back-off")
+	}
+	clock.advance(backoffBase)
+	a.Tick()
+	if rangeApplied() != 1 || rangeValue(t, root) == "40000 40999" {
+		t.Fatalf("not applied after the back-off: %+v", log.events)
+	}
+	if h := a.Health(); len(h.BackingOff) != 0 {
+		t.Errorf("still backing off after success: %+v", h)
+	}
+}
+
+func TestBackoffDoublesToMax(t *testing.T) {
+	var b backoff
+	t0 := time.Unix(0, 0)
+	var got []time.Duration
+	for range 9 {
+		got = append(got, b.fail(t0))
+	}
+	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour, time.Hour}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("back-offs %v, want %v", got, want)
+		}
+	}
+}
