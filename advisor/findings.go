@@ -28,6 +28,9 @@ type Findings struct {
 	FinWait2     FinWait2Findings  `json:"fin_wait2"`
 	CloseWait    CloseWaitFindings `json:"close_wait"`
 	Queues       QueueFindings     `json:"queues"`
+	// Degraded lists the fallbacks the samples needed (see
+	// Snapshot.Degraded); absent when every source worked.
+	Degraded []string `json:"degraded,omitempty"`
 }
 
 // PortFindings describes the ephemeral port range and the pre-check.

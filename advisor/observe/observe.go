@@ -7,6 +7,8 @@
 package observe
 
 import (
+	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -43,6 +45,8 @@ type Observer struct {
 	sysRoot  string
 	owners   *OwnerResolver
 	now      func() time.Time
+	// dump is the sock_diag dump; tests replace it to inject failures.
+	dump familyDumper
 }
 
 // New returns an observer reading below procRoot (normally "/proc") and
@@ -53,6 +57,7 @@ func New(procRoot, sysRoot string) *Observer {
 		sysRoot:  sysRoot,
 		owners:   NewOwnerResolver(procRoot),
 		now:      time.Now,
+		dump:     dumpFamily,
 	}
 }
 
@@ -77,8 +82,15 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	default:
 		return snap, nil
 	}
-	if snap.Sockets, err = DumpSockets(states, snap.Sysctls.PortRange); err != nil {
-		return snap, err
+	if snap.Sockets, err = dumpSockets(o.dump, states, snap.Sysctls.PortRange); err != nil {
+		// The fallback: the same sockets as text. Slower on a large
+		// table, and without cookies; the snapshot says it is degraded.
+		sum, ferr := readProcNetTCP(o.procRoot, states, snap.Sysctls.PortRange)
+		if ferr != nil {
+			return snap, fmt.Errorf("%w; fallback: %w", err, ferr)
+		}
+		snap.Sockets = sum
+		snap.Degraded = append(snap.Degraded, fmt.Sprintf("%v; read %s instead", err, filepath.Join(o.procRoot, "net/tcp{,6}")))
 	}
 	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
 	return snap, nil

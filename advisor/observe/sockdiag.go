@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
@@ -189,10 +188,19 @@ func detailed(m diagMsg) advisor.DetailedSocket {
 // given states over NETLINK_SOCK_DIAG, in this process's network namespace,
 // and aggregates them while the dump streams in. Local ports are counted per
 // destination when they lie inside ports and are not listening ports, so
-// the listeners are always dumped, and first (a LISTEN-only dump skips the established
-// hash and costs little). An interrupted dump (NLM_F_DUMP_INTR) is retried
-// from scratch.
+// the listeners are always dumped, and first (a LISTEN-only dump skips the
+// established hash and costs little). A dump that fails, or is interrupted
+// (NLM_F_DUMP_INTR: the table changed under it), is retried from scratch,
+// dumpRetries times in all.
 func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.SocketSummary, error) {
+	return dumpSockets(dumpFamily, states, ports)
+}
+
+// familyDumper dumps one address family's sockets in states into agg.
+// dumpFamily is the netlink one; tests inject failures through others.
+type familyDumper func(agg *aggregator, family uint8, states advisor.StateSet) error
+
+func dumpSockets(dump familyDumper, states advisor.StateSet, ports advisor.PortRange) (*advisor.SocketSummary, error) {
 	listen := advisor.StatesOf(advisor.Listen)
 	states |= listen
 	var err error
@@ -202,19 +210,15 @@ func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.Soc
 		for _, pass := range []advisor.StateSet{listen, states &^ listen} {
 			for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 				if err == nil && pass != 0 {
-					err = dumpFamily(agg, family, pass)
+					err = dump(agg, family, pass)
 				}
 			}
 		}
-		if errors.Is(err, netlink.ErrDumpInterrupted) {
-			continue
+		if err == nil {
+			return &agg.sum, nil
 		}
-		if err != nil {
-			return nil, err
-		}
-		return &agg.sum, nil
 	}
-	return nil, fmt.Errorf("sock_diag dump: %w after %d tries", err, dumpRetries)
+	return nil, fmt.Errorf("%w (%d tries)", err, dumpRetries)
 }
 
 func dumpFamily(agg *aggregator, family uint8, states advisor.StateSet) error {
@@ -228,8 +232,12 @@ func dumpFamily(agg *aggregator, family uint8, states advisor.StateSet) error {
 	if family == unix.AF_INET6 && errors.Is(err, unix.ENOENT) {
 		return nil
 	}
-	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-		return fmt.Errorf("sock_diag dump (family %d): %w", family, err)
+	if err != nil {
+		name := "AF_INET"
+		if family == unix.AF_INET6 {
+			name = "AF_INET6"
+		}
+		return fmt.Errorf("sock_diag %s dump: %w", name, err)
 	}
-	return err
+	return nil
 }

@@ -36,6 +36,9 @@ var levelMark = map[Level]string{OK: "ok", Info: "info", Warning: "WARN", Critic
 func (d Diagnosis) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
 	ew.printf("tcp-advisor diagnosis: %d sample(s) over %.1fs\n\n", d.Samples, d.WindowSeconds)
+	for _, r := range d.Degraded {
+		ew.printf("DEGRADED: %s\n\n", r)
+	}
 	ew.printf("Socket states:")
 	names := make([]string, 0, len(d.States))
 	for _, s := range advisor.AllStates() {
