@@ -220,7 +220,7 @@ func analyzeCloseWait(f *Findings, window []Snapshot) {
 		remotes[s.ID.Remote.Addr().String()]++
 	}
 	for o, n := range owners {
-		cw.ByOwner = append(cw.ByOwner, OwnerCount{PID: o.PID, Command: o.Command, Unit: o.Unit, Count: n})
+		cw.ByOwner = append(cw.ByOwner, OwnerCount{PID: o.PID, Command: o.Command, Unit: o.Unit, Count: n, Partial: o.Partial})
 	}
 	slices.SortFunc(cw.ByOwner, func(a, b OwnerCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.PID, b.PID))

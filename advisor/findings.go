@@ -145,6 +145,8 @@ type OwnerCount struct {
 	Command string `json:"command"`
 	Unit    string `json:"unit"`
 	Count   int    `json:"count"`
+	// Partial: the owner could be read only in part (see Owner).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // RemoteCount is the number of CLOSE_WAIT sockets towards one remote address.

@@ -143,4 +143,9 @@ type Owner struct {
 	PID     int    `json:"pid"`
 	Command string `json:"command"`
 	Unit    string `json:"unit"`
+	// Partial is set when only part of the owner could be read: the
+	// process exited or its pid was reused while it was looked at, or its
+	// /proc files were missing or short. Command and Unit may then be
+	// empty; the pid is the one whose fds held the socket.
+	Partial bool `json:"partial,omitempty"`
 }

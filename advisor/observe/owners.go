@@ -84,7 +84,7 @@ func (r *OwnerResolver) scan(want map[uint32]bool) map[uint32]*advisor.Owner {
 				continue
 			}
 			if owner == nil {
-				owner = ownerOf(p)
+				owner = ownerOf(p, ino)
 			}
 			found[ino] = owner
 		}
@@ -93,6 +93,58 @@ func (r *OwnerResolver) scan(want map[uint32]bool) map[uint32]*advisor.Owner {
 		}
 	}
 	return found
+}
+
+// betweenScanAndRead runs between the fd scan that found a socket and the
+// reads of its owner; tests use it to make the process exit or its pid be
+// reused in that window.
+var betweenScanAndRead = func(pid int) {}
+
+// ownerOf reads the command and unit of the process whose fd scan found
+// socket ino. The process may exit, or its pid be reused, at any moment:
+// its start time is read before and after the other files, and the socket
+// must still be among its fds afterwards. When any of that fails the owner
+// keeps only the pid and is marked Partial; so is one whose comm or cgroup
+// file could not be read.
+func ownerOf(p procfs.Proc, ino uint32) *advisor.Owner {
+	betweenScanAndRead(p.PID)
+	o := &advisor.Owner{PID: p.PID}
+	before, err := p.Stat()
+	if err != nil {
+		o.Partial = true
+		return o
+	}
+	comm, commErr := p.Comm()
+	cgroups, cgErr := p.Cgroups()
+	after, err := p.Stat()
+	if err != nil || after.Starttime != before.Starttime || !holds(p, ino) {
+		o.Partial = true
+		return o
+	}
+	o.Command = comm
+	if commErr != nil || comm == "" {
+		o.Partial = true
+	}
+	if cgErr != nil {
+		o.Partial = true
+	} else {
+		o.Unit = unitFromCgroups(cgroups)
+	}
+	return o
+}
+
+// holds reports whether p still has socket ino open.
+func holds(p procfs.Proc, ino uint32) bool {
+	targets, err := p.FileDescriptorTargets()
+	if err != nil {
+		return false
+	}
+	for _, t := range targets {
+		if i, ok := parseSocketLink(t); ok && i == ino {
+			return true
+		}
+	}
+	return false
 }
 
 // parseSocketLink parses an fd link target "socket:[12345]".
@@ -106,15 +158,6 @@ func parseSocketLink(target string) (uint32, bool) {
 		return 0, false
 	}
 	return uint32(ino), true
-}
-
-func ownerOf(p procfs.Proc) *advisor.Owner {
-	o := &advisor.Owner{PID: p.PID}
-	o.Command, _ = p.Comm()
-	if cgroups, err := p.Cgroups(); err == nil {
-		o.Unit = unitFromCgroups(cgroups)
-	}
-	return o
 }
 
 // unitFromCgroups returns the systemd unit a process runs in: the first path
