@@ -58,7 +58,7 @@ func (s Status) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
 func (s Status) WriteText(w io.Writer) error {
 	var b strings.Builder
 	if s.StateProblem != "" {
-		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", s.StateProblem)
+		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", esc(s.StateProblem))
 		b.WriteString("  The keys below are what could still be read. `tcp-advisor rollback` restores their\n")
 		b.WriteString("  originals and moves a corrupt file aside before writing a new one.\n\n")
 	}
@@ -69,7 +69,7 @@ func (s Status) WriteText(w io.Writer) error {
 		for _, k := range s.Managed {
 			fmt.Fprintf(&b, "  %s\n      original %q, last written %q at %s, live %q\n", k.Key, k.Original, k.LastWritten, k.LastChange.Format(time.RFC3339), k.Live)
 			if k.GivenUp {
-				fmt.Fprintf(&b, "      given up: %s\n", k.Why)
+				fmt.Fprintf(&b, "      given up: %s\n", esc(k.Why))
 			}
 		}
 	}
@@ -81,7 +81,7 @@ func (s Status) WriteText(w io.Writer) error {
 		for _, r := range s.LastChanges {
 			fmt.Fprintf(&b, "  %s %-8s %s %q -> %q", r.Time.Format(time.RFC3339), r.Action, r.Key, r.From, r.To)
 			if r.Rule != "" {
-				fmt.Fprintf(&b, " (rule %s)", r.Rule)
+				fmt.Fprintf(&b, " (rule %s)", esc(r.Rule))
 			}
 			b.WriteString("\n")
 		}

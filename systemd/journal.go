@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/textsafe"
 )
 
 // Identifier is the SYSLOG_IDENTIFIER of every journal entry the agent writes.
@@ -108,7 +110,9 @@ func (l *Logger) Log(e Event) error {
 		if pid, ok := e.Fields[FieldPID]; ok {
 			vars["OBJECT_PID"] = pid
 		}
-		err := l.send(e.Message, e.priority().Journal(), vars)
+		// MESSAGE is for people: escaped, one line. The fields keep the
+		// raw values (journald stores them binary-safe).
+		err := l.send(textsafe.Escape(e.Message), e.priority().Journal(), vars)
 		if err == nil {
 			return nil
 		}
@@ -129,7 +133,7 @@ func (l *Logger) writeLine(e Event) error {
 	b.WriteByte(' ')
 	b.WriteString(e.Kind.String())
 	b.WriteString(": ")
-	b.WriteString(strings.ReplaceAll(e.Message, "\n", " "))
+	b.WriteString(textsafe.Escape(e.Message))
 	for _, name := range slices.Sorted(maps.Keys(e.Fields)) {
 		b.WriteByte(' ')
 		b.WriteString(name)

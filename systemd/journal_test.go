@@ -168,7 +168,7 @@ func TestLoggerStderr(t *testing.T) {
 			`2025-01-02T03:04:05Z notice change_applied: widened the port range KEY=net.ipv4.ip_local_port_range NEW_VALUE="10000 65000" OLD_VALUE="32768\t60999" RULE=widen` + "\n"},
 		{"empty, quotes, equals", Event{Kind: EventPolicyRejected, Message: "line1\nline2", Fields: map[string]string{
 			FieldReason: `said "no"`, FieldPolicyFile: "", FieldCommand: "a=b"}},
-			`2025-01-02T03:04:05Z err policy_rejected: line1 line2 COMMAND="a=b" POLICY_FILE="" REASON="said \"no\""` + "\n"},
+			`2025-01-02T03:04:05Z err policy_rejected: line1\nline2 COMMAND="a=b" POLICY_FILE="" REASON="said \"no\""` + "\n"},
 		{"priority override", Event{Kind: EventCloseWaitLeak, Message: "leak", Priority: PriorityCrit, Fields: map[string]string{FieldPID: "42", FieldUnit: "app.service"}},
 			"2025-01-02T03:04:05Z crit close_wait_leak: leak PID=42 UNIT=app.service\n"},
 	}
@@ -235,5 +235,27 @@ func TestEventKinds(t *testing.T) {
 	}
 	if got := EventKind(99).String(); got != "EventKind(99)" {
 		t.Errorf("String() of an undefined kind = %q", got)
+	}
+}
+
+// TestJournalHostileText: a message quoting a name another user chose
+// reaches journald escaped, on one line; the COMMAND field keeps the raw
+// bytes (journald stores fields binary-safe).
+func TestJournalHostileText(t *testing.T) {
+	var gotMsg string
+	var gotVars map[string]string
+	l := newLogger(func(msg string, _ journal.Priority, vars map[string]string) error {
+		gotMsg, gotVars = msg, vars
+		return nil
+	}, nil)
+	name := "ev\n\x1b[2Jx\xff"
+	if err := l.Log(Event{Kind: EventCloseWaitLeak, Message: "leak: " + name + " holds 3", Fields: map[string]string{FieldCommand: name}}); err != nil {
+		t.Fatal(err)
+	}
+	if gotMsg != `leak: ev\n\x1b[2Jx\xff holds 3` {
+		t.Errorf("MESSAGE = %q", gotMsg)
+	}
+	if gotVars[FieldCommand] != name {
+		t.Errorf("COMMAND = %q, want the raw name", gotVars[FieldCommand])
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/textsafe"
 )
 
 // Notifier sends sd_notify messages to the service manager. Outside systemd
@@ -39,7 +41,7 @@ func (n *Notifier) Ready() error { return n.send(daemon.SdNotifyReady) }
 // status must never be able to say READY=1 by accident.
 func (n *Notifier) Status(line string) error {
 	line = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(line)
-	return n.send("STATUS=" + line)
+	return n.send("STATUS=" + textsafe.Escape(line))
 }
 
 // Watchdog pings the service manager's watchdog. Call it from the loop whose

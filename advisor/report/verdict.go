@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/textsafe"
 )
 
 // Level grades a verdict.
@@ -220,9 +221,11 @@ func queueVerdict(f advisor.Findings) Verdict {
 	return v
 }
 
+// orUnknown prints a name another user chose (command, unit) escaped, or
+// "unknown".
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"
 	}
-	return s
+	return textsafe.Escape(s)
 }
