@@ -55,10 +55,11 @@ func (l *loader) agent(b *hcl.Block) {
 	if a, ok := c.Attributes["persist_path"]; ok {
 		if v, ok := l.constant(a, cty.String); ok {
 			p := v.AsString()
-			// systemd-sysctl reads only *.conf files in sysctl.d.
-			if !filepath.IsAbs(p) || !strings.HasSuffix(p, ".conf") || filepath.Clean(p) != p {
+			// systemd-sysctl reads only *.conf files in sysctl.d; the
+			// agent runs as root and writes nowhere else.
+			if !filepath.IsAbs(p) || !strings.HasSuffix(p, ".conf") || filepath.Clean(p) != p || filepath.Dir(p) != PersistDir || strings.HasPrefix(filepath.Base(p), ".") {
 				l.errorf(a.Expr.Range(), "Invalid persist_path",
-					"persist_path %q: want a clean absolute path ending in .conf, such as %q.", p, DefaultPersistPath)
+					"persist_path %q: want a file directly in %s ending in .conf, such as %q.", p, PersistDir, DefaultPersistPath)
 			} else {
 				st.PersistPath = p
 			}

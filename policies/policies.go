@@ -32,6 +32,10 @@ const (
 const (
 	DefaultInterval    = 10 * time.Second
 	DefaultPersistPath = "/etc/sysctl.d/90-tcp-advisor.conf"
+	// PersistDir is the only directory persist_path may name a file in:
+	// the agent runs as root, and a policy must not be able to make it
+	// write anywhere else.
+	PersistDir = "/etc/sysctl.d"
 )
 
 // Settings are the agent block's settings.

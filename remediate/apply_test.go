@@ -19,7 +19,7 @@ func newApplier(t *testing.T, root string, persist string) *Applier {
 	return &Applier{
 		Sysctls: sys,
 		Store:   NewStore(filepath.Join(t.TempDir(), "state")),
-		Persist: Persister{Path: persist},
+		Persist: Persister{Path: persist, Dir: filepath.Dir(persist)},
 		Now:     func() time.Time { clock = clock.Add(time.Second); return clock },
 	}
 }
@@ -184,9 +184,10 @@ func TestCrashBetweenWriteAndStateUpdate(t *testing.T) {
 // AppliedError, and stays managed.
 func TestApplyReportsLateFailureAsApplied(t *testing.T) {
 	root := fakeSys(t, liveKeys)
-	blocker := filepath.Join(t.TempDir(), "file")
-	os.WriteFile(blocker, nil, 0o644)
-	a := newApplier(t, root, filepath.Join(blocker, "90-tcp-advisor.conf")) // a path under a file
+	// A non-empty directory where the drop-in goes: the rename fails.
+	dropIn := filepath.Join(t.TempDir(), "90-tcp-advisor.conf")
+	os.MkdirAll(filepath.Join(dropIn, "x"), 0o755)
+	a := newApplier(t, root, dropIn)
 	st, _ := a.Store.Load()
 	applied, failed := a.Apply(st, Plan{Changes: []Change{{Key: "net.ipv4.tcp_tw_reuse", From: "0", To: "1", Group: 1}}})
 	var ae *AppliedError

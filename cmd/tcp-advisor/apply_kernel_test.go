@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,7 +20,12 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
 
 	dir := t.TempDir()
-	dropIn := filepath.Join(dir, "sysctl.d", "90-tcp-advisor.conf")
+	// persist_path may only name a file in /etc/sysctl.d: the commands
+	// run with a scratch directory bind-mounted there (private mounts).
+	sysctlD := filepath.Join(dir, "sysctl.d")
+	os.MkdirAll(sysctlD, 0o755)
+	const dropInPath = "/etc/sysctl.d/90-tcp-advisor-test.conf"
+	dropIn := filepath.Join(sysctlD, filepath.Base(dropInPath))
 	policyDir := filepath.Join(dir, "policies.d")
 	if err := os.MkdirAll(policyDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -31,10 +38,13 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(policyDir, name), b, 0o644)
 	}
-	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropInPath+"\"\n}\n"), 0o644)
 	stateDir := filepath.Join(dir, "state")
 
-	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
+	withSysctlD := func(args ...string) []string {
+		return append([]string{"--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /etc/sysctl.d && exec "$@"`, sysctlD, "ip", "netns", "exec", ns.Name, advisorBin}, args...)
+	}
+	out, stderr, code := runHost(t, "unshare", withSysctlD("apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")...)
 	if code == 0 || !strings.Contains(stderr, "--yes") {
 		t.Errorf("apply without --yes on a pipe: exit %d\n%s%s", code, out, stderr)
 	}
@@ -42,7 +52,10 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		t.Fatalf("apply without confirmation changed the range to %q", got)
 	}
 
-	out = ns.MustRun(t, advisorBin, "apply", "--yes", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
+	out, stderr, code = runHost(t, "unshare", withSysctlD("apply", "--yes", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")...)
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+	}
 	if !strings.Contains(out, "applied net.ipv4.ip_local_port_range") {
 		t.Fatalf("apply output:\n%s", out)
 	}
@@ -62,13 +75,15 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	}
 
 	status := ns.MustRun(t, advisorBin, "status", "--state-dir", stateDir)
-	for _, want := range []string{`original "40000 40999"`, dropIn} {
+	for _, want := range []string{`original "40000 40999"`, dropInPath} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}
 	}
 
-	ns.MustRun(t, advisorBin, "rollback", "--state-dir", stateDir)
+	if out, stderr, code := runHost(t, "unshare", withSysctlD("rollback", "--state-dir", stateDir)...); code != 0 {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, stderr)
+	}
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("after rollback: %q", got)
 	}
@@ -78,4 +93,26 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
 		t.Errorf("drop-in still there after rollback: %v", err)
 	}
+	if fi, err := os.Stat(stateDir + "/state.json"); err != nil || fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("state file %v %v: others may read it", fi, err)
+	}
+}
+
+// runHost runs a command outside any namespace and returns its stdout,
+// stderr and exit code.
+func runHost(t *testing.T, name string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout.String(), stderr.String(), 0
+	case errors.As(err, &ee):
+		return stdout.String(), stderr.String(), ee.ExitCode()
+	}
+	t.Fatal(err)
+	return "", "", -1
 }
