@@ -3,9 +3,15 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 )
 
 // TestKernelCorruptStateStatusAndRollback: the agent's state file is cut
@@ -111,5 +117,43 @@ func TestKernelApplyUnprivileged(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(stateDir, "state", "state.json")); err == nil && strings.Contains(string(b), `"apply"`) {
 		t.Errorf("state records an apply:\n%s", b)
+	}
+}
+
+// TestKernelAgentPlainStderr: no journal socket (a tmpfs hides it where
+// there is one), no NOTIFY_SOCKET and stdout closed: the agent runs, logs
+// plain lines to stderr, reports no error and exits 0 on SIGTERM.
+func TestKernelAgentPlainStderr(t *testing.T) {
+	advisorBin, _ := binaries(t)
+	ns := netnstest.New(t)
+	script := `mkdir -p /run/systemd/journal && mount -t tmpfs none /run/systemd/journal && exec "$@" >&-`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+		"ip", "netns", "exec", ns.Name, advisorBin, "run", "--interval", "1s", "--state-dir", t.TempDir())
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "NOTIFY_SOCKET=") })
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "agent_started") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // a tick or two more
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	log := stderr.String()
+	if err != nil {
+		t.Fatalf("agent exit: %v\n%s", err, log)
+	}
+	for _, want := range []string{" info policy_loaded: ", " info agent_started: ", " info agent_stopped: "} {
+		if !strings.Contains(log, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, log)
+		}
+	}
+	for _, bad := range []string{"journal:", "notify", "bad file descriptor", "panic"} {
+		if strings.Contains(strings.ToLower(log), bad) {
+			t.Errorf("stderr mentions %q:\n%s", bad, log)
+		}
 	}
 }

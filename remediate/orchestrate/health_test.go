@@ -193,3 +193,24 @@ func TestBackoffDoublesToMax(t *testing.T) {
 		}
 	}
 }
+
+// TestInProcessTimesAreMonotonic: the times the agent compares within one
+// run (a change's time for its cooldown, snapshot times for rates) carry
+// Go's monotonic clock reading, so a wall clock jump (NTP step, operator)
+// neither ends a cooldown early nor distorts a rate. Only times read back
+// from the state file after a restart are wall clock.
+func TestInProcessTimesAreMonotonic(t *testing.T) {
+	a, _, _, _, _ := setup(t, "enforce", "")
+	a.Tick()
+	if len(a.state.Managed) == 0 {
+		t.Fatal("nothing applied")
+	}
+	for k, m := range a.state.Managed {
+		if !strings.Contains(m.LastChange.String(), " m=") {
+			t.Errorf("%s last change %v carries no monotonic reading", k, m.LastChange)
+		}
+	}
+	if !strings.Contains(a.now().String(), " m=") {
+		t.Error("the agent's clock carries no monotonic reading")
+	}
+}
