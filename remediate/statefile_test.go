@@ -198,3 +198,39 @@ func TestStoreModes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseState: any bytes give a usable state or an error that explains;
+// never a panic, never a nil managed record, and what parses saves again.
+func FuzzParseState(f *testing.F) {
+	b, _ := json.MarshalIndent(sampleState(), "", "  ")
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"managed":{"k":null}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ParseState("state.json", data)
+		var ce *CorruptError
+		var ve *VersionError
+		switch {
+		case err == nil:
+		case errors.As(err, &ce):
+			st = ce.Salvaged
+			_ = err.Error()
+		case errors.As(err, &ve):
+			return
+		default:
+			t.Fatalf("error of type %T: %v", err, err)
+		}
+		if st == nil || st.Managed == nil {
+			t.Fatal("nil state")
+		}
+		for k, m := range st.Managed {
+			if m == nil {
+				t.Fatalf("nil record for %q", k)
+			}
+		}
+		if err := NewStore(t.TempDir()).Save(st); err != nil {
+			t.Fatalf("save: %v", err)
+		}
+	})
+}
