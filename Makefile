@@ -40,10 +40,31 @@ fuzz:
 		done; \
 	done
 
-lint:
+lint: vulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+
+# vulncheck runs govulncheck (a go tool, pinned in go.mod) against the Go
+# vulnerability database as the golang.org/x/vulndb module carries it: the
+# module proxy serves it where vuln.go.dev may be out of reach. Its OSV
+# files are indexed once per VULNDB_VERSION into bin/ with vulndb's own
+# indexdb command. Bump VULNDB_VERSION (a vulndb pseudo-version) to take
+# newer advisories; `make vulncheck VULNDB=https://vuln.go.dev` uses the
+# online database instead.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+VULNDB_DIR     := bin/vulndb-$(VULNDB_VERSION)
+VULNDB         ?= file://$(CURDIR)/$(VULNDB_DIR)
+.PHONY: vulncheck
+vulncheck:
+	@if [ "$(VULNDB)" = "file://$(CURDIR)/$(VULNDB_DIR)" ] && [ ! -f $(VULNDB_DIR)/index/db.json ]; then \
+		set -e; src=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$$/\1/p'); \
+		echo "indexing $$src/data/osv into $(VULNDB_DIR)"; \
+		rm -rf $(VULNDB_DIR).tmp; \
+		$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns $$src/data/osv -out $(VULNDB_DIR).tmp; \
+		mv $(VULNDB_DIR).tmp $(VULNDB_DIR); \
+	fi
+	$(GO) tool govulncheck -db $(VULNDB) $(PKGS)
 
 # bench needs root: the quiet tick runs in a fresh network namespace, the
 # 150,000-socket comparison with ss in a scratch one it makes and removes.
