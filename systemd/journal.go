@@ -70,14 +70,14 @@ type Logger struct {
 	now    func() time.Time
 }
 
-// NewLogger returns a Logger that sends to journald if journal.Enabled(), and
+// NewLogger returns a Logger that sends to journald if its socket is there, and
 // writes "time priority kind: message KEY=value ..." lines to stderr
 // otherwise (and whenever a send to journald fails, so nothing is lost
 // silently).
 func NewLogger(stderr io.Writer) *Logger {
 	var send sendFunc
-	if journal.Enabled() {
-		send = journal.Send
+	if j := dialJournal(journalSocket); j != nil {
+		send = j.send
 	}
 	return newLogger(send, stderr)
 }

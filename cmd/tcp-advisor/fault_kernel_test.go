@@ -157,3 +157,35 @@ func TestKernelAgentPlainStderr(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelAgentListensNowhere: the agent, enforcing and dumping sockets
+// every second, opens no listening TCP, UDP or unix socket: nothing on the
+// network can talk to it.
+func TestKernelAgentListensNowhere(t *testing.T) {
+	advisorBin, _ := binaries(t)
+	ns := netnstest.New(t)
+	agent := startAgent(t, ns, advisorBin, "--mode", "enforce", "--interval", "1s", "--detail-interval", "1s", "--state-dir", t.TempDir())
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(agent.log.String(), "agent_started") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range 3 {
+		// The namespace is the agent's alone: any listener would be its.
+		if out := ns.MustRun(t, "ss", "-Htuxlnp"); strings.TrimSpace(out) != "" {
+			t.Fatalf("listening sockets in the agent's namespace:\n%s", out)
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	pid := agent.cmd.Process.Pid
+	// ip netns exec execs the agent in place: the pid is the agent's.
+	for _, f := range []string{"tcp", "tcp6", "udp", "udp6"} {
+		b, err := os.ReadFile("/proc/" + itoa(pid) + "/net/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lines := strings.Count(strings.TrimSpace(string(b)), "\n"); lines != 0 {
+			t.Errorf("/proc/%d/net/%s lists sockets:\n%s", pid, f, b)
+		}
+	}
+	agent.stop(t, syscall.SIGTERM)
+}
