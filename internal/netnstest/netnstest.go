@@ -66,6 +66,36 @@ func New(t testing.TB) *NS {
 	return ns
 }
 
+// NewIsolated is New with a TCP established hash table of the
+// namespace's own, of ehashEntries buckets (net.ipv4.tcp_child_ehash_entries,
+// Linux 6.1, set in a throwaway parent namespace, never the host's). A
+// sock_diag dump walks the whole hash table it reads, so on the shared table
+// a benchmark's hundreds of thousands of sockets would slow every other
+// namespace's dumps, and other namespaces' sockets would skew the
+// benchmark. On a kernel without the sysctl it falls back to New.
+func NewIsolated(t testing.TB, ehashEntries int) *NS {
+	t.Helper()
+	Require(t)
+	if _, err := os.Stat("/proc/sys/net/ipv4/tcp_child_ehash_entries"); err != nil {
+		t.Logf("no tcp_child_ehash_entries: the namespace shares the host's hash table")
+		return New(t)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ns := &NS{Name: "tcpadv-" + hex.EncodeToString(b)}
+	script := fmt.Sprintf("sysctl -qw net.ipv4.tcp_child_ehash_entries=%d && ip netns add %s", ehashEntries, ns.Name)
+	if out, err := exec.Command("unshare", "--net", "sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("isolated namespace: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", ns.Name, err, out)
+		}
+	})
+	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
 // Command returns a command that runs name inside the namespace.
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
