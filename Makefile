@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
 
-.PHONY: all build deps test unit fuzz lint bench clean
+.PHONY: all build deps test unit fuzz lint bench soak clean
 
 all: build
 
@@ -72,6 +72,12 @@ bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
 
+# soak (root, minutes; not part of test) runs the agent enforcing every
+# second for SOAK_DURATION (default 10m) under sustained churn in a scratch
+# namespace, and reports tick durations, CPU per tick, RSS and goroutines.
+SOAK_DURATION ?= 10m
+soak: build
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run TestSoak -timeout 60m -v ./internal/soak/
 
 clean:
 	rm -rf bin dist

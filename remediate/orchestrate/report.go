@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -157,6 +158,12 @@ func (a *Agent) statusLine(f advisor.Findings) string {
 		a.Mode(), worst, f.TimeWait.Count, f.CloseWait.Count, a.applied)
 	if h := a.healthLine(); h != "" {
 		line += "; " + h
+	}
+	// What a soak test or an operator watching `systemctl status` needs to
+	// see the agent stays cheap: the previous tick's duration and the
+	// goroutine count.
+	if h := a.Health(); h.Ticks > 0 {
+		line += fmt.Sprintf("; tick %.1f ms, %d goroutines", float64(h.LastTick.Microseconds())/1000, runtime.NumGoroutine())
 	}
 	return line
 }

@@ -9,9 +9,10 @@
 //	    serve the address and never close accepted connections; open n and
 //	    close them from the client: n server sockets stay in CLOSE_WAIT
 //	    until tcpload is killed. Prints "ready" when all are in place.
-//	tcpload dial -addr 127.0.0.1:9000 -rate 300 -duration 40s [-serve]
-//	    open connections at a fixed rate, closing each first, and print one
-//	    JSON line a second: {"second":s,"ok":n,"eaddrnotavail":m,"other":k}.
+//	tcpload dial -addr 127.0.0.1:9000[,...] -rate 300 [-conc 1] -duration 40s [-serve]
+//	    open connections at a fixed rate, round robin over the addresses,
+//	    closing each first, and print one JSON line a second:
+//	    {"second":s,"ok":n,"eaddrnotavail":m,"other":k}.
 package main
 
 import (
@@ -179,47 +180,67 @@ type tick struct {
 
 func dial(args []string) error {
 	fs := flag.NewFlagSet("dial", flag.ExitOnError)
-	addr := fs.String("addr", "127.0.0.1:9000", "address to dial")
+	addr := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to dial, round robin")
 	rate := fs.Int("rate", 300, "connections per second")
+	conc := fs.Int("conc", 1, "dialers, each at rate/conc")
 	duration := fs.Duration("duration", 40*time.Second, "how long to dial")
 	serve := fs.Bool("serve", false, "also serve the address")
 	_ = fs.Parse(args)
+	targets := strings.Split(*addr, ",")
 	if *serve {
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
 		var closed atomic.Int64
-		go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
-	}
-	enc := json.NewEncoder(os.Stdout)
-	start := time.Now()
-	interval := time.Second / time.Duration(*rate)
-	var cur tick
-	next := start
-	for time.Since(start) < *duration {
-		sec := int(time.Since(start) / time.Second)
-		if sec != cur.Second {
-			if err := enc.Encode(cur); err != nil {
+		for _, a := range targets {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
 				return err
 			}
-			cur = tick{Second: sec}
-		}
-		c, err := net.DialTimeout("tcp", *addr, time.Second)
-		switch {
-		case err == nil:
-			cur.OK++
-			c.Close()
-		case errors.Is(err, syscall.EADDRNOTAVAIL):
-			cur.EAddrNotAvail++
-		default:
-			cur.Other++
-		}
-		next = next.Add(interval)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
+			defer ln.Close()
+			go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
 		}
 	}
-	return enc.Encode(cur)
+	ticks := make([]tick, int(*duration/time.Second)+1)
+	for i := range ticks {
+		ticks[i].Second = i
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	interval := time.Second * time.Duration(*conc) / time.Duration(*rate)
+	for w := range *conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := start.Add(interval * time.Duration(w) / time.Duration(*conc))
+			for n := w; time.Since(start) < *duration; n++ {
+				c, err := net.DialTimeout("tcp", targets[n%len(targets)], time.Second)
+				sec := min(int(time.Since(start)/time.Second), len(ticks)-1)
+				mu.Lock()
+				switch {
+				case err == nil:
+					ticks[sec].OK++
+					c.Close()
+				case errors.Is(err, syscall.EADDRNOTAVAIL):
+					ticks[sec].EAddrNotAvail++
+				default:
+					ticks[sec].Other++
+				}
+				mu.Unlock()
+				next = next.Add(interval)
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	enc := json.NewEncoder(os.Stdout)
+	for _, tk := range ticks {
+		if tk.Second*int(time.Second) >= int(*duration) && tk.OK+tk.EAddrNotAvail+tk.Other == 0 {
+			break
+		}
+		if err := enc.Encode(tk); err != nil {
+			return err
+		}
+	}
+	return nil
 }
