@@ -233,6 +233,17 @@ func SettableKeys() []string {
 // fields with tabs ("32768\t60999") where people write spaces.
 func NormalizeValue(v string) string { return strings.Join(strings.Fields(v), " ") }
 
+// Bounds describes the bounds tcp-advisor writes within.
+func (k SysctlKey) Bounds() string {
+	switch k.Kind {
+	case KindPortRange:
+		return fmt.Sprintf("low >= %d (>= 1 with allow_privileged_low), high <= %d, low < high", k.Min, k.Max)
+	case KindPortList:
+		return "ports 0 to 65535"
+	}
+	return fmt.Sprintf("%d to %d", k.Min, k.Max)
+}
+
 // Check reports whether v, normalized, is a value of the key's kind within
 // its bounds.
 func (k SysctlKey) Check(v string) error {
@@ -389,4 +400,23 @@ func (s *Sysctls) UnmarshalJSON(b []byte) error {
 	}
 	*s = v
 	return nil
+}
+
+// RegistryMarkdown renders the registry as the Markdown table the
+// documentation holds (policies/README.md); a test keeps the two equal.
+func RegistryMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| key | values | bounds tcp-advisor writes within | settable | scope | governs |\n|---|---|---|---|---|---|\n")
+	for _, k := range registry {
+		settable := "yes"
+		if !k.Settable {
+			settable = "no: " + k.NotSettable
+		}
+		scope := k.Scope.String()
+		if k.Since != "" {
+			scope += fmt.Sprintf("; Linux %s and later", k.Since)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", k.Name, k.Values, k.Bounds(), settable, scope, k.Governs)
+	}
+	return b.String()
 }

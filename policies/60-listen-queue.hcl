@@ -18,8 +18,7 @@ rule "listen-queue-overflow" {
 
   advice = join(" ", [
     "Raise the application's listen() backlog (nginx: listen ... backlog=N; HAProxy: backlog; Envoy: tcp_backlog_size)",
-    "together with net.core.somaxconn (now ${sysctl.somaxconn}), which caps every backlog;",
-    "net.ipv4.tcp_max_syn_backlog bounds the SYN queue, not the accept queue.",
-    "then restart the listener. If the accept loop is saturated, add workers.",
+    "together with net.core.somaxconn (now ${sysctl.somaxconn}), which caps every backlog, then restart the listener;",
+    "net.ipv4.tcp_max_syn_backlog bounds the SYN queue, not the accept queue. If the accept loop is saturated, add workers.",
   ])
 }

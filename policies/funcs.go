@@ -70,11 +70,10 @@ type widenLimits struct {
 }
 
 // portRangeLimits returns the limits the port range guardrail and the
-// host's ip_unprivileged_port_start put on a widened range. The low end
-// stays where it is unless the guardrail sets low_floor.
-func (s *Set) portRangeLimits(sc advisor.Sysctls) widenLimits {
+// host's ip_unprivileged_port_start put on widening cur. The low end stays
+// where it is unless the guardrail sets low_floor.
+func (s *Set) portRangeLimits(sc advisor.Sysctls, cur advisor.PortRange) widenLimits {
 	g := s.Guardrail(advisor.KeyPortRange)
-	cur := sc.PortRange()
 	l := widenLimits{floor: cur.Low, ceiling: 65535}
 	if g.LowFloor != nil {
 		l.floor = min(cur.Low, int(*g.LowFloor))
@@ -236,7 +235,7 @@ func (s *Set) widenPortRangeFunc(sc advisor.Sysctls) function.Function {
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
-			r := widenPortRange(cur, ceilInt(args[1]), s.portRangeLimits(sc))
+			r := widenPortRange(cur, ceilInt(args[1]), s.portRangeLimits(sc, cur))
 			return cty.StringVal(r.String()), nil
 		},
 	})

@@ -512,6 +512,9 @@ func (l *loader) sets(r *Rule, blocks hcl.Blocks) {
 		s, err := valueString(v)
 		if err == nil {
 			k, _ := advisor.LookupSysctl(key)
+			if k.Kind == advisor.KindPortRange && l.set.Guardrails[key].AllowPrivilegedLow {
+				k.Min = 1
+			}
 			err = k.Check(s)
 		}
 		if err != nil {

@@ -111,7 +111,7 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 		reg.Min = 1
 	}
 	if err := reg.Check(c.To); err != nil {
-		return refusal(c, GuardBuiltin, builtinBound(reg), "built-in", "%v", err)
+		return refusal(c, GuardBuiltin, reg.Bounds(), "built-in", "%v", err)
 	}
 	if g.State != nil {
 		if m, ok := g.State.Managed[c.Key]; ok {
@@ -150,17 +150,6 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), src, "a step of %d is larger", abs(to-from))
 	}
 	return nil
-}
-
-// builtinBound describes a registry entry's bounds.
-func builtinBound(k advisor.SysctlKey) string {
-	switch k.Kind {
-	case advisor.KindPortRange:
-		return fmt.Sprintf("low >= %d, high <= %d, low < high", k.Min, k.Max)
-	case advisor.KindPortList:
-		return "a port list"
-	}
-	return fmt.Sprintf("%d..%d", k.Min, k.Max)
 }
 
 // checkPortRange applies the port range's guardrails: the kernel's floor,
