@@ -48,7 +48,7 @@ rule "port-exhaustion" {
       "connect() runs short of ports towards ${worst.local} -> ${worst.remote}: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)}) in ${sysctl.ip_local_port_range.text}",
       worst.full ? ", none is left: connect() fails with EADDRNOTAVAIL and the failed calls count nowhere, so the demand is at least the capacity" : "",
       !worst.full ? "; ${round(worst.close_rate, 1)} connections/s close towards it and each keeps its port ${round(worst.hold_seconds)} s, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
-      worst.runs_out && !worst.full ? "; at ${worst.exhaustion_basis} it runs out in ${duration(worst.seconds_to_exhaustion)}" : "",
+      worst.runs_out && !worst.full ? "; at the rate of ${worst.exhaustion_basis} it runs out in ${duration(worst.seconds_to_exhaustion)}" : "",
       local.bind_short ? "; bind() to port 0 runs short as well: sockets on ${ports.bind_source} hold ${ports.distinct_in_use} distinct ports (${percent(ports.bind_utilization)})" : "",
     ]) : join("", [
       "bind() to port 0 runs short of ports: sockets on ${ports.bind_source} or the wildcard hold ${ports.distinct_in_use} distinct ports (${percent(ports.bind_utilization)} of the range less reserved ports) in ${sysctl.ip_local_port_range.text}, and bind() needs one none of them holds",

@@ -3,6 +3,7 @@ package policies
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -115,7 +116,10 @@ func (l *loader) guardrail(b *hcl.Block) {
 	}
 	reg, _ := advisor.LookupSysctl(key)
 	isRange, isList := reg.Kind == advisor.KindPortRange, reg.Kind == advisor.KindPortList
-	g := Guardrail{Key: key, Sources: []hcl.Range{b.DefRange}}
+	g := Guardrail{Key: key, Sources: []hcl.Range{b.DefRange}, BoundSources: map[string]hcl.Range{}}
+	for name := range c.Attributes {
+		g.BoundSources[name] = b.DefRange
+	}
 	ok := true
 	bad := func(a *hcl.Attribute, summary, format string, args ...any) {
 		l.errorf(a.Expr.Range(), summary, format, args...)
@@ -318,12 +322,24 @@ func portElement(e cty.Value) (advisor.PortRange, error) {
 func mergeGuardrails(a, b Guardrail) (Guardrail, error) {
 	m := a
 	m.Sources = append(slices.Clone(a.Sources), b.Sources...)
+	m.BoundSources = maps.Clone(a.BoundSources)
+	from := func(attr string, took bool) {
+		if r, ok := b.BoundSources[attr]; ok && took {
+			m.BoundSources[attr] = r
+		}
+	}
 	m.Reserve = a.Reserve.Union(b.Reserve)
 	m.Min = pick(a.Min, b.Min, true)
+	from("min", m.Min != a.Min)
 	m.Max = pick(a.Max, b.Max, false)
+	from("max", m.Max != a.Max)
 	m.MaxStep = pick(a.MaxStep, b.MaxStep, false)
+	from("max_step", m.MaxStep != a.MaxStep)
 	m.LowFloor = pick(a.LowFloor, b.LowFloor, true)
+	from("low_floor", m.LowFloor != a.LowFloor)
 	m.Cooldown = max(a.Cooldown, b.Cooldown)
+	from("cooldown", b.Cooldown > a.Cooldown)
+	from("allowed", len(b.Allowed) > 0)
 	m.AllowPrivilegedLow = a.AllowPrivilegedLow && b.AllowPrivilegedLow
 	switch {
 	case len(a.Allowed) == 0:

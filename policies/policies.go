@@ -95,8 +95,11 @@ type Guardrail struct {
 	// brings them into the range reserves them in the same change.
 	// Guardrails for the key in several files contribute the union.
 	Reserve advisor.PortSet
-	// Sources are where guardrails for the key were declared.
-	Sources []hcl.Range
+	// Sources are where guardrails for the key were declared; BoundSources
+	// where the bound in force of each attribute ("min", "max_step", ...)
+	// was declared.
+	Sources      []hcl.Range
+	BoundSources map[string]hcl.Range
 }
 
 // Source returns where the guardrail was first declared, or "built-in".
@@ -105,6 +108,15 @@ func (g Guardrail) Source() string {
 		return "built-in"
 	}
 	return RangeString(g.Sources[0])
+}
+
+// SourceOf returns where the bound of attribute attr in force was
+// declared: "built-in" when no policy set it.
+func (g Guardrail) SourceOf(attr string) string {
+	if r, ok := g.BoundSources[attr]; ok {
+		return RangeString(r)
+	}
+	return "built-in"
 }
 
 // Change is one sysctl value a rule proposes.

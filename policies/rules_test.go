@@ -84,7 +84,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			contains: []string{
 				"connect() runs short of ports towards 10.0.0.1 -> 10.0.0.2:8080: 900 of 1000 usable ports are unavailable (90%)",
 				"20 connections/s close towards it and each keeps its port 60 s, so it levels off at 1200 (120%)",
-				"at measured growth it runs out in 20s", "bind() to port 0 runs short as well: sockets on 10.0.0.1 hold 900 distinct ports (90%)",
+				"at the rate of measured growth it runs out in 20s", "bind() to port 0 runs short as well: sockets on 10.0.0.1 hold 900 distinct ports (90%)",
 			},
 		},
 		{
@@ -178,7 +178,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Connections.Worst.ExhaustionBasis = "growth of open connections"
 			},
 			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
-			contains: []string{"at growth of open connections it runs out in 5m0s"},
+			contains: []string{"at the rate of growth of open connections it runs out in 5m0s"},
 		},
 		{
 			name: "reserved ports and listeners count in the target",

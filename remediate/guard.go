@@ -102,7 +102,6 @@ func refusal(c Change, guardrail, bound, source, format string, args ...any) *Re
 // Check checks one change against its key's guardrails.
 func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 	pol := g.Set.Guardrail(c.Key)
-	src := pol.Source()
 	if err := advisor.CheckSettable(c.Key); err != nil {
 		return refusal(c, GuardAllowList, "settable keys", "built-in", "%v", err)
 	}
@@ -120,7 +119,7 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 					"changed outside tcp-advisor; it is no longer managed (tcp-advisor rollback --key %s restores the original)", c.Key)
 			}
 			if next := m.LastChange.Add(pol.Cooldown); pol.Cooldown > 0 && g.Now.Before(next) {
-				return refusal(c, GuardCooldown, "cooldown "+pol.Cooldown.String(), src,
+				return refusal(c, GuardCooldown, "cooldown "+pol.Cooldown.String(), pol.SourceOf("cooldown"),
 					"last changed %s ago", g.Now.Sub(m.LastChange).Round(time.Second))
 			}
 			if dir := direction(c.Key, c.From, c.To); dir != 0 && m.Direction != 0 && dir != m.Direction {
@@ -130,7 +129,7 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 		}
 	}
 	if len(pol.Allowed) > 0 && !slices.Contains(pol.Allowed, c.To) {
-		return refusal(c, GuardAllowed, "allowed "+strings.Join(pol.Allowed, ", "), src,
+		return refusal(c, GuardAllowed, "allowed "+strings.Join(pol.Allowed, ", "), pol.SourceOf("allowed"),
 			"%q is not among the allowed values", c.To)
 	}
 	switch c.Key {
@@ -141,13 +140,13 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 	}
 	to, _ := strconv.ParseInt(c.To, 10, 64)
 	if pol.Min != nil && to < *pol.Min {
-		return refusal(c, GuardMin, fmt.Sprintf("min %d", *pol.Min), src, "%d is below the guardrail's minimum", to)
+		return refusal(c, GuardMin, fmt.Sprintf("min %d", *pol.Min), pol.SourceOf("min"), "%d is below the guardrail's minimum", to)
 	}
 	if pol.Max != nil && to > *pol.Max {
-		return refusal(c, GuardMax, fmt.Sprintf("max %d", *pol.Max), src, "%d is above the guardrail's maximum", to)
+		return refusal(c, GuardMax, fmt.Sprintf("max %d", *pol.Max), pol.SourceOf("max"), "%d is above the guardrail's maximum", to)
 	}
 	if from, err := strconv.ParseInt(c.From, 10, 64); err == nil && pol.MaxStep != nil && abs(to-from) > *pol.MaxStep {
-		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), src, "a step of %d is larger", abs(to-from))
+		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), pol.SourceOf("max_step"), "a step of %d is larger", abs(to-from))
 	}
 	return nil
 }
@@ -158,7 +157,6 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot) *Refusal {
 	to, _ := advisor.ParsePortRange(c.To) // the registry check parsed it
 	from := snap.Sysctls.PortRange()
-	src := pol.Source()
 	if start := snap.Sysctls.Int(advisor.KeyUnprivilegedPortStart); to.Low < start {
 		return refusal(c, GuardUnprivileged, fmt.Sprintf("ip_unprivileged_port_start %d", start), "built-in",
 			"low %d would hand privileged ports to connect(); the kernel refuses it", to.Low)
@@ -173,21 +171,21 @@ func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot) *Re
 	// socket to see: the low end moves only where the policy says how far.
 	if to.Low < from.Low {
 		if pol.LowFloor == nil {
-			return refusal(c, GuardLowEnd, fmt.Sprintf("low %d (no low_floor)", from.Low), src,
+			return refusal(c, GuardLowEnd, fmt.Sprintf("low %d (no low_floor)", from.Low), pol.Source(),
 				"the low end stays where it is unless the guardrail sets low_floor; raise high instead")
 		}
 		if int64(to.Low) < *pol.LowFloor {
-			return refusal(c, GuardLowEnd, fmt.Sprintf("low_floor %d", *pol.LowFloor), src, "low %d is below the floor", to.Low)
+			return refusal(c, GuardLowEnd, fmt.Sprintf("low_floor %d", *pol.LowFloor), pol.SourceOf("low_floor"), "low %d is below the floor", to.Low)
 		}
 	}
 	if pol.Min != nil && int64(to.Low) < *pol.Min {
-		return refusal(c, GuardMin, fmt.Sprintf("min %d", *pol.Min), src, "low %d is below the guardrail's minimum", to.Low)
+		return refusal(c, GuardMin, fmt.Sprintf("min %d", *pol.Min), pol.SourceOf("min"), "low %d is below the guardrail's minimum", to.Low)
 	}
 	if pol.Max != nil && int64(to.High) > *pol.Max {
-		return refusal(c, GuardMax, fmt.Sprintf("max %d", *pol.Max), src, "high %d is above the guardrail's maximum", to.High)
+		return refusal(c, GuardMax, fmt.Sprintf("max %d", *pol.Max), pol.SourceOf("max"), "high %d is above the guardrail's maximum", to.High)
 	}
 	if step := int64(to.Size() - from.Size()); pol.MaxStep != nil && step > *pol.MaxStep {
-		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), src, "widening by %d ports is more", step)
+		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), pol.SourceOf("max_step"), "widening by %d ports is more", step)
 	}
 	return nil
 }

@@ -180,12 +180,8 @@ func (e *NamespaceError) Error() string {
 // than here, and adopts here for a state that records none yet.
 func (st *State) CheckNamespace(dir string, here advisor.Netns) error {
 	if st.Namespace == nil {
-		if len(st.Managed) == 0 {
-			st.Namespace = &here
-			return nil
-		}
-		// A state written before namespaces were recorded: its keys were
-		// changed from wherever it ran. Adopt here, as that version did.
+		// A new state, or one written before namespaces were recorded,
+		// whose keys were changed from wherever it ran: adopt here.
 		st.Namespace = &here
 		return nil
 	}
