@@ -10,6 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // The tests in this file run inside a scratch network namespace (see
@@ -27,8 +29,8 @@ func mount(t *testing.T, source, target, fstype string, flags uintptr, data stri
 // rangePlan is a group that reserves a port and widens the range.
 func rangePlan(to string) Plan {
 	return Plan{Changes: []Change{
-		{Key: KeyReservedPorts, From: "", To: "41500", Rule: "widen", Group: 1},
-		{Key: KeyPortRange, From: "40000 40999", To: to, Rule: "widen", Group: 1},
+		{Key: advisor.KeyReservedPorts, From: "", To: "41500", Rule: "widen", Group: 1},
+		{Key: advisor.KeyPortRange, From: "40000 40999", To: to, Rule: "widen", Group: 1},
 	}}
 }
 
@@ -93,7 +95,7 @@ func TestKernelStoreFailureAppliesNothing(t *testing.T) {
 			if len(applied) != 0 || len(failed) != 1 || !errors.As(failed[0].Err, &se) {
 				t.Fatalf("applied %+v, failed %+v; want one StoreError", applied, failed)
 			}
-			for key, want := range map[string]string{KeyPortRange: "40000 40999", KeyReservedPorts: ""} {
+			for key, want := range map[string]string{advisor.KeyPortRange: "40000 40999", advisor.KeyReservedPorts: ""} {
 				if got := readKey(t, root, key); got != want {
 					t.Errorf("%s = %q: written although the state could not be saved", key, got)
 				}
@@ -114,7 +116,7 @@ func TestKernelWriteRejectedRestoresGroup(t *testing.T) {
 	if !netnstest.Inside(t) {
 		return
 	}
-	for key, v := range map[string]string{KeyPortRange: "40000 40999", KeyReservedPorts: ""} {
+	for key, v := range map[string]string{advisor.KeyPortRange: "40000 40999", advisor.KeyReservedPorts: ""} {
 		raw := v
 		if raw == "" {
 			raw = "\n"
@@ -130,17 +132,17 @@ func TestKernelWriteRejectedRestoresGroup(t *testing.T) {
 		t.Fatalf("applied %+v, failed %+v", applied, failed)
 	}
 	var we *WriteError
-	if !errors.As(failed[0].Err, &we) || we.Key != KeyPortRange || we.Errno() != "EINVAL" {
-		t.Fatalf("error %v, want a WriteError for %s with EINVAL", failed[0].Err, KeyPortRange)
+	if !errors.As(failed[0].Err, &we) || we.Key != advisor.KeyPortRange || we.Errno() != "EINVAL" {
+		t.Fatalf("error %v, want a WriteError for %s with EINVAL", failed[0].Err, advisor.KeyPortRange)
 	}
-	if msg := failed[0].Err.Error(); !strings.Contains(msg, KeyPortRange) || !strings.Contains(msg, "EINVAL") {
+	if msg := failed[0].Err.Error(); !strings.Contains(msg, advisor.KeyPortRange) || !strings.Contains(msg, "EINVAL") {
 		t.Errorf("message %q lacks the key or the errno", msg)
 	}
 	sys, _ := NewSysctls("/proc/sys")
-	if got, _ := sys.Get(KeyReservedPorts); got != "" {
+	if got, _ := sys.Get(advisor.KeyReservedPorts); got != "" {
 		t.Errorf("reserved ports %q: not restored", got)
 	}
-	if got, _ := sys.Get(KeyPortRange); got != "40000 40999" {
+	if got, _ := sys.Get(advisor.KeyPortRange); got != "40000 40999" {
 		t.Errorf("range %q", got)
 	}
 	saved, err := a.Store.Load()
@@ -163,17 +165,17 @@ func TestKernelReadOnlyProcSys(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys, _ := NewSysctls("/proc/sys")
-	before, _ := sys.Get(KeyReservedPorts)
+	before, _ := sys.Get(advisor.KeyReservedPorts)
 	a := newApplier(t, "/proc/sys", "")
 	st, _ := a.Store.Load()
 	plan := rangePlan("40000 42999")
 	plan.Changes[0].From = before
-	r, _ := sys.Get(KeyPortRange)
+	r, _ := sys.Get(advisor.KeyPortRange)
 	plan.Changes[1].From = r
 	_, failed := a.Apply(st, plan)
 	var we *WriteError
-	if len(failed) != 1 || !errors.As(failed[0].Err, &we) || we.Errno() != "EROFS" || we.Key != KeyReservedPorts {
-		t.Fatalf("failed = %+v, want EROFS on %s", failed, KeyReservedPorts)
+	if len(failed) != 1 || !errors.As(failed[0].Err, &we) || we.Errno() != "EROFS" || we.Key != advisor.KeyReservedPorts {
+		t.Fatalf("failed = %+v, want EROFS on %s", failed, advisor.KeyReservedPorts)
 	}
 	if saved, _ := a.Store.Load(); len(saved.Managed) != 0 {
 		t.Errorf("managed after a failed write: %+v", saved.Managed)

@@ -29,8 +29,11 @@ func (p Persister) check() error {
 	if dir == "" {
 		dir = policies.PersistDir
 	}
-	base := filepath.Base(p.Path)
-	if filepath.Clean(p.Path) != p.Path || filepath.Dir(p.Path) != dir || !strings.HasSuffix(base, ".conf") || strings.HasPrefix(base, ".") {
+	if filepath.Clean(p.Path) != p.Path || filepath.Dir(p.Path) != dir {
+		return fmt.Errorf("drop-in %q: tcp-advisor writes only *.conf files directly in %s", p.Path, dir)
+	}
+	// The name's rules are the policy's (one *.conf file).
+	if err := policies.CheckPersistPath(filepath.Join(policies.PersistDir, filepath.Base(p.Path))); err != nil {
 		return fmt.Errorf("drop-in %q: tcp-advisor writes only *.conf files directly in %s", p.Path, dir)
 	}
 	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {

@@ -20,7 +20,6 @@ func TestPersistOnlyInSysctlD(t *testing.T) {
 		dir + "/../escape.conf",
 		filepath.Join(dir, "sub", "x.conf"),
 		filepath.Join(dir, "no-suffix"),
-		filepath.Join(dir, ".hidden.conf"),
 		"/etc/passwd",
 		"relative.conf",
 	} {

@@ -102,6 +102,12 @@ func salvageState(b []byte) (*State, int) {
 			if dec.Decode(&st.PersistPath) != nil {
 				return st, version
 			}
+		case "namespace":
+			// The namespace the originals belong to: without it a
+			// rollback could restore them into another one.
+			if dec.Decode(&st.Namespace) != nil {
+				return st, version
+			}
 		case "managed":
 			if !openDelim(dec, '{') {
 				return st, version

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // sampleState is a state with three managed keys and some history, as the
@@ -14,13 +16,13 @@ import (
 func sampleState() *State {
 	return &State{
 		Managed: map[string]*ManagedKey{
-			KeyPortRange:            {Original: "40000 40999", LastWritten: "40000 42999", LastChange: t0, Direction: 1},
-			KeyReservedPorts:        {Original: "", LastWritten: "41500", LastChange: t0, Direction: 1},
-			"net.ipv4.tcp_tw_reuse": {Original: "0", LastWritten: "1", LastChange: t0, Direction: 1},
+			advisor.KeyPortRange:     {Original: "40000 40999", LastWritten: "40000 42999", LastChange: t0, Direction: 1},
+			advisor.KeyReservedPorts: {Original: "", LastWritten: "41500", LastChange: t0, Direction: 1},
+			"net.ipv4.tcp_tw_reuse":  {Original: "0", LastWritten: "1", LastChange: t0, Direction: 1},
 		},
 		History: []Record{
-			{Time: t0, Action: ActionApply, Key: KeyReservedPorts, From: "", To: "41500", Rule: "widen"},
-			{Time: t0, Action: ActionApply, Key: KeyPortRange, From: "40000 40999", To: "40000 42999", Rule: "widen"},
+			{Time: t0, Action: ActionApply, Key: advisor.KeyReservedPorts, From: "", To: "41500", Rule: "widen"},
+			{Time: t0, Action: ActionApply, Key: advisor.KeyPortRange, From: "40000 40999", To: "40000 42999", Rule: "widen"},
 		},
 		PersistPath: "/etc/sysctl.d/90-tcp-advisor.conf",
 	}

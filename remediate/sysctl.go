@@ -6,15 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	sysctl "github.com/lorenzosaino/go-sysctl"
-
-	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // Sysctls reads and writes sysctls below a root (normally /proc/sys).
@@ -38,17 +36,17 @@ func (s *Sysctls) Get(key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return policies.NormalizeValue(v), nil
+	return advisor.NormalizeValue(v), nil
 }
 
-// Set writes a key and reads it back. It writes only keys of the policies'
-// allow-list, whatever asks, and refuses keys that do not exist: the file
+// Set writes a key and reads it back. It writes only keys the registry
+// marks settable (advisor.CheckSettable), whatever asks, and refuses keys that do not exist: the file
 // is opened without O_CREAT (against a plain directory tree a create would
 // invent the key) and without following a symlink. A value the kernel
 // refuses, or reads back differently, is a *WriteError.
 func (s *Sysctls) Set(key, value string) error {
-	if !slices.Contains(policies.AllowedKeys(), key) {
-		return &WriteError{Key: key, Value: value, Err: errors.New("not in the allow-list of sysctls tcp-advisor may write")}
+	if err := advisor.CheckSettable(key); err != nil {
+		return &WriteError{Key: key, Value: value, Err: err}
 	}
 	path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
 	// A write of zero bytes never reaches the kernel; an empty list (no
@@ -75,7 +73,7 @@ func (s *Sysctls) Set(key, value string) error {
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
-	if got != policies.NormalizeValue(value) {
+	if got != advisor.NormalizeValue(value) {
 		return &WriteError{Key: key, Value: value, Err: fmt.Errorf("read back %q", got)}
 	}
 	return nil

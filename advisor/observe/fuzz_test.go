@@ -21,7 +21,7 @@ func FuzzParseProcNetTCP(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		agg := newAggregator(allStates, advisor.PortRange{Low: 1024, High: 65535})
+		agg := newAggregator(allStates, DumpConfig{Range: advisor.PortRange{Low: 1024, High: 65535}})
 		n := 0
 		_ = parseProcNetTCP(bytes.NewReader(data), func(m diagMsg) bool {
 			n++

@@ -15,8 +15,8 @@ import (
 )
 
 // Depth says how much of the socket table an observation dumps. Whatever
-// the depth, when the sockstat pre-check (DESIGN §3.2) says a destination
-// could be exhausted, every state is dumped and counted per destination.
+// the depth, when the sockstat pre-check says a destination could be
+// exhausted, every state is dumped and counted per destination.
 type Depth int
 
 const (
@@ -82,15 +82,19 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	default:
 		return snap, nil
 	}
-	if snap.Sockets, err = dumpSockets(o.dump, states, snap.Sysctls.PortRange); err != nil {
+	cfg := DumpConfigOf(snap.Sysctls)
+	if snap.Sockets, err = dumpSockets(o.dump, states, cfg); err != nil {
 		// The fallback: the same sockets as text. Slower on a large
 		// table, and without cookies; the snapshot says it is degraded.
-		sum, ferr := readProcNetTCP(o.procRoot, states, snap.Sysctls.PortRange)
+		sum, ferr := readProcNetTCP(o.procRoot, states, cfg)
 		if ferr != nil {
 			return snap, fmt.Errorf("%w; fallback: %w", err, ferr)
 		}
 		snap.Sockets = sum
 		snap.Degraded = append(snap.Degraded, fmt.Sprintf("%v; read %s instead", err, filepath.Join(o.procRoot, "net/tcp{,6}")))
+	}
+	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.procRoot); err != nil {
+		return snap, err
 	}
 	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
 	return snap, nil
@@ -106,7 +110,7 @@ const DumpFraction = 0.5
 // enough sockets hold local ports that one destination could be at
 // DumpFraction of the usable range.
 func DumpNeeded(s advisor.Snapshot) bool {
-	return float64(s.Counters.SocketsHoldingPorts()) >= DumpFraction*float64(s.Sysctls.UsablePorts())
+	return float64(s.SocketsHoldingPorts()) >= DumpFraction*float64(s.Sysctls.UsablePorts())
 }
 
 // Window takes n snapshots, interval apart, oldest first. It stops early with

@@ -174,9 +174,9 @@ func parseProcAddr(b []byte) (netip.AddrPort, error) {
 // readProcNetTCP aggregates /proc/net/tcp and tcp6 below procRoot like a
 // sock_diag dump of states: listeners first (they head each file), then
 // the rest. A missing tcp6 (IPv6 disabled) is no error.
-func readProcNetTCP(procRoot string, states advisor.StateSet, ports advisor.PortRange) (*advisor.SocketSummary, error) {
+func readProcNetTCP(procRoot string, states advisor.StateSet, cfg DumpConfig) (*advisor.SocketSummary, error) {
 	states |= advisor.StatesOf(advisor.Listen)
-	agg := newAggregator(states, ports)
+	agg := newAggregator(states, cfg)
 	files := []string{filepath.Join(procRoot, "net/tcp"), filepath.Join(procRoot, "net/tcp6")}
 	for pass := range 2 {
 		for i, path := range files {
@@ -208,5 +208,6 @@ func readProcNetTCP(procRoot string, states advisor.StateSet, ports advisor.Port
 			}
 		}
 	}
+	agg.finish()
 	return &agg.sum, nil
 }

@@ -3,6 +3,7 @@ package observe
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"strings"
@@ -89,7 +90,7 @@ func TestParseProcNetTCPDamage(t *testing.T) {
 // the netlink dump would: listening ports known first, ports counted per
 // destination, orphans counted.
 func TestReadProcNetTCPAggregates(t *testing.T) {
-	sum, err := readProcNetTCP("testdata/proc", allStates, advisor.PortRange{Low: 32768, High: 60999})
+	sum, err := readProcNetTCP("testdata/proc", allStates, DumpConfig{Range: advisor.PortRange{Low: 32768, High: 60999}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +212,8 @@ func TestKernelProcNetTCPMatchesSockDiag(t *testing.T) {
 	if !netnstest.Inside(t) {
 		return
 	}
-	setSysctl(t, KeyPortRange, "40000 40999")
-	setSysctl(t, KeyTCPTwReuse, "0")
+	setSysctl(t, advisor.KeyPortRange, "40000 40999")
+	setSysctl(t, advisor.KeyTwReuse, "0")
 	srv := serveCloseOnEOF(t, "tcp", "127.0.0.1:9000")
 	srv6 := serveCloseOnEOF(t, "tcp", "[::]:9001")
 	makeTimeWait(t, "tcp", "127.0.0.1:9000", 300)
@@ -221,23 +222,24 @@ func TestKernelProcNetTCPMatchesSockDiag(t *testing.T) {
 	srv.waitClosed(t, 300)
 	srv6.waitClosed(t, 50)
 	ports := advisor.PortRange{Low: 40000, High: 40999}
-	nl, err := DumpSockets(allStates, ports)
+	nl, err := DumpSockets(allStates, DumpConfig{Range: ports})
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := readProcNetTCP("/proc", allStates, ports)
+	text, err := readProcNetTCP("/proc", allStates, DumpConfig{Range: ports})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nl.States != text.States || nl.Ephemeral != text.Ephemeral || nl.DistinctPorts != text.DistinctPorts ||
+	if nl.States != text.States || nl.Ephemeral != text.Ephemeral || !maps.Equal(nl.BySource, text.BySource) || nl.ListenPortsInRange != text.ListenPortsInRange ||
 		nl.OrphanFinWait2 != text.OrphanFinWait2 || len(nl.CloseWait) != len(text.CloseWait) || len(nl.Listeners) != len(text.Listeners) {
-		t.Errorf("sock_diag %v / %v / %d ports, /proc %v / %v / %d ports", nl.States.Map(), nl.Ephemeral.Map(), nl.DistinctPorts, text.States.Map(), text.Ephemeral.Map(), text.DistinctPorts)
+		t.Errorf("sock_diag %v / %v / %v, /proc %v / %v / %v", nl.States.Map(), nl.Ephemeral.Map(), nl.BySource, text.States.Map(), text.Ephemeral.Map(), text.BySource)
 	}
 	if len(nl.PerDestination) != len(text.PerDestination) {
 		t.Fatalf("destinations %v vs %v", nl.PerDestination, text.PerDestination)
 	}
+	// Ages may differ by the milliseconds between the two reads.
 	for k, c := range nl.PerDestination {
-		if text.PerDestination[k] != c {
+		if tc := text.PerDestination[k]; tc.InUse != c.InUse || tc.TimeWait != c.TimeWait {
 			t.Errorf("%v: sock_diag %+v, /proc %+v", k, c, text.PerDestination[k])
 		}
 	}

@@ -1,18 +1,18 @@
 package main
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // TestKernelApplyPersistRollback: one-shot apply of the plan for a
-// destination at 90%, with a policy that persists to a drop-in; rollback
-// restores the originals and removes the drop-in. Without --yes and without
-// a terminal, apply refuses and changes nothing.
+// destination at 90%, with a policy that asks for a drop-in: in a network
+// namespace other than the initial one no drop-in is written (it would
+// configure the host at boot), and apply says so; rollback restores the
+// originals. Without --yes and without a terminal, apply refuses and
+// changes nothing.
 func TestKernelApplyPersistRollback(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
@@ -20,12 +20,7 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
 
 	dir := t.TempDir()
-	// persist_path may only name a file in /etc/sysctl.d: the commands
-	// run with a scratch directory bind-mounted there (private mounts).
-	sysctlD := filepath.Join(dir, "sysctl.d")
-	os.MkdirAll(sysctlD, 0o755)
-	const dropInPath = "/etc/sysctl.d/90-tcp-advisor-test.conf"
-	dropIn := filepath.Join(sysctlD, filepath.Base(dropInPath))
+	dropIn := "/etc/sysctl.d/90-tcp-advisor-test-" + filepath.Base(dir) + ".conf"
 	policyDir := filepath.Join(dir, "policies.d")
 	if err := os.MkdirAll(policyDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -38,13 +33,10 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(policyDir, name), b, 0o644)
 	}
-	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropInPath+"\"\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644)
 	stateDir := filepath.Join(dir, "state")
 
-	withSysctlD := func(args ...string) []string {
-		return append([]string{"--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /etc/sysctl.d && exec "$@"`, sysctlD, "ip", "netns", "exec", ns.Name, advisorBin}, args...)
-	}
-	out, stderr, code := runHost(t, "unshare", withSysctlD("apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")...)
+	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
 	if code == 0 || !strings.Contains(stderr, "--yes") {
 		t.Errorf("apply without --yes on a pipe: exit %d\n%s%s", code, out, stderr)
 	}
@@ -52,12 +44,12 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		t.Fatalf("apply without confirmation changed the range to %q", got)
 	}
 
-	out, stderr, code = runHost(t, "unshare", withSysctlD("apply", "--yes", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")...)
-	if code != 0 {
+	out, stderr, code = runExit(t, ns, advisorBin, "apply", "--yes", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
+	if code != 0 || !strings.Contains(out, "applied net.ipv4.ip_local_port_range") {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 	}
-	if !strings.Contains(out, "applied net.ipv4.ip_local_port_range") {
-		t.Fatalf("apply output:\n%s", out)
+	if !strings.Contains(stderr, dropIn+" is not written: it configures the initial network namespace") {
+		t.Errorf("apply does not say why the drop-in is not written:\n%s", stderr)
 	}
 	widened := ns.Sysctl(t, "net.ipv4.ip_local_port_range")
 	if widened == "40000 40999" {
@@ -66,53 +58,23 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); !strings.Contains(got, "41001") {
 		t.Errorf("listening port 41001 not reserved: %q (range %s)", got, widened)
 	}
-	conf, err := os.ReadFile(dropIn)
-	if err != nil {
-		t.Fatalf("drop-in not written: %v", err)
-	}
-	if !strings.HasPrefix(string(conf), "# Written by tcp-advisor") || !strings.Contains(string(conf), "net.ipv4.ip_local_port_range = "+widened) {
-		t.Errorf("drop-in:\n%s", conf)
+	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
+		os.Remove(dropIn)
+		t.Fatalf("a drop-in for the host was written from a scratch namespace: %v", err)
 	}
 
 	status := ns.MustRun(t, advisorBin, "status", "--state-dir", stateDir)
-	for _, want := range []string{`original "40000 40999"`, dropInPath} {
+	for _, want := range []string{`original "40000 40999"`} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}
 	}
 
-	if out, stderr, code := runHost(t, "unshare", withSysctlD("rollback", "--state-dir", stateDir)...); code != 0 {
-		t.Fatalf("rollback: exit %d\n%s%s", code, out, stderr)
-	}
+	ns.MustRun(t, advisorBin, "rollback", "--state-dir", stateDir)
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("after rollback: %q", got)
 	}
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); got != "" {
 		t.Errorf("after rollback reserved = %q", got)
 	}
-	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
-		t.Errorf("drop-in still there after rollback: %v", err)
-	}
-	if fi, err := os.Stat(stateDir + "/state.json"); err != nil || fi.Mode().Perm()&0o007 != 0 {
-		t.Errorf("state file %v %v: others may read it", fi, err)
-	}
-}
-
-// runHost runs a command outside any namespace and returns its stdout,
-// stderr and exit code.
-func runHost(t *testing.T, name string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &ee):
-		return stdout.String(), stderr.String(), ee.ExitCode()
-	}
-	t.Fatal(err)
-	return "", "", -1
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
@@ -28,9 +28,9 @@ func TestKernelSIGKILLDuringEnforce(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	originals := map[string]string{}
-	for _, key := range policies.AllowedKeys() {
-		if _, _, code := runExit(t, ns, "sysctl", "-n", key); code == 0 {
-			originals[key] = ns.Sysctl(t, key)
+	for _, k := range advisor.Registry() {
+		if _, _, code := runExit(t, ns, "sysctl", "-n", k.Name); k.Settable && code == 0 {
+			originals[k.Name] = ns.Sysctl(t, k.Name)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

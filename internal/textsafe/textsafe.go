@@ -4,23 +4,25 @@
 // invisible format characters and invalid UTF-8 are written as Go escapes,
 // so one value stays one visible line and cannot rewrite the screen.
 //
-// Text output uses it; JSON keeps the raw value (encoding/json writes valid
-// UTF-8 and escapes control characters itself), and so do journal fields,
-// which journald stores binary-safe.
+// Every text renderer uses it (diagnose, plan, status, the journal's
+// MESSAGE, the sd_notify status line). JSON keeps the raw value
+// (encoding/json writes valid UTF-8 and escapes control characters
+// itself), and so do journal fields, which journald stores binary-safe.
 package textsafe
 
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
 // Escape returns s with every byte or rune that is not printable written
-// as a Go escape: "\n", "\x1b", "\u202e", and "\xff" for a byte that is
-// not UTF-8. Printable text, spaces and backslashes are kept, so Escape
-// leaves already-escaped text (such as %q output) unchanged.
+// as a Go escape — "\n", "\x1b", "\u202e", and "\xff" for a byte that is
+// not UTF-8 — and a backslash as "\\", so that an escape in the output
+// always stands for the byte it names, never for text the name held.
 func Escape(s string) string {
-	if isSafe(s) {
+	if !needsEscape(s) {
 		return s
 	}
 	var b strings.Builder
@@ -29,25 +31,25 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b.WriteString(`\x`)
-			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
-			b.WriteString(strconv.FormatUint(uint64(s[i])&0xf, 16))
-		case strconv.IsPrint(r):
-			b.WriteString(s[i : i+size])
-		default:
+			b.WriteString(strconv.FormatUint(uint64(s[i])|0x100, 16)[1:])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case !unicode.IsPrint(r):
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
 		}
 		i += size
 	}
 	return b.String()
 }
 
-// isSafe reports whether s is valid UTF-8 and printable throughout.
-func isSafe(s string) bool {
+func needsEscape(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f {
-			return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) })
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r == '\\' || !unicode.IsPrint(r) })
 		}
 	}
-	return true
+	return false
 }

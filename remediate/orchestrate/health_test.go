@@ -2,6 +2,7 @@ package orchestrate
 
 import (
 	"os"
+	"slices"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // fakeClock is a monotonic clock the test moves by hand.
@@ -38,7 +40,7 @@ func TestAgentCorruptStateObservesAndAppliesNothing(t *testing.T) {
 	if err := os.WriteFile(store.Path(), []byte(torn), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(a.cfg, a.obs, a.applier, log, notify)
+	a, err := reopen(t, a, root, log, notify)
 	if err != nil {
 		t.Fatalf("an agent with a corrupt state file did not start: %v", err)
 	}
@@ -90,7 +92,7 @@ func TestAgentNewerStateVersionLeftAlone(t *testing.T) {
 	a, _, log, notify, root := setup(t, "enforce", "")
 	newer := `{"version":2,"managed":{}}`
 	os.WriteFile(a.applier.Store.Path(), []byte(newer), 0o640)
-	a, err := New(a.cfg, a.obs, a.applier, log, notify)
+	a, err := reopen(t, a, root, log, notify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +117,16 @@ func TestKernelAgentBacksOffFailingKey(t *testing.T) {
 	a, _, log, notify, root := setup(t, "enforce", "")
 	clock := &fakeClock{t: time.Now()}
 	a.now = clock.now
-	file := filepath.Join(root, "net/ipv4/ip_local_port_range")
-	if err := unix.Mount(file, file, "", unix.MS_BIND, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("", file, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
+	// Both keys the default policies change here fail: with
+	// tcp_tw_reuse taken, they would no longer ask for a wider range.
+	files := []string{filepath.Join(root, "net/ipv4/ip_local_port_range"), filepath.Join(root, "net/ipv4/tcp_tw_reuse")}
+	for _, file := range files {
+		if err := unix.Mount(file, file, "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("", file, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 5 {
 		a.Tick()
@@ -128,38 +134,40 @@ func TestKernelAgentBacksOffFailingKey(t *testing.T) {
 	}
 	var failed []systemd.Event
 	for _, e := range log.events {
-		if e.Kind == systemd.EventChangeFailed {
+		if e.Kind == systemd.EventChangeFailed && e.Fields[systemd.FieldKey] == advisor.KeyPortRange {
 			failed = append(failed, e)
 		}
 	}
 	if len(failed) != 1 {
 		t.Fatalf("%d change_failed events over 5 ticks, want 1: %+v", len(failed), failed)
 	}
-	if f := failed[0].Fields; f[systemd.FieldKey] != remediate.KeyPortRange || f[systemd.FieldErrno] != "EROFS" ||
-		!strings.Contains(failed[0].Message, "EROFS") || !strings.Contains(failed[0].Message, "leaving "+remediate.KeyPortRange+" alone for 1m0s") {
+	if f := failed[0].Fields; f[systemd.FieldKey] != advisor.KeyPortRange || f[systemd.FieldErrno] != "EROFS" ||
+		!strings.Contains(failed[0].Message, "EROFS") || !strings.Contains(failed[0].Message, "leaving "+advisor.KeyPortRange+" alone for 1m0s") {
 		t.Errorf("failure event = %+v", failed[0])
 	}
-	if h := a.Health(); len(h.BackingOff) != 1 || h.BackingOff[0] != remediate.KeyPortRange || h.Ticks != 5 {
+	if h := a.Health(); !slices.Contains(h.BackingOff, advisor.KeyPortRange) || h.Ticks != 5 {
 		t.Errorf("health = %+v", h)
 	}
-	if last := notify.calls[len(notify.calls)-1]; !strings.Contains(last, "backing off "+remediate.KeyPortRange) {
+	if last := notify.calls[len(notify.calls)-1]; !strings.Contains(last, "backing off "+advisor.KeyPortRange) {
 		t.Errorf("status = %q", last)
 	}
 	st, err := a.applier.Store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.Managed[remediate.KeyPortRange]; ok {
+	if _, ok := st.Managed[advisor.KeyPortRange]; ok {
 		t.Errorf("a failed write left a record: %+v", st.Managed)
 	}
 
-	if err := unix.Unmount(file, 0); err != nil {
-		t.Fatal(err)
+	for _, file := range files {
+		if err := unix.Unmount(file, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rangeApplied := func() int {
 		n := 0
 		for _, e := range log.events {
-			if e.Kind == systemd.EventChangeApplied && e.Fields[systemd.FieldKey] == remediate.KeyPortRange {
+			if e.Kind == systemd.EventChangeApplied && e.Fields[systemd.FieldKey] == advisor.KeyPortRange {
 				n++
 			}
 		}
@@ -213,4 +221,15 @@ func TestInProcessTimesAreMonotonic(t *testing.T) {
 	if !strings.Contains(a.now().String(), " m=") {
 		t.Error("the agent's clock carries no monotonic reading")
 	}
+}
+
+// reopen starts a new agent on a's sysctl tree and state directory, as a
+// restart would.
+func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
+	t.Helper()
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.applier.Store.Dir(), nil, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return New(a.cfg, a.obs, session, log, notify)
 }
