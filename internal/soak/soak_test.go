@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // dialRate × 60 s), and closeWaitProcs processes holding closeWaitEach
 // CLOSE_WAIT sockets each (a process may hold 20,000 files).
 const (
-	dialRate       = 3500
+	dialRate       = 3000
 	dialDests      = 16
 	closeWaitProcs = 4
 	closeWaitEach  = 1500
@@ -94,7 +94,7 @@ func TestSoak(t *testing.T) {
 	for i := range addrs {
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", 100+i) // below the ephemeral range
 	}
-	dial := ns.Command(ctx, loadBin, "dial", "-addr", strings.Join(addrs, ","), "-rate", strconv.Itoa(dialRate), "-conc", "8",
+	dial := ns.Command(ctx, loadBin, "dial", "-addr", strings.Join(addrs, ","), "-rate", strconv.Itoa(dialRate), "-conc", "4",
 		"-duration", (duration + warmUp + time.Minute).String(), "-serve")
 	if err := dial.Start(); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,16 @@ func TestSoak(t *testing.T) {
 		t.Errorf("TIME_WAIT fell to %d: the load did not hold 150,000", minTW)
 	}
 	if minCW < closeWaitProcs*closeWaitEach {
-		t.Errorf("CLOSE_WAIT fell to %d", minCW)
+		low := 0
+		for _, s := range soak {
+			if s.closeWait < closeWaitProcs*closeWaitEach {
+				if low < 5 {
+					t.Logf("  low CLOSE_WAIT at %s: %d", s.at.Format(time.TimeOnly), s.closeWait)
+				}
+				low++
+			}
+		}
+		t.Errorf("CLOSE_WAIT fell to %d (%d of %d ticks below %d)", minCW, low, len(soak), closeWaitProcs*closeWaitEach)
 	}
 	if ticks[len(ticks)-1] >= time.Second {
 		t.Errorf("a tick took %s, longer than its 1 s interval", ticks[len(ticks)-1])
