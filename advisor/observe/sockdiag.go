@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -29,10 +28,10 @@ type inetDiagReq struct {
 	States advisor.StateSet
 }
 
-// Len implements nl.NetlinkRequestData.
+// Len is the request's size.
 func (r *inetDiagReq) Len() int { return sizeofInetDiagReqV2 }
 
-// Serialize implements nl.NetlinkRequestData.
+// Serialize encodes the request in host byte order, as the kernel reads it.
 func (r *inetDiagReq) Serialize() []byte {
 	b := make([]byte, sizeofInetDiagReqV2)
 	b[0] = r.Family
@@ -299,23 +298,3 @@ func dumpSockets(dump familyDumper, states advisor.StateSet, cfg DumpConfig) (*a
 	return nil, fmt.Errorf("%w (%d tries)", err, dumpRetries)
 }
 
-func dumpFamily(agg *aggregator, family uint8, states advisor.StateSet) error {
-	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-	req.AddData(&inetDiagReq{Family: family, States: states})
-	err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, agg.consume)
-	if err == nil {
-		err = agg.err
-	}
-	// A kernel built without IPv6 answers the AF_INET6 dump with ENOENT.
-	if family == unix.AF_INET6 && errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		name := "AF_INET"
-		if family == unix.AF_INET6 {
-			name = "AF_INET6"
-		}
-		return fmt.Errorf("sock_diag %s dump: %w", name, err)
-	}
-	return nil
-}

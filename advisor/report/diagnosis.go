@@ -90,11 +90,13 @@ type TextOptions struct {
 // below, what to do — and the busiest destinations and CLOSE_WAIT owners.
 func (d Diagnosis) WriteText(w io.Writer, o TextOptions) error {
 	ew := &errWriter{w: w}
-	ew.printf("%s\n", o.level(d.Level, d.Summary))
+	// Summaries, arithmetic and rule messages may quote names other
+	// users chose (process names, units): each is escaped (Printable).
+	ew.printf("%s\n", o.level(d.Level, Printable(d.Summary)))
 	ew.printf("%s\n", wrap(fmt.Sprintf("%d sample(s) over %.1f s; %s", d.Samples, d.WindowSeconds, statesLine(d)), o.Width, ""))
 	ew.printf("%s\n", wrap("sysctls: "+SysctlsLine(d.Sysctls), o.Width, "  "))
 	for _, r := range d.Degraded {
-		ew.printf("%s\n", wrap("DEGRADED: "+r, o.Width, "  "))
+		ew.printf("%s\n", wrap("DEGRADED: "+Printable(r), o.Width, "  "))
 	}
 	for _, v := range d.Verdicts {
 		head := fmt.Sprintf("[%s] %s", mark(v.Level), v.Topic)
@@ -102,15 +104,15 @@ func (d Diagnosis) WriteText(w io.Writer, o TextOptions) error {
 			head += " (rule " + v.Rule + ")"
 		}
 		ew.printf("\n%s\n", o.level(v.Level, head))
-		ew.printf("%s\n", wrap("  "+v.Summary, o.Width, "  "))
+		ew.printf("%s\n", wrap("  "+Printable(v.Summary), o.Width, "  "))
 		for _, m := range v.Math {
-			ew.printf("%s\n", wrap("      "+m, o.Width, "        "))
+			ew.printf("%s\n", wrap("      "+Printable(m), o.Width, "        "))
 		}
 		if v.AppBug {
 			ew.printf("  application bug: no sysctl fixes this\n")
 		}
 		if v.Action != "" {
-			ew.printf("%s\n", wrap("  → "+v.Action, o.Width, "    "))
+			ew.printf("%s\n", wrap("  → "+Printable(v.Action), o.Width, "    "))
 		}
 	}
 	if len(d.Destinations) > 1 {

@@ -228,7 +228,9 @@ func ownerString(pid int, command, unit string) string {
 	if pid == 0 {
 		return "an unknown process"
 	}
-	return fmt.Sprintf("%s (pid %d, unit %s)", Printable(orUnknown(command)), pid, Printable(orUnknown(unit)))
+	// Raw here: text output escapes the whole line it lands in (Printable),
+	// JSON keeps it as a string.
+	return fmt.Sprintf("%s (pid %d, unit %s)", orUnknown(command), pid, orUnknown(unit))
 }
 
 func queueFacts(f advisor.Findings) facts {

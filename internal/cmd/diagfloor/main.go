@@ -24,12 +24,12 @@ func main() {
 }
 
 func count() (int, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 64*1024) // one dump skb is at most 32 KiB
 	total := 0
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		// struct nlmsghdr (16) + struct inet_diag_req_v2 (56).
