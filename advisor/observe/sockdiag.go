@@ -297,4 +297,3 @@ func dumpSockets(dump familyDumper, states advisor.StateSet, cfg DumpConfig) (*a
 	}
 	return nil, fmt.Errorf("%w (%d tries)", err, dumpRetries)
 }
-
