@@ -16,6 +16,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -139,7 +140,11 @@ func closeWait(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:9100", "address to serve")
 	n := fs.Int("n", 300, "connections to leave in CLOSE_WAIT")
 	_ = fs.Parse(args)
-	ln, err := net.Listen("tcp", *addr)
+	// No keep-alive on the accepted connections (Go turns it on by
+	// default): once a client's orphaned FIN_WAIT2 socket is gone, a probe
+	// would draw a RST and end the CLOSE_WAIT socket, which a leaking
+	// application without keep-alive keeps forever.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", *addr)
 	if err != nil {
 		return err
 	}
