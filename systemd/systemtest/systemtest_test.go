@@ -114,10 +114,7 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 			t.Fatal(err)
 		}
 	}
-	binPath := os.Getenv("TCP_ADVISOR_SYSTEMTEST_BIN") // test a given build instead
-	if binPath == "" {
-		binPath = testbin.Build(t, "cmd/tcp-advisor")
-	}
+	binPath := testbin.Build(t, "cmd/tcp-advisor")
 	bin, err := os.ReadFile(binPath)
 	if err != nil {
 		t.Fatal(err)
