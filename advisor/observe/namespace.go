@@ -18,7 +18,8 @@ type Namespace interface {
 
 // NewIn returns an observer of the network namespace ns. procRoot and sysRoot
 // are as for New, and must be the real /proc and /proc/sys for the
-// namespace to matter. The owners of sockets are looked up in every process
+// namespace to matter. ns may be a pointer the caller updates between
+// observations (with each discovery's view of the namespace). The owners of sockets are looked up in every process
 // of procRoot: socket inodes are unique host-wide, so an owner is found
 // whichever namespace the process runs in.
 func NewIn(ns Namespace, procRoot, sysRoot string) *Observer {

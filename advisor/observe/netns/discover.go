@@ -39,6 +39,8 @@ type Discoverer struct {
 	host uint64
 	// notInitial holds inodes probed and found not to be the initial one.
 	notInitial map[uint64]bool
+	// procs remembers the processes the last discovery listed.
+	procs map[int]cachedProc
 	// isInitial probes a namespace from inside; tests on a fixture /proc
 	// replace it.
 	isInitial func(Namespace) (bool, error)
@@ -111,14 +113,16 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 	}
 	var withKthreads uint64
 	out := make([]Namespace, 0, len(byInode))
+	seen := make(map[int]cachedProc, len(d.procs))
 	for _, n := range byInode {
 		slices.Sort(n.holders)
 		n.ProcessCount = len(n.holders)
-		if d.list(procFS, n) {
+		if d.list(procFS, n, seen) {
 			withKthreads = n.Inode
 		}
 		out = append(out, *n)
 	}
+	d.procs = seen
 	d.markHost(out, withKthreads)
 	slices.SortFunc(out, func(a, b Namespace) int {
 		switch {
@@ -172,29 +176,32 @@ func (d *Discoverer) ByPID(pid int) (Namespace, error) {
 
 // list fills in the first MaxProcesses holders that are not kernel threads
 // and the namespace's container. It reports whether it met a kernel thread.
-func (d *Discoverer) list(procFS procfs.FS, n *Namespace) (kthreads bool) {
+func (d *Discoverer) list(procFS procfs.FS, n *Namespace, seen map[int]cachedProc) (kthreads bool) {
 	allContained := true
 	for _, pid := range n.holders {
 		if len(n.Processes) >= d.MaxProcesses {
 			break
 		}
-		p, err := procFS.Proc(pid)
+		st, err := readStat(filepath.Join(d.procRoot, strconv.Itoa(pid), "stat"))
 		if err != nil {
 			continue // gone since the walk
 		}
-		st, err := p.Stat()
-		if err != nil {
-			continue
-		}
-		if st.Flags&pfKthread != 0 {
+		if st.kthread {
 			kthreads = true
 			continue
 		}
-		proc := Process{PID: pid, Command: st.Comm}
-		if cgroups, err := p.Cgroups(); err == nil {
-			proc.Unit = observe.UnitFromCgroups(cgroups)
-			proc.Container = ContainerFromCgroups(cgroups)
+		c, ok := d.procs[pid]
+		if !ok || c.start != st.start {
+			c = cachedProc{start: st.start}
+			if p, err := procFS.Proc(pid); err == nil {
+				if cgroups, err := p.Cgroups(); err == nil {
+					c.unit = observe.UnitFromCgroups(cgroups)
+					c.container = ContainerFromCgroups(cgroups)
+				}
+			}
 		}
+		seen[pid] = c
+		proc := Process{PID: pid, Command: st.comm, Unit: c.unit, Container: c.container}
 		allContained = allContained && proc.Container != nil
 		n.Processes = append(n.Processes, proc)
 	}
@@ -202,6 +209,55 @@ func (d *Discoverer) list(procFS procfs.FS, n *Namespace) (kthreads bool) {
 		n.Container = n.Processes[0].Container
 	}
 	return kthreads
+}
+
+// cachedProc is what a discovery remembers of a listed process, so the next
+// one reads its cgroup again only if the pid now names another process.
+// A process moved to another cgroup keeps its old unit and container until
+// it is no longer listed.
+type cachedProc struct {
+	start     uint64 // starttime in /proc/<pid>/stat: pid and start name a process
+	unit      string
+	container *Container
+}
+
+// procStat is the part of /proc/<pid>/stat discovery uses.
+type procStat struct {
+	comm    string
+	kthread bool
+	start   uint64
+}
+
+// readStat reads /proc/<pid>/stat: "pid (comm) state ppid ... flags ...
+// starttime ...", where comm may hold spaces and parentheses. Fields are
+// numbered as in proc(5).
+func readStat(path string) (procStat, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseStat(string(b))
+}
+
+func parseStat(s string) (procStat, error) {
+	l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if l < 0 || r < l {
+		return procStat{}, fmt.Errorf("stat: no comm in %q", s)
+	}
+	// After the comm: state is field 3, flags 9, starttime 22.
+	f := strings.Fields(s[r+1:])
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("stat: %d fields after comm", len(f))
+	}
+	flags, err := strconv.ParseUint(f[9-3], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat flags: %w", err)
+	}
+	start, err := strconv.ParseUint(f[22-3], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat starttime: %w", err)
+	}
+	return procStat{comm: s[l+1 : r], kthread: flags&pfKthread != 0, start: start}, nil
 }
 
 // markHost marks the initial network namespace. Kernel threads all live in

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -200,5 +202,76 @@ func TestParseNetLink(t *testing.T) {
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("parseNetLink(%q) = %d, %v", tt.in, got, err)
 		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	const rest = " S 1 10 10 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0"
+	tests := []struct {
+		in      string
+		want    procStat
+		wantErr bool
+	}{
+		{"10 (nginx)" + rest, procStat{comm: "nginx", start: 777}, false},
+		{"10 (a) (b c))" + rest, procStat{comm: "a) (b c)", start: 777}, false},
+		{"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 25 0 0", procStat{comm: "kthreadd", kthread: true, start: 25}, false},
+		{"10 (x) S 1", procStat{}, true},
+		{"10 x S 1 10 10 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0", procStat{}, true},
+		{"10 (x) S 1 10 10 0 -1 flags 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0", procStat{}, true},
+	}
+	for _, tt := range tests {
+		got, err := parseStat(tt.in)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("parseStat(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// A listed process's cgroup is read once; it is read again when the pid
+// names a new process (another start time).
+func TestDiscoverCachesProcesses(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "10")
+	if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("net:[4026532010]", filepath.Join(dir, "ns", "net")); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stat := func(start int) string {
+		return "10 (proxy) S 1 10 10 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 " + strconv.Itoa(start) + " 0 0\n"
+	}
+	docker := "0::/system.slice/docker-" + strings.Repeat("1a", 32) + ".scope\n"
+	podman := "0::/machine.slice/libpod-" + strings.Repeat("2b", 32) + ".scope\n"
+	write("stat", stat(100))
+	write("cgroup", docker)
+	d := fixtureDiscoverer(t, root, &probeFake{})
+	runtimeOf := func() string {
+		t.Helper()
+		nss, err := d.Discover()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nss) != 1 || nss[0].Container == nil {
+			t.Fatalf("namespaces = %+v", nss)
+		}
+		return nss[0].Container.Runtime
+	}
+	if got := runtimeOf(); got != "docker" {
+		t.Fatalf("runtime = %q", got)
+	}
+	write("cgroup", podman)
+	if got := runtimeOf(); got != "docker" {
+		t.Errorf("same process: runtime = %q, want the remembered docker", got)
+	}
+	write("stat", stat(200))
+	if got := runtimeOf(); got != "podman" {
+		t.Errorf("new process with the pid: runtime = %q, want podman", got)
 	}
 }

@@ -35,4 +35,30 @@
 // sock_diag netlink socket dumps the sockets of the namespace it was created
 // in. The owners of sockets are found through every process's
 // /proc/<pid>/fd, since socket inodes are unique host-wide.
+//
+// An agent keeps one observer per namespace inode across ticks (it caches
+// socket owners) and hands it a *Namespace that it overwrites with each
+// discovery's value, so Do enters through the latest names and holders:
+//
+//	type watch struct {
+//		ns  *netns.Namespace
+//		obs *observe.Observer
+//	}
+//	watching := map[uint64]*watch{}
+//	d := netns.NewDiscoverer("/proc", "/run/netns")
+//	// each tick:
+//	nss, err := d.Discover()
+//	for _, n := range nss {
+//		w := watching[n.Inode]
+//		if w == nil {
+//			w = &watch{ns: new(netns.Namespace)}
+//			w.obs = observe.NewIn(w.ns, "/proc", "/proc/sys")
+//			watching[n.Inode] = w
+//		}
+//		*w.ns = n
+//		snap, err := w.obs.Observe(observe.Quiet)
+//		...
+//	}
+//
+// and forgets the inodes a discovery no longer returns.
 package netns
