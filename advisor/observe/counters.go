@@ -46,6 +46,7 @@ func ReadCountersOf(procRoot string, pid int) (advisor.Counters, error) {
 		c.TCPInUse = p.InUse
 		c.TimeWait = deref(p.TW)
 		c.Orphan = deref(p.Orphan)
+		c.Alloc = deref(p.Alloc)
 	}
 	// sockstat6 is missing when IPv6 is disabled.
 	if st6, err := netFS.NetSockstat6(); err == nil {
