@@ -1,6 +1,9 @@
 package observe
 
 import (
+	"path/filepath"
+	"strconv"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -46,4 +49,14 @@ func (o *Observer) readCounters() (advisor.Counters, error) {
 		return ReadCountersOf(o.procRoot, unix.Gettid())
 	}
 	return ReadCounters(o.procRoot)
+}
+
+// netRoot is the directory whose net/ shows the namespace being observed:
+// procRoot (/proc/net, the process's), or inside one /proc/<tid>, the
+// calling thread's.
+func (o *Observer) netRoot() string {
+	if o.ns != nil {
+		return filepath.Join(o.procRoot, strconv.Itoa(unix.Gettid()))
+	}
+	return o.procRoot
 }

@@ -88,7 +88,7 @@ func (o *Observer) observe(depth Depth) (advisor.Snapshot, error) {
 	if snap.Sockets, err = DumpSockets(states, DumpConfigOf(snap.Sysctls)); err != nil {
 		return snap, err
 	}
-	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.procRoot); err != nil {
+	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.netRoot()); err != nil {
 		return snap, err
 	}
 	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)

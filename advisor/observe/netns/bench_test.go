@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
@@ -48,8 +49,8 @@ func BenchmarkNamespacesBusy(b *testing.B) {
 	for range 10 {
 		ns := netnstest.New(b)
 		mine[ns.Inode(b)] = true
-		ns.SetSysctl(b, observe.KeyPortRange, "40000 40999")
-		ns.SetSysctl(b, observe.KeyTCPTwReuse, "0")
+		ns.SetSysctl(b, advisor.KeyPortRange, "40000 40999")
+		ns.SetSysctl(b, advisor.KeyTwReuse, "0")
 		wg.Go(func() {
 			if out, err := ns.Command(b.Context(), load, "timewait", "-addr", "127.0.0.1:9000", "-n", "600").CombinedOutput(); err != nil {
 				b.Errorf("tcpload in %s: %v: %s", ns.Name, err, out)
@@ -102,7 +103,7 @@ func benchTick(b *testing.B, mine map[uint64]bool, busy bool) {
 			}
 			if (snap.Sockets != nil) != busy {
 				b.Fatalf("%v: dumped = %v, want %v (%d sockets hold ports of %d)", n, snap.Sockets != nil, busy,
-					snap.Counters.SocketsHoldingPorts(), snap.Sysctls.UsablePorts())
+					snap.SocketsHoldingPorts(), snap.Sysctls.UsablePorts())
 			}
 			if busy {
 				dumped++

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -90,18 +91,18 @@ func observeIn(t *testing.T, n netns.Namespace, depth observe.Depth) advisor.Sna
 func TestKernelDiscoverAndObserve(t *testing.T) {
 	netnstest.RequireTools(t, "ip", "ss", "unshare", "nsenter")
 	load := testbin.Build(t, "internal/cmd/tcpload")
-	hostRange := netnstest.HostSysctl(t, observe.KeyPortRange)
+	hostRange := netnstest.HostSysctl(t, advisor.KeyPortRange)
 
 	// A: named, nobody in it, 600 TIME_WAIT towards one destination in a
 	// 1000-port range.
 	a := netnstest.New(t)
-	a.SetSysctl(t, observe.KeyPortRange, "40000 40999")
-	a.SetSysctl(t, observe.KeyTCPTwReuse, "0")
+	a.SetSysctl(t, advisor.KeyPortRange, "40000 40999")
+	a.SetSysctl(t, advisor.KeyTwReuse, "0")
 	a.MustRun(t, load, "timewait", "-addr", "127.0.0.1:9000", "-n", "600")
 	// B: named, another range, 200 TIME_WAIT and a process holding 50
 	// CLOSE_WAIT.
 	b := netnstest.New(t)
-	b.SetSysctl(t, observe.KeyPortRange, "50000 50999")
+	b.SetSysctl(t, advisor.KeyPortRange, "50000 50999")
 	b.MustRun(t, load, "timewait", "-addr", "127.0.0.1:9001", "-n", "200")
 	bHolder := b.Start(t, "ready", load, "closewait", "-addr", "127.0.0.1:9101", "-n", "50")
 	// C: unnamed, held only by the process that made it, which holds 300
@@ -155,16 +156,16 @@ func TestKernelDiscoverAndObserve(t *testing.T) {
 
 	// Observe each from the host.
 	snapA := observeIn(t, na, observe.Quiet)
-	if snapA.Sysctls.PortRange != (advisor.PortRange{Low: 40000, High: 40999}) || snapA.Sysctls.TCPTwReuse != 0 {
-		t.Errorf("A: range %v, tw_reuse %d", snapA.Sysctls.PortRange, snapA.Sysctls.TCPTwReuse)
+	if snapA.Sysctls.PortRange() != (advisor.PortRange{Low: 40000, High: 40999}) || snapA.Sysctls.Int(advisor.KeyTwReuse) != 0 {
+		t.Errorf("A: range %v, tw_reuse %d", snapA.Sysctls.PortRange(), snapA.Sysctls.Int(advisor.KeyTwReuse))
 	}
-	if snapA.Sysctls.TCPMaxOrphans != nil {
+	if snapA.Sysctls.InitialNamespace() {
 		t.Errorf("A: tcp_max_orphans read inside a namespace that is not the initial one")
 	}
 	// 600 TIME_WAIT in a 1000-port range: the pre-check asks for the dump
 	// even on a quiet tick.
 	if snapA.Sockets == nil {
-		t.Fatalf("A: no dump with %d sockets holding ports of %d", snapA.Counters.SocketsHoldingPorts(), snapA.Sysctls.UsablePorts())
+		t.Fatalf("A: no dump with %d sockets holding ports of %d", snapA.SocketsHoldingPorts(), snapA.Sysctls.UsablePorts())
 	}
 	twA := snapA.Sockets.States.Get(advisor.TimeWait)
 	if ss := countSS(a.MustRun(t, "ss", "-tanH", "state", "time-wait")); twA < 590 || twA != ss {
@@ -178,9 +179,30 @@ func TestKernelDiscoverAndObserve(t *testing.T) {
 		t.Errorf("A: sockstat tw %d, dump %d", snapA.Counters.TimeWait, twA)
 	}
 
+	// A UDP socket made inside B, and one on the test host: B's dump
+	// sees only its own (UDP ports are read from /proc/<tid>/net/udp).
+	var udpB net.PacketConn
+	if err := nb.Do(func() error {
+		var err error
+		udpB, err = net.ListenPacket("udp4", "127.0.0.1:9555")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer udpB.Close()
+	udpHost, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udpHost.Close()
+	hostPort := udpHost.LocalAddr().(*net.UDPAddr).Port
+
 	snapB := observeIn(t, nb, observe.Full)
-	if snapB.Sysctls.PortRange != (advisor.PortRange{Low: 50000, High: 50999}) {
-		t.Errorf("B: range %v", snapB.Sysctls.PortRange)
+	if !snapB.Sockets.UDPPorts.Contains(9555) || snapB.Sockets.UDPPorts.Contains(hostPort) {
+		t.Errorf("B: UDP ports %v, want 9555 and not the host's %d", snapB.Sockets.UDPPorts, hostPort)
+	}
+	if snapB.Sysctls.PortRange() != (advisor.PortRange{Low: 50000, High: 50999}) {
+		t.Errorf("B: range %v", snapB.Sysctls.PortRange())
 	}
 	twB := snapB.Sockets.States.Get(advisor.TimeWait)
 	if ss := countSS(b.MustRun(t, "ss", "-tanH", "state", "time-wait")); twB < 195 || twB != ss {
@@ -189,7 +211,7 @@ func TestKernelDiscoverAndObserve(t *testing.T) {
 	checkCloseWait(t, "B", snapB, 50, bHolder.Process.Pid)
 
 	snapC := observeIn(t, nc, observe.Detail)
-	if got := snapC.Sysctls.PortRange.String(); got != "32768 60999" {
+	if got := snapC.Sysctls.PortRange().String(); got != "32768 60999" {
 		t.Errorf("C: range %s, want the default", got)
 	}
 	if ss := countSS(c.MustRun(t, "ss", "-tanH", "state", "close-wait")); ss != 300 {
@@ -204,8 +226,8 @@ func TestKernelDiscoverAndObserve(t *testing.T) {
 	if snapD.Counters.TCPInUse != 0 || snapD.Counters.TimeWait != 0 || snapD.Sockets.States != (advisor.StateCounts{}) {
 		t.Errorf("D: counters %+v, states %v, want an idle namespace", snapD.Counters, snapD.Sockets.States)
 	}
-	if snapD.Sysctls.PortRange.String() != "32768 60999" {
-		t.Errorf("D: range %v", snapD.Sysctls.PortRange)
+	if snapD.Sysctls.PortRange().String() != "32768 60999" {
+		t.Errorf("D: range %v", snapD.Sysctls.PortRange())
 	}
 	// A quiet tick in an idle namespace dumps nothing.
 	if s := observeIn(t, nd, observe.Quiet); s.Sockets != nil {
@@ -214,8 +236,8 @@ func TestKernelDiscoverAndObserve(t *testing.T) {
 
 	if len(hosts) == 1 {
 		snapHost := observeIn(t, hosts[0], observe.Quiet)
-		if snapHost.Sysctls.TCPMaxOrphans == nil || snapHost.Sysctls.PortRange.String() != hostRange {
-			t.Errorf("host: tcp_max_orphans %v, range %v, want present and %s", snapHost.Sysctls.TCPMaxOrphans, snapHost.Sysctls.PortRange, hostRange)
+		if !snapHost.Sysctls.InitialNamespace() || snapHost.Sysctls.PortRange().String() != hostRange {
+			t.Errorf("host: tcp_max_orphans %v, range %v, want present and %s", snapHost.Sysctls.InitialNamespace(), snapHost.Sysctls.PortRange(), hostRange)
 		}
 	}
 }
