@@ -431,4 +431,3 @@ func analyzeQueues(f *Findings, first, last Snapshot) {
 func round4(v float64) float64 {
 	return math.Round(v*1e4) / 1e4
 }
-
