@@ -121,6 +121,9 @@ func TestDiscoverProbesWithoutKernelThreads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(nss) != 14 {
+			t.Fatalf("%d namespaces, want 14", len(nss))
+		}
 		if !nss[0].Host || nss[0].Inode != fixtureHost || len(nss[0].Processes) != 1 || nss[0].ProcessCount != 7 {
 			t.Errorf("first namespace = %+v, want the host's with 1 of 7 processes listed", nss[0])
 		}
