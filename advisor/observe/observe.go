@@ -91,8 +91,18 @@ func (o *Observer) observe(depth Depth) (advisor.Snapshot, error) {
 	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.netRoot()); err != nil {
 		return snap, err
 	}
-	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
+	o.resolveOwners(snap.Sockets)
 	return snap, nil
+}
+
+// resolveOwners finds the processes holding the CLOSE_WAIT and listening
+// sockets and the sampled sockets of the busiest destinations, and the
+// descriptors the CLOSE_WAIT owners hold.
+func (o *Observer) resolveOwners(sum *advisor.SocketSummary) {
+	keys, samples := destinationSamples(sum)
+	o.owners.Resolve(sum.CloseWait, sum.Listeners, samples)
+	sum.DestOwners = destinationOwners(samples, keys, sum)
+	withDescriptors(o.owners.procRoot, sum.CloseWait)
 }
 
 // DumpFraction is the share of the usable range at which the pre-check asks
