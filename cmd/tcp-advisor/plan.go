@@ -81,7 +81,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil && !os.IsPermission(err) {
 		return err
 	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}
