@@ -247,6 +247,7 @@ func load(srcs []source) (*Set, hcl.Diagnostics) {
 	if l.diags.HasErrors() {
 		return nil, l.diags
 	}
+	l.set.checksum = checksum(srcs)
 	return l.set, l.diags
 }
 

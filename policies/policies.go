@@ -104,6 +104,7 @@ type Set struct {
 	Rules      []*Rule              // in load order
 	Guardrails map[string]Guardrail // by sysctl key, merged across files
 	Files      []string             // files loaded, in order
+	checksum   string               // see Checksum
 }
 
 // Rule is one rule block: a condition over the observation, a severity, a
