@@ -85,82 +85,219 @@ func analyzeStates(f *Findings, window []Snapshot) {
 	}
 	f.TimeWait = TimeWaitFindings{
 		Count:         f.States[TimeWait.String()],
-		MaxBuckets:    last.Sysctls.TCPMaxTwBuckets,
+		MaxBuckets:    last.Sysctls.Int(KeyMaxTwBuckets),
 		OverflowTotal: last.Counters.TimeWaitOverflow,
 	}
 	if f.StatesComplete {
 		out := sum.Ephemeral.Get(TimeWait)
 		f.TimeWait.Outgoing = &out
 	}
-	f.FinWait2 = FinWait2Findings{
-		Count:      fw2,
-		Orphaned:   orphanFW2,
-		Orphans:    last.Counters.Orphan,
-		MaxOrphans: derefInt(last.Sysctls.TCPMaxOrphans),
-		FinTimeout: last.Sysctls.TCPFinTimeout,
-	}
+	f.FinWait2 = FinWait2Findings{Count: fw2, Orphaned: orphanFW2, FinTimeout: last.Sysctls.Int(KeyFinTimeout)}
+	f.Orphans = OrphanFindings{Count: last.Counters.Orphan, Max: last.Sysctls.Int(KeyMaxOrphans)}
 }
 
 func analyzePorts(f *Findings, recent []Snapshot) {
 	last := recent[len(recent)-1]
 	sc := last.Sysctls
-	usable := sc.UsablePorts()
+	rng, reserved := sc.PortRange(), sc.ReservedPorts()
 	f.Ports = PortFindings{
-		Range:               sc.PortRange,
-		Size:                sc.PortRange.Size(),
-		ReservedInRange:     sc.ReservedPorts.CountIn(sc.PortRange),
-		Usable:              usable,
-		SocketsHoldingPorts: last.Counters.SocketsHoldingPorts(),
+		Range:               rng,
+		Size:                rng.Size(),
+		ReservedInRange:     reserved.CountIn(rng),
+		Usable:              sc.UsablePorts(),
+		SocketsHoldingPorts: last.SocketsHoldingPorts(),
+		Sources:             []SourceUse{},
 	}
 	f.Ports.ExhaustionPossible = last.ExhaustionPossible()
 	f.Destinations = []DestinationUse{}
+	if last.Sockets != nil && last.Sockets.Dumped.Has(Listen) {
+		n := last.Sockets.ListenPortsInRange
+		f.Ports.ListenPortsInRange = &n
+		f.Ports.Usable = max(f.Ports.Usable-n, 0)
+	}
 	if !complete(last) {
 		return
 	}
 	// Growth runs from the oldest complete dump of the recent samples.
-	var before map[DestKey]DestCount
-	dt := 0.0
-	for _, s := range recent[:len(recent)-1] {
-		if complete(s) {
-			before, dt = s.Sockets.PerDestination, last.Time.Sub(s.Time).Seconds()
+	var before *Snapshot
+	for i := range recent[:len(recent)-1] {
+		if complete(recent[i]) && last.Time.Sub(recent[i].Time) > 0 {
+			before = &recent[i]
 			break
 		}
 	}
-	if dt <= 0 {
-		before = nil
-	}
+	rules := newPortRules(sc, f.Ports.Usable)
 	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
 	for k, c := range last.Sockets.PerDestination {
-		n := c.InUse
-		d := DestinationUse{
-			Local:       k.Local.String(),
-			Remote:      k.Remote.String(),
-			PortsInUse:  n,
-			TimeWait:    c.TimeWait,
-			PortsUsable: usable,
-			Headroom:    max(usable-n, 0),
-		}
-		if usable > 0 {
-			d.Utilization = round4(float64(n) / float64(usable))
-		}
+		d := rules.destination(k, c)
 		if before != nil {
-			g := round4(float64(n-before[k].InUse) / dt)
+			prev := newPortRules(before.Sysctls, f.Ports.Usable)
+			old := before.Sockets.PerDestination[k]
+			dt := last.Time.Sub(before.Time).Seconds()
+			g := round4(float64(d.PortsUnavailable-prev.unavailable(k, old)) / dt)
 			d.GrowthPerSecond = &g
+			open := round4(float64((c.InUse-c.TimeWait)-(old.InUse-old.TimeWait)) / dt)
+			rules.exhaustion(&d, c, open)
+		} else {
+			rules.exhaustion(&d, c, 0)
 		}
 		all = append(all, d)
 	}
 	slices.SortFunc(all, func(a, b DestinationUse) int {
-		return cmp.Or(cmp.Compare(b.PortsInUse, a.PortsInUse), cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Local, b.Local))
+		return cmp.Or(cmp.Compare(b.Pressure(), a.Pressure()), cmp.Compare(b.PortsInUse, a.PortsInUse),
+			cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Local, b.Local))
 	})
 	f.Ports.DestinationCount = len(all)
-	f.Ports.DistinctInUse = last.Sockets.DistinctPorts
-	if usable > 0 {
-		f.Ports.BindUtilization = round4(float64(last.Sockets.DistinctPorts) / float64(usable))
-	}
 	f.Destinations = all[:min(len(all), maxListed)]
 	if len(all) > 0 {
 		worst := all[0]
 		f.Connections.Worst = &worst
+	}
+	analyzeSources(f, last, UsablePorts(rng, reserved))
+}
+
+// analyzeSources ranks source addresses by the distinct ports bind() would
+// find taken on them. bind() is checked against the range less its
+// reserved ports: listeners' ports count as taken, not as missing.
+func analyzeSources(f *Findings, last Snapshot, bindable int) {
+	for addr, n := range last.Sockets.BySource {
+		u := SourceUse{Local: addr.String(), DistinctPorts: n}
+		if bindable > 0 {
+			u.Utilization = round4(float64(n) / float64(bindable))
+		}
+		f.Ports.Sources = append(f.Ports.Sources, u)
+	}
+	slices.SortFunc(f.Ports.Sources, func(a, b SourceUse) int {
+		return cmp.Or(cmp.Compare(b.DistinctPorts, a.DistinctPorts), cmp.Compare(a.Local, b.Local))
+	})
+	f.Ports.Sources = f.Ports.Sources[:min(len(f.Ports.Sources), maxListed)]
+	if len(f.Ports.Sources) > 0 {
+		top := f.Ports.Sources[0]
+		f.Ports.BindSource, f.Ports.DistinctInUse, f.Ports.BindUtilization = top.Local, top.DistinctPorts, top.Utilization
+	}
+}
+
+// portRules holds what decides a destination's figures: the usable ports
+// and whether, and after how long, tcp_tw_reuse frees TIME_WAIT ports.
+type portRules struct {
+	usable     int
+	reuse      int     // tcp_tw_reuse
+	timestamps bool    // tcp_timestamps on
+	delay      float64 // tcp_tw_reuse_delay in seconds
+}
+
+func newPortRules(sc Sysctls, usable int) portRules {
+	return portRules{
+		usable:     usable,
+		reuse:      sc.Int(KeyTwReuse),
+		timestamps: sc.Int(KeyTimestamps) != 0,
+		delay:      float64(sc.Int(KeyTwReuseDelay)) / 1000,
+	}
+}
+
+// reuseInEffect reports whether connect() may take the port of an older
+// TIME_WAIT socket towards k: tcp_tw_reuse 1, or 2 with a loopback source
+// or destination (tcp_twsk_unique), and timestamps on, since reuse needs a
+// timestamp from the peer.
+func (r portRules) reuseInEffect(k DestKey) bool {
+	if !r.timestamps {
+		return false
+	}
+	switch r.reuse {
+	case 1:
+		return true
+	case 2:
+		return loopback(k)
+	}
+	return false
+}
+
+func loopback(k DestKey) bool { return k.Local.IsLoopback() || k.Remote.Addr().IsLoopback() }
+
+// unavailable is the ports connect() cannot use towards k: every socket
+// holding one, less the TIME_WAIT sockets reuse may take.
+func (r portRules) unavailable(k DestKey, c DestCount) int {
+	if r.reuseInEffect(k) {
+		return c.InUse - (c.TimeWait - c.TimeWaitYoung)
+	}
+	return c.InUse
+}
+
+// destination computes one destination's present use and its plateau.
+func (r portRules) destination(k DestKey, c DestCount) DestinationUse {
+	d := DestinationUse{
+		Local:         k.Local.String(),
+		Remote:        k.Remote.String(),
+		Loopback:      loopback(k),
+		PortsInUse:    c.InUse,
+		TimeWait:      c.TimeWait,
+		ReuseInEffect: r.reuseInEffect(k),
+		PortsUsable:   r.usable,
+		HoldSeconds:   TimeWaitLen.Seconds(),
+	}
+	d.PortsUnavailable = r.unavailable(k, c)
+	d.TimeWaitReusable = c.InUse - d.PortsUnavailable
+	d.Headroom = max(r.usable-d.PortsUnavailable, 0)
+	// The close rate from the ages: where reuse is in effect, sockets
+	// older than the delay may already have been reused, so only the
+	// younger ones are whole.
+	window := RateWindow.Seconds()
+	arrivals := c.TimeWaitRecent
+	if d.ReuseInEffect {
+		d.HoldSeconds, window, arrivals = r.delay, r.delay, c.TimeWaitYoung
+	}
+	if window > 0 {
+		d.CloseRate = round4(float64(arrivals) / window)
+	}
+	d.Plateau = (c.InUse - c.TimeWait) + int(math.Ceil(d.CloseRate*d.HoldSeconds))
+	if r.usable > 0 {
+		d.Utilization = round4(float64(d.PortsUnavailable) / float64(r.usable))
+		d.PlateauUtilization = round4(float64(d.Plateau) / float64(r.usable))
+	}
+	d.Full = d.Headroom <= r.usable/100
+	if d.Full {
+		// The measured rate is what the range lets through: the demand
+		// is at least the capacity.
+		d.Plateau = max(d.Plateau, r.usable)
+		d.PlateauUtilization = max(d.PlateauUtilization, 1)
+	}
+	return d
+}
+
+// exhaustion sets the time until d runs out of ports. openGrowth is the
+// growth per second of its sockets not in TIME_WAIT (0 when unmeasured).
+// Closed connections level off at their plateau, so they exhaust the
+// destination only when the plateau does not fit; connections that stay
+// open and keep growing exhaust it whatever the plateau.
+func (r portRules) exhaustion(d *DestinationUse, c DestCount, openGrowth float64) {
+	set := func(secs float64, basis string) {
+		secs = round4(max(secs, 0))
+		d.SecondsToExhaustion, d.ExhaustionBasis = &secs, basis
+	}
+	// TIME_WAIT arrivals minus expiries, per second, from the ages; where
+	// reuse is in effect the blocking TIME_WAIT count is steady after the
+	// delay.
+	net := 0.0
+	if !d.ReuseInEffect {
+		net = float64(c.TimeWaitRecent-c.TimeWaitExpiring) / RateWindow.Seconds()
+	}
+	measured := 0.0
+	if d.GrowthPerSecond != nil {
+		measured = *d.GrowthPerSecond
+	}
+	switch {
+	case d.Full:
+		set(0, "no usable port left")
+	case d.Plateau >= d.PortsUsable:
+		if rate := max(net+max(openGrowth, 0), measured); rate > 0 {
+			basis := "TIME_WAIT arrivals minus expiries"
+			if measured > net+max(openGrowth, 0) {
+				basis = "measured growth"
+			}
+			set(float64(d.Headroom)/rate, basis)
+		}
+	case openGrowth > 0:
+		set(float64(d.PortsUsable-d.Plateau)/openGrowth, "growth of open connections")
 	}
 }
 
@@ -171,28 +308,11 @@ func analyzeRates(f *Findings, first, last Snapshot) {
 	}
 	active := round4((last.Counters.ActiveOpens - first.Counters.ActiveOpens) / dt)
 	passive := round4((last.Counters.PassiveOpens - first.Counters.PassiveOpens) / dt)
-	demand := round4(active * TimeWaitLen.Seconds())
+	bound := round4(active * TimeWaitLen.Seconds())
 	f.Connections.ActiveOpensPerSecond = &active
 	f.Connections.PassiveOpensPerSecond = &passive
-	f.Connections.TimeWaitDemand = &demand
+	f.Connections.TimeWaitDemandBound = &bound
 	f.TimeWait.OverflowDelta = last.Counters.TimeWaitOverflow - first.Counters.TimeWaitOverflow
-
-	w := f.Connections.Worst
-	if w == nil {
-		return
-	}
-	rate, basis := 0.0, ""
-	switch {
-	case w.GrowthPerSecond != nil && *w.GrowthPerSecond > 0:
-		rate, basis = *w.GrowthPerSecond, "destination growth"
-	case w.GrowthPerSecond == nil && active > 0:
-		rate, basis = active, "all new outgoing connections"
-	}
-	if rate > 0 {
-		secs := round4(float64(w.Headroom) / rate)
-		f.Connections.SecondsToExhaustion = &secs
-		f.Connections.ExhaustionBasis = basis
-	}
 }
 
 // analyzeCloseWait reads the snapshots whose dump included CLOSE_WAIT.
@@ -206,6 +326,13 @@ func analyzeCloseWait(f *Findings, window []Snapshot) {
 	sockets := last.Sockets.CloseWait
 	cw.Count = len(sockets)
 	cw.Samples = len(window)
+	for _, s := range sockets {
+		if s.RecvQ > 0 {
+			cw.UnreadEOF++
+		} else {
+			cw.EOFRead++
+		}
+	}
 	cw.Growth = cw.Count - len(window[0].Sockets.CloseWait)
 
 	owners := map[Owner]int{}
@@ -303,11 +430,4 @@ func analyzeQueues(f *Findings, first, last Snapshot) {
 // round4 rounds to four decimals so JSON stays readable and stable.
 func round4(v float64) float64 {
 	return math.Round(v*1e4) / 1e4
-}
-
-func derefInt(p *int) int {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

@@ -9,8 +9,10 @@ import (
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func sysctls(r string) Sysctls {
-	pr, _ := ParsePortRange(r)
-	return Sysctls{PortRange: pr, TCPMaxTwBuckets: 131072, TCPFinTimeout: 60}
+	return MustSysctls(map[string]string{
+		KeyPortRange: r, KeyReservedPorts: "", KeyMaxTwBuckets: "131072", KeyFinTimeout: "60",
+		KeyTwReuse: "0", KeyTwReuseDelay: "1000", KeyTimestamps: "1", KeyUnprivilegedPortStart: "1024",
+	})
 }
 
 func dest(remote string) DestKey {
@@ -49,27 +51,153 @@ func TestAnalyzePortsAndRates(t *testing.T) {
 		t.Errorf("ports = %+v", f.Ports)
 	}
 	w := f.Connections.Worst
-	if w == nil || w.Remote != "10.0.0.2:80" || w.PortsInUse != 900 || w.Utilization != 0.9 || w.Headroom != 100 {
+	if w == nil || w.Remote != "10.0.0.2:80" || w.PortsInUse != 900 || w.PortsUnavailable != 900 || w.Utilization != 0.9 || w.Headroom != 100 {
 		t.Fatalf("worst = %+v", w)
 	}
 	if *w.GrowthPerSecond != 30 {
 		t.Errorf("growth = %v, want 30/s", *w.GrowthPerSecond)
 	}
-	if *f.Connections.ActiveOpensPerSecond != 300 || *f.Connections.TimeWaitDemand != 18000 {
-		t.Errorf("rate %v demand %v, want 300 and 18000", *f.Connections.ActiveOpensPerSecond, *f.Connections.TimeWaitDemand)
-	}
-	// 100 ports left at 30 per second.
-	if got := *f.Connections.SecondsToExhaustion; got != 3.3333 || f.Connections.ExhaustionBasis != "destination growth" {
-		t.Errorf("seconds to exhaustion = %v (%s)", got, f.Connections.ExhaustionBasis)
+	// ActiveOpens bounds the host's TIME_WAIT; it is never a destination's demand.
+	if *f.Connections.ActiveOpensPerSecond != 300 || *f.Connections.TimeWaitDemandBound != 18000 {
+		t.Errorf("rate %v bound %v, want 300 and 18000", *f.Connections.ActiveOpensPerSecond, *f.Connections.TimeWaitDemandBound)
 	}
 	if *f.TimeWait.Outgoing != 1000 {
 		t.Errorf("outgoing TIME_WAIT = %v", *f.TimeWait.Outgoing)
 	}
 }
 
+// twDest is a destination whose TIME_WAIT sockets entered at rate per
+// second for the last age seconds (at most 60), with open sockets not in
+// TIME_WAIT, as the aggregator counts them for a reuse delay of delay.
+func twDest(rate float64, age int, open int, delay time.Duration) DestCount {
+	tw := int(rate * float64(min(age, 60)))
+	c := DestCount{InUse: tw + open, TimeWait: tw}
+	young := min(delay, time.Duration(age)*time.Second)
+	c.TimeWaitYoung = int(rate * young.Seconds())
+	c.TimeWaitRecent = int(rate * min(RateWindow.Seconds(), float64(age)))
+	if age >= 60 {
+		c.TimeWaitExpiring = int(rate * RateWindow.Seconds())
+	}
+	return c
+}
+
+func TestDestinationFigures(t *testing.T) {
+	loop := DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")}
+	remote := dest("10.0.0.2:80")
+	tests := []struct {
+		name        string
+		key         DestKey
+		reuse, ts   string
+		count       DestCount
+		unavailable int
+		plateau     int
+		inEffect    bool
+		full        bool
+		runsOut     bool
+	}{
+		// 200/s into 1000 ports on loopback with the default reuse 2:
+		// only the sockets younger than the 1 s delay block connect().
+		{"loopback, reuse 2", loop, "2", "1", twDest(200, 3, 0, time.Second), 200, 200, true, false, false},
+		{"loopback, reuse 2, timestamps off", loop, "2", "0", twDest(10, 60, 0, time.Second), 600, 600, false, false, false},
+		// The same towards a real backend: reuse 2 is not in effect.
+		{"remote, reuse 2, full", remote, "2", "1", twDest(1000.0/60, 60, 0, time.Second), 1000, 1000, false, true, true},
+		{"remote, reuse 1", remote, "1", "1", twDest(100, 60, 0, time.Second), 100, 100, true, false, false},
+		// 12/s levels off at 720 of 1000: however fast it climbs, it
+		// never runs out.
+		{"12/s climbing", remote, "0", "1", twDest(12, 20, 0, time.Second), 240, 720, false, false, false},
+		{"steady 60 %", remote, "0", "1", twDest(10, 60, 0, time.Second), 600, 600, false, false, false},
+		// 20/s levels off at 1200: it runs out.
+		{"20/s climbing", remote, "0", "1", twDest(20, 30, 0, time.Second), 600, 1200, false, false, true},
+		{"open connections", remote, "0", "1", twDest(1, 60, 500, time.Second), 560, 560, false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := sysctls("40000 40999").With(KeyTwReuse, tt.reuse).With(KeyTimestamps, tt.ts)
+			sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: map[DestKey]DestCount{tt.key: tt.count}}
+			sum.States[TimeWait] = tt.count.TimeWait
+			f := Analyze([]Snapshot{{Time: t0, Sysctls: sc, Sockets: sum}})
+			w := f.Connections.Worst
+			if w == nil {
+				t.Fatal("no worst destination")
+			}
+			if w.PortsUnavailable != tt.unavailable || w.Plateau != tt.plateau || w.ReuseInEffect != tt.inEffect || w.Full != tt.full {
+				t.Errorf("unavailable %d plateau %d in effect %v full %v; want %d %d %v %v (%+v)",
+					w.PortsUnavailable, w.Plateau, w.ReuseInEffect, w.Full, tt.unavailable, tt.plateau, tt.inEffect, tt.full, *w)
+			}
+			if (w.SecondsToExhaustion != nil) != tt.runsOut {
+				t.Errorf("runs out = %v (%s), want %v", w.SecondsToExhaustion != nil, w.ExhaustionBasis, tt.runsOut)
+			}
+		})
+	}
+}
+
+func TestExhaustionFromArrivalsMinusExpiries(t *testing.T) {
+	// 20/s for 30 s: 600 in TIME_WAIT, none expiring yet, so it grows at
+	// 20/s and the 400 ports left last 20 s.
+	sc := sysctls("40000 40999")
+	k := dest("10.0.0.2:80")
+	sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: map[DestKey]DestCount{k: twDest(20, 30, 0, time.Second)}}
+	f := Analyze([]Snapshot{{Time: t0, Sysctls: sc, Sockets: sum}})
+	w := f.Connections.Worst
+	if w.SecondsToExhaustion == nil || *w.SecondsToExhaustion != 20 || w.ExhaustionBasis != "TIME_WAIT arrivals minus expiries" {
+		t.Errorf("seconds %v basis %q, want 20 from arrivals minus expiries", w.SecondsToExhaustion, w.ExhaustionBasis)
+	}
+}
+
+func TestListenersInRangeAndSources(t *testing.T) {
+	sc := sysctls("40000 40999").With(KeyReservedPorts, "40010")
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.9")
+	sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: map[DestKey]DestCount{
+		{Local: a, Remote: netip.MustParseAddrPort("10.0.0.2:80")}: {InUse: 300},
+		{Local: b, Remote: netip.MustParseAddrPort("10.0.0.2:80")}: {InUse: 100},
+	}, BySource: map[netip.Addr]int{a: 305, b: 105}, ListenPortsInRange: 5}
+	f := Analyze([]Snapshot{{Time: t0, Sysctls: sc, Sockets: sum}})
+	// 1000 ports, 1 reserved, 5 held by listeners.
+	if f.Ports.Usable != 994 || *f.Ports.ListenPortsInRange != 5 || f.Connections.Worst.PortsUsable != 994 {
+		t.Errorf("usable %d listening %v worst usable %d", f.Ports.Usable, f.Ports.ListenPortsInRange, f.Connections.Worst.PortsUsable)
+	}
+	// bind() counts per source, against the range less reserved ports.
+	if f.Ports.BindSource != "10.0.0.1" || f.Ports.DistinctInUse != 305 || f.Ports.BindUtilization != 0.3053 || len(f.Ports.Sources) != 2 {
+		t.Errorf("bind: %+v", f.Ports)
+	}
+}
+
+func TestPreCheckCountsBoundOnlySocketsInTheInitialNamespace(t *testing.T) {
+	c := Counters{TCPInUse: 100, TCP6InUse: 20, TimeWait: 300, Alloc: 900}
+	inner := Snapshot{Sysctls: sysctls("40000 40999"), Counters: c}
+	if got := inner.SocketsHoldingPorts(); got != 420 {
+		t.Errorf("inside a namespace: %d, want inuse + tw = 420 (alloc is the host's)", got)
+	}
+	initial := Snapshot{Sysctls: sysctls("40000 40999").With(KeyMaxOrphans, "4096"), Counters: c}
+	if got := initial.SocketsHoldingPorts(); got != 1200 || !initial.ExhaustionPossible() {
+		t.Errorf("initial namespace: %d, want alloc + tw = 1200", got)
+	}
+}
+
+func TestCloseWaitEOF(t *testing.T) {
+	a := cw("10.0.0.1:8080", "10.9.9.9:5000", 1, nil)
+	a.RecvQ = 1
+	b := cw("10.0.0.1:8080", "10.9.9.9:5001", 2, nil)
+	f := Analyze([]Snapshot{snapAt(0, 0, nil, a, b)})
+	if f.CloseWait.UnreadEOF != 1 || f.CloseWait.EOFRead != 1 {
+		t.Errorf("unread %d read %d, want 1 and 1", f.CloseWait.UnreadEOF, f.CloseWait.EOFRead)
+	}
+}
+
+func TestListenerFullAtBacklogPlusOne(t *testing.T) {
+	for _, tt := range []struct {
+		queued uint32
+		full   bool
+	}{{127, false}, {128, false}, {129, true}} {
+		if got := (ListenerQueue{Queued: tt.queued, Backlog: 128}).Full(); got != tt.full {
+			t.Errorf("queued %d of 128: full = %v", tt.queued, got)
+		}
+	}
+}
+
 func TestAnalyzeSingleSampleHasNoRates(t *testing.T) {
 	f := Analyze([]Snapshot{snapAt(0, 10, map[DestKey]int{dest("10.0.0.2:80"): 5})})
-	if f.Connections.ActiveOpensPerSecond != nil || f.Connections.SecondsToExhaustion != nil || f.CloseWait.Stuck != nil {
+	if f.Connections.ActiveOpensPerSecond != nil || f.Connections.Worst.GrowthPerSecond != nil || f.CloseWait.Stuck != nil {
 		t.Errorf("single sample produced rates: %+v", f.Connections)
 	}
 	if f.Ports.ExhaustionPossible {

@@ -26,65 +26,127 @@ type Findings struct {
 	Connections  ConnFindings      `json:"connections"`
 	TimeWait     TimeWaitFindings  `json:"time_wait"`
 	FinWait2     FinWait2Findings  `json:"fin_wait2"`
+	Orphans      OrphanFindings    `json:"orphans"`
 	CloseWait    CloseWaitFindings `json:"close_wait"`
 	Queues       QueueFindings     `json:"queues"`
 }
 
-// PortFindings describes the ephemeral port range and the pre-check.
+// PortFindings describes the ephemeral port range, the pre-check and bind()
+// port use.
 type PortFindings struct {
 	Range PortRange `json:"range"`
 	Size  int       `json:"size"`
 	// ReservedInRange counts ip_local_reserved_ports inside the range.
 	ReservedInRange int `json:"reserved_in_range"`
-	// Usable is Size - ReservedInRange: the ports one destination can use.
+	// ListenPortsInRange counts listening ports inside the range and not
+	// reserved: bind() created their buckets, so connect() skips them
+	// for every destination. Null when the socket table was not dumped.
+	ListenPortsInRange *int `json:"listen_ports_in_range"`
+	// Usable is Size - ReservedInRange - ListenPortsInRange: the ports
+	// one destination can use. Sockets bound to a port but not connected
+	// hold ports too and are invisible to sock_diag; the pre-check counts
+	// them in the initial namespace.
 	Usable int `json:"usable"`
-	// SocketsHoldingPorts is sockstat's TCP inuse + TCP6 inuse + tw.
+	// SocketsHoldingPorts is the pre-check total (see
+	// Snapshot.SocketsHoldingPorts).
 	SocketsHoldingPorts int `json:"sockets_holding_ports"`
 	// ExhaustionPossible is false while SocketsHoldingPorts < Usable.
 	ExhaustionPossible bool `json:"exhaustion_possible"`
 	// DestinationCount is how many destinations hold ephemeral ports.
 	DestinationCount int `json:"destination_count"`
-	// DistinctInUse is how many distinct ephemeral ports outgoing sockets
-	// hold; BindUtilization is DistinctInUse / Usable. bind() to port 0
-	// needs a port nobody holds, so it fails as BindUtilization nears 1
-	// even when every destination has room (DESIGN §3.1).
-	DistinctInUse   int     `json:"distinct_in_use"`
-	BindUtilization float64 `json:"bind_utilization"`
+	// Sources is bind() port use per local address, busiest first.
+	// bind() to port 0 needs a port no socket on the same address or the
+	// wildcard holds, so it runs out per source address whatever the
+	// destinations. BindSource, DistinctInUse and BindUtilization are the
+	// busiest source's.
+	Sources         []SourceUse `json:"sources"`
+	BindSource      string      `json:"bind_source"`
+	DistinctInUse   int         `json:"distinct_in_use"`
+	BindUtilization float64     `json:"bind_utilization"`
 }
 
-// DestinationUse is the ephemeral port use towards one destination.
+// SourceUse is the bind() port use of one local address.
+type SourceUse struct {
+	Local string `json:"local"`
+	// DistinctPorts counts the ports inside the range that sockets on
+	// this address or the wildcard hold; Utilization is that share of the
+	// range less its reserved ports.
+	DistinctPorts int     `json:"distinct_ports"`
+	Utilization   float64 `json:"utilization"`
+}
+
+// DestinationUse is the ephemeral port use towards one destination, by the
+// kernel's rules for connect() (see advisor/KERNEL.md).
 type DestinationUse struct {
-	Local      string `json:"local"`
-	Remote     string `json:"remote"`
-	PortsInUse int    `json:"ports_in_use"`
-	// TimeWait is the part of PortsInUse in TIME_WAIT.
-	TimeWait    int     `json:"time_wait"`
-	PortsUsable int     `json:"ports_usable"`
-	Utilization float64 `json:"utilization"`
-	Headroom    int     `json:"headroom"`
-	// GrowthPerSecond is the change of PortsInUse per second over the
-	// window, when the first sample counted this destination too.
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+	// Loopback is true when either address is a loopback address, where
+	// tcp_tw_reuse = 2 applies.
+	Loopback bool `json:"loopback"`
+	// PortsInUse counts the sockets holding a port towards it, in any
+	// state, as ss lists them; TimeWait the part of them in TIME_WAIT.
+	PortsInUse int `json:"ports_in_use"`
+	TimeWait   int `json:"time_wait"`
+	// ReuseInEffect is true when tcp_tw_reuse lets connect() take the
+	// port of an older TIME_WAIT socket towards it (1, or 2 towards
+	// loopback; timestamps on). TimeWaitReusable counts those older than
+	// tcp_tw_reuse_delay, which then do not block connect().
+	ReuseInEffect    bool `json:"tw_reuse_in_effect"`
+	TimeWaitReusable int  `json:"time_wait_reusable"`
+	// PortsUnavailable is PortsInUse - TimeWaitReusable: the ports
+	// connect() cannot use towards it now.
+	PortsUnavailable int     `json:"ports_unavailable"`
+	PortsUsable      int     `json:"ports_usable"`
+	Utilization      float64 `json:"utilization"`
+	Headroom         int     `json:"headroom"`
+	// CloseRate is the connections per second that enter TIME_WAIT
+	// towards it, from the ages of its TIME_WAIT sockets in one dump.
+	CloseRate float64 `json:"close_rate_per_second"`
+	// HoldSeconds is how long a closed connection keeps its port from
+	// connect(): 60 s (TIME_WAIT), or tcp_tw_reuse_delay where reuse is
+	// in effect.
+	HoldSeconds float64 `json:"hold_seconds"`
+	// Plateau is where PortsUnavailable levels off at the present rates:
+	// the sockets not in TIME_WAIT plus CloseRate × HoldSeconds.
+	// PlateauUtilization is its share of PortsUsable. A destination whose
+	// plateau fits its usable ports never runs out, however fast it
+	// climbs on the way.
+	Plateau            int     `json:"plateau"`
+	PlateauUtilization float64 `json:"plateau_utilization"`
+	// Full is true when no usable port is left (within 1 %): connect()
+	// calls that fail with EADDRNOTAVAIL count nowhere, so the demand is
+	// at least the capacity, and Plateau is a lower bound.
+	Full bool `json:"full"`
+	// GrowthPerSecond is the change of PortsUnavailable per second since
+	// an earlier complete dump of the window; null without one.
 	GrowthPerSecond *float64 `json:"growth_per_second"`
+	// SecondsToExhaustion is the time until no usable port is left; null
+	// when the destination does not run out at the present rates.
+	// ExhaustionBasis names the rate it used.
+	SecondsToExhaustion *float64 `json:"seconds_to_exhaustion"`
+	ExhaustionBasis     string   `json:"exhaustion_basis,omitempty"`
 }
 
-// ConnFindings covers the rate of new outgoing connections and what it
-// implies for the worst destination.
+// Pressure orders destinations by risk: the higher of the present and the
+// plateau utilization.
+func (d DestinationUse) Pressure() float64 { return max(d.Utilization, d.PlateauUtilization) }
+
+// ConnFindings covers the host's rate of new connections and the
+// destination most at risk.
 type ConnFindings struct {
-	// ActiveOpensPerSecond is the Tcp ActiveOpens delta per second.
+	// ActiveOpensPerSecond is the Tcp ActiveOpens delta per second: every
+	// connect() attempt that sent a SYN, failed ones and connections the
+	// peer closes first included; a connect() that found no port never
+	// counts.
 	ActiveOpensPerSecond *float64 `json:"active_opens_per_second"`
 	// PassiveOpensPerSecond is the Tcp PassiveOpens delta per second.
 	PassiveOpensPerSecond *float64 `json:"passive_opens_per_second"`
-	// TimeWaitDemand is ActiveOpensPerSecond × 60 s: the TIME_WAIT ports an
-	// active closer at this rate keeps busy.
-	TimeWaitDemand *float64 `json:"time_wait_demand"`
-	// Worst is the destination with the highest utilization.
+	// TimeWaitDemandBound is ActiveOpensPerSecond × 60 s: an upper bound
+	// on the TIME_WAIT sockets the whole host's outgoing connections
+	// could keep, never one destination's demand.
+	TimeWaitDemandBound *float64 `json:"time_wait_demand_bound"`
+	// Worst is the destination under the most pressure.
 	Worst *DestinationUse `json:"worst_destination"`
-	// SecondsToExhaustion is the worst destination's headroom over its
-	// growth rate (or, failing that, over ActiveOpensPerSecond, the most it
-	// can grow); null when nothing grows.
-	SecondsToExhaustion *float64 `json:"seconds_to_exhaustion"`
-	// ExhaustionBasis names the rate SecondsToExhaustion used.
-	ExhaustionBasis string `json:"exhaustion_basis,omitempty"`
 }
 
 // TimeWaitFindings covers TIME_WAIT load and bucket overflow.
@@ -101,26 +163,37 @@ type TimeWaitFindings struct {
 	OverflowDelta float64 `json:"overflow_delta"`
 }
 
-// FinWait2Findings covers orphaned sockets waiting for the peer's FIN, the
-// only thing tcp_fin_timeout governs.
+// FinWait2Findings covers sockets waiting in FIN_WAIT2 for the peer's FIN.
 type FinWait2Findings struct {
 	// Count is every FIN_WAIT2 socket in the latest dump that had them;
 	// Orphaned those no process holds, the only ones tcp_fin_timeout ends
 	// (a socket a process holds waits as long as the process keeps it).
-	Count    int `json:"count"`
-	Orphaned int `json:"orphaned"`
-	// Orphans is sockstat's orphan count (all states).
-	Orphans int `json:"orphans"`
-	// MaxOrphans is 0 where tcp_max_orphans cannot be read (it is global
-	// and hidden inside network namespaces).
-	MaxOrphans int `json:"max_orphans"`
+	Count      int `json:"count"`
+	Orphaned   int `json:"orphaned"`
 	FinTimeout int `json:"fin_timeout"`
+}
+
+// OrphanFindings covers the host's orphaned sockets (closed by their
+// process, still held by the kernel), counted host-wide whatever the
+// namespace.
+type OrphanFindings struct {
+	// Count is sockstat's orphan count, every state.
+	Count int `json:"count"`
+	// Max is tcp_max_orphans; 0 where it cannot be read (it is global and
+	// absent inside namespaces other than the initial one).
+	Max int `json:"max"`
 }
 
 // CloseWaitFindings covers CLOSE_WAIT sockets: the peer closed and the local
 // application has not. No kernel timeout ends them.
 type CloseWaitFindings struct {
 	Count int `json:"count"`
+	// UnreadEOF counts CLOSE_WAIT sockets with Recv-Q 1 or more: the
+	// application never read the peer's FIN (it is the one queued byte
+	// when no data is). EOFRead counts those with Recv-Q 0: the
+	// application read end-of-file and still never called close().
+	UnreadEOF int `json:"unread_eof"`
+	EOFRead   int `json:"eof_read"`
 	// Growth is the count's change from the first to the last sample.
 	Growth   int           `json:"growth"`
 	ByOwner  []OwnerCount  `json:"by_owner"`
@@ -167,7 +240,8 @@ const (
 // QueueFindings covers bytes waiting in socket queues and listen overflows.
 type QueueFindings struct {
 	Backlog Backlog `json:"backlog"`
-	// FullListeners are listeners whose accept queue is at its backlog.
+	// Listeners are the listeners with connections waiting in their
+	// accept queue.
 	Listeners []ListenerQueue `json:"listeners"`
 	// ListenOverflowsDelta and ListenDropsDelta are TcpExt rises over the
 	// window; the totals are since boot (or namespace creation).
@@ -180,6 +254,12 @@ type QueueFindings struct {
 type ListenerQueue struct {
 	Address string `json:"address"`
 	Queued  uint32 `json:"queued"`
+	// Backlog is min(the listen() backlog, somaxconn), fixed at listen().
 	Backlog uint32 `json:"backlog"`
 	Owner   *Owner `json:"owner,omitempty"`
 }
+
+// Full reports whether the accept queue is full: the kernel drops the next
+// completed handshake once more than Backlog connections wait
+// (sk_acceptq_is_full), so a queue is full at Backlog + 1.
+func (l ListenerQueue) Full() bool { return l.Queued > l.Backlog }

@@ -104,6 +104,54 @@ func (p PortSet) Add(ports ...int) PortSet {
 	return out.normalize()
 }
 
+// Union returns the ports in either set.
+func (p PortSet) Union(q PortSet) PortSet {
+	return append(append(PortSet(nil), p...), q...).normalize()
+}
+
+// Minus returns the ports of p that are not in q.
+func (p PortSet) Minus(q PortSet) PortSet {
+	var out PortSet
+	for _, r := range p {
+		lo := r.Low
+		for _, x := range q {
+			if x.High < lo || x.Low > r.High {
+				continue
+			}
+			if x.Low > lo {
+				out = append(out, PortRange{Low: lo, High: x.Low - 1})
+			}
+			lo = x.High + 1
+		}
+		if lo <= r.High {
+			out = append(out, PortRange{Low: lo, High: r.High})
+		}
+	}
+	return out.normalize()
+}
+
+// Within returns the ports of p inside r.
+func (p PortSet) Within(r PortRange) PortSet {
+	var out PortSet
+	for _, x := range p {
+		if lo, hi := max(x.Low, r.Low), min(x.High, r.High); lo <= hi {
+			out = append(out, PortRange{Low: lo, High: hi})
+		}
+	}
+	return out
+}
+
+// Ports lists every port of the set, in order.
+func (p PortSet) Ports() []int {
+	var out []int
+	for _, r := range p {
+		for port := r.Low; port <= r.High; port++ {
+			out = append(out, port)
+		}
+	}
+	return out
+}
+
 // Contains reports whether port is in the set.
 func (p PortSet) Contains(port int) bool {
 	i := sort.Search(len(p), func(i int) bool { return p[i].High >= port })

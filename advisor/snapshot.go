@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -14,27 +15,10 @@ type Snapshot struct {
 	Sockets  *SocketSummary `json:"sockets,omitempty"`
 }
 
-// Sysctls are the kernel settings tcp-advisor reasons about. Optional keys
-// (absent on some kernels) are pointers.
-type Sysctls struct {
-	PortRange             PortRange `json:"ip_local_port_range"`
-	ReservedPorts         PortSet   `json:"ip_local_reserved_ports"`
-	UnprivilegedPortStart int       `json:"ip_unprivileged_port_start"`
-	TCPTwReuse            int       `json:"tcp_tw_reuse"`
-	TCPTwReuseDelayMs     *int      `json:"tcp_tw_reuse_delay,omitempty"`
-	TCPFinTimeout         int       `json:"tcp_fin_timeout"`
-	TCPMaxTwBuckets       int       `json:"tcp_max_tw_buckets"`
-	TCPMaxOrphans         *int      `json:"tcp_max_orphans,omitempty"`
-	Somaxconn             int       `json:"somaxconn"`
-	TCPMaxSynBacklog      int       `json:"tcp_max_syn_backlog"`
-	TCPSyncookies         int       `json:"tcp_syncookies"`
-	TCPTimestamps         int       `json:"tcp_timestamps"`
-	// Raw holds every key read, by full sysctl name, whitespace-normalized.
-	Raw map[string]string `json:"raw"`
-}
-
-// UsablePorts is the number of ephemeral ports one destination can use.
-func (s Sysctls) UsablePorts() int { return UsablePorts(s.PortRange, s.ReservedPorts) }
+// UsablePorts is the number of ephemeral ports one destination can use,
+// before the ports listeners hold inside the range (see
+// SocketSummary.ListenPortsInRange).
+func (s Sysctls) UsablePorts() int { return UsablePorts(s.PortRange(), s.ReservedPorts()) }
 
 // Counters are the socket totals and TCP counters from /proc/net.
 type Counters struct {
@@ -42,7 +26,10 @@ type Counters struct {
 	TCPInUse  int `json:"tcp_inuse"`
 	TCP6InUse int `json:"tcp6_inuse"`
 	TimeWait  int `json:"tw"`
-	Orphan    int `json:"orphan"`
+	// Orphan and Alloc are host-wide whatever the namespace: the kernel
+	// keeps one count of orphaned and of allocated TCP sockets.
+	Orphan int `json:"orphan"`
+	Alloc  int `json:"alloc"`
 	// From /proc/net/snmp (Tcp).
 	ActiveOpens  float64 `json:"active_opens"`
 	PassiveOpens float64 `json:"passive_opens"`
@@ -52,15 +39,28 @@ type Counters struct {
 	ListenDrops      float64 `json:"listen_drops"`
 }
 
-// SocketsHoldingPorts is the pre-check total of DESIGN §3.2: every TCP socket
-// that may hold a local port, in any state.
-func (c Counters) SocketsHoldingPorts() int { return c.TCPInUse + c.TCP6InUse + c.TimeWait }
+// SocketsHoldingPorts is the pre-check total (advisor/KERNEL.md, "The
+// pre-check"): every TCP socket that may hold a local port. Hashed sockets
+// (sockstat inuse, IPv4 and IPv6) and timewait sockets (tw) are this
+// namespace's. Sockets bound but not connected hold a port too, yet sit in
+// no hash that inuse counts; in the initial namespace, alloc (every TCP
+// socket of the host) less the hashed ones bounds them from above, so the
+// total counts them. Elsewhere alloc is the host's, not the namespace's,
+// and they stay invisible.
+func (s Snapshot) SocketsHoldingPorts() int {
+	c := s.Counters
+	hashed := c.TCPInUse + c.TCP6InUse
+	if s.Sysctls.InitialNamespace() {
+		hashed = max(hashed, c.Alloc)
+	}
+	return hashed + c.TimeWait
+}
 
-// ExhaustionPossible is the pre-check of DESIGN §3.2: no destination can run
-// out of ephemeral ports while fewer sockets than the usable range size hold
+// ExhaustionPossible is the pre-check: no destination can run out of
+// ephemeral ports while fewer sockets than the usable range size hold
 // local ports at all.
 func (s Snapshot) ExhaustionPossible() bool {
-	return s.Counters.SocketsHoldingPorts() >= s.Sysctls.UsablePorts()
+	return s.SocketsHoldingPorts() >= s.Sysctls.UsablePorts()
 }
 
 // DestKey names a destination as the kernel's port allocator sees it: the
@@ -73,9 +73,25 @@ type DestKey struct {
 
 // DestCount is the port use towards one destination.
 type DestCount struct {
+	// InUse counts the sockets holding a local port towards it, in any
+	// state; TimeWait the part of them in TIME_WAIT.
 	InUse    int
 	TimeWait int
+	// The TIME_WAIT sockets by age (60 s less idiag_expires, the time
+	// left): younger than tcp_tw_reuse_delay, which connect() cannot
+	// reuse even where tcp_tw_reuse is in effect; younger than RateWindow,
+	// the arrivals that give the close rate; and within RateWindow of
+	// expiring.
+	TimeWaitYoung    int
+	TimeWaitRecent   int
+	TimeWaitExpiring int
 }
+
+// RateWindow is the slice of TIME_WAIT ages that measures a destination's
+// close rate from one dump: the sockets that entered TIME_WAIT in the last
+// RateWindow, over RateWindow. It is short so that a load that started a
+// few seconds ago is measured at its rate, not averaged over 60 s.
+const RateWindow = 5 * time.Second
 
 // SocketID identifies one socket across samples.
 type SocketID struct {
@@ -97,11 +113,23 @@ type SocketSummary struct {
 	// Ephemeral counts the same sockets by state. Its TIME_WAIT entry is
 	// the active closer's share of TIME_WAIT.
 	Ephemeral StateCounts `json:"-"`
-	// DistinctPorts is how many distinct local ports those sockets hold. A
-	// bind() to port 0 needs a port no socket holds at all, so bind() runs
-	// out when DistinctPorts reaches the usable range, however the sockets
-	// spread over destinations.
-	DistinctPorts int `json:"distinct_ports"`
+	// BySource counts, per local address, the distinct ports inside the
+	// range that sockets on that address or on the wildcard address hold:
+	// outgoing sockets and listeners. bind() to port 0 on an address needs
+	// a port no socket on that address or the wildcard holds
+	// (inet_csk_bind_conflict), so it runs out per source address,
+	// however the sockets spread over destinations.
+	BySource map[netip.Addr]int `json:"by_source"`
+	// ListenPortsInRange counts the distinct listening ports inside the
+	// range that ip_local_reserved_ports does not already hold back. A
+	// bind() created their bind buckets, and connect() skips such a port
+	// for every destination (__inet_hash_connect).
+	ListenPortsInRange int `json:"listen_ports_in_range"`
+	// UDPPorts are the local ports of UDP sockets. The port range and the
+	// reserved list govern UDP port choice too, so a widened range must
+	// reserve the UDP services' ports it takes in. Nil when UDP was not
+	// dumped.
+	UDPPorts PortSet `json:"udp_ports"`
 	// OrphanFinWait2 counts the FIN_WAIT2 sockets no process holds (inode
 	// 0): the orphans tcp_fin_timeout governs, kept as timewait socks that
 	// sockstat counts in tw. A FIN_WAIT2 socket a process still holds
@@ -140,4 +168,20 @@ type Owner struct {
 	PID     int    `json:"pid"`
 	Command string `json:"command"`
 	Unit    string `json:"unit"`
+}
+
+// Netns identifies a network namespace: its inode (what `ls -l
+// /proc/PID/ns/net` shows as net:[INODE]) and, when `ip netns` named it,
+// its name.
+type Netns struct {
+	Inode uint64 `json:"inode"`
+	Name  string `json:"name,omitempty"`
+}
+
+// String formats the namespace as "net:[INODE]" with its name, if any.
+func (n Netns) String() string {
+	if n.Name != "" {
+		return fmt.Sprintf("%s (net:[%d])", n.Name, n.Inode)
+	}
+	return fmt.Sprintf("net:[%d]", n.Inode)
 }

@@ -1,37 +1,37 @@
-# High TIME_WAIT demand on an active closer (DESIGN §3.4): tcp_tw_reuse lets
-# connect() take a port whose TIME_WAIT socket towards the same destination is
-# older than tcp_tw_reuse_delay (or 1 s). It affects outgoing connections only
-# and needs TCP timestamps, so it is never proposed for a pure server, whose
-# TIME_WAIT sockets sit on its listening ports.
-#
-# Exhaustion is per destination (DESIGN §3.1): the TIME_WAIT that matters is
-# the part of one destination's ports, compared with the ports usable towards
-# it. 60,000 TIME_WAIT sockets spread over 20 backends leave each of them most
-# of the range: the host-wide count proves nothing.
+# TIME_WAIT holding a destination's ports (advisor/KERNEL.md, "TIME_WAIT and
+# tcp_tw_reuse"): tcp_tw_reuse lets connect() take the port of a TIME_WAIT
+# socket towards the same destination once it is older than
+# tcp_tw_reuse_delay (1 s before Linux 6.14). It affects outgoing connections
+# only and needs TCP timestamps. At 2, the default, it is in effect towards
+# loopback only: proposing 1 for a loopback destination would change
+# nothing, so the rule asks only where reuse is not in effect already.
 
 guardrail "net.ipv4.tcp_tw_reuse" {
   cooldown = "10m"
 }
 
-rule "time-wait-reuse" {
-  severity = "warning"
+locals {
+  # Closed connections are most of what holds the busiest destination's
+  # ports, reuse is not in effect towards it, and it runs short.
+  closed_hold_ports = worst.known && !worst.tw_reuse_in_effect && worst.time_wait >= 0.5 * worst.ports_in_use
+  short             = worst.plateau_utilization >= 0.9 || (worst.runs_out && worst.seconds_to_exhaustion < 600)
+}
 
-  when = (
-    sysctl.tcp_tw_reuse != 1 && sysctl.tcp_timestamps != 0 &&
-    connections.has_rates && connections.active_opens_per_second > 0 &&
-    worst.exists && worst.time_wait > 0 &&
-    worst.time_wait >= 0.5 * worst.ports_usable
-  )
+rule "time-wait-reuse" {
+  topic    = "time-wait"
+  severity = worst.full ? "critical" : "warning"
+
+  when = sysctl.tcp_tw_reuse != 1 && sysctl.tcp_timestamps != 0 && local.closed_hold_ports && local.short
 
   message = join("", [
-    "${worst.time_wait} connections from ${worst.local} to ${worst.remote} in TIME_WAIT hold ${percent(worst.time_wait / max(worst.ports_usable, 1))} of the ${worst.ports_usable} ephemeral ports usable towards it",
-    time_wait.outgoing_known && ports.destination_count > 1 ? " (${time_wait.outgoing} outgoing TIME_WAIT over ${ports.destination_count} destinations)" : "",
-    "; this host opens ${round(connections.active_opens_per_second)} connections/s and closes them first",
-    " (net.ipv4.tcp_tw_reuse is ${sysctl.tcp_tw_reuse}${sysctl.tcp_tw_reuse == 2 ? ", loopback only" : ", off"}).",
+    "${worst.time_wait} connections from ${worst.local} to ${worst.remote} wait in TIME_WAIT and hold ${percent(worst.time_wait / max(worst.ports_usable, 1))} of its ${worst.ports_usable} usable ports",
+    worst.full ? " (none is left)" : "; closing ${round(worst.close_rate, 1)}/s it levels off at ${percent(worst.plateau_utilization)}",
+    "; net.ipv4.tcp_tw_reuse is ${sysctl.tcp_tw_reuse} (${sysctl.tcp_tw_reuse == 2 ? "loopback only, and this destination is not loopback" : "off"}).",
   ])
 
   advice = join(" ", [
-    "Set net.ipv4.tcp_tw_reuse = 1 so connect() can reuse a TIME_WAIT port towards the same destination once its last timestamp is ${sysctl.tcp_tw_reuse_delay} ms old.",
+    "Set net.ipv4.tcp_tw_reuse = 1 so connect() can take a TIME_WAIT port towards the same destination once it is ${sysctl.tcp_tw_reuse_delay} ms old:",
+    "each closed connection then holds its port about ${round(sysctl.tcp_tw_reuse_delay / 1000, 1)} s instead of 60 s.",
     "TIME_WAIT itself lasts 60 s whatever net.ipv4.tcp_fin_timeout says.",
   ])
 

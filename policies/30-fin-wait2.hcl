@@ -1,6 +1,7 @@
-# FIN_WAIT_2 build-up (DESIGN §3.3): tcp_fin_timeout is how long an orphaned
-# socket (closed by the application) waits in FIN_WAIT_2 for the peer's FIN.
-# It is the right knob here, and only here: it does not shorten TIME_WAIT.
+# FIN_WAIT_2 build-up (advisor/KERNEL.md, "FIN_WAIT2 and tcp_fin_timeout"):
+# tcp_fin_timeout is how long an orphaned socket (closed by the application)
+# waits in FIN_WAIT_2 for the peer's FIN. It is the right knob here, and only
+# here: it does not shorten TIME_WAIT.
 #
 # With tcp_fin_timeout <= 60 s (TCP_TIMEWAIT_LEN) the kernel turns such an
 # orphan into a timewait minisock in substate FIN_WAIT2 (tcp_time_wait()):
@@ -17,9 +18,11 @@ guardrail "net.ipv4.tcp_fin_timeout" {
 }
 
 rule "fin-wait2-orphans" {
+  topic = "fin-wait2"
+
   severity = (
     (time_wait.max_buckets > 0 && fin_wait2.orphaned + time_wait.count >= 0.8 * time_wait.max_buckets) ||
-    (fin_wait2.max_orphans > 0 && fin_wait2.orphans >= 0.5 * fin_wait2.max_orphans)
+    (orphans.max > 0 && orphans.count >= 0.5 * orphans.max)
   ) ? "critical" : "warning"
 
   # Only orphans: a FIN_WAIT2 socket its process still holds (a half-close
@@ -30,7 +33,7 @@ rule "fin-wait2-orphans" {
     "${fin_wait2.orphaned} orphaned sockets in FIN_WAIT2 (of ${fin_wait2.count}): peers do not finish closing, and each orphaned one waits net.ipv4.tcp_fin_timeout (${sysctl.tcp_fin_timeout} s) for their FIN",
     sysctl.tcp_fin_timeout > 60 ? " (the first ${sysctl.tcp_fin_timeout - 60} s as a full socket)" : "",
     ". Orphaned, they wait as timewait sockets: ${time_wait.count > 0 ? "with the ${time_wait.count} in TIME_WAIT, " : ""}${fin_wait2.orphaned + time_wait.count} of net.ipv4.tcp_max_tw_buckets (${time_wait.max_buckets}) are in use (${percent((fin_wait2.orphaned + time_wait.count) / max(time_wait.max_buckets, 1))})",
-    fin_wait2.max_orphans > 0 ? "; ${fin_wait2.orphans} full orphaned sockets of net.ipv4.tcp_max_orphans ${fin_wait2.max_orphans}" : "",
+    orphans.max > 0 ? "; ${orphans.count} orphaned sockets host-wide of net.ipv4.tcp_max_orphans ${orphans.max}" : "",
     ".",
   ])
 

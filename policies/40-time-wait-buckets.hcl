@@ -1,4 +1,4 @@
-# TIME_WAIT bucket overflow (DESIGN §3.8): when tcp_max_tw_buckets TIME_WAIT
+# TIME_WAIT bucket overflow (advisor/KERNEL.md, "Counters"): when tcp_max_tw_buckets TIME_WAIT
 # sockets exist, a closing socket skips TIME_WAIT and TcpExt
 # TCPTimeWaitOverflow rises. Each TIME_WAIT socket costs a few hundred bytes.
 
@@ -9,6 +9,7 @@ guardrail "net.ipv4.tcp_max_tw_buckets" {
 }
 
 rule "time-wait-bucket-overflow" {
+  topic    = "time-wait"
   severity = "warning"
 
   when = time_wait.overflow_delta > 0

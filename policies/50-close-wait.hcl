@@ -1,9 +1,10 @@
-# CLOSE_WAIT leak (DESIGN §3.6): the peer closed and the local application
+# CLOSE_WAIT leak (advisor/KERNEL.md, "CLOSE_WAIT"): the peer closed and the local application
 # never called close(). No kernel timeout ends CLOSE_WAIT and no sysctl fixes
 # it: the advice names the process, its unit, the remote pattern and the
 # sockets stuck across samples.
 
 rule "close-wait-leak" {
+  topic    = "close-wait"
   severity = close_wait.stuck >= 100 || close_wait.growth >= 100 ? "critical" : "warning"
 
   # The figures come from the socket dumps that included CLOSE_WAIT
@@ -18,6 +19,8 @@ rule "close-wait-leak" {
     close_wait.samples > 1 ? " (${close_wait.growth >= 0 ? "${close_wait.growth} more" : "${-close_wait.growth} fewer"} than in the first of ${close_wait.samples} CLOSE_WAIT dumps; ${close_wait.stuck} stuck in ${close_wait.samples == 2 ? "both" : "all ${close_wait.samples}"})" : "",
     close_wait.top_owner.command != "" ? "; ${close_wait.top_owner.count} held by ${close_wait.top_owner.command} (pid ${close_wait.top_owner.pid}${close_wait.top_owner.unit != "" ? ", unit ${close_wait.top_owner.unit}" : ""})" : "; owner unknown (process owners need root)",
     close_wait.pattern == "one-remote-dominates" ? "; one remote dominates: ${close_wait.top_remote.remote} with ${close_wait.top_remote.count}" : "; spread over ${close_wait.remotes} remotes (${close_wait.pattern})",
+    close_wait.unread_eof > 0 ? "; ${close_wait.unread_eof} never read the peer's FIN (Recv-Q 1 or more: the application stopped reading)" : "",
+    close_wait.eof_read > 0 ? "; ${close_wait.eof_read} read end-of-file and were never closed (Recv-Q 0)" : "",
     length(close_wait.stuck_sockets) > 0 ? "; stuck: ${join(", ", slice(close_wait.stuck_sockets, 0, min(3, length(close_wait.stuck_sockets))))}${close_wait.stuck > 3 ? " and ${close_wait.stuck - 3} more" : ""}" : "",
     ".",
   ])

@@ -4,6 +4,7 @@
 # somaxconn alone changes nothing: advice, no sysctl.
 
 rule "listen-queue-overflow" {
+  topic    = "queues"
   severity = queues.listen_overflows_delta >= 100 ? "critical" : "warning"
 
   when = queues.listen_overflows_delta > 0 || queues.full_listeners > 0
@@ -17,7 +18,7 @@ rule "listen-queue-overflow" {
 
   advice = join(" ", [
     "Raise the application's listen() backlog (nginx: listen ... backlog=N; HAProxy: backlog; Envoy: tcp_backlog_size)",
-    "together with net.core.somaxconn (now ${sysctl.somaxconn}), which caps every backlog, and net.ipv4.tcp_max_syn_backlog (now ${sysctl.tcp_max_syn_backlog});",
-    "then restart the listener. If the accept loop is saturated, add workers.",
+    "together with net.core.somaxconn (now ${sysctl.somaxconn}), which caps every backlog, then restart the listener;",
+    "net.ipv4.tcp_max_syn_backlog bounds the SYN queue, not the accept queue. If the accept loop is saturated, add workers.",
   ])
 }

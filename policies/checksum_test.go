@@ -8,81 +8,99 @@ import (
 	"testing"
 )
 
-// copyDefaults writes the embedded default policies into a new directory,
-// with edit applied to the file contents by name.
-func copyDefaults(t *testing.T, edit func(name string, src []byte) (string, []byte)) string {
+const siteRule = `rule "site-note" {
+  severity = "info"
+  when     = true
+  message  = "site policy"
+}
+`
+
+// policyDir writes files into a new directory.
+func policyDir(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, src := range DefaultFiles() {
-		if edit != nil {
-			name, src = edit(name, src)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), src, 0o644); err != nil {
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
 }
 
-func loadForChecksum(t *testing.T, paths ...string) *Set {
+func checksumOfLoad(t *testing.T, paths ...string) string {
 	t.Helper()
-	set, diags := LoadOrDefault(paths...)
+	set, diags := Load(paths...)
 	if diags.HasErrors() {
 		t.Fatalf("load %v: %v", paths, diags)
 	}
-	return set
+	return set.Checksum()
 }
 
-func TestChecksum(t *testing.T) {
-	embedded := Default().Checksum()
-	if len(embedded) != 64 || strings.Trim(embedded, "0123456789abcdef") != "" {
-		t.Fatalf("Default().Checksum() = %q, want 64 hex digits", embedded)
+// sha256sumPipeline runs the documented shell pipeline: sha256sum over the
+// *.hcl files of each directory in turn, then sha256sum of those lines.
+func sha256sumPipeline(t *testing.T, dirs ...string) string {
+	t.Helper()
+	var script strings.Builder
+	script.WriteString("{ ")
+	for i := range dirs {
+		script.WriteString(`cd "$` + string(rune('1'+i)) + `" && LC_ALL=C sha256sum *.hcl; `)
 	}
-	tests := []struct {
-		name string
-		edit func(string, []byte) (string, []byte)
-		same bool // checksum equals the embedded defaults'
-	}{
-		{"copy of the defaults", nil, true},
-		{"one byte changed", func(n string, src []byte) (string, []byte) {
-			if n == "50-close-wait.hcl" {
-				src = append(src, '\n')
-			}
-			return n, src
-		}, false},
-		{"one file renamed", func(n string, src []byte) (string, []byte) {
-			if n == "50-close-wait.hcl" {
-				n = "51-close-wait.hcl"
-			}
-			return n, src
-		}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := loadForChecksum(t, copyDefaults(t, tt.edit)).Checksum()
-			if (got == embedded) != tt.same {
-				t.Errorf("checksum %s, embedded %s: want same=%v", got, embedded, tt.same)
-			}
-		})
-	}
-	// Directories do not count: the same files elsewhere, same checksum.
-	a, b := loadForChecksum(t, copyDefaults(t, nil)), loadForChecksum(t, copyDefaults(t, nil))
-	if a.Checksum() != b.Checksum() {
-		t.Errorf("same files in two directories: %s != %s", a.Checksum(), b.Checksum())
-	}
-}
-
-// TestChecksumBySha256sum: the checksum is what the documented shell
-// pipeline prints in the directory of the packaged defaults.
-func TestChecksumBySha256sum(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "LC_ALL=C sha256sum *.hcl | sha256sum")
-	cmd.Dir = "." // the default *.hcl files live beside this test
-	out, err := cmd.Output()
+	script.WriteString("} | sha256sum")
+	out, err := exec.Command("sh", append([]string{"-c", script.String(), "sh"}, dirs...)...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, _ := strings.Cut(string(out), " ")
-	if got := Default().Checksum(); got != want {
-		t.Errorf("Default().Checksum() = %s, sha256sum pipeline says %s", got, want)
+	sum, _, _ := strings.Cut(string(out), " ")
+	return sum
+}
+
+// TestChecksumByHand: the checksum is what the pipeline documented on
+// Checksum prints, with the defaults layered in and without them.
+func TestChecksumByHand(t *testing.T) {
+	defaults, err := filepath.Abs(".") // the default *.hcl files live beside this test
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := policyDir(t, map[string]string{"10-site.hcl": siteRule})
+	alone := policyDir(t, map[string]string{"10-site.hcl": "agent {\n  defaults = false\n}\n" + siteRule})
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"embedded defaults", Default().Checksum(), sha256sumPipeline(t, defaults)},
+		{"no paths", checksumOfLoad(t), sha256sumPipeline(t, defaults)},
+		{"a site file over the defaults", checksumOfLoad(t, site), sha256sumPipeline(t, defaults, site)},
+		{"a site file without the defaults", checksumOfLoad(t, alone), sha256sumPipeline(t, alone)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.got) != 64 || tt.got != tt.want {
+				t.Errorf("Checksum() = %s, the sha256sum pipeline says %s", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestChecksumIdentifiesFiles: names and contents count, directories not.
+func TestChecksumIdentifiesFiles(t *testing.T) {
+	base := checksumOfLoad(t, policyDir(t, map[string]string{"10-site.hcl": siteRule}))
+	tests := []struct {
+		name  string
+		files map[string]string
+		same  bool
+	}{
+		{"same file elsewhere", map[string]string{"10-site.hcl": siteRule}, true},
+		{"one byte more", map[string]string{"10-site.hcl": siteRule + "\n"}, false},
+		{"renamed", map[string]string{"20-site.hcl": siteRule}, false},
+		{"one file more", map[string]string{"10-site.hcl": siteRule, "20-more.hcl": "# nothing\n"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := checksumOfLoad(t, policyDir(t, tt.files))
+			if (got == base) != tt.same {
+				t.Errorf("checksum %s, base %s: want same=%v", got, base, tt.same)
+			}
+		})
 	}
 }

@@ -3,10 +3,7 @@ package policies
 import (
 	"embed"
 	"io/fs"
-	"os"
 	"strings"
-
-	"github.com/hashicorp/hcl/v2"
 )
 
 // defaultFiles are the default policies, used when no policy path is given.
@@ -18,36 +15,16 @@ var defaultFiles embed.FS
 // Set.Files: "default/10-port-exhaustion.hcl".
 const DefaultPrefix = "default/"
 
-// Default returns the embedded default policies. It panics only if the
-// embedded files are broken, which a test guards against.
+// Default returns the embedded default policies alone. It panics only if
+// the embedded files are broken, which a test guards against.
 func Default() *Set {
-	set, diags := load(defaultSources())
+	set, diags := load(defaultSources(), nil)
 	if diags.HasErrors() {
 		var b strings.Builder
 		FormatDiagnostics(&b, diags)
 		panic("policies: embedded default policies are broken:\n" + b.String())
 	}
 	return set
-}
-
-// LoadOrDefault loads the policy files under paths. When the paths name no
-// policy file at all (none given, or only directories without policy files,
-// such as a fresh /etc/tcp-advisor/policies.d), it returns the embedded
-// defaults: files dropped into the directory replace them.
-func LoadOrDefault(paths ...string) (*Set, hcl.Diagnostics) {
-	var named []string
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			if files, err := dirPolicyFiles(p); err == nil && len(files) == 0 {
-				continue
-			}
-		}
-		named = append(named, p)
-	}
-	if len(named) == 0 {
-		return load(defaultSources())
-	}
-	return Load(named...)
 }
 
 // DefaultFiles returns the embedded default policy files by name, for
@@ -71,7 +48,7 @@ func defaultSources() []source {
 		if err != nil {
 			panic(err)
 		}
-		out = append(out, source{name: DefaultPrefix + n, src: src})
+		out = append(out, source{name: DefaultPrefix + n, src: src, embedded: true})
 	}
 	return out
 }

@@ -11,59 +11,42 @@ import (
 )
 
 // Evaluate runs every rule against one observation and returns the rules
-// that fired, in load order. A rule that fails to evaluate is reported in
-// the diagnostics and skipped; the others still run.
+// that fired, in evaluation order, with the values they propose. A rule
+// that fails to evaluate is reported in the diagnostics and skipped; the
+// others still run.
 //
-// Changes are checked against the built-in guardrails and the policy's
-// bounds (min, max, allowed); a change that breaks them is dropped with an
-// error. max_step and cooldown need the history of applied changes and
-// are remediate's, though widen_port_range and bounded already keep within
-// max_step. A change to the value the host already has is dropped, and the
-// message says so. When two rules set the same key, the first in load
-// order wins and the later change is dropped with a warning.
+// Rules only propose: whether a value may be written — the registry's
+// bounds, the policy's guardrails, cooldowns, the live host — is decided
+// by the guard when the plan is built, and a refused value is listed
+// there with the guardrail that refused it.
 func (s *Set) Evaluate(snap advisor.Snapshot, f advisor.Findings) ([]Recommendation, hcl.Diagnostics) {
-	ctx := &hcl.EvalContext{Variables: variables(snap, f), Functions: s.functions(snap.Sysctls)}
+	base := &hcl.EvalContext{Variables: variables(snap, f), Functions: s.functions(snap.Sysctls)}
 	var recs []Recommendation
 	var diags hcl.Diagnostics
-	setBy := map[string]string{}
+	contexts := map[*file]*hcl.EvalContext{}
 	for _, r := range s.Rules {
-		rec, d := s.evalRule(r, ctx, snap.Sysctls)
+		ctx, ok := contexts[r.file]
+		if !ok {
+			var d hcl.Diagnostics
+			ctx, d = r.file.locals.evaluate(base)
+			diags = append(diags, d...)
+			contexts[r.file] = ctx
+		}
+		rec, d := evalRule(r, ctx)
 		diags = append(diags, d...)
-		if rec == nil {
-			continue
+		if rec != nil {
+			recs = append(recs, *rec)
 		}
-		kept := rec.Changes[:0]
-		for i, c := range rec.Changes {
-			if first, taken := setBy[c.Key]; taken {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagWarning,
-					Summary:  "Key already set by another rule",
-					Detail:   fmt.Sprintf("Rule %q also sets %s, to %q; rule %q, earlier in load order, wins.", r.Name, c.Key, c.Value, first),
-					Subject:  rec.changeRanges[i].Ptr(),
-				})
-				continue
-			}
-			setBy[c.Key] = r.Name
-			kept = append(kept, c)
-		}
-		rec.Changes = kept
-		recs = append(recs, rec.Recommendation)
 	}
 	return recs, diags
 }
 
-// evaluated is a recommendation with where each change came from.
-type evaluated struct {
-	Recommendation
-	changeRanges []hcl.Range
-}
-
-func (s *Set) evalRule(r *Rule, ctx *hcl.EvalContext, sc advisor.Sysctls) (*evaluated, hcl.Diagnostics) {
+func evalRule(r *Rule, ctx *hcl.EvalContext) (*Recommendation, hcl.Diagnostics) {
 	fire, diags := evalAs(r.when, ctx, cty.Bool, "when")
 	if diags.HasErrors() || !fire.True() {
 		return nil, diags
 	}
-	rec := &evaluated{Recommendation: Recommendation{Rule: r.Name, Severity: SeverityWarning, Range: r.Range, Changes: []Change{}}}
+	rec := &Recommendation{Rule: r.Name, Topic: r.Topic, Severity: SeverityWarning, Source: r.Source, Changes: []Change{}}
 	if r.severity != nil {
 		v, d := evalAs(r.severity, ctx, cty.String, "severity")
 		diags = append(diags, d...)
@@ -90,9 +73,8 @@ func (s *Set) evalRule(r *Rule, ctx *hcl.EvalContext, sc advisor.Sysctls) (*eval
 		}
 		*part.out = strings.TrimSpace(v.AsString())
 	}
-	var notes []string
 	for _, a := range r.sets {
-		v, d := a.value.Value(ctx)
+		v, d := evalAs(a.value, ctx, cty.DynamicPseudoType, "the value of "+a.key)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
@@ -106,31 +88,18 @@ func (s *Set) evalRule(r *Rule, ctx *hcl.EvalContext, sc advisor.Sysctls) (*eval
 			diags = append(diags, exprError(a.value, "Wrong type", fmt.Sprintf("The value of %s %s.", a.key, err)))
 			continue
 		}
-		// A value the host already has writes nothing, so no guardrail
-		// applies to it, even if the host is outside the guardrails.
-		if cur, ok := currentValue(sc, a.key); ok && cur == val {
-			notes = append(notes, fmt.Sprintf("%s is already %q: nothing to change", a.key, val))
-			continue
-		}
-		if err := s.CheckValue(a.key, val); err != nil {
-			diags = append(diags, exprError(a.value, "Value breaks a guardrail",
-				fmt.Sprintf("Rule %q: %s; the change is dropped.", r.Name, err)))
-			continue
-		}
 		rec.Changes = append(rec.Changes, Change{Key: a.key, Value: val})
-		rec.changeRanges = append(rec.changeRanges, a.rng)
 	}
-	msg := strings.TrimSpace(rec.Summary + " " + rec.Advice)
-	if len(notes) > 0 {
-		msg = strings.TrimSpace(msg + " (" + strings.Join(notes, "; ") + ")")
-	}
-	rec.Message = msg
+	rec.Message = strings.TrimSpace(rec.Summary + " " + rec.Advice)
 	return rec, diags
 }
 
 // evalAs evaluates expr and converts the result to want; a null or unknown
 // result is an error, never a panic.
 func evalAs(expr hcl.Expression, ctx *hcl.EvalContext, want cty.Type, name string) (cty.Value, hcl.Diagnostics) {
+	if diags := divisionByZero(expr, ctx); diags.HasErrors() {
+		return cty.NilVal, diags
+	}
 	v, diags := expr.Value(ctx)
 	if diags.HasErrors() {
 		return cty.NilVal, diags
@@ -140,6 +109,9 @@ func evalAs(expr hcl.Expression, ctx *hcl.EvalContext, want cty.Type, name strin
 		return cty.NilVal, append(diags, exprError(expr, "Invalid value", fmt.Sprintf("%s is unknown.", name)))
 	case v.IsNull():
 		return cty.NilVal, append(diags, exprError(expr, "Invalid value", fmt.Sprintf("%s is null; it must be a %s.", name, want.FriendlyName())))
+	}
+	if want == cty.DynamicPseudoType {
+		return v, diags
 	}
 	cv, err := convert.Convert(v, want)
 	if err != nil {

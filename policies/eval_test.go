@@ -19,7 +19,7 @@ func TestVariablesTypes(t *testing.T) {
 	cw.ByOwner = []advisor.OwnerCount{{PID: 1, Command: "x", Unit: "x.service", Count: 3}}
 	cw.ByRemote = []advisor.RemoteCount{{Remote: "10.0.0.9", Count: 3}}
 	full.Findings.Queues.Listeners = []advisor.ListenerQueue{{Address: "0.0.0.0:80", Queued: 1, Backlog: 1}}
-	full.Snapshot.Sysctls.TCPTwReuseDelayMs = ptr(50)
+	full.setSysctl(advisor.KeyTwReuseDelay, "50")
 	for name, o := range map[string]observation{"zero": {}, "idle": idleHost(), "full": full} {
 		vars := variables(o.Snapshot, o.Findings)
 		if len(vars) != len(variableTypes) {
@@ -51,9 +51,9 @@ func TestVariablesTypes(t *testing.T) {
 
 func TestEvaluateWhenErrors(t *testing.T) {
 	tests := []struct{ name, when, want string }{
-		{"null", `worst.exists ? null : true`, "test.hcl:3:10: Invalid value; when is null; it must be a bool."},
-		{"string", `worst.exists ? "yes" : "no"`, "test.hcl:3:10: Wrong type; when must be a bool, got string"},
-		{"string that converts", `worst.exists ? "true" : "false"`, ""},
+		{"null", `worst.known ? null : true`, "test.hcl:3:10: Invalid value; when is null; it must be a bool."},
+		{"string", `worst.known ? "yes" : "no"`, "test.hcl:3:10: Wrong type; when must be a bool, got string"},
+		{"string that converts", `worst.known ? "true" : "false"`, ""},
 		{"runtime error", `destinations[5].utilization > 0.5`, "test.hcl:3:22: Invalid index"},
 		{"attribute through a for variable", `length([for d in destinations : d.remotes]) > 0`, `test.hcl:3:43: Unsupported attribute; This object does not have an attribute named "remotes".`},
 	}
@@ -81,7 +81,10 @@ func TestEvaluateWhenErrors(t *testing.T) {
 	}
 }
 
-func TestEvaluateChanges(t *testing.T) {
+// TestEvaluateProposes: rules only propose. Values outside the guardrails,
+// values the host already has and keys two rules set all come back as
+// proposed; the guard decides when the plan is built.
+func TestEvaluateProposes(t *testing.T) {
 	set := mustLoad(t, `
 guardrail "net.core.somaxconn" {
   max = 8192
@@ -101,18 +104,11 @@ rule "first" {
 }
 
 rule "second" {
+  topic   = "queues"
   when    = true
   message = "second"
   set "net.core.somaxconn" {
-    value = 6000
-  }
-}
-
-rule "too-far" {
-  when    = true
-  message = "too far"
-  set "net.ipv4.tcp_max_syn_backlog" {
-    value = sysctl.tcp_max_syn_backlog * 0
+    value = 60000
   }
 }
 
@@ -126,42 +122,66 @@ rule "range-object" {
 `)
 	o := idleHost()
 	recs, diags := set.Evaluate(o.Snapshot, o.Findings)
-	got := diagString(diags)
-	for _, want := range []string{
-		`test.hcl:22:7: warning: Key already set by another rule; Rule "second" also sets net.core.somaxconn, to "6000"; rule "first", earlier in load order, wins.`,
-		`test.hcl:31:13: Value breaks a guardrail; Rule "too-far": net.ipv4.tcp_max_syn_backlog "0": out of range; want a positive integer; the change is dropped.`,
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("diagnostics lack %q:\n%s", want, got)
-		}
+	if len(diags) > 0 {
+		t.Fatal(diagString(diags))
 	}
 	first := find(recs, "first")
-	if first == nil || len(first.Changes) != 1 || first.Changes[0] != (Change{KeySomaxconn, "8192"}) {
+	if first == nil || !slices.Equal(first.Changes, []Change{{advisor.KeySomaxconn, "8192"}, {advisor.KeyTwReuse, "2"}}) {
 		t.Fatalf("first: %+v", first)
 	}
-	if first.Severity != SeverityCritical || first.Summary != "first 4096" || first.Advice != "do it" ||
-		first.Message != `first 4096 do it (net.ipv4.tcp_tw_reuse is already "2": nothing to change)` {
+	if first.Severity != SeverityCritical || first.Summary != "first 4096" || first.Advice != "do it" || first.Message != "first 4096 do it" || first.Topic != "first" {
 		t.Errorf("first: %+v", *first)
 	}
-	if first.Range.Filename != "test.hcl" || first.Range.Start.Line != 6 {
-		t.Errorf("first declared at %v", first.Range)
+	if first.Source.Filename != "test.hcl" || first.Source.Start.Line != 6 {
+		t.Errorf("first declared at %v", first.Source)
 	}
-	if r := find(recs, "second"); r == nil || len(r.Changes) != 0 || r.Severity != SeverityWarning {
+	if r := find(recs, "second"); r == nil || len(r.Changes) != 1 || r.Changes[0].Value != "60000" || r.Severity != SeverityWarning || r.Topic != "queues" {
 		t.Errorf("second: %+v", r)
-	}
-	if r := find(recs, "too-far"); r == nil || len(r.Changes) != 0 {
-		t.Errorf("too-far: %+v", r)
 	}
 	if r := find(recs, "range-object"); r == nil || len(r.Changes) != 1 || r.Changes[0].Value != "31768 60999" {
 		t.Errorf("range-object: %+v", r)
 	}
-	// Load order is the order of the result.
 	var order []string
 	for _, r := range recs {
 		order = append(order, r.Rule)
 	}
-	if strings.Join(order, ",") != "first,second,too-far,range-object" {
+	if strings.Join(order, ",") != "first,second,range-object" {
 		t.Errorf("order %v", order)
+	}
+}
+
+func TestEvaluateDivisionByZero(t *testing.T) {
+	set := mustLoad(t, `
+locals {
+  share = worst.time_wait / worst.ports_usable
+}
+
+rule "divides" {
+  when    = worst.ports_in_use / states.CLOSE_WAIT > 1
+  message = "m"
+}
+
+rule "guarded" {
+  when    = states.CLOSE_WAIT > 0 ? worst.ports_in_use / states.CLOSE_WAIT > 1 : true
+  message = "m"
+}
+
+rule "through-a-local" {
+  when    = local.share > 0.5
+  message = "m"
+}
+`)
+	o := idleHost()
+	o.Findings.Connections.Worst.PortsUsable = 0
+	recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+	got := diagString(diags)
+	for _, want := range []string{"test.hcl:7:13: Division by zero", "test.hcl:3:11: Division by zero"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, got)
+		}
+	}
+	if find(recs, "divides") != nil || find(recs, "through-a-local") != nil || find(recs, "guarded") == nil {
+		t.Errorf("fired: %+v", recs)
 	}
 }
 
@@ -179,21 +199,37 @@ agent {
   persist_path = "/etc/sysctl.d/95-lb.conf"
 }
 `)
-	want := Settings{Mode: ModeEnforce, Interval: 30 * time.Second, Persist: true, PersistPath: "/etc/sysctl.d/95-lb.conf"}
 	got := s.Settings
-	got.Range = want.Range
-	if got != want {
-		t.Errorf("settings %+v, want %+v", got, want)
+	if got.Mode != ModeEnforce || got.Interval != 30*time.Second || !got.Persist || got.PersistPath != "/etc/sysctl.d/95-lb.conf" {
+		t.Errorf("settings %+v", got)
 	}
-	if s.Settings.Range.Start.Line != 2 {
-		t.Errorf("agent declared at %v", s.Settings.Range)
+	if len(got.Sources) != 1 || got.Sources[0].Start.Line != 2 {
+		t.Errorf("agent declared at %v", got.Sources)
+	}
+}
+
+func TestPersistPath(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"/etc/sysctl.d/90-tcp-advisor.conf": true,
+		"/etc/sysctl.d/x.conf":              true,
+		"/etc/sysctl.d/.conf":               false,
+		"/etc/sysctl.conf":                  false,
+		"/etc/sysctl.d/sub/x.conf":          false,
+		"/etc/sysctl.d/../passwd.conf":      false,
+		"/etc/sysctl.d/x.txt":               false,
+		"etc/sysctl.d/x.conf":               false,
+		"/usr/lib/sysctl.d/x.conf":          false,
+	} {
+		if err := CheckPersistPath(p); (err == nil) != ok {
+			t.Errorf("%s: err = %v, want ok=%v", p, err, ok)
+		}
 	}
 }
 
 // TestGuardrailMerge: guardrails for one key in several files merge, the
 // tighter bound winning.
 func TestGuardrailMerge(t *testing.T) {
-	set, diags := load([]source{
+	set, diags := load(nil, []source{
 		{name: "a.hcl", src: []byte(`
 guardrail "net.ipv4.ip_local_port_range" {
   min      = 10000
@@ -212,7 +248,8 @@ guardrail "net.ipv4.ip_local_port_range" {
 `)},
 		{name: "d.hcl", src: []byte(`
 guardrail "net.ipv4.ip_local_port_range" {
-  reserve = [8443, 5432]
+  reserve   = [8443, "5432", "30000-32767"]
+  low_floor = 20000
 }
 `)},
 		{name: "b.hcl", src: []byte(`
@@ -230,28 +267,31 @@ guardrail "net.ipv4.tcp_tw_reuse" {
 	if len(diags) > 0 {
 		t.Fatal(diagString(diags))
 	}
-	g := set.Guardrails[KeyPortRange]
+	g := set.Guardrails[advisor.KeyPortRange]
 	if *g.Min != 20000 || *g.Max != 65000 || *g.MaxStep != 8000 || g.Cooldown != 10*time.Minute {
 		t.Errorf("merged port range guardrail: min %d max %d step %d cooldown %s", *g.Min, *g.Max, *g.MaxStep, g.Cooldown)
 	}
-	if !slices.Equal(g.Reserve, []int{5432, 8443, 9100}) {
-		t.Errorf("merged reserve %v, want the union [5432 8443 9100]", g.Reserve)
+	if g.Reserve.String() != "5432,8443,9100,30000-32767" {
+		t.Errorf("merged reserve %v, want the union", g.Reserve)
 	}
-	if g.Range.Filename != "a.hcl" {
-		t.Errorf("range %v", g.Range)
+	if g.LowFloor == nil || *g.LowFloor != 20000 {
+		t.Errorf("low_floor %v, want the opt-in kept", g.LowFloor)
 	}
-	if a := set.Guardrails[KeyTwReuse].Allowed; len(a) != 1 || a[0] != "2" {
+	if g.Source() != "a.hcl:2:1" || len(g.Sources) != 4 {
+		t.Errorf("sources %v", g.Sources)
+	}
+	if a := set.Guardrails[advisor.KeyTwReuse].Allowed; len(a) != 1 || a[0] != "2" {
 		t.Errorf("merged allowed %v", a)
 	}
 
-	_, diags = load([]source{
+	_, diags = load(nil, []source{
 		{name: "a.hcl", src: []byte("guardrail \"net.core.somaxconn\" {\n  min = 5000\n}\n")},
 		{name: "b.hcl", src: []byte("guardrail \"net.core.somaxconn\" {\n  max = 4096\n}\n")},
 	})
 	if got := diagString(diags); !strings.Contains(got, "b.hcl:1:1: Conflicting guardrails; net.core.somaxconn conflicts with the guardrail declared at a.hcl:1:1: together they require min 5000 <= max 4096.") {
 		t.Errorf("conflict: %s", got)
 	}
-	_, diags = load([]source{
+	_, diags = load(nil, []source{
 		{name: "a.hcl", src: []byte("guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [1]\n}\n")},
 		{name: "b.hcl", src: []byte("guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [2]\n}\n")},
 	})
@@ -262,21 +302,21 @@ guardrail "net.ipv4.tcp_tw_reuse" {
 
 func TestSetGuardrail(t *testing.T) {
 	set := mustLoad(t, "guardrail \"net.ipv4.ip_local_port_range\" {\n  max = 61000\n  reserve = [9100, 8443, 9100]\n}\n")
-	g := set.Guardrail(KeyPortRange)
+	g := set.Guardrail(advisor.KeyPortRange)
 	if *g.Min != 1024 || *g.Max != 61000 {
 		t.Errorf("effective port range guardrail: %d..%d", *g.Min, *g.Max)
 	}
-	if !slices.Equal(g.Reserve, []int{8443, 9100}) {
-		t.Errorf("reserve %v, want [8443 9100], sorted and unique", g.Reserve)
+	if g.Reserve.String() != "8443,9100" {
+		t.Errorf("reserve %v, want 8443,9100, sorted and unique", g.Reserve)
 	}
-	if g := Default().Guardrail(KeyPortRange); len(g.Reserve) != 0 {
+	if g := Default().Guardrail(advisor.KeyPortRange); len(g.Reserve) != 0 || g.LowFloor != nil {
 		t.Errorf("the default policies reserve %v", g.Reserve)
 	}
-	g = set.Guardrail(KeyTwReuse)
+	g = set.Guardrail(advisor.KeyTwReuse)
 	if *g.Min != 0 || *g.Max != 2 {
 		t.Errorf("effective tw_reuse guardrail: %d..%d", *g.Min, *g.Max)
 	}
-	if g := set.Guardrail(KeyReservedPorts); g.Min != nil || g.Max != nil {
+	if g := set.Guardrail(advisor.KeyReservedPorts); g.Min != nil || g.Max != nil {
 		t.Errorf("reserved ports have bounds: %+v", g)
 	}
 }
@@ -284,7 +324,7 @@ func TestSetGuardrail(t *testing.T) {
 func TestFormatDiagnostics(t *testing.T) {
 	_, diags := loadString(t, "rule \"r\" {\n  when = nope\n  message = \"m\"\n}\n")
 	diags = append(diags, fileError("/etc/tcp-advisor/policies.d", "Cannot read policy directory", "permission denied"))
-	want := "test.hcl:2:10: Unknown variable; There is no observation named \"nope\". The observations are: close_wait, connections, destinations, fin_wait2, listening_ports, ports, queues, states, sysctl, time_wait, window, worst.\n" +
+	want := "test.hcl:2:10: Unknown variable; There is no observation named \"nope\". The observations are: close_wait, connections, destinations, fin_wait2, listening_ports, local, orphans, ports, queues, states, sysctl, time_wait, window, worst.\n" +
 		"/etc/tcp-advisor/policies.d: Cannot read policy directory; permission denied\n"
 	if got := diagString(diags); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

@@ -64,28 +64,24 @@ func (s *Set) functions(sc advisor.Sysctls) map[string]function.Function {
 
 // widenLimits bound how far widenPortRange may go.
 type widenLimits struct {
-	floor   int   // lowest low allowed
+	floor   int   // lowest low allowed; the current low unless the guardrail opts in
 	ceiling int   // highest high allowed
 	maxStep int64 // most ports added per change; 0 means no limit
 }
 
 // portRangeLimits returns the limits the port range guardrail and the
-// host's ip_unprivileged_port_start put on a widened range.
-func (s *Set) portRangeLimits(sc advisor.Sysctls) widenLimits {
-	g := s.Guardrail(KeyPortRange)
-	l := widenLimits{floor: 1024, ceiling: 65535}
-	if g.AllowPrivilegedLow {
-		l.floor = 1
+// host's ip_unprivileged_port_start put on widening cur. The low end stays
+// where it is unless the guardrail sets low_floor.
+func (s *Set) portRangeLimits(sc advisor.Sysctls, cur advisor.PortRange) widenLimits {
+	g := s.Guardrail(advisor.KeyPortRange)
+	l := widenLimits{floor: cur.Low, ceiling: 65535}
+	if g.LowFloor != nil {
+		l.floor = min(cur.Low, int(*g.LowFloor))
+		// The kernel refuses a low below ip_unprivileged_port_start
+		// (ipv4_local_port_range in net/ipv4/sysctl_net_ipv4.c).
+		l.floor = max(l.floor, sc.Int(advisor.KeyUnprivilegedPortStart), int(*g.Min))
 	}
-	// The kernel refuses a low below ip_unprivileged_port_start
-	// (ipv4_local_port_range in net/ipv4/sysctl_net_ipv4.c).
-	l.floor = max(l.floor, sc.UnprivilegedPortStart)
-	if g.Min != nil {
-		l.floor = max(l.floor, int(min(*g.Min, 65535)))
-	}
-	if g.Max != nil {
-		l.ceiling = min(l.ceiling, int(max(*g.Max, 0)))
-	}
+	l.ceiling = min(l.ceiling, int(max(*g.Max, 0)))
 	if g.MaxStep != nil {
 		l.maxStep = *g.MaxStep
 	}
@@ -93,14 +89,14 @@ func (s *Set) portRangeLimits(sc advisor.Sysctls) widenLimits {
 }
 
 // widenPortRange returns cur widened to target ports, within l. It never
-// shrinks the range. It raises high first, towards the ceiling (65535 or
-// the guardrail's max), where services seldom listen, and lowers low only
-// for what high cannot give: lowering low reaches down into the ports that
-// services are typically configured on. It makes low and high of different
-// parity, as ip-sysctl.rst advises (connect() prefers one parity, bind() the
-// other), when it can do so without leaving the limits. A target at or below
-// the current size, a range already outside the limits, or limits that leave
-// no room return cur unchanged.
+// shrinks the range. It raises high, towards the ceiling (65535 or the
+// guardrail's max), and lowers low only down to l.floor, which is cur.Low
+// unless the guardrail opts in: ports below the range may be a service's.
+// It makes low and high of different parity, as ip-sysctl.rst advises
+// (connect() and bind() prefer different parities), when it can do so
+// without leaving the limits. A target at or below the current size, a
+// range already outside the limits, or limits that leave no room return
+// cur unchanged.
 func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.PortRange {
 	size := int64(cur.Size())
 	if l.maxStep > 0 && target > size+l.maxStep {
@@ -127,9 +123,9 @@ func widenPortRange(cur advisor.PortRange, target int64, l widenLimits) advisor.
 	}
 	if (lo+hi)%2 == 0 {
 		// Fix parity by one port: short of the target, add one, above
-		// first; at the target, give one back, below first.
+		// first; at the target, give one back, above first (low stays).
 		grow := [][2]int{{lo, hi + 1}, {lo - 1, hi}}
-		shrink := [][2]int{{lo + 1, hi}, {lo, hi - 1}}
+		shrink := [][2]int{{lo, hi - 1}, {lo + 1, hi}}
 		cands := append(shrink, grow...)
 		if hi-lo+1 < t {
 			cands = append(grow, shrink...)
@@ -239,7 +235,7 @@ func (s *Set) widenPortRangeFunc(sc advisor.Sysctls) function.Function {
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
-			r := widenPortRange(cur, ceilInt(args[1]), s.portRangeLimits(sc))
+			r := widenPortRange(cur, ceilInt(args[1]), s.portRangeLimits(sc, cur))
 			return cty.StringVal(r.String()), nil
 		},
 	})
@@ -255,15 +251,15 @@ func (s *Set) boundedFunc(sc advisor.Sysctls) function.Function {
 		Type: function.StaticReturnType(cty.Number),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			key := args[0].AsString()
-			if err := checkKey(key); err != nil {
+			if err := advisor.CheckSettable(key); err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
-			if builtins[key].kind != kindInt {
+			if k, _ := advisor.LookupSysctl(key); k.Kind != advisor.KindInt {
 				return cty.NilVal, function.NewArgError(0, fmt.Errorf("%s is not a number; use widen_port_range for the port range", key))
 			}
 			g := s.Guardrail(key)
 			v := ceilInt(args[1])
-			if cur, ok := currentValue(sc, key); ok && g.MaxStep != nil {
+			if cur, ok := sc.Value(key); ok && g.MaxStep != nil {
 				if c, err := strconv.ParseInt(cur, 10, 64); err == nil {
 					v = min(max(v, c-*g.MaxStep), c+*g.MaxStep)
 				}
@@ -385,4 +381,14 @@ func unknownResult(f function.Function) function.Function {
 			return cty.UnknownVal(ret), nil
 		},
 	})
+}
+
+// staticFunctions is the function library for load-time checks: the
+// helpers that read live state return unknown values there.
+func (s *Set) staticFunctions() map[string]function.Function {
+	fs := s.functions(advisor.Sysctls{})
+	for _, name := range []string{"widen_port_range", "bounded"} {
+		fs[name] = unknownResult(fs[name])
+	}
+	return fs
 }

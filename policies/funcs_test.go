@@ -97,7 +97,7 @@ guardrail "net.core.somaxconn" {
 }
 `)
 	o := exhaustedHost() // 40000-40999
-	o.Snapshot.Sysctls.Somaxconn = 4096
+	o.setSysctl(advisor.KeySomaxconn, "4096")
 	tests := []struct {
 		expr string
 		want cty.Value
@@ -106,7 +106,7 @@ guardrail "net.core.somaxconn" {
 		{`widen_port_range("40000 40999", 2000)`, cty.StringVal("40000 41999")},
 		{`widen_port_range([40000, 40999], 2000)`, cty.StringVal("40000 41999")},
 		{`widen_port_range({low = 40000, high = 40999}, 1999.2)`, cty.StringVal("40000 41999")},
-		{`widen_port_range("60000 65535", 100000)`, cty.StringVal("55000 65535")},
+		{`widen_port_range("60000 65535", 100000)`, cty.StringVal("60000 65535")}, // the low end stays
 		{`widen_port_range("40000 40999", 10)`, cty.StringVal("40000 40999")},
 		{`bounded("net.core.somaxconn", 100000)`, cty.NumberIntVal(5096)},
 		{`bounded("net.core.somaxconn", -5)`, cty.NumberIntVal(3096)},
@@ -115,7 +115,7 @@ guardrail "net.core.somaxconn" {
 		{`percent(0.9)`, cty.StringVal("90%")},
 		{`percent(0.85678)`, cty.StringVal("85.7%")},
 		{`percent(worst.utilization)`, cty.StringVal("90%")},
-		{`duration(connections.seconds_to_exhaustion)`, cty.StringVal("20s")},
+		{`duration(worst.seconds_to_exhaustion)`, cty.StringVal("20s")},
 		{`duration(250.4)`, cty.StringVal("4m10s")},
 		{`duration(-1)`, cty.StringVal("unknown")},
 		{`duration(0.4)`, cty.StringVal("under a second")},
@@ -137,7 +137,7 @@ guardrail "net.core.somaxconn" {
 		{`states.TIME_WAIT`, cty.NumberIntVal(4)},
 		{`states["CLOSE_WAIT"]`, cty.NumberIntVal(0)},
 		{`sysctl.tcp_tw_reuse_delay`, cty.NumberIntVal(1000)},
-		{`connections.seconds_to_exhaustion`, cty.NumberIntVal(20)},
+		{`worst.seconds_to_exhaustion`, cty.NumberIntVal(20)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.expr, func(t *testing.T) {
@@ -178,10 +178,11 @@ guardrail "net.ipv4.ip_local_port_range" {
   min                  = 500
   max                  = 2000
   allow_privileged_low = true
+  low_floor            = 500
 }
 `)
 	o := idleHost()
-	o.Snapshot.Sysctls.UnprivilegedPortStart = 800
+	o.setSysctl(advisor.KeyUnprivilegedPortStart, "800")
 	for src, want := range map[string]string{
 		// High is at the guardrail's max: low goes down, to 800, the
 		// host's ip_unprivileged_port_start, then one back for parity.

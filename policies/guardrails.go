@@ -3,6 +3,7 @@ package policies
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,22 +13,18 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
-// agent decodes the agent block. It may appear once across all files:
-// with one file per concern, one file owns the agent's settings, and a
-// second block is a mistake worth an error rather than a silent override.
+// agent decodes an agent block and merges it into the settings: each
+// attribute it sets overrides what earlier blocks set, the way a later
+// sysctl.d file overrides a key.
 func (l *loader) agent(b *hcl.Block) {
-	if l.agentAt != nil {
-		l.errorf(b.DefRange, "Duplicate agent block",
-			"The agent block is already declared at %s; declare it once across all policy files.", rangeString(*l.agentAt))
-		return
-	}
-	l.agentAt = b.DefRange.Ptr()
 	c, diags := b.Body.Content(agentSchema)
 	l.diags = append(l.diags, diags...)
 	st := &l.set.Settings
-	st.Range = b.DefRange
+	st.Sources = append(st.Sources, b.DefRange)
 	if a, ok := c.Attributes["mode"]; ok {
 		if v, ok := l.constant(a, cty.String); ok {
 			switch m := v.AsString(); m {
@@ -54,16 +51,25 @@ func (l *loader) agent(b *hcl.Block) {
 	}
 	if a, ok := c.Attributes["persist_path"]; ok {
 		if v, ok := l.constant(a, cty.String); ok {
-			p := v.AsString()
-			// systemd-sysctl reads only *.conf files in sysctl.d.
-			if !filepath.IsAbs(p) || !strings.HasSuffix(p, ".conf") || filepath.Clean(p) != p {
-				l.errorf(a.Expr.Range(), "Invalid persist_path",
-					"persist_path %q: want a clean absolute path ending in .conf, such as %q.", p, DefaultPersistPath)
+			if err := CheckPersistPath(v.AsString()); err != nil {
+				l.errorf(a.Expr.Range(), "Invalid persist_path", "%s.", err)
 			} else {
-				st.PersistPath = p
+				st.PersistPath = v.AsString()
 			}
 		}
 	}
+	// defaults was read before any layer was merged (defaultsWanted).
+}
+
+// CheckPersistPath reports whether p may name the sysctl.d drop-in: a
+// clean absolute path of a *.conf file directly in /etc/sysctl.d, the
+// directory systemd-sysctl reads at boot.
+func CheckPersistPath(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || filepath.Dir(p) != PersistDir ||
+		!strings.HasSuffix(p, ".conf") || filepath.Base(p) == ".conf" {
+		return fmt.Errorf("persist_path %q: want a *.conf file directly in %s, such as %q", p, PersistDir, DefaultPersistPath)
+	}
+	return nil
 }
 
 // duration evaluates a duration attribute.
@@ -94,10 +100,12 @@ func (l *loader) duration(a *hcl.Attribute) (time.Duration, bool) {
 	return d, true
 }
 
-// guardrail decodes a guardrail block and merges it into the set.
+// guardrail decodes a guardrail block and merges it into the set. Its
+// bounds may only tighten the registry's: a guardrail never lets a rule do
+// more than tcp-advisor does with no policy at all.
 func (l *loader) guardrail(b *hcl.Block) {
 	key, keyRange := b.Labels[0], b.LabelRanges[0]
-	if err := checkKey(key); err != nil {
+	if err := advisor.CheckSettable(key); err != nil {
 		l.errorf(keyRange, "Key not allowed", "%s.", err)
 		return
 	}
@@ -106,61 +114,83 @@ func (l *loader) guardrail(b *hcl.Block) {
 	if diags.HasErrors() {
 		return
 	}
-	bi := builtins[key]
-	g := Guardrail{Key: key, Range: b.DefRange}
+	reg, _ := advisor.LookupSysctl(key)
+	isRange, isList := reg.Kind == advisor.KindPortRange, reg.Kind == advisor.KindPortList
+	g := Guardrail{Key: key, Sources: []hcl.Range{b.DefRange}, BoundSources: map[string]hcl.Range{}}
+	for name := range c.Attributes {
+		g.BoundSources[name] = b.DefRange
+	}
 	ok := true
 	bad := func(a *hcl.Attribute, summary, format string, args ...any) {
 		l.errorf(a.Expr.Range(), summary, format, args...)
 		ok = false
 	}
-	if a, has := c.Attributes["allow_privileged_low"]; has {
+	portRangeOnly := func(a *hcl.Attribute) bool {
+		if !isRange {
+			bad(a, "Not applicable", "%s applies to %s only.", a.Name, advisor.KeyPortRange)
+		}
+		return isRange
+	}
+	if a, has := c.Attributes["allow_privileged_low"]; has && portRangeOnly(a) {
 		if v, vok := l.constant(a, cty.Bool); vok {
 			g.AllowPrivilegedLow = v.True()
-			if g.AllowPrivilegedLow && bi.kind != kindPortRange {
-				bad(a, "Not applicable", "allow_privileged_low applies to %s only.", KeyPortRange)
-			}
 		} else {
 			ok = false
 		}
 	}
-	lowest := bi.min
-	if bi.kind == kindPortRange && g.AllowPrivilegedLow {
+	lowest := reg.Min
+	if isRange && g.AllowPrivilegedLow {
 		lowest = 1
+	}
+	bound := func(a *hcl.Attribute) (int64, bool) {
+		v, vok := l.constantInt(a)
+		switch {
+		case !vok:
+			ok = false
+		case v < lowest:
+			why := ""
+			if isRange && !g.AllowPrivilegedLow {
+				why = " (set allow_privileged_low = true to go below 1024)"
+			}
+			bad(a, "Guardrail loosens a built-in", "%s = %d is below the built-in bound %d of %s%s; a policy can only tighten built-in guardrails.", a.Name, v, lowest, key, why)
+		case v > reg.Max:
+			bad(a, "Guardrail loosens a built-in", "%s = %d is above the built-in bound %d of %s; a policy can only tighten built-in guardrails.", a.Name, v, reg.Max, key)
+		default:
+			return v, true
+		}
+		return 0, false
 	}
 	for _, n := range []string{"min", "max"} {
 		a, has := c.Attributes[n]
 		if !has {
 			continue
 		}
-		v, vok := l.constantInt(a)
-		if !vok {
-			ok = false
+		if isList {
+			bad(a, "Not applicable", "%s does not apply to %s, a list of ports.", n, key)
 			continue
 		}
-		switch {
-		case bi.kind == kindPortList:
-			bad(a, "Not applicable", "%s does not apply to %s, a list of ports.", n, key)
-		case v < lowest:
-			why := ""
-			if bi.kind == kindPortRange && !g.AllowPrivilegedLow {
-				why = " (set allow_privileged_low = true to go below 1024)"
-			}
-			bad(a, "Guardrail loosens a built-in", "%s = %d is below the built-in bound %d of %s%s; a policy can only tighten built-in guardrails.", n, v, lowest, key, why)
-		case v > bi.max:
-			bad(a, "Guardrail loosens a built-in", "%s = %d is above the built-in bound %d of %s; a policy can only tighten built-in guardrails.", n, v, bi.max, key)
-		case n == "min":
+		if v, vok := bound(a); vok && n == "min" {
 			g.Min = &v
-		default:
+		} else if vok {
 			g.Max = &v
 		}
 	}
 	if g.Min != nil && g.Max != nil && *g.Min > *g.Max {
 		bad(c.Attributes["min"], "Invalid guardrail", "min %d is above max %d.", *g.Min, *g.Max)
 	}
+	if a, has := c.Attributes["low_floor"]; has && portRangeOnly(a) {
+		if v, vok := bound(a); vok {
+			if g.Min != nil && v < *g.Min {
+				bad(a, "Invalid guardrail", "low_floor %d is below min %d, the lowest low the guardrail allows.", v, *g.Min)
+			} else {
+				g.LowFloor = &v
+			}
+		}
+	}
 	if a, has := c.Attributes["max_step"]; has {
 		if v, vok := l.constantInt(a); !vok {
 			ok = false
-		} else if bi.kind == kindPortList {
+		} else if isList {
 			bad(a, "Not applicable", "max_step does not apply to %s, a list of ports.", key)
 		} else if v < 1 {
 			bad(a, "Invalid guardrail", "max_step must be 1 or more.")
@@ -182,15 +212,11 @@ func (l *loader) guardrail(b *hcl.Block) {
 		} else if t := v.Type(); !(t.IsTupleType() || t.IsListType() || t.IsSetType()) || v.LengthInt() == 0 {
 			bad(a, "Wrong type", `allowed must be a non-empty list of values, such as ["0", "1"].`)
 		} else {
-			bounds := g // min and max only: Allowed fills in below
 			for it := v.ElementIterator(); it.Next(); {
 				_, e := it.Element()
 				s, err := valueString(e)
 				if err == nil {
-					err = checkValue(key, s, g.AllowPrivilegedLow)
-				}
-				if err == nil {
-					err = bounds.checkBounds(s)
+					err = reg.Check(s)
 				}
 				if err != nil {
 					bad(a, "Invalid guardrail", "allowed value: %s.", err)
@@ -202,10 +228,8 @@ func (l *loader) guardrail(b *hcl.Block) {
 			}
 		}
 	}
-	if a, has := c.Attributes["reserve"]; has {
-		if bi.kind != kindPortRange {
-			bad(a, "Not applicable", "reserve applies to %s only.", KeyPortRange)
-		} else if ports, pok := l.portList(a); pok {
+	if a, has := c.Attributes["reserve"]; has && portRangeOnly(a) {
+		if ports, pok := l.portList(a); pok {
 			g.Reserve = ports
 		} else {
 			ok = false
@@ -221,31 +245,30 @@ func (l *loader) guardrail(b *hcl.Block) {
 	}
 	m, err := mergeGuardrails(prev, g)
 	if err != nil {
-		l.errorf(b.DefRange, "Conflicting guardrails", "%s conflicts with the guardrail declared at %s: %s.", key, rangeString(prev.Range), err)
+		l.errorf(b.DefRange, "Conflicting guardrails", "%s conflicts with the guardrail declared at %s: %s.", key, prev.Source(), err)
 		return
 	}
 	l.set.Guardrails[key] = m
 }
 
-// portList evaluates an attribute holding a list of port numbers, such as
-// reserve = [8443, 9100], and returns them sorted and unique. An element
-// that is not a port is reported at its own position when the list is
-// written out.
-func (l *loader) portList(a *hcl.Attribute) ([]int, bool) {
+// portList evaluates an attribute holding ports and port ranges, such as
+// reserve = [8443, "30000-32767"]. An element that is not a port or a
+// range is reported at its own position when the list is written out.
+func (l *loader) portList(a *hcl.Attribute) (advisor.PortSet, bool) {
 	v, ok := l.constant(a, cty.DynamicPseudoType)
 	if !ok {
 		return nil, false
 	}
 	t := v.Type()
 	if !(t.IsTupleType() || t.IsListType() || t.IsSetType()) {
-		l.errorf(a.Expr.Range(), "Wrong type", "%s must be a list of port numbers, such as [8443, 9100].", a.Name)
+		l.errorf(a.Expr.Range(), "Wrong type", `%s must be a list of ports and ranges, such as [8443, "30000-32767"].`, a.Name)
 		return nil, false
 	}
 	var elems []hclsyntax.Expression
 	if tc, isTuple := a.Expr.(*hclsyntax.TupleConsExpr); isTuple && len(tc.Exprs) == v.LengthInt() {
 		elems = tc.Exprs
 	}
-	var ports []int
+	var set advisor.PortSet
 	i := 0
 	for it := v.ElementIterator(); it.Next(); i++ {
 		_, e := it.Element()
@@ -253,31 +276,70 @@ func (l *loader) portList(a *hcl.Attribute) ([]int, bool) {
 		if elems != nil {
 			rng = elems[i].Range()
 		}
-		n, err := intArg(e)
-		if err == nil && (n < 1 || n > 65535) {
-			err = fmt.Errorf("%d is not a port number from 1 to 65535", n)
-		}
+		ports, err := portElement(e)
 		if err != nil {
 			l.errorf(rng, "Invalid guardrail", "%s: %s.", a.Name, err)
 			ok = false
 			continue
 		}
-		ports = append(ports, int(n))
+		set = append(set, ports)
 	}
-	slices.Sort(ports)
-	return slices.Compact(ports), ok
+	return advisor.PortSet{}.Union(set), ok
+}
+
+// portElement reads one element of a port list: a number, or a string
+// holding a port or a range "low-high".
+func portElement(e cty.Value) (advisor.PortRange, error) {
+	if e.IsNull() || !e.IsKnown() {
+		return advisor.PortRange{}, errors.New("want a port or a range")
+	}
+	if e.Type() == cty.String {
+		s := strings.TrimSpace(e.AsString())
+		set, err := advisor.ParsePortSet(s)
+		if err != nil || len(set) != 1 || strings.Contains(s, ",") {
+			return advisor.PortRange{}, fmt.Errorf("%q is not a port or a range such as \"30000-32767\"", s)
+		}
+		if set[0].Low < 1 {
+			return advisor.PortRange{}, fmt.Errorf("%q: ports run from 1 to 65535", s)
+		}
+		return set[0], nil
+	}
+	n, err := intArg(e)
+	if err == nil && (n < 1 || n > 65535) {
+		err = fmt.Errorf("%d is not a port number from 1 to 65535", n)
+	}
+	if err != nil {
+		return advisor.PortRange{}, err
+	}
+	return advisor.PortRange{Low: int(n), High: int(n)}, nil
 }
 
 // mergeGuardrails merges two guardrails for one key: the tighter bound of
 // each kind wins, so adding a file can only restrict what rules may do.
-// Reserved ports add up: every file's services keep their ports.
+// Reserved ports add up: every file's services keep their ports. The
+// opt-in to lowering the port range's low end holds when any guardrail
+// grants it, down to the highest floor any of them sets.
 func mergeGuardrails(a, b Guardrail) (Guardrail, error) {
 	m := a
-	m.Reserve = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a.Reserve), b.Reserve...))))
+	m.Sources = append(slices.Clone(a.Sources), b.Sources...)
+	m.BoundSources = maps.Clone(a.BoundSources)
+	from := func(attr string, took bool) {
+		if r, ok := b.BoundSources[attr]; ok && took {
+			m.BoundSources[attr] = r
+		}
+	}
+	m.Reserve = a.Reserve.Union(b.Reserve)
 	m.Min = pick(a.Min, b.Min, true)
+	from("min", m.Min != a.Min)
 	m.Max = pick(a.Max, b.Max, false)
+	from("max", m.Max != a.Max)
 	m.MaxStep = pick(a.MaxStep, b.MaxStep, false)
+	from("max_step", m.MaxStep != a.MaxStep)
+	m.LowFloor = pick(a.LowFloor, b.LowFloor, true)
+	from("low_floor", m.LowFloor != a.LowFloor)
 	m.Cooldown = max(a.Cooldown, b.Cooldown)
+	from("cooldown", b.Cooldown > a.Cooldown)
+	from("allowed", len(b.Allowed) > 0)
 	m.AllowPrivilegedLow = a.AllowPrivilegedLow && b.AllowPrivilegedLow
 	switch {
 	case len(a.Allowed) == 0:
@@ -296,19 +358,13 @@ func mergeGuardrails(a, b Guardrail) (Guardrail, error) {
 	if m.Min != nil && m.Max != nil && *m.Min > *m.Max {
 		return m, fmt.Errorf("together they require min %d <= max %d", *m.Min, *m.Max)
 	}
-	if !m.AllowPrivilegedLow && m.Min != nil && *m.Min < 1024 && a.Key == KeyPortRange {
-		return m, fmt.Errorf("min %d needs allow_privileged_low in every guardrail for the key", *m.Min)
-	}
-	var kept []string
-	for _, v := range m.Allowed {
-		if m.checkBounds(v) == nil && checkValue(m.Key, v, m.AllowPrivilegedLow) == nil {
-			kept = append(kept, v)
+	if !m.AllowPrivilegedLow && a.Key == advisor.KeyPortRange {
+		for _, v := range []*int64{m.Min, m.LowFloor} {
+			if v != nil && *v < 1024 {
+				return m, fmt.Errorf("%d needs allow_privileged_low in every guardrail for the key", *v)
+			}
 		}
 	}
-	if len(m.Allowed) > 0 && len(kept) == 0 {
-		return m, errors.New("together they allow no value")
-	}
-	m.Allowed = kept
 	return m, nil
 }
 
@@ -327,63 +383,6 @@ func pick(a, b *int64, larger bool) *int64 {
 	return &v
 }
 
-// checkBounds checks a normalized value against the guardrail's min, max
-// and allowed values (not max_step or cooldown, which need live state).
-func (g Guardrail) checkBounds(v string) error {
-	if len(g.Allowed) > 0 && !slices.Contains(g.Allowed, v) {
-		return fmt.Errorf("%s %q: the guardrail allows only %s", g.Key, v, quoteAll(g.Allowed))
-	}
-	var lo, hi int64
-	switch builtins[g.Key].kind {
-	case kindPortList:
-		return nil
-	case kindPortRange:
-		f := strings.Fields(v)
-		if len(f) != 2 {
-			return nil // CheckValue reports it
-		}
-		lo, _ = strconv.ParseInt(f[0], 10, 64)
-		hi, _ = strconv.ParseInt(f[1], 10, 64)
-	default:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return nil
-		}
-		lo, hi = n, n
-	}
-	if g.Min != nil && lo < *g.Min {
-		return fmt.Errorf("%s %q: below the guardrail's min %d", g.Key, v, *g.Min)
-	}
-	if g.Max != nil && hi > *g.Max {
-		return fmt.Errorf("%s %q: above the guardrail's max %d", g.Key, v, *g.Max)
-	}
-	return nil
-}
-
-// CheckValue checks a value against the built-in guardrails of its key
-// (the package's CheckValue, allowing a privileged low where the set's
-// guardrail does) and the bounds of the set's guardrail: min, max and
-// allowed. max_step and cooldown need the applied history and are not
-// checked here.
-func (s *Set) CheckValue(key, value string) error {
-	g, declared := s.Guardrails[key]
-	if err := checkValue(key, value, declared && g.AllowPrivilegedLow); err != nil {
-		return err
-	}
-	if declared {
-		return g.checkBounds(NormalizeValue(value))
-	}
-	return nil
-}
-
-func quoteAll(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = strconv.Quote(v)
-	}
-	return strings.Join(q, ", ")
-}
-
 // valueString turns the value of a set block into the sysctl's normalized
 // text: a string as written, a whole number in decimal, an object with low
 // and high or a two-element list as "low high".
@@ -394,7 +393,7 @@ func valueString(v cty.Value) (string, error) {
 	t := v.Type()
 	switch {
 	case t == cty.String:
-		return NormalizeValue(v.AsString()), nil
+		return advisor.NormalizeValue(v.AsString()), nil
 	case t == cty.Number:
 		n, err := intArg(v)
 		if err != nil {

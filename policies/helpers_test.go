@@ -22,39 +22,43 @@ func ptr[T any](v T) *T { return &v }
 // idleHost is a quiet host with the kernel's defaults: two samples ten
 // seconds apart, a trickle of connections, nothing close to a limit.
 func idleHost() observation {
-	sc := advisor.Sysctls{
-		PortRange:             advisor.PortRange{Low: 32768, High: 60999},
-		UnprivilegedPortStart: 1024,
-		TCPTwReuse:            2,
-		TCPFinTimeout:         60,
-		TCPMaxTwBuckets:       262144,
-		TCPMaxOrphans:         ptr(262144),
-		Somaxconn:             4096,
-		TCPMaxSynBacklog:      1024,
-		TCPSyncookies:         1,
-		TCPTimestamps:         1,
-	}
+	sc := advisor.MustSysctls(map[string]string{
+		advisor.KeyPortRange:             "32768 60999",
+		advisor.KeyReservedPorts:         "",
+		advisor.KeyUnprivilegedPortStart: "1024",
+		advisor.KeyTwReuse:               "2",
+		advisor.KeyTwReuseDelay:          "1000",
+		advisor.KeyFinTimeout:            "60",
+		advisor.KeyMaxTwBuckets:          "262144",
+		advisor.KeyMaxOrphans:            "262144",
+		advisor.KeySomaxconn:             "4096",
+		advisor.KeyMaxSynBacklog:         "1024",
+		advisor.KeySyncookies:            "1",
+		advisor.KeyTimestamps:            "1",
+	})
 	f := advisor.Findings{
 		Samples:        2,
 		WindowSeconds:  10,
 		States:         map[string]int{"ESTABLISHED": 12, "LISTEN": 3, "TIME_WAIT": 4},
 		StatesComplete: true,
 		Ports: advisor.PortFindings{
-			Range: sc.PortRange, Size: 28232, Usable: 28232,
-			SocketsHoldingPorts: 19, DestinationCount: 1,
+			Range: sc.PortRange(), Size: 28232, Usable: 28232,
+			SocketsHoldingPorts: 19, DestinationCount: 1, Sources: []advisor.SourceUse{},
 		},
 		Destinations: []advisor.DestinationUse{},
 		Connections: advisor.ConnFindings{
 			ActiveOpensPerSecond:  ptr(0.5),
 			PassiveOpensPerSecond: ptr(1.0),
-			TimeWaitDemand:        ptr(30.0),
+			TimeWaitDemandBound:   ptr(30.0),
 		},
 		TimeWait:  advisor.TimeWaitFindings{Count: 4, Outgoing: ptr(2), MaxBuckets: 262144},
-		FinWait2:  advisor.FinWait2Findings{MaxOrphans: 262144, FinTimeout: 60},
+		FinWait2:  advisor.FinWait2Findings{FinTimeout: 60},
+		Orphans:   advisor.OrphanFindings{Max: 262144},
 		CloseWait: advisor.CloseWaitFindings{ByOwner: []advisor.OwnerCount{}, ByRemote: []advisor.RemoteCount{}, Pattern: advisor.PatternNone, Stuck: ptr(0), StuckSockets: []advisor.SocketID{}},
 		Queues:    advisor.QueueFindings{Listeners: []advisor.ListenerQueue{}},
 	}
-	w := advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:5432", PortsInUse: 3, PortsUsable: 28232, Utilization: 0.0001, Headroom: 28229, GrowthPerSecond: ptr(0.0)}
+	w := advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:5432", PortsInUse: 3, PortsUnavailable: 3, PortsUsable: 28232,
+		Utilization: 0.0001, Headroom: 28229, HoldSeconds: 60, Plateau: 3, PlateauUtilization: 0.0001, GrowthPerSecond: ptr(0.0)}
 	f.Destinations = []advisor.DestinationUse{w}
 	f.Connections.Worst = &w
 	snap := advisor.Snapshot{Sysctls: sc, Sockets: &advisor.SocketSummary{
@@ -69,31 +73,42 @@ func listener(addr string) advisor.DetailedSocket {
 	return advisor.DetailedSocket{ID: advisor.SocketID{Local: netip.MustParseAddrPort(addr)}, State: advisor.Listen}
 }
 
+// setSysctl sets one sysctl of the snapshot.
+func (o *observation) setSysctl(key, value string) {
+	o.Snapshot.Sysctls = o.Snapshot.Sysctls.With(key, value)
+}
+
 // setPortRange sets the range and the port findings that follow from it.
 func (o *observation) setPortRange(lo, hi int) {
-	o.Snapshot.Sysctls.PortRange = advisor.PortRange{Low: lo, High: hi}
-	o.Findings.Ports.Range = o.Snapshot.Sysctls.PortRange
+	o.setSysctl(advisor.KeyPortRange, advisor.PortRange{Low: lo, High: hi}.String())
+	o.Findings.Ports.Range = o.Snapshot.Sysctls.PortRange()
 	o.Findings.Ports.Size = hi - lo + 1
 	o.Findings.Ports.Usable = hi - lo + 1
 }
 
-// setWorst makes one destination hold n ports of the usable range, growing
-// at growth ports per second (nil: unknown).
-func (o *observation) setWorst(n int, growth *float64) {
+// setWorst makes one destination have n of its usable ports unavailable,
+// levelling off at plateau, growing at growth ports per second (nil:
+// unknown).
+func (o *observation) setWorst(n, plateau int, growth *float64) {
 	usable := o.Findings.Ports.Usable
 	w := advisor.DestinationUse{
-		Local: "10.0.0.1", Remote: "10.0.0.2:8080", PortsInUse: n, PortsUsable: usable,
+		Local: "10.0.0.1", Remote: "10.0.0.2:8080", PortsInUse: n, PortsUnavailable: n, PortsUsable: usable,
 		Utilization: float64(n) / float64(usable), Headroom: max(usable-n, 0), GrowthPerSecond: growth,
+		HoldSeconds: 60, CloseRate: float64(plateau) / 60, Plateau: plateau, PlateauUtilization: float64(plateau) / float64(usable),
+	}
+	w.Full = w.Headroom <= usable/100
+	if w.Full {
+		w.Plateau, w.PlateauUtilization = max(plateau, usable), max(w.PlateauUtilization, 1)
+	}
+	switch {
+	case w.Full:
+		w.SecondsToExhaustion, w.ExhaustionBasis = ptr(0.0), "no usable port left"
+	case plateau >= usable && growth != nil && *growth > 0:
+		w.SecondsToExhaustion, w.ExhaustionBasis = ptr(float64(w.Headroom) / *growth), "measured growth"
 	}
 	o.Findings.Destinations = []advisor.DestinationUse{w}
 	o.Findings.Connections.Worst = &w
 	o.Findings.Ports.DestinationCount = 1
-	o.Findings.Connections.SecondsToExhaustion = nil
-	o.Findings.Connections.ExhaustionBasis = ""
-	if growth != nil && *growth > 0 {
-		o.Findings.Connections.SecondsToExhaustion = ptr(float64(w.Headroom) / *growth)
-		o.Findings.Connections.ExhaustionBasis = "destination growth"
-	}
 }
 
 // setWorstTimeWait makes n of the worst destination's ports TIME_WAIT.
@@ -102,23 +117,24 @@ func (o *observation) setWorstTimeWait(n int) {
 	o.Findings.Destinations[0].TimeWait = n
 }
 
-// setActiveOpens sets the outgoing connection rate and its TIME_WAIT demand.
+// setActiveOpens sets the outgoing connection rate and its TIME_WAIT bound.
 func (o *observation) setActiveOpens(perSecond float64) {
 	o.Findings.Connections.ActiveOpensPerSecond = ptr(perSecond)
-	o.Findings.Connections.TimeWaitDemand = ptr(perSecond * 60)
+	o.Findings.Connections.TimeWaitDemandBound = ptr(perSecond * 60)
 }
 
 // exhaustedHost is the acceptance case: one destination at 90% of a
 // 40000-40999 range, tcp_tw_reuse 0, a few hundred connections per second.
 func exhaustedHost() observation {
 	o := idleHost()
-	o.Snapshot.Sysctls.TCPTwReuse = 0
+	o.setSysctl(advisor.KeyTwReuse, "0")
 	o.setPortRange(40000, 40999)
-	o.setWorst(900, ptr(5.0))
+	o.setWorst(900, 1200, ptr(5.0))
 	o.setWorstTimeWait(880)
 	o.setActiveOpens(300)
 	o.Findings.TimeWait.Count = 905
 	o.Findings.TimeWait.Outgoing = ptr(880)
+	o.Findings.Ports.BindSource = "10.0.0.1"
 	o.Findings.Ports.DistinctInUse = 900
 	o.Findings.Ports.BindUtilization = 0.9
 	return o
@@ -148,7 +164,7 @@ func diagString(diags hcl.Diagnostics) string {
 // loadString loads one policy file from memory.
 func loadString(t *testing.T, src string) (*Set, hcl.Diagnostics) {
 	t.Helper()
-	return load([]source{{name: "test.hcl", src: []byte(src)}})
+	return load(nil, []source{{name: "test.hcl", src: []byte(src)}})
 }
 
 // mustLoad loads one policy file from memory and fails on any diagnostic.

@@ -2,18 +2,20 @@ package policies
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
-	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // The schema of a policy file.
@@ -21,24 +23,25 @@ var (
 	fileSchema = &hcl.BodySchema{
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "agent"},
+			{Type: "locals"},
 			{Type: "guardrail", LabelNames: []string{"key"}},
 			{Type: "rule", LabelNames: []string{"name"}},
 		},
 	}
 	agentSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
-			{Name: "mode"}, {Name: "interval"}, {Name: "persist"}, {Name: "persist_path"},
+			{Name: "mode"}, {Name: "interval"}, {Name: "persist"}, {Name: "persist_path"}, {Name: "defaults"},
 		},
 	}
 	guardrailSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "min"}, {Name: "max"}, {Name: "allowed"}, {Name: "max_step"},
-			{Name: "cooldown"}, {Name: "allow_privileged_low"}, {Name: "reserve"},
+			{Name: "cooldown"}, {Name: "allow_privileged_low"}, {Name: "low_floor"}, {Name: "reserve"},
 		},
 	}
 	ruleSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
-			{Name: "severity"}, {Name: "when", Required: true}, {Name: "message"}, {Name: "advice"},
+			{Name: "enabled"}, {Name: "topic"}, {Name: "severity"}, {Name: "when"}, {Name: "message"}, {Name: "advice"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"key"}}},
 	}
@@ -47,32 +50,56 @@ var (
 	}
 )
 
+// Limits on what a policy file may hold, so that a broken or hostile file
+// gets an error instead of exhausting the agent.
+const (
+	// maxFileSize bounds one policy file.
+	maxFileSize = 1 << 20
+	// maxFiles bounds the files of one set.
+	maxFiles = 256
+	// maxNesting bounds how deeply brackets, braces, parentheses and
+	// template interpolations nest: the parser recurses on each level.
+	maxNesting = 64
+)
+
 // ruleName is what a rule label may look like: it names the rule in plans,
 // journal entries and metrics.
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // source is one policy file's name and content.
 type source struct {
-	name string
-	src  []byte
+	name     string
+	src      []byte
+	embedded bool // one of the embedded defaults
 }
 
-// Load reads, merges and validates policy files and directories (a
-// directory contributes its *.hcl files in name order, skipping hidden
-// files). It needs no observation: syntax, schema, types, observation
-// names, keys and literal values are all checked here, and every
-// diagnostic carries the file, line and column. On errors the set is nil;
-// warnings come with a usable set.
+// file is one parsed policy file.
+type file struct {
+	source
+	content *hcl.BodyContent
+	locals  *locals
+}
+
+// Load reads and validates policy files and directories (a directory
+// contributes its *.hcl files in name order, skipping hidden files) and
+// layers them on the embedded default policies. It needs no observation:
+// syntax, schema, types, observation names, keys and literal values are
+// all checked here, and every diagnostic carries the file, line and column.
+// On errors the set is nil; warnings come with a usable set.
 //
-// Merging: an agent block may appear once across all files; rule names
-// are unique across all files; guardrails for the same key merge and the
-// tighter bound wins.
+// Layering works like sysctl.d and systemd drop-ins: the defaults are the
+// base layer and the files follow in order. A rule with a name already
+// declared replaces that rule in place; `rule "NAME" { enabled = false }`
+// turns it off; guardrails for one key merge and the tighter bound wins;
+// agent attributes override earlier ones; `agent { defaults = false }` in
+// any file drops the default layer, its agent settings and guardrails
+// included. No paths means the defaults alone.
 func Load(paths ...string) (*Set, hcl.Diagnostics) {
 	srcs, diags := readSources(paths)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	set, more := load(srcs)
+	set, more := load(defaultSources(), srcs)
 	diags = append(diags, more...)
 	if set != nil && len(set.Rules) == 0 {
 		diags = append(diags, noRules(set))
@@ -81,23 +108,21 @@ func Load(paths ...string) (*Set, hcl.Diagnostics) {
 }
 
 // noRules warns about a set without rules: it observes and reports but
-// never recommends or changes anything. The likely cause is a policy
-// directory holding only an agent block, written in the belief that the
-// embedded rules still apply; they do not once the directory holds a
-// policy file. The warning points at the agent block when there is one,
-// else at the start of the first file.
+// never recommends or changes anything. The warning points at the first
+// agent block, else at the start of the first file.
 func noRules(set *Set) *hcl.Diagnostic {
-	subject := set.Settings.Range
-	if subject.Filename == "" && len(set.Files) > 0 {
+	var subject hcl.Range
+	if len(set.Settings.Sources) > 0 {
+		subject = set.Settings.Sources[0]
+	} else if len(set.Files) > 0 {
 		start := hcl.Pos{Line: 1, Column: 1}
 		subject = hcl.Range{Filename: set.Files[0], Start: start, End: start}
 	}
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagWarning,
 		Summary:  "No rules",
-		Detail: fmt.Sprintf("The policy set (%s) declares no rule: tcp-advisor will observe but never recommend or change anything. "+
-			"Policy files replace the embedded default policies rather than add to them; "+
-			"to keep the default rules next to your own settings, copy the default *.hcl files (packages install them in /usr/share/tcp-advisor/policies) into the policy directory.",
+		Detail: fmt.Sprintf("The policy set (%s) has no rule in force: tcp-advisor will observe but never recommend or change anything. "+
+			"The default rules apply unless an agent block says defaults = false or a rule block disables them.",
 			strings.Join(set.Files, ", ")),
 		Subject: subject.Ptr(),
 	}
@@ -124,7 +149,11 @@ func readSources(paths []string) ([]source, hcl.Diagnostics) {
 			}
 			seen[abs] = true
 		}
-		src, err := os.ReadFile(name)
+		if len(out) >= maxFiles {
+			diags = append(diags, fileError(name, "Too many policy files", fmt.Sprintf("A policy set holds at most %d files.", maxFiles)))
+			return
+		}
+		src, err := readLimited(name)
 		if err != nil {
 			diags = append(diags, fileError(name, "Cannot read policy file", err.Error()))
 			return
@@ -149,20 +178,25 @@ func readSources(paths []string) ([]source, hcl.Diagnostics) {
 		for _, f := range files {
 			add(f)
 		}
-		if len(files) == 0 {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  "No policy files",
-				Detail:   fmt.Sprintf("Directory %s holds no *.hcl files.", p),
-				Subject:  &hcl.Range{Filename: p},
-			})
-		}
-	}
-	if len(out) == 0 && !diags.HasErrors() {
-		name := strings.Join(paths, ", ")
-		diags = append(diags, fileError(name, "No policy files", "No policy file was given or found; give files or directories holding *.hcl files."))
 	}
 	return out, diags
+}
+
+// readLimited reads a file of at most maxFileSize bytes.
+func readLimited(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("the file is larger than %d KiB, more than any policy needs", maxFileSize>>10)
+	}
+	return b, nil
 }
 
 // dirPolicyFiles lists the policy files of a directory: its *.hcl files in
@@ -191,43 +225,29 @@ func fileError(name, summary, detail string) *hcl.Diagnostic {
 // loader holds the state of one load: a fresh parser (it caches files by
 // name, so a reload must not reuse one) and what the files declared so far.
 type loader struct {
-	parser  *hclparse.Parser
-	set     *Set
-	diags   hcl.Diagnostics
-	agentAt *hcl.Range
-	ruleAt  map[string]hcl.Range
-	// literals are the set values known without an observation, checked
-	// against the guardrails once every file is in.
-	literals []literal
+	parser *hclparse.Parser
+	set    *Set
+	diags  hcl.Diagnostics
+	// ruleAt indexes set.Rules by name.
+	ruleAt map[string]int
 }
 
-type literal struct {
-	key, value string
-	rng        hcl.Range
-}
-
-func load(srcs []source) (*Set, hcl.Diagnostics) {
+func load(defaults, operator []source) (*Set, hcl.Diagnostics) {
 	l := &loader{
 		parser: hclparse.NewParser(),
-		set:    &Set{Settings: DefaultSettings(), Guardrails: map[string]Guardrail{}},
-		ruleAt: map[string]hcl.Range{},
+		set:    &Set{Settings: DefaultSettings(), Guardrails: map[string]Guardrail{}, Disabled: map[string]hcl.Range{}},
+		ruleAt: map[string]int{},
 	}
-	var contents []*hcl.BodyContent
-	for _, s := range srcs {
-		f, diags := l.parser.ParseHCL(s.src, s.name)
-		l.diags = append(l.diags, diags...)
-		if f == nil || diags.HasErrors() {
-			continue
-		}
-		c, diags := f.Body.Content(fileSchema)
-		l.diags = append(l.diags, diags...)
-		l.set.Files = append(l.set.Files, s.name)
-		contents = append(contents, c)
+	ops := l.parse(operator)
+	files := ops
+	if l.defaultsWanted(ops) {
+		files = append(l.parse(defaults), ops...)
 	}
-	// Agent settings and guardrails first, from every file: rules are
-	// checked against the merged guardrails.
-	for _, c := range contents {
-		for _, b := range c.Blocks {
+	for _, f := range files {
+		l.set.Files = append(l.set.Files, f.name)
+		l.set.sources = append(l.set.sources, f.source)
+		f.locals = l.locals(f)
+		for _, b := range f.content.Blocks {
 			switch b.Type {
 			case "agent":
 				l.agent(b)
@@ -236,24 +256,73 @@ func load(srcs []source) (*Set, hcl.Diagnostics) {
 			}
 		}
 	}
-	for _, c := range contents {
-		for _, b := range c.Blocks {
+	for _, f := range files {
+		declared := map[string]hcl.Range{}
+		for _, b := range f.content.Blocks {
 			if b.Type == "rule" {
-				l.rule(b)
+				l.rule(f, b, declared)
 			}
 		}
 	}
-	l.checkLiterals()
 	if l.diags.HasErrors() {
 		return nil, l.diags
 	}
-	l.set.checksum = checksum(srcs)
 	return l.set, l.diags
+}
+
+// parse parses sources; a file that does not parse is reported and left
+// out.
+func (l *loader) parse(srcs []source) []*file {
+	var out []*file
+	for _, s := range srcs {
+		if d := checkNesting(s.src, s.name); d != nil {
+			l.diags = append(l.diags, d)
+			continue
+		}
+		f, diags := l.parser.ParseHCL(s.src, s.name)
+		l.diags = append(l.diags, diags...)
+		if f == nil || diags.HasErrors() {
+			continue
+		}
+		c, diags := f.Body.Content(fileSchema)
+		l.diags = append(l.diags, diags...)
+		out = append(out, &file{source: s, content: c})
+	}
+	return out
+}
+
+// defaultsWanted reads `defaults` from the operator's agent blocks, the
+// last one that sets it winning.
+func (l *loader) defaultsWanted(ops []*file) bool {
+	want := true
+	for _, f := range ops {
+		for _, b := range f.content.Blocks {
+			if b.Type != "agent" {
+				continue
+			}
+			attrs, _ := b.Body.JustAttributes()
+			if a, ok := attrs["defaults"]; ok {
+				if v, ok := l.constant(a, cty.Bool); ok {
+					want = v.True()
+				}
+			}
+		}
+	}
+	return want
 }
 
 func (l *loader) errorf(subject hcl.Range, summary, format string, args ...any) {
 	l.diags = append(l.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  subject.Ptr(),
+	})
+}
+
+func (l *loader) warnf(subject hcl.Range, summary, format string, args ...any) {
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
 		Summary:  summary,
 		Detail:   fmt.Sprintf(format, args...),
 		Subject:  subject.Ptr(),
@@ -310,34 +379,54 @@ func (l *loader) constantDuration(a *hcl.Attribute) (cty.Value, bool) {
 	return v, true
 }
 
-func (l *loader) rule(b *hcl.Block) {
+// rule decodes a rule block and layers it on the rules declared so far:
+// declared holds the rules of this file, which may not repeat a name.
+func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
 	name, nameRange := b.Labels[0], b.LabelRanges[0]
 	if !ruleName.MatchString(name) {
 		l.errorf(nameRange, "Invalid rule name",
 			"Rule name %q must start with a letter or digit and hold only letters, digits, '-', '_' and '.'.", name)
 		return
 	}
-	if prev, dup := l.ruleAt[name]; dup {
-		l.errorf(nameRange, "Duplicate rule", "Rule %q is already declared at %s; rule names must be unique across all policy files.", name, rangeString(prev))
+	if prev, dup := declared[name]; dup {
+		l.errorf(nameRange, "Duplicate rule", "Rule %q is already declared at %s; a file declares a rule once (a later file may replace it).", name, RangeString(prev))
 		return
 	}
-	l.ruleAt[name] = b.DefRange
+	declared[name] = b.DefRange
 
 	c, diags := b.Body.Content(ruleSchema)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return
 	}
-	r := &Rule{Name: name, Range: b.DefRange}
-	if a, ok := c.Attributes["when"]; ok {
-		r.when = a.Expr
-		if v, ok := l.check(a.Expr); ok {
-			l.checkType(a, v, cty.Bool)
+	if a, ok := c.Attributes["enabled"]; ok {
+		v, ok := l.constant(a, cty.Bool)
+		if !ok {
+			return
 		}
+		if !v.True() {
+			l.disable(name, b.DefRange)
+			return
+		}
+	}
+	r := &Rule{Name: name, Topic: name, Source: b.DefRange, file: f}
+	if a, ok := c.Attributes["topic"]; ok {
+		if v, ok := l.constant(a, cty.String); ok {
+			r.Topic = v.AsString()
+		}
+	}
+	a, ok := c.Attributes["when"]
+	if !ok {
+		l.errorf(b.DefRange, "Missing when", "Rule %q needs a when condition (or enabled = false to turn a rule off).", name)
+		return
+	}
+	r.when = a.Expr
+	if v, ok := l.check(f, a.Expr); ok {
+		l.checkType(a, v, cty.Bool)
 	}
 	if a, ok := c.Attributes["severity"]; ok {
 		r.severity = a.Expr
-		if v, ok := l.check(a.Expr); ok && l.checkType(a, v, cty.String) {
+		if v, ok := l.check(f, a.Expr); ok && l.checkType(a, v, cty.String) {
 			if v, _ := convert.Convert(v, cty.String); v.IsKnown() {
 				if err := checkSeverity(v.AsString()); err != nil {
 					l.errorf(a.Expr.Range(), "Invalid severity", "%s.", err)
@@ -350,7 +439,7 @@ func (l *loader) rule(b *hcl.Block) {
 		if !ok {
 			continue
 		}
-		if v, ok := l.check(a.Expr); ok {
+		if v, ok := l.check(f, a.Expr); ok {
 			l.checkType(a, v, cty.String)
 		}
 		if n == "message" {
@@ -362,16 +451,49 @@ func (l *loader) rule(b *hcl.Block) {
 	if r.message == nil && r.advice == nil {
 		l.errorf(b.DefRange, "Missing message", "Rule %q needs a message, an advice, or both.", name)
 	}
+	l.sets(r, c.Blocks)
+	if i, ok := l.ruleAt[name]; ok {
+		prev := l.set.Rules[i].Source
+		r.Replaces = &prev
+		l.set.Rules[i] = r
+	} else {
+		l.ruleAt[name] = len(l.set.Rules)
+		l.set.Rules = append(l.set.Rules, r)
+	}
+	delete(l.set.Disabled, name)
+}
 
+// disable turns off a rule declared in an earlier layer.
+func (l *loader) disable(name string, at hcl.Range) {
+	i, ok := l.ruleAt[name]
+	if !ok {
+		l.warnf(at, "Rule disables nothing", "No earlier policy file declares rule %q, so enabled = false turns nothing off.", name)
+		return
+	}
+	l.set.Rules = slices.Delete(l.set.Rules, i, i+1)
+	delete(l.ruleAt, name)
+	for n, j := range l.ruleAt {
+		if j > i {
+			l.ruleAt[n] = j - 1
+		}
+	}
+	l.set.Disabled[name] = at
+}
+
+// sets decodes a rule's set blocks. Values known without an observation are
+// checked against the registry: their shape and the bounds tcp-advisor
+// never crosses. Policy guardrails are the guard's to apply, when a change
+// is planned.
+func (l *loader) sets(r *Rule, blocks hcl.Blocks) {
 	keyAt := map[string]hcl.Range{}
-	for _, sb := range c.Blocks {
+	for _, sb := range blocks {
 		key, keyRange := sb.Labels[0], sb.LabelRanges[0]
-		if err := checkKey(key); err != nil {
+		if err := advisor.CheckSettable(key); err != nil {
 			l.errorf(keyRange, "Key not allowed", "%s.", err)
 			continue
 		}
 		if prev, dup := keyAt[key]; dup {
-			l.errorf(keyRange, "Duplicate set", "Rule %q already sets %s at %s.", name, key, rangeString(prev))
+			l.errorf(keyRange, "Duplicate set", "Rule %q already sets %s at %s.", r.Name, key, RangeString(prev))
 			continue
 		}
 		keyAt[key] = keyRange
@@ -383,27 +505,32 @@ func (l *loader) rule(b *hcl.Block) {
 		}
 		r.sets = append(r.sets, setAction{key: key, value: a.Expr, rng: keyRange})
 		r.Keys = append(r.Keys, key)
-		v, ok := l.check(a.Expr)
+		v, ok := l.check(r.file, a.Expr)
 		if !ok || !v.IsWhollyKnown() {
 			continue
 		}
 		s, err := valueString(v)
-		if err != nil {
-			l.errorf(a.Expr.Range(), "Wrong type", "The value of %s %s.", key, err)
-			continue
+		if err == nil {
+			k, _ := advisor.LookupSysctl(key)
+			if k.Kind == advisor.KindPortRange && l.set.Guardrails[key].AllowPrivilegedLow {
+				k.Min = 1
+			}
+			err = k.Check(s)
 		}
-		l.literals = append(l.literals, literal{key: key, value: s, rng: a.Expr.Range()})
+		if err != nil {
+			l.errorf(a.Expr.Range(), "Invalid value", "The value of %s: %s.", key, err)
+		}
 	}
-	l.set.Rules = append(l.set.Rules, r)
 }
 
-// check verifies every observation an expression names and evaluates it
-// against unknown observations, which type-checks it: the result is
-// known only when the expression does not depend on the observation.
-func (l *loader) check(expr hcl.Expression) (cty.Value, bool) {
+// check verifies every observation and local an expression names and
+// evaluates it against unknown observations, which type-checks it: the
+// result is known only when the expression does not depend on the
+// observation.
+func (l *loader) check(f *file, expr hcl.Expression) (cty.Value, bool) {
 	ok := true
 	for _, tr := range expr.Variables() {
-		if d := checkTraversal(tr); d != nil {
+		if d := f.locals.checkTraversal(tr); d != nil {
 			l.diags = append(l.diags, d)
 			ok = false
 		}
@@ -411,8 +538,7 @@ func (l *loader) check(expr hcl.Expression) (cty.Value, bool) {
 	if !ok {
 		return cty.NilVal, false
 	}
-	ctx := &hcl.EvalContext{Variables: unknownVariables, Functions: l.set.staticFunctions()}
-	v, diags := expr.Value(ctx)
+	v, diags := expr.Value(f.locals.staticContext(l.set))
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return cty.NilVal, false
@@ -435,17 +561,7 @@ func (l *loader) checkType(a *hcl.Attribute, v cty.Value, want cty.Type) bool {
 	return true
 }
 
-// checkLiterals checks the set values known without an observation
-// against the built-in guardrails and the policy's own.
-func (l *loader) checkLiterals() {
-	for _, lit := range l.literals {
-		if err := l.set.CheckValue(lit.key, lit.value); err != nil {
-			l.errorf(lit.rng, "Value breaks a guardrail", "%s.", err)
-		}
-	}
-}
-
-// checkSeverity reports whether s is a severity.
+// checkSeverity reports whether s is a severity a rule may have.
 func checkSeverity(s string) error {
 	switch s {
 	case SeverityInfo, SeverityWarning, SeverityCritical:
@@ -454,16 +570,17 @@ func checkSeverity(s string) error {
 	return fmt.Errorf("severity %q: want %q, %q or %q", s, SeverityInfo, SeverityWarning, SeverityCritical)
 }
 
-// checkTraversal checks a variable reference against the observation
+// checkObservation checks a variable reference against the observation
 // schema and returns a diagnostic for a name that does not exist.
-func checkTraversal(tr hcl.Traversal) *hcl.Diagnostic {
+func checkObservation(tr hcl.Traversal) *hcl.Diagnostic {
 	root := tr.RootName()
 	t, ok := variableTypes[root]
 	if !ok {
-		names := make([]string, 0, len(variableTypes))
+		names := make([]string, 0, len(variableTypes)+1)
 		for n := range variableTypes {
 			names = append(names, n)
 		}
+		names = append(names, "local")
 		sort.Strings(names)
 		return &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -472,8 +589,13 @@ func checkTraversal(tr hcl.Traversal) *hcl.Diagnostic {
 			Subject:  tr[0].SourceRange().Ptr(),
 		}
 	}
-	path := root
-	for _, step := range tr[1:] {
+	return checkAttributes(root, t, tr[1:])
+}
+
+// checkAttributes follows a traversal through a type and reports the first
+// attribute that does not exist.
+func checkAttributes(path string, t cty.Type, steps hcl.Traversal) *hcl.Diagnostic {
+	for _, step := range steps {
 		var name string
 		switch s := step.(type) {
 		case hcl.TraverseAttr:
@@ -546,19 +668,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// rangeString formats a range's start as file:line:column.
-func rangeString(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
-}
-
-// staticFunctions is the function library for load-time checks: the
-// helpers that read live state return unknown values there.
-func (s *Set) staticFunctions() map[string]function.Function {
-	fs := s.functions(advisor.Sysctls{})
-	for _, name := range []string{"widen_port_range", "bounded"} {
-		fs[name] = unknownResult(fs[name])
-	}
-	return fs
 }

@@ -1,16 +1,21 @@
 // Package policies is tcp-advisor's policy language: HCL files with agent
-// settings, guardrails per sysctl and rules whose conditions read the
-// observation (snapshot and findings) and whose actions set sysctls or only
-// advise. Load parses and validates files without touching the kernel;
-// Evaluate turns one observation into recommendations. Default returns the
-// policies embedded in the binary. README.md documents the language.
+// settings, guardrails per sysctl, file-scoped locals, and rules whose
+// conditions read the observation (snapshot and findings) and whose actions
+// propose sysctl values or only advise. Load parses and validates files on
+// top of the embedded defaults without touching the kernel; Evaluate turns
+// one observation into recommendations. Rules only propose: the guard in
+// package remediate decides what may change. README.md documents the
+// language.
 package policies
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // Mode values.
@@ -21,36 +26,49 @@ const (
 	ModeEnforce = "enforce"
 )
 
-// Severity values.
+// Severity values, mildest first. Every report of tcp-advisor grades with
+// these, plus "ok" where no rule fired.
 const (
+	SeverityOK       = "ok"
 	SeverityInfo     = "info"
 	SeverityWarning  = "warning"
 	SeverityCritical = "critical"
 )
 
+// SeverityRank orders severities: ok 0, info 1, warning 2, critical 3; -1
+// for anything else.
+func SeverityRank(s string) int {
+	return slices.Index([]string{SeverityOK, SeverityInfo, SeverityWarning, SeverityCritical}, s)
+}
+
 // Defaults of the agent block.
 const (
 	DefaultInterval    = 10 * time.Second
 	DefaultPersistPath = "/etc/sysctl.d/90-tcp-advisor.conf"
+	// PersistDir is where persist_path must lie: the directory
+	// systemd-sysctl reads at boot.
+	PersistDir = "/etc/sysctl.d"
 )
 
-// Settings are the agent block's settings.
+// Settings are the agent block's settings, merged across files attribute
+// by attribute: a later file's attribute overrides an earlier one's.
 type Settings struct {
 	Mode        string        // "dry-run" (default) | "enforce"
 	Interval    time.Duration // default 10s
 	Persist     bool          // default false: write applied values to a sysctl.d drop-in
 	PersistPath string        // default "/etc/sysctl.d/90-tcp-advisor.conf"
-	// Range is where the agent block was declared; zero when defaulted.
-	Range hcl.Range
+	// Sources are where agent blocks were declared, in load order.
+	Sources []hcl.Range
 }
 
-// DefaultSettings returns the settings used when no agent block is given.
+// DefaultSettings returns the settings used when no agent block sets them.
 func DefaultSettings() Settings {
 	return Settings{Mode: ModeDryRun, Interval: DefaultInterval, PersistPath: DefaultPersistPath}
 }
 
-// Guardrail bounds the changes to one sysctl. It only ever tightens the
-// built-in guardrails (see CheckValue).
+// Guardrail bounds the changes to one sysctl. A policy guardrail only ever
+// tightens the registry's bounds; guardrails for one key in several files
+// merge, and the tighter bound of each kind wins.
 type Guardrail struct {
 	Key string
 	// Min and Max are integer bounds; for net.ipv4.ip_local_port_range
@@ -67,19 +85,41 @@ type Guardrail struct {
 	// AllowPrivilegedLow lets a port range's low go below 1024 (it must
 	// still be >= ip_unprivileged_port_start). Port range only.
 	AllowPrivilegedLow bool
+	// LowFloor is the opt-in to lowering the port range's low end, and
+	// how far: nil keeps low where it is, so widening only raises high.
+	// Ports below the range may belong to services that are stopped or
+	// restarting, and Kubernetes NodePorts have no listening socket.
+	LowFloor *int64
 	// Reserve lists the ports services will listen on, whether or not
-	// anything listens on them yet (port range only; the reserve
-	// attribute). A widened range must add those inside it to
-	// ip_local_reserved_ports in the same change, as it does for listening
-	// ports (DESIGN §3.5), or an outgoing connection could take the port
-	// before the service starts. Sorted and unique; guardrails for the
-	// key in several files contribute the union of their lists.
-	Reserve []int
-	// Range is where the guardrail was first declared.
-	Range hcl.Range
+	// anything listens on them yet (port range only). A change that
+	// brings them into the range reserves them in the same change.
+	// Guardrails for the key in several files contribute the union.
+	Reserve advisor.PortSet
+	// Sources are where guardrails for the key were declared; BoundSources
+	// where the bound in force of each attribute ("min", "max_step", ...)
+	// was declared.
+	Sources      []hcl.Range
+	BoundSources map[string]hcl.Range
 }
 
-// Change is one sysctl write a rule proposes.
+// Source returns where the guardrail was first declared, or "built-in".
+func (g Guardrail) Source() string {
+	if len(g.Sources) == 0 {
+		return "built-in"
+	}
+	return RangeString(g.Sources[0])
+}
+
+// SourceOf returns where the bound of attribute attr in force was
+// declared: "built-in" when no policy set it.
+func (g Guardrail) SourceOf(attr string) string {
+	if r, ok := g.BoundSources[attr]; ok {
+		return RangeString(r)
+	}
+	return "built-in"
+}
+
+// Change is one sysctl value a rule proposes.
 type Change struct {
 	Key   string
 	Value string // normalized: single spaces, e.g. "40000 60999"
@@ -88,34 +128,46 @@ type Change struct {
 // Recommendation is one rule that fired.
 type Recommendation struct {
 	Rule     string   // rule label
+	Topic    string   // what the rule is about; the rule's name unless it says
 	Severity string   // "info" | "warning" | "critical"
-	Message  string   // rendered message and advice (templates interpolated with the numbers)
-	Changes  []Change // empty for advice-only rules
-	Range    hcl.Range
+	Message  string   // rendered message and advice, joined
+	Changes  []Change // proposed values; empty for advice-only rules
 	// Summary and Advice are the rendered message and advice attributes
 	// that Message joins; either may be empty.
 	Summary string
 	Advice  string
+	// Source is where the rule is declared.
+	Source hcl.Range
 }
 
-// Set is a loaded, validated set of policy files.
+// Set is a loaded, validated, layered set of policy files.
 type Set struct {
 	Settings   Settings
-	Rules      []*Rule              // in load order
+	Rules      []*Rule              // in evaluation order
 	Guardrails map[string]Guardrail // by sysctl key, merged across files
-	Files      []string             // files loaded, in order
-	checksum   string               // see Checksum
+	// Files are the files loaded, in order: the embedded defaults
+	// (named "default/…") first unless an agent block turned them off.
+	Files []string
+	// Disabled are the rules an `enabled = false` turned off, with where.
+	Disabled map[string]hcl.Range
+	// sources are the files' names and contents, for Checksum.
+	sources []source
 }
 
 // Rule is one rule block: a condition over the observation, a severity, a
-// message and advice, and the sysctls it sets.
+// message and advice, and the sysctls it proposes.
 type Rule struct {
 	Name  string
-	Range hcl.Range // where the rule is declared: its `rule "name"` header
+	Topic string
+	// Source is where the rule is declared: its `rule "name"` header.
+	// Replaces, when set, is the declaration it replaced.
+	Source   hcl.Range
+	Replaces *hcl.Range
 	// Keys are the sysctls the rule sets, in declaration order; empty for
 	// an advice-only rule.
 	Keys []string
 
+	file     *file          // the file it came from, for its locals
 	severity hcl.Expression // nil: warning
 	when     hcl.Expression
 	message  hcl.Expression // nil when absent
@@ -131,19 +183,19 @@ type setAction struct {
 }
 
 // Guardrail returns the guardrail in force for key: the policy's guardrail
-// if it declares one, with unset bounds filled from the built-in guardrail,
-// so callers always see the effective Min and Max.
+// if it declares one, with unset bounds filled from the registry, so
+// callers always see the effective Min and Max.
 func (s *Set) Guardrail(key string) Guardrail {
 	g, ok := s.Guardrails[key]
 	if !ok {
 		g = Guardrail{Key: key}
 	}
-	b, ok := builtins[key]
-	if !ok || b.kind == kindPortList {
+	k, ok := advisor.LookupSysctl(key)
+	if !ok || k.Kind == advisor.KindPortList {
 		return g
 	}
-	lo, hi := b.min, b.max
-	if b.kind == kindPortRange && g.AllowPrivilegedLow {
+	lo, hi := k.Min, k.Max
+	if k.Kind == advisor.KindPortRange && g.AllowPrivilegedLow {
 		lo = 1
 	}
 	if g.Min == nil {
@@ -164,6 +216,15 @@ func (s *Set) Describe() string {
 			advice++
 		}
 	}
-	return fmt.Sprintf("%d file(s), %d rule(s) (%d advice-only), %d guardrail(s), mode %s, interval %s",
-		len(s.Files), len(s.Rules), advice, len(s.Guardrails), s.Settings.Mode, s.Settings.Interval)
+	return fmt.Sprintf("%d file(s), %d rule(s) (%d advice-only, %d disabled), %d guardrail(s), mode %s, interval %s",
+		len(s.Files), len(s.Rules), advice, len(s.Disabled), len(s.Guardrails), s.Settings.Mode, s.Settings.Interval)
+}
+
+// RangeString formats a range's start as file:line:column, or the file
+// alone for a range without a position.
+func RangeString(r hcl.Range) string {
+	if r.Start.Line == 0 {
+		return r.Filename
+	}
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }

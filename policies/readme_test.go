@@ -18,7 +18,7 @@ func readmeScenarios() map[string]observation {
 	out["time-wait-reuse"] = exhaustedHost()
 
 	o := idleHost()
-	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.FinWait2.Orphans = 2000, 2000, 10
+	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.Orphans.Count = 2000, 2000, 10
 	out["fin-wait2-orphans"] = o
 
 	o = idleHost()
@@ -29,6 +29,7 @@ func readmeScenarios() map[string]observation {
 	cw := &o.Findings.CloseWait
 	o.Findings.Samples = 13
 	cw.Samples, cw.Count, cw.Growth, cw.Stuck, cw.Remotes, cw.Pattern = 3, 412, 40, ptr(380), 2, advisor.PatternOneRemote
+	cw.UnreadEOF, cw.EOFRead = 400, 12
 	cw.ByOwner = []advisor.OwnerCount{{PID: 1234, Command: "java", Unit: "orders.service", Count: 400}}
 	cw.ByRemote = []advisor.RemoteCount{{Remote: "10.0.3.7", Count: 300}}
 	for _, p := range []string{"10.0.3.7:51000", "10.0.3.7:51001", "10.0.3.7:51002"} {
@@ -38,7 +39,7 @@ func readmeScenarios() map[string]observation {
 
 	o = idleHost()
 	o.Findings.Queues.ListenOverflowsDelta, o.Findings.Queues.ListenDropsDelta = 250, 250
-	o.Findings.Queues.Listeners = []advisor.ListenerQueue{{Address: "0.0.0.0:80", Queued: 511, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}}}
+	o.Findings.Queues.Listeners = []advisor.ListenerQueue{{Address: "0.0.0.0:80", Queued: 512, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}}}
 	out["listen-queue-overflow"] = o
 	return out
 }
@@ -102,7 +103,7 @@ func TestReadmeExamples(t *testing.T) {
 			t.Errorf("%s: README example differs from the policy's message:\nREADME: %s\npolicy: %s", rule, norm(text), r.Message)
 		}
 		for _, c := range r.Changes {
-			cur, _ := currentValue(o.Snapshot.Sysctls, c.Key)
+			cur, _ := o.Snapshot.Sysctls.Value(c.Key)
 			if want := c.Key + ": " + cur + " -> " + c.Value; !strings.Contains(head, want) {
 				t.Errorf("%s: README header %q lacks %q", rule, head, want)
 			}
@@ -115,5 +116,21 @@ func TestReadmeExamples(t *testing.T) {
 		if !examples[r.Name] {
 			t.Errorf("README.md has no worked example of %s", r.Name)
 		}
+	}
+}
+
+// TestReadmeRegistry keeps the README's table of sysctls the registry's.
+func TestReadmeRegistry(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- registry -->\n")
+	table, _, ok2 := strings.Cut(rest, "<!-- /registry -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no registry table")
+	}
+	if want := advisor.RegistryMarkdown(); table != want {
+		t.Errorf("README.md's registry table is stale; want:\n%s", want)
 	}
 }

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -68,39 +67,71 @@ func TestRulePortExhaustion(t *testing.T) {
 	// bindHeavy spreads distinct ports over many destinations, the busiest
 	// holding 1200 of the default range's 28232.
 	bindHeavy := func(o *observation, distinct int, utilization float64) {
-		o.setWorst(1200, ptr(0.0))
+		o.setWorst(1200, 1200, ptr(0.0))
 		o.Findings.Ports.DestinationCount = 40
+		o.Findings.Ports.BindSource = "10.0.0.1"
 		o.Findings.Ports.DistinctInUse = distinct
 		o.Findings.Ports.BindUtilization = utilization
 	}
 	runRuleCases(t, "port-exhaustion", []ruleCase{
 		{name: "idle", fire: false},
 		{
-			name: "90% of 40000-40999, tw_reuse 0, 300/s", mutate: func(o *observation) { *o = exhaustedHost() },
+			name: "90% of 40000-40999 levelling off at 120%", mutate: func(o *observation) { *o = exhaustedHost() },
 			fire: true, severity: SeverityCritical,
-			// Target max(1800, 1800, 2000, 18000) ports, limited by
-			// max_step 16384 to 17384: high rises, low stays; 40000 even,
-			// 57383 odd.
-			changes: []Change{{KeyPortRange, "40000 57383"}},
+			// Twice the plateau, 2400 ports: high rises, low stays;
+			// 40000 even, 42399 odd.
+			changes: []Change{{advisor.KeyPortRange, "40000 42399"}},
 			contains: []string{
-				"connect() runs short of ports towards one destination: 10.0.0.1 -> 10.0.0.2:8080 holds 900 of 1000", "(90%)",
-				"at the rate of destination growth it runs out in 20s", "bind() to port 0 runs short as well: outgoing sockets hold 900 distinct ports (90%)",
-				"300 new outgoing",
+				"connect() runs short of ports towards 10.0.0.1 -> 10.0.0.2:8080: 900 of 1000 usable ports are unavailable (90%)",
+				"20 connections/s close towards it and each keeps its port 60 s, so it levels off at 1200 (120%)",
+				"at the rate of measured growth it runs out in 20s", "bind() to port 0 runs short as well: sockets on 10.0.0.1 hold 900 distinct ports (90%)",
 			},
 		},
 		{
-			name: "bind() to port 0: 85% of the ports held, every destination low",
+			name: "a full destination: demand unseen, as wide as one step allows",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(1000, 1000, nil)
+			},
+			fire: true, severity: SeverityCritical,
+			// max_step 16384: 40000-57383.
+			changes:  []Change{{advisor.KeyPortRange, "40000 57383"}},
+			contains: []string{"none is left", "the demand is at least the capacity"},
+		},
+		{
+			name: "a steady destination at 60% is never widened",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, 600, ptr(0.0))
+			},
+		},
+		{
+			name: "12/s climbing through 60%, plateau 72%: never runs out",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, 720, ptr(12.0))
+			},
+		},
+		{
+			name: "a destination cooling down from 95% to a 50% plateau",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(950, 500, ptr(-5.0))
+			},
+		},
+		{
+			name: "bind() to port 0: 85% of the ports held on one address, every destination low",
 			mutate: func(o *observation) {
 				bindHeavy(o, 24000, 0.85)
 			},
 			fire: true, severity: SeverityWarning,
-			// Target max(2400, 48000, 56464, 30) = 56464 ports, limited by
-			// max_step to 28232 + 16384 = 44616: high up to 65535, then
-			// low down to 20920.
-			changes: []Change{{KeyPortRange, "20920 65535"}},
+			// Twice the bind() use, 48000 ports, limited by max_step to
+			// 28232 + 16384 = 44616, and by 65535: high to the top, low
+			// stays.
+			changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
 			contains: []string{
-				"bind() to port 0 runs short of ports: outgoing sockets hold 24000 distinct ephemeral ports of the 28232 usable (85%) in 32768 60999",
-				"while the busiest destination, 10.0.0.1 -> 10.0.0.2:8080, holds 1200 (4.3%)",
+				"bind() to port 0 runs short of ports: sockets on 10.0.0.1 or the wildcard hold 24000 distinct ports (85% of the range less reserved ports) in 32768 60999",
+				"while the busiest destination, 10.0.0.1 -> 10.0.0.2:8080, has 1200 unavailable (4.3%)",
 				"bind() to port 0 with EADDRINUSE", "IP_BIND_ADDRESS_NO_PORT",
 			},
 		},
@@ -109,7 +140,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				bindHeavy(o, 25409, 0.9)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{KeyPortRange, "20920 65535"}},
+			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
 		},
 		{
 			name: "bind() to port 0: 79% does not fire",
@@ -121,92 +152,69 @@ func TestRulePortExhaustion(t *testing.T) {
 			name: "connect() case alone says nothing of bind()",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
-				o.setWorst(850, nil)
+				o.setWorst(850, 950, nil)
 				o.Findings.Ports.DistinctInUse = 850
 				o.Findings.Ports.BindUtilization = 0.79
 			},
-			fire: true, changes: []Change{{KeyPortRange, "40000 41999"}},
-			contains: []string{"connect() runs short of ports towards one destination", "once the range runs out towards a destination."},
+			// Twice the 950 plateau: 1900 ports.
+			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41899"}},
+			contains: []string{"connect() runs short of ports towards", "once the range runs out towards a destination."},
 			lacks:    []string{"bind()", "IP_BIND_ADDRESS_NO_PORT"},
 		},
 		{
-			name: "80% exactly is a warning",
+			name: "a plateau of 90% exactly is a warning",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
-				o.setWorst(800, nil)
+				o.setWorst(800, 900, nil)
 			},
-			fire: true, severity: SeverityWarning,
-			// max(1600, 0, 2000, 30) = 2000 ports: 40000-41999.
-			changes: []Change{{KeyPortRange, "40000 41999"}},
+			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41799"}},
 		},
 		{
-			name: "79% and no growth",
+			name: "open connections growing into the range within 5 minutes",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
-				o.setWorst(790, ptr(0.0))
+				o.setWorst(600, 600, ptr(400.0/300))
+				o.Findings.Connections.Worst.SecondsToExhaustion = ptr(300.0)
+				o.Findings.Connections.Worst.ExhaustionBasis = "growth of open connections"
 			},
+			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
+			contains: []string{"at the rate of growth of open connections it runs out in 5m0s"},
 		},
 		{
-			name: "60% running out in 5 minutes",
+			name: "reserved ports and listeners count in the target",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
-				o.setWorst(600, ptr(400.0/300))
-			},
-			fire: true, severity: SeverityWarning, changes: []Change{{KeyPortRange, "40000 41999"}},
-			contains: []string{"runs out in 5m0s"},
-		},
-		{
-			name: "60% running out in an hour",
-			mutate: func(o *observation) {
-				o.setPortRange(40000, 40999)
-				o.setWorst(600, ptr(400.0/3600))
-			},
-		},
-		{
-			name: "reserved ports count in the target",
-			mutate: func(o *observation) {
-				o.setPortRange(40000, 40999)
-				o.Snapshot.Sysctls.ReservedPorts = advisor.PortSet{{Low: 40100, High: 40199}}
+				o.setSysctl(advisor.KeyReservedPorts, "40100-40199")
 				o.Findings.Ports.ReservedInRange = 100
-				o.Findings.Ports.Usable = 900
-				o.setWorst(850, nil)
+				o.Findings.Ports.ListenPortsInRange = ptr(10)
+				o.Findings.Ports.Usable = 890
+				o.setWorst(850, 900, nil)
 			},
-			// max(1700, 0, 2000, 30) + 100 = 2100 ports: 40000-42099.
-			fire: true, changes: []Change{{KeyPortRange, "40000 42099"}},
+			// 1800 + 110 = 1910 ports: 40000-41909.
+			fire: true, changes: []Change{{advisor.KeyPortRange, "40000 41909"}},
 		},
 		{
-			name: "room above: high rises, low stays",
-			mutate: func(o *observation) {
-				o.setPortRange(2000, 3000)
-				o.setWorst(1000, nil)
-				o.setActiveOpens(100) // 6000 ports of TIME_WAIT demand
-			},
-			// 6000 ports: high 7999 (2000+6000-1); 2000 even, 7999 odd.
-			fire: true, changes: []Change{{KeyPortRange, "2000 7999"}},
-		},
-		{
-			name: "near 65535: high to the top, then low goes down",
+			name: "near 65535: high to the top, the low end stays",
 			mutate: func(o *observation) {
 				o.setPortRange(64000, 64999)
-				o.setWorst(1000, nil)
+				o.setWorst(1000, 1000, nil)
 			},
-			// 2000 ports: high 65535, low 63536 (65535-2000+1).
-			fire: true, changes: []Change{{KeyPortRange, "63536 65535"}},
+			fire: true, changes: []Change{{advisor.KeyPortRange, "64000 65535"}},
 		},
 		{
-			name: "already the widest range: advice, no change",
+			name: "already at 65535: advice, no change",
 			mutate: func(o *observation) {
-				o.setPortRange(1024, 65535)
-				o.setWorst(60000, nil)
+				o.setPortRange(32768, 65535)
+				o.setWorst(32768, 32768, nil)
 			},
-			fire: true, severity: SeverityCritical, changes: nil,
-			contains: []string{`already "1024 65535"`, "more source addresses"},
+			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
+			contains: []string{"more source addresses"},
 		},
 		{
 			name: "60000 TIME_WAIT over 20 backends is not exhaustion",
 			mutate: func(o *observation) {
 				o.Findings.TimeWait.Count = 60000
-				o.setWorst(3000, ptr(0.0))
+				o.setWorst(3000, 3000, ptr(0.0))
 			},
 		},
 		{
@@ -220,73 +228,63 @@ func TestRulePortExhaustion(t *testing.T) {
 }
 
 func TestRuleTimeWaitReuse(t *testing.T) {
+	// activeCloser: 1000 ports, 16/s closing towards a remote backend,
+	// levelling off at 96%, reuse off.
 	activeCloser := func(o *observation) {
-		o.Snapshot.Sysctls.TCPTwReuse = 0
+		o.setSysctl(advisor.KeyTwReuse, "0")
 		o.setPortRange(40000, 40999)
-		o.setWorst(700, nil)
+		o.setWorst(700, 960, nil)
 		o.setWorstTimeWait(600)
 		o.setActiveOpens(300)
 		o.Findings.TimeWait.Count = 700
 		o.Findings.TimeWait.Outgoing = ptr(600)
 	}
-	// spread puts n TIME_WAIT sockets towards each of count backends.
-	spread := func(o *observation, count, n int) {
-		o.Findings.Destinations = nil
-		for i := range count {
-			o.Findings.Destinations = append(o.Findings.Destinations, advisor.DestinationUse{
-				Local: "10.0.0.1", Remote: fmt.Sprintf("10.0.1.%d:8080", i+1), PortsInUse: n, TimeWait: n,
-				PortsUsable: o.Findings.Ports.Usable, Utilization: float64(n) / float64(o.Findings.Ports.Usable),
-				Headroom: o.Findings.Ports.Usable - n, GrowthPerSecond: ptr(0.0),
-			})
-		}
-		w := o.Findings.Destinations[0]
-		o.Findings.Connections.Worst = &w
-		o.Findings.Ports.DestinationCount = count
-		o.Findings.TimeWait.Count = count * n
-		o.Findings.TimeWait.Outgoing = ptr(count * n)
-	}
 	runRuleCases(t, "time-wait-reuse", []ruleCase{
 		{name: "idle", fire: false},
 		{
 			name: "active closer with reuse off", mutate: activeCloser,
-			fire: true, severity: SeverityWarning, changes: []Change{{KeyTwReuse, "1"}},
-			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 in TIME_WAIT", "60% of the 1000 ephemeral ports usable towards it", "300 connections/s", "tcp_tw_reuse is 0, off"},
+			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
+			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 wait in TIME_WAIT and hold 60% of its 1000 usable ports", "levels off at 96%", "tcp_tw_reuse is 0 (off)"},
 		},
 		{
-			name: "active closer with reuse on loopback only",
+			name: "reuse 2 towards a remote backend: not in effect",
 			mutate: func(o *observation) {
 				activeCloser(o)
-				o.Snapshot.Sysctls.TCPTwReuse = 2
+				o.setSysctl(advisor.KeyTwReuse, "2")
 			},
-			fire: true, changes: []Change{{KeyTwReuse, "1"}}, contains: []string{"loopback only"},
+			fire: true, changes: []Change{{advisor.KeyTwReuse, "1"}}, contains: []string{"loopback only, and this destination is not loopback"},
 		},
 		{
-			name: "the acceptance case", mutate: func(o *observation) { *o = exhaustedHost() },
-			fire: true, changes: []Change{{KeyTwReuse, "1"}},
-		},
-		{
-			name: "one busy backend among several: the host-wide figure is context",
+			name: "reuse 2 towards loopback: in effect, 1 would change nothing",
 			mutate: func(o *observation) {
-				spread(o, 4, 15000)
-				o.Snapshot.Sysctls.TCPTwReuse = 0
-				o.setActiveOpens(1000)
+				activeCloser(o)
+				o.setSysctl(advisor.KeyTwReuse, "2")
+				o.Findings.Connections.Worst.Loopback = true
+				o.Findings.Connections.Worst.ReuseInEffect = true
 			},
-			fire: true, changes: []Change{{KeyTwReuse, "1"}},
-			contains: []string{"15000 connections from 10.0.0.1 to 10.0.1.1:8080", "53.1% of the 28232", "(60000 outgoing TIME_WAIT over 4 destinations)"},
 		},
 		{
-			name: "60000 TIME_WAIT over 20 backends is not exhaustion",
+			name: "a full destination is critical",
 			mutate: func(o *observation) {
-				spread(o, 20, 3000)
-				o.Snapshot.Sysctls.TCPTwReuse = 0
-				o.setActiveOpens(1000)
+				activeCloser(o)
+				o.setWorst(1000, 1000, nil)
+				o.setWorstTimeWait(1000)
+			},
+			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}}, contains: []string{"(none is left)"},
+		},
+		{
+			name: "a plateau that fits: no reuse needed",
+			mutate: func(o *observation) {
+				activeCloser(o)
+				o.setWorst(700, 720, nil)
+				o.setWorstTimeWait(600)
 			},
 		},
 		{
 			name: "a full destination whose ports are mostly ESTABLISHED",
 			mutate: func(o *observation) {
 				activeCloser(o)
-				o.setWorst(950, nil)
+				o.setWorst(950, 950, nil)
 				o.setWorstTimeWait(100)
 			},
 		},
@@ -294,13 +292,13 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			name: "reuse already on",
 			mutate: func(o *observation) {
 				activeCloser(o)
-				o.Snapshot.Sysctls.TCPTwReuse = 1
+				o.setSysctl(advisor.KeyTwReuse, "1")
 			},
 		},
 		{
-			name: "pure server: TIME_WAIT on its listening ports, no active opens",
+			name: "pure server: TIME_WAIT on its listening ports, no destination",
 			mutate: func(o *observation) {
-				o.Snapshot.Sysctls.TCPTwReuse = 0
+				o.setSysctl(advisor.KeyTwReuse, "0")
 				o.setActiveOpens(0)
 				o.Findings.Connections.PassiveOpensPerSecond = ptr(2000.0)
 				o.Findings.TimeWait.Count = 120000
@@ -310,47 +308,20 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			},
 		},
 		{
-			name: "pure server: no active opens, whatever the destinations say",
-			mutate: func(o *observation) {
-				activeCloser(o)
-				o.setActiveOpens(0)
-				o.Findings.Connections.PassiveOpensPerSecond = ptr(2000.0)
-			},
-		},
-		{
-			name: "server that also opens a few connections",
-			mutate: func(o *observation) {
-				o.Snapshot.Sysctls.TCPTwReuse = 0
-				o.setActiveOpens(2)
-				o.setWorst(130, nil)
-				o.setWorstTimeWait(120)
-				o.Findings.TimeWait.Count = 120000
-				o.Findings.TimeWait.Outgoing = ptr(120)
-			},
-		},
-		{
 			name: "timestamps off: reuse would not work",
 			mutate: func(o *observation) {
 				activeCloser(o)
-				o.Snapshot.Sysctls.TCPTimestamps = 0
+				o.setSysctl(advisor.KeyTimestamps, "0")
 			},
 		},
 		{
-			name: "single sample: no rates",
+			name: "a single sample is enough: the rate comes from TIME_WAIT ages",
 			mutate: func(o *observation) {
 				activeCloser(o)
 				o.Findings.Connections.ActiveOpensPerSecond = nil
-				o.Findings.Connections.TimeWaitDemand = nil
+				o.Findings.Connections.TimeWaitDemandBound = nil
 			},
-		},
-		{
-			name: "no destination (pre-check skipped the dump)",
-			mutate: func(o *observation) {
-				activeCloser(o)
-				o.Findings.Destinations = []advisor.DestinationUse{}
-				o.Findings.Connections.Worst = nil
-				o.Findings.TimeWait.Outgoing = nil
-			},
+			fire: true, changes: []Change{{advisor.KeyTwReuse, "1"}},
 		},
 	})
 }
@@ -362,17 +333,17 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 	finWait2 := func(o *observation) {
 		o.Findings.FinWait2.Count = 2000
 		o.Findings.FinWait2.Orphaned = 2000
-		o.Findings.FinWait2.Orphans = 10
+		o.Findings.Orphans.Count = 10
 	}
 	runRuleCases(t, "fin-wait2-orphans", []ruleCase{
 		{name: "idle", fire: false},
 		{
 			name: "FIN_WAIT2 builds up, few orphans counted", mutate: finWait2,
-			fire: true, severity: SeverityWarning, changes: []Change{{KeyFinTimeout, "30"}},
+			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{
 				"2000 orphaned sockets in FIN_WAIT2 (of 2000)", "net.ipv4.tcp_fin_timeout (60 s)",
 				"Orphaned, they wait as timewait sockets: with the 4 in TIME_WAIT, 2004 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)",
-				"; 10 full orphaned sockets of net.ipv4.tcp_max_orphans 262144.",
+				"; 10 orphaned sockets host-wide of net.ipv4.tcp_max_orphans 262144.",
 			},
 			lacks: []string{"as a full socket"},
 		},
@@ -380,10 +351,9 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 			name: "tcp_max_orphans unreadable: not shown",
 			mutate: func(o *observation) {
 				finWait2(o)
-				o.Snapshot.Sysctls.TCPMaxOrphans = nil
-				o.Findings.FinWait2.MaxOrphans = 0
+				o.Findings.Orphans.Max = 0
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{KeyFinTimeout, "30"}},
+			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			lacks: []string{"tcp_max_orphans", "orphaned sockets of"},
 		},
 		{
@@ -392,44 +362,44 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				finWait2(o)
 				o.Findings.TimeWait.Count = 0
 			},
-			fire: true, changes: []Change{{KeyFinTimeout, "30"}},
+			fire: true, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{"timewait sockets: 2000 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)"},
 		},
 		{
 			name: "FIN_WAIT2 and TIME_WAIT near tcp_max_tw_buckets are critical",
 			mutate: func(o *observation) {
 				finWait2(o)
-				o.Snapshot.Sysctls.TCPMaxTwBuckets = 4096
+				o.setSysctl(advisor.KeyMaxTwBuckets, "4096")
 				o.Findings.TimeWait.MaxBuckets = 4096
 				o.Findings.TimeWait.Count = 1500
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{KeyFinTimeout, "30"}},
+			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{"3500 of net.ipv4.tcp_max_tw_buckets (4096) are in use (85.4%)"},
 		},
 		{
 			name: "from 120 s the guardrail's max of 60 holds",
 			mutate: func(o *observation) {
 				finWait2(o)
-				o.Snapshot.Sysctls.TCPFinTimeout = 120
-				o.Findings.FinWait2.Orphans = 1500
+				o.setSysctl(advisor.KeyFinTimeout, "120")
+				o.Findings.Orphans.Count = 1500
 			},
-			fire: true, changes: []Change{{KeyFinTimeout, "60"}},
-			contains: []string{"(120 s) for their FIN (the first 60 s as a full socket)", "1500 full orphaned sockets"},
+			fire: true, changes: []Change{{advisor.KeyFinTimeout, "60"}},
+			contains: []string{"(120 s) for their FIN (the first 60 s as a full socket)", "1500 orphaned sockets host-wide"},
 		},
 		{
 			name: "orphans near tcp_max_orphans are critical",
 			mutate: func(o *observation) {
 				finWait2(o)
-				o.Findings.FinWait2.Orphans = 1500
-				o.Findings.FinWait2.MaxOrphans = 2048
+				o.Findings.Orphans.Count = 1500
+				o.Findings.Orphans.Max = 2048
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{KeyFinTimeout, "30"}},
+			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 		},
 		{
 			name: "already at 30 s",
 			mutate: func(o *observation) {
 				finWait2(o)
-				o.Snapshot.Sysctls.TCPFinTimeout = 30
+				o.setSysctl(advisor.KeyFinTimeout, "30")
 			},
 		},
 		{
@@ -467,36 +437,38 @@ func TestRuleTimeWaitBucketOverflow(t *testing.T) {
 		{name: "idle", fire: false},
 		{
 			name: "overflow doubles the buckets", mutate: overflow,
-			fire: true, changes: []Change{{KeyMaxTwBuckets, "524288"}},
+			fire: true, changes: []Change{{advisor.KeyMaxTwBuckets, "524288"}},
 			contains: []string{"50 closing sockets skipped TIME_WAIT", "(262144)", "1234 since boot", "TIME_WAIT lasts 60 s"},
 		},
 		{
 			name: "max_step limits the rise",
 			mutate: func(o *observation) {
 				overflow(o)
-				o.Snapshot.Sysctls.TCPMaxTwBuckets = 1048576
+				o.setSysctl(advisor.KeyMaxTwBuckets, "1048576")
 				o.Findings.TimeWait.MaxBuckets = 1048576
 				o.Findings.TimeWait.Count = 1048576
 			},
-			fire: true, changes: []Change{{KeyMaxTwBuckets, "1572864"}},
+			fire: true, changes: []Change{{advisor.KeyMaxTwBuckets, "1572864"}},
 		},
 		{
 			name: "the guardrail's max holds",
 			mutate: func(o *observation) {
 				overflow(o)
-				o.Snapshot.Sysctls.TCPMaxTwBuckets = 2000000
+				o.setSysctl(advisor.KeyMaxTwBuckets, "2000000")
 				o.Findings.TimeWait.MaxBuckets = 2000000
 			},
-			fire: true, changes: []Change{{KeyMaxTwBuckets, "2097152"}},
+			fire: true, changes: []Change{{advisor.KeyMaxTwBuckets, "2097152"}},
 		},
 		{
 			name: "at the guardrail's max: advice only",
 			mutate: func(o *observation) {
 				overflow(o)
-				o.Snapshot.Sysctls.TCPMaxTwBuckets = 2097152
+				o.setSysctl(advisor.KeyMaxTwBuckets, "2097152")
 				o.Findings.TimeWait.MaxBuckets = 2097152
 			},
-			fire: true, changes: nil, contains: []string{`already "2097152"`},
+			// The proposal is the value the host has: the plan makes it
+			// advice (see remediate).
+			fire: true, changes: []Change{{advisor.KeyMaxTwBuckets, "2097152"}},
 		},
 		{
 			name: "overflow long ago, none in the window",
@@ -594,7 +566,8 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 func TestRuleListenQueueOverflow(t *testing.T) {
 	full := []advisor.ListenerQueue{
 		{Address: "0.0.0.0:443", Queued: 100, Backlog: 511},
-		{Address: "0.0.0.0:80", Queued: 511, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}},
+		// Full at backlog + 1 (sk_acceptq_is_full).
+		{Address: "0.0.0.0:80", Queued: 512, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}},
 	}
 	runRuleCases(t, "listen-queue-overflow", []ruleCase{
 		{name: "idle", fire: false},
@@ -606,7 +579,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 				o.Findings.Queues.Listeners = full
 			},
 			fire: true, severity: SeverityCritical, changes: nil,
-			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 511 of 511 queued (haproxy, pid 77, unit haproxy.service)", "net.core.somaxconn (now 4096)", "listen() backlog"},
+			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "tcp_max_syn_backlog bounds the SYN queue, not the accept queue", "net.core.somaxconn (now 4096)", "listen() backlog"},
 		},
 		{
 			name: "a full accept queue without overflow yet",
@@ -655,7 +628,7 @@ func TestDefaultsIdleHost(t *testing.T) {
 func TestDefaultsNeverFinTimeoutForTimeWait(t *testing.T) {
 	set := Default()
 	for _, r := range set.Rules {
-		if slices.Contains(r.Keys, KeyFinTimeout) && r.Name != "fin-wait2-orphans" {
+		if slices.Contains(r.Keys, advisor.KeyFinTimeout) && r.Name != "fin-wait2-orphans" {
 			t.Errorf("rule %s sets tcp_fin_timeout", r.Name)
 		}
 	}
@@ -666,7 +639,7 @@ func TestDefaultsNeverFinTimeoutForTimeWait(t *testing.T) {
 	recs, _ := set.Evaluate(o.Snapshot, o.Findings)
 	for _, r := range recs {
 		for _, c := range r.Changes {
-			if c.Key == KeyFinTimeout {
+			if c.Key == advisor.KeyFinTimeout {
 				t.Errorf("rule %s proposes tcp_fin_timeout for TIME_WAIT", r.Rule)
 			}
 		}
@@ -686,7 +659,7 @@ func TestDefaultsFixtures(t *testing.T) {
 		{
 			file:    "exhaustion.json",
 			fired:   []string{"port-exhaustion", "time-wait-reuse"},
-			changes: []Change{{KeyPortRange, "40000 57383"}, {KeyTwReuse, "1"}},
+			changes: []Change{{advisor.KeyPortRange, "40000 42439"}, {advisor.KeyTwReuse, "1"}},
 		},
 		{file: "pure-server.json"},
 		{file: "close-wait-leak.json", fired: []string{"close-wait-leak"}},
@@ -714,8 +687,8 @@ func TestDefaultsFixtures(t *testing.T) {
 	}
 }
 
-// TestAcceptancePortRange checks the acceptance case against DESIGN §3.5:
-// wider, low and high in bounds, of different parity, low < high.
+// TestAcceptancePortRange: the acceptance case's range is wider, keeps its
+// low end, stays in bounds and has low and high of different parity.
 func TestAcceptancePortRange(t *testing.T) {
 	o := exhaustedHost()
 	recs, diags := Default().Evaluate(o.Snapshot, o.Findings)
@@ -723,18 +696,16 @@ func TestAcceptancePortRange(t *testing.T) {
 		t.Fatal(diagString(diags))
 	}
 	r := find(recs, "port-exhaustion")
-	if r == nil || len(r.Changes) != 1 || r.Changes[0].Key != KeyPortRange {
+	if r == nil || len(r.Changes) != 1 || r.Changes[0].Key != advisor.KeyPortRange {
 		t.Fatalf("no port range change: %+v", recs)
 	}
-	pr, err := advisor.ParsePortRange(r.Changes[0].Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckValue(KeyPortRange, r.Changes[0].Value); err != nil {
+	k, _ := advisor.LookupSysctl(advisor.KeyPortRange)
+	if err := k.Check(r.Changes[0].Value); err != nil {
 		t.Error(err)
 	}
-	if pr.Low > 40000 || pr.High < 40999 || pr.Size() <= 1000 {
-		t.Errorf("%v does not widen 40000-40999", pr)
+	pr, _ := advisor.ParsePortRange(r.Changes[0].Value)
+	if pr.Low != 40000 || pr.High <= 40999 {
+		t.Errorf("%v does not raise the high end of 40000-40999", pr)
 	}
 	if (pr.Low+pr.High)%2 == 0 {
 		t.Errorf("%v: low and high of the same parity", pr)

@@ -9,17 +9,11 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// Sentinel values for figures the observation cannot tell. Every variable
-// is always present and never null, so conditions need no null checks.
-const (
-	// unknownSeconds stands for connections.seconds_to_exhaustion when
-	// nothing grows or there are no rates.
-	unknownSeconds = -1
-	// defaultTwReuseDelayMs is the TIME_WAIT reuse delay of kernels without
-	// net.ipv4.tcp_tw_reuse_delay (before Linux 6.14, see keys.go): a fixed
-	// second, which is also the sysctl's default.
-	defaultTwReuseDelayMs = 1000
-)
+// unknownSeconds stands for a destination's seconds_to_exhaustion when it
+// does not run out (runs_out is false). Every variable is always present
+// and never null, so conditions need no null checks; a figure that may be
+// unknown has a companion *_known (or, for the worst destination, known).
+const unknownSeconds = -1
 
 // variables returns the observation as the HCL variables rules read. Its
 // types do not depend on the values (lists are typed even when empty), so
@@ -29,37 +23,37 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 	num := func(n int) cty.Value { return cty.NumberIntVal(int64(n)) }
 	flt := func(x float64) cty.Value { return cty.NumberFloatVal(finite(x)) }
 	str := cty.StringVal
-	delay := defaultTwReuseDelayMs
-	if sc.TCPTwReuseDelayMs != nil {
-		delay = *sc.TCPTwReuseDelayMs
-	}
 
 	vars := map[string]cty.Value{}
-	vars["sysctl"] = cty.ObjectVal(map[string]cty.Value{
-		"ip_local_port_range":        portRangeVal(sc.PortRange),
-		"ip_local_reserved_ports":    str(sc.ReservedPorts.String()),
-		"ip_unprivileged_port_start": num(sc.UnprivilegedPortStart),
-		"tcp_tw_reuse":               num(sc.TCPTwReuse),
-		"tcp_tw_reuse_delay":         num(delay),
-		"tcp_fin_timeout":            num(sc.TCPFinTimeout),
-		"tcp_max_tw_buckets":         num(sc.TCPMaxTwBuckets),
-		"tcp_max_orphans":            num(derefInt(sc.TCPMaxOrphans)),
-		"somaxconn":                  num(sc.Somaxconn),
-		"tcp_max_syn_backlog":        num(sc.TCPMaxSynBacklog),
-		"tcp_syncookies":             num(sc.TCPSyncookies),
-		"tcp_timestamps":             num(sc.TCPTimestamps),
-	})
+	sysctls := map[string]cty.Value{}
+	for _, k := range advisor.Registry() {
+		switch k.Kind {
+		case advisor.KindPortRange:
+			sysctls[k.Short] = portRangeVal(sc.PortRange())
+		case advisor.KindPortList:
+			sysctls[k.Short] = str(sc.ReservedPorts().String())
+		default:
+			sysctls[k.Short] = num(sc.Int(k.Name))
+		}
+	}
+	vars["sysctl"] = cty.ObjectVal(sysctls)
 
 	p := f.Ports
+	listenInRange := 0
+	if p.ListenPortsInRange != nil {
+		listenInRange = *p.ListenPortsInRange
+	}
 	vars["ports"] = cty.ObjectVal(map[string]cty.Value{
 		"low":                   num(p.Range.Low),
 		"high":                  num(p.Range.High),
 		"size":                  num(p.Size),
 		"usable":                num(p.Usable),
 		"reserved_in_range":     num(p.ReservedInRange),
+		"listen_ports_in_range": num(listenInRange),
 		"sockets_holding_ports": num(p.SocketsHoldingPorts),
 		"exhaustion_possible":   cty.BoolVal(p.ExhaustionPossible),
 		"destination_count":     num(p.DestinationCount),
+		"bind_source":           str(p.BindSource),
 		"distinct_in_use":       num(p.DistinctInUse),
 		"bind_utilization":      flt(p.BindUtilization),
 	})
@@ -73,20 +67,14 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 	if w := f.Connections.Worst; w != nil {
 		worst = destinationVal(*w)
 	}
-	vars["worst"] = withAttr(worst, "exists", cty.BoolVal(f.Connections.Worst != nil))
+	vars["worst"] = withAttr(worst, "known", cty.BoolVal(f.Connections.Worst != nil))
 
 	c := f.Connections
-	secs := float64(unknownSeconds)
-	if c.SecondsToExhaustion != nil {
-		secs = *c.SecondsToExhaustion
-	}
 	vars["connections"] = cty.ObjectVal(map[string]cty.Value{
-		"has_rates":                cty.BoolVal(c.ActiveOpensPerSecond != nil),
+		"rates_known":              cty.BoolVal(c.ActiveOpensPerSecond != nil),
 		"active_opens_per_second":  flt(deref(c.ActiveOpensPerSecond)),
 		"passive_opens_per_second": flt(deref(c.PassiveOpensPerSecond)),
-		"time_wait_demand":         flt(deref(c.TimeWaitDemand)),
-		"seconds_to_exhaustion":    flt(secs),
-		"exhaustion_basis":         str(c.ExhaustionBasis),
+		"time_wait_demand_bound":   flt(deref(c.TimeWaitDemandBound)),
 	})
 
 	tw := f.TimeWait
@@ -107,9 +95,11 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 	vars["fin_wait2"] = cty.ObjectVal(map[string]cty.Value{
 		"count":       num(fw.Count),
 		"orphaned":    num(fw.Orphaned),
-		"orphans":     num(fw.Orphans),
-		"max_orphans": num(fw.MaxOrphans),
 		"fin_timeout": num(fw.FinTimeout),
+	})
+	vars["orphans"] = cty.ObjectVal(map[string]cty.Value{
+		"count": num(f.Orphans.Count),
+		"max":   num(f.Orphans.Max),
 	})
 
 	vars["close_wait"] = closeWaitVal(f.CloseWait)
@@ -176,16 +166,32 @@ func portRangeVal(r advisor.PortRange) cty.Value {
 var destinationType = destinationVal(advisor.DestinationUse{}).Type()
 
 func destinationVal(d advisor.DestinationUse) cty.Value {
+	secs := float64(unknownSeconds)
+	if d.SecondsToExhaustion != nil {
+		secs = *d.SecondsToExhaustion
+	}
 	return cty.ObjectVal(map[string]cty.Value{
-		"local":             cty.StringVal(d.Local),
-		"remote":            cty.StringVal(d.Remote),
-		"ports_in_use":      cty.NumberIntVal(int64(d.PortsInUse)),
-		"time_wait":         cty.NumberIntVal(int64(d.TimeWait)),
-		"ports_usable":      cty.NumberIntVal(int64(d.PortsUsable)),
-		"utilization":       cty.NumberFloatVal(finite(d.Utilization)),
-		"headroom":          cty.NumberIntVal(int64(d.Headroom)),
-		"growth_per_second": cty.NumberFloatVal(deref(d.GrowthPerSecond)),
-		"has_growth":        cty.BoolVal(d.GrowthPerSecond != nil),
+		"local":                 cty.StringVal(d.Local),
+		"remote":                cty.StringVal(d.Remote),
+		"loopback":              cty.BoolVal(d.Loopback),
+		"ports_in_use":          cty.NumberIntVal(int64(d.PortsInUse)),
+		"time_wait":             cty.NumberIntVal(int64(d.TimeWait)),
+		"tw_reuse_in_effect":    cty.BoolVal(d.ReuseInEffect),
+		"time_wait_reusable":    cty.NumberIntVal(int64(d.TimeWaitReusable)),
+		"ports_unavailable":     cty.NumberIntVal(int64(d.PortsUnavailable)),
+		"ports_usable":          cty.NumberIntVal(int64(d.PortsUsable)),
+		"utilization":           cty.NumberFloatVal(finite(d.Utilization)),
+		"headroom":              cty.NumberIntVal(int64(d.Headroom)),
+		"close_rate":            cty.NumberFloatVal(finite(d.CloseRate)),
+		"hold_seconds":          cty.NumberFloatVal(finite(d.HoldSeconds)),
+		"plateau":               cty.NumberIntVal(int64(d.Plateau)),
+		"plateau_utilization":   cty.NumberFloatVal(finite(d.PlateauUtilization)),
+		"full":                  cty.BoolVal(d.Full),
+		"growth_per_second":     cty.NumberFloatVal(deref(d.GrowthPerSecond)),
+		"growth_known":          cty.BoolVal(d.GrowthPerSecond != nil),
+		"runs_out":              cty.BoolVal(d.SecondsToExhaustion != nil),
+		"seconds_to_exhaustion": cty.NumberFloatVal(finite(secs)),
+		"exhaustion_basis":      cty.StringVal(d.ExhaustionBasis),
 	})
 }
 
@@ -242,6 +248,8 @@ func closeWaitVal(cw advisor.CloseWaitFindings) cty.Value {
 	}
 	return cty.ObjectVal(map[string]cty.Value{
 		"count":         cty.NumberIntVal(int64(cw.Count)),
+		"unread_eof":    cty.NumberIntVal(int64(cw.UnreadEOF)),
+		"eof_read":      cty.NumberIntVal(int64(cw.EOFRead)),
 		"growth":        cty.NumberIntVal(int64(cw.Growth)),
 		"stuck":         cty.NumberIntVal(int64(stuck)),
 		"stuck_known":   cty.BoolVal(cw.Stuck != nil),
@@ -251,7 +259,7 @@ func closeWaitVal(cw advisor.CloseWaitFindings) cty.Value {
 		"pattern":       cty.StringVal(pattern),
 		"top_owner":     top,
 		"top_remote":    topRemote,
-		"owners":        listOf(ownerType, owners),
+		"by_owner":      listOf(ownerType, owners),
 		"by_remote":     listOf(remoteType, remotes),
 	})
 }
@@ -265,17 +273,12 @@ func listenerVal(l advisor.ListenerQueue) cty.Value {
 		"address": cty.StringVal(l.Address),
 		"queued":  cty.NumberIntVal(int64(l.Queued)),
 		"backlog": cty.NumberIntVal(int64(l.Backlog)),
-		"full":    cty.BoolVal(listenerFull(l)),
+		"full":    cty.BoolVal(l.Full()),
 		"pid":     cty.NumberIntVal(int64(o.PID)),
 		"command": cty.StringVal(o.Command),
 		"unit":    cty.StringVal(o.Unit),
 	})
 }
-
-// listenerFull reports whether a listener's accept queue is at its backlog:
-// the kernel drops (or, with tcp_abort_on_overflow, resets) the next
-// completed handshake (sk_acceptq_is_full).
-func listenerFull(l advisor.ListenerQueue) bool { return l.Queued >= l.Backlog && l.Queued > 0 }
 
 func queuesVal(q advisor.QueueFindings) cty.Value {
 	ls := slices.Clone(q.Listeners)
@@ -287,7 +290,7 @@ func queuesVal(q advisor.QueueFindings) cty.Value {
 	full := 0
 	for i, l := range ls {
 		vals[i] = listenerVal(l)
-		if listenerFull(l) {
+		if l.Full() {
 			full++
 		}
 	}
@@ -328,13 +331,6 @@ func withAttr(obj cty.Value, name string, v cty.Value) cty.Value {
 	m := obj.AsValueMap()
 	m[name] = v
 	return cty.ObjectVal(m)
-}
-
-func derefInt(p *int) int {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 func deref(p *float64) float64 {

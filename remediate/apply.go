@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // Applied is one change written and read back.
@@ -45,9 +47,9 @@ type Applier struct {
 func applyOrder(keys []string) []string {
 	rank := func(k string) int {
 		switch k {
-		case KeyReservedPorts:
+		case advisor.KeyReservedPorts:
 			return 0
-		case KeyPortRange:
+		case advisor.KeyPortRange:
 			return 2
 		}
 		return 1
@@ -62,12 +64,12 @@ func applyOrder(keys []string) []string {
 // is kept and tcp-advisor stops managing it. The state is saved when
 // anything changed.
 func (a *Applier) DetectOutsideChanges(st *State) ([]Released, error) {
-	return a.DetectOutsideChangesIn(st, nil)
+	return a.DetectOutsideChangesIn(st, advisor.Sysctls{})
 }
 
 // DetectOutsideChangesIn is DetectOutsideChanges with live values already
-// read (a snapshot's raw sysctls); keys missing from live are read.
-func (a *Applier) DetectOutsideChangesIn(st *State, live map[string]string) ([]Released, error) {
+// read (a snapshot's sysctls); keys missing from live are read.
+func (a *Applier) DetectOutsideChangesIn(st *State, live advisor.Sysctls) ([]Released, error) {
 	var out []Released
 	now := a.Now()
 	for _, key := range st.Keys() {
@@ -75,7 +77,7 @@ func (a *Applier) DetectOutsideChangesIn(st *State, live map[string]string) ([]R
 		if m.Released {
 			continue
 		}
-		value, ok := live[key]
+		value, ok := live.Value(key)
 		if !ok {
 			var err error
 			if value, err = a.Sysctls.Get(key); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 func newApplier(t *testing.T, root string, persist string) *Applier {
@@ -25,8 +27,8 @@ func newApplier(t *testing.T, root string, persist string) *Applier {
 }
 
 var liveKeys = map[string]string{
-	KeyPortRange:               "40000\t40999",
-	KeyReservedPorts:           "",
+	advisor.KeyPortRange:       "40000\t40999",
+	advisor.KeyReservedPorts:   "",
 	"net.ipv4.tcp_tw_reuse":    "0",
 	"net.ipv4.tcp_fin_timeout": "60",
 }
@@ -37,25 +39,25 @@ func TestApplyRecordsOriginalsAndRollsBack(t *testing.T) {
 	a := newApplier(t, root, dropIn)
 	st, _ := a.Store.Load()
 	plan := Plan{Changes: []Change{
-		{Key: KeyReservedPorts, From: "", To: "38000", Rule: "widen", Group: 1},
-		{Key: KeyPortRange, From: "40000 40999", To: "35000 40999", Rule: "widen", Group: 1},
+		{Key: advisor.KeyReservedPorts, From: "", To: "38000", Rule: "widen", Group: 1},
+		{Key: advisor.KeyPortRange, From: "40000 40999", To: "35000 40999", Rule: "widen", Group: 1},
 		{Key: "net.ipv4.tcp_tw_reuse", From: "0", To: "1", Rule: "reuse", Group: 2},
 	}}
 	applied, failed := a.Apply(st, plan)
 	if len(failed) != 0 || len(applied) != 3 {
 		t.Fatalf("applied %d, failed %+v", len(applied), failed)
 	}
-	if got := readKey(t, root, KeyPortRange); got != "35000 40999" {
+	if got := readKey(t, root, advisor.KeyPortRange); got != "35000 40999" {
 		t.Errorf("range = %q", got)
 	}
 	reloaded, err := a.Store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := reloaded.Managed[KeyPortRange]; m == nil || m.Original != "40000 40999" || m.LastWritten != "35000 40999" || m.Direction != 1 {
+	if m := reloaded.Managed[advisor.KeyPortRange]; m == nil || m.Original != "40000 40999" || m.LastWritten != "35000 40999" || m.Direction != 1 {
 		t.Errorf("managed range = %+v", m)
 	}
-	if len(reloaded.History) != 3 || reloaded.History[0].Key != KeyReservedPorts {
+	if len(reloaded.History) != 3 || reloaded.History[0].Key != advisor.KeyReservedPorts {
 		t.Errorf("history = %+v", reloaded.History)
 	}
 	conf, err := os.ReadFile(dropIn)
@@ -64,7 +66,7 @@ func TestApplyRecordsOriginalsAndRollsBack(t *testing.T) {
 	}
 	text := string(conf)
 	if !strings.HasPrefix(text, "# Written by tcp-advisor") ||
-		strings.Index(text, KeyReservedPorts+" = 38000") > strings.Index(text, KeyPortRange+" = 35000 40999") ||
+		strings.Index(text, advisor.KeyReservedPorts+" = 38000") > strings.Index(text, advisor.KeyPortRange+" = 35000 40999") ||
 		!strings.Contains(text, "net.ipv4.tcp_tw_reuse = 1") {
 		t.Errorf("drop-in:\n%s", text)
 	}
@@ -73,10 +75,10 @@ func TestApplyRecordsOriginalsAndRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rolled) != 3 || rolled[0].Key != KeyPortRange || rolled[2].Key != KeyReservedPorts {
+	if len(rolled) != 3 || rolled[0].Key != advisor.KeyPortRange || rolled[2].Key != advisor.KeyReservedPorts {
 		t.Errorf("rollback order = %+v, want the range first and the reservations last", rolled)
 	}
-	for key, want := range map[string]string{KeyPortRange: "40000 40999", KeyReservedPorts: "", "net.ipv4.tcp_tw_reuse": "0"} {
+	for key, want := range map[string]string{advisor.KeyPortRange: "40000 40999", advisor.KeyReservedPorts: "", "net.ipv4.tcp_tw_reuse": "0"} {
 		if got := readKey(t, root, key); got != want {
 			t.Errorf("after rollback %s = %q, want %q", key, got, want)
 		}
@@ -98,13 +100,13 @@ func TestApplyGroupIsAllOrNothing(t *testing.T) {
 	a := newApplier(t, root, "")
 	st, _ := a.Store.Load()
 	_, failed := a.Apply(st, Plan{Changes: []Change{
-		{Key: KeyReservedPorts, From: "", To: "38000", Group: 1},
-		{Key: KeyPortRange, From: "40000 40999", To: "35000 40999", Group: 1},
+		{Key: advisor.KeyReservedPorts, From: "", To: "38000", Group: 1},
+		{Key: advisor.KeyPortRange, From: "40000 40999", To: "35000 40999", Group: 1},
 	}})
 	if len(failed) != 1 {
 		t.Fatalf("failed = %+v", failed)
 	}
-	if got := readKey(t, root, KeyReservedPorts); got != "" {
+	if got := readKey(t, root, advisor.KeyReservedPorts); got != "" {
 		t.Errorf("reservation left behind after the group failed: %q", got)
 	}
 	if len(st.Managed) != 0 {
@@ -161,7 +163,7 @@ func TestCrashBetweenWriteAndStateUpdate(t *testing.T) {
 	a := newApplier(t, root, "")
 	// State as saved just before the write, then the kernel value as
 	// written, and no state update: the process died in between.
-	st := &State{Managed: map[string]*ManagedKey{KeyPortRange: {Original: "40000 40999", LastWritten: "40000 40999", Pending: "35000 40999"}}}
+	st := &State{Managed: map[string]*ManagedKey{advisor.KeyPortRange: {Original: "40000 40999", LastWritten: "40000 40999", Pending: "35000 40999"}}}
 	if err := a.Store.Save(st); err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +173,11 @@ func TestCrashBetweenWriteAndStateUpdate(t *testing.T) {
 	if err != nil || len(released) != 0 {
 		t.Fatalf("own write taken for an outside change: %+v %v", released, err)
 	}
-	if m := st.Managed[KeyPortRange]; m.LastWritten != "35000 40999" || m.Pending != "" {
+	if m := st.Managed[advisor.KeyPortRange]; m.LastWritten != "35000 40999" || m.Pending != "" {
 		t.Errorf("pending write not adopted: %+v", m)
 	}
-	if _, err := a.Rollback(st); err != nil || readKey(t, root, KeyPortRange) != "40000 40999" {
-		t.Errorf("rollback after crash: %v %q", err, readKey(t, root, KeyPortRange))
+	if _, err := a.Rollback(st); err != nil || readKey(t, root, advisor.KeyPortRange) != "40000 40999" {
+		t.Errorf("rollback after crash: %v %q", err, readKey(t, root, advisor.KeyPortRange))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
@@ -28,18 +29,14 @@ type scenario struct {
 func baseSnapshot(at time.Time) advisor.Snapshot {
 	return advisor.Snapshot{
 		Time: at,
-		Sysctls: advisor.Sysctls{
-			PortRange: advisor.PortRange{Low: 40000, High: 40999}, UnprivilegedPortStart: 1024,
-			TCPFinTimeout: 60, TCPMaxTwBuckets: 131072, Somaxconn: 4096, TCPMaxSynBacklog: 4096,
-			TCPSyncookies: 1, TCPTimestamps: 1,
-			Raw: map[string]string{
-				"net.ipv4.ip_local_port_range": "40000 40999", "net.ipv4.ip_local_reserved_ports": "",
-				"net.ipv4.ip_unprivileged_port_start": "1024", "net.ipv4.tcp_tw_reuse": "0",
-				"net.ipv4.tcp_fin_timeout": "60", "net.ipv4.tcp_max_tw_buckets": "131072",
-				"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096",
-				"net.ipv4.tcp_syncookies": "1", "net.ipv4.tcp_timestamps": "1",
-			},
-		},
+		Sysctls: advisor.MustSysctls(map[string]string{
+			"net.ipv4.ip_local_port_range": "40000 40999", "net.ipv4.ip_local_reserved_ports": "",
+			"net.ipv4.ip_unprivileged_port_start": "1024", "net.ipv4.tcp_tw_reuse": "0",
+			"net.ipv4.tcp_tw_reuse_delay": "1000",
+			"net.ipv4.tcp_fin_timeout": "60", "net.ipv4.tcp_max_tw_buckets": "131072",
+			"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096",
+			"net.ipv4.tcp_syncookies": "1", "net.ipv4.tcp_timestamps": "1",
+		}),
 		Sockets: &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{}},
 	}
 }
@@ -54,9 +51,12 @@ func listen(s *advisor.Snapshot, ports ...uint16) {
 	s.Sockets.States[advisor.Listen] = len(s.Sockets.Listeners)
 }
 
-func timeWaitTo(s *advisor.Snapshot, remote string, n int) {
+// timeWaitTo puts n TIME_WAIT sockets towards remote, the youngest of them
+// entered at rate per second (none yet expiring).
+func timeWaitTo(s *advisor.Snapshot, remote string, n int, rate float64) {
 	k := advisor.DestKey{Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.MustParseAddrPort(remote)}
-	s.Sockets.PerDestination[k] = advisor.DestCount{InUse: n, TimeWait: n}
+	recent := int(rate * advisor.RateWindow.Seconds())
+	s.Sockets.PerDestination[k] = advisor.DestCount{InUse: n, TimeWait: n, TimeWaitRecent: recent, TimeWaitYoung: int(rate)}
 	s.Sockets.States[advisor.TimeWait] += n
 	s.Sockets.Ephemeral[advisor.TimeWait] += n
 	s.Counters.TimeWait += n
@@ -86,10 +86,11 @@ var scenarios = []scenario{
 	{"exhaustion", func(first, last *advisor.Snapshot) {
 		for _, s := range []*advisor.Snapshot{first, last} {
 			listen(s, 22, 8080, 39500, 45000)
-			timeWaitTo(s, "10.0.0.3:5432", 40)
+			s.Sockets.UDPPorts = advisor.PortSet{}.Add(53, 41000)
+			timeWaitTo(s, "10.0.0.3:5432", 40, 1)
 		}
-		timeWaitTo(first, "10.0.0.2:80", 600)
-		timeWaitTo(last, "10.0.0.2:80", 900)
+		timeWaitTo(first, "10.0.0.2:80", 600, 30)
+		timeWaitTo(last, "10.0.0.2:80", 900, 30)
 		first.Counters.ActiveOpens, last.Counters.ActiveOpens = 10000, 13000
 	}},
 	{"close-wait-leak", func(first, last *advisor.Snapshot) {
@@ -98,8 +99,7 @@ var scenarios = []scenario{
 	}},
 	{"time-wait-overflow", func(first, last *advisor.Snapshot) {
 		for _, s := range []*advisor.Snapshot{first, last} {
-			s.Sysctls.PortRange = advisor.PortRange{Low: 1024, High: 65535}
-			s.Sysctls.Raw["net.ipv4.ip_local_port_range"] = "1024 65535"
+			s.Sysctls = s.Sysctls.With(advisor.KeyPortRange, "1024 65535")
 			s.Counters.TimeWait = 131072
 			s.Sockets.States[advisor.TimeWait] = 131072
 		}
@@ -129,7 +129,7 @@ func TestPlanGolden(t *testing.T) {
 			}
 			plan := remediate.Planner{Set: set, Now: last.Time}.Build(last, recs)
 			var text, js bytes.Buffer
-			if err := plan.WriteText(&text); err != nil {
+			if err := plan.WriteText(&text, report.TextOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if err := plan.WriteJSON(&js); err != nil {

@@ -3,6 +3,7 @@ package remediate
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,35 +11,70 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
-// GuardError says which guardrail refused a change, and why.
-type GuardError struct {
-	Key       string
-	Guardrail string
-	Reason    string
-}
-
-func (e *GuardError) Error() string {
-	return fmt.Sprintf("%s: refused by guardrail %s: %s", e.Key, e.Guardrail, e.Reason)
-}
-
-// Guardrail names, as reported in refusals and logs.
+// The guardrails, by the names refusals, logs and metrics give them.
 const (
-	GuardBuiltin       = "builtin"
-	GuardUnprivileged  = "ip_unprivileged_port_start"
-	GuardNeverShrink   = "never-shrink"
-	GuardListening     = "listening-ports"
-	GuardPolicyMin     = "policy-min"
-	GuardPolicyMax     = "policy-max"
-	GuardPolicyAllowed = "policy-allowed"
-	GuardPolicyStep    = "policy-max-step"
-	GuardCooldown      = "cooldown"
-	GuardHysteresis    = "hysteresis"
-	GuardOutsideChange = "outside-change"
+	// GuardAllowList: the key is not one tcp-advisor may set.
+	GuardAllowList = "allow-list"
+	// GuardBuiltin: the value is outside the registry's bounds, which no
+	// policy can loosen.
+	GuardBuiltin = "built-in"
+	// GuardKeyPresent: this kernel or namespace lacks the key.
+	GuardKeyPresent = "key-present"
+	// GuardOneRule: another rule already changes the key in this plan.
+	GuardOneRule = "one-rule-per-key"
+	// GuardUnprivileged: the port range's low would fall below
+	// ip_unprivileged_port_start, which the kernel refuses.
+	GuardUnprivileged = "ip_unprivileged_port_start"
+	// GuardLowEnd: the port range's low end moves without the
+	// guardrail's low_floor opt-in, or below the floor.
+	GuardLowEnd = "low-end"
+	// GuardNeverShrink: the new range does not contain the current one.
+	GuardNeverShrink = "never-shrink"
+	// GuardServicePorts: ports services hold inside a widened range are
+	// not reserved, or are unknown.
+	GuardServicePorts = "service-ports"
+	// GuardMin, GuardMax, GuardAllowed, GuardMaxStep and GuardCooldown
+	// are the policy guardrail's attributes (min, max, allowed, max_step,
+	// cooldown).
+	GuardMin      = "min"
+	GuardMax      = "max"
+	GuardAllowed  = "allowed"
+	GuardMaxStep  = "max_step"
+	GuardCooldown = "cooldown"
+	// GuardHysteresis: the change would reverse tcp-advisor's own change.
+	GuardHysteresis = "hysteresis"
+	// GuardReleased: someone else changed the key, and tcp-advisor
+	// released it.
+	GuardReleased = "released"
 )
 
-// Guard checks changes against every guardrail: the built-in kernel rules
-// (DESIGN §3), the policy's guardrail for the key, and the state store's
-// cooldowns, hysteresis and keys given up.
+// Refusal is a change a guardrail stopped: what was proposed, by which
+// rule, and the guardrail, its bound and where it is declared.
+type Refusal struct {
+	Key      string `json:"key"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Rule     string `json:"rule"`
+	Severity string `json:"severity"`
+	// RuleSource is where the rule is declared.
+	RuleSource string `json:"rule_source"`
+	Guardrail  string `json:"guardrail"`
+	// Bound is the bound the guardrail enforces, such as "max_step 16384".
+	Bound string `json:"bound"`
+	// Source is where the guardrail is declared: file:line:column, or
+	// "built-in".
+	Source string `json:"guardrail_source"`
+	Reason string `json:"reason"`
+}
+
+// Error describes the refusal in one line.
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("%s %q -> %q refused by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Guardrail, r.Bound, r.Source, r.Reason)
+}
+
+// Guard decides which proposed changes may be written: it is the one place
+// where the registry's bounds, the policy's guardrails, the live host and
+// the state store's cooldowns, hysteresis and released keys are checked.
 type Guard struct {
 	Set   *policies.Set
 	State *State
@@ -46,172 +82,200 @@ type Guard struct {
 }
 
 // CheckGroup checks each change of a group on its own, then the invariants
-// between keys once the whole group would be applied.
-func (g Guard) CheckGroup(changes []Change, snap advisor.Snapshot) *GuardError {
+// between keys once the whole group would be applied. snap holds the
+// values the groups before this one leave.
+func (g Guard) CheckGroup(changes []Change, snap advisor.Snapshot) *Refusal {
 	for _, c := range changes {
-		if err := g.Check(c, snap); err != nil {
-			return err
+		if r := g.Check(c, snap); r != nil {
+			return r
 		}
 	}
 	return g.checkInvariants(changes, snap)
 }
 
+// refusal starts a refusal of c.
+func refusal(c Change, guardrail, bound, source, format string, args ...any) *Refusal {
+	return &Refusal{Key: c.Key, From: c.From, To: c.To, Rule: c.Rule, Severity: c.Severity, RuleSource: c.RuleSource,
+		Guardrail: guardrail, Bound: bound, Source: source, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Check checks one change against its key's guardrails.
-func (g Guard) Check(c Change, snap advisor.Snapshot) *GuardError {
-	refuse := func(guardrail, format string, args ...any) *GuardError {
-		return &GuardError{Key: c.Key, Guardrail: guardrail, Reason: fmt.Sprintf(format, args...)}
-	}
+func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 	pol := g.Set.Guardrail(c.Key)
-	check := policies.CheckValue
-	if pol.AllowPrivilegedLow {
-		check = policies.CheckValuePrivileged
+	if err := advisor.CheckSettable(c.Key); err != nil {
+		return refusal(c, GuardAllowList, "settable keys", "built-in", "%v", err)
 	}
-	if err := check(c.Key, c.To); err != nil {
-		return refuse(GuardBuiltin, "%v", err)
+	reg, _ := advisor.LookupSysctl(c.Key)
+	if c.Key == advisor.KeyPortRange && pol.AllowPrivilegedLow {
+		reg.Min = 1
+	}
+	if err := reg.Check(c.To); err != nil {
+		return refusal(c, GuardBuiltin, reg.Bounds(), "built-in", "%v", err)
 	}
 	if g.State != nil {
 		if m, ok := g.State.Managed[c.Key]; ok {
 			if m.Released {
-				return refuse(GuardOutsideChange, "changed outside tcp-advisor at %s; it is no longer managed (tcp-advisor rollback --key %s resets)", m.ReleasedAt.Format(time.RFC3339), c.Key)
+				return refusal(c, GuardReleased, "released at "+m.ReleasedAt.Format(time.RFC3339), "state",
+					"changed outside tcp-advisor; it is no longer managed (tcp-advisor rollback --key %s restores the original)", c.Key)
 			}
 			if next := m.LastChange.Add(pol.Cooldown); pol.Cooldown > 0 && g.Now.Before(next) {
-				return refuse(GuardCooldown, "last changed %s ago; cooldown %s", g.Now.Sub(m.LastChange).Round(time.Second), pol.Cooldown)
+				return refusal(c, GuardCooldown, "cooldown "+pol.Cooldown.String(), pol.SourceOf("cooldown"),
+					"last changed %s ago", g.Now.Sub(m.LastChange).Round(time.Second))
 			}
 			if dir := direction(c.Key, c.From, c.To); dir != 0 && m.Direction != 0 && dir != m.Direction {
-				return refuse(GuardHysteresis, "would reverse the change to %q made at %s; only an explicit rollback goes back", m.LastWritten, m.LastChange.Format(time.RFC3339))
+				return refusal(c, GuardHysteresis, "no reversal", "built-in",
+					"would reverse the change to %q made at %s; only an explicit rollback goes back", m.LastWritten, m.LastChange.Format(time.RFC3339))
 			}
 		}
 	}
 	if len(pol.Allowed) > 0 && !slices.Contains(pol.Allowed, c.To) {
-		return refuse(GuardPolicyAllowed, "%q is not among the allowed values %s", c.To, strings.Join(pol.Allowed, ", "))
+		return refusal(c, GuardAllowed, "allowed "+strings.Join(pol.Allowed, ", "), pol.SourceOf("allowed"),
+			"%q is not among the allowed values", c.To)
 	}
-	if c.Key == KeyPortRange {
-		return checkPortRange(c, pol, snap, refuse)
-	}
-	if c.Key == KeyReservedPorts {
+	switch c.Key {
+	case advisor.KeyPortRange:
+		return checkPortRange(c, pol, snap)
+	case advisor.KeyReservedPorts:
 		return nil
 	}
-	to, ok1 := numeric(c.Key, c.To)
-	from, ok2 := numeric(c.Key, c.From)
-	if !ok1 {
-		return refuse(GuardBuiltin, "%q is not an integer", c.To)
-	}
+	to, _ := strconv.ParseInt(c.To, 10, 64)
 	if pol.Min != nil && to < *pol.Min {
-		return refuse(GuardPolicyMin, "%d is below the guardrail minimum %d", to, *pol.Min)
+		return refusal(c, GuardMin, fmt.Sprintf("min %d", *pol.Min), pol.SourceOf("min"), "%d is below the guardrail's minimum", to)
 	}
 	if pol.Max != nil && to > *pol.Max {
-		return refuse(GuardPolicyMax, "%d is above the guardrail maximum %d", to, *pol.Max)
+		return refusal(c, GuardMax, fmt.Sprintf("max %d", *pol.Max), pol.SourceOf("max"), "%d is above the guardrail's maximum", to)
 	}
-	if pol.MaxStep != nil && ok2 && abs(to-from) > *pol.MaxStep {
-		return refuse(GuardPolicyStep, "a step of %d exceeds the policy max_step %d", abs(to-from), *pol.MaxStep)
+	if from, err := strconv.ParseInt(c.From, 10, 64); err == nil && pol.MaxStep != nil && abs(to-from) > *pol.MaxStep {
+		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), pol.SourceOf("max_step"), "a step of %d is larger", abs(to-from))
 	}
 	return nil
 }
 
-// checkPortRange applies DESIGN §3.5 and the policy's bounds to a new
-// ip_local_port_range.
-func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot, refuse func(string, string, ...any) *GuardError) *GuardError {
-	to, err := advisor.ParsePortRange(c.To)
-	if err != nil {
-		return refuse(GuardBuiltin, "%v", err)
-	}
-	from := snap.Sysctls.PortRange
-	// Ports below ip_unprivileged_port_start are for privileged binds;
-	// handing them out to connect() would let any connection take them.
-	if to.Low < snap.Sysctls.UnprivilegedPortStart {
-		return refuse(GuardUnprivileged, "low %d is below ip_unprivileged_port_start %d", to.Low, snap.Sysctls.UnprivilegedPortStart)
-	}
-	if pol.Min != nil && int64(to.Low) < *pol.Min {
-		return refuse(GuardPolicyMin, "low %d is below the guardrail minimum %d", to.Low, *pol.Min)
-	}
-	if pol.Max != nil && int64(to.High) > *pol.Max {
-		return refuse(GuardPolicyMax, "high %d is above the guardrail maximum %d", to.High, *pol.Max)
+// checkPortRange applies the port range's guardrails: the kernel's floor,
+// the low end that stays unless the policy opts in, never shrinking, and
+// the policy's bounds and step.
+func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot) *Refusal {
+	to, _ := advisor.ParsePortRange(c.To) // the registry check parsed it
+	from := snap.Sysctls.PortRange()
+	if start := snap.Sysctls.Int(advisor.KeyUnprivilegedPortStart); to.Low < start {
+		return refusal(c, GuardUnprivileged, fmt.Sprintf("ip_unprivileged_port_start %d", start), "built-in",
+			"low %d would hand privileged ports to connect(); the kernel refuses it", to.Low)
 	}
 	// Shrinking a range under load strands the connections outside it;
 	// only an explicit rollback narrows it.
 	if to.Low > from.Low || to.High < from.High {
-		return refuse(GuardNeverShrink, "%s does not contain the current range %s", to, from)
+		return refusal(c, GuardNeverShrink, "contains "+from.String(), "built-in", "%s does not contain the current range %s", to, from)
+	}
+	// Ports below the range may belong to services that are stopped or
+	// restarting, or to Kubernetes NodePorts, which have no listening
+	// socket to see: the low end moves only where the policy says how far.
+	if to.Low < from.Low {
+		if pol.LowFloor == nil {
+			return refusal(c, GuardLowEnd, fmt.Sprintf("low %d (no low_floor)", from.Low), pol.Source(),
+				"the low end stays where it is unless the guardrail sets low_floor; raise high instead")
+		}
+		if int64(to.Low) < *pol.LowFloor {
+			return refusal(c, GuardLowEnd, fmt.Sprintf("low_floor %d", *pol.LowFloor), pol.SourceOf("low_floor"), "low %d is below the floor", to.Low)
+		}
+	}
+	if pol.Min != nil && int64(to.Low) < *pol.Min {
+		return refusal(c, GuardMin, fmt.Sprintf("min %d", *pol.Min), pol.SourceOf("min"), "low %d is below the guardrail's minimum", to.Low)
+	}
+	if pol.Max != nil && int64(to.High) > *pol.Max {
+		return refusal(c, GuardMax, fmt.Sprintf("max %d", *pol.Max), pol.SourceOf("max"), "high %d is above the guardrail's maximum", to.High)
 	}
 	if step := int64(to.Size() - from.Size()); pol.MaxStep != nil && step > *pol.MaxStep {
-		return refuse(GuardPolicyStep, "widening by %d ports exceeds the policy max_step %d", step, *pol.MaxStep)
+		return refusal(c, GuardMaxStep, fmt.Sprintf("max_step %d", *pol.MaxStep), pol.SourceOf("max_step"), "widening by %d ports is more", step)
 	}
 	return nil
 }
 
-// withReservations returns the range change preceded, when needed, by the
-// ip_local_reserved_ports change that keeps every port a service listens on,
-// or will (the policy guardrail's reserve list), inside the new range out
-// of connect()'s hands (ip-sysctl.rst: a port in the range can be taken by
-// an outgoing connection before its service binds it).
-func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *GuardError) {
-	if snap.Sockets == nil {
-		return nil, &GuardError{Key: c.Key, Guardrail: GuardListening, Reason: "listening ports are unknown (no socket dump in this observation), so the reservations a wider range needs cannot be computed"}
+// newServicePorts returns the ports services hold, or will (the guardrail's
+// reserve list), that a change of the range from cur to next leaves inside
+// the range unreserved: TCP listeners and UDP sockets on ports the change
+// brings into the range (a socket bound there before was bound on purpose,
+// not picked automatically), and reserve ports anywhere in it. A socket on
+// a port already inside the range may be an automatic choice and is left
+// alone. ok is false when the observation did not dump the sockets.
+func (g Guard) newServicePorts(snap advisor.Snapshot, cur, next advisor.PortRange, reserved advisor.PortSet) (missing advisor.PortSet, ok bool) {
+	if snap.Sockets == nil || !snap.Sockets.Dumped.Has(advisor.Listen) {
+		return nil, false
 	}
+	var held advisor.PortSet
+	for _, l := range snap.Sockets.Listeners {
+		held = held.Add(int(l.ID.Local.Port()))
+	}
+	held = held.Union(snap.Sockets.UDPPorts)
+	want := held.Minus(advisor.PortSet{cur}).Within(next).Union(g.Set.Guardrail(advisor.KeyPortRange).Reserve.Within(next))
+	return want.Minus(reserved), true
+}
+
+// withReservations returns the range change preceded, when needed, by the
+// ip_local_reserved_ports change that keeps the ports services hold inside
+// the new range out of automatic port choice: otherwise an outgoing
+// connection, TCP or UDP, could take a service's port while it restarts.
+func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *Refusal) {
 	to, err := advisor.ParsePortRange(c.To)
 	if err != nil {
-		return nil, &GuardError{Key: c.Key, Guardrail: GuardBuiltin, Reason: err.Error()}
+		return []Change{c}, nil // Check refuses it
 	}
-	reserved := snap.Sysctls.ReservedPorts
-	var missing []int
-	for _, p := range g.servicePorts(snap) {
-		if to.Contains(p) && !reserved.Contains(p) {
-			missing = append(missing, p)
-		}
+	reserved := snap.Sysctls.ReservedPorts()
+	missing, ok := g.newServicePorts(snap, snap.Sysctls.PortRange(), to, reserved)
+	if !ok {
+		return nil, refusal(c, GuardServicePorts, "services' ports reserved", "built-in",
+			"the ports services hold are unknown (no socket dump in this observation), so the reservations a wider range needs cannot be computed")
 	}
 	if len(missing) == 0 {
 		return []Change{c}, nil
 	}
 	res := Change{
-		Key:      KeyReservedPorts,
-		From:     reserved.String(),
-		To:       reserved.Add(missing...).String(),
-		Rule:     c.Rule,
-		Severity: c.Severity,
-		Reason:   fmt.Sprintf("reserve service ports %s inside the new range %s before widening it", portList(missing), to),
+		Key:        advisor.KeyReservedPorts,
+		From:       reserved.String(),
+		To:         reserved.Union(missing).String(),
+		Rule:       c.Rule,
+		Severity:   c.Severity,
+		RuleSource: c.RuleSource,
+		Reason:     fmt.Sprintf("reserve the ports services hold or will hold (%s) inside the new range %s before widening it", missing, to),
 	}
 	return []Change{res, c}, nil
 }
 
-// servicePorts are the ports a widened range must leave to services: those
-// listening now and those the policy says will listen, sorted.
-func (g Guard) servicePorts(snap advisor.Snapshot) []int {
-	ports := append(listeningPorts(snap), g.Set.Guardrail(KeyPortRange).Reserve...)
-	slices.Sort(ports)
-	return slices.Compact(ports)
-}
-
 // checkInvariants checks the relations between keys once a group applies:
-// the range stays above ip_unprivileged_port_start and every service port
-// inside the final range is reserved.
-func (g Guard) checkInvariants(changes []Change, snap advisor.Snapshot) *GuardError {
-	rng, reserved := snap.Sysctls.PortRange, snap.Sysctls.ReservedPorts
-	rangeChanged := false
-	for _, c := range changes {
-		var err error
+// the range stays above ip_unprivileged_port_start, every service port the
+// range change brings in is reserved, and reservations leave ports usable.
+func (g Guard) checkInvariants(changes []Change, snap advisor.Snapshot) *Refusal {
+	cur := snap.Sysctls.PortRange()
+	rng, reserved := cur, snap.Sysctls.ReservedPorts()
+	var rangeChange *Change
+	for i, c := range changes {
 		switch c.Key {
-		case KeyPortRange:
-			rng, err = advisor.ParsePortRange(c.To)
-			rangeChanged = true
-		case KeyReservedPorts:
-			reserved, err = advisor.ParsePortSet(c.To)
-		}
-		if err != nil {
-			return &GuardError{Key: c.Key, Guardrail: GuardBuiltin, Reason: err.Error()}
+		case advisor.KeyPortRange:
+			rng, _ = advisor.ParsePortRange(c.To)
+			rangeChange = &changes[i]
+		case advisor.KeyReservedPorts:
+			reserved, _ = advisor.ParsePortSet(c.To)
 		}
 	}
-	if rng.Low < snap.Sysctls.UnprivilegedPortStart {
-		return &GuardError{Key: KeyPortRange, Guardrail: GuardUnprivileged, Reason: fmt.Sprintf("low %d is below ip_unprivileged_port_start %d", rng.Low, snap.Sysctls.UnprivilegedPortStart)}
-	}
-	if !rangeChanged || snap.Sockets == nil {
+	if rangeChange == nil {
+		if usable := advisor.UsablePorts(rng, reserved); usable <= 0 {
+			return refusal(changes[0], GuardBuiltin, "a usable port", "built-in", "reserved ports would leave no usable port in %s", rng)
+		}
 		return nil
 	}
-	for _, p := range g.servicePorts(snap) {
-		if rng.Contains(p) && !reserved.Contains(p) {
-			return &GuardError{Key: KeyPortRange, Guardrail: GuardListening, Reason: fmt.Sprintf("service port %d would fall inside %s without being reserved", p, rng)}
-		}
+	c := *rangeChange
+	if start := snap.Sysctls.Int(advisor.KeyUnprivilegedPortStart); rng.Low < start {
+		return refusal(c, GuardUnprivileged, fmt.Sprintf("ip_unprivileged_port_start %d", start), "built-in", "low %d is below it", rng.Low)
+	}
+	missing, ok := g.newServicePorts(snap, cur, rng, reserved)
+	if !ok {
+		return refusal(c, GuardServicePorts, "services' ports reserved", "built-in", "the ports services hold are unknown (no socket dump in this observation)")
+	}
+	if len(missing) > 0 {
+		return refusal(c, GuardServicePorts, "services' ports reserved", "built-in",
+			"service ports %s would fall inside %s without being reserved", missing, rng)
 	}
 	if usable := advisor.UsablePorts(rng, reserved); usable <= 0 {
-		return &GuardError{Key: KeyReservedPorts, Guardrail: GuardBuiltin, Reason: fmt.Sprintf("reserved ports would leave no usable port in %s", rng)}
+		return refusal(c, GuardBuiltin, "a usable port", "built-in", "reserved ports would leave no usable port in %s", rng)
 	}
 	return nil
 }
@@ -236,12 +300,4 @@ func abs(v int64) int64 {
 		return -v
 	}
 	return v
-}
-
-func portList(ports []int) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = fmt.Sprint(p)
-	}
-	return strings.Join(s, ",")
 }

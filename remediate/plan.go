@@ -2,18 +2,12 @@ package remediate
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-)
-
-// Sysctl keys remediate treats specially.
-const (
-	KeyPortRange     = "net.ipv4.ip_local_port_range"
-	KeyReservedPorts = "net.ipv4.ip_local_reserved_ports"
 )
 
 // Change is one sysctl write of a plan.
@@ -23,35 +17,55 @@ type Change struct {
 	To       string `json:"to"`
 	Rule     string `json:"rule"`
 	Severity string `json:"severity"`
-	Reason   string `json:"reason"`
+	// RuleSource is where the rule is declared, file:line:column.
+	RuleSource string `json:"rule_source"`
+	Reason     string `json:"reason"`
 	// Group ties changes that must apply together or not at all, in
 	// order: a widened port range and the reserved ports it needs.
 	Group int `json:"group"`
 }
 
-// Advice is a recommendation no sysctl carries out.
+// Advice is a recommendation no sysctl carries out: an advice-only rule, or
+// a rule whose values the host already has.
 type Advice struct {
-	Rule     string `json:"rule"`
-	Severity string `json:"severity"`
-	Message  string `json:"message"`
+	Rule       string `json:"rule"`
+	Severity   string `json:"severity"`
+	RuleSource string `json:"rule_source"`
+	Message    string `json:"message"`
 }
 
-// Refusal is a change a guardrail stopped.
-type Refusal struct {
-	Key       string `json:"key"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-	Rule      string `json:"rule"`
-	Guardrail string `json:"guardrail"`
-	Reason    string `json:"reason"`
-}
-
-// Plan is what tcp-advisor proposes for one observation.
+// Plan is what tcp-advisor proposes for one observation: every rule that
+// fired ends up in exactly one of Changes, Refused or Advice (a rule with
+// several values may appear in both Changes and Refused).
 type Plan struct {
-	Time    time.Time `json:"time"`
-	Changes []Change  `json:"changes"`
-	Advice  []Advice  `json:"advice"`
-	Refused []Refusal `json:"refused"`
+	Time time.Time `json:"time"`
+	// Level is the worst severity of the rules that fired, "ok" when none
+	// did; Counts counts those rules by severity.
+	Level   string         `json:"level"`
+	Counts  map[string]int `json:"counts"`
+	Changes []Change       `json:"changes"`
+	Refused []Refusal      `json:"refused"`
+	Advice  []Advice       `json:"advice"`
+}
+
+// Actionable reports whether the plan asks something of someone: changes
+// to apply, or a critical recommendation (refused or advice) that a person
+// must act on.
+func (p Plan) Actionable() bool {
+	if len(p.Changes) > 0 {
+		return true
+	}
+	for _, r := range p.Refused {
+		if r.Severity == policies.SeverityCritical {
+			return true
+		}
+	}
+	for _, a := range p.Advice {
+		if a.Severity == policies.SeverityCritical {
+			return true
+		}
+	}
+	return false
 }
 
 // Groups returns the changes grouped as they must be applied.
@@ -67,9 +81,9 @@ func (p Plan) Groups() [][]Change {
 	return out
 }
 
-// Planner builds plans: it checks every proposed change against the
-// built-in and policy guardrails, the live values in the snapshot and what
-// the state store remembers (cooldowns, hysteresis, keys given up).
+// Planner builds plans: rules propose, and the guard decides each value
+// against the live values in the snapshot and what the state store
+// remembers (cooldowns, hysteresis, released keys).
 type Planner struct {
 	Set   *policies.Set
 	State *State // may be nil: no cooldowns or history
@@ -78,47 +92,51 @@ type Planner struct {
 
 // Build turns recommendations into a plan for snap.
 func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Plan {
-	plan := Plan{Time: p.Now, Changes: []Change{}, Advice: []Advice{}, Refused: []Refusal{}}
+	plan := Plan{Time: p.Now, Level: policies.SeverityOK, Counts: map[string]int{},
+		Changes: []Change{}, Advice: []Advice{}, Refused: []Refusal{}}
+	guard := Guard(p)
 	claimed := map[string]string{} // key → rule that first set it
-	// live keeps the observed values (normalized by observe); snap gets a
-	// copy that each group is simulated into, so invariants between keys
-	// are checked against what the groups before it leave.
-	live := snap.Sysctls.Raw
-	snap = withRaw(snap)
+	// live keeps the observed values; sim is what each group leaves, so
+	// invariants between keys are checked against the groups before.
+	live, sim := snap.Sysctls, snap
 	group := 0
 	for _, rec := range recs {
-		if len(rec.Changes) == 0 {
-			plan.Advice = append(plan.Advice, Advice{Rule: rec.Rule, Severity: rec.Severity, Message: rec.Message})
-			continue
+		plan.Counts[rec.Severity]++
+		if policies.SeverityRank(rec.Severity) > policies.SeverityRank(plan.Level) {
+			plan.Level = rec.Severity
 		}
+		source := policies.RangeString(rec.Source)
+		var already []string
+		acted := false
 		for _, pc := range rec.Changes {
-			to := policies.NormalizeValue(pc.Value)
-			from, present := live[pc.Key]
-			c := Change{Key: pc.Key, From: from, To: to, Rule: rec.Rule, Severity: rec.Severity, Reason: rec.Message}
+			to := advisor.NormalizeValue(pc.Value)
+			from, present := live.Value(pc.Key)
+			c := Change{Key: pc.Key, From: from, To: to, Rule: rec.Rule, Severity: rec.Severity, RuleSource: source, Reason: rec.Message}
 			if present && from == to {
+				already = append(already, fmt.Sprintf("%s is already %q", pc.Key, to))
 				continue
 			}
-			refuse := func(guardrail, reason string) {
-				plan.Refused = append(plan.Refused, Refusal{Key: c.Key, From: c.From, To: c.To, Rule: c.Rule, Guardrail: guardrail, Reason: reason})
-			}
+			acted = true
 			if !present {
-				refuse("key-present", fmt.Sprintf("%s cannot be read here (absent from this kernel, or global and hidden in this network namespace)", pc.Key))
+				plan.Refused = append(plan.Refused, *refusal(c, GuardKeyPresent, "key present", "built-in",
+					"%s cannot be read here (absent from this kernel, or global and hidden in this network namespace)", pc.Key))
 				continue
 			}
 			if first, ok := claimed[pc.Key]; ok {
-				refuse("one-rule-per-key", fmt.Sprintf("rule %q already sets %s in this plan", first, pc.Key))
+				plan.Refused = append(plan.Refused, *refusal(c, GuardOneRule, "one rule per key", "built-in",
+					"rule %q, earlier in evaluation order, already changes %s in this plan", first, pc.Key))
 				continue
 			}
-			changes, g := []Change{c}, Guard(p)
-			if pc.Key == KeyPortRange {
-				var err *GuardError
-				if changes, err = g.withReservations(c, snap); err != nil {
-					refuse(err.Guardrail, err.Reason)
+			changes := []Change{c}
+			if pc.Key == advisor.KeyPortRange {
+				var r *Refusal
+				if changes, r = guard.withReservations(c, sim); r != nil {
+					plan.Refused = append(plan.Refused, *r)
 					continue
 				}
 			}
-			if err := g.CheckGroup(changes, snap); err != nil {
-				refuse(err.Guardrail, err.Reason)
+			if r := guard.CheckGroup(changes, sim); r != nil {
+				plan.Refused = append(plan.Refused, *r)
 				continue
 			}
 			group++
@@ -126,58 +144,28 @@ func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Pl
 				ch.Group = group
 				claimed[ch.Key] = rec.Rule
 				plan.Changes = append(plan.Changes, ch)
-				simulate(&snap, ch)
+				sim.Sysctls = sim.Sysctls.With(ch.Key, ch.To)
 			}
+		}
+		if !acted {
+			msg := rec.Message
+			if len(already) > 0 {
+				msg += " (" + strings.Join(already, "; ") + ": nothing to change)"
+			}
+			plan.Advice = append(plan.Advice, Advice{Rule: rec.Rule, Severity: rec.Severity, RuleSource: source, Message: msg})
 		}
 	}
 	return plan
-}
-
-// withRaw returns snap with its own copy of the raw sysctl map, so the plan
-// can simulate its changes without touching the caller's snapshot.
-func withRaw(snap advisor.Snapshot) advisor.Snapshot {
-	raw := make(map[string]string, len(snap.Sysctls.Raw))
-	for k, v := range snap.Sysctls.Raw {
-		raw[k] = v
-	}
-	snap.Sysctls.Raw = raw
-	return snap
-}
-
-// simulate applies an accepted change to the snapshot's sysctls.
-func simulate(snap *advisor.Snapshot, c Change) {
-	snap.Sysctls.Raw[c.Key] = c.To
-	switch c.Key {
-	case KeyPortRange:
-		if r, err := advisor.ParsePortRange(c.To); err == nil {
-			snap.Sysctls.PortRange = r
-		}
-	case KeyReservedPorts:
-		if s, err := advisor.ParsePortSet(c.To); err == nil {
-			snap.Sysctls.ReservedPorts = s
-		}
-	}
-}
-
-// listeningPorts returns the distinct local ports of the snapshot's
-// listening sockets, sorted.
-func listeningPorts(snap advisor.Snapshot) []int {
-	var ports []int
-	for _, l := range snap.Sockets.Listeners {
-		ports = append(ports, int(l.ID.Local.Port()))
-	}
-	slices.Sort(ports)
-	return slices.Compact(ports)
 }
 
 // numeric orders a value for hysteresis and steps: an integer as itself, a
 // port range by its size, a port list by its port count.
 func numeric(key, v string) (int64, bool) {
 	switch key {
-	case KeyPortRange:
+	case advisor.KeyPortRange:
 		r, err := advisor.ParsePortRange(v)
 		return int64(r.Size()), err == nil
-	case KeyReservedPorts:
+	case advisor.KeyReservedPorts:
 		s, err := advisor.ParsePortSet(v)
 		if err != nil {
 			return 0, false

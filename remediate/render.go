@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 )
 
 // WriteJSON writes the plan as indented JSON.
@@ -18,36 +20,67 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// WriteText writes the plan as a reviewer reads a change: each sysctl with
-// its current and proposed value, the rule and the reason, then the advice
-// and the changes guardrails refused.
-func (p Plan) WriteText(w io.Writer) error {
+// Summary is the plan in one line: its level and what it holds.
+func (p Plan) Summary() string {
+	return fmt.Sprintf("%s: %d change(s) proposed, %d refused by guardrails, %d advice",
+		strings.ToUpper(p.Level), len(p.Changes), len(p.Refused), len(p.Advice))
+}
+
+// WriteText writes the plan as a reviewer reads a change: the verdict line,
+// each sysctl with its current and proposed value, the rule (and where it is
+// declared) and the reason; then the changes guardrails refused, with the
+// guardrail, its bound and where it is declared; then the advice.
+func (p Plan) WriteText(w io.Writer, o report.TextOptions) error {
 	var b strings.Builder
-	if len(p.Changes) == 0 {
-		b.WriteString("No sysctl changes proposed.\n")
-	} else {
-		fmt.Fprintf(&b, "Proposed sysctl changes (%d):\n", len(p.Changes))
+	b.WriteString(p.Summary() + "\n")
+	if len(p.Changes) > 0 {
+		fmt.Fprintf(&b, "\nProposed sysctl changes (%d):\n", len(p.Changes))
 		for _, g := range p.Groups() {
 			if len(g) > 1 {
 				fmt.Fprintf(&b, "\n  applied together, in this order:\n")
 			}
 			for _, c := range g {
-				fmt.Fprintf(&b, "\n  %s\n      %q -> %q\n      rule %s (%s): %s\n", c.Key, c.From, c.To, c.Rule, c.Severity, c.Reason)
+				fmt.Fprintf(&b, "\n  %s\n      %q -> %q\n      rule %s (%s, %s)\n%s\n", c.Key, c.From, c.To, c.Rule, c.Severity, c.RuleSource,
+					wrapIndented(c.Reason, o.Width, "      "))
 			}
-		}
-	}
-	if len(p.Advice) > 0 {
-		fmt.Fprintf(&b, "\nAdvice no sysctl carries out (%d):\n", len(p.Advice))
-		for _, a := range p.Advice {
-			fmt.Fprintf(&b, "\n  [%s] %s:\n      %s\n", a.Severity, a.Rule, strings.ReplaceAll(a.Message, "\n", "\n      "))
 		}
 	}
 	if len(p.Refused) > 0 {
 		fmt.Fprintf(&b, "\nRefused by guardrails (%d):\n", len(p.Refused))
 		for _, r := range p.Refused {
-			fmt.Fprintf(&b, "\n  %s %q -> %q (rule %s)\n      guardrail %s: %s\n", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Reason)
+			fmt.Fprintf(&b, "\n  %s %q -> %q (rule %s, %s)\n      guardrail %s: %s (%s)\n%s\n", r.Key, r.From, r.To, r.Rule, r.Severity,
+				r.Guardrail, r.Bound, r.Source, wrapIndented(r.Reason, o.Width, "      "))
+		}
+	}
+	if len(p.Advice) > 0 {
+		fmt.Fprintf(&b, "\nAdvice no sysctl carries out (%d):\n", len(p.Advice))
+		for _, a := range p.Advice {
+			fmt.Fprintf(&b, "\n  [%s] %s (%s):\n%s\n", a.Severity, a.Rule, a.RuleSource, wrapIndented(a.Message, o.Width, "      "))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// wrapIndented indents text and wraps it to width (0: no wrapping).
+func wrapIndented(text string, width int, indent string) string {
+	if width <= 0 {
+		return indent + strings.ReplaceAll(text, "\n", "\n"+indent)
+	}
+	var lines []string
+	for _, para := range strings.Split(text, "\n") {
+		line := indent
+		for _, word := range strings.Fields(para) {
+			if len([]rune(line))+1+len([]rune(word)) > width && strings.TrimSpace(line) != "" {
+				lines = append(lines, line)
+				line = indent
+			}
+			if strings.TrimSpace(line) != "" {
+				line += " "
+			}
+			line += word
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }

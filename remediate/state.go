@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // StateFile is the name of the state file inside the state directory.
@@ -20,8 +22,12 @@ const maxHistory = 1000
 // State is what tcp-advisor remembers across runs: the keys it manages, their
 // original values, and every change it made.
 type State struct {
-	Managed map[string]*ManagedKey `json:"managed"`
-	History []Record               `json:"history"`
+	// Namespace is the network namespace whose sysctls the state records:
+	// the originals belong there and nowhere else. Nil until the first
+	// change is recorded.
+	Namespace *advisor.Netns         `json:"namespace,omitempty"`
+	Managed   map[string]*ManagedKey `json:"managed"`
+	History   []Record               `json:"history"`
 	// PersistPath is the sysctl.d drop-in last written, so a rollback
 	// without the policy at hand can rewrite it.
 	PersistPath string `json:"persist_path,omitempty"`
@@ -156,6 +162,36 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// NamespaceError says that a state belongs to another network namespace.
+type NamespaceError struct {
+	Dir         string
+	State, Here advisor.Netns
+}
+
+func (e *NamespaceError) Error() string {
+	return fmt.Sprintf("the state in %s records sysctls of network namespace %s, but this process runs in %s: "+
+		"its originals belong there; run tcp-advisor inside that namespace (ip netns exec NAME, nsenter --net=/proc/PID/ns/net) or use another --state-dir",
+		e.Dir, e.State, e.Here)
+}
+
+// CheckNamespace refuses a state recorded in another network namespace
+// than here, and adopts here for a state that records none yet.
+func (st *State) CheckNamespace(dir string, here advisor.Netns) error {
+	if st.Namespace == nil {
+		// A new state, or one written before namespaces were recorded,
+		// whose keys were changed from wherever it ran: adopt here.
+		st.Namespace = &here
+		return nil
+	}
+	if st.Namespace.Inode != here.Inode {
+		return &NamespaceError{Dir: dir, State: *st.Namespace, Here: here}
+	}
+	if here.Name != "" {
+		st.Namespace.Name = here.Name
+	}
+	return nil
 }
 
 // Keys returns the managed keys in name order.

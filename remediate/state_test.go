@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
@@ -112,5 +115,29 @@ func TestHistoryIsBounded(t *testing.T) {
 	}
 	if got, _ := s.Load(); len(got.History) != maxHistory {
 		t.Errorf("history = %d", len(got.History))
+	}
+}
+
+func TestStateNamespace(t *testing.T) {
+	here := advisor.Netns{Inode: 4026531840, Name: ""}
+	other := advisor.Netns{Inode: 4026532999, Name: "lb-blue"}
+	st := &State{Managed: map[string]*ManagedKey{}}
+	if err := st.CheckNamespace("/var/lib/tcp-advisor", here); err != nil || st.Namespace == nil || *st.Namespace != here {
+		t.Fatalf("a new state adopts this namespace: %v %v", err, st.Namespace)
+	}
+	st.Namespace = &other
+	err := st.CheckNamespace("/var/lib/tcp-advisor", here)
+	var nerr *NamespaceError
+	if !errors.As(err, &nerr) || !strings.Contains(err.Error(), "lb-blue (net:[4026532999])") || !strings.Contains(err.Error(), "net:[4026531840]") {
+		t.Errorf("a state from another namespace: %v", err)
+	}
+	// The namespace survives a save and load.
+	store := NewStore(t.TempDir())
+	if err := store.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	back, err := store.Load()
+	if err != nil || back.Namespace == nil || *back.Namespace != other {
+		t.Errorf("loaded %v, %v", back.Namespace, err)
 	}
 }

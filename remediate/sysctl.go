@@ -9,8 +9,7 @@ import (
 	"strings"
 
 	sysctl "github.com/lorenzosaino/go-sysctl"
-
-	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // Sysctls reads and writes sysctls below a root (normally /proc/sys).
@@ -34,7 +33,7 @@ func (s *Sysctls) Get(key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return policies.NormalizeValue(v), nil
+	return advisor.NormalizeValue(v), nil
 }
 
 // Set writes a key and reads it back. It refuses keys that do not exist:
@@ -57,7 +56,7 @@ func (s *Sysctls) Set(key, value string) error {
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
-	if got != policies.NormalizeValue(value) {
+	if got != advisor.NormalizeValue(value) {
 		return fmt.Errorf("read back %s: wrote %q, kernel has %q", key, value, got)
 	}
 	return nil

@@ -27,6 +27,7 @@ func ReadCounters(procRoot string) (advisor.Counters, error) {
 		c.TCPInUse = p.InUse
 		c.TimeWait = deref(p.TW)
 		c.Orphan = deref(p.Orphan)
+		c.Alloc = deref(p.Alloc)
 	}
 	// sockstat6 is missing when IPv6 is disabled.
 	if st6, err := fs.NetSockstat6(); err == nil {

@@ -1,6 +1,10 @@
 package observe
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
 
 func TestReadCountersFixture(t *testing.T) {
 	c, err := ReadCounters("testdata/proc")
@@ -16,7 +20,7 @@ func TestReadCountersFixture(t *testing.T) {
 	if c.TimeWaitOverflow != 0 || c.ListenOverflows != 0 {
 		t.Errorf("overflow counters %v %v, want 0", c.TimeWaitOverflow, c.ListenOverflows)
 	}
-	if got := c.SocketsHoldingPorts(); got != 896 {
+	if got := (advisor.Snapshot{Counters: c}).SocketsHoldingPorts(); got != 896 {
 		t.Errorf("SocketsHoldingPorts = %d, want 896", got)
 	}
 }

@@ -162,8 +162,8 @@ func TestKernelObserveTimeWaitAndCloseWait(t *testing.T) {
 	if !netnstest.Inside(t) {
 		return
 	}
-	setSysctl(t, KeyPortRange, "40000 40999")
-	setSysctl(t, KeyTCPTwReuse, "0")
+	setSysctl(t, advisor.KeyPortRange, "40000 40999")
+	setSysctl(t, advisor.KeyTwReuse, "0")
 	srv := serveCloseOnEOF(t, "tcp", "127.0.0.1:9000")
 	makeTimeWait(t, "tcp", "127.0.0.1:9000", 400)
 	makeCloseWait(t, "127.0.0.1:9100", 120)
@@ -203,8 +203,13 @@ func TestKernelObserveTimeWaitAndCloseWait(t *testing.T) {
 	// The CLOSE_WAIT clients took ports towards 9100 too, so at least
 	// the 400 TIME_WAIT ports are distinct; the CLOSE_WAIT server sockets
 	// sit on the listening port 9100, outside the range.
-	if sum.DistinctPorts < 400 || sum.DistinctPorts > 520 {
-		t.Errorf("distinct ports = %d, want 400..520", sum.DistinctPorts)
+	if got := sum.BySource[netip.MustParseAddr("127.0.0.1")]; got < 400 || got > 520 {
+		t.Errorf("distinct ports on 127.0.0.1 = %d, want 400..520", got)
+	}
+	// Every TIME_WAIT socket is seconds old: younger than the 5 s window
+	// at most, and none near expiry.
+	if got := sum.PerDestination[dest]; got.TimeWaitExpiring != 0 || got.TimeWaitRecent > tw {
+		t.Errorf("TIME_WAIT ages = %+v", got)
 	}
 	if snap.Sysctls.UsablePorts() != 1000 {
 		t.Errorf("usable = %d, want 1000", snap.Sysctls.UsablePorts())
@@ -225,7 +230,7 @@ func TestKernelObserveIPv6AndMapped(t *testing.T) {
 	if !netnstest.Inside(t) {
 		return
 	}
-	setSysctl(t, KeyPortRange, "40000 40999")
+	setSysctl(t, advisor.KeyPortRange, "40000 40999")
 	srv := serveCloseOnEOF(t, "tcp", "[::]:9200") // dual-stack: "tcp" leaves IPV6_V6ONLY off
 	makeTimeWait(t, "tcp6", "[::1]:9200", 30)
 	// A dual-stack socket dialling an IPv4 address: the kernel shows it in
@@ -237,7 +242,7 @@ func TestKernelObserveIPv6AndMapped(t *testing.T) {
 	srv.waitClosed(t, 60)
 	waitTimeWait(t, 60)
 
-	sum, err := DumpSockets(allStates, advisor.PortRange{Low: 40000, High: 40999})
+	sum, err := DumpSockets(allStates, DumpConfig{Range: advisor.PortRange{Low: 40000, High: 40999}, ReuseDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +264,7 @@ func TestKernelPreCheck(t *testing.T) {
 	if !netnstest.Inside(t) {
 		return
 	}
-	setSysctl(t, KeyPortRange, "32768 60999")
+	setSysctl(t, advisor.KeyPortRange, "32768 60999")
 	srv := serveCloseOnEOF(t, "tcp", "127.0.0.1:9300")
 	makeTimeWait(t, "tcp", "127.0.0.1:9300", 50)
 	srv.waitClosed(t, 50)
@@ -272,7 +277,7 @@ func TestKernelPreCheck(t *testing.T) {
 	}
 	if DumpNeeded(quiet) {
 		t.Fatalf("pre-check asks for a dump with %d sockets and %d ports",
-			quiet.Counters.SocketsHoldingPorts(), quiet.Sysctls.UsablePorts())
+			quiet.SocketsHoldingPorts(), quiet.Sysctls.UsablePorts())
 	}
 	if quiet.Sockets != nil {
 		t.Errorf("quiet tick dumped %b", quiet.Sockets.Dumped)
@@ -288,11 +293,11 @@ func TestKernelPreCheck(t *testing.T) {
 
 	// 51 sockets hold ports (50 TIME_WAIT and the listener): a 110-port
 	// range is under half used by them all, a 90-port one is not.
-	setSysctl(t, KeyPortRange, "40000 40109")
+	setSysctl(t, advisor.KeyPortRange, "40000 40109")
 	if s, err := o.Observe(Quiet); err != nil || s.Sockets != nil {
 		t.Errorf("110-port range: dumped (err %v)", err)
 	}
-	setSysctl(t, KeyPortRange, "40000 40089")
+	setSysctl(t, advisor.KeyPortRange, "40000 40089")
 	busy, err := o.Observe(Quiet)
 	if err != nil {
 		t.Fatal(err)

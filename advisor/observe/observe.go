@@ -13,8 +13,8 @@ import (
 )
 
 // Depth says how much of the socket table an observation dumps. Whatever
-// the depth, when the sockstat pre-check (DESIGN §3.2) says a destination
-// could be exhausted, every state is dumped and counted per destination.
+// the depth, when the sockstat pre-check says a destination could be
+// exhausted, every state is dumped and counted per destination.
 type Depth int
 
 const (
@@ -77,7 +77,10 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	default:
 		return snap, nil
 	}
-	if snap.Sockets, err = DumpSockets(states, snap.Sysctls.PortRange); err != nil {
+	if snap.Sockets, err = DumpSockets(states, DumpConfigOf(snap.Sysctls)); err != nil {
+		return snap, err
+	}
+	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.procRoot); err != nil {
 		return snap, err
 	}
 	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
@@ -94,7 +97,7 @@ const DumpFraction = 0.5
 // enough sockets hold local ports that one destination could be at
 // DumpFraction of the usable range.
 func DumpNeeded(s advisor.Snapshot) bool {
-	return float64(s.Counters.SocketsHoldingPorts()) >= DumpFraction*float64(s.Sysctls.UsablePorts())
+	return float64(s.SocketsHoldingPorts()) >= DumpFraction*float64(s.Sysctls.UsablePorts())
 }
 
 // Window takes n snapshots, interval apart, oldest first. It stops early with

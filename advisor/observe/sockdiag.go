@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -88,15 +90,39 @@ func parseDiagMsg(b []byte) (diagMsg, error) {
 }
 
 // aggregator folds dump messages into a SocketSummary as they stream in, so
-// memory grows with destinations and detailed sockets, not with the table.
+// memory grows with destinations, sources and detailed sockets, not with the
+// table.
 type aggregator struct {
-	ports advisor.PortRange
-	sum   advisor.SocketSummary
+	cfg DumpConfig
+	sum advisor.SocketSummary
 	// listening marks listening ports: a socket on one is a server's
 	// accepted connection, not an outgoing one, even inside the range.
 	listening portBits
-	used      portBits
-	err       error
+	// listenersInRange are the listeners inside the range and not
+	// reserved, by address, for the per-source bind() figures.
+	listenersInRange []netip.AddrPort
+	// bySource marks, per local address, the ports outgoing sockets hold.
+	bySource map[netip.Addr]*portBits
+	err      error
+}
+
+// DumpConfig is what the aggregator needs from the sysctls read just before
+// the dump.
+type DumpConfig struct {
+	Range    advisor.PortRange
+	Reserved advisor.PortSet
+	// ReuseDelay is tcp_tw_reuse_delay: TIME_WAIT sockets younger than it
+	// are counted apart (DestCount.TimeWaitYoung).
+	ReuseDelay time.Duration
+}
+
+// DumpConfigOf returns the dump configuration the sysctls call for.
+func DumpConfigOf(sc advisor.Sysctls) DumpConfig {
+	return DumpConfig{
+		Range:      sc.PortRange(),
+		Reserved:   sc.ReservedPorts(),
+		ReuseDelay: time.Duration(sc.Int(advisor.KeyTwReuseDelay)) * time.Millisecond,
+	}
 }
 
 // portBits is a set of ports.
@@ -111,15 +137,30 @@ func (b *portBits) set(p uint16) (added bool) {
 
 func (b *portBits) has(p uint16) bool { return b[p/64]&(1<<(p%64)) != 0 }
 
-func newAggregator(states advisor.StateSet, ports advisor.PortRange) *aggregator {
+func (b *portBits) count() int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+func newAggregator(states advisor.StateSet, cfg DumpConfig) *aggregator {
 	return &aggregator{
-		ports: ports,
+		cfg: cfg,
 		sum: advisor.SocketSummary{
 			Dumped:         states,
 			PerDestination: make(map[advisor.DestKey]advisor.DestCount),
 		},
+		bySource: make(map[netip.Addr]*portBits),
 	}
 }
+
+// Time-wait ages, in the milliseconds idiag_expires counts.
+var (
+	timeWaitMs   = uint32(advisor.TimeWaitLen.Milliseconds())
+	rateWindowMs = uint32(advisor.RateWindow.Milliseconds())
+)
 
 func (a *aggregator) add(m diagMsg) {
 	s := &a.sum
@@ -127,10 +168,16 @@ func (a *aggregator) add(m diagMsg) {
 		return
 	}
 	s.States[m.State]++
+	lport := m.Local.Port()
 	switch m.State {
 	case advisor.Listen:
 		s.Listeners = append(s.Listeners, detailed(m))
-		a.listening.set(m.Local.Port())
+		if a.listening.set(lport) && a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
+			s.ListenPortsInRange++
+		}
+		if a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
+			a.listenersInRange = append(a.listenersInRange, m.Local)
+		}
 		return
 	case advisor.CloseWait:
 		s.CloseWait = append(s.CloseWait, detailed(m))
@@ -139,19 +186,34 @@ func (a *aggregator) add(m diagMsg) {
 			s.OrphanFinWait2++
 		}
 	}
-	lport := m.Local.Port()
-	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.ports.Contains(int(lport)) && !a.listening.has(lport) {
+	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.cfg.Range.Contains(int(lport)) && !a.listening.has(lport) {
 		k := advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}
 		c := s.PerDestination[k]
 		c.InUse++
 		if m.State == advisor.TimeWait {
 			c.TimeWait++
+			// idiag_expires is the time left; the age is what has passed
+			// of the 60 s (TCP_TIMEWAIT_LEN).
+			left := min(m.Expires, timeWaitMs)
+			age := time.Duration(timeWaitMs-left) * time.Millisecond
+			if age < a.cfg.ReuseDelay {
+				c.TimeWaitYoung++
+			}
+			if timeWaitMs-left < rateWindowMs {
+				c.TimeWaitRecent++
+			}
+			if left < rateWindowMs {
+				c.TimeWaitExpiring++
+			}
 		}
 		s.PerDestination[k] = c
 		s.Ephemeral[m.State]++
-		if a.used.set(lport) {
-			s.DistinctPorts++
+		b := a.bySource[k.Local]
+		if b == nil {
+			b = new(portBits)
+			a.bySource[k.Local] = b
 		}
+		b.set(lport)
 	}
 	if m.RQueue > 0 {
 		s.Queued.RecvQSockets++
@@ -160,6 +222,21 @@ func (a *aggregator) add(m diagMsg) {
 	if m.WQueue > 0 {
 		s.Queued.SendQSockets++
 		s.Queued.SendQBytes += uint64(m.WQueue)
+	}
+}
+
+// finish completes the per-source figures: bind() to port 0 on an address
+// conflicts with sockets on that address and on the wildcard, so the
+// listeners on either count for it.
+func (a *aggregator) finish() {
+	a.sum.BySource = make(map[netip.Addr]int, len(a.bySource))
+	for addr, b := range a.bySource {
+		for _, l := range a.listenersInRange {
+			if l.Addr() == addr || l.Addr().IsUnspecified() {
+				b.set(l.Port())
+			}
+		}
+		a.sum.BySource[addr] = b.count()
 	}
 }
 
@@ -188,16 +265,16 @@ func detailed(m diagMsg) advisor.DetailedSocket {
 // DumpSockets asks the kernel for the TCP sockets (IPv4 and IPv6) in the
 // given states over NETLINK_SOCK_DIAG, in this process's network namespace,
 // and aggregates them while the dump streams in. Local ports are counted per
-// destination when they lie inside ports and are not listening ports, so
+// destination when they lie inside the range and are not listening ports, so
 // the listeners are always dumped, and first (a LISTEN-only dump skips the established
 // hash and costs little). An interrupted dump (NLM_F_DUMP_INTR) is retried
 // from scratch.
-func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.SocketSummary, error) {
+func DumpSockets(states advisor.StateSet, cfg DumpConfig) (*advisor.SocketSummary, error) {
 	listen := advisor.StatesOf(advisor.Listen)
 	states |= listen
 	var err error
 	for range dumpRetries {
-		agg := newAggregator(states, ports)
+		agg := newAggregator(states, cfg)
 		err = nil
 		for _, pass := range []advisor.StateSet{listen, states &^ listen} {
 			for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
@@ -212,6 +289,7 @@ func DumpSockets(states advisor.StateSet, ports advisor.PortRange) (*advisor.Soc
 		if err != nil {
 			return nil, err
 		}
+		agg.finish()
 		return &agg.sum, nil
 	}
 	return nil, fmt.Errorf("sock_diag dump: %w after %d tries", err, dumpRetries)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -92,38 +93,48 @@ func TestParseDiagMsgErrors(t *testing.T) {
 }
 
 func TestAggregator(t *testing.T) {
-	ports := advisor.PortRange{Low: 40000, High: 40999}
-	a := newAggregator(advisor.StatesOf(advisor.AllStates()...), ports)
-	add := func(state advisor.TCPState, local, remote string, n int) {
+	cfg := DumpConfig{Range: advisor.PortRange{Low: 40000, High: 40999}, Reserved: advisor.PortSet{{Low: 40600, High: 40600}}, ReuseDelay: time.Second}
+	a := newAggregator(advisor.StatesOf(advisor.AllStates()...), cfg)
+	add := func(state advisor.TCPState, local, remote string, n int, expires uint32) {
 		for i := range n {
 			lp := netip.MustParseAddrPort(local)
 			lp = netip.AddrPortFrom(lp.Addr(), lp.Port()+uint16(i))
-			a.add(diagMsg{State: state, Local: lp, Remote: netip.MustParseAddrPort(remote), Inode: uint32(i + 1), RQueue: 1})
+			a.add(diagMsg{State: state, Local: lp, Remote: netip.MustParseAddrPort(remote), Inode: uint32(i + 1), RQueue: 1, Expires: expires})
 		}
 	}
-	add(advisor.TimeWait, "127.0.0.1:40000", "127.0.0.1:9000", 10)
-	add(advisor.Established, "127.0.0.1:40100", "127.0.0.1:9000", 5)
-	add(advisor.Established, "127.0.0.1:40200", "127.0.0.1:9001", 3)
-	add(advisor.Established, "127.0.0.1:30000", "127.0.0.1:9001", 4) // outside the range
-	add(advisor.Listen, "0.0.0.0:8080", "0.0.0.0:0", 1)
-	add(advisor.Listen, "0.0.0.0:40500", "0.0.0.0:0", 1)
-	add(advisor.CloseWait, "127.0.0.1:8080", "10.1.1.1:50000", 2) // server side
+	// TIME_WAIT by age: 2 younger than the 1 s reuse delay, 3 more younger
+	// than the 5 s rate window, 4 in mid life, 1 about to expire.
+	add(advisor.TimeWait, "127.0.0.1:40000", "127.0.0.1:9000", 2, 59500)
+	add(advisor.TimeWait, "127.0.0.1:40002", "127.0.0.1:9000", 3, 57000)
+	add(advisor.TimeWait, "127.0.0.1:40005", "127.0.0.1:9000", 4, 30000)
+	add(advisor.TimeWait, "127.0.0.1:40009", "127.0.0.1:9000", 1, 2000)
+	add(advisor.Established, "127.0.0.1:40100", "127.0.0.1:9000", 5, 0)
+	add(advisor.Established, "127.0.0.1:40200", "127.0.0.1:9001", 3, 0)
+	add(advisor.Established, "10.0.0.5:40100", "10.0.0.9:9001", 2, 0)
+	add(advisor.Established, "127.0.0.1:30000", "127.0.0.1:9001", 4, 0) // outside the range
+	add(advisor.Listen, "0.0.0.0:8080", "0.0.0.0:0", 1, 0)
+	add(advisor.Listen, "0.0.0.0:40500", "0.0.0.0:0", 1, 0)          // inside the range: no destination may use it
+	add(advisor.Listen, "10.0.0.5:40700", "0.0.0.0:0", 1, 0)         // inside, on one address
+	add(advisor.Listen, "127.0.0.1:40600", "0.0.0.0:0", 1, 0)        // reserved already
+	add(advisor.CloseWait, "127.0.0.1:8080", "10.1.1.1:50000", 2, 0) // server side
 	// A server listening inside the range: its accepted sockets are not
 	// outgoing connections.
-	add(advisor.TimeWait, "127.0.0.1:40500", "10.1.1.2:50000", 1)
+	add(advisor.TimeWait, "127.0.0.1:40500", "10.1.1.2:50000", 1, 0)
+	a.finish()
 	s := a.sum
 	if got := s.States.Get(advisor.TimeWait); got != 11 {
 		t.Errorf("TIME_WAIT = %d, want 11", got)
 	}
-	if got := s.States.Get(advisor.Established); got != 12 {
-		t.Errorf("ESTABLISHED = %d, want 12", got)
+	if got := s.States.Get(advisor.Established); got != 14 {
+		t.Errorf("ESTABLISHED = %d, want 14", got)
 	}
 	k := func(l, r string) advisor.DestKey {
 		return advisor.DestKey{Local: netip.MustParseAddr(l), Remote: netip.MustParseAddrPort(r)}
 	}
 	want := map[advisor.DestKey]advisor.DestCount{
-		k("127.0.0.1", "127.0.0.1:9000"): {InUse: 15, TimeWait: 10},
+		k("127.0.0.1", "127.0.0.1:9000"): {InUse: 15, TimeWait: 10, TimeWaitYoung: 2, TimeWaitRecent: 5, TimeWaitExpiring: 1},
 		k("127.0.0.1", "127.0.0.1:9001"): {InUse: 3},
+		k("10.0.0.5", "10.0.0.9:9001"):   {InUse: 2},
 	}
 	if len(s.PerDestination) != len(want) {
 		t.Errorf("PerDestination = %v, want %v", s.PerDestination, want)
@@ -136,14 +147,22 @@ func TestAggregator(t *testing.T) {
 	if got := s.Ephemeral.Get(advisor.TimeWait); got != 10 {
 		t.Errorf("ephemeral TIME_WAIT = %d, want 10", got)
 	}
-	if s.DistinctPorts != 18 {
-		t.Errorf("distinct ports = %d, want 18", s.DistinctPorts)
+	// Outgoing ports per source address, plus the listeners inside the
+	// range on that address or the wildcard.
+	if got := s.BySource[netip.MustParseAddr("127.0.0.1")]; got != 18+1 {
+		t.Errorf("127.0.0.1 holds %d distinct ports, want 19", got)
 	}
-	if len(s.CloseWait) != 2 || len(s.Listeners) != 2 {
+	if got := s.BySource[netip.MustParseAddr("10.0.0.5")]; got != 2+2 {
+		t.Errorf("10.0.0.5 holds %d distinct ports, want 4", got)
+	}
+	if s.ListenPortsInRange != 2 {
+		t.Errorf("listen ports in range = %d, want 2 (40500, 40700; 40600 is reserved)", s.ListenPortsInRange)
+	}
+	if len(s.CloseWait) != 2 || len(s.Listeners) != 4 {
 		t.Errorf("detailed: %d CLOSE_WAIT, %d LISTEN", len(s.CloseWait), len(s.Listeners))
 	}
-	if s.Queued.RecvQSockets != 25 {
-		t.Errorf("RecvQSockets = %d, want 25 (listeners excluded)", s.Queued.RecvQSockets)
+	if s.Queued.RecvQSockets != 27 {
+		t.Errorf("RecvQSockets = %d, want 27 (listeners excluded)", s.Queued.RecvQSockets)
 	}
 }
 
@@ -152,7 +171,7 @@ func FuzzParseDiagMsg(f *testing.F) {
 	f.Add(encodeDiagMsg(unix.AF_INET6, diagMsg{State: advisor.Listen, Local: netip.MustParseAddrPort("[::1]:5"), Remote: netip.MustParseAddrPort("[::]:0")}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a := newAggregator(advisor.StatesOf(advisor.AllStates()...), advisor.PortRange{Low: 1024, High: 65535})
+		a := newAggregator(advisor.StatesOf(advisor.AllStates()...), DumpConfig{Range: advisor.PortRange{Low: 1024, High: 65535}, ReuseDelay: time.Second})
 		if !a.consume(b) {
 			if a.err == nil {
 				t.Fatal("stopped without an error")

@@ -13,26 +13,41 @@ func TestReadSysctlsFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (advisor.PortRange{Low: 40000, High: 40999}); s.PortRange != want {
-		t.Errorf("PortRange = %v, want %v", s.PortRange, want)
+	if want := (advisor.PortRange{Low: 40000, High: 40999}); s.PortRange() != want {
+		t.Errorf("PortRange = %v, want %v", s.PortRange(), want)
 	}
-	if got := s.ReservedPorts.String(); got != "8080,9000-9009" {
+	if got := s.ReservedPorts().String(); got != "8080,9000-9009" {
 		t.Errorf("ReservedPorts = %q", got)
 	}
-	if s.Raw[KeyPortRange] != "40000 40999" {
-		t.Errorf("raw port range %q: tabs not normalized", s.Raw[KeyPortRange])
+	if v, _ := s.Value(advisor.KeyPortRange); v != "40000 40999" {
+		t.Errorf("port range %q: tabs not normalized", v)
 	}
-	if s.TCPTwReuse != 0 || s.TCPFinTimeout != 60 || s.Somaxconn != 4096 {
-		t.Errorf("tw_reuse=%d fin_timeout=%d somaxconn=%d", s.TCPTwReuse, s.TCPFinTimeout, s.Somaxconn)
+	if s.Int(advisor.KeyTwReuse) != 0 || s.Int(advisor.KeyFinTimeout) != 60 || s.Int(advisor.KeySomaxconn) != 4096 {
+		t.Errorf("tw_reuse=%d fin_timeout=%d somaxconn=%d", s.Int(advisor.KeyTwReuse), s.Int(advisor.KeyFinTimeout), s.Int(advisor.KeySomaxconn))
 	}
-	if s.TCPTwReuseDelayMs == nil || *s.TCPTwReuseDelayMs != 1000 {
-		t.Errorf("tcp_tw_reuse_delay = %v, want 1000", s.TCPTwReuseDelayMs)
+	if !s.Has(advisor.KeyTwReuseDelay) || s.Int(advisor.KeyTwReuseDelay) != 1000 {
+		t.Errorf("tcp_tw_reuse_delay = %d, want 1000", s.Int(advisor.KeyTwReuseDelay))
 	}
-	if s.TCPMaxOrphans != nil {
-		t.Errorf("tcp_max_orphans = %d, want absent (as inside a namespace)", *s.TCPMaxOrphans)
+	if s.Has(advisor.KeyMaxOrphans) || s.InitialNamespace() {
+		t.Error("tcp_max_orphans present: want it absent, as inside a namespace")
 	}
 	if got := s.UsablePorts(); got != 1000 {
 		t.Errorf("UsablePorts = %d, want 1000 (reserved ports lie outside the range)", got)
+	}
+	if len(s.Keys()) != len(advisor.Registry())-1 {
+		t.Errorf("read %d keys, want every registered key but tcp_max_orphans: %v", len(s.Keys()), s.Keys())
+	}
+}
+
+func TestReadSysctlsOptionalKeys(t *testing.T) {
+	root := copyTree(t, "testdata/sys")
+	os.Remove(filepath.Join(root, "net/ipv4/tcp_tw_reuse_delay")) // before Linux 6.14
+	s, err := ReadSysctls(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Has(advisor.KeyTwReuseDelay) || s.Int(advisor.KeyTwReuseDelay) != 1000 {
+		t.Errorf("absent tcp_tw_reuse_delay reads as %d, want the fixed 1000 ms", s.Int(advisor.KeyTwReuseDelay))
 	}
 }
 
@@ -54,14 +69,6 @@ func TestReadSysctlsErrors(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
-	}
-}
-
-func TestNormalizeValue(t *testing.T) {
-	for in, want := range map[string]string{"32768\t60999\n": "32768 60999", " 1 ": "1", "": ""} {
-		if got := NormalizeValue(in); got != want {
-			t.Errorf("NormalizeValue(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

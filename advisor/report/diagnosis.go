@@ -5,20 +5,67 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
-// Diagnosis is the output of `tcp-advisor diagnose`: the findings with their
-// verdicts. Its JSON form is documented in README.md.
+// Diagnosis is the output of `tcp-advisor diagnose`: a verdict, the
+// findings with their verdicts, and the sysctls in play. Its JSON form is
+// documented in README.md.
 type Diagnosis struct {
+	// Level is the worst verdict's level; Counts counts verdicts by level.
+	Level  string         `json:"level"`
+	Counts map[string]int `json:"counts"`
+	// Summary is the one-line verdict text output opens with.
+	Summary string `json:"summary"`
 	advisor.Findings
-	Verdicts []Verdict `json:"verdicts"`
+	Sysctls  advisor.Sysctls `json:"sysctls"`
+	Verdicts []Verdict       `json:"verdicts"`
 }
 
-// NewDiagnosis explains findings.
-func NewDiagnosis(f advisor.Findings) Diagnosis {
-	return Diagnosis{Findings: f, Verdicts: Verdicts(f)}
+// NewDiagnosis explains findings from a window whose latest snapshot is
+// last, with the recommendations the policies made on them.
+func NewDiagnosis(last advisor.Snapshot, f advisor.Findings, recs []policies.Recommendation) Diagnosis {
+	d := Diagnosis{Findings: f, Sysctls: last.Sysctls, Verdicts: Verdicts(f, recs), Level: policies.SeverityOK,
+		Counts: map[string]int{policies.SeverityOK: 0, policies.SeverityInfo: 0, policies.SeverityWarning: 0, policies.SeverityCritical: 0}}
+	for _, v := range d.Verdicts {
+		d.Counts[v.Level]++
+		if policies.SeverityRank(v.Level) > policies.SeverityRank(d.Level) {
+			d.Level = v.Level
+		}
+	}
+	d.Summary = summaryLine(d)
+	return d
+}
+
+// summaryLine is the verdict in one line: the worst level, the worst
+// destination's use, the leak if any, and the rules that fired.
+func summaryLine(d Diagnosis) string {
+	var parts []string
+	if w := d.Connections.Worst; w != nil {
+		parts = append(parts, fmt.Sprintf("busiest destination %s → %s at %s of %d ports (plateau %s)",
+			w.Local, w.Remote, pct(w.Utilization), w.PortsUsable, pct(w.PlateauUtilization)))
+	} else {
+		parts = append(parts, fmt.Sprintf("no destination can run out (%d sockets hold ports, %d usable)", d.Ports.SocketsHoldingPorts, d.Ports.Usable))
+	}
+	if cw := d.CloseWait; cw.Count > 0 {
+		top := cw.ByOwner[0]
+		parts = append(parts, fmt.Sprintf("%d CLOSE_WAIT, %d held by %s", cw.Count, top.Count, ownerString(top.PID, top.Command, top.Unit)))
+	}
+	var rules []string
+	for _, v := range d.Verdicts {
+		if v.Rule != "" && policies.SeverityRank(v.Level) >= policies.SeverityRank(policies.SeverityWarning) {
+			rules = append(rules, v.Rule)
+		}
+	}
+	if len(rules) > 0 {
+		parts = append(parts, "rules: "+strings.Join(rules, ", "))
+	} else {
+		parts = append(parts, "no rule warns")
+	}
+	return strings.ToUpper(d.Level) + ": " + strings.Join(parts, "; ")
 }
 
 // WriteJSON writes d as indented JSON.
@@ -29,67 +76,141 @@ func (d Diagnosis) WriteJSON(w io.Writer) error {
 	return enc.Encode(d)
 }
 
-var levelMark = map[Level]string{OK: "ok", Info: "info", Warning: "WARN", Critical: "CRIT"}
+// TextOptions say how text output looks.
+type TextOptions struct {
+	// Color marks levels with ANSI colours (only on a terminal, and not
+	// when NO_COLOR is set: the caller decides).
+	Color bool
+	// Width wraps long lines to this many columns; 0 does not wrap.
+	Width int
+}
 
-// WriteText writes d for a person: the state histogram, then each verdict
-// with its arithmetic and what to do.
-func (d Diagnosis) WriteText(w io.Writer) error {
+// WriteText writes d for a person: the verdict line, the sysctls in play,
+// then each finding worst first — a headline, its arithmetic indented
+// below, what to do — and the busiest destinations and CLOSE_WAIT owners.
+func (d Diagnosis) WriteText(w io.Writer, o TextOptions) error {
 	ew := &errWriter{w: w}
-	ew.printf("tcp-advisor diagnosis: %d sample(s) over %.1fs\n\n", d.Samples, d.WindowSeconds)
-	ew.printf("Socket states:")
-	names := make([]string, 0, len(d.States))
-	for _, s := range advisor.AllStates() {
-		if n, ok := d.States[s.String()]; ok {
-			names = append(names, fmt.Sprintf(" %s=%d", s, n))
-		}
-	}
-	if len(names) == 0 {
-		names = append(names, " none")
-	}
-	for _, n := range names {
-		ew.printf("%s", n)
-	}
-	if !d.StatesComplete {
-		ew.printf("  (bulk states not dumped: the pre-check ruled exhaustion out)")
-	}
-	ew.printf("\n")
+	ew.printf("%s\n", o.level(d.Level, d.Summary))
+	ew.printf("%s\n", wrap(fmt.Sprintf("%d sample(s) over %.1f s; %s", d.Samples, d.WindowSeconds, statesLine(d)), o.Width, ""))
+	ew.printf("%s\n", wrap("sysctls: "+SysctlsLine(d.Sysctls), o.Width, "  "))
 	for _, v := range d.Verdicts {
-		ew.printf("\n[%s] %s: %s\n", levelMark[v.Level], v.Topic, v.Summary)
+		head := fmt.Sprintf("[%s] %s", mark(v.Level), v.Topic)
+		if v.Rule != "" {
+			head += " (rule " + v.Rule + ")"
+		}
+		ew.printf("\n%s\n", o.level(v.Level, head))
+		ew.printf("%s\n", wrap("  "+v.Summary, o.Width, "  "))
 		for _, m := range v.Math {
-			ew.printf("      %s\n", m)
+			ew.printf("%s\n", wrap("      "+m, o.Width, "        "))
 		}
 		if v.AppBug {
-			ew.printf("      application bug: no sysctl fixes this\n")
+			ew.printf("  application bug: no sysctl fixes this\n")
 		}
 		if v.Action != "" {
-			ew.printf("   -> %s\n", v.Action)
+			ew.printf("%s\n", wrap("  → "+v.Action, o.Width, "    "))
 		}
 	}
 	if len(d.Destinations) > 1 {
-		ew.printf("\nBusiest destinations (ports in use / usable):\n")
+		ew.printf("\nBusiest destinations (unavailable / usable, plateau):\n")
 		for _, dst := range d.Destinations[:min(5, len(d.Destinations))] {
-			ew.printf("  %-22s -> %-28s %6d / %-6d %s\n", dst.Local, dst.Remote, dst.PortsInUse, dst.PortsUsable, pct(dst.Utilization))
+			ew.printf("  %-22s → %-28s %6d / %-6d %6s  plateau %s\n", dst.Local, dst.Remote, dst.PortsUnavailable, dst.PortsUsable, pct(dst.Utilization), pct(dst.PlateauUtilization))
 		}
 	}
 	if owners := d.CloseWait.ByOwner; len(owners) > 0 {
 		ew.printf("\nCLOSE_WAIT by owner:\n")
 		for _, o := range owners[:min(5, len(owners))] {
-			ew.printf("  %6d  pid %-7d %-16s %s\n", o.Count, o.PID, orUnknown(o.Command), orUnknown(o.Unit))
+			ew.printf("  %6d  pid %-7d %-16s %s\n", o.Count, o.PID, Printable(orUnknown(o.Command)), Printable(orUnknown(o.Unit)))
 		}
 	}
 	return ew.err
 }
 
-// Worst returns the most severe level among the verdicts.
-func (d Diagnosis) Worst() Level {
-	order := []Level{OK, Info, Warning, Critical}
-	worst := OK
-	for _, v := range d.Verdicts {
-		if slices.Index(order, v.Level) > slices.Index(order, worst) {
-			worst = v.Level
+// statesLine is the socket histogram in one line.
+func statesLine(d Diagnosis) string {
+	var names []string
+	for _, s := range advisor.AllStates() {
+		if n, ok := d.States[s.String()]; ok {
+			names = append(names, fmt.Sprintf("%s %d", s, n))
 		}
 	}
-	return worst
+	if len(names) == 0 {
+		names = append(names, "no sockets")
+	}
+	line := "sockets: " + strings.Join(names, ", ")
+	if !d.StatesComplete {
+		line += " (only TIME_WAIT from sockstat: the pre-check ruled exhaustion out, so the table was not dumped)"
+	}
+	return line
+}
+
+// SysctlsLine lists the sysctls that decide port use, with what their
+// values mean.
+func SysctlsLine(sc advisor.Sysctls) string {
+	reuse := map[int]string{0: "off", 1: "on", 2: "loopback only"}[sc.Int(advisor.KeyTwReuse)]
+	parts := []string{
+		fmt.Sprintf("ip_local_port_range %s (%d ports)", sc.PortRange(), sc.PortRange().Size()),
+	}
+	if r := sc.ReservedPorts(); len(r) > 0 {
+		parts = append(parts, "ip_local_reserved_ports "+r.String())
+	}
+	parts = append(parts,
+		fmt.Sprintf("tcp_tw_reuse %d (%s)", sc.Int(advisor.KeyTwReuse), reuse),
+		fmt.Sprintf("tcp_tw_reuse_delay %d ms", sc.Int(advisor.KeyTwReuseDelay)),
+		fmt.Sprintf("tcp_timestamps %d", sc.Int(advisor.KeyTimestamps)),
+		fmt.Sprintf("tcp_fin_timeout %d s", sc.Int(advisor.KeyFinTimeout)),
+		fmt.Sprintf("tcp_max_tw_buckets %d", sc.Int(advisor.KeyMaxTwBuckets)))
+	return strings.Join(parts, ", ")
+}
+
+var marks = map[string]string{policies.SeverityOK: "ok", policies.SeverityInfo: "info", policies.SeverityWarning: "WARN", policies.SeverityCritical: "CRIT"}
+
+func mark(level string) string {
+	if m, ok := marks[level]; ok {
+		return m
+	}
+	return level
+}
+
+var colors = map[string]string{policies.SeverityOK: "\x1b[32m", policies.SeverityInfo: "\x1b[36m", policies.SeverityWarning: "\x1b[33m", policies.SeverityCritical: "\x1b[1;31m"}
+
+// level colours s by level when colour is on.
+func (o TextOptions) level(level, s string) string {
+	if !o.Color || colors[level] == "" {
+		return s
+	}
+	return colors[level] + s + "\x1b[0m"
+}
+
+// wrap breaks s into lines of at most width columns at spaces, indenting
+// continuation lines; width 0 leaves s alone.
+func wrap(s string, width int, indent string) string {
+	if width <= 0 || len([]rune(s)) <= width {
+		return s
+	}
+	words := strings.Fields(s)
+	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
+	var lines []string
+	line := lead
+	for _, w := range words {
+		if len([]rune(line))+1+len([]rune(w)) > width && strings.TrimSpace(line) != "" {
+			lines = append(lines, line)
+			line = indent
+		}
+		if strings.TrimSpace(line) != "" {
+			line += " "
+		}
+		line += w
+	}
+	lines = append(lines, line)
+	return strings.Join(lines, "\n")
+}
+
+// Worst returns the most severe level among the verdicts.
+func (d Diagnosis) Worst() string { return d.Level }
+
+// Levels lists the levels mildest first.
+func Levels() []string {
+	return slices.Clone([]string{policies.SeverityOK, policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical})
 }
 
 // errWriter keeps the first write error so rendering code stays linear.

@@ -1,223 +1,248 @@
-// Package report turns findings into what people read: plain-language
-// verdicts with the arithmetic behind them, as text or JSON.
+// Package report turns findings and the rules that fired on them into what
+// people read: a verdict first, then each finding with the arithmetic
+// behind it, as text or JSON. It grades nothing itself: every warning or
+// critical level comes from a policy rule, so `diagnose` warns on exactly
+// the rules `plan` acts on.
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
-// Level grades a verdict.
-type Level string
-
-// The verdict levels, mildest first.
+// The topics of the findings, in the order they are listed at equal level.
 const (
-	OK       Level = "ok"
-	Info     Level = "info"
-	Warning  Level = "warning"
-	Critical Level = "critical"
+	TopicPorts     = "ephemeral-ports"
+	TopicRate      = "connection-rate"
+	TopicTimeWait  = "time-wait"
+	TopicFinWait2  = "fin-wait2"
+	TopicCloseWait = "close-wait"
+	TopicQueues    = "queues"
 )
 
-// Utilization thresholds for one destination's ephemeral ports.
-const (
-	warnUtilization     = 0.7
-	criticalUtilization = 0.9
-)
+var topicOrder = []string{TopicPorts, TopicTimeWait, TopicCloseWait, TopicFinWait2, TopicQueues, TopicRate}
 
-// Verdict is one finding explained: what was seen, with its numbers, what it
-// means, and what to do.
+// Verdict is one finding explained: what was seen, with its numbers and the
+// arithmetic, how bad it is and what to do.
 type Verdict struct {
-	Topic   string   `json:"topic"`
-	Level   Level    `json:"level"`
+	Topic string `json:"topic"`
+	// Level is ok or info for a finding no rule graded; warning or
+	// critical only from the rule named in Rule.
+	Level string `json:"level"`
+	Rule  string `json:"rule,omitempty"`
+	// RuleSource is where the rule is declared.
+	RuleSource string `json:"rule_source,omitempty"`
+	// Summary is the headline: the rule's message, or the plain facts.
 	Summary string   `json:"summary"`
 	Math    []string `json:"math"`
 	// AppBug is true where no sysctl can help: the application must change.
 	AppBug bool   `json:"app_bug"`
-	Action string `json:"action"`
+	Action string `json:"action,omitempty"`
 }
 
-// Verdicts explains findings, one verdict per topic, in a fixed order.
-func Verdicts(f advisor.Findings) []Verdict {
-	return []Verdict{
-		portsVerdict(f),
-		rateVerdict(f),
-		timeWaitVerdict(f),
-		finWait2Verdict(f),
-		closeWaitVerdict(f),
-		queueVerdict(f),
+// facts is what the findings say about one topic, ungraded: their level is
+// always ok, since levels come from rules.
+type facts struct {
+	level   string
+	summary string
+	math    []string
+	appBug  bool
+}
+
+// Verdicts explains the findings: one verdict per rule that fired, with the
+// arithmetic of its topic, and one ungraded verdict for each topic no rule
+// fired on. Worst first.
+func Verdicts(f advisor.Findings, recs []policies.Recommendation) []Verdict {
+	topics := map[string]facts{
+		TopicPorts:     portFacts(f),
+		TopicRate:      rateFacts(f),
+		TopicTimeWait:  timeWaitFacts(f),
+		TopicFinWait2:  finWait2Facts(f),
+		TopicCloseWait: closeWaitFacts(f),
+		TopicQueues:    queueFacts(f),
 	}
+	var out []Verdict
+	graded := map[string]bool{}
+	for _, r := range recs {
+		v := Verdict{Topic: r.Topic, Level: r.Severity, Rule: r.Rule, RuleSource: policies.RangeString(r.Source),
+			Summary: r.Summary, Action: r.Advice, Math: []string{}}
+		if v.Summary == "" {
+			v.Summary, v.Action = r.Advice, ""
+		}
+		if t, ok := topics[r.Topic]; ok {
+			if !graded[r.Topic] {
+				v.Math = t.math
+			}
+			v.AppBug = t.appBug
+		}
+		graded[r.Topic] = true
+		out = append(out, v)
+	}
+	for _, topic := range topicOrder {
+		if graded[topic] {
+			continue
+		}
+		t := topics[topic]
+		out = append(out, Verdict{Topic: topic, Level: t.level, Summary: t.summary, Math: t.math, AppBug: t.appBug})
+	}
+	slices.SortStableFunc(out, func(a, b Verdict) int {
+		return cmp.Or(cmp.Compare(policies.SeverityRank(b.Level), policies.SeverityRank(a.Level)),
+			cmp.Compare(slices.Index(topicOrder, a.Topic), slices.Index(topicOrder, b.Topic)))
+	})
+	return out
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.1f%%", v*100) }
 
-func portsVerdict(f advisor.Findings) Verdict {
+func portFacts(f advisor.Findings) facts {
 	p := f.Ports
-	v := Verdict{Topic: "ephemeral-ports", Level: OK}
-	v.Math = append(v.Math,
-		fmt.Sprintf("ip_local_port_range %d-%d = %d ports, %d reserved inside → %d usable per destination",
-			p.Range.Low, p.Range.High, p.Size, p.ReservedInRange, p.Usable),
-		fmt.Sprintf("pre-check: %d sockets hold local ports (sockstat TCP inuse + TCP6 inuse + tw) vs %d usable",
-			p.SocketsHoldingPorts, p.Usable))
-	if p.DistinctInUse > 0 {
-		v.Math = append(v.Math, fmt.Sprintf("outgoing sockets hold %d distinct ports = %s of the usable range (what bind() to port 0 needs free)",
-			p.DistinctInUse, pct(p.BindUtilization)))
+	t := facts{level: policies.SeverityOK}
+	listen := "not known (no socket dump)"
+	if p.ListenPortsInRange != nil {
+		listen = fmt.Sprint(*p.ListenPortsInRange)
 	}
-	bindShort := p.BindUtilization >= warnUtilization
+	t.math = append(t.math,
+		fmt.Sprintf("ip_local_port_range %s = %d ports − %d reserved − %s listening inside = %d usable per destination",
+			p.Range, p.Size, p.ReservedInRange, listen, p.Usable),
+		fmt.Sprintf("pre-check: %d sockets hold local ports (sockstat inuse + tw, and in the initial namespace bound-only sockets up to alloc) vs %d usable",
+			p.SocketsHoldingPorts, p.Usable))
+	if p.BindSource != "" {
+		t.math = append(t.math, fmt.Sprintf("bind() to port 0 on %s: %d distinct ports taken on it or the wildcard = %s of the range less reserved ports",
+			p.BindSource, p.DistinctInUse, pct(p.BindUtilization)))
+	}
 	w := f.Connections.Worst
 	if w == nil {
 		if p.ExhaustionPossible {
-			v.Summary = "Enough sockets exist to exhaust a destination, but none holds ephemeral ports towards a single one."
+			t.summary = "Enough sockets exist to exhaust a destination, but none holds ephemeral ports towards a single one."
 		} else {
-			v.Summary = "No destination can run out of ephemeral ports: fewer sockets hold ports than one destination may use."
+			t.summary = fmt.Sprintf("%d sockets hold local ports, fewer than the %d one destination may use: no destination can run out.",
+				p.SocketsHoldingPorts, p.Usable)
 		}
-		return v
+		return t
 	}
-	v.Math = append(v.Math, fmt.Sprintf("worst destination %s → %s: %d of %d ports in use = %s, %d left (%d destination(s) in all)",
-		w.Local, w.Remote, w.PortsInUse, w.PortsUsable, pct(w.Utilization), w.Headroom, p.DestinationCount))
-	switch {
-	case w.Utilization >= criticalUtilization:
-		v.Level = Critical
-		v.Summary = fmt.Sprintf("Connections to %s are about to fail with EADDRNOTAVAIL (\"Cannot assign requested address\"): %s of its ports are taken.", w.Remote, pct(w.Utilization))
-	case w.Utilization >= warnUtilization:
-		v.Level = Warning
-		v.Summary = fmt.Sprintf("Connections to %s use %s of the ephemeral ports available to them.", w.Remote, pct(w.Utilization))
-	case bindShort:
-		v.Level = Warning
-		if p.BindUtilization >= criticalUtilization {
-			v.Level = Critical
-		}
-		v.Summary = fmt.Sprintf("Every destination has room (the busiest, %s, uses %s), but %s of the ports are held by some socket: bind() to port 0, and connect() after such a bind(), will fail with EADDRINUSE.",
-			w.Remote, pct(w.Utilization), pct(p.BindUtilization))
-		v.Action = "Widen net.ipv4.ip_local_port_range; applications that bind() before connect() should set IP_BIND_ADDRESS_NO_PORT so connect() picks the port per destination."
-		return v
-	default:
-		v.Summary = fmt.Sprintf("Ephemeral ports are fine: the busiest destination, %s, uses %s of them.", w.Remote, pct(w.Utilization))
-		return v
-	}
-	v.Action = "Widen net.ipv4.ip_local_port_range (reserving listening ports inside it), enable net.ipv4.tcp_tw_reuse=1 if this host connects out and closes first, or spread connections over more backend addresses or ports; keep connections alive where the protocol allows. tcp_fin_timeout does not shorten TIME_WAIT."
-	return v
+	t.math = append(t.math, destinationMath(*w, p.DestinationCount)...)
+	t.summary = fmt.Sprintf("The busiest destination, %s → %s, has %d of %d usable ports unavailable (%s); at its present rate it levels off at %d (%s).",
+		w.Local, w.Remote, w.PortsUnavailable, w.PortsUsable, pct(w.Utilization), w.Plateau, pct(w.PlateauUtilization))
+	return t
 }
 
-func rateVerdict(f advisor.Findings) Verdict {
+// destinationMath is the arithmetic behind one destination's figures.
+func destinationMath(w advisor.DestinationUse, count int) []string {
+	reuse := "tcp_tw_reuse not in effect towards it: every TIME_WAIT socket blocks its port for 60 s"
+	if w.ReuseInEffect {
+		reuse = fmt.Sprintf("tcp_tw_reuse in effect towards it: %d TIME_WAIT sockets older than the reuse delay can be reused", w.TimeWaitReusable)
+	}
+	out := []string{
+		fmt.Sprintf("%s → %s: %d sockets hold ports (%d in TIME_WAIT); %s → %d unavailable of %d usable = %s, %d left (%d destination(s) in all)",
+			w.Local, w.Remote, w.PortsInUse, w.TimeWait, reuse, w.PortsUnavailable, w.PortsUsable, pct(w.Utilization), w.Headroom, count),
+		fmt.Sprintf("close rate from TIME_WAIT ages %.1f/s × %.0f s held + %d not in TIME_WAIT = plateau %d = %s of usable",
+			w.CloseRate, w.HoldSeconds, w.PortsInUse-w.TimeWait, w.Plateau, pct(w.PlateauUtilization)),
+	}
+	if w.Full {
+		out = append(out, "no usable port left: connect() fails with EADDRNOTAVAIL, and failed calls count nowhere, so the demand is at least the capacity")
+	}
+	if w.SecondsToExhaustion != nil {
+		out = append(out, fmt.Sprintf("%d ports left at %s: runs out in %s", w.Headroom, w.ExhaustionBasis, seconds(*w.SecondsToExhaustion)))
+	} else {
+		out = append(out, "the plateau fits the usable ports: at the present rates it does not run out")
+	}
+	return out
+}
+
+func seconds(s float64) string {
+	if s < 1 {
+		return "under a second"
+	}
+	return fmt.Sprintf("%.0f s", s)
+}
+
+func rateFacts(f advisor.Findings) facts {
 	c := f.Connections
-	v := Verdict{Topic: "connection-rate", Level: OK}
+	t := facts{level: policies.SeverityOK}
 	if c.ActiveOpensPerSecond == nil {
-		v.Level = Info
-		v.Summary = "One sample has no rates: take two or more (--samples 2) to see new connections per second."
-		return v
+		t.summary = "One sample has no rates: take two or more (--samples 2) to see new connections per second."
+		return t
 	}
-	v.Math = append(v.Math, fmt.Sprintf("Tcp ActiveOpens rose %.1f/s over %.1fs; × 60 s in TIME_WAIT = %.0f ports kept busy by an active closer",
-		*c.ActiveOpensPerSecond, f.WindowSeconds, *c.TimeWaitDemand))
-	v.Summary = fmt.Sprintf("%.1f new outgoing connections per second.", *c.ActiveOpensPerSecond)
-	if c.SecondsToExhaustion != nil && c.Worst != nil {
-		v.Math = append(v.Math, fmt.Sprintf("worst destination headroom %d ports ÷ %s rate = %.1fs to exhaustion",
-			c.Worst.Headroom, c.ExhaustionBasis, *c.SecondsToExhaustion))
-		if *c.SecondsToExhaustion < 300 {
-			v.Level = Warning
-			v.Summary += fmt.Sprintf(" At this rate %s runs out of ports in %.0f s.", c.Worst.Remote, *c.SecondsToExhaustion)
-		}
-	}
-	if c.Worst != nil && *c.TimeWaitDemand > float64(c.Worst.PortsUsable) && v.Level == OK {
-		v.Level = Warning
-		v.Summary += " If these all went to one destination, its TIME_WAIT demand would exceed the usable range."
-	}
-	return v
+	t.math = append(t.math, fmt.Sprintf("Tcp ActiveOpens rose %.1f/s over %.1f s: connect() attempts that sent a SYN, failed ones included; a connect() that found no port never counts",
+		*c.ActiveOpensPerSecond, f.WindowSeconds),
+		fmt.Sprintf("× 60 s = %.0f: the most TIME_WAIT sockets the host's outgoing connections could keep, not any one destination's demand", *c.TimeWaitDemandBound))
+	t.summary = fmt.Sprintf("%.1f new outgoing and %.1f incoming connections per second.", *c.ActiveOpensPerSecond, *c.PassiveOpensPerSecond)
+	return t
 }
 
-func timeWaitVerdict(f advisor.Findings) Verdict {
-	t := f.TimeWait
-	v := Verdict{Topic: "time-wait", Level: OK}
-	v.Math = append(v.Math, fmt.Sprintf("%d TIME_WAIT of tcp_max_tw_buckets %d; TCPTimeWaitOverflow %.0f total, +%.0f in window",
-		t.Count, t.MaxBuckets, t.OverflowTotal, t.OverflowDelta))
-	v.Summary = fmt.Sprintf("%d sockets in TIME_WAIT. They hold no file descriptor and expire after a fixed 60 s; alone they are not a problem.", t.Count)
-	if t.OverflowDelta > 0 {
-		v.Level = Warning
-		v.Summary = fmt.Sprintf("The TIME_WAIT table overflowed %.0f times: the kernel destroyed sockets instead of keeping them in TIME_WAIT.", t.OverflowDelta)
-		v.Action = "Raise net.ipv4.tcp_max_tw_buckets (each bucket costs a few hundred bytes), or reduce churn with keep-alive."
+func timeWaitFacts(f advisor.Findings) facts {
+	tw := f.TimeWait
+	t := facts{level: policies.SeverityOK}
+	t.math = append(t.math, fmt.Sprintf("%d TIME_WAIT of tcp_max_tw_buckets %d; TCPTimeWaitOverflow %.0f total, +%.0f in window",
+		tw.Count, tw.MaxBuckets, tw.OverflowTotal, tw.OverflowDelta))
+	if tw.Outgoing != nil {
+		t.math = append(t.math, fmt.Sprintf("%d of them on ephemeral ports: connections this host opened and closed first", *tw.Outgoing))
 	}
-	return v
+	t.summary = fmt.Sprintf("%d sockets in TIME_WAIT; each holds its port towards its destination for 60 s, whatever tcp_fin_timeout says, and no file descriptor.", tw.Count)
+	return t
 }
 
-// finWait2Threshold is the FIN_WAIT2 count from which the verdict warns.
-const finWait2Threshold = 1000
-
-func finWait2Verdict(f advisor.Findings) Verdict {
+func finWait2Facts(f advisor.Findings) facts {
 	w := f.FinWait2
-	v := Verdict{Topic: "fin-wait2", Level: OK}
+	t := facts{level: policies.SeverityOK}
 	limit := ""
-	if w.MaxOrphans > 0 {
-		limit = fmt.Sprintf(" of tcp_max_orphans %d", w.MaxOrphans)
+	if f.Orphans.Max > 0 {
+		limit = fmt.Sprintf(" of tcp_max_orphans %d", f.Orphans.Max)
 	}
-	// An orphan in FIN_WAIT2 becomes a timewait sock when tcp_fin_timeout
-	// is at most 60 s: sockstat counts it in tw, not orphan, and it takes
-	// a tcp_max_tw_buckets slot.
-	v.Math = append(v.Math, fmt.Sprintf("%d FIN_WAIT2, %d of them orphaned (those share tcp_max_tw_buckets %d with TIME_WAIT); %d orphaned sockets in all states%s; tcp_fin_timeout %d s",
-		w.Count, w.Orphaned, f.TimeWait.MaxBuckets, w.Orphans, limit, w.FinTimeout))
-	v.Summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2 for the peer to close.", w.Count)
-	if w.Orphaned >= finWait2Threshold {
-		v.Level = Warning
-		v.Summary = fmt.Sprintf("%d orphaned sockets wait in FIN_WAIT2: peers do not finish closing, and each waits up to tcp_fin_timeout (%d s).", w.Orphaned, w.FinTimeout)
-		v.Action = "Lower net.ipv4.tcp_fin_timeout so orphans in FIN_WAIT2 are freed sooner (it is the one thing it governs; TIME_WAIT stays 60 s); find the peers that never send their FIN."
-	}
-	return v
+	t.math = append(t.math, fmt.Sprintf("%d FIN_WAIT2, %d of them orphaned (they wait tcp_fin_timeout %d s and share tcp_max_tw_buckets %d with TIME_WAIT); %d orphaned sockets host-wide in all states%s",
+		w.Count, w.Orphaned, w.FinTimeout, f.TimeWait.MaxBuckets, f.Orphans.Count, limit))
+	t.summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2 for the peer to close, %d of them orphaned.", w.Count, w.Orphaned)
+	return t
 }
 
-func closeWaitVerdict(f advisor.Findings) Verdict {
+func closeWaitFacts(f advisor.Findings) facts {
 	c := f.CloseWait
-	v := Verdict{Topic: "close-wait", Level: OK}
+	t := facts{level: policies.SeverityOK}
 	if c.Count == 0 {
-		v.Summary = "No sockets in CLOSE_WAIT."
-		return v
+		t.summary = "No sockets in CLOSE_WAIT."
+		return t
 	}
-	v.AppBug = true
-	v.Level = Warning
+	t.appBug = true
 	top := c.ByOwner[0]
-	owner := fmt.Sprintf("%s (pid %d, unit %s)", orUnknown(top.Command), top.PID, orUnknown(top.Unit))
-	if top.PID == 0 {
-		owner = "an unknown process"
-	}
-	v.Math = append(v.Math, fmt.Sprintf("%d CLOSE_WAIT, %+d over %.1fs; %s holds %d", c.Count, c.Growth, f.WindowSeconds, owner, top.Count))
+	owner := ownerString(top.PID, top.Command, top.Unit)
+	t.math = append(t.math, fmt.Sprintf("%d CLOSE_WAIT, %+d over %d dump(s); %s holds %d", c.Count, c.Growth, c.Samples, owner, top.Count),
+		fmt.Sprintf("%d with Recv-Q ≥ 1 (the peer's FIN never read), %d with Recv-Q 0 (end-of-file read, close() never called)", c.UnreadEOF, c.EOFRead))
 	remotes := make([]string, 0, 3)
 	for _, r := range c.ByRemote[:min(3, len(c.ByRemote))] {
 		remotes = append(remotes, fmt.Sprintf("%s ×%d", r.Remote, r.Count))
 	}
-	v.Math = append(v.Math, fmt.Sprintf("%d remote addresses, pattern %s: %s", c.Remotes, c.Pattern, strings.Join(remotes, ", ")))
+	t.math = append(t.math, fmt.Sprintf("%d remote addresses, pattern %s: %s", c.Remotes, c.Pattern, strings.Join(remotes, ", ")))
 	if c.Stuck != nil {
-		v.Math = append(v.Math, fmt.Sprintf("%d of %d sockets present in all %d samples (stuck)", *c.Stuck, c.Count, f.Samples))
+		t.math = append(t.math, fmt.Sprintf("%d of %d sockets present in all %d dumps (stuck)", *c.Stuck, c.Count, c.Samples))
 	}
-	v.Summary = fmt.Sprintf("%d sockets in CLOSE_WAIT, most held by %s: the peer closed and the application never called close().", c.Count, owner)
-	if c.Growth > 0 || (c.Stuck != nil && *c.Stuck > 0) {
-		v.Level = Critical
-		v.Summary += " They are not going away."
-	}
-	switch c.Pattern {
-	case advisor.PatternOneRemote:
-		v.Action = fmt.Sprintf("Application bug; no sysctl ends CLOSE_WAIT. Look at the code path talking to %s in %s: a response or error path that skips close(). Restarting the unit frees the sockets for now.", c.ByRemote[0].Remote, owner)
-	default:
-		v.Action = fmt.Sprintf("Application bug; no sysctl ends CLOSE_WAIT. Many peers are affected, so %s leaks on a common path (an error or timeout branch that skips close()). Restarting the unit frees the sockets for now.", owner)
-	}
-	return v
+	t.summary = fmt.Sprintf("%d sockets in CLOSE_WAIT, most held by %s: the peer closed and the application has not called close(); no sysctl ends CLOSE_WAIT.", c.Count, owner)
+	return t
 }
 
-func queueVerdict(f advisor.Findings) Verdict {
+func ownerString(pid int, command, unit string) string {
+	if pid == 0 {
+		return "an unknown process"
+	}
+	return fmt.Sprintf("%s (pid %d, unit %s)", Printable(orUnknown(command)), pid, Printable(orUnknown(unit)))
+}
+
+func queueFacts(f advisor.Findings) facts {
 	q := f.Queues
-	v := Verdict{Topic: "queues", Level: OK}
-	v.Math = append(v.Math,
+	t := facts{level: policies.SeverityOK}
+	t.math = append(t.math,
 		fmt.Sprintf("Recv-Q: %d sockets hold %d bytes; Send-Q: %d sockets hold %d bytes",
 			q.Backlog.RecvQSockets, q.Backlog.RecvQBytes, q.Backlog.SendQSockets, q.Backlog.SendQBytes),
 		fmt.Sprintf("ListenOverflows %.0f total, +%.0f in window; ListenDrops +%.0f", q.ListenOverflowsTotal, q.ListenOverflowsDelta, q.ListenDropsDelta))
-	v.Summary = "Socket queues drain and no listener overflowed in the window."
 	for _, l := range q.Listeners {
-		v.Math = append(v.Math, fmt.Sprintf("listener %s: %d connections wait for accept(), backlog %d", l.Address, l.Queued, l.Backlog))
+		t.math = append(t.math, fmt.Sprintf("listener %s: %d connections wait for accept(), backlog %d (full above %d)", l.Address, l.Queued, l.Backlog, l.Backlog))
 	}
-	if q.ListenOverflowsDelta > 0 || q.ListenDropsDelta > 0 {
-		v.Level = Warning
-		v.Summary = "A listener's accept queue overflowed: connections were dropped before the application accepted them."
-		v.Action = "Make the application accept faster, and raise its listen() backlog together with net.core.somaxconn (the kernel caps the backlog at somaxconn)."
-	}
-	return v
+	t.summary = fmt.Sprintf("%d listener(s) with connections waiting for accept(); %.0f listen overflows in the window.", len(q.Listeners), q.ListenOverflowsDelta)
+	return t
 }
 
 func orUnknown(s string) string {

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
 func findings(mut func(f *advisor.Findings)) advisor.Findings {
@@ -14,11 +17,12 @@ func findings(mut func(f *advisor.Findings)) advisor.Findings {
 		Samples: 2, WindowSeconds: 10, States: map[string]int{}, StatesComplete: true,
 		Ports:     advisor.PortFindings{Range: advisor.PortRange{Low: 40000, High: 40999}, Size: 1000, Usable: 1000},
 		TimeWait:  advisor.TimeWaitFindings{MaxBuckets: 131072},
-		FinWait2:  advisor.FinWait2Findings{MaxOrphans: 65536, FinTimeout: 60},
+		FinWait2:  advisor.FinWait2Findings{FinTimeout: 60},
+		Orphans:   advisor.OrphanFindings{Max: 65536},
 		CloseWait: advisor.CloseWaitFindings{Pattern: advisor.PatternNone},
 	}
 	zero := 0.0
-	f.Connections.ActiveOpensPerSecond, f.Connections.PassiveOpensPerSecond, f.Connections.TimeWaitDemand = &zero, &zero, &zero
+	f.Connections.ActiveOpensPerSecond, f.Connections.PassiveOpensPerSecond, f.Connections.TimeWaitDemandBound = &zero, &zero, &zero
 	if mut != nil {
 		mut(&f)
 	}
@@ -28,44 +32,80 @@ func findings(mut func(f *advisor.Findings)) advisor.Findings {
 func byTopic(vs []Verdict) map[string]Verdict {
 	out := map[string]Verdict{}
 	for _, v := range vs {
-		out[v.Topic] = v
+		if _, seen := out[v.Topic]; !seen {
+			out[v.Topic] = v
+		}
 	}
 	return out
 }
 
-func TestVerdicts(t *testing.T) {
+func rec(rule, topic, severity, summary string) policies.Recommendation {
+	return policies.Recommendation{Rule: rule, Topic: topic, Severity: severity, Summary: summary, Advice: "do this",
+		Source: hcl.Range{Filename: "default/x.hcl", Start: hcl.Pos{Line: 3, Column: 1}}}
+}
+
+func TestLevelsComeFromRulesOnly(t *testing.T) {
+	full := findings(func(f *advisor.Findings) {
+		f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000,
+			TimeWait: 1000, PortsUsable: 1000, Utilization: 1, Plateau: 1000, PlateauUtilization: 1, Full: true}
+		f.TimeWait.Count = 1000
+	})
+	// Without a rule, even a full destination is reported, not graded.
+	for _, v := range Verdicts(full, nil) {
+		if v.Level != policies.SeverityOK || v.Rule != "" {
+			t.Errorf("%s graded %s without a rule", v.Topic, v.Level)
+		}
+		if strings.Contains(v.Summary, "not a problem") || strings.Contains(strings.ToLower(v.Summary), " fine") {
+			t.Errorf("%s calls the figures fine: %s", v.Topic, v.Summary)
+		}
+	}
+	vs := Verdicts(full, []policies.Recommendation{
+		rec("time-wait-reuse", TopicTimeWait, policies.SeverityWarning, "TIME_WAIT holds the ports"),
+		rec("port-exhaustion", TopicPorts, policies.SeverityCritical, "connect() runs short"),
+	})
+	if vs[0].Rule != "port-exhaustion" || vs[0].Level != policies.SeverityCritical || vs[1].Rule != "time-wait-reuse" {
+		t.Fatalf("not worst first: %+v", vs[:2])
+	}
+	got := byTopic(vs)[TopicPorts]
+	if got.RuleSource != "default/x.hcl:3:1" || got.Action != "do this" || len(got.Math) == 0 {
+		t.Errorf("rule verdict lacks source, action or arithmetic: %+v", got)
+	}
+	if !strings.Contains(strings.Join(got.Math, " "), "1000 unavailable of 1000 usable") {
+		t.Errorf("arithmetic: %v", got.Math)
+	}
+}
+
+func TestFacts(t *testing.T) {
 	stuck := 40
 	tests := []struct {
 		name    string
 		f       advisor.Findings
 		topic   string
-		level   Level
 		appBug  bool
 		mention []string
 	}{
-		{"idle ports", findings(nil), "ephemeral-ports", OK, false, []string{"No destination can run out"}},
+		{"idle ports", findings(nil), TopicPorts, false, []string{"no destination can run out"}},
 		{"near exhaustion", findings(func(f *advisor.Findings) {
-			f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 950, PortsUsable: 1000, Utilization: 0.95, Headroom: 50}
-		}), "ephemeral-ports", Critical, false, []string{"EADDRNOTAVAIL", "950 of 1000", "tcp_fin_timeout does not shorten TIME_WAIT"}},
-		{"close-wait leak", findings(func(f *advisor.Findings) {
-			f.CloseWait = advisor.CloseWaitFindings{Count: 50, Growth: 10, Stuck: &stuck, Remotes: 1, Pattern: advisor.PatternOneRemote,
+			secs := 12.0
+			f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 950, PortsUnavailable: 950, PortsUsable: 1000,
+				Utilization: 0.95, Headroom: 50, CloseRate: 20, HoldSeconds: 60, Plateau: 1200, PlateauUtilization: 1.2,
+				SecondsToExhaustion: &secs, ExhaustionBasis: "TIME_WAIT arrivals minus expiries"}
+		}), TopicPorts, false, []string{"950 unavailable of 1000", "plateau 1200", "runs out in 12 s"}},
+		{"close-wait", findings(func(f *advisor.Findings) {
+			f.CloseWait = advisor.CloseWaitFindings{Count: 50, Growth: 10, Stuck: &stuck, Remotes: 1, Pattern: advisor.PatternOneRemote, UnreadEOF: 30, EOFRead: 20,
 				ByOwner:  []advisor.OwnerCount{{PID: 7, Command: "api", Unit: "api.service", Count: 50}},
 				ByRemote: []advisor.RemoteCount{{Remote: "10.9.9.9", Count: 50}}}
-		}), "close-wait", Critical, true, []string{"api (pid 7, unit api.service)", "10.9.9.9", "no sysctl ends CLOSE_WAIT"}},
-		{"fin-wait2 build-up", findings(func(f *advisor.Findings) { f.FinWait2.Count, f.FinWait2.Orphaned = 5000, 5000 }), "fin-wait2", Warning, false, []string{"tcp_fin_timeout", "tcp_max_tw_buckets"}},
-		{"fin-wait2 held by the application", findings(func(f *advisor.Findings) { f.FinWait2.Count = 5000 }), "fin-wait2", OK, false, []string{"5000"}},
-		{"bind() short, destinations fine", findings(func(f *advisor.Findings) {
-			f.Ports.DistinctInUse, f.Ports.BindUtilization = 950, 0.95
-			f.Connections.Worst = &advisor.DestinationUse{Remote: "10.0.0.2:80", PortsInUse: 50, PortsUsable: 1000, Utilization: 0.05}
-		}), "ephemeral-ports", Critical, false, []string{"bind()", "IP_BIND_ADDRESS_NO_PORT", "950 distinct ports"}},
-		{"tw overflow", findings(func(f *advisor.Findings) { f.TimeWait.OverflowDelta = 12 }), "time-wait", Warning, false, []string{"tcp_max_tw_buckets"}},
-		{"listen overflow", findings(func(f *advisor.Findings) { f.Queues.ListenOverflowsDelta = 3 }), "queues", Warning, false, []string{"somaxconn"}},
+		}), TopicCloseWait, true, []string{"api (pid 7, unit api.service)", "10.9.9.9", "no sysctl ends CLOSE_WAIT", "30 with Recv-Q ≥ 1"}},
+		{"bind()", findings(func(f *advisor.Findings) {
+			f.Ports.BindSource, f.Ports.DistinctInUse, f.Ports.BindUtilization = "10.0.0.1", 950, 0.95
+		}), TopicPorts, false, []string{"bind() to port 0 on 10.0.0.1", "950 distinct ports"}},
+		{"rates", findings(nil), TopicRate, false, []string{"not any one destination's demand"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := byTopic(Verdicts(tt.f))[tt.topic]
-			if v.Level != tt.level || v.AppBug != tt.appBug {
-				t.Errorf("level %s app_bug %v, want %s %v: %+v", v.Level, v.AppBug, tt.level, tt.appBug, v)
+			v := byTopic(Verdicts(tt.f, nil))[tt.topic]
+			if v.AppBug != tt.appBug {
+				t.Errorf("app_bug %v, want %v: %+v", v.AppBug, tt.appBug, v)
 			}
 			text := v.Summary + " " + strings.Join(v.Math, " ") + " " + v.Action
 			for _, m := range tt.mention {
@@ -77,36 +117,81 @@ func TestVerdicts(t *testing.T) {
 	}
 }
 
-// TestNoTimeWaitAdviceBlamesFinTimeout: only the FIN_WAIT2 verdict may
-// recommend tcp_fin_timeout (DESIGN §3.3).
-func TestNoTimeWaitAdviceBlamesFinTimeout(t *testing.T) {
+func TestDiagnosisText(t *testing.T) {
 	f := findings(func(f *advisor.Findings) {
-		f.Connections.Worst = &advisor.DestinationUse{Remote: "10.0.0.2:80", PortsInUse: 999, PortsUsable: 1000, Utilization: 0.999}
-		f.TimeWait.OverflowDelta = 5
+		f.CloseWait = advisor.CloseWaitFindings{Count: 300, Pattern: advisor.PatternOneRemote,
+			ByOwner:  []advisor.OwnerCount{{PID: 7, Command: "evil\x1b[2J\nname", Unit: "api.service", Count: 300}},
+			ByRemote: []advisor.RemoteCount{{Remote: "10.9.9.9", Count: 300}}}
 	})
-	for _, v := range Verdicts(f) {
-		if v.Topic != "fin-wait2" && strings.Contains(v.Action, "Lower net.ipv4.tcp_fin_timeout") {
-			t.Errorf("%s recommends tcp_fin_timeout: %s", v.Topic, v.Action)
+	sc := advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999", advisor.KeyTwReuse: "2"})
+	d := NewDiagnosis(advisor.Snapshot{Sysctls: sc}, f, []policies.Recommendation{rec("close-wait-leak", TopicCloseWait, policies.SeverityCritical, "leak")})
+	var buf bytes.Buffer
+	if err := d.WriteText(&buf, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	first, _, _ := strings.Cut(out, "\n")
+	if !strings.HasPrefix(first, "CRITICAL: ") || !strings.Contains(first, "300 CLOSE_WAIT") || !strings.Contains(first, "rules: close-wait-leak") {
+		t.Errorf("first line does not name the worst problem: %q", first)
+	}
+	if !strings.Contains(out, "tcp_tw_reuse 2 (loopback only)") {
+		t.Error("the sysctls in play are not shown")
+	}
+	if strings.Contains(out, "\x1b") || !strings.Contains(out, `evil\x1b[2J\nname`) {
+		t.Errorf("a hostile command name reached the terminal unescaped:\n%s", out)
+	}
+	if d.Level != policies.SeverityCritical || d.Counts[policies.SeverityCritical] != 1 {
+		t.Errorf("level %s counts %v", d.Level, d.Counts)
+	}
+}
+
+func TestWrap(t *testing.T) {
+	got := wrap("  one two three four five six", 14, "    ")
+	want := "  one two\n    three four\n    five six"
+	if got != want {
+		t.Errorf("wrap = %q, want %q", got, want)
+	}
+	if wrap("a b c", 0, "") != "a b c" {
+		t.Error("width 0 wrapped")
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"nginx":         "nginx",
+		"a\nb":          `a\nb`,
+		"\x1b[31mred":   `\x1b[31mred`,
+		"bad\xffutf8":   `bad\xffutf8`,
+		`back\slash`:    `back\\slash`,
+		"tab\there":     `tab\there`,
+		"ünïcode ok":    "ünïcode ok",
+		"zero\x00width": `zero\x00width`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
 func TestDiagnosisJSONShape(t *testing.T) {
 	var buf bytes.Buffer
-	snap := advisor.Snapshot{Sysctls: advisor.Sysctls{PortRange: advisor.PortRange{Low: 32768, High: 60999}}}
-	if err := NewDiagnosis(advisor.Analyze([]advisor.Snapshot{snap})).WriteJSON(&buf); err != nil {
+	snap := advisor.Snapshot{Sysctls: advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "32768 60999"})}
+	if err := NewDiagnosis(snap, advisor.Analyze([]advisor.Snapshot{snap}), nil).WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"states", "destinations", "close_wait", "ports", "connections", "verdicts"} {
+	for _, key := range []string{"level", "counts", "summary", "states", "destinations", "close_wait", "ports", "connections", "verdicts", "sysctls"} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("JSON lacks %q", key)
 		}
 	}
 	if cw := m["close_wait"].(map[string]any); cw["by_owner"] == nil {
 		t.Error("close_wait.by_owner is null, want an array")
+	}
+	if m["level"] != "ok" {
+		t.Errorf("level %v, want ok", m["level"])
 	}
 }

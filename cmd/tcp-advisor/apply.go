@@ -7,13 +7,14 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 	"golang.org/x/sys/unix"
 )
 
 func runApply(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("apply", stderr)
-	paths := policyFlag(fs)
+	policyPaths := policyFlag(fs)
 	yes := fs.Bool("yes", false, "apply without asking")
 	stateDir := stateDirFlag(fs)
 	samples, interval := sampleFlags(fs)
@@ -23,23 +24,31 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
-	set, err := loadPolicies(*paths, stderr)
+	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
-	session, err := orchestrate.OpenSession(sysRoot, *stateDir, set, "", newLogger(stderr))
+	session, err := orchestrate.OpenSession(paths, *stateDir, set, "", newLogger(stderr))
 	if err != nil {
 		return err
+	}
+	if session.PersistNote != "" {
+		fmt.Fprintf(stderr, "tcp-advisor apply: %s\n", session.PersistNote)
 	}
 	if _, err := session.DetectOutsideChanges(); err != nil {
 		return err
 	}
-	plan, err := planOnce(set, session.State, *samples, *interval, stderr)
-	if werr := plan.WriteText(stdout); werr != nil {
+	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	if err != nil {
+		return err
+	}
+	evalErr := ruleFailures(j, stderr)
+	plan := j.Plan(set, session.State)
+	if werr := plan.WriteText(stdout, textOptions(stdout)); werr != nil {
 		return werr
 	}
-	if err != nil || len(plan.Changes) == 0 {
-		return err
+	if evalErr != nil || len(plan.Changes) == 0 {
+		return evalErr
 	}
 	if !*yes && !confirm(stdout) {
 		return fmt.Errorf("nothing applied: pass --yes, or answer y on a terminal")

@@ -4,13 +4,13 @@ import (
 	"io"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
 
 func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
+	policyPaths := policyFlag(fs)
 	samples := fs.Int("samples", 1, "number of samples to take")
 	interval := fs.Duration("interval", time.Second, "time between samples")
 	format := formatFlag(fs)
@@ -23,13 +23,20 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
-	window, err := observe.New(procRoot, sysRoot).Window(*samples, *interval, observe.Full)
+	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
-	d := report.NewDiagnosis(advisor.Analyze(window))
+	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	if err != nil {
+		return err
+	}
+	if err := ruleFailures(j, stderr); err != nil {
+		return err
+	}
+	d := j.Diagnosis()
 	if *format == "json" {
 		return d.WriteJSON(stdout)
 	}
-	return d.WriteText(stdout)
+	return d.WriteText(stdout, textOptions(stdout))
 }

@@ -52,6 +52,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(args[1:], stdout, stderr)
 		var ee exitError
+		var ue usageError
 		switch {
 		case err == nil:
 			return 0
@@ -59,6 +60,9 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 			return ee.code
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, err)
+			return 2
 		default:
 			fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, err)
 			return 1
@@ -111,3 +115,9 @@ func checkSamples(n int) error {
 	}
 	return nil
 }
+
+// usageError is a mistake in how a command was called: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }

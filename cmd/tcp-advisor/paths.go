@@ -1,8 +1,9 @@
 package main
 
+import "github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+
 // Where the kernel's files are, and the default state directory.
-const (
-	procRoot        = "/proc"
-	sysRoot         = "/proc/sys"
+var (
+	paths           = orchestrate.DefaultPaths
 	defaultStateDir = "/var/lib/tcp-advisor"
 )

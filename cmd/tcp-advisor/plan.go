@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -33,25 +32,36 @@ func stateDirFlag(fs *flag.FlagSet) *string {
 	return fs.String("state-dir", defaultStateDir, "directory for originals and change history")
 }
 
-// loadPolicies loads --policy paths, or the embedded defaults, printing
-// diagnostics as file:line:column.
+// loadPolicies loads the embedded defaults with the --policy paths layered
+// on top, printing diagnostics as file:line:column.
 func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
-	set, diags := policies.LoadOrDefault(paths...)
-	if diags.HasErrors() {
-		policies.FormatDiagnostics(stderr, diags)
-		return nil, fmt.Errorf("policies did not load")
-	}
+	set, diags := policies.Load(paths...)
 	if len(diags) > 0 {
 		policies.FormatDiagnostics(stderr, diags)
+	}
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("policies did not load")
 	}
 	return set, nil
 }
 
+// ruleFailures prints the diagnostics of the evaluation and returns an
+// error when a rule failed to evaluate: its judgement is missing.
+func ruleFailures(j orchestrate.Judgement, stderr io.Writer) error {
+	if len(j.Diags) > 0 {
+		policies.FormatDiagnostics(stderr, j.Diags)
+	}
+	if j.Diags.HasErrors() {
+		return fmt.Errorf("%d rule(s) failed to evaluate and were left out", len(j.Diags.Errs()))
+	}
+	return nil
+}
+
 func runPlan(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan", stderr)
-	paths := policyFlag(fs)
+	policyPaths := policyFlag(fs)
 	format := formatFlag(fs)
-	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when changes are proposed, 1 on error")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing is to be done, 2 when changes are proposed or a critical recommendation needs a person, 1 on error")
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
 	samples, interval := sampleFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +73,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
-	set, err := loadPolicies(*paths, stderr)
+	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
@@ -71,32 +81,23 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil && !os.IsPermission(err) {
 		return err
 	}
-	plan, err := planOnce(set, st, *samples, *interval, stderr)
+	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	if err != nil {
+		return err
+	}
+	evalErr := ruleFailures(j, stderr)
+	plan := j.Plan(set, st)
 	var werr error
 	if *format == "json" {
 		werr = plan.WriteJSON(stdout)
 	} else {
-		werr = plan.WriteText(stdout)
+		werr = plan.WriteText(stdout, textOptions(stdout))
 	}
-	if err != nil || werr != nil {
-		return errors.Join(err, werr)
+	if evalErr != nil || werr != nil {
+		return errors.Join(evalErr, werr)
 	}
-	if *detailed && len(plan.Changes) > 0 {
+	if *detailed && plan.Actionable() {
 		return exitError{code: 2}
 	}
 	return nil
-}
-
-// planOnce observes, evaluates and plans, printing policy diagnostics. A
-// rule that fails to evaluate is left out of the plan, which comes back
-// with an error saying so.
-func planOnce(set *policies.Set, st *remediate.State, samples int, interval time.Duration, stderr io.Writer) (remediate.Plan, error) {
-	plan, diags, err := orchestrate.PlanOnce(observe.New(procRoot, sysRoot), set, st, samples, interval)
-	if len(diags) > 0 {
-		policies.FormatDiagnostics(stderr, diags)
-	}
-	if err == nil && diags.HasErrors() {
-		err = fmt.Errorf("%d rule(s) failed to evaluate and were left out of the plan", len(diags.Errs()))
-	}
-	return plan, err
 }

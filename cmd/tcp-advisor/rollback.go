@@ -16,7 +16,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	session, err := orchestrate.OpenSession(sysRoot, *stateDir, nil, *persist, newLogger(stderr))
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, *persist, newLogger(stderr))
 	if err != nil {
 		return err
 	}

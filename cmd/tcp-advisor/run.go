@@ -21,7 +21,7 @@ func newLogger(stderr io.Writer) *systemd.Logger { return systemd.NewLogger(stde
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
-	paths := policyFlag(fs)
+	policyPaths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
 	interval := fs.Duration("interval", 0, "tick interval (default: the policy's interval)")
 	detail := fs.Duration("detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
@@ -44,11 +44,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return fmt.Errorf("--metrics-top %d: want 1 or more", *top)
 	}
-	session, err := orchestrate.OpenSession(sysRoot, *stateDir, nil, "", nil)
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
-	cfg := orchestrate.Config{PolicyPaths: *paths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval()}
+	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval()}
 	if *textfile != "" || *listen != "" {
 		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
 		cfg.Metrics = m
@@ -60,7 +60,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(procRoot, sysRoot), session.Applier, newLogger(stderr), systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, newLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err := checkFormat(*format); err != nil {
 		return err
 	}
-	session, err := orchestrate.OpenSession(sysRoot, *stateDir, nil, "", nil)
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,7 @@ type Config struct {
 type Agent struct {
 	cfg     Config
 	obs     Observer
+	session *Session
 	applier *remediate.Applier
 	log     Logger
 	notify  Notifier
@@ -93,21 +94,21 @@ const (
 	detailsSize = 3
 )
 
-// New returns an agent. It loads the policies and the state: an agent that
-// cannot do either does not start.
-func New(cfg Config, obs Observer, applier *remediate.Applier, log Logger, notify Notifier) (*Agent, error) {
+// New returns an agent working on the session's state and sysctls. It
+// loads the policies and checks the state belongs to this network
+// namespace: an agent that cannot do either does not start.
+func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier) (*Agent, error) {
 	if cfg.DetailEvery <= 0 {
 		cfg.DetailEvery = time.Minute
 	}
-	a := &Agent{cfg: cfg, obs: obs, applier: applier, log: log, notify: notify, now: time.Now, announced: map[string]bool{}}
+	a := &Agent{cfg: cfg, obs: obs, session: session, applier: session.Applier, state: session.State,
+		log: log, notify: notify, now: time.Now, announced: map[string]bool{}}
+	if err := session.CheckNamespace(); err != nil {
+		return nil, err
+	}
 	if err := a.loadPolicies(); err != nil {
 		return nil, err
 	}
-	st, err := applier.Store.Load()
-	if err != nil {
-		return nil, err
-	}
-	a.state = st
 	return a, nil
 }
 
@@ -130,7 +131,7 @@ func (a *Agent) Interval() time.Duration {
 // loadPolicies compiles the policy set; on failure it logs every diagnostic
 // and keeps the set in force.
 func (a *Agent) loadPolicies() error {
-	set, diags := policies.LoadOrDefault(a.cfg.PolicyPaths...)
+	set, diags := policies.Load(a.cfg.PolicyPaths...)
 	if diags.HasErrors() {
 		for _, d := range diags {
 			if d.Severity != hcl.DiagError {
@@ -160,7 +161,11 @@ func (a *Agent) loadPolicies() error {
 	if set.Settings.Persist {
 		persist = set.Settings.PersistPath
 	}
-	a.applier.Persist = remediate.Persister{Path: persist}
+	a.session.persistTo(persist)
+	if a.session.PersistNote != "" {
+		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
+			Message: "policy asks for persistence: " + a.session.PersistNote})
+	}
 	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
 		systemd.FieldMode:           a.Mode(),
 		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
@@ -238,7 +243,7 @@ func (a *Agent) Tick() {
 	findings := advisor.AnalyzeWithDumps(merge(a.details, a.recent), a.details)
 
 	// The snapshot has just read every managed key's live value.
-	released, err := a.applier.DetectOutsideChangesIn(a.state, snap.Sysctls.Raw)
+	released, err := a.applier.DetectOutsideChangesIn(a.state, snap.Sysctls)
 	for _, r := range released {
 		logOutsideChange(a.log, r)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -36,7 +35,10 @@ func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
 		return advisor.Snapshot{}, err
 	}
 	key := advisor.DestKey{Local: netip.MustParseAddr("127.0.0.1"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")}
-	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{key: {InUse: o.inUse, TimeWait: o.inUse}}}
+	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{
+		// TIME_WAIT ages spread evenly over the 60 s: a steady load.
+		key: {InUse: o.inUse, TimeWait: o.inUse, TimeWaitRecent: o.inUse / 12, TimeWaitExpiring: o.inUse / 12},
+	}}
 	sum.States[advisor.TimeWait] = o.inUse
 	sum.Ephemeral[advisor.TimeWait] = o.inUse
 	for i := range o.closeWait {
@@ -128,18 +130,17 @@ func setup(t *testing.T, mode string, policyDir string) (*Agent, *fakeObserver, 
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(v+"\n"), 0o644)
 	}
-	sys, err := remediate.NewSysctls(root)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(t.TempDir()), Now: time.Now}
 	obs := &fakeObserver{root: root, inUse: 950, now: time.Now()}
 	log, notify := &recordingLog{}, &recordingNotifier{}
 	var paths []string
 	if policyDir != "" {
 		paths = []string{policyDir}
 	}
-	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour}, obs, applier, log, notify)
+	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour}, obs, session, log, notify)
 	if err != nil {
 		t.Fatal(err)
 	}

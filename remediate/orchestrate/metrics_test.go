@@ -10,7 +10,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -23,11 +22,10 @@ func setupMetrics(t *testing.T, mode, policyDir, textfile string) (*Agent, *metr
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(v+"\n"), 0o644)
 	}
-	sys, err := remediate.NewSysctls(root)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(t.TempDir()), Now: time.Now}
 	obs := &fakeObserver{root: root, inUse: 950, now: time.Now()}
 	log := &recordingLog{}
 	m := metrics.New(metrics.Options{Textfile: textfile})
@@ -35,7 +33,7 @@ func setupMetrics(t *testing.T, mode, policyDir, textfile string) (*Agent, *metr
 	if policyDir != "" {
 		paths = []string{policyDir}
 	}
-	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour, Metrics: m}, obs, applier, log, &recordingNotifier{})
+	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour, Metrics: m}, obs, session, log, &recordingNotifier{})
 	if err != nil {
 		t.Fatal(err)
 	}

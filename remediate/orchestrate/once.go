@@ -7,21 +7,43 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
-// PlanOnce is what `plan` and `apply` do: observe a full window of samples,
-// analyze it, evaluate the policies and build the plan against the state
-// (which may be nil). A rule that fails to evaluate is left out of the plan;
-// the diagnostics come back as the policies gave them, so their positions
+// Judgement is one observation window judged by the policies: what
+// `diagnose` explains and what `plan` turns into changes.
+type Judgement struct {
+	Last     advisor.Snapshot
+	Findings advisor.Findings
+	Recs     []policies.Recommendation
+	// Diags are the rules that failed to evaluate (skipped) and warnings,
+	// with their positions.
+	Diags hcl.Diagnostics
+}
+
+// Judge observes a full window of samples, analyzes it and evaluates the
+// policies on it. A rule that fails to evaluate is left out; the
+// diagnostics come back as the policies gave them, so their positions
 // survive.
-func PlanOnce(obs *observe.Observer, set *policies.Set, st *remediate.State, samples int, interval time.Duration) (remediate.Plan, hcl.Diagnostics, error) {
+func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.Duration) (Judgement, error) {
 	window, err := obs.Window(samples, interval, observe.Full)
 	if err != nil {
-		return remediate.Plan{}, nil, err
+		return Judgement{}, err
 	}
-	last := window[len(window)-1]
-	recs, diags := set.Evaluate(last, advisor.Analyze(window))
-	return remediate.Planner{Set: set, State: st, Now: last.Time}.Build(last, recs), diags, nil
+	j := Judgement{Last: window[len(window)-1], Findings: advisor.Analyze(window)}
+	j.Recs, j.Diags = set.Evaluate(j.Last, j.Findings)
+	return j, nil
+}
+
+// Diagnosis explains the judgement.
+func (j Judgement) Diagnosis() report.Diagnosis {
+	return report.NewDiagnosis(j.Last, j.Findings, j.Recs)
+}
+
+// Plan builds the plan of the judgement against the state (which may be
+// nil).
+func (j Judgement) Plan(set *policies.Set, st *remediate.State) remediate.Plan {
+	return remediate.Planner{Set: set, State: st, Now: j.Last.Time}.Build(j.Last, j.Recs)
 }

@@ -64,7 +64,7 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagno
 	for _, r := range plan.Refused {
 		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail, func() {
 			a.event(systemd.EventChangeRefused,
-				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s: %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Reason),
+				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Bound, r.Source, r.Reason),
 				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,
 					systemd.FieldNewValue: r.To, systemd.FieldGuardrail: r.Guardrail, systemd.FieldReason: r.Reason})
 		})

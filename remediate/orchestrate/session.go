@@ -4,10 +4,22 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
+
+// Paths are where a process finds the kernel's files.
+type Paths struct {
+	Proc  string // normally /proc
+	Sys   string // normally /proc/sys
+	Netns string // where `ip netns` names namespaces, normally /run/netns
+}
+
+// DefaultPaths are the paths of a real host.
+var DefaultPaths = Paths{Proc: "/proc", Sys: "/proc/sys", Netns: observe.NetnsDir}
 
 // Session is a one-shot command's hold on the state: `apply`, `rollback`
 // and `status` each open one. It keeps the sysctl.d drop-in the policy (or,
@@ -15,16 +27,31 @@ import (
 type Session struct {
 	Applier *remediate.Applier
 	State   *remediate.State
-	log     Logger
+	// Here is the network namespace this process runs in.
+	Here advisor.Netns
+	// PersistNote says why a drop-in the policy asks for is not written,
+	// or is empty.
+	PersistNote string
+	// initial is true in the initial network namespace, the only one a
+	// drop-in may configure.
+	initial  bool
+	stateDir string
+	log      Logger
 }
 
 // OpenSession loads the state under stateDir and wires the applier to the
-// sysctls under sysRoot. With a policy set, the drop-in is the policy's
+// sysctls under paths.Sys. With a policy set, the drop-in is the policy's
 // when it persists and none otherwise; without one (rollback), it is
-// persistPath if given, else the one the state last wrote. A nil log logs
+// persistPath if given, else the one the state last wrote. A drop-in is
+// only ever written from the initial network namespace: /etc/sysctl.d
+// configures that namespace at boot, not a container's. A nil log logs
 // nothing.
-func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
-	sys, err := remediate.NewSysctls(sysRoot)
+func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
+	sys, err := remediate.NewSysctls(paths.Sys)
+	if err != nil {
+		return nil, err
+	}
+	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
 	if err != nil {
 		return nil, err
 	}
@@ -41,12 +68,27 @@ func OpenSession(sysRoot, stateDir string, set *policies.Set, persistPath string
 	case persistPath == "":
 		persistPath = st.PersistPath // rollback: keep the drop-in in step
 	}
-	applier.Persist = remediate.Persister{Path: persistPath}
-	if log == nil {
-		log = discard{}
+	s := &Session{Applier: applier, State: st, Here: here, initial: observe.InitialNamespace(paths.Sys), stateDir: stateDir, log: log}
+	s.persistTo(persistPath)
+	if s.log == nil {
+		s.log = discard{}
 	}
-	return &Session{Applier: applier, State: st, log: log}, nil
+	return s, nil
 }
+
+// persistTo points the applier at the drop-in path ("" for none), unless
+// this is not the initial network namespace.
+func (s *Session) persistTo(path string) {
+	s.PersistNote = ""
+	if path != "" && !s.initial {
+		s.PersistNote = fmt.Sprintf("%s is not written: it configures the initial network namespace at boot, and this is %s", path, s.Here)
+		path = ""
+	}
+	s.Applier.Persist = remediate.Persister{Path: path}
+}
+
+// CheckNamespace refuses a state recorded in another network namespace.
+func (s *Session) CheckNamespace() error { return s.State.CheckNamespace(s.stateDir, s.Here) }
 
 // discard is the Logger of a session that logs nothing.
 type discard struct{}
@@ -54,7 +96,11 @@ type discard struct{}
 func (discard) Log(systemd.Event) error { return nil }
 
 // DetectOutsideChanges releases the keys someone else changed, logging each.
+// It refuses a state from another network namespace.
 func (s *Session) DetectOutsideChanges() ([]remediate.Released, error) {
+	if err := s.CheckNamespace(); err != nil {
+		return nil, err
+	}
 	released, err := s.Applier.DetectOutsideChanges(s.State)
 	for _, r := range released {
 		logOutsideChange(s.log, r)
@@ -64,6 +110,9 @@ func (s *Session) DetectOutsideChanges() ([]remediate.Released, error) {
 
 // Apply applies the plan and logs each change applied or failed.
 func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.Failure) {
+	if err := s.CheckNamespace(); err != nil {
+		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
+	}
 	applied, failed := s.Applier.Apply(s.State, plan)
 	logApplied(s.log, policies.ModeEnforce, applied, failed, nil)
 	return applied, failed
@@ -72,6 +121,9 @@ func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.F
 // Rollback restores the originals of keys (every managed key when none is
 // named) and logs each restored key.
 func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
+	if err := s.CheckNamespace(); err != nil {
+		return nil, err
+	}
 	rolled, err := s.Applier.Rollback(s.State, keys...)
 	for _, r := range rolled {
 		_ = s.log.Log(systemd.Event{

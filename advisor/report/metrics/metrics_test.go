@@ -26,23 +26,19 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // sysctls is a host with a 1000-port range, 1 port of it reserved.
 func sysctls() advisor.Sysctls {
-	return advisor.Sysctls{
-		PortRange:             advisor.PortRange{Low: 40000, High: 40999},
-		ReservedPorts:         advisor.PortSet{{Low: 40500, High: 40500}},
-		UnprivilegedPortStart: 1024,
-		TCPFinTimeout:         60,
-		TCPMaxTwBuckets:       262144,
-		Somaxconn:             4096,
-		Raw: map[string]string{
-			"net.ipv4.ip_local_port_range":        "40000 40999",
-			"net.ipv4.ip_local_reserved_ports":    "40500",
-			"net.ipv4.ip_unprivileged_port_start": "1024",
-			"net.ipv4.tcp_tw_reuse":               "2",
-			"net.ipv4.tcp_fin_timeout":            "60",
-			"net.ipv4.tcp_max_tw_buckets":         "262144",
-			"net.core.somaxconn":                  "4096",
-		},
+	sc, err := advisor.NewSysctls(map[string]string{
+		"net.ipv4.ip_local_port_range":        "40000 40999",
+		"net.ipv4.ip_local_reserved_ports":    "40500",
+		"net.ipv4.ip_unprivileged_port_start": "1024",
+		"net.ipv4.tcp_tw_reuse":               "2",
+		"net.ipv4.tcp_fin_timeout":            "60",
+		"net.ipv4.tcp_max_tw_buckets":         "262144",
+		"net.core.somaxconn":                  "4096",
+	})
+	if err != nil {
+		panic(err)
 	}
+	return sc
 }
 
 // busyHost returns two snapshots ten seconds apart with a full socket dump:

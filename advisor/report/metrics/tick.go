@@ -25,13 +25,6 @@ func (v *tickValues) add(f family, value float64, labels ...string) {
 	v.samples = append(v.samples, sample{fam: f, labels: labels, value: value})
 }
 
-// portRangeKey is the one sysctl with two integers; it is exported as
-// tcp_advisor_local_port_range{bound}.
-const portRangeKey = "net.ipv4.ip_local_port_range"
-
-// reservedPortsKey holds a list of ports, which may happen to be one port.
-const reservedPortsKey = "net.ipv4.ip_local_reserved_ports"
-
 // unknownOwner labels CLOSE_WAIT sockets whose process could not be found.
 const unknownOwner = "unknown"
 
@@ -156,24 +149,24 @@ func (v *tickValues) closeWait(owners []advisor.OwnerCount, topN int) {
 	v.add(famCloseWait, float64(rest), Other, Other)
 }
 
-// sysctls exports every sysctl read whose value is one integer, and the
-// port range's two bounds.
+// sysctls exports every sysctl read whose registry kind is one integer,
+// and the port range's two bounds; port lists have no number to export.
 func (v *tickValues) sysctls(sc advisor.Sysctls) {
-	keys := make([]string, 0, len(sc.Raw))
-	for k := range sc.Raw {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if k == portRangeKey || k == reservedPortsKey {
-			continue
+	for _, k := range sc.Keys() {
+		kind := advisor.KindInt
+		if reg, ok := advisor.LookupSysctl(k); ok {
+			kind = reg.Kind
 		}
-		if n, err := strconv.ParseInt(strings.TrimSpace(sc.Raw[k]), 10, 64); err == nil {
-			v.add(famSysctl, float64(n), k)
+		switch kind {
+		case advisor.KindInt:
+			raw, _ := sc.Value(k)
+			if n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err == nil {
+				v.add(famSysctl, float64(n), k)
+			}
+		case advisor.KindPortRange:
+			r := sc.PortRange()
+			v.add(famPortRange, float64(r.Low), "low")
+			v.add(famPortRange, float64(r.High), "high")
 		}
-	}
-	if _, ok := sc.Raw[portRangeKey]; ok {
-		v.add(famPortRange, float64(sc.PortRange.Low), "low")
-		v.add(famPortRange, float64(sc.PortRange.High), "high")
 	}
 }

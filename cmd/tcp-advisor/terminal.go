@@ -1,0 +1,35 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+)
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// textOptions are the text output options for w: colour and wrapping only on
+// a terminal, and no colour when NO_COLOR is set (no-color.org).
+func textOptions(w io.Writer) report.TextOptions {
+	if !isTerminal(w) {
+		return report.TextOptions{}
+	}
+	o := report.TextOptions{Color: os.Getenv("NO_COLOR") == ""}
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 20 {
+			o.Width = int(ws.Col)
+		}
+	}
+	return o
+}

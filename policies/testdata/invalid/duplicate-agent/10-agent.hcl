@@ -1,3 +1,0 @@
-agent {
-  mode = "dry-run"
-}
