@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +55,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		cfg.Metrics = m
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)
+			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPERM) {
+				return fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
+			}
 			if err != nil {
 				return err
 			}
