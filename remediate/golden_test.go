@@ -33,7 +33,7 @@ func baseSnapshot(at time.Time) advisor.Snapshot {
 			"net.ipv4.ip_local_port_range": "40000 40999", "net.ipv4.ip_local_reserved_ports": "",
 			"net.ipv4.ip_unprivileged_port_start": "1024", "net.ipv4.tcp_tw_reuse": "0",
 			"net.ipv4.tcp_tw_reuse_delay": "1000",
-			"net.ipv4.tcp_fin_timeout": "60", "net.ipv4.tcp_max_tw_buckets": "131072",
+			"net.ipv4.tcp_fin_timeout":    "60", "net.ipv4.tcp_max_tw_buckets": "131072",
 			"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096",
 			"net.ipv4.tcp_syncookies": "1", "net.ipv4.tcp_timestamps": "1",
 		}),

@@ -16,6 +16,7 @@ import (
 type Sysctls struct {
 	root   string
 	client *sysctl.Client
+	ns     Namespace // nil: the calling process's namespace
 }
 
 // NewSysctls returns a reader and writer for the tree at root.
@@ -27,8 +28,7 @@ func NewSysctls(root string) (*Sysctls, error) {
 	return &Sysctls{root: root, client: c}, nil
 }
 
-// Get returns a key's value, whitespace-normalized.
-func (s *Sysctls) Get(key string) (string, error) {
+func (s *Sysctls) get(key string) (string, error) {
 	v, err := s.client.Get(key)
 	if err != nil {
 		return "", err
@@ -36,9 +36,9 @@ func (s *Sysctls) Get(key string) (string, error) {
 	return advisor.NormalizeValue(v), nil
 }
 
-// Set writes a key and reads it back. It refuses keys that do not exist:
-// against a plain directory tree go-sysctl would create them silently.
-func (s *Sysctls) Set(key, value string) error {
+// set refuses keys that do not exist: against a plain directory tree
+// go-sysctl would create them silently.
+func (s *Sysctls) set(key, value string) error {
 	path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sysctl %s does not exist here", key)
@@ -52,7 +52,7 @@ func (s *Sysctls) Set(key, value string) error {
 	if err := s.client.Set(key, raw); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)
 	}
-	got, err := s.Get(key)
+	got, err := s.get(key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}

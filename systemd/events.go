@@ -24,8 +24,9 @@ const (
 	EventChangeFailed
 	// EventChangeRolledBack: an applied change was restored to its recorded original value.
 	EventChangeRolledBack
-	// EventOutsideChange: a sysctl the agent manages was changed by someone else.
-	EventOutsideChange
+	// EventKeyReleased: someone else changed a sysctl the agent manages;
+	// the agent keeps their value and releases the key.
+	EventKeyReleased
 	// EventPolicyLoaded: a policy set was compiled and is now in force.
 	EventPolicyLoaded
 	// EventPolicyRejected: a policy file failed to compile; the previous set stays in force.
@@ -59,7 +60,7 @@ var kinds = map[EventKind]kindInfo{
 	EventChangeRefused:     {"change_refused", "fd6ce922ae904edca612625f2f5f9256", PriorityWarning},
 	EventChangeFailed:      {"change_failed", "e7c6c709a4e5422fb1b5f85a6d5567c4", PriorityErr},
 	EventChangeRolledBack:  {"change_rolled_back", "ca53672fb298485393cf647bd006f95b", PriorityWarning},
-	EventOutsideChange:     {"outside_change", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
+	EventKeyReleased:       {"key_released", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
 	EventPolicyLoaded:      {"policy_loaded", "ce65563384344cc489a6b8754b2672c7", PriorityInfo},
 	EventPolicyRejected:    {"policy_rejected", "970b13267c0f4bbfac71c087b69ecace", PriorityErr},
 	EventCloseWaitLeak:     {"close_wait_leak", "0303fe40b9d4426386abfda93d51e7c7", PriorityWarning},

@@ -2,8 +2,8 @@
 // through go-sysctl, counters from /proc/net through procfs, the socket table
 // over netlink sock_diag, and socket owners from /proc/<pid>. It only reads.
 //
-// Everything is read from the calling process's network namespace; to
-// observe another namespace, run tcp-advisor inside it (ip netns exec).
+// An Observer from New reads the calling process's network namespace; one
+// from NewIn reads another namespace from inside it (see Namespace).
 package observe
 
 import (
@@ -43,6 +43,7 @@ type Observer struct {
 	sysRoot  string
 	owners   *OwnerResolver
 	now      func() time.Time
+	ns       Namespace // nil: the calling process's namespace
 }
 
 // New returns an observer reading below procRoot (normally "/proc") and
@@ -60,12 +61,19 @@ func New(procRoot, sysRoot string) *Observer {
 // socket table is dumped as deep as depth and the pre-check require, and the
 // owners of any CLOSE_WAIT and listening sockets dumped are resolved.
 func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
+	if o.ns != nil {
+		return o.observeIn(depth)
+	}
+	return o.observe(depth)
+}
+
+func (o *Observer) observe(depth Depth) (advisor.Snapshot, error) {
 	snap := advisor.Snapshot{Time: o.now()}
 	var err error
 	if snap.Sysctls, err = ReadSysctls(o.sysRoot); err != nil {
 		return snap, err
 	}
-	if snap.Counters, err = ReadCounters(o.procRoot); err != nil {
+	if snap.Counters, err = o.readCounters(); err != nil {
 		return snap, err
 	}
 	var states advisor.StateSet
@@ -80,11 +88,21 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	if snap.Sockets, err = DumpSockets(states, DumpConfigOf(snap.Sysctls)); err != nil {
 		return snap, err
 	}
-	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.procRoot); err != nil {
+	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.netRoot()); err != nil {
 		return snap, err
 	}
-	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
+	o.resolveOwners(snap.Sockets)
 	return snap, nil
+}
+
+// resolveOwners finds the processes holding the CLOSE_WAIT and listening
+// sockets and the sampled sockets of the busiest destinations, and the
+// descriptors the CLOSE_WAIT owners hold.
+func (o *Observer) resolveOwners(sum *advisor.SocketSummary) {
+	keys, samples := destinationSamples(sum)
+	o.owners.Resolve(sum.CloseWait, sum.Listeners, samples)
+	sum.DestOwners = destinationOwners(samples, keys, sum)
+	withDescriptors(o.owners.procRoot, sum.CloseWait)
 }
 
 // DumpFraction is the share of the usable range at which the pre-check asks

@@ -112,17 +112,17 @@ func ownerOf(p procfs.Proc) *advisor.Owner {
 	o := &advisor.Owner{PID: p.PID}
 	o.Command, _ = p.Comm()
 	if cgroups, err := p.Cgroups(); err == nil {
-		o.Unit = unitFromCgroups(cgroups)
+		o.Unit = UnitFromCgroups(cgroups)
 	}
 	return o
 }
 
-// unitFromCgroups returns the systemd unit a process runs in: the first path
+// UnitFromCgroups returns the systemd unit a process runs in: the first path
 // component below the slices, as systemd's cg_path_get_unit() does
 // ("/system.slice/nginx.service/worker" → "nginx.service"). It prefers the
 // unified (0::) hierarchy and falls back to the named systemd hierarchy on
 // cgroup v1 hosts. It returns "" outside units.
-func unitFromCgroups(cgroups []procfs.Cgroup) string {
+func UnitFromCgroups(cgroups []procfs.Cgroup) string {
 	var v1 string
 	for _, cg := range cgroups {
 		switch {

@@ -35,7 +35,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if session.PersistNote != "" {
 		fmt.Fprintf(stderr, "tcp-advisor apply: %s\n", session.PersistNote)
 	}
-	if _, err := session.DetectOutsideChanges(); err != nil {
+	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
 	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)

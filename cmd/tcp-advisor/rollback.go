@@ -20,7 +20,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := session.DetectOutsideChanges(); err != nil {
+	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
 	rolled, err := session.Rollback(keys...)

@@ -243,9 +243,9 @@ func (a *Agent) Tick() {
 	findings := advisor.AnalyzeWithDumps(merge(a.details, a.recent), a.details)
 
 	// The snapshot has just read every managed key's live value.
-	released, err := a.applier.DetectOutsideChangesIn(a.state, snap.Sysctls)
+	released, err := a.applier.ReleaseChangedKeysIn(a.state, snap.Sysctls)
 	for _, r := range released {
-		logOutsideChange(a.log, r)
+		logReleased(a.log, r)
 	}
 	if err != nil {
 		a.event(systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)

@@ -25,7 +25,7 @@ func TestReadmeListsEveryFamily(t *testing.T) {
 		section = section[:end+1]
 	}
 	listed := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(" + Namespace + "_[a-z0-9_]+)`").FindAllStringSubmatch(section, -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `("+Namespace+"_[a-z0-9_]+)`").FindAllStringSubmatch(section, -1) {
 		listed[m[1]] = true
 	}
 	for _, name := range New(Options{}).FamilyNames() {

@@ -12,6 +12,13 @@
 //	tcpload dial -addr 127.0.0.1:9000 -rate 300 -duration 40s [-serve]
 //	    open connections at a fixed rate, closing each first, and print one
 //	    JSON line a second: {"second":s,"ok":n,"eaddrnotavail":m,"other":k}.
+//	tcpload serve -addr 10.99.0.2:9000[,...]
+//	    serve the addresses, closing each connection once the client has;
+//	    prints "ready" and runs until killed (a backend in another
+//	    namespace).
+//	tcpload udp -addr 127.0.0.1:41500[,...]
+//	    bind UDP sockets to the addresses (a UDP service); prints "ready"
+//	    and holds them until killed.
 package main
 
 import (
@@ -32,7 +39,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial [flags]")
+		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial|serve|udp [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -43,6 +50,10 @@ func main() {
 		err = closeWait(os.Args[2:])
 	case "dial":
 		err = dial(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
+	case "udp":
+		err = udp(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -222,4 +233,43 @@ func dial(args []string) error {
 		}
 	}
 	return enc.Encode(cur)
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve")
+	_ = fs.Parse(args)
+	var closed atomic.Int64
+	for _, a := range strings.Split(*addrs, ",") {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
+	}
+	return readyUntilSignal()
+}
+
+func udp(args []string) error {
+	fs := flag.NewFlagSet("udp", flag.ExitOnError)
+	addrs := fs.String("addr", "127.0.0.1:41500", "comma-separated addresses to bind")
+	_ = fs.Parse(args)
+	for _, a := range strings.Split(*addrs, ",") {
+		c, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+	}
+	return readyUntilSignal()
+}
+
+// readyUntilSignal prints "ready" and waits for SIGTERM or SIGINT.
+func readyUntilSignal() error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	fmt.Println("ready")
+	<-sig
+	return nil
 }
