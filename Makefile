@@ -19,8 +19,11 @@ test: deps build lint unit fuzz
 
 # deps installs the Debian packages the kernel and system tests use, when
 # missing: ip (iproute2), ss, sysctl (procps), unshare and nsenter
-# (util-linux), systemd-nspawn (systemd-container).
-DEB_DEPS := iproute2 procps util-linux systemd-container
+# (util-linux), systemd-nspawn (systemd-container), promtool (prometheus:
+# metrics lint, alert rules and dashboard queries), curl (scrapes the
+# metrics endpoint), ansible-playbook (ansible-core) and its apt module's
+# python3-apt (the Ansible role, run in the system test's container).
+DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -55,6 +55,9 @@ type Config struct {
 	DetailEvery time.Duration
 	// Watchdog is how often to ping the watchdog; zero disables it.
 	Watchdog time.Duration
+	// Metrics, when set, receives each tick's figures and the agent's
+	// actions for export.
+	Metrics Metrics
 }
 
 // Agent runs the loop. Create it with New.
@@ -80,6 +83,8 @@ type Agent struct {
 	announced map[string]bool
 	applied   int
 	ready     bool
+	// metricsFailing is set while the metrics cannot be published.
+	metricsFailing bool
 }
 
 // How many snapshots the agent keeps: six ticks for rates, and three
@@ -141,6 +146,7 @@ func (a *Agent) loadPolicies() error {
 			}
 			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
 		}
+		a.metricsPolicy(false)
 		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
 	}
 	for _, d := range diags {
@@ -160,10 +166,12 @@ func (a *Agent) loadPolicies() error {
 		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
 			Message: "policy asks for persistence: " + a.session.PersistNote})
 	}
-	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s; the agent runs in %s mode", set.Describe(), a.Mode()), map[string]string{
-		systemd.FieldMode:       a.Mode(),
-		systemd.FieldPolicyFile: strings.Join(set.Files, ","),
+	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
+		systemd.FieldMode:           a.Mode(),
+		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
+		systemd.FieldPolicyChecksum: set.Checksum(),
 	})
+	a.metricsPolicy(true)
 	return nil
 }
 
@@ -211,6 +219,7 @@ func (a *Agent) Reload() {
 
 // Tick runs one observe → analyze → evaluate → plan → apply round.
 func (a *Agent) Tick() {
+	start := time.Now()
 	now := a.now()
 	depth := observe.Quiet
 	if now.Sub(a.lastDump) >= a.cfg.DetailEvery {
@@ -219,6 +228,7 @@ func (a *Agent) Tick() {
 	snap, err := a.obs.Observe(depth)
 	if err != nil {
 		a.event(systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
+		a.metricsTick(snap, advisor.Findings{}, start, err)
 		return
 	}
 	if depth == observe.Detail {
@@ -245,9 +255,11 @@ func (a *Agent) Tick() {
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: a.state, Now: now}.Build(snap, recs)
 	a.report(plan, findings, diags)
+	a.metricsPlan(recs, plan)
 	if a.Mode() == policies.ModeEnforce && len(plan.Changes) > 0 {
 		a.apply(plan, findings)
 	}
+	a.metricsTick(snap, findings, start, nil)
 	_ = a.notify.Status(a.statusLine(findings))
 	if !a.ready {
 		a.ready = true

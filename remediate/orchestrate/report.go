@@ -88,6 +88,7 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagno
 func (a *Agent) apply(plan remediate.Plan, f advisor.Findings) {
 	applied, failed := a.applier.Apply(a.state, plan)
 	a.applied += len(applied)
+	a.metricsApplied(applied, failed)
 	logApplied(a.log, a.Mode(), applied, failed, &f)
 }
 
