@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,10 +96,15 @@ http {
 	startHolder(t, ns, loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
 	srv := ns.Command(context.Background(), nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
 	srv.Stderr = os.Stderr
+	// Its own process group, so the workers go with the master.
+	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-srv.Process.Pid, syscall.SIGKILL)
+		srv.Wait()
+	})
 	waitListening(t, ns, "127.0.0.1:8080")
 
 	load := ns.Command(context.Background(), loadBin, "http-load", "-addr", "127.0.0.1:8080", "-rate", "200", "-conns", "80", "-duration", "12s")
