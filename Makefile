@@ -22,8 +22,9 @@ test: deps build lint unit fuzz
 # (util-linux), systemd-nspawn (systemd-container), promtool (prometheus:
 # metrics lint, alert rules and dashboard queries), curl (scrapes the
 # metrics endpoint), ansible-playbook (ansible-core) and its apt module's
-# python3-apt (the Ansible role, run in the system test's container).
-DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt
+# python3-apt (the Ansible role, run in the system test's container), nginx
+# (a real proxy without upstream keepalive) and python3 (a leaking service).
+DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
