@@ -157,6 +157,9 @@ const (
 	FieldMode        = "MODE"        // dry-run or enforce
 	FieldGuardrail   = "GUARDRAIL"   // guardrail that refused a change
 	FieldReason      = "REASON"      // why, with the numbers
+	FieldNetns       = "NETNS"       // the network namespace an event is about: its name, container or net:[inode]
+	FieldNetnsInode  = "NETNS_INODE" // that namespace's inode
+	FieldContainer   = "CONTAINER"   // its container: runtime://id, and the pod UID
 	// FieldPolicyChecksum is the loaded policy set's checksum
 	// (policies.Set.Checksum): hosts that report the same one run the same
 	// policy files.

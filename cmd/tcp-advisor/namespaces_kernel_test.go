@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 )
@@ -97,4 +100,86 @@ func TestKernelAllNamespaces(t *testing.T) {
 	if err != nil || !strings.Contains(string(byPID), "CLOSE_WAIT, ") || !strings.Contains(string(byPID), "python3") {
 		t.Errorf("--netns-pid %d: %v\n%s", leak.PID, err, byPID)
 	}
+}
+
+// TestKernelAgentAllNamespaces: an agent on the host watches every
+// namespace and enforces only where enforce_namespaces names it: the named
+// namespace it names is widened, another exhausted named namespace, an
+// unnamed one and the test host's own namespace are not; rollback from the
+// host restores the named namespace exactly.
+func TestKernelAgentAllNamespaces(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	netnstest.RequireTools(t, "python3")
+	python, _ := exec.LookPath("python3")
+	target, other := exhaustionNS(t), exhaustionNS(t)
+	leak := netnstest.Unnamed(t, "ready", python, "-c", leaker)
+	leak.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
+	leak.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
+	hostRange := readHostSysctl(t, "net/ipv4/ip_local_port_range")
+	hostReserved := readHostSysctl(t, "net/ipv4/ip_local_reserved_ports")
+
+	dir := t.TempDir()
+	policy := dir + "/00-agent.hcl"
+	if err := os.WriteFile(policy, []byte("agent {\n  mode = \"enforce\"\n  enforce_namespaces = [\""+target.Name+"\"]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := dir + "/state"
+	for _, ns := range []*netnstest.NS{target, other} {
+		ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
+	}
+	cmd := exec.Command(advisorBin, "run", "--all-namespaces", "--interval", "1s", "--detail-interval", "2s", "--policy", policy, "--state-dir", state)
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	agent := &agentProc{cmd: (*execCmd)(cmd), log: log}
+	deadline := time.Now().Add(20 * time.Second)
+	for target.Sysctl(t, "net.ipv4.ip_local_port_range") == "40000 40999" && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a few more ticks in every namespace
+	agent.stop(t, syscall.SIGTERM)
+	out := log.String()
+	widened := target.Sysctl(t, "net.ipv4.ip_local_port_range")
+	if widened == "40000 40999" {
+		t.Fatalf("the named namespace was not widened:\n%s", out)
+	}
+	if got := other.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Errorf("a namespace enforce_namespaces does not name changed to %q", got)
+	}
+	if got := leak.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Errorf("the unnamed namespace changed to %q", got)
+	}
+	if readHostSysctl(t, "net/ipv4/ip_local_port_range") != hostRange || readHostSysctl(t, "net/ipv4/ip_local_reserved_ports") != hostReserved {
+		t.Error("the test host's own namespace changed")
+	}
+	for _, want := range []string{"NETNS=" + target.Name, "change_applied: [netns " + target.Name + "]", "[netns " + other.Name + "] dry-run: would set net.ipv4.ip_local_port_range"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the agent's log lacks %q:\n%s", want, out)
+		}
+	}
+	status := string(mustOutput(t, exec.Command(advisorBin, "status", "--state-dir", state)))
+	if !strings.Contains(status, "network namespace "+target.Name) || !strings.Contains(status, `original "40000 40999"`) {
+		t.Errorf("status:\n%s", status)
+	}
+	rolled := string(mustOutput(t, exec.Command(advisorBin, "rollback", "--state-dir", state)))
+	if got := target.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Errorf("after rollback from the host: %q\n%s", got, rolled)
+	}
+	if got := target.Sysctl(t, "net.ipv4.ip_local_reserved_ports"); got != "" {
+		t.Errorf("reserved ports after rollback: %q", got)
+	}
+	if !strings.Contains(rolled, "in network namespace "+target.Name) {
+		t.Errorf("rollback output:\n%s", rolled)
+	}
+}
+
+func mustOutput(t *testing.T, cmd *exec.Cmd) []byte {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	return out
 }

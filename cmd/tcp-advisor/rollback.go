@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -27,8 +28,9 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	for _, r := range rolled {
 		fmt.Fprintf(stdout, "restored %s = %q (was %q)\n", r.Key, r.To, r.From)
 	}
-	if len(rolled) == 0 && err == nil {
+	others, nerr := rollbackNamespaces(*stateDir, keys, stdout, stderr)
+	if len(rolled)+others == 0 && err == nil && nerr == nil {
 		fmt.Fprintln(stdout, "Nothing to roll back.")
 	}
-	return err
+	return errors.Join(err, nerr)
 }

@@ -30,6 +30,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	textfile := fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)")
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)")
 	top := fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series")
+	all := fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +50,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval()}
+	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
+		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
 	if *textfile != "" || *listen != "" {
 		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
 		cfg.Metrics = m

@@ -13,15 +13,17 @@ import (
 // Metrics receives the agent's figures for export; *metrics.Metrics (in
 // advisor/report/metrics) is one. The agent calls it with plain values.
 type Metrics interface {
-	// ObserveTick records a tick's observation, findings and duration;
-	// err is set when the tick could not observe.
-	ObserveTick(snap advisor.Snapshot, f advisor.Findings, took time.Duration, err error)
+	// ObserveTick records a tick's observation, findings and duration in
+	// one network namespace (netns and container label it; both "" for
+	// the one the agent runs in when it watches no other); err is set
+	// when the tick could not observe.
+	ObserveTick(netns, container string, snap advisor.Snapshot, f advisor.Findings, took time.Duration, err error)
 	// Recommendation counts a rule's recommendation at this tick.
-	Recommendation(rule, severity string)
+	Recommendation(netns, rule, severity string)
 	// Change counts a change tried in enforce mode: "applied" or "failed".
-	Change(rule, key, outcome string)
+	Change(netns, rule, key, outcome string)
 	// Refusal counts a planned change a guardrail refused at this tick.
-	Refusal(rule, key, guardrail string)
+	Refusal(netns, rule, key, guardrail string)
 	// PolicyLoaded records a (re)load: the set in force, or ok false when
 	// it failed and the previous set stays.
 	PolicyLoaded(checksum, mode string, interval time.Duration, ok bool)
@@ -43,27 +45,41 @@ func (a *Agent) metricsPolicy(ok bool) {
 	a.cfg.Metrics.PolicyLoaded(a.set.Checksum(), a.Mode(), a.Interval(), ok)
 }
 
+// labels are the namespace labels of a watch's metrics: "" for the
+// agent's own namespace when it watches no other.
+func (w *watch) labels() (netns, container string) {
+	if w.ns == nil {
+		return "", ""
+	}
+	if w.ns.Container != nil {
+		container = w.ns.Container.String()
+	}
+	return w.ns.String(), container
+}
+
 // metricsPlan counts the tick's recommendations and refusals.
-func (a *Agent) metricsPlan(recs []policies.Recommendation, plan remediate.Plan) {
+func (a *Agent) metricsPlan(w *watch, recs []policies.Recommendation, plan remediate.Plan) {
 	if a.cfg.Metrics == nil {
 		return
 	}
+	ns, _ := w.labels()
 	for _, r := range recs {
-		a.cfg.Metrics.Recommendation(r.Rule, r.Severity)
+		a.cfg.Metrics.Recommendation(ns, r.Rule, r.Severity)
 	}
 	for _, r := range plan.Refused {
-		a.cfg.Metrics.Refusal(r.Rule, r.Key, r.Guardrail)
+		a.cfg.Metrics.Refusal(ns, r.Rule, r.Key, r.Guardrail)
 	}
 }
 
 // metricsApplied counts the changes applied and failed. A group that
 // failed after the kernel took it (an AppliedError) is already in applied.
-func (a *Agent) metricsApplied(applied []remediate.Applied, failed []remediate.Failure) {
+func (a *Agent) metricsApplied(w *watch, applied []remediate.Applied, failed []remediate.Failure) {
 	if a.cfg.Metrics == nil {
 		return
 	}
+	ns, _ := w.labels()
 	for _, c := range applied {
-		a.cfg.Metrics.Change(c.Rule, c.Key, outcomeApplied)
+		a.cfg.Metrics.Change(ns, c.Rule, c.Key, outcomeApplied)
 	}
 	for _, fl := range failed {
 		var ae *remediate.AppliedError
@@ -71,18 +87,26 @@ func (a *Agent) metricsApplied(applied []remediate.Applied, failed []remediate.F
 			continue
 		}
 		for _, c := range fl.Changes {
-			a.cfg.Metrics.Change(c.Rule, c.Key, outcomeFailed)
+			a.cfg.Metrics.Change(ns, c.Rule, c.Key, outcomeFailed)
 		}
 	}
 }
 
-// metricsTick records the tick and publishes the figures. A failure to
-// publish is logged once, until a publish succeeds again.
-func (a *Agent) metricsTick(snap advisor.Snapshot, f advisor.Findings, start time.Time, err error) {
+// metricsTick records one namespace's tick.
+func (a *Agent) metricsTick(w *watch, snap advisor.Snapshot, f advisor.Findings, start time.Time, err error) {
 	if a.cfg.Metrics == nil {
 		return
 	}
-	a.cfg.Metrics.ObserveTick(snap, f, time.Since(start), err)
+	ns, container := w.labels()
+	a.cfg.Metrics.ObserveTick(ns, container, snap, f, time.Since(start), err)
+}
+
+// metricsFlush publishes the figures of the tick. A failure to publish is
+// logged once, until a publish succeeds again.
+func (a *Agent) metricsFlush() {
+	if a.cfg.Metrics == nil {
+		return
+	}
 	ferr := a.cfg.Metrics.Flush()
 	switch {
 	case ferr != nil && !a.metricsFailing:

@@ -15,6 +15,7 @@
 package metrics
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -58,9 +59,9 @@ type Metrics struct {
 	recommendations *prometheus.CounterVec
 	changes         *prometheus.CounterVec
 	refusals        *prometheus.CounterVec
-	tickDuration    prometheus.Gauge
-	tickSuccess     prometheus.Gauge
-	lastSuccess     prometheus.Gauge
+	tickDuration    *prometheus.GaugeVec
+	tickSuccess     *prometheus.GaugeVec
+	lastSuccess     *prometheus.GaugeVec
 	interval        prometheus.Gauge
 	policyInfo      *prometheus.GaugeVec
 	policyLoad      prometheus.Gauge
@@ -73,7 +74,7 @@ func New(opts Options) *Metrics {
 		opts.TopN = DefaultTopN
 	}
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg, textfile: opts.Textfile, tick: &tickCollector{topN: opts.TopN}}
+	m := &Metrics{reg: reg, textfile: opts.Textfile, tick: newTickCollector(opts.TopN)}
 	counter := func(f family) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: f.fqName(), Help: f.help}, f.labels)
 	}
@@ -83,9 +84,12 @@ func New(opts Options) *Metrics {
 	m.recommendations = counter(famRecommendations)
 	m.changes = counter(famChanges)
 	m.refusals = counter(famRefusals)
-	m.tickDuration = gauge(famTickDuration)
-	m.tickSuccess = gauge(famTickSuccess)
-	m.lastSuccess = gauge(famLastSuccess)
+	gaugeVec := func(f family) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: f.fqName(), Help: f.help}, f.labels)
+	}
+	m.tickDuration = gaugeVec(famTickDuration)
+	m.tickSuccess = gaugeVec(famTickSuccess)
+	m.lastSuccess = gaugeVec(famLastSuccess)
 	m.interval = gauge(famInterval)
 	m.policyInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: famPolicyInfo.fqName(), Help: famPolicyInfo.help}, famPolicyInfo.labels)
 	m.policyLoad = gauge(famPolicyLoad)
@@ -96,34 +100,37 @@ func New(opts Options) *Metrics {
 	return m
 }
 
-// ObserveTick records one tick: the snapshot it observed, its findings,
-// how long it took and whether it failed. A failed tick (err set) leaves
-// the last observed values in place and sets tcp_advisor_tick_success to 0.
-func (m *Metrics) ObserveTick(snap advisor.Snapshot, f advisor.Findings, took time.Duration, err error) {
-	m.tickDuration.Set(took.Seconds())
+// ObserveTick records one tick in one network namespace, labelled netns
+// and container (both "" for the agent's own namespace when it watches no
+// other): the snapshot it observed, its findings, how long it took and
+// whether it failed. A failed tick (err set) leaves the last observed
+// values in place and sets tcp_advisor_tick_success to 0.
+func (m *Metrics) ObserveTick(netns, container string, snap advisor.Snapshot, f advisor.Findings, took time.Duration, err error) {
+	m.tickDuration.WithLabelValues(netns, container).Set(took.Seconds())
+	m.tick.seen(netns, container)
 	if err != nil {
-		m.tickSuccess.Set(0)
+		m.tickSuccess.WithLabelValues(netns, container).Set(0)
 		return
 	}
-	m.tick.update(snap, f)
-	m.tickSuccess.Set(1)
-	m.lastSuccess.SetToCurrentTime()
+	m.tick.update(netns, container, snap, f)
+	m.tickSuccess.WithLabelValues(netns, container).Set(1)
+	m.lastSuccess.WithLabelValues(netns, container).SetToCurrentTime()
 }
 
 // Recommendation counts one recommendation of a rule at this tick.
-func (m *Metrics) Recommendation(rule, severity string) {
-	m.recommendations.WithLabelValues(rule, severity).Inc()
+func (m *Metrics) Recommendation(netns, rule, severity string) {
+	m.recommendations.WithLabelValues(netns, rule, severity).Inc()
 }
 
 // Change counts one change the agent tried: outcome is OutcomeApplied or
 // OutcomeFailed.
-func (m *Metrics) Change(rule, key, outcome string) {
-	m.changes.WithLabelValues(rule, key, outcome).Inc()
+func (m *Metrics) Change(netns, rule, key, outcome string) {
+	m.changes.WithLabelValues(netns, rule, key, outcome).Inc()
 }
 
 // Refusal counts one planned change a guardrail refused at this tick.
-func (m *Metrics) Refusal(rule, key, guardrail string) {
-	m.refusals.WithLabelValues(rule, key, guardrail).Inc()
+func (m *Metrics) Refusal(netns, rule, key, guardrail string) {
+	m.refusals.WithLabelValues(netns, rule, key, guardrail).Inc()
 }
 
 // PolicyLoaded records a policy (re)load. When ok, the set with this
@@ -140,8 +147,15 @@ func (m *Metrics) PolicyLoaded(checksum, mode string, interval time.Duration, ok
 	m.interval.Set(interval.Seconds())
 }
 
-// Flush writes the textfile named in Options, if any.
+// Flush ends the agent's tick: the series of namespaces it no longer
+// observed (gone since) are dropped, and the textfile named in Options, if
+// any, is written.
 func (m *Metrics) Flush() error {
+	for _, k := range m.tick.prune() {
+		m.tickDuration.DeleteLabelValues(k.netns, k.container)
+		m.tickSuccess.DeleteLabelValues(k.netns, k.container)
+		m.lastSuccess.DeleteLabelValues(k.netns, k.container)
+	}
 	if m.textfile == "" {
 		return nil
 	}
@@ -176,7 +190,19 @@ func (m *Metrics) FamilyNames() []string {
 type tickCollector struct {
 	topN int
 	mu   sync.Mutex
-	v    *tickValues // nil before the first successful tick
+	// values are each namespace's latest successful tick; observed the
+	// namespaces observed since the last prune.
+	values   map[nsKey]*tickValues
+	observed map[nsKey]bool
+	// known are the namespaces with series of any kind.
+	known map[nsKey]bool
+}
+
+// nsKey is a namespace's labels.
+type nsKey struct{ netns, container string }
+
+func newTickCollector(topN int) *tickCollector {
+	return &tickCollector{topN: topN, values: map[nsKey]*tickValues{}, observed: map[nsKey]bool{}, known: map[nsKey]bool{}}
 }
 
 // tickDescs are the tick families' descriptors, by family name.
@@ -195,22 +221,47 @@ func (c *tickCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect sends the latest tick's samples.
+// Collect sends each namespace's latest tick's samples.
 func (c *tickCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	v := c.v
+	values := maps.Clone(c.values)
 	c.mu.Unlock()
-	if v == nil {
-		return
-	}
-	for _, s := range v.samples {
-		ch <- prometheus.MustNewConstMetric(tickDescs[s.fam.name], s.fam.typ, s.value, s.labels...)
+	for k, v := range values {
+		for _, s := range v.samples {
+			labels := append([]string{k.netns, k.container}, s.labels...)
+			ch <- prometheus.MustNewConstMetric(tickDescs[s.fam.name], s.fam.typ, s.value, labels...)
+		}
 	}
 }
 
-func (c *tickCollector) update(snap advisor.Snapshot, f advisor.Findings) {
+func (c *tickCollector) update(netns, container string, snap advisor.Snapshot, f advisor.Findings) {
 	v := newTickValues(snap, f, c.topN)
 	c.mu.Lock()
-	c.v = v
+	c.values[nsKey{netns, container}] = v
 	c.mu.Unlock()
+}
+
+// seen marks a namespace observed (or tried) in this tick.
+func (c *tickCollector) seen(netns, container string) {
+	c.mu.Lock()
+	c.observed[nsKey{netns, container}] = true
+	c.known[nsKey{netns, container}] = true
+	c.mu.Unlock()
+}
+
+// prune drops the namespaces not observed since the last prune and returns
+// them.
+func (c *tickCollector) prune() []nsKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var gone []nsKey
+	for k := range c.known {
+		if !c.observed[k] {
+			gone = append(gone, k)
+			delete(c.values, k)
+			delete(c.known, k)
+		}
+	}
+	clear(c.observed)
+	return gone
 }

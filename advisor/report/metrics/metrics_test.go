@@ -87,7 +87,7 @@ func busyHost(dests int) []advisor.Snapshot {
 
 // tick feeds a window to m as the agent does.
 func tick(m *Metrics, window []advisor.Snapshot) {
-	m.ObserveTick(window[len(window)-1], advisor.Analyze(window), 3*time.Millisecond, nil)
+	m.ObserveTick("", "", window[len(window)-1], advisor.Analyze(window), 3*time.Millisecond, nil)
 }
 
 func gather(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
@@ -103,7 +103,9 @@ func gather(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
 	return out
 }
 
-// series renders a family's samples as `{a="x",b="y"} value` lines.
+// series renders a family's samples as `{a="x",b="y"} value` lines. Labels
+// with an empty value are left out, as Prometheus drops them: the netns
+// and container of the agent's own namespace.
 func series(mf *dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
 	if mf == nil {
@@ -112,6 +114,9 @@ func series(mf *dto.MetricFamily) map[string]float64 {
 	for _, m := range mf.GetMetric() {
 		var labels []string
 		for _, l := range m.GetLabel() {
+			if l.GetValue() == "" {
+				continue
+			}
 			labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
 		}
 		var v float64
@@ -131,9 +136,9 @@ func series(mf *dto.MetricFamily) map[string]float64 {
 func TestBusyTick(t *testing.T) {
 	m := New(Options{TopN: 3})
 	m.PolicyLoaded("abc123", "dry-run", 10*time.Second, true)
-	m.Recommendation("widen-port-range", "warning")
-	m.Change("widen-port-range", "net.ipv4.ip_local_port_range", OutcomeApplied)
-	m.Refusal("widen-port-range", "net.ipv4.ip_local_port_range", "cooldown")
+	m.Recommendation("", "widen-port-range", "warning")
+	m.Change("", "widen-port-range", "net.ipv4.ip_local_port_range", OutcomeApplied)
+	m.Refusal("", "widen-port-range", "net.ipv4.ip_local_port_range", "cooldown")
 	tick(m, busyHost(5))
 	got := gather(t, m)
 
@@ -231,7 +236,7 @@ func TestQuietTick(t *testing.T) {
 	quiet.Time = quiet.Time.Add(10 * time.Second)
 	quiet.Sockets = nil
 	quiet.Counters.TimeWait = 42
-	m.ObserveTick(quiet, advisor.AnalyzeWithDumps(append(window, quiet), window), time.Millisecond, nil)
+	m.ObserveTick("", "", quiet, advisor.AnalyzeWithDumps(append(window, quiet), window), time.Millisecond, nil)
 	got := gather(t, m)
 	for _, fam := range []string{"destinations", "destination_ports_in_use", "destination_ports_usable", "destination_utilization_ratio", "destination_worst_utilization_ratio"} {
 		if _, ok := got[Namespace+"_"+fam]; ok {
@@ -262,7 +267,7 @@ func TestFailedTickAndPolicy(t *testing.T) {
 	m := New(Options{})
 	m.PolicyLoaded("aaa", "dry-run", 10*time.Second, true)
 	tick(m, busyHost(1))
-	m.ObserveTick(advisor.Snapshot{}, advisor.Findings{}, time.Second, errors.New("netlink: no"))
+	m.ObserveTick("", "", advisor.Snapshot{}, advisor.Findings{}, time.Second, errors.New("netlink: no"))
 	m.PolicyLoaded("bbb", "enforce", time.Second, false)
 	got := gather(t, m)
 	checks := []struct {
@@ -396,9 +401,9 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tcp-advisor.prom")
 	m := New(Options{Textfile: path})
 	m.PolicyLoaded("abc", "enforce", 10*time.Second, true)
-	m.Recommendation("r", "warning")
-	m.Change("r", "net.ipv4.tcp_tw_reuse", OutcomeFailed)
-	m.Refusal("r", "net.ipv4.tcp_tw_reuse", "bounds")
+	m.Recommendation("", "r", "warning")
+	m.Change("", "r", "net.ipv4.tcp_tw_reuse", OutcomeFailed)
+	m.Refusal("", "r", "net.ipv4.tcp_tw_reuse", "bounds")
 	tick(m, busyHost(12))
 	if err := m.Flush(); err != nil {
 		t.Fatal(err)
@@ -411,5 +416,47 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	cmd.Stdin = strings.NewReader(string(data))
 	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestNamespaces: each namespace's series carry its netns and container
+// labels, and a namespace the agent stops observing loses its series at
+// the next Flush.
+func TestNamespaces(t *testing.T) {
+	m := New(Options{})
+	snap := advisor.Snapshot{Sysctls: advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999"}),
+		Counters: advisor.Counters{TimeWait: 5}}
+	f := advisor.Analyze([]advisor.Snapshot{snap})
+	m.ObserveTick("lb-blue", "", snap, f, time.Millisecond, nil)
+	m.ObserveTick("net:[4026532999] (python3 42)", "docker://0123456789ab", snap, f, time.Millisecond, nil)
+	m.Recommendation("lb-blue", "r", "warning")
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fams := gather(t, m)
+	got := series(fams["tcp_advisor_sockets"])
+	for _, want := range []string{
+		`{netns="lb-blue",state="TIME_WAIT"}`,
+		`{container="docker://0123456789ab",netns="net:[4026532999] (python3 42)",state="TIME_WAIT"}`,
+	} {
+		if got[want] != 5 {
+			t.Errorf("no %s = 5 in %v", want, got)
+		}
+	}
+	if got := series(fams["tcp_advisor_recommendations_total"]); got[`{netns="lb-blue",rule="r",severity="warning"}`] != 1 {
+		t.Errorf("recommendations %v", got)
+	}
+	// The next tick observes lb-blue only: the other namespace is gone.
+	m.ObserveTick("lb-blue", "", snap, f, time.Millisecond, nil)
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fams = gather(t, m)
+	for _, fam := range []string{"tcp_advisor_sockets", "tcp_advisor_tick_success"} {
+		for k := range series(fams[fam]) {
+			if strings.Contains(k, "python3") {
+				t.Errorf("%s keeps the gone namespace: %s", fam, k)
+			}
+		}
 	}
 }
