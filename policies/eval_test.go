@@ -330,3 +330,16 @@ func TestFormatDiagnostics(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestEnforceNamespaces(t *testing.T) {
+	if got := mustLoad(t, "").Settings.EnforceNamespaces; len(got) != 1 || got[0] != "host" {
+		t.Errorf("default %v, want [host]", got)
+	}
+	s := mustLoad(t, "agent {\n  enforce_namespaces = [\"host\", \"lb-*\"]\n}\n")
+	if got := s.Settings.EnforceNamespaces; len(got) != 2 || got[1] != "lb-*" {
+		t.Errorf("%v", got)
+	}
+	if _, diags := loadString(t, "agent {\n  enforce_namespaces = [\"lb-[\"]\n}\n"); !strings.Contains(diagString(diags), `test.hcl:2:24: Invalid pattern; enforce_namespaces: "lb-[" is not a glob pattern.`) {
+		t.Errorf("bad glob: %s", diagString(diags))
+	}
+}
