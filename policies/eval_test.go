@@ -358,7 +358,7 @@ func TestFormatWidthBounded(t *testing.T) {
 	}
 	ok := mustLoad(t, "rule \"r\" {\n  when = true\n  message = format(\"%5.1f%%\", 12.34)\n}\n")
 	recs, diags = ok.Evaluate(o.Snapshot, o.Findings)
-	if len(recs) != 1 || recs[0].Message != " 12.3%" {
+	if len(recs) != 1 || recs[0].Message != "12.3%" {
 		t.Errorf("recs %v, diags %s", recs, diagString(diags))
 	}
 }
