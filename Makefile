@@ -19,8 +19,12 @@ test: deps build lint unit fuzz
 
 # deps installs the Debian packages the kernel and system tests use, when
 # missing: ip (iproute2), ss, sysctl (procps), unshare and nsenter
-# (util-linux), systemd-nspawn (systemd-container).
-DEB_DEPS := iproute2 procps util-linux systemd-container
+# (util-linux), systemd-nspawn (systemd-container), promtool (prometheus:
+# metrics lint, alert rules and dashboard queries), curl (scrapes the
+# metrics endpoint), ansible-playbook (ansible-core) and its apt module's
+# python3-apt (the Ansible role, run in the system test's container), nginx
+# (a real proxy without upstream keepalive) and python3 (a leaking service).
+DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -67,9 +71,11 @@ vulncheck:
 	$(GO) tool govulncheck -db $(VULNDB) $(PKGS)
 
 # bench needs root: the quiet tick runs in a fresh network namespace, the
-# 150,000-socket comparison with ss in a scratch one it makes and removes.
+# 150,000-socket comparison with ss in a scratch one it makes and removes, the
+# ticks across many namespaces in 110 scratch ones, from the host.
 bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
+	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/observe/netns/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
 
 # soak (root, minutes; not part of test) runs the agent enforcing every

@@ -131,6 +131,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
 	for k, c := range last.Sockets.PerDestination {
 		d := rules.destination(k, c)
+		d.Owners = countOwners(recentOwners(recent, k))
 		if before != nil {
 			prev := newPortRules(before.Sysctls, f.Ports.Usable)
 			old := before.Sockets.PerDestination[k]
@@ -336,18 +337,44 @@ func analyzeCloseWait(f *Findings, window []Snapshot) {
 	}
 	cw.Growth = cw.Count - len(window[0].Sockets.CloseWait)
 
-	owners := map[Owner]int{}
+	type who struct {
+		pid           int
+		command, unit string
+	}
+	owners := map[who]*OwnerCount{}
+	ports := map[who]map[int]int{}
 	remotes := map[string]int{}
 	for _, s := range sockets {
 		var o Owner
 		if s.Owner != nil {
 			o = *s.Owner
 		}
-		owners[o]++
+		w := who{o.PID, o.Command, o.Unit}
+		oc := owners[w]
+		if oc == nil {
+			oc = &OwnerCount{PID: o.PID, Command: o.Command, Unit: o.Unit, FDs: o.FDs, FDLimit: o.FDLimit, Partial: o.Partial}
+			owners[w], ports[w] = oc, map[int]int{}
+		}
+		oc.Count++
+		ports[w][int(s.ID.Local.Port())]++
 		remotes[s.ID.Remote.Addr().String()]++
 	}
-	for o, n := range owners {
-		cw.ByOwner = append(cw.ByOwner, OwnerCount{PID: o.PID, Command: o.Command, Unit: o.Unit, Count: n, Partial: o.Partial})
+	firstFDs, dt := firstDescriptors(window)
+	for w, oc := range owners {
+		for port, n := range ports[w] {
+			if n > ports[w][oc.LocalPort] || (n == ports[w][oc.LocalPort] && port < oc.LocalPort) {
+				oc.LocalPort = port
+			}
+		}
+		if before, ok := firstFDs[w.pid]; ok && dt > 0 && oc.FDs > 0 {
+			g := round4(float64(oc.FDs-before) / dt)
+			oc.FDGrowthPerSecond = &g
+			if g > 0 && oc.FDLimit > 0 {
+				secs := round4(max(float64(oc.FDLimit-oc.FDs), 0) / g)
+				oc.SecondsToFDLimit = &secs
+			}
+		}
+		cw.ByOwner = append(cw.ByOwner, *oc)
 	}
 	slices.SortFunc(cw.ByOwner, func(a, b OwnerCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.PID, b.PID))
@@ -369,6 +396,52 @@ func analyzeCloseWait(f *Findings, window []Snapshot) {
 		cw.StuckSockets = stuck[:min(n, maxListed)]
 	}
 	f.CloseWait = cw
+}
+
+// firstDescriptors returns the descriptors each CLOSE_WAIT owner held in the
+// first of the dumps, and the seconds from that dump to the last.
+func firstDescriptors(window []Snapshot) (map[int]int, float64) {
+	out := map[int]int{}
+	if len(window) < 2 {
+		return out, 0
+	}
+	first, last := window[0], window[len(window)-1]
+	for _, s := range first.Sockets.CloseWait {
+		if s.Owner != nil && s.Owner.FDs > 0 {
+			out[s.Owner.PID] = s.Owner.FDs
+		}
+	}
+	return out, last.Time.Sub(first.Time).Seconds()
+}
+
+// recentOwners returns the owners of k's sampled sockets in the latest
+// snapshot that found any: a destination with no open connection at the
+// last dump — a full one, whose connect() calls fail — keeps the owners
+// seen while its connections were open.
+func recentOwners(recent []Snapshot, k DestKey) []Owner {
+	for i := len(recent) - 1; i >= 0; i-- {
+		if s := recent[i].Sockets; s != nil {
+			if o := s.DestOwners[k]; len(o) > 0 {
+				return o
+			}
+		}
+	}
+	return nil
+}
+
+// countOwners counts sampled sockets by owning process, most first.
+func countOwners(owners []Owner) []OwnerCount {
+	out := []OwnerCount{}
+	for _, o := range owners {
+		i := slices.IndexFunc(out, func(c OwnerCount) bool { return c.PID == o.PID })
+		if i < 0 {
+			out = append(out, OwnerCount{PID: o.PID, Command: o.Command, Unit: o.Unit})
+			i = len(out) - 1
+		}
+		out[i].Count++
+	}
+	slices.SortStableFunc(out, func(a, b OwnerCount) int { return cmp.Compare(b.Count, a.Count) })
+	return out
 }
 
 // remotePattern classifies how sockets spread over remotes: one remote with

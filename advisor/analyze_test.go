@@ -222,7 +222,7 @@ func TestAnalyzeCloseWait(t *testing.T) {
 	if got.Count != 3 || got.Growth != 0 {
 		t.Errorf("count %d growth %d", got.Count, got.Growth)
 	}
-	if len(got.ByOwner) != 1 || got.ByOwner[0] != (OwnerCount{PID: 42, Command: "api", Unit: "api.service", Count: 3}) {
+	if o := got.ByOwner; len(o) != 1 || o[0].PID != 42 || o[0].Command != "api" || o[0].Unit != "api.service" || o[0].Count != 3 || o[0].LocalPort != 8080 {
 		t.Errorf("by owner = %+v", got.ByOwner)
 	}
 	if got.Stuck == nil || *got.Stuck != 2 || len(got.StuckSockets) != 2 {
@@ -269,5 +269,34 @@ func TestAnalyzeWithoutBulkDump(t *testing.T) {
 	f := Analyze([]Snapshot{s})
 	if f.StatesComplete || f.States["TIME_WAIT"] != 500 || f.TimeWait.Outgoing != nil {
 		t.Errorf("states %v complete=%v outgoing=%v", f.States, f.StatesComplete, f.TimeWait.Outgoing)
+	}
+}
+
+// TestCloseWaitDescriptors: the owner's descriptors grow between the first
+// and last dump, and the time until its RLIMIT_NOFILE follows.
+func TestCloseWaitDescriptors(t *testing.T) {
+	at := func(fds int, sockets ...DetailedSocket) []DetailedSocket {
+		for i := range sockets {
+			sockets[i].Owner = &Owner{PID: 9, Command: "python3", Unit: "leak.service", FDs: fds, FDLimit: 1024}
+		}
+		return sockets
+	}
+	a := cw("10.0.0.1:8000", "10.9.9.9:5000", 1, nil)
+	b := cw("10.0.0.1:8000", "10.9.9.9:5001", 2, nil)
+	first := snapAt(0, 0, nil, at(400, a)...)
+	last := snapAt(60, 0, nil, at(520, a, b)...)
+	o := Analyze([]Snapshot{first, last}).CloseWait.ByOwner[0]
+	// 120 more in 60 s: 2/s, and 504 left: 252 s.
+	if o.FDs != 520 || o.FDLimit != 1024 || o.FDGrowthPerSecond == nil || *o.FDGrowthPerSecond != 2 || o.SecondsToFDLimit == nil || *o.SecondsToFDLimit != 252 {
+		t.Errorf("owner %+v", o)
+	}
+}
+
+func TestDestinationOwners(t *testing.T) {
+	s := snapAt(0, 0, map[DestKey]int{dest("10.0.0.2:80"): 900})
+	s.Sockets.DestOwners = map[DestKey][]Owner{dest("10.0.0.2:80"): {{PID: 7, Command: "nginx"}, {PID: 8, Command: "nginx"}, {PID: 7, Command: "nginx"}}}
+	w := Analyze([]Snapshot{s}).Connections.Worst
+	if len(w.Owners) != 2 || w.Owners[0].PID != 7 || w.Owners[0].Count != 2 || w.Owners[0].Command != "nginx" {
+		t.Errorf("owners %+v", w.Owners)
 	}
 }

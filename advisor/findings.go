@@ -128,6 +128,10 @@ type DestinationUse struct {
 	// ExhaustionBasis names the rate it used.
 	SecondsToExhaustion *float64 `json:"seconds_to_exhaustion"`
 	ExhaustionBasis     string   `json:"exhaustion_basis,omitempty"`
+	// Owners are the processes holding its open connections, from a
+	// sample of them, most first: who opens the connections (TIME_WAIT
+	// sockets have no owner). Empty when none was open at the dump.
+	Owners []OwnerCount `json:"owners"`
 }
 
 // Pressure orders destinations by risk: the higher of the present and the
@@ -212,12 +216,25 @@ type CloseWaitFindings struct {
 	StuckSockets []SocketID `json:"stuck_sockets"`
 }
 
-// OwnerCount is the number of CLOSE_WAIT sockets one process holds.
+// OwnerCount is the number of sockets one process holds.
 type OwnerCount struct {
 	PID     int    `json:"pid"`
 	Command string `json:"command"`
 	Unit    string `json:"unit"`
 	Count   int    `json:"count"`
+	// For CLOSE_WAIT owners: the local port most of its sockets are on
+	// (the service that leaks), and the file descriptors the process
+	// holds against its RLIMIT_NOFILE — sockets a leak has already lost
+	// to a reset leave CLOSE_WAIT but keep their descriptor, so the
+	// descriptors, not the CLOSE_WAIT count, say when accept() and open()
+	// fail with "Too many open files". FDGrowthPerSecond and
+	// SecondsToFDLimit come from the first and last CLOSE_WAIT dumps;
+	// null without growth.
+	LocalPort         int      `json:"local_port,omitempty"`
+	FDs               int      `json:"fds,omitempty"`
+	FDLimit           int      `json:"fd_limit,omitempty"`
+	FDGrowthPerSecond *float64 `json:"fd_growth_per_second,omitempty"`
+	SecondsToFDLimit  *float64 `json:"seconds_to_fd_limit,omitempty"`
 	// Partial: the owner could be read only in part (see Owner).
 	Partial bool `json:"partial,omitempty"`
 }

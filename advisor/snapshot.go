@@ -88,7 +88,14 @@ type DestCount struct {
 	TimeWaitYoung    int
 	TimeWaitRecent   int
 	TimeWaitExpiring int
+	// Inodes samples the sockets towards it that a process holds (not in
+	// TIME_WAIT): their owners are who opens the connections.
+	Inodes [SampledInodes]uint32
 }
+
+// SampledInodes is how many sockets per destination are kept to find the
+// processes that open its connections.
+const SampledInodes = 8
 
 // RateWindow is the slice of TIME_WAIT ages that measures a destination's
 // close rate from one dump: the sockets that entered TIME_WAIT in the last
@@ -138,6 +145,9 @@ type SocketSummary struct {
 	// sockstat counts in tw. A FIN_WAIT2 socket a process still holds
 	// waits as long as the process keeps it.
 	OrphanFinWait2 int `json:"orphan_fin_wait2"`
+	// DestOwners are the processes holding the sampled sockets of the
+	// busiest destinations, by destination.
+	DestOwners map[DestKey][]Owner `json:"-"`
 	// CloseWait lists every CLOSE_WAIT socket.
 	CloseWait []DetailedSocket `json:"close_wait"`
 	// Listeners lists every listening socket.
@@ -171,6 +181,11 @@ type Owner struct {
 	PID     int    `json:"pid"`
 	Command string `json:"command"`
 	Unit    string `json:"unit"`
+	// FDs is how many file descriptors the process holds and FDLimit its
+	// soft RLIMIT_NOFILE, when read (0: not read): a leak fails with "Too
+	// many open files" when they meet. Read for CLOSE_WAIT owners.
+	FDs     int `json:"fds,omitempty"`
+	FDLimit int `json:"fd_limit,omitempty"`
 	// Partial is set when only part of the owner could be read: the
 	// process exited or its pid was reused while it was looked at, or its
 	// /proc files were missing or short. Command and Unit may then be

@@ -31,6 +31,17 @@ locals {
   # destination's demand is unseen — connect() calls that fail count
   # nowhere — and at least its capacity: as much as one step allows.
   wanted = worst.full ? 65536 : max(worst.plateau * 2, ports.distinct_in_use * 2)
+
+  # Who opens the connections (the owners of the destination's open
+  # sockets), and how that program keeps them instead.
+  opener = worst.top_owner.command
+  reuse_hints = {
+    nginx   = "keep upstream connections alive: add keepalive 32; to the upstream block that names ${worst.remote}, and proxy_http_version 1.1; with proxy_set_header Connection \"\"; in the locations that proxy to it"
+    haproxy = "let idle server connections be reused: http-reuse safe (or aggressive) in the backend, and no option httpclose or option http-server-close"
+    envoy   = "keep the cluster's upstream connections: leave max_requests_per_connection unset (or high) and use HTTP/1.1 keep-alive or HTTP/2 towards the cluster"
+  }
+  generic_hint = "reuse connections from a pool in the client (Go: one http.Transport with MaxIdleConnsPerHost; Java: a pooling HTTP client or a JDBC pool; Python: a requests.Session)"
+  churn_fix = local.opener != "" ? "the connections are opened by ${local.opener} (pid ${worst.top_owner.pid}${worst.top_owner.unit != "" ? ", unit ${worst.top_owner.unit}" : ""}); to stop opening one per request, ${lookup(local.reuse_hints, local.opener, local.generic_hint)}." : "to stop opening one connection per request, ${local.generic_hint}."
 }
 
 rule "port-exhaustion" {
@@ -58,6 +69,7 @@ rule "port-exhaustion" {
   ])
 
   advice = join(" ", [
+    local.connect_short ? "Fix the churn at its source: ${local.churn_fix}" : "",
     "Widen net.ipv4.ip_local_port_range by raising its high end (within the guardrail);",
     "ports services hold inside the new range are added to net.ipv4.ip_local_reserved_ports in the same change.",
     "When the range cannot grow further, reuse connections (keep-alive, pooling) or spread them over more source addresses;",

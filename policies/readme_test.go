@@ -14,10 +14,12 @@ import (
 // one per default rule.
 func readmeScenarios() map[string]observation {
 	out := map[string]observation{}
-	out["port-exhaustion"] = exhaustedHost()
+	o := exhaustedHost()
+	o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+	out["port-exhaustion"] = o
 	out["time-wait-reuse"] = exhaustedHost()
 
-	o := idleHost()
+	o = idleHost()
 	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.Orphans.Count = 2000, 2000, 10
 	out["fin-wait2-orphans"] = o
 
@@ -30,7 +32,8 @@ func readmeScenarios() map[string]observation {
 	o.Findings.Samples = 13
 	cw.Samples, cw.Count, cw.Growth, cw.Stuck, cw.Remotes, cw.Pattern = 3, 412, 40, ptr(380), 2, advisor.PatternOneRemote
 	cw.UnreadEOF, cw.EOFRead = 400, 12
-	cw.ByOwner = []advisor.OwnerCount{{PID: 1234, Command: "java", Unit: "orders.service", Count: 400}}
+	cw.ByOwner = []advisor.OwnerCount{{PID: 1234, Command: "java", Unit: "orders.service", Count: 400,
+		LocalPort: 8080, FDs: 3904, FDLimit: 4096, FDGrowthPerSecond: ptr(0.8), SecondsToFDLimit: ptr(240.0)}}
 	cw.ByRemote = []advisor.RemoteCount{{Remote: "10.0.3.7", Count: 300}}
 	for _, p := range []string{"10.0.3.7:51000", "10.0.3.7:51001", "10.0.3.7:51002"} {
 		cw.StuckSockets = append(cw.StuckSockets, advisor.SocketID{Local: netip.MustParseAddrPort("10.0.0.1:8080"), Remote: netip.MustParseAddrPort(p)})

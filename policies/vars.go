@@ -166,6 +166,7 @@ func portRangeVal(r advisor.PortRange) cty.Value {
 var destinationType = destinationVal(advisor.DestinationUse{}).Type()
 
 func destinationVal(d advisor.DestinationUse) cty.Value {
+	owners, top := ownersVal(d.Owners)
 	secs := float64(unknownSeconds)
 	if d.SecondsToExhaustion != nil {
 		secs = *d.SecondsToExhaustion
@@ -192,6 +193,8 @@ func destinationVal(d advisor.DestinationUse) cty.Value {
 		"runs_out":              cty.BoolVal(d.SecondsToExhaustion != nil),
 		"seconds_to_exhaustion": cty.NumberFloatVal(finite(secs)),
 		"exhaustion_basis":      cty.StringVal(d.ExhaustionBasis),
+		"owners":                owners,
+		"top_owner":             top,
 	})
 }
 
@@ -202,12 +205,37 @@ var (
 )
 
 func ownerVal(o advisor.OwnerCount) cty.Value {
+	secs := float64(unknownSeconds)
+	if o.SecondsToFDLimit != nil {
+		secs = *o.SecondsToFDLimit
+	}
 	return cty.ObjectVal(map[string]cty.Value{
-		"pid":     cty.NumberIntVal(int64(o.PID)),
-		"command": cty.StringVal(o.Command),
-		"unit":    cty.StringVal(o.Unit),
-		"count":   cty.NumberIntVal(int64(o.Count)),
+		"pid":                  cty.NumberIntVal(int64(o.PID)),
+		"command":              cty.StringVal(o.Command),
+		"unit":                 cty.StringVal(o.Unit),
+		"count":                cty.NumberIntVal(int64(o.Count)),
+		"port":                 cty.NumberIntVal(int64(o.LocalPort)),
+		"fds":                  cty.NumberIntVal(int64(o.FDs)),
+		"fd_limit":             cty.NumberIntVal(int64(o.FDLimit)),
+		"fds_known":            cty.BoolVal(o.FDs > 0),
+		"fd_growth_per_second": cty.NumberFloatVal(deref(o.FDGrowthPerSecond)),
+		"fd_growth_known":      cty.BoolVal(o.FDGrowthPerSecond != nil),
+		"seconds_to_fd_limit":  cty.NumberFloatVal(finite(secs)),
 	})
+}
+
+// ownersVal is a list of owners and the first of them (zero values when
+// none).
+func ownersVal(owners []advisor.OwnerCount) (list, top cty.Value) {
+	vals := make([]cty.Value, len(owners))
+	for i, o := range owners {
+		vals[i] = ownerVal(o)
+	}
+	top = ownerVal(advisor.OwnerCount{})
+	if len(vals) > 0 {
+		top = vals[0]
+	}
+	return listOf(ownerType, vals), top
 }
 
 func remoteVal(r advisor.RemoteCount) cty.Value {

@@ -59,17 +59,17 @@ func applyOrder(keys []string) []string {
 	return out
 }
 
-// DetectOutsideChanges compares each managed key's live value with what
+// ReleaseChangedKeys compares each managed key's live value with what
 // tcp-advisor last wrote; a key someone else changed is released: its value
 // is kept and tcp-advisor stops managing it. The state is saved when
 // anything changed.
-func (a *Applier) DetectOutsideChanges(st *State) ([]Released, error) {
-	return a.DetectOutsideChangesIn(st, advisor.Sysctls{})
+func (a *Applier) ReleaseChangedKeys(st *State) ([]Released, error) {
+	return a.ReleaseChangedKeysIn(st, advisor.Sysctls{})
 }
 
-// DetectOutsideChangesIn is DetectOutsideChanges with live values already
+// ReleaseChangedKeysIn is ReleaseChangedKeys with live values already
 // read (a snapshot's sysctls); keys missing from live are read.
-func (a *Applier) DetectOutsideChangesIn(st *State, live advisor.Sysctls) ([]Released, error) {
+func (a *Applier) ReleaseChangedKeysIn(st *State, live advisor.Sysctls) ([]Released, error) {
 	var out []Released
 	now := a.Now()
 	for _, key := range st.Keys() {

@@ -139,7 +139,7 @@ func TestOutsideChangeReleasesKey(t *testing.T) {
 	a.Apply(st, Plan{Changes: []Change{{Key: "net.ipv4.tcp_tw_reuse", From: "0", To: "1", Group: 1}}})
 	// Someone else sets it to 2.
 	os.WriteFile(filepath.Join(root, "net/ipv4/tcp_tw_reuse"), []byte("2\n"), 0o644)
-	released, err := a.DetectOutsideChanges(st)
+	released, err := a.ReleaseChangedKeys(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestCrashBetweenWriteAndStateUpdate(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(root, "net/ipv4/ip_local_port_range"), []byte("35000\t40999\n"), 0o644)
 	st, _ = a.Store.Load()
-	released, err := a.DetectOutsideChanges(st)
+	released, err := a.ReleaseChangedKeys(st)
 	if err != nil || len(released) != 0 {
 		t.Fatalf("own write taken for an outside change: %+v %v", released, err)
 	}

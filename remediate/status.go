@@ -14,10 +14,10 @@ type KeyStatus struct {
 	LastWritten string    `json:"last_written"`
 	Live        string    `json:"live"`
 	LastChange  time.Time `json:"last_change"`
-	// GivenUp is true when someone else changed the key and tcp-advisor
-	// stopped managing it.
-	GivenUp bool   `json:"given_up"`
-	Why     string `json:"why,omitempty"`
+	// Released is true when someone else changed the key and tcp-advisor
+	// released it: it keeps their value and no longer manages the key.
+	Released bool   `json:"released"`
+	Why      string `json:"why,omitempty"`
 }
 
 // Status is the report of `tcp-advisor status`.
@@ -42,7 +42,7 @@ func NewStatus(st *State, sys *Sysctls, n int) Status {
 		}
 		s.Managed = append(s.Managed, KeyStatus{
 			Key: k, Original: m.Original, LastWritten: m.LastWritten, Live: live,
-			LastChange: m.LastChange, GivenUp: m.Released, Why: m.ReleasedReason,
+			LastChange: m.LastChange, Released: m.Released, Why: m.ReleasedReason,
 		})
 	}
 	for i := len(st.History) - 1; i >= 0 && len(s.LastChanges) < n; i-- {
@@ -68,8 +68,8 @@ func (s Status) WriteText(w io.Writer) error {
 		b.WriteString("Managed sysctls:\n")
 		for _, k := range s.Managed {
 			fmt.Fprintf(&b, "  %s\n      original %q, last written %q at %s, live %q\n", k.Key, k.Original, k.LastWritten, k.LastChange.Format(time.RFC3339), k.Live)
-			if k.GivenUp {
-				fmt.Fprintf(&b, "      given up: %s\n", esc(k.Why))
+			if k.Released {
+				fmt.Fprintf(&b, "      released: %s\n", esc(k.Why))
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 type Sysctls struct {
 	root   string
 	client *sysctl.Client
+	ns     Namespace // nil: the calling process's namespace
 }
 
 // NewSysctls returns a reader and writer for the tree at root.
@@ -30,8 +31,7 @@ func NewSysctls(root string) (*Sysctls, error) {
 	return &Sysctls{root: root, client: c}, nil
 }
 
-// Get returns a key's value, whitespace-normalized.
-func (s *Sysctls) Get(key string) (string, error) {
+func (s *Sysctls) get(key string) (string, error) {
 	v, err := s.client.Get(key)
 	if err != nil {
 		return "", err
@@ -39,12 +39,13 @@ func (s *Sysctls) Get(key string) (string, error) {
 	return advisor.NormalizeValue(v), nil
 }
 
-// Set writes a key and reads it back. It writes only keys the registry
-// marks settable (advisor.CheckSettable), whatever asks, and refuses keys that do not exist: the file
-// is opened without O_CREAT (against a plain directory tree a create would
-// invent the key) and without following a symlink. A value the kernel
-// refuses, or reads back differently, is a *WriteError.
-func (s *Sysctls) Set(key, value string) error {
+// set writes a key and reads it back (Set wraps it for another network
+// namespace). It writes only keys the registry marks settable
+// (advisor.CheckSettable), whatever asks, and refuses keys that do not
+// exist: the file is opened without O_CREAT (against a plain directory tree
+// a create would invent the key) and without following a symlink. A value
+// the kernel refuses, or reads back differently, is a *WriteError.
+func (s *Sysctls) set(key, value string) error {
 	if err := advisor.CheckSettable(key); err != nil {
 		return &WriteError{Key: key, Value: value, Err: err}
 	}
@@ -69,7 +70,7 @@ func (s *Sysctls) Set(key, value string) error {
 	if err != nil {
 		return &WriteError{Key: key, Value: value, Err: err}
 	}
-	got, err := s.Get(key)
+	got, err := s.get(key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}

@@ -24,8 +24,9 @@ const (
 	EventChangeFailed
 	// EventChangeRolledBack: an applied change was restored to its recorded original value.
 	EventChangeRolledBack
-	// EventOutsideChange: a sysctl the agent manages was changed by someone else.
-	EventOutsideChange
+	// EventKeyReleased: someone else changed a sysctl the agent manages;
+	// the agent keeps their value and releases the key.
+	EventKeyReleased
 	// EventPolicyLoaded: a policy set was compiled and is now in force.
 	EventPolicyLoaded
 	// EventPolicyRejected: a policy file failed to compile; the previous set stays in force.
@@ -40,6 +41,8 @@ const (
 	EventAgentStopped
 	// EventReloaded: a reload (SIGHUP) finished.
 	EventReloaded
+	// EventMetricsFailed: the metrics textfile could not be written.
+	EventMetricsFailed
 	// EventStateStore: the state file cannot be read or written (corrupt,
 	// from a newer version, directory read-only or full), was moved aside,
 	// or works again. While it fails nothing is applied.
@@ -64,7 +67,7 @@ var kinds = map[EventKind]kindInfo{
 	EventChangeRefused:       {"change_refused", "fd6ce922ae904edca612625f2f5f9256", PriorityWarning},
 	EventChangeFailed:        {"change_failed", "e7c6c709a4e5422fb1b5f85a6d5567c4", PriorityErr},
 	EventChangeRolledBack:    {"change_rolled_back", "ca53672fb298485393cf647bd006f95b", PriorityWarning},
-	EventOutsideChange:       {"outside_change", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
+	EventKeyReleased:         {"key_released", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
 	EventPolicyLoaded:        {"policy_loaded", "ce65563384344cc489a6b8754b2672c7", PriorityInfo},
 	EventPolicyRejected:      {"policy_rejected", "970b13267c0f4bbfac71c087b69ecace", PriorityErr},
 	EventCloseWaitLeak:       {"close_wait_leak", "0303fe40b9d4426386abfda93d51e7c7", PriorityWarning},
@@ -72,6 +75,7 @@ var kinds = map[EventKind]kindInfo{
 	EventAgentStarted:        {"agent_started", "ea46943b5d1843db8636cf0ebb8fa5b4", PriorityInfo},
 	EventAgentStopped:        {"agent_stopped", "c0bbe1182f6a4eca822b5949d997d064", PriorityInfo},
 	EventReloaded:            {"reloaded", "7ec2dd443ae1452698f4ac9c9d1c7ce3", PriorityInfo},
+	EventMetricsFailed:       {"metrics_failed", "ed09a0bd0c644b60a1fa2d07079b9f17", PriorityWarning},
 	EventStateStore:          {"state_store", "f00645886b614258bd86d049799485d1", PriorityErr},
 	EventObservationDegraded: {"observation_degraded", "af78f97fcdc54c7e8bd74fb0bc977c70", PriorityWarning},
 }
@@ -162,8 +166,15 @@ const (
 	FieldMode        = "MODE"        // dry-run or enforce
 	FieldGuardrail   = "GUARDRAIL"   // guardrail that refused a change
 	FieldReason      = "REASON"      // why, with the numbers
-	FieldStateFile   = "STATE_FILE"  // state file an event is about (or where it was moved)
-	FieldErrno       = "ERRNO"       // errno name of a failed write, such as EINVAL
+	FieldNetns       = "NETNS"       // the network namespace an event is about: its name, container or net:[inode]
+	FieldNetnsInode  = "NETNS_INODE" // that namespace's inode
+	FieldContainer   = "CONTAINER"   // its container: runtime://id, and the pod UID
+	// FieldPolicyChecksum is the loaded policy set's checksum
+	// (policies.Set.Checksum): hosts that report the same one run the same
+	// policy files.
+	FieldPolicyChecksum = "POLICY_CHECKSUM"
+	FieldStateFile      = "STATE_FILE" // state file an event is about (or where it was moved)
+	FieldErrno          = "ERRNO"      // errno name of a failed write, such as EINVAL
 )
 
 // Fields the Logger sets itself; an Event may not carry them.

@@ -2,6 +2,8 @@ package observe
 
 import (
 	"fmt"
+	"path/filepath"
+	"strconv"
 
 	"github.com/prometheus/procfs"
 
@@ -11,12 +13,29 @@ import (
 // ReadCounters reads /proc/net/sockstat, sockstat6, snmp (Tcp) and netstat
 // (TcpExt) below procRoot, as seen from this process's network namespace.
 func ReadCounters(procRoot string) (advisor.Counters, error) {
-	var c advisor.Counters
 	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return advisor.Counters{}, err
+	}
+	self, err := fs.Self()
+	if err != nil {
+		return advisor.Counters{}, err
+	}
+	return ReadCountersOf(procRoot, self.PID)
+}
+
+// ReadCountersOf reads the same counters from procRoot/<pid>/net, which
+// shows the network namespace of that task. pid may be a thread id: /proc
+// resolves /proc/<tid> though it lists only thread group leaders, so a
+// thread that entered another namespace reads it at /proc/<its tid>/net
+// (/proc/net and /proc/self/net show the thread group leader's namespace).
+func ReadCountersOf(procRoot string, pid int) (advisor.Counters, error) {
+	var c advisor.Counters
+	netFS, err := procfs.NewFS(filepath.Join(procRoot, strconv.Itoa(pid)))
 	if err != nil {
 		return c, err
 	}
-	st, err := fs.NetSockstat()
+	st, err := netFS.NetSockstat()
 	if err != nil {
 		return c, fmt.Errorf("sockstat: %w", err)
 	}
@@ -30,14 +49,18 @@ func ReadCounters(procRoot string) (advisor.Counters, error) {
 		c.Alloc = deref(p.Alloc)
 	}
 	// sockstat6 is missing when IPv6 is disabled.
-	if st6, err := fs.NetSockstat6(); err == nil {
+	if st6, err := netFS.NetSockstat6(); err == nil {
 		for _, p := range st6.Protocols {
 			if p.Protocol == "TCP6" {
 				c.TCP6InUse = p.InUse
 			}
 		}
 	}
-	self, err := fs.Self()
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return c, err
+	}
+	self, err := fs.Proc(pid)
 	if err != nil {
 		return c, err
 	}

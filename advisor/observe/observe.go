@@ -2,13 +2,12 @@
 // through go-sysctl, counters from /proc/net through procfs, the socket table
 // over netlink sock_diag, and socket owners from /proc/<pid>. It only reads.
 //
-// Everything is read from the calling process's network namespace; to
-// observe another namespace, run tcp-advisor inside it (ip netns exec).
+// An Observer from New reads the calling process's network namespace; one
+// from NewIn reads another namespace from inside it (see Namespace).
 package observe
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -45,6 +44,7 @@ type Observer struct {
 	sysRoot  string
 	owners   *OwnerResolver
 	now      func() time.Time
+	ns       Namespace // nil: the calling process's namespace
 	// dump is the sock_diag dump; tests replace it to inject failures.
 	dump familyDumper
 }
@@ -65,12 +65,19 @@ func New(procRoot, sysRoot string) *Observer {
 // socket table is dumped as deep as depth and the pre-check require, and the
 // owners of any CLOSE_WAIT and listening sockets dumped are resolved.
 func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
+	if o.ns != nil {
+		return o.observeIn(depth)
+	}
+	return o.observe(depth)
+}
+
+func (o *Observer) observe(depth Depth) (advisor.Snapshot, error) {
 	snap := advisor.Snapshot{Time: o.now()}
 	var err error
 	if snap.Sysctls, err = ReadSysctls(o.sysRoot); err != nil {
 		return snap, err
 	}
-	if snap.Counters, err = ReadCounters(o.procRoot); err != nil {
+	if snap.Counters, err = o.readCounters(); err != nil {
 		return snap, err
 	}
 	var states advisor.StateSet
@@ -86,18 +93,28 @@ func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
 	if snap.Sockets, err = dumpSockets(o.dump, states, cfg); err != nil {
 		// The fallback: the same sockets as text. Slower on a large
 		// table, and without cookies; the snapshot says it is degraded.
-		sum, ferr := readProcNetTCP(o.procRoot, states, cfg)
+		sum, ferr := readProcNetTCP(o.netRoot(), states, cfg)
 		if ferr != nil {
 			return snap, fmt.Errorf("%w; fallback: %w", err, ferr)
 		}
 		snap.Sockets = sum
-		snap.Degraded = append(snap.Degraded, fmt.Sprintf("%v; read %s instead", err, filepath.Join(o.procRoot, "net/tcp{,6}")))
+		snap.Degraded = append(snap.Degraded, fmt.Sprintf("%v; read /proc/net/tcp{,6} instead", err))
 	}
-	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.procRoot); err != nil {
+	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.netRoot()); err != nil {
 		return snap, err
 	}
-	o.owners.Resolve(snap.Sockets.CloseWait, snap.Sockets.Listeners)
+	o.resolveOwners(snap.Sockets)
 	return snap, nil
+}
+
+// resolveOwners finds the processes holding the CLOSE_WAIT and listening
+// sockets and the sampled sockets of the busiest destinations, and the
+// descriptors the CLOSE_WAIT owners hold.
+func (o *Observer) resolveOwners(sum *advisor.SocketSummary) {
+	keys, samples := destinationSamples(sum)
+	o.owners.Resolve(sum.CloseWait, sum.Listeners, samples)
+	sum.DestOwners = destinationOwners(samples, keys, sum)
+	withDescriptors(o.owners.procRoot, sum.CloseWait)
 }
 
 // DumpFraction is the share of the usable range at which the pre-check asks
@@ -114,14 +131,18 @@ func DumpNeeded(s advisor.Snapshot) bool {
 }
 
 // Window takes n snapshots, interval apart, oldest first. It stops early with
-// the error of the first snapshot that fails.
-func (o *Observer) Window(n int, interval time.Duration, depth Depth) ([]advisor.Snapshot, error) {
+// the error of the first snapshot that fails. progress, when not nil, is
+// called after each snapshot with how many are taken.
+func (o *Observer) Window(n int, interval time.Duration, depth Depth, progress func(done, total int)) ([]advisor.Snapshot, error) {
 	var out []advisor.Snapshot
 	for i := range max(n, 1) {
 		if i > 0 {
 			time.Sleep(interval)
 		}
 		s, err := o.Observe(depth)
+		if progress != nil {
+			progress(i+1, max(n, 1))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -128,7 +128,7 @@ func ownerOf(p procfs.Proc, ino uint32) *advisor.Owner {
 	if cgErr != nil {
 		o.Partial = true
 	} else {
-		o.Unit = unitFromCgroups(cgroups)
+		o.Unit = UnitFromCgroups(cgroups)
 	}
 	return o
 }
@@ -160,12 +160,12 @@ func parseSocketLink(target string) (uint32, bool) {
 	return uint32(ino), true
 }
 
-// unitFromCgroups returns the systemd unit a process runs in: the first path
+// UnitFromCgroups returns the systemd unit a process runs in: the first path
 // component below the slices, as systemd's cg_path_get_unit() does
 // ("/system.slice/nginx.service/worker" → "nginx.service"). It prefers the
 // unified (0::) hierarchy and falls back to the named systemd hierarchy on
 // cgroup v1 hosts. It returns "" outside units.
-func unitFromCgroups(cgroups []procfs.Cgroup) string {
+func UnitFromCgroups(cgroups []procfs.Cgroup) string {
 	var v1 string
 	for _, cg := range cgroups {
 		switch {

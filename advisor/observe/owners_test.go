@@ -31,7 +31,7 @@ func TestUnitFromCgroups(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := unitFromCgroups(tt.in); got != tt.want {
+			if got := UnitFromCgroups(tt.in); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})

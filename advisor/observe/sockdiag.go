@@ -188,6 +188,14 @@ func (a *aggregator) add(m diagMsg) {
 		k := advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}
 		c := s.PerDestination[k]
 		c.InUse++
+		if m.State != advisor.TimeWait && m.Inode != 0 {
+			for i := range c.Inodes {
+				if c.Inodes[i] == 0 {
+					c.Inodes[i] = m.Inode
+					break
+				}
+			}
+		}
 		if m.State == advisor.TimeWait {
 			c.TimeWait++
 			// idiag_expires is the time left; the age is what has passed

@@ -38,10 +38,10 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if session.PersistNote != "" {
 		fmt.Fprintf(stderr, "tcp-advisor apply: %s\n", session.PersistNote)
 	}
-	if _, err := session.DetectOutsideChanges(); err != nil {
+	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func TestKernelDiagnoseIdle(t *testing.T) {
 }
 
 // TestKernelDiagnoseBindExhaustion: sockets that bind() to port 0 before
-// connect() hold their port for every destination (DESIGN §3.1). 950 of
+// connect() hold their port for every destination (advisor/KERNEL.md, "Ports"). 950 of
 // them spread over 20 destinations leave each destination nearly empty but
 // bind() with almost no port to take; diagnose must say so.
 func TestKernelDiagnoseBindExhaustion(t *testing.T) {

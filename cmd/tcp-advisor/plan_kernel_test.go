@@ -41,7 +41,8 @@ func runExit(t *testing.T, ns *netnstest.NS, name string, args ...string) (strin
 }
 
 // TestKernelPlanExhaustion: one destination at 90% of a 40000-40999 range
-// with tcp_tw_reuse 0; the plan widens the range within DESIGN §3.5 and
+// with tcp_tw_reuse 0; the plan widens the range within the port range's
+// kernel rules (advisor/KERNEL.md) and
 // reserves the listening ports inside the new range.
 func TestKernelPlanExhaustion(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
@@ -80,11 +81,11 @@ func TestKernelPlanExhaustion(t *testing.T) {
 			reserved = c.To
 		}
 	}
-	// DESIGN §3.5: low >= 1024 (and ip_unprivileged_port_start), high <=
+	// The kernel's rules: low >= 1024 (and ip_unprivileged_port_start), high <=
 	// 65535, low < high, different parity, and never narrower.
 	if newRange.Low < 1024 || newRange.High > 65535 || newRange.Low >= newRange.High ||
 		newRange.Low%2 == newRange.High%2 || newRange.Low > 40000 || newRange.High < 40999 || newRange.Size() <= 1000 {
-		t.Fatalf("new range %v breaks DESIGN §3.5 or does not widen", newRange)
+		t.Fatalf("new range %v breaks the port range rules or does not widen", newRange)
 	}
 	set, err := advisor.ParsePortSet(reserved)
 	if err != nil {

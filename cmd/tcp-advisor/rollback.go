@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -28,15 +29,16 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "moved the unreadable state file aside to %s; restoring the %d original(s) still readable\n", aside, len(session.State.Managed))
 	}
-	if _, err := session.DetectOutsideChanges(); err != nil {
+	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
 	rolled, err := session.Rollback(keys...)
 	for _, r := range rolled {
 		fmt.Fprintf(stdout, "restored %s = %q (was %q)\n", r.Key, r.To, r.From)
 	}
-	if len(rolled) == 0 && err == nil {
+	others, nerr := rollbackNamespaces(*stateDir, keys, stdout, stderr)
+	if len(rolled)+others == 0 && err == nil && nerr == nil {
 		fmt.Fprintln(stdout, "Nothing to roll back.")
 	}
-	return err
+	return errors.Join(err, nerr)
 }

@@ -24,8 +24,8 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	report := session.Status(*history)
 	if *format == "json" {
 		err = report.WriteJSON(stdout)
-	} else {
-		err = report.WriteText(stdout)
+	} else if err = report.WriteText(stdout); err == nil {
+		err = statusNamespaces(*stateDir, *history, stdout, stderr)
 	}
 	if err == nil && session.Problem != nil {
 		// The report explained it; the exit code tells scripts.

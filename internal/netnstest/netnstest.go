@@ -27,11 +27,18 @@ type NS struct {
 // under CI=true.
 func Require(t testing.TB) {
 	t.Helper()
+	RequireTools(t, "ip", "ss")
+}
+
+// RequireTools stops the test unless it runs as root and finds the tools:
+// skip normally, fail under CI=true.
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")
 	}
-	for _, tool := range []string{"ip", "ss"} {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}

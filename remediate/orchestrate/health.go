@@ -55,33 +55,70 @@ func (b *backoff) fail(now time.Time) time.Duration {
 	return d
 }
 
-// health is the agent's mutable health, behind a mutex for Health().
+// health is the agent's tick figures, behind a mutex for Health(); the
+// mutex also guards every watch's watchHealth.
 type health struct {
-	mu       sync.Mutex
-	h        Health
+	mu sync.Mutex
+	h  Health
+}
+
+// watchHealth is one watched namespace's: its state store, its keys backing
+// off, its observation fallbacks.
+type watchHealth struct {
 	storeErr error    // nil while the store works
 	store    *backoff // nil while the store works
 	keys     map[string]*backoff
 	degraded []string
 }
 
-// Health returns a copy of the agent's health.
+// label names w in Health and the status line: "" for the namespace the
+// agent runs in, else the namespace's name and a colon.
+func (w *watch) label() string {
+	if w.ns == nil || w.ns.Host {
+		return ""
+	}
+	return w.ns.String() + ": "
+}
+
+// Health returns a copy of the agent's health, over every namespace it
+// watches (entries of other namespaces than its own are prefixed with the
+// namespace).
 func (a *Agent) Health() Health {
+	ws := a.allWatches()
 	a.health.mu.Lock()
 	defer a.health.mu.Unlock()
 	h := a.health.h
-	h.StateStoreOK = a.health.storeErr == nil
-	h.StateStoreError = ""
-	if a.health.storeErr != nil {
-		h.StateStoreError = a.health.storeErr.Error()
+	h.StateStoreOK = true
+	h.BackingOff = []string{}
+	var errs []string
+	for _, w := range ws {
+		wh := &w.health
+		if wh.storeErr != nil {
+			h.StateStoreOK = false
+			errs = append(errs, w.label()+wh.storeErr.Error())
+		}
+		for k := range wh.keys {
+			h.BackingOff = append(h.BackingOff, w.label()+k)
+		}
+		for _, d := range wh.degraded {
+			h.Degraded = append(h.Degraded, w.label()+d)
+		}
 	}
-	h.BackingOff = make([]string, 0, len(a.health.keys))
-	for k := range a.health.keys {
-		h.BackingOff = append(h.BackingOff, k)
-	}
+	h.StateStoreError = strings.Join(errs, "; ")
 	slices.Sort(h.BackingOff)
-	h.Degraded = slices.Clone(a.health.degraded)
 	return h
+}
+
+// allWatches returns the agent's own watch and those of the other
+// namespaces it watches.
+func (a *Agent) allWatches() []*watch {
+	ws := []*watch{a.own}
+	for _, w := range a.watches {
+		if w != a.own && w.session != a.own.session {
+			ws = append(ws, w)
+		}
+	}
+	return ws
 }
 
 // tickDone records a tick's duration.
@@ -93,17 +130,18 @@ func (a *Agent) tickDone(d time.Duration) {
 	a.health.h.MaxTick = max(a.health.h.MaxTick, d)
 }
 
-// storeFailed marks the state store failing; the first failure is logged,
+// storeFailed marks w's state store failing; the first failure is logged,
 // with what it kept from being applied.
-func (a *Agent) storeFailed(err error, what string) {
+func (a *Agent) storeFailed(w *watch, err error, what string) {
 	now := a.now()
 	a.health.mu.Lock()
-	first := a.health.storeErr == nil
-	a.health.storeErr = err
-	if a.health.store == nil {
-		a.health.store = &backoff{}
+	wh := &w.health
+	first := wh.storeErr == nil
+	wh.storeErr = err
+	if wh.store == nil {
+		wh.store = &backoff{}
 	}
-	wait := a.health.store.fail(now)
+	wait := wh.store.fail(now)
 	a.health.mu.Unlock()
 	if !first {
 		return
@@ -112,23 +150,24 @@ func (a *Agent) storeFailed(err error, what string) {
 	if what != "" {
 		msg += "; " + what
 	}
-	a.event(systemd.EventStateStore, msg, map[string]string{
-		systemd.FieldReason: err.Error(), systemd.FieldStateFile: a.applier.Store.Path(),
+	a.eventIn(w, systemd.EventStateStore, msg, map[string]string{
+		systemd.FieldReason: err.Error(), systemd.FieldStateFile: w.session.Applier.Store.Path(),
 	})
 }
 
-// storeRecovered marks the state store working again and logs it.
-func (a *Agent) storeRecovered() {
+// storeRecovered marks w's state store working again and logs it.
+func (a *Agent) storeRecovered(w *watch) {
 	a.health.mu.Lock()
-	was := a.health.storeErr
-	a.health.storeErr, a.health.store = nil, nil
+	was := w.health.storeErr
+	w.health.storeErr, w.health.store = nil, nil
 	a.health.mu.Unlock()
 	if was == nil {
 		return
 	}
-	_ = a.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
-		Message: "state store works again: " + a.applier.Store.Path() + " can be written; applying resumes",
-		Fields:  map[string]string{systemd.FieldReason: "recovered from: " + was.Error(), systemd.FieldStateFile: a.applier.Store.Path()}})
+	path := w.session.Applier.Store.Path()
+	_ = w.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
+		Message: "state store works again: " + path + " can be written; applying resumes",
+		Fields:  map[string]string{systemd.FieldReason: "recovered from: " + was.Error(), systemd.FieldStateFile: path}})
 }
 
 // storeUsable reports whether this tick may apply. While the store fails,
@@ -136,9 +175,9 @@ func (a *Agent) storeRecovered() {
 // be read is read again (an operator may have run rollback or restored
 // it); otherwise the state is saved again. A probe that works ends the
 // failure.
-func (a *Agent) storeUsable() bool {
+func (a *Agent) storeUsable(w *watch) bool {
 	a.health.mu.Lock()
-	failing, b := a.health.storeErr != nil, a.health.store
+	failing, b := w.health.storeErr != nil, w.health.store
 	a.health.mu.Unlock()
 	if !failing {
 		return true
@@ -146,34 +185,35 @@ func (a *Agent) storeUsable() bool {
 	if a.now().Before(b.until) {
 		return false
 	}
-	if a.applier.Store.Blocked() != nil {
-		st, err := a.applier.Store.Load()
+	store := w.session.Applier.Store
+	if store.Blocked() != nil {
+		st, err := store.Load()
 		if err != nil {
-			a.storeFailed(err, "")
+			a.storeFailed(w, err, "")
 			return false
 		}
-		a.state = st
-	} else if err := a.applier.Store.Save(a.state); err != nil {
-		a.storeFailed(err, "")
+		w.session.State, w.session.Problem = st, nil
+	} else if err := store.Save(w.session.State); err != nil {
+		a.storeFailed(w, err, "")
 		return false
 	}
-	a.storeRecovered()
+	a.storeRecovered(w)
 	return true
 }
 
 // withoutBackedOff drops from plan every group that holds a key still
 // backing off; a group applies whole or not at all.
-func (a *Agent) withoutBackedOff(plan remediate.Plan) remediate.Plan {
+func (a *Agent) withoutBackedOff(w *watch, plan remediate.Plan) remediate.Plan {
 	now := a.now()
 	a.health.mu.Lock()
 	defer a.health.mu.Unlock()
-	if len(a.health.keys) == 0 {
+	if len(w.health.keys) == 0 {
 		return plan
 	}
 	var keep []remediate.Change
 	for _, g := range plan.Groups() {
 		if !slices.ContainsFunc(g, func(c remediate.Change) bool {
-			b, ok := a.health.keys[c.Key]
+			b, ok := w.health.keys[c.Key]
 			return ok && now.Before(b.until)
 		}) {
 			keep = append(keep, g...)
@@ -186,7 +226,7 @@ func (a *Agent) withoutBackedOff(plan remediate.Plan) remediate.Plan {
 // sortFailures splits an Apply's failures: write failures back their key
 // off (logged the first time only), store failures mark the store failing
 // (logged once); the rest are returned to be logged as usual.
-func (a *Agent) sortFailures(applied []remediate.Applied, failed []remediate.Failure) []remediate.Failure {
+func (a *Agent) sortFailures(w *watch, applied []remediate.Applied, failed []remediate.Failure) []remediate.Failure {
 	now := a.now()
 	var rest []remediate.Failure
 	for _, fl := range failed {
@@ -196,7 +236,7 @@ func (a *Agent) sortFailures(applied []remediate.Applied, failed []remediate.Fai
 			for i, c := range fl.Changes {
 				keys[i] = c.Key + "=" + fmt.Sprintf("%q", c.To)
 			}
-			a.storeFailed(fl.Err, "not applied: "+strings.Join(keys, ", "))
+			a.storeFailed(w, fl.Err, "not applied: "+strings.Join(keys, ", "))
 			var ae *remediate.AppliedError
 			if errors.As(fl.Err, &ae) {
 				rest = append(rest, fl) // live already: say so per key
@@ -209,10 +249,13 @@ func (a *Agent) sortFailures(applied []remediate.Applied, failed []remediate.Fai
 			continue
 		}
 		a.health.mu.Lock()
-		b, seen := a.health.keys[we.Key]
+		if w.health.keys == nil {
+			w.health.keys = map[string]*backoff{}
+		}
+		b, seen := w.health.keys[we.Key]
 		if !seen {
 			b = &backoff{}
-			a.health.keys[we.Key] = b
+			w.health.keys[we.Key] = b
 		}
 		wait := b.fail(now)
 		a.health.mu.Unlock()
@@ -225,7 +268,7 @@ func (a *Agent) sortFailures(applied []remediate.Applied, failed []remediate.Fai
 	if len(applied) > 0 {
 		a.health.mu.Lock()
 		for _, c := range applied {
-			delete(a.health.keys, c.Key)
+			delete(w.health.keys, c.Key)
 		}
 		a.health.mu.Unlock()
 	}
@@ -248,21 +291,30 @@ func (a *Agent) healthLine() string {
 	return strings.Join(parts, "; ")
 }
 
-// noteDegraded records the tick's observation fallbacks and logs each
-// one as it starts and as it ends.
-func (a *Agent) noteDegraded(now []string) {
+// noteDegraded records the tick's observation fallbacks in w and logs
+// each one as it starts and as it ends.
+func (a *Agent) noteDegraded(w *watch, now []string) {
 	a.health.mu.Lock()
-	before := a.health.degraded
-	a.health.degraded = slices.Clone(now)
+	before := w.health.degraded
+	w.health.degraded = slices.Clone(now)
 	a.health.mu.Unlock()
 	for _, d := range now {
 		if !slices.Contains(before, d) {
-			a.event(systemd.EventObservationDegraded, "observation degraded: "+d, map[string]string{systemd.FieldReason: d})
+			a.eventIn(w, systemd.EventObservationDegraded, "observation degraded: "+d, map[string]string{systemd.FieldReason: d})
 		}
 	}
 	if len(before) > 0 && len(now) == 0 {
-		_ = a.log.Log(systemd.Event{Kind: systemd.EventObservationDegraded, Priority: systemd.PriorityNotice,
+		_ = w.log.Log(systemd.Event{Kind: systemd.EventObservationDegraded, Priority: systemd.PriorityNotice,
 			Message: "observation works fully again (was: " + strings.Join(before, "; ") + ")",
 			Fields:  map[string]string{systemd.FieldReason: "recovered"}})
+	}
+}
+
+// stateProblem starts w with its state store failing when its state file
+// could not be read: the agent observes and reports, and applies nothing
+// there until the file is fixed.
+func (a *Agent) stateProblem(w *watch) {
+	if w.session.Problem != nil {
+		a.storeFailed(w, w.session.Problem, "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
 	}
 }

@@ -35,7 +35,7 @@ func rangeValue(t *testing.T, root string) string {
 // event, STATUS, Health) and resumes once the file is fixed.
 func TestAgentCorruptStateObservesAndAppliesNothing(t *testing.T) {
 	a, _, log, notify, root := setup(t, "enforce", "")
-	store := a.applier.Store
+	store := a.own.session.Applier.Store
 	torn := `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"original":"0","last_written":"0"},"net.ipv4.ip_local_port_range":{"orig`
 	if err := os.WriteFile(store.Path(), []byte(torn), 0o640); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestAgentCorruptStateObservesAndAppliesNothing(t *testing.T) {
 func TestAgentNewerStateVersionLeftAlone(t *testing.T) {
 	a, _, log, notify, root := setup(t, "enforce", "")
 	newer := `{"version":2,"managed":{}}`
-	os.WriteFile(a.applier.Store.Path(), []byte(newer), 0o640)
+	os.WriteFile(a.own.session.Applier.Store.Path(), []byte(newer), 0o640)
 	a, err := reopen(t, a, root, log, notify)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestAgentNewerStateVersionLeftAlone(t *testing.T) {
 	if rangeValue(t, root) != "40000 40999" || !strings.Contains(a.Health().StateStoreError, "version 2") {
 		t.Errorf("range %q, health %+v", rangeValue(t, root), a.Health())
 	}
-	if b, _ := os.ReadFile(a.applier.Store.Path()); string(b) != newer {
+	if b, _ := os.ReadFile(a.own.session.Applier.Store.Path()); string(b) != newer {
 		t.Errorf("state rewritten: %s", b)
 	}
 }
@@ -151,7 +151,7 @@ func TestKernelAgentBacksOffFailingKey(t *testing.T) {
 	if last := notify.calls[len(notify.calls)-1]; !strings.Contains(last, "backing off "+advisor.KeyPortRange) {
 		t.Errorf("status = %q", last)
 	}
-	st, err := a.applier.Store.Load()
+	st, err := a.own.session.Applier.Store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,10 +210,10 @@ func TestBackoffDoublesToMax(t *testing.T) {
 func TestInProcessTimesAreMonotonic(t *testing.T) {
 	a, _, _, _, _ := setup(t, "enforce", "")
 	a.Tick()
-	if len(a.state.Managed) == 0 {
+	if len(a.own.session.State.Managed) == 0 {
 		t.Fatal("nothing applied")
 	}
-	for k, m := range a.state.Managed {
+	for k, m := range a.own.session.State.Managed {
 		if !strings.Contains(m.LastChange.String(), " m=") {
 			t.Errorf("%s last change %v carries no monotonic reading", k, m.LastChange)
 		}
@@ -227,9 +227,9 @@ func TestInProcessTimesAreMonotonic(t *testing.T) {
 // restart would.
 func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
 	t.Helper()
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.applier.Store.Dir(), nil, "", nil)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.Applier.Store.Dir(), nil, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	return New(a.cfg, a.obs, session, log, notify)
+	return New(a.cfg, a.own.obs, session, log, notify)
 }

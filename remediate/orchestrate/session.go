@@ -132,15 +132,15 @@ type discard struct{}
 
 func (discard) Log(systemd.Event) error { return nil }
 
-// DetectOutsideChanges releases the keys someone else changed, logging each.
+// ReleaseChangedKeys releases the keys someone else changed, logging each.
 // It refuses a state from another network namespace.
-func (s *Session) DetectOutsideChanges() ([]remediate.Released, error) {
+func (s *Session) ReleaseChangedKeys() ([]remediate.Released, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
 	}
-	released, err := s.Applier.DetectOutsideChanges(s.State)
+	released, err := s.Applier.ReleaseChangedKeys(s.State)
 	for _, r := range released {
-		logOutsideChange(s.log, r)
+		logReleased(s.log, r)
 	}
 	return released, err
 }
@@ -182,9 +182,9 @@ func (s *Session) Status(history int) remediate.Status {
 	return st
 }
 
-func logOutsideChange(log Logger, r remediate.Released) {
+func logReleased(log Logger, r remediate.Released) {
 	_ = log.Log(systemd.Event{
-		Kind:    systemd.EventOutsideChange,
+		Kind:    systemd.EventKeyReleased,
 		Message: fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
 		Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found},
 	})

@@ -114,10 +114,7 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 			t.Fatal(err)
 		}
 	}
-	binPath := os.Getenv("TCP_ADVISOR_SYSTEMTEST_BIN") // test a given build instead
-	if binPath == "" {
-		binPath = testbin.Build(t, "cmd/tcp-advisor")
-	}
+	binPath := testbin.Build(t, "cmd/tcp-advisor")
 	bin, err := os.ReadFile(binPath)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +202,7 @@ func testPackage(t *testing.T, c *Container) {
 	}
 	c.Run(t, "test", "-f", "/etc/tcp-advisor/policies.d/README")
 	// The default policies ship as files to copy from, and validate.
-	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 7 file(s)") {
+	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 14 file(s), 6 rule(s)") || !strings.Contains(out, "(replaces default/10-port-exhaustion.hcl") {
 		t.Errorf("validate of the shipped defaults: %q", out)
 	}
 }
@@ -507,13 +504,15 @@ func testEnforce(t *testing.T, c *Container) {
 	requireActive(t, c)
 	applied := len(events(t, c, systemd.EventChangeApplied))
 
-	// Connections closed client-first hold their ports in TIME_WAIT for
-	// 60 s: 170 of the 200 towards one destination (85%), and 40 more
-	// towards another; the host-wide pre-check (sockets holding ports at
-	// half the usable ports or more, DESIGN §3.2) lets the agent dump the
-	// table.
-	c.Run(t, "tcpload", "timewait", "-addr", "127.0.0.1:9000", "-n", "170")
-	c.Run(t, "tcpload", "timewait", "-addr", "127.0.0.1:9001", "-n", "40")
+	// A client dials 127.0.0.1:9000 at 10 connections/s and closes
+	// first: each closed connection holds its port 60 s (tcp_tw_reuse 0),
+	// so the destination levels off at 600 ports, three times the 200 of
+	// the range. Once the host-wide pre-check (sockets holding ports at
+	// half the usable ports) lets the agent dump the table, it measures the
+	// close rate from the TIME_WAIT ages and widens the range.
+	c.Run(t, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0")
+	c.Run(t, "systemd-run", "--unit=tcpadv-dial", "/usr/local/bin/tcpload", "dial", "-addr", "127.0.0.1:9000", "-rate", "10", "-duration", "60s", "-serve")
+	defer c.Try("systemctl", "stop", "tcpadv-dial")
 	e := waitEvent(t, c, systemd.EventChangeApplied, applied, 55*time.Second, func(e journalEntry) bool {
 		return e[systemd.FieldKey] == key
 	})

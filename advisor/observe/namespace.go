@@ -1,0 +1,62 @@
+package observe
+
+import (
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// Namespace is a network namespace an Observer can read from inside, such
+// as one found by package observe/netns. Do must run fn on an OS thread that
+// is inside the namespace for the whole call, and fn must do all its work on
+// that thread: it reads /proc/sys, which resolves a sysctl in the opening
+// thread's namespace, /proc/<tid>/net, and opens its netlink socket there
+// (a socket belongs to the namespace it was created in).
+type Namespace interface {
+	Do(fn func() error) error
+}
+
+// NewIn returns an observer of the network namespace ns. procRoot and sysRoot
+// are as for New, and must be the real /proc and /proc/sys for the
+// namespace to matter. ns may be a pointer the caller updates between
+// observations (with each discovery's view of the namespace). The owners of sockets are looked up in every process
+// of procRoot: socket inodes are unique host-wide, so an owner is found
+// whichever namespace the process runs in.
+func NewIn(ns Namespace, procRoot, sysRoot string) *Observer {
+	o := New(procRoot, sysRoot)
+	o.ns = ns
+	return o
+}
+
+// observeIn takes the snapshot from inside o.ns.
+func (o *Observer) observeIn(depth Depth) (advisor.Snapshot, error) {
+	var snap advisor.Snapshot
+	err := o.ns.Do(func() error {
+		var err error
+		snap, err = o.observe(depth)
+		return err
+	})
+	return snap, err
+}
+
+// readCounters reads the counters of the namespace being observed: inside
+// one, those of the calling thread, which Namespace.Do put there.
+func (o *Observer) readCounters() (advisor.Counters, error) {
+	if o.ns != nil {
+		return ReadCountersOf(o.procRoot, unix.Gettid())
+	}
+	return ReadCounters(o.procRoot)
+}
+
+// netRoot is the directory whose net/ shows the namespace being observed:
+// procRoot (/proc/net, the process's), or inside one /proc/<tid>, the
+// calling thread's.
+func (o *Observer) netRoot() string {
+	if o.ns != nil {
+		return filepath.Join(o.procRoot, strconv.Itoa(unix.Gettid()))
+	}
+	return o.procRoot
+}

@@ -1,0 +1,372 @@
+package netns
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+)
+
+// DefaultMaxProcesses is how many processes a discovery lists per namespace.
+const DefaultMaxProcesses = 10
+
+// pfKthread is PF_KTHREAD in the flags of /proc/<pid>/stat
+// (include/linux/sched.h).
+const pfKthread = 0x00200000
+
+// Discoverer finds the network namespaces of the host. Discover may be called
+// every tick: it walks /proc once, reads the named directory, and reads
+// /proc/<pid>/stat and cgroup only for the processes it lists. It is not safe
+// for concurrent use.
+type Discoverer struct {
+	procRoot string
+	namedDir string
+	// MaxProcesses caps the processes listed per namespace.
+	MaxProcesses int
+
+	// host is the initial namespace's inode once known: it lives as long
+	// as the host, so it is looked for until found, then remembered.
+	host uint64
+	// notInitial holds inodes probed and found not to be the initial one.
+	notInitial map[uint64]bool
+	// procs remembers the processes the last discovery listed.
+	procs map[int]cachedProc
+	// isInitial probes a namespace from inside; tests on a fixture /proc
+	// replace it.
+	isInitial func(Namespace) (bool, error)
+}
+
+// NewDiscoverer returns a discoverer reading processes below procRoot
+// (normally "/proc") and names from namedDir (normally "/run/netns", where
+// `ip netns add` and CNI plugins bind-mount namespaces; a missing directory
+// means no names).
+func NewDiscoverer(procRoot, namedDir string) *Discoverer {
+	return &Discoverer{
+		procRoot:     procRoot,
+		namedDir:     namedDir,
+		MaxProcesses: DefaultMaxProcesses,
+		notInitial:   make(map[uint64]bool),
+		isInitial:    probeInitial,
+	}
+}
+
+// Discover returns every network namespace held by a process or named in the
+// named directory: the host's first, then the named ones by name, then the
+// rest by inode. Processes whose ns/net cannot be read (gone, zombies, or
+// another user's without root) are left out. Only the main thread of each
+// process is looked at: a thread that entered another namespace on its own is
+// not seen.
+func (d *Discoverer) Discover() ([]Namespace, error) {
+	dir, err := os.Open(d.procRoot)
+	if err != nil {
+		return nil, err
+	}
+	names, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", d.procRoot, err)
+	}
+	byInode := make(map[uint64]*Namespace)
+	get := func(ino uint64) *Namespace {
+		n := byInode[ino]
+		if n == nil {
+			n = &Namespace{Inode: ino, procRoot: d.procRoot}
+			byInode[ino] = n
+		}
+		return n
+	}
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		ino, err := readNetLink(filepath.Join(d.procRoot, name, "ns", "net"))
+		if err != nil {
+			continue
+		}
+		n := get(ino)
+		n.holders = append(n.holders, pid)
+	}
+	named, err := d.readNamed()
+	if err != nil {
+		return nil, err
+	}
+	for _, nm := range named {
+		if n := get(nm.inode); n.Name == "" {
+			n.Name, n.named = nm.name, nm.path
+		}
+	}
+
+	procFS, err := procfs.NewFS(d.procRoot)
+	if err != nil {
+		return nil, err
+	}
+	var withKthreads uint64
+	out := make([]Namespace, 0, len(byInode))
+	seen := make(map[int]cachedProc, len(d.procs))
+	for _, n := range byInode {
+		slices.Sort(n.holders)
+		n.ProcessCount = len(n.holders)
+		if d.list(procFS, n, seen) {
+			withKthreads = n.Inode
+		}
+		out = append(out, *n)
+	}
+	d.procs = seen
+	d.markHost(out, withKthreads)
+	slices.SortFunc(out, func(a, b Namespace) int {
+		switch {
+		case a.Host != b.Host:
+			if a.Host {
+				return -1
+			}
+			return 1
+		case (a.Name == "") != (b.Name == ""):
+			if a.Name != "" {
+				return -1
+			}
+			return 1
+		case a.Name != b.Name:
+			return strings.Compare(a.Name, b.Name)
+		}
+		return cmp.Compare(a.Inode, b.Inode)
+	})
+	return out, nil
+}
+
+// ByName discovers the namespaces and returns the one with the given name.
+func (d *Discoverer) ByName(name string) (Namespace, error) {
+	nss, err := d.Discover()
+	if err != nil {
+		return Namespace{}, err
+	}
+	for _, n := range nss {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	return Namespace{}, fmt.Errorf("no network namespace named %q in %s", name, d.namedDir)
+}
+
+// ByPID discovers the namespaces and returns the one process pid is in.
+func (d *Discoverer) ByPID(pid int) (Namespace, error) {
+	ino, err := readNetLink(filepath.Join(d.procRoot, strconv.Itoa(pid), "ns", "net"))
+	if err != nil {
+		return Namespace{}, fmt.Errorf("network namespace of pid %d: %w", pid, err)
+	}
+	nss, err := d.Discover()
+	if err != nil {
+		return Namespace{}, err
+	}
+	if n, ok := Find(nss, ino); ok {
+		return n, nil
+	}
+	return Namespace{}, fmt.Errorf("network namespace of pid %d: %w", pid, ErrGone)
+}
+
+// list fills in the first MaxProcesses holders that are not kernel threads
+// and the namespace's container. It reports whether it met a kernel thread.
+func (d *Discoverer) list(procFS procfs.FS, n *Namespace, seen map[int]cachedProc) (kthreads bool) {
+	allContained := true
+	for _, pid := range n.holders {
+		if len(n.Processes) >= d.MaxProcesses {
+			break
+		}
+		st, err := readStat(filepath.Join(d.procRoot, strconv.Itoa(pid), "stat"))
+		if err != nil {
+			continue // gone since the walk
+		}
+		if st.kthread {
+			kthreads = true
+			continue
+		}
+		c, ok := d.procs[pid]
+		if !ok || c.start != st.start {
+			c = cachedProc{start: st.start}
+			if p, err := procFS.Proc(pid); err == nil {
+				if cgroups, err := p.Cgroups(); err == nil {
+					c.unit = observe.UnitFromCgroups(cgroups)
+					c.container = ContainerFromCgroups(cgroups)
+				}
+			}
+		}
+		seen[pid] = c
+		proc := Process{PID: pid, Command: st.comm, Unit: c.unit, Container: c.container}
+		allContained = allContained && proc.Container != nil
+		n.Processes = append(n.Processes, proc)
+	}
+	if len(n.Processes) > 0 && allContained && !kthreads {
+		n.Container = n.Processes[0].Container
+	}
+	return kthreads
+}
+
+// cachedProc is what a discovery remembers of a listed process, so the next
+// one reads its cgroup again only if the pid now names another process.
+// A process moved to another cgroup keeps its old unit and container until
+// it is no longer listed.
+type cachedProc struct {
+	start     uint64 // starttime in /proc/<pid>/stat: pid and start name a process
+	unit      string
+	container *Container
+}
+
+// procStat is the part of /proc/<pid>/stat discovery uses.
+type procStat struct {
+	comm    string
+	kthread bool
+	start   uint64
+}
+
+// readStat reads /proc/<pid>/stat: "pid (comm) state ppid ... flags ...
+// starttime ...", where comm may hold spaces and parentheses. Fields are
+// numbered as in proc(5).
+func readStat(path string) (procStat, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseStat(string(b))
+}
+
+func parseStat(s string) (procStat, error) {
+	l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if l < 0 || r < l {
+		return procStat{}, fmt.Errorf("stat: no comm in %q", s)
+	}
+	// After the comm: state is field 3, flags 9, starttime 22.
+	f := strings.Fields(s[r+1:])
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("stat: %d fields after comm", len(f))
+	}
+	flags, err := strconv.ParseUint(f[9-3], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat flags: %w", err)
+	}
+	start, err := strconv.ParseUint(f[22-3], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat starttime: %w", err)
+	}
+	return procStat{comm: s[l+1 : r], kthread: flags&pfKthread != 0, start: start}, nil
+}
+
+// markHost marks the initial network namespace. Kernel threads all live in
+// it (they share the initial nsproxy), so the namespace a kernel thread was
+// seen in is the host's; kernel threads are visible only from the initial PID
+// namespace. Failing that, PID 1's namespace and then this process's own are
+// probed from inside: net.ipv4.tcp_max_orphans is in the global ipv4 table,
+// which the kernel registers for the initial namespace alone, so its file
+// exists in /proc/sys only there. The answer is remembered; when none is
+// found (an agent in a container that sees neither), nothing is marked.
+func (d *Discoverer) markHost(nss []Namespace, withKthreads uint64) {
+	if d.host == 0 && withKthreads != 0 {
+		d.host = withKthreads
+	}
+	if d.host == 0 {
+		var candidates []uint64
+		for _, who := range []string{"1", "self"} {
+			if ino, err := readNetLink(filepath.Join(d.procRoot, who, "ns", "net")); err == nil {
+				candidates = append(candidates, ino)
+			}
+		}
+		for _, ino := range candidates {
+			n, ok := Find(nss, ino)
+			if !ok || d.notInitial[ino] {
+				continue
+			}
+			initial, err := d.isInitial(n)
+			if err != nil {
+				continue // not entered: try again next time
+			}
+			if initial {
+				d.host = ino
+				break
+			}
+			d.notInitial[ino] = true
+		}
+	}
+	for i := range nss {
+		if nss[i].Inode == d.host {
+			nss[i].Host = true
+			nss[i].Container = nil
+		}
+	}
+}
+
+// probeInitial reports whether n is the initial network namespace: whether
+// tcp_max_orphans exists in /proc/sys from inside it.
+func probeInitial(n Namespace) (bool, error) {
+	var initial bool
+	err := n.Do(func() error {
+		_, err := os.Stat("/proc/sys/net/ipv4/tcp_max_orphans")
+		switch {
+		case err == nil:
+			initial = true
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			return err
+		}
+		return nil
+	})
+	return initial, err
+}
+
+// namedNS is one entry of the named directory.
+type namedNS struct {
+	name, path string
+	inode      uint64
+}
+
+// readNamed lists the named directory's namespaces, by name. An entry that
+// is not an nsfs mount (a file left behind by an interrupted `ip netns add`
+// or an unmounted name) is not a namespace and is skipped.
+func (d *Discoverer) readNamed() ([]namedNS, error) {
+	entries, err := os.ReadDir(d.namedDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []namedNS
+	for _, e := range entries {
+		path := filepath.Join(d.namedDir, e.Name())
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(path, &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			continue
+		}
+		out = append(out, namedNS{name: e.Name(), path: path, inode: st.Ino})
+	}
+	return out, nil
+}
+
+// readNetLink reads a /proc/<pid>/ns/net link, "net:[4026531840]".
+func readNetLink(path string) (uint64, error) {
+	target, err := os.Readlink(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseNetLink(target)
+}
+
+func parseNetLink(target string) (uint64, error) {
+	rest, ok := strings.CutPrefix(target, "net:[")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return 0, fmt.Errorf("not a network namespace link: %q", target)
+	}
+	return strconv.ParseUint(rest[:len(rest)-1], 10, 64)
+}

@@ -1,0 +1,83 @@
+package netns
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Namespace is one network namespace on the host, as one discovery found it.
+// It is a value: the next discovery returns fresh ones. Do enters it.
+type Namespace struct {
+	// Inode identifies the namespace host-wide while it exists: the inode
+	// of its nsfs file ("net:[4026532281]"). The kernel may give a later
+	// namespace the same number once this one is gone.
+	Inode uint64 `json:"inode"`
+	// Name is its name in the named directory (/run/netns, where
+	// `ip netns add` and CNI put them); empty for an unnamed one.
+	Name string `json:"name,omitempty"`
+	// Host marks the initial network namespace, the host's own.
+	Host bool `json:"host,omitempty"`
+	// Processes are the first Discoverer.MaxProcesses processes holding
+	// it, by pid; kernel threads (all in the host's namespace) are not
+	// listed.
+	Processes []Process `json:"processes"`
+	// ProcessCount is how many processes hold it: every /proc/<pid> whose
+	// ns/net is this namespace, kernel threads included.
+	ProcessCount int `json:"process_count"`
+	// Container is the container the namespace belongs to: that of its
+	// first listed process, when every listed process runs in a container
+	// (in a pod, typically the sandbox "pause" container; the pod UID is
+	// the same for all the pod's containers). Nil otherwise, and always
+	// for the host's namespace.
+	Container *Container `json:"container,omitempty"`
+
+	// named is the path of the namespace's name; holders the pids seen
+	// holding it, ascending; procRoot the /proc they were seen in. Do
+	// enters through them.
+	named    string
+	holders  []int
+	procRoot string
+}
+
+// Process is a process holding a namespace.
+type Process struct {
+	PID     int    `json:"pid"`
+	Command string `json:"command"`
+	// Unit is the systemd unit from the cgroup path; empty outside units.
+	Unit string `json:"unit,omitempty"`
+	// Container is the container the process runs in, if its cgroup path
+	// names one.
+	Container *Container `json:"container,omitempty"`
+}
+
+// String names the namespace for people: "host", its name, its container,
+// or "netns:[inode]" with its first process.
+func (n Namespace) String() string {
+	switch {
+	case n.Host:
+		return "host"
+	case n.Name != "":
+		return n.Name
+	case n.Container != nil:
+		return n.Container.String()
+	case len(n.Processes) > 0:
+		return fmt.Sprintf("net:[%d] (%s %d)", n.Inode, n.Processes[0].Command, n.Processes[0].PID)
+	}
+	return fmt.Sprintf("net:[%d]", n.Inode)
+}
+
+// HeldBy reports whether pid was seen holding the namespace.
+func (n Namespace) HeldBy(pid int) bool {
+	_, ok := slices.BinarySearch(n.holders, pid)
+	return ok
+}
+
+// Find returns the namespace with the given inode.
+func Find(nss []Namespace, inode uint64) (Namespace, bool) {
+	for _, n := range nss {
+		if n.Inode == inode {
+			return n, true
+		}
+	}
+	return Namespace{}, false
+}
