@@ -44,7 +44,7 @@ const (
 )
 
 // tickRE reads the tick figures from the agent's STATUS line.
-var tickRE = regexp.MustCompile(`TIME_WAIT (\d+); CLOSE_WAIT (\d+);.*; tick ([0-9.]+) ms, (\d+) goroutines`)
+var tickRE = regexp.MustCompile(`TIME_WAIT (\d+); CLOSE_WAIT (\d+);.*; tick (\S+), (\d+) goroutines`)
 
 // status is one STATUS line the agent sent.
 type status struct {
@@ -124,10 +124,10 @@ func TestSoak(t *testing.T) {
 				}
 				tw, _ := strconv.Atoi(m[1])
 				cw, _ := strconv.Atoi(m[2])
-				ms, _ := strconv.ParseFloat(m[3], 64)
+				took, _ := time.ParseDuration(m[3])
 				g, _ := strconv.Atoi(m[4])
 				mu.Lock()
-				statuses = append(statuses, status{time.Now(), tw, cw, time.Duration(ms * float64(time.Millisecond)), g})
+				statuses = append(statuses, status{time.Now(), tw, cw, took, g})
 				mu.Unlock()
 			}
 		}
