@@ -12,9 +12,9 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
 	policyPaths := policyFlag(fs)
 	samples := fs.Int("samples", 1, "number of samples to take")
-	interval := fs.Duration("interval", time.Second, "time between samples")
+	interval := durationFlag(fs, "interval", time.Second, "time between samples")
 	format := formatFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {

@@ -64,7 +64,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing is to be done, 2 when changes are proposed or a critical recommendation needs a person, 1 on error")
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
 	samples, interval := sampleFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {

@@ -22,20 +22,20 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	policyPaths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
-	interval := fs.Duration("interval", 0, "tick interval (default: the policy's interval)")
-	detail := fs.Duration("detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
+	interval := durationFlag(fs, "interval", 0, "tick interval, 1s or more (default: the policy's interval)")
+	detail := durationFlag(fs, "detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
 	stateDir := stateDirFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *mode != "" && *mode != policies.ModeDryRun && *mode != policies.ModeEnforce {
-		return fmt.Errorf("--mode %q: want dry-run or enforce", *mode)
+		return usageError{fmt.Errorf("--mode %q: want dry-run or enforce", *mode)}
 	}
 	if *interval != 0 && *interval < time.Second {
-		return fmt.Errorf("--interval %s: want 1s or more", *interval)
+		return usageError{fmt.Errorf("--interval %s: want 1s or more", *interval)}
 	}
 	if *detail < time.Second {
-		return fmt.Errorf("--detail-interval %s: want 1s or more", *detail)
+		return usageError{fmt.Errorf("--detail-interval %s: want 1s or more", *detail)}
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {

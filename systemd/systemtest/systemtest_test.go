@@ -622,7 +622,7 @@ func testRollback(t *testing.T, c *Container) {
 	if low, high := portRange(t, c.Run(t, "sysctl", "-n", key)); high-low+1 <= 200 {
 		t.Fatalf("%s = %d %d: the stop should have left the widened range", key, low, high)
 	}
-	c.Run(t, "tcp-advisor", "rollback")
+	c.Run(t, "tcp-advisor", "rollback", "--yes")
 	if got := strings.Join(strings.Fields(c.Run(t, "sysctl", "-n", key)), " "); got != "40000 40199" {
 		t.Errorf("after rollback %s = %q, want \"40000 40199\"", key, got)
 	}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+)
+
+// noState reports whether dir holds no state file, which means tcp-advisor
+// has changed nothing there. Asking creates nothing.
+func noState(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, remediate.StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	return false, err
+}
+
+// noStateMessage is what status and rollback say about such a directory.
+func noStateMessage(dir string) string {
+	return "No state in " + dir + ": tcp-advisor has changed nothing here."
+}
