@@ -58,7 +58,7 @@ var kinds = map[EventKind]kindInfo{
 	EventChangeRefused:     {"change_refused", "fd6ce922ae904edca612625f2f5f9256", PriorityWarning},
 	EventChangeFailed:      {"change_failed", "e7c6c709a4e5422fb1b5f85a6d5567c4", PriorityErr},
 	EventChangeRolledBack:  {"change_rolled_back", "ca53672fb298485393cf647bd006f95b", PriorityWarning},
-	EventKeyReleased:     {"key_released", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
+	EventKeyReleased:       {"key_released", "e60e216059ae420b82c6ec82315a0871", PriorityWarning},
 	EventPolicyLoaded:      {"policy_loaded", "ce65563384344cc489a6b8754b2672c7", PriorityInfo},
 	EventPolicyRejected:    {"policy_rejected", "970b13267c0f4bbfac71c087b69ecace", PriorityErr},
 	EventCloseWaitLeak:     {"close_wait_leak", "0303fe40b9d4426386abfda93d51e7c7", PriorityWarning},
