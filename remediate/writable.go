@@ -9,16 +9,34 @@ import (
 	"strings"
 )
 
+// WriteAccessError lists the sysctls this process may not write, with the
+// error of the first.
+type WriteAccessError struct {
+	Keys []string
+	Err  error
+}
+
+func (e *WriteAccessError) Error() string {
+	keys := e.Keys[0]
+	if n := len(e.Keys); n > 1 {
+		keys = strings.Join(e.Keys[:n-1], ", ") + " and " + e.Keys[n-1]
+	}
+	return fmt.Sprintf("cannot write %s (%v)", keys, e.Err)
+}
+
+// Unwrap returns the first key's error.
+func (e *WriteAccessError) Unwrap() error { return e.Err }
+
 // CheckWritable reports whether this process may write each of keys, in
 // the Sysctls' network namespace, without writing any: it opens each key's
 // file for writing and closes it. The kernel checks the permission to write
 // a sysctl when its file is opened (file mode, CAP_NET_ADMIN over the
 // namespace's owner for net.*, a read-only /proc/sys), so an agent that
 // would fail every write learns it before the first. Keys missing here are
-// skipped: planning refuses them anyway.
+// skipped: planning refuses them anyway. The error is a *WriteAccessError.
 func (s *Sysctls) CheckWritable(keys ...string) error {
 	check := func() error {
-		var errs []error
+		var denied WriteAccessError
 		for _, key := range keys {
 			path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
 			f, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -26,12 +44,18 @@ func (s *Sysctls) CheckWritable(keys ...string) error {
 				continue
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", key, err))
+				denied.Keys = append(denied.Keys, key)
+				if denied.Err == nil {
+					denied.Err = err
+				}
 				continue
 			}
 			f.Close()
 		}
-		return errors.Join(errs...)
+		if len(denied.Keys) > 0 {
+			return &denied
+		}
+		return nil
 	}
 	if s.ns == nil {
 		return check()

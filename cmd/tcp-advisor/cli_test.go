@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -243,6 +246,39 @@ func TestFlagHintsNameRealFlags(t *testing.T) {
 	for name := range flagHints {
 		if !seen[name] {
 			t.Errorf("flagHints has %q, which no command takes", name)
+		}
+	}
+}
+
+// TestErrorsToTheJournalAreErrors: when stderr is the journal stream
+// systemd set up (JOURNAL_STREAM), an error line starts with <3>, which
+// journald records at priority err; on any other stderr it does not.
+func TestErrorsToTheJournalAreErrors(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		stream, want string
+	}{
+		{"", "tcp-advisor run: "},
+		{"1:2", "tcp-advisor run: "},
+		{fmt.Sprintf("%d:%d", st.Dev, st.Ino), "<3>tcp-advisor run: "},
+	} {
+		t.Setenv("JOURNAL_STREAM", tt.stream)
+		f.Truncate(0)
+		f.Seek(0, 0)
+		if code := dispatch([]string{"run", "--mode", "fast"}, io.Discard, f); code != 2 {
+			t.Fatalf("exit %d", code)
+		}
+		b, _ := os.ReadFile(f.Name())
+		if !strings.HasPrefix(string(b), tt.want) {
+			t.Errorf("JOURNAL_STREAM=%q: stderr %q, want it to start with %q", tt.stream, b, tt.want)
 		}
 	}
 }

@@ -126,10 +126,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "tcp-advisor %s: %v\nRun 'tcp-advisor %s --help' for usage.\n", c.name, err, c.name)
+		fmt.Fprintf(stderr, "%stcp-advisor %s: %v\nRun 'tcp-advisor %s --help' for usage.\n", errPrefix(stderr), c.name, err, c.name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, err)
+		fmt.Fprintf(stderr, "%stcp-advisor %s: %v\n", errPrefix(stderr), c.name, err)
 		return 1
 	}
 }

@@ -188,13 +188,14 @@ func (a *Agent) checkEnforceable(set *policies.Set) error {
 	if err == nil {
 		return nil
 	}
-	msg := fmt.Sprintf("enforce mode needs to write the sysctls its rules set, and this process may not (%v): "+
+	msg := fmt.Sprintf("enforce mode needs to write the sysctls its rules set, and this process may not: %v; "+
 		"run tcp-advisor as root (or with CAP_NET_ADMIN over this network namespace) where /proc/sys is writable, or in dry-run mode", err)
-	logged := "policy rejected: " + msg
+	// At start the error is the agent's exit message; on a reload the
+	// agent goes on, and the journal is where it says why.
 	if a.set != nil {
-		logged += "; the previous policy stays in force"
+		a.event(systemd.EventPolicyRejected, "policy rejected, previous policy stays in force: "+msg,
+			map[string]string{systemd.FieldMode: mode, systemd.FieldReason: err.Error()})
 	}
-	a.event(systemd.EventPolicyRejected, logged, map[string]string{systemd.FieldMode: mode, systemd.FieldReason: err.Error()})
 	return errors.New(msg)
 }
 
