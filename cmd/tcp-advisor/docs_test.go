@@ -256,3 +256,17 @@ func TestZshCompletion(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeNamesEveryCommand: README.md's Commands table has a row for
+// every command help lists.
+func TestReadmeNamesEveryCommand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range visible(t) {
+		if !regexp.MustCompile("(?m)^\\| `tcp-advisor " + regexp.QuoteMeta(name) + "[ `]").Match(b) {
+			t.Errorf("README.md's Commands table has no row for %s", name)
+		}
+	}
+}
