@@ -5,7 +5,8 @@ PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
 
-# The version and commit stamped into the binary (tcp-advisor --version).
+# The version and commit stamped into the binary (tcp-advisor --version),
+# and the commit's date, which dates the man page.
 # A plain build names itself after git (`git describe`); `make package`
 # stamps the package's version, VERSION (default 0.1.0), so the binary and
 # its package agree.
@@ -16,7 +17,8 @@ else
 PKG_VERSION := $(VERSION)
 endif
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
+LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 .PHONY: all build deps test unit fuzz lint bench clean
 

@@ -8,16 +8,19 @@ import (
 	"strings"
 )
 
-// version and commit are set at build time:
+// version, commit and date (the commit's day, YYYY-MM-DD, for the man
+// page) are set at build time:
 //
-//	go build -ldflags "-X main.version=1.2.3 -X main.commit=abc1234"
+//	go build -ldflags "-X main.version=1.2.3 -X main.commit=abc1234 -X main.date=2025-01-31"
 //
-// as the Makefile does (git describe, git rev-parse --short HEAD, or the
-// package's version). Left empty, they come from the build information the
-// Go toolchain records: the module version and the VCS revision.
+// as the Makefile does (git describe or the package's version, git
+// rev-parse --short HEAD, the commit date). Left empty, they come from the
+// build information the Go toolchain records: the module version and the
+// VCS revision and time.
 var (
 	version string
 	commit  string
+	date    string
 )
 
 // versionInfo returns the version and the commit, "devel" and "unknown"
@@ -66,6 +69,9 @@ func vcsRevision(settings []debug.BuildSetting) string {
 // buildDate is the day of the commit the binary was built from (for the
 // man page's footer), or "" when the build information does not say.
 func buildDate() string {
+	if date != "" {
+		return date
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +105,24 @@ func TestMakeStampsVersion(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("make build did not write %s next to the binary: %v", f, err)
 		}
+	}
+	// The man page is dated with the commit and names the version.
+	f, err := os.Open(filepath.Join(dir, "tcp-advisor.8.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := output(t, root, nil, "git", "log", "-1", "--format=%cs")
+	if want := `.TH "TCP-ADVISOR" 8 "` + day + `" "tcp-advisor 9.8.7" "System Administration"`; !strings.Contains(string(page), want+"\n") {
+		t.Errorf("man page lacks %q:\n%.300s", want, page)
 	}
 }
 
