@@ -76,7 +76,7 @@ func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// dispatch runs the command args name and returns the exit status: 0 done,
+// dispatch runs the command args[0] names and returns the exit status: 0 done,
 // 1 a runtime error, 2 a usage error (an unknown command or flag, a bad
 // value, an unexpected argument), or what the command chose. An error is
 // printed once, to stderr.

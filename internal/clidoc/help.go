@@ -31,7 +31,7 @@ func (p Program) WriteUsage(w io.Writer) error {
 // flags.
 func (p Program) WriteHelp(w io.Writer, c Command) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: %s %s\n\n%s\n", p.Name, c.Synopsis(), capitalize(c.Summary)+".")
+	fmt.Fprintf(&b, "Usage: %s %s\n\n%s\n", p.Name, c.Synopsis(), wrap(capitalize(c.Summary)+".", 78, ""))
 	for _, d := range c.Details {
 		fmt.Fprintf(&b, "\n%s\n", wrap(d, 78, ""))
 	}
