@@ -38,10 +38,14 @@ test: deps build lint unit fuzz
 
 # deps installs the Debian packages the kernel and system tests use, when
 # missing: ip (iproute2), ss, sysctl (procps), unshare, nsenter and setpriv
-# (util-linux), systemd-nspawn (systemd-container), groff (groff-base, to
-# lint the man page), man (man-db, to find it once installed), zsh (to check
-# the zsh completion).
-DEB_DEPS := iproute2 procps util-linux systemd-container groff-base man-db zsh
+# (util-linux), systemd-nspawn (systemd-container), promtool (prometheus:
+# metrics lint, alert rules and dashboard queries), curl (scrapes the
+# metrics endpoint), ansible-playbook (ansible-core) and its apt module's
+# python3-apt (the Ansible role, run in the system test's container), nginx
+# (a real proxy without upstream keepalive), python3 (a leaking service),
+# groff (groff-base, to lint the man page), man (man-db, to find it once
+# installed) and zsh (to check the zsh completion).
+DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

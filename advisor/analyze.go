@@ -130,7 +130,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
 	for k, c := range last.Sockets.PerDestination {
 		d := rules.destination(k, c)
-		d.Owners = countOwners(last.Sockets.DestOwners[k])
+		d.Owners = countOwners(recentOwners(recent, k))
 		if before != nil {
 			prev := newPortRules(before.Sysctls, f.Ports.Usable)
 			old := before.Sockets.PerDestination[k]
@@ -411,6 +411,21 @@ func firstDescriptors(window []Snapshot) (map[int]int, float64) {
 		}
 	}
 	return out, last.Time.Sub(first.Time).Seconds()
+}
+
+// recentOwners returns the owners of k's sampled sockets in the latest
+// snapshot that found any: a destination with no open connection at the
+// last dump — a full one, whose connect() calls fail — keeps the owners
+// seen while its connections were open.
+func recentOwners(recent []Snapshot, k DestKey) []Owner {
+	for i := len(recent) - 1; i >= 0; i-- {
+		if s := recent[i].Sockets; s != nil {
+			if o := s.DestOwners[k]; len(o) > 0 {
+				return o
+			}
+		}
+	}
+	return nil
 }
 
 // countOwners counts sampled sockets by owning process, most first.

@@ -92,7 +92,7 @@ type DestCount struct {
 
 // SampledInodes is how many sockets per destination are kept to find the
 // processes that open its connections.
-const SampledInodes = 4
+const SampledInodes = 8
 
 // RateWindow is the slice of TIME_WAIT ages that measures a destination's
 // close rate from one dump: the sockets that entered TIME_WAIT in the last

@@ -109,6 +109,9 @@ func TestContents(t *testing.T) {
 		{"/etc/tcp-advisor/tcp-advisor.env", files.TypeConfigNoReplace, "packaging/etc/tcp-advisor.env", 0o644},
 		{"/etc/tcp-advisor/policies.d", files.TypeDir, "", 0o755},
 		{"/etc/tcp-advisor/policies.d/README", files.TypeConfigNoReplace, "packaging/etc/policies.d/README", 0o644},
+		{"/usr/share/tcp-advisor/metrics-listen.conf", "", "packaging/systemd/metrics-listen.conf", 0o644},
+		{"/usr/share/tcp-advisor/prometheus/tcp-advisor.rules.yml", "", "packaging/prometheus/tcp-advisor.rules.yml", 0o644},
+		{"/usr/share/tcp-advisor/grafana/tcp-advisor.json", "", "packaging/grafana/tcp-advisor.json", 0o644},
 	}
 	// zsh's completion directory differs between the distributions.
 	zsh := map[string]string{"deb": "/usr/share/zsh/vendor-completions/_tcp-advisor", "rpm": "/usr/share/zsh/site-functions/_tcp-advisor"}

@@ -330,3 +330,35 @@ func TestFormatDiagnostics(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestEnforceNamespaces(t *testing.T) {
+	if got := mustLoad(t, "").Settings.EnforceNamespaces; len(got) != 1 || got[0] != "host" {
+		t.Errorf("default %v, want [host]", got)
+	}
+	s := mustLoad(t, "agent {\n  enforce_namespaces = [\"host\", \"lb-*\"]\n}\n")
+	if got := s.Settings.EnforceNamespaces; len(got) != 2 || got[1] != "lb-*" {
+		t.Errorf("%v", got)
+	}
+	if _, diags := loadString(t, "agent {\n  enforce_namespaces = [\"lb-[\"]\n}\n"); !strings.Contains(diagString(diags), `test.hcl:2:24: Invalid pattern; enforce_namespaces: "lb-[" is not a glob pattern.`) {
+		t.Errorf("bad glob: %s", diagString(diags))
+	}
+}
+
+func TestFormatWidthBounded(t *testing.T) {
+	// A literal format is checked at load; one built from the observation
+	// when the rule runs.
+	if _, diags := loadString(t, "rule \"r\" {\n  when = true\n  message = format(\"%999999999d\", 1)\n}\n"); !strings.Contains(diagString(diags), "test.hcl:3:21: Invalid function argument; Invalid value for \"format\" parameter: a width or precision of 999999999 is more than 1000.") {
+		t.Errorf("literal: %s", diagString(diags))
+	}
+	set := mustLoad(t, "rule \"r\" {\n  when = true\n  message = format(\"%${sysctl.tcp_max_tw_buckets}d\", 1)\n}\n")
+	o := idleHost()
+	recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+	if len(recs) != 0 || !strings.Contains(diagString(diags), "a width or precision of 262144 is more than 1000") {
+		t.Errorf("recs %v, diags %s", recs, diagString(diags))
+	}
+	ok := mustLoad(t, "rule \"r\" {\n  when = true\n  message = format(\"%5.1f%%\", 12.34)\n}\n")
+	recs, diags = ok.Evaluate(o.Snapshot, o.Findings)
+	if len(recs) != 1 || recs[0].Message != "12.3%" {
+		t.Errorf("recs %v, diags %s", recs, diagString(diags))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -38,8 +39,8 @@ func (s *Set) functions(sc advisor.Sysctls) map[string]function.Function {
 		"log":        stdlib.LogFunc,
 		"signum":     stdlib.SignumFunc,
 		"parseint":   stdlib.ParseIntFunc,
-		"format":     stdlib.FormatFunc,
-		"formatlist": stdlib.FormatListFunc,
+		"format":     boundedFormat(stdlib.FormatFunc),
+		"formatlist": boundedFormat(stdlib.FormatListFunc),
 		"join":       stdlib.JoinFunc,
 		"split":      stdlib.SplitFunc,
 		"replace":    stdlib.ReplaceFunc,
@@ -391,4 +392,37 @@ func (s *Set) staticFunctions() map[string]function.Function {
 		fs[name] = unknownResult(fs[name])
 	}
 	return fs
+}
+
+// maxFormatWidth bounds the widths and precisions of format verbs: a policy
+// has no use for more, and format("%999999999d", 1) would allocate a
+// gigabyte.
+const maxFormatWidth = 1000
+
+// widthRE finds the width and precision digits of format verbs.
+var widthRE = regexp.MustCompile(`%[-+# 0]*([0-9]*)(?:\.([0-9]*))?`)
+
+// boundedFormat wraps format or formatlist to refuse widths and precisions
+// above maxFormatWidth.
+func boundedFormat(f function.Function) function.Function {
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      f.Params(),
+		VarParam:    f.VarParam(),
+		Type: func(args []cty.Value) (cty.Type, error) {
+			return f.ReturnTypeForValues(args)
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if len(args) > 0 && args[0].IsKnown() && !args[0].IsNull() && args[0].Type() == cty.String {
+				for _, m := range widthRE.FindAllStringSubmatch(args[0].AsString(), -1) {
+					for _, digits := range m[1:] {
+						if n, err := strconv.Atoi(digits); err == nil && n > maxFormatWidth {
+							return cty.NilVal, function.NewArgErrorf(0, "a width or precision of %d is more than %d", n, maxFormatWidth)
+						}
+					}
+				}
+			}
+			return f.Call(args)
+		},
+	})
 }

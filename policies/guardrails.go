@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,6 +57,25 @@ func (l *loader) agent(b *hcl.Block) {
 			} else {
 				st.PersistPath = v.AsString()
 			}
+		}
+	}
+	if a, ok := c.Attributes["enforce_namespaces"]; ok {
+		if v, ok := l.constant(a, cty.List(cty.String)); ok {
+			var globs []string
+			for it := v.ElementIterator(); it.Next(); {
+				_, e := it.Element()
+				if e.IsNull() {
+					l.errorf(a.Expr.Range(), "Invalid pattern", "enforce_namespaces holds a null.")
+					continue
+				}
+				g := e.AsString()
+				if _, err := path.Match(g, ""); err != nil || g == "" {
+					l.errorf(a.Expr.Range(), "Invalid pattern", "enforce_namespaces: %q is not a glob pattern.", g)
+					continue
+				}
+				globs = append(globs, g)
+			}
+			st.EnforceNamespaces = globs
 		}
 	}
 	// defaults was read before any layer was merged (defaultsWanted).

@@ -31,6 +31,7 @@ var (
 	agentSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "mode"}, {Name: "interval"}, {Name: "persist"}, {Name: "persist_path"}, {Name: "defaults"},
+			{Name: "enforce_namespaces"},
 		},
 	}
 	guardrailSchema = &hcl.BodySchema{

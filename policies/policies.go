@@ -57,13 +57,18 @@ type Settings struct {
 	Interval    time.Duration // default 10s
 	Persist     bool          // default false: write applied values to a sysctl.d drop-in
 	PersistPath string        // default "/etc/sysctl.d/90-tcp-advisor.conf"
+	// EnforceNamespaces are globs naming the network namespaces an agent
+	// watching every namespace (run --all-namespaces) may change: "host"
+	// for the initial one, names given by `ip netns`, container ids and
+	// Kubernetes pod UIDs. Default ["host"].
+	EnforceNamespaces []string
 	// Sources are where agent blocks were declared, in load order.
 	Sources []hcl.Range
 }
 
 // DefaultSettings returns the settings used when no agent block sets them.
 func DefaultSettings() Settings {
-	return Settings{Mode: ModeDryRun, Interval: DefaultInterval, PersistPath: DefaultPersistPath}
+	return Settings{Mode: ModeDryRun, Interval: DefaultInterval, PersistPath: DefaultPersistPath, EnforceNamespaces: []string{"host"}}
 }
 
 // Guardrail bounds the changes to one sysctl. A policy guardrail only ever

@@ -86,7 +86,7 @@ func TestCatalogMatchesEventKinds(t *testing.T) {
 		}
 	}
 	known := []string{FieldRule, FieldKey, FieldOldValue, FieldNewValue, FieldDestination, FieldUtilization,
-		FieldPID, FieldUnit, FieldCommand, FieldPolicyFile, FieldPolicyLine, FieldMode, FieldGuardrail, FieldReason}
+		FieldPID, FieldUnit, FieldCommand, FieldPolicyFile, FieldPolicyLine, FieldMode, FieldGuardrail, FieldReason, FieldPolicyChecksum}
 	for id, e := range entries {
 		t.Run(id, func(t *testing.T) {
 			if !ids[id] {

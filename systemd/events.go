@@ -41,6 +41,8 @@ const (
 	EventAgentStopped
 	// EventReloaded: a reload (SIGHUP) finished.
 	EventReloaded
+	// EventMetricsFailed: the metrics textfile could not be written.
+	EventMetricsFailed
 )
 
 // kindInfo is what is fixed about a kind. Message IDs were generated once
@@ -66,12 +68,13 @@ var kinds = map[EventKind]kindInfo{
 	EventAgentStarted:      {"agent_started", "ea46943b5d1843db8636cf0ebb8fa5b4", PriorityInfo},
 	EventAgentStopped:      {"agent_stopped", "c0bbe1182f6a4eca822b5949d997d064", PriorityInfo},
 	EventReloaded:          {"reloaded", "7ec2dd443ae1452698f4ac9c9d1c7ce3", PriorityInfo},
+	EventMetricsFailed:     {"metrics_failed", "ed09a0bd0c644b60a1fa2d07079b9f17", PriorityWarning},
 }
 
 // EventKinds returns every defined kind, in declaration order.
 func EventKinds() []EventKind {
 	out := make([]EventKind, 0, len(kinds))
-	for k := EventRecommendation; k <= EventReloaded; k++ {
+	for k := EventRecommendation; k <= EventMetricsFailed; k++ {
 		out = append(out, k)
 	}
 	return out
@@ -154,6 +157,13 @@ const (
 	FieldMode        = "MODE"        // dry-run or enforce
 	FieldGuardrail   = "GUARDRAIL"   // guardrail that refused a change
 	FieldReason      = "REASON"      // why, with the numbers
+	FieldNetns       = "NETNS"       // the network namespace an event is about: its name, container or net:[inode]
+	FieldNetnsInode  = "NETNS_INODE" // that namespace's inode
+	FieldContainer   = "CONTAINER"   // its container: runtime://id, and the pod UID
+	// FieldPolicyChecksum is the loaded policy set's checksum
+	// (policies.Set.Checksum): hosts that report the same one run the same
+	// policy files.
+	FieldPolicyChecksum = "POLICY_CHECKSUM"
 )
 
 // Fields the Logger sets itself; an Event may not carry them.

@@ -82,7 +82,7 @@ func TestUnitDirectives(t *testing.T) {
 		{"Service.NoNewPrivileges", "yes"},
 		{"Service.ProtectSystem", "strict"},
 		{"Service.ProtectKernelTunables", "yes"},
-		{"Service.ReadWritePaths", "/proc/sys/net -/etc/sysctl.d"},
+		{"Service.ReadWritePaths", "/proc/sys/net -/etc/sysctl.d -/var/lib/prometheus/node-exporter"},
 		{"Service.ProtectHome", "yes"},
 		{"Service.PrivateTmp", "yes"},
 		{"Service.RestrictAddressFamilies", "AF_UNIX AF_NETLINK"},

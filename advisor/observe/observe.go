@@ -119,14 +119,18 @@ func DumpNeeded(s advisor.Snapshot) bool {
 }
 
 // Window takes n snapshots, interval apart, oldest first. It stops early with
-// the error of the first snapshot that fails.
-func (o *Observer) Window(n int, interval time.Duration, depth Depth) ([]advisor.Snapshot, error) {
+// the error of the first snapshot that fails. progress, when not nil, is
+// called after each snapshot with how many are taken.
+func (o *Observer) Window(n int, interval time.Duration, depth Depth, progress func(done, total int)) ([]advisor.Snapshot, error) {
 	var out []advisor.Snapshot
 	for i := range max(n, 1) {
 		if i > 0 {
 			time.Sleep(interval)
 		}
 		s, err := o.Observe(depth)
+		if progress != nil {
+			progress(i+1, max(n, 1))
+		}
 		if err != nil {
 			return nil, err
 		}

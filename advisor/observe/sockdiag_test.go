@@ -133,9 +133,9 @@ func TestAggregator(t *testing.T) {
 	}
 	want := map[advisor.DestKey]advisor.DestCount{
 		// The sampled inodes are of open sockets, not TIME_WAIT ones.
-		k("127.0.0.1", "127.0.0.1:9000"): {InUse: 15, TimeWait: 10, TimeWaitYoung: 2, TimeWaitRecent: 5, TimeWaitExpiring: 1, Inodes: [4]uint32{1, 2, 3, 4}},
-		k("127.0.0.1", "127.0.0.1:9001"): {InUse: 3, Inodes: [4]uint32{1, 2, 3}},
-		k("10.0.0.5", "10.0.0.9:9001"):   {InUse: 2, Inodes: [4]uint32{1, 2}},
+		k("127.0.0.1", "127.0.0.1:9000"): {InUse: 15, TimeWait: 10, TimeWaitYoung: 2, TimeWaitRecent: 5, TimeWaitExpiring: 1, Inodes: [advisor.SampledInodes]uint32{1, 2, 3, 4, 5}},
+		k("127.0.0.1", "127.0.0.1:9001"): {InUse: 3, Inodes: [advisor.SampledInodes]uint32{1, 2, 3}},
+		k("10.0.0.5", "10.0.0.9:9001"):   {InUse: 2, Inodes: [advisor.SampledInodes]uint32{1, 2}},
 	}
 	if len(s.PerDestination) != len(want) {
 		t.Errorf("PerDestination = %v, want %v", s.PerDestination, want)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -223,4 +224,45 @@ func (e *errWriter) printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)
 	}
+}
+
+// Check is the diagnosis as a monitoring plugin reports it (the
+// Nagios/Icinga/Sensu/Zabbix convention): one line, "TCP-ADVISOR LEVEL -
+// summary | performance data", and the exit status: 0 OK (ok or info), 1
+// WARNING, 2 CRITICAL. (3, UNKNOWN, is for a check that could not run.)
+func (d Diagnosis) Check() (line string, status int) {
+	word, status := "OK", 0
+	switch d.Level {
+	case policies.SeverityWarning:
+		word, status = "WARNING", 1
+	case policies.SeverityCritical:
+		word, status = "CRITICAL", 2
+	}
+	_, summary, _ := strings.Cut(d.Summary, ": ")
+	perf := []string{
+		perfData("time_wait", float64(d.TimeWait.Count), "", "0", ""),
+		perfData("close_wait", float64(d.CloseWait.Count), "", "0", ""),
+		perfData("destinations", float64(d.Ports.DestinationCount), "", "0", ""),
+		perfData("bind_utilization", d.Ports.BindUtilization, "", "0", "1"),
+	}
+	if w := d.Connections.Worst; w != nil {
+		perf = append(perf,
+			perfData("worst_utilization", w.Utilization, "", "0", "1"),
+			perfData("worst_plateau_utilization", w.PlateauUtilization, "", "0", ""),
+			perfData("worst_ports_unavailable", float64(w.PortsUnavailable), "", "0", fmt.Sprint(w.PortsUsable)))
+	}
+	if r := d.Connections.ActiveOpensPerSecond; r != nil {
+		perf = append(perf, perfData("active_opens_per_second", *r, "", "0", ""))
+	}
+	for _, l := range Levels()[2:] {
+		perf = append(perf, perfData(l+"s", float64(d.Counts[l]), "", "0", ""))
+	}
+	// A plugin's output is one line: the summary may hold a process name.
+	summary = strings.NewReplacer("|", "/", "\n", " ").Replace(summary)
+	return fmt.Sprintf("TCP-ADVISOR %s - %s | %s", word, summary, strings.Join(perf, " ")), status
+}
+
+// perfData formats one performance datum, 'label'=value[uom];warn;crit;min;max.
+func perfData(label string, v float64, uom, lo, hi string) string {
+	return strings.TrimRight(fmt.Sprintf("'%s'=%s%s;;;%s;%s", label, strconv.FormatFloat(v, 'f', -1, 64), uom, lo, hi), ";")
 }

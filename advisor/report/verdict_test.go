@@ -195,3 +195,29 @@ func TestDiagnosisJSONShape(t *testing.T) {
 		t.Errorf("level %v, want ok", m["level"])
 	}
 }
+
+func TestCheck(t *testing.T) {
+	worst := &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsUnavailable: 950, PortsUsable: 1000, Utilization: 0.95, PlateauUtilization: 1.2}
+	f := findings(func(f *advisor.Findings) { f.Connections.Worst = worst; f.TimeWait.Count = 940 })
+	sc := advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999"})
+	tests := []struct {
+		recs   []policies.Recommendation
+		word   string
+		status int
+	}{
+		{nil, "OK", 0},
+		{[]policies.Recommendation{rec("x", "x", policies.SeverityInfo, "fyi")}, "OK", 0},
+		{[]policies.Recommendation{rec("port-exhaustion", TopicPorts, policies.SeverityWarning, "w")}, "WARNING", 1},
+		{[]policies.Recommendation{rec("port-exhaustion", TopicPorts, policies.SeverityCritical, "c")}, "CRITICAL", 2},
+	}
+	for _, tt := range tests {
+		line, status := NewDiagnosis(advisor.Snapshot{Sysctls: sc}, f, tt.recs).Check()
+		if status != tt.status || !strings.HasPrefix(line, "TCP-ADVISOR "+tt.word+" - busiest destination 10.0.0.1 → 10.0.0.2:80 at 95.0%") {
+			t.Errorf("status %d: %s", status, line)
+		}
+		if strings.Count(line, "\n") != 0 || strings.Count(line, " | ") != 1 ||
+			!strings.Contains(line, "'worst_utilization'=0.95;;;0;1") || !strings.Contains(line, "'time_wait'=940;;;0 ") {
+			t.Errorf("not one line with performance data: %q", line)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}

@@ -138,6 +138,7 @@ func TestBadValuesExit2(t *testing.T) {
 		{"run", "--mode", "fast"},
 		{"run", "--interval", "500ms"},
 		{"run", "--detail-interval", "10ms"},
+		{"run", "--metrics-top", "0"},
 		{"validate"},
 		{"gen-completion"},
 		{"gen-completion", "fish"},

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
+
+// unknownStatus is a monitoring plugin's exit status for a check that could
+// not run.
+const unknownStatus = 3
 
 func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
@@ -14,6 +20,8 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	samples := fs.Int("samples", 1, "number of samples to take")
 	interval := durationFlag(fs, "interval", time.Second, "time between samples")
 	format := formatFlag(fs)
+	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+	sel := namespaceFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -23,20 +31,144 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
+	if err := checkSelection(*sel); err != nil {
+		return err
+	}
+	if *check {
+		return diagnoseCheck(*policyPaths, *sel, *samples, *interval, stdout, stderr)
+	}
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	js, err := judge(*sel, set, *samples, *interval, stderr)
 	if err != nil {
 		return err
 	}
-	if err := ruleFailures(j, stderr); err != nil {
-		return err
+	if !sel.Many() {
+		j := js[0]
+		if err := ruleFailures(j.Judgement, stderr); err != nil {
+			return err
+		}
+		d := j.Diagnosis()
+		if *format == "json" {
+			return d.WriteJSON(stdout)
+		}
+		return d.WriteText(stdout, textOptions(stdout))
 	}
-	d := j.Diagnosis()
-	if *format == "json" {
-		return d.WriteJSON(stdout)
+	return diagnoseSections(js, *format, stdout, stderr)
+}
+
+// judge observes the selected namespaces and judges each.
+func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]orchestrate.TargetJudgement, error) {
+	targets, err := sel.Targets(paths)
+	if err != nil {
+		return nil, err
 	}
-	return d.WriteText(stdout, textOptions(stdout))
+	js := orchestrate.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
+	if !sel.Many() && js[0].Err != nil {
+		return nil, js[0].Err
+	}
+	return js, nil
+}
+
+// diagnoseSections writes one section per namespace: in JSON every
+// namespace, in text those with something to say, then a line naming the
+// quiet ones.
+func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, stderr io.Writer) error {
+	var sections []namespaceSection
+	var quiet []string
+	var failed error
+	o := textOptions(stdout)
+	for _, j := range js {
+		sec := namespaceSection{Netns: j.NS}
+		if j.Err != nil {
+			sec.Error = j.Err.Error()
+			fmt.Fprintf(stderr, "tcp-advisor diagnose: namespace %s: %v\n", j.NS, j.Err)
+			sections = append(sections, sec)
+			continue
+		}
+		if err := ruleFailures(j.Judgement, stderr); err != nil {
+			failed = err
+		}
+		d := j.Diagnosis()
+		sec.Diagnosis = d
+		sections = append(sections, sec)
+		if format == "json" {
+			continue
+		}
+		if d.Level == policies.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
+			quiet = append(quiet, j.NS.String())
+			continue
+		}
+		fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+		if err := d.WriteText(stdout, o); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+	}
+	if format == "json" {
+		if err := writeSectionsJSON(stdout, sections); err != nil {
+			return err
+		}
+		return failed
+	}
+	if len(quiet) > 0 {
+		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), joinNames(quiet))
+	}
+	return failed
+}
+
+// diagnoseCheck runs diagnose as a monitoring plugin: anything that keeps
+// the check from judging — policies that do not load, an observation or a
+// rule that fails — is UNKNOWN, never OK. Over several namespaces the worst
+// one decides, and the line names it.
+func diagnoseCheck(policyPaths []string, sel orchestrate.Selection, samples int, interval time.Duration, stdout, stderr io.Writer) error {
+	unknown := func(err error) error {
+		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
+		return exitError{code: unknownStatus}
+	}
+	set, err := loadPolicies(policyPaths, stderr)
+	if err != nil {
+		return unknown(err)
+	}
+	js, err := judge(sel, set, samples, interval, stderr)
+	if err != nil {
+		return unknown(err)
+	}
+	line, status := "", -1
+	for _, j := range js {
+		if j.Err != nil {
+			return unknown(fmt.Errorf("namespace %s: %w", j.NS, j.Err))
+		}
+		if err := ruleFailures(j.Judgement, stderr); err != nil {
+			return unknown(err)
+		}
+		l, s := j.Diagnosis().Check()
+		if s > status {
+			line, status = l, s
+			if sel.Many() {
+				line = strings.Replace(line, " - ", fmt.Sprintf(" - namespace %s: ", j.NS), 1)
+			}
+		}
+	}
+	fmt.Fprintln(stdout, line)
+	if status != 0 {
+		return exitError{code: status}
+	}
+	return nil
+}
+
+func joinNames(names []string) string {
+	if len(names) > 10 {
+		return fmt.Sprintf("%s and %d more", joinNames(names[:10]), len(names)-10)
+	}
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
 }

@@ -14,14 +14,19 @@ import (
 // flagHints say what the flag sets do not: argument names and what a value
 // completes to. A test checks every hint names a flag some command has.
 var flagHints = map[string]clidoc.Hint{
-	"policy":       {Arg: "PATH", Complete: clidoc.CompleteFiles},
-	"state-dir":    {Arg: "DIR", Complete: clidoc.CompleteDirs},
-	"persist-path": {Arg: "FILE", Complete: clidoc.CompleteFiles},
-	"format":       {Arg: "FORMAT", Values: []string{"text", "json"}},
-	"mode":         {Arg: "MODE", Values: []string{policies.ModeDryRun, policies.ModeEnforce}},
-	"key":          {Arg: "KEY", Values: advisor.SettableKeys()},
-	"samples":      {Arg: "N"},
-	"history":      {Arg: "N"},
+	"policy":           {Arg: "PATH", Complete: clidoc.CompleteFiles},
+	"state-dir":        {Arg: "DIR", Complete: clidoc.CompleteDirs},
+	"persist-path":     {Arg: "FILE", Complete: clidoc.CompleteFiles},
+	"format":           {Arg: "FORMAT", Values: []string{"text", "json"}},
+	"mode":             {Arg: "MODE", Values: []string{policies.ModeDryRun, policies.ModeEnforce}},
+	"key":              {Arg: "KEY", Values: advisor.SettableKeys()},
+	"samples":          {Arg: "N"},
+	"history":          {Arg: "N"},
+	"netns":            {Arg: "NAME"},
+	"netns-pid":        {Arg: "PID"},
+	"metrics-textfile": {Arg: "FILE", Complete: clidoc.CompleteFiles},
+	"metrics-listen":   {Arg: "ADDR"},
+	"metrics-top":      {Arg: "N"},
 }
 
 // describe returns a command as the documentation shows it: its flags are

@@ -162,7 +162,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{""}, "diagnose plan validate run apply rollback status version --help --version"},
 		{[]string{"ro"}, "rollback"},
 		{[]string{"--v"}, "--version"},
-		{[]string{"run", "--"}, "--detail-interval --interval --mode --policy --state-dir"},
+		{[]string{"run", "--"}, "--" + strings.Join(visible(t)["run"], " --")},
 		{[]string{"run", "--mode", ""}, "dry-run enforce"},
 		{[]string{"plan", "--format", "j"}, "json"},
 		{[]string{"status", "--f"}, "--format"},

@@ -64,6 +64,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing is to be done, 2 when changes are proposed or a critical recommendation needs a person, 1 on error")
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
 	samples, interval := sampleFlags(fs)
+	sel := namespaceFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,30 +74,59 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err := checkSamples(*samples); err != nil {
 		return err
 	}
+	if err := checkSelection(*sel); err != nil {
+		return err
+	}
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := remediate.NewStore(*stateDir).Load()
-	if err != nil && !os.IsPermission(err) {
-		return err
-	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval)
+	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
 	if err != nil {
 		return err
 	}
-	evalErr := ruleFailures(j, stderr)
-	plan := j.Plan(set, st)
-	var werr error
-	if *format == "json" {
-		werr = plan.WriteJSON(stdout)
-	} else {
-		werr = plan.WriteText(stdout, textOptions(stdout))
+	js, err := judge(*sel, set, *samples, *interval, stderr)
+	if err != nil {
+		return err
 	}
-	if evalErr != nil || werr != nil {
-		return errors.Join(evalErr, werr)
+	var sections []namespaceSection
+	var errs []error
+	actionable := false
+	for _, j := range js {
+		if j.Err != nil {
+			errs = append(errs, fmt.Errorf("namespace %s: %w", j.NS, j.Err))
+			sections = append(sections, namespaceSection{Netns: j.NS, Error: j.Err.Error()})
+			continue
+		}
+		st, err := remediate.NewStore(j.StateDir(*stateDir, here)).Load()
+		if err != nil && !os.IsPermission(err) {
+			return err
+		}
+		errs = append(errs, ruleFailures(j.Judgement, stderr))
+		plan := j.Plan(set, st)
+		actionable = actionable || plan.Actionable()
+		if !sel.Many() {
+			if *format == "json" {
+				errs = append(errs, plan.WriteJSON(stdout))
+			} else {
+				errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
+			}
+			continue
+		}
+		sections = append(sections, namespaceSection{Netns: j.NS, Plan: plan})
+		if *format == "text" && (len(plan.Changes)+len(plan.Refused)+len(plan.Advice) > 0) {
+			fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+			errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
+			fmt.Fprintln(stdout)
+		}
 	}
-	if *detailed && plan.Actionable() {
+	if sel.Many() && *format == "json" {
+		errs = append(errs, writeSectionsJSON(stdout, sections))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if *detailed && actionable {
 		return exitError{code: 2}
 	}
 	return nil

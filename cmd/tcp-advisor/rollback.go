@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -8,6 +9,16 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
+
+// rollbackScope is one state rollback works on: the one of the namespace
+// it runs in, or one an agent watching every namespace kept for another.
+type rollbackScope struct {
+	session *orchestrate.Session
+	where   string   // "" here, else " in network namespace NAME"
+	label   string   // "" here, else "network namespace NAME: "
+	targets []string // the keys to restore
+	kept    []string // released keys left alone
+}
 
 func runRollback(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rollback", stderr)
@@ -30,70 +41,111 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, noStateMessage(*stateDir)+" Nothing to roll back.")
 		return nil
 	}
+
+	// The scopes: this namespace, then those an agent on the host changed.
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, *persist, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	released, err := session.ReleaseChangedKeys()
-	if err != nil {
+	scopes := []*rollbackScope{{session: session}}
+	states, nerr := orchestrate.NamespaceStates(paths, *stateDir, newLogger(stderr))
+	for _, ns := range states {
+		if ns.Session == nil {
+			if n := len(ns.State.Managed); n > 0 {
+				fmt.Fprintf(stdout, "network namespace %s is gone: its %d changed sysctl(s) went with it; nothing to restore there\n", ns.Name(), n)
+			}
+			continue
+		}
+		scopes = append(scopes, &rollbackScope{session: ns.Session, where: " in network namespace " + ns.Name(), label: "network namespace " + ns.Name() + ": "})
+	}
+
+	errs := []error{nerr}
+	var live []*rollbackScope
+	for _, sc := range scopes {
+		if err := sc.plan(keys, stdout); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		live = append(live, sc)
+	}
+	for _, k := range keys {
+		if !slices.ContainsFunc(live, func(sc *rollbackScope) bool { return slices.Contains(sc.targets, k) }) {
+			errs = append(errs, fmt.Errorf("%s: not managed by tcp-advisor (the state in %s holds %s)", k, *stateDir, orNone(session.State.Keys())))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, r := range released {
-		fmt.Fprintf(stdout, "released %s: changed outside tcp-advisor to %q (tcp-advisor wrote %q)\n", r.Key, r.Found, r.Expected)
-	}
-	st := session.State
-	targets := []string(keys)
-	if len(targets) == 0 {
-		for _, k := range st.Keys() {
-			if _, ok := st.Active(k); ok {
-				targets = append(targets, k)
-			}
+
+	var restore, kept []string
+	for _, sc := range live {
+		for _, k := range sc.targets {
+			restore = append(restore, fmt.Sprintf("  %s %q -> %q (original)%s", k, sc.live(k), sc.session.State.Managed[k].Original, sc.where))
+		}
+		for _, k := range sc.kept {
+			kept = append(kept, fmt.Sprintf("  %s is %q, original %q%s; tcp-advisor rollback --key %s restores it", k, sc.live(k), sc.session.State.Managed[k].Original, sc.where, k))
 		}
 	}
-	for _, k := range targets {
-		if _, ok := st.Managed[k]; !ok {
-			return fmt.Errorf("%s: not managed by tcp-advisor (the state in %s holds %s)", k, *stateDir, orNone(st.Keys()))
-		}
-	}
-	// The released keys left alone: someone else's value stays.
-	var kept []string
-	for _, k := range st.Keys() {
-		if _, active := st.Active(k); !active && !slices.Contains(targets, k) {
-			kept = append(kept, k)
-		}
-	}
-	live := func(k string) string {
-		v, err := session.Applier.Sysctls.Get(k)
-		if err != nil {
-			return "unreadable: " + err.Error()
-		}
-		return v
-	}
-	if len(targets) == 0 {
+	if len(restore) == 0 {
 		fmt.Fprintln(stdout, "Nothing to roll back.")
 	} else {
-		fmt.Fprintln(stdout, "Will restore:")
-		for _, k := range targets {
-			fmt.Fprintf(stdout, "  %s %q -> %q (original)\n", k, live(k), st.Managed[k].Original)
-		}
+		fmt.Fprintln(stdout, "Will restore:\n"+strings.Join(restore, "\n"))
 	}
 	if len(kept) > 0 {
-		fmt.Fprintln(stdout, "Not restored (released: someone else changed them after tcp-advisor did, and their values stay):")
-		for _, k := range kept {
-			fmt.Fprintf(stdout, "  %s is %q, original %q; tcp-advisor rollback --key %s restores it\n", k, live(k), st.Managed[k].Original, k)
-		}
+		fmt.Fprintln(stdout, "Not restored (released: someone else changed them after tcp-advisor did, and their values stay):\n"+strings.Join(kept, "\n"))
 	}
-	if len(targets) == 0 {
+	if len(restore) == 0 {
 		return nil
 	}
 	if !*yes && !confirm(stdout, "Restore these original values?") {
 		return fmt.Errorf("nothing rolled back: pass --yes, or answer y on a terminal")
 	}
-	rolled, err := session.Rollback(keys...)
-	for _, r := range rolled {
-		fmt.Fprintf(stdout, "restored %s = %q (was %q)\n", r.Key, r.To, r.From)
+	for _, sc := range live {
+		if len(sc.targets) == 0 {
+			continue // Rollback with no key means every key
+		}
+		rolled, err := sc.session.Rollback(sc.targets...)
+		for _, r := range rolled {
+			fmt.Fprintf(stdout, "restored %s = %q (was %q)%s\n", r.Key, r.To, r.From, sc.where)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s%w", sc.label, err))
+		}
 	}
-	return err
+	return errors.Join(errs...)
+}
+
+// plan releases the keys someone else changed in the scope (saying so) and
+// works out what to restore: the named keys this state manages, else every
+// key it still manages; and the released keys it leaves alone.
+func (sc *rollbackScope) plan(named []string, stdout io.Writer) error {
+	released, err := sc.session.ReleaseChangedKeys()
+	if err != nil {
+		return fmt.Errorf("%s%w", sc.label, err)
+	}
+	for _, r := range released {
+		fmt.Fprintf(stdout, "released %s: changed outside tcp-advisor to %q (tcp-advisor wrote %q)%s\n", r.Key, r.Found, r.Expected, sc.where)
+	}
+	st := sc.session.State
+	for _, k := range st.Keys() {
+		_, active := st.Active(k)
+		switch {
+		case len(named) > 0 && slices.Contains(named, k), len(named) == 0 && active:
+			sc.targets = append(sc.targets, k)
+		case !active:
+			sc.kept = append(sc.kept, k)
+		}
+	}
+	return nil
+}
+
+// live reads a key's value in the scope's namespace.
+func (sc *rollbackScope) live(key string) string {
+	v, err := sc.session.Applier.Sysctls.Get(key)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	return v
 }
 
 // orNone joins names, or says "none".

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -25,6 +27,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	interval := durationFlag(fs, "interval", 0, "tick interval, 1s or more (default: the policy's interval)")
 	detail := durationFlag(fs, "detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
 	stateDir := stateDirFlag(fs)
+	textfile := fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)")
+	listen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)")
+	top := fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series")
+	all := fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -37,11 +43,29 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *detail < time.Second {
 		return usageError{fmt.Errorf("--detail-interval %s: want 1s or more", *detail)}
 	}
+	if *top < 1 {
+		return usageError{fmt.Errorf("--metrics-top %d: want 1 or more", *top)}
+	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
-	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval()}
+	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
+		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
+	if *textfile != "" || *listen != "" {
+		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
+		cfg.Metrics = m
+		if *listen != "" {
+			srv, _, err := m.Listen(*listen)
+			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPERM) {
+				return fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
+			}
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+		}
+	}
 	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, newLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err

@@ -41,5 +41,8 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if *format == "json" {
 		return report.WriteJSON(stdout)
 	}
-	return report.WriteText(stdout)
+	if err := report.WriteText(stdout); err != nil {
+		return err
+	}
+	return statusNamespaces(*stateDir, *history, stdout, stderr)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,4 +34,19 @@ func textOptions(w io.Writer) report.TextOptions {
 		}
 	}
 	return o
+}
+
+// progress returns a function that shows sampling progress on stderr when
+// it is a terminal and sampling lasts more than a second; nil otherwise.
+func progress(stderr io.Writer, samples int, interval time.Duration) func(done, total int) {
+	if samples < 2 || time.Duration(samples-1)*interval <= time.Second || !isTerminal(stderr) {
+		return nil
+	}
+	return func(done, total int) {
+		end := ""
+		if done == total {
+			end = "\n"
+		}
+		fmt.Fprintf(stderr, "\rsampling %d/%d, %s apart...%s", done, total, interval, end)
+	}
 }

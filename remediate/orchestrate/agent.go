@@ -20,6 +20,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -57,31 +58,34 @@ type Config struct {
 	DetailEvery time.Duration
 	// Watchdog is how often to ping the watchdog; zero disables it.
 	Watchdog time.Duration
+	// Metrics, when set, receives each tick's figures and the agent's
+	// actions for export.
+	Metrics Metrics
+	// AllNamespaces watches every network namespace of the host, found
+	// anew each tick, not only the one the agent runs in. Paths and
+	// StateDir are then where to find the kernel's files and keep each
+	// namespace's state.
+	AllNamespaces bool
+	Paths         Paths
+	StateDir      string
 }
 
 // Agent runs the loop. Create it with New.
 type Agent struct {
-	cfg     Config
-	obs     Observer
-	session *Session
-	applier *remediate.Applier
-	log     Logger
-	notify  Notifier
-	now     func() time.Time
-	set     *policies.Set
-	state   *remediate.State
-	// recent holds the latest snapshots, for rates and per-destination
-	// growth; details the latest ones with a CLOSE_WAIT dump, for growth
-	// and stuck sockets over minutes. Both are short, so memory stays
-	// bounded however large the socket table.
-	recent   []advisor.Snapshot
-	details  []advisor.Snapshot
-	lastDump time.Time
-	// announced holds the recommendations, refusals and leaks logged while
-	// they keep firing, so each is logged once, not every tick.
-	announced map[string]bool
-	applied   int
-	ready     bool
+	cfg    Config
+	log    Logger
+	notify Notifier
+	now    func() time.Time
+	set    *policies.Set
+	// own watches the namespace the agent runs in; with AllNamespaces,
+	// watches holds every namespace by inode (own among them).
+	own        *watch
+	watches    map[uint64]*watch
+	discoverer *netns.Discoverer
+	applied    int
+	ready      bool
+	// metricsFailing is set while the metrics cannot be published.
+	metricsFailing bool
 }
 
 // How many snapshots the agent keeps: six ticks for rates, and three
@@ -98,10 +102,13 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 	if cfg.DetailEvery <= 0 {
 		cfg.DetailEvery = time.Minute
 	}
-	a := &Agent{cfg: cfg, obs: obs, session: session, applier: session.Applier, state: session.State,
-		log: log, notify: notify, now: time.Now, announced: map[string]bool{}}
+	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
 	if err := session.CheckNamespace(); err != nil {
 		return nil, err
+	}
+	if cfg.AllNamespaces {
+		a.discoverer = netns.NewDiscoverer(cfg.Paths.Proc, cfg.Paths.Netns)
+		a.watches = map[uint64]*watch{}
 	}
 	if err := a.loadPolicies(); err != nil {
 		return nil, err
@@ -143,6 +150,7 @@ func (a *Agent) loadPolicies() error {
 			}
 			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
 		}
+		a.metricsPolicy(false)
 		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
 	}
 	for _, d := range diags {
@@ -160,15 +168,17 @@ func (a *Agent) loadPolicies() error {
 	if set.Settings.Persist {
 		persist = set.Settings.PersistPath
 	}
-	a.session.persistTo(persist)
-	if a.session.PersistNote != "" {
+	a.own.session.persistTo(persist)
+	if a.own.session.PersistNote != "" {
 		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
-			Message: "policy asks for persistence: " + a.session.PersistNote})
+			Message: "policy asks for persistence: " + a.own.session.PersistNote})
 	}
-	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s; the agent runs in %s mode", set.Describe(), a.Mode()), map[string]string{
-		systemd.FieldMode:       a.Mode(),
-		systemd.FieldPolicyFile: strings.Join(set.Files, ","),
+	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
+		systemd.FieldMode:           a.Mode(),
+		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
+		systemd.FieldPolicyChecksum: set.Checksum(),
 	})
+	a.metricsPolicy(true)
 	return nil
 }
 
@@ -184,7 +194,7 @@ func (a *Agent) checkEnforceable(set *policies.Set) error {
 	if mode != policies.ModeEnforce {
 		return nil
 	}
-	err := a.applier.Sysctls.CheckWritable(enforcedKeys(set)...)
+	err := a.own.session.Applier.Sysctls.CheckWritable(enforcedKeys(set)...)
 	if err == nil {
 		return nil
 	}
@@ -263,51 +273,71 @@ func (a *Agent) Reload() {
 	_ = a.notify.Ready()
 }
 
-// Tick runs one observe → analyze → evaluate → plan → apply round.
+// Tick runs one observe → analyze → evaluate → plan → apply round in each
+// namespace it watches.
 func (a *Agent) Tick() {
-	now := a.now()
-	depth := observe.Quiet
-	if now.Sub(a.lastDump) >= a.cfg.DetailEvery {
-		depth = observe.Detail
+	start := time.Now()
+	ws := a.targets()
+	for _, w := range ws {
+		a.tickIn(w)
 	}
-	snap, err := a.obs.Observe(depth)
-	if err != nil {
-		a.event(systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
-		return
-	}
-	if depth == observe.Detail {
-		a.lastDump = now
-	}
-	a.recent = keepLast(append(a.recent, snap), recentSize)
-	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
-	// makes every tick dump, so "stuck" spans minutes, not seconds.
-	if depth == observe.Detail && snap.Sockets != nil {
-		a.details = keepLast(append(a.details, snap), detailsSize)
-	}
-	findings := advisor.AnalyzeWithDumps(merge(a.details, a.recent), a.details)
-
-	// The snapshot has just read every managed key's live value.
-	released, err := a.applier.ReleaseChangedKeysIn(a.state, snap.Sysctls)
-	for _, r := range released {
-		logReleased(a.log, r)
-	}
-	if err != nil {
-		a.event(systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
-	}
-
-	// A rule that fails to evaluate is skipped; the others still act.
-	recs, diags := a.set.Evaluate(snap, findings)
-	plan := remediate.Planner{Set: a.set, State: a.state, Now: now}.Build(snap, recs)
-	a.report(plan, findings, diags)
-	if a.Mode() == policies.ModeEnforce && len(plan.Changes) > 0 {
-		a.apply(plan, findings)
-	}
-	_ = a.notify.Status(a.statusLine(findings))
+	a.metricsFlush()
+	_ = a.notify.Status(a.statusLine(ws, time.Since(start)))
 	if !a.ready {
 		a.ready = true
 		_ = a.notify.Ready()
 		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: a.Mode()})
 	}
+}
+
+// tickIn runs the round in one namespace. Changes are applied only in
+// enforce mode, and, watching every namespace, only where the policy's
+// enforce_namespaces names the namespace.
+func (a *Agent) tickIn(w *watch) {
+	start := time.Now()
+	now := a.now()
+	depth := observe.Quiet
+	if now.Sub(w.lastDump) >= a.cfg.DetailEvery {
+		depth = observe.Detail
+	}
+	snap, err := w.obs.Observe(depth)
+	w.observed = err == nil
+	if err != nil {
+		a.eventIn(w, systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
+		a.metricsTick(w, snap, advisor.Findings{}, start, err)
+		return
+	}
+	if depth == observe.Detail {
+		w.lastDump = now
+	}
+	w.recent = keepLast(append(w.recent, snap), recentSize)
+	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
+	// makes every tick dump, so "stuck" spans minutes, not seconds.
+	if depth == observe.Detail && snap.Sockets != nil {
+		w.details = keepLast(append(w.details, snap), detailsSize)
+	}
+	findings := advisor.AnalyzeWithDumps(merge(w.details, w.recent), w.details)
+	w.findings = findings
+
+	// The snapshot has just read every managed key's live value.
+	released, err := w.session.Applier.ReleaseChangedKeysIn(w.session.State, snap.Sysctls)
+	for _, r := range released {
+		logReleased(w.log, r)
+	}
+	if err != nil {
+		a.eventIn(w, systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
+	}
+
+	// A rule that fails to evaluate is skipped; the others still act.
+	recs, diags := a.set.Evaluate(snap, findings)
+	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
+	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
+	a.report(w, plan, findings, diags, enforce)
+	a.metricsPlan(w, recs, plan)
+	if enforce && len(plan.Changes) > 0 {
+		a.apply(w, plan, findings)
+	}
+	a.metricsTick(w, snap, findings, start, nil)
 }
 
 // keepLast returns the last n snapshots of s.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -394,5 +395,29 @@ func TestEnforceNeedsWritableSysctls(t *testing.T) {
 	}
 	if n := log.count(systemd.EventPolicyRejected); n != 1 {
 		t.Errorf("%d policy_rejected events for the refused reload, want 1 (at err)", n)
+	}
+}
+
+func TestEnforceable(t *testing.T) {
+	host := &netns.Namespace{Inode: 1, Host: true}
+	named := &netns.Namespace{Inode: 2, Name: "lb-blue"}
+	pod := &netns.Namespace{Inode: 3, Container: &netns.Container{Runtime: "containerd", ID: "3f2a91c0e7b4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0", PodUID: "6a1c2d3e-0000-4000-8000-000000000001"}}
+	tests := []struct {
+		ns    *netns.Namespace
+		globs []string
+		want  bool
+	}{
+		{nil, nil, true}, // the agent's own namespace when it watches no other
+		{host, []string{"host"}, true},
+		{named, []string{"host"}, false},
+		{named, []string{"lb-*"}, true},
+		{pod, []string{"3f2a91c0e7b4"}, true},
+		{pod, []string{"6a1c2d3e-*"}, true},
+		{pod, []string{"host", "lb-*"}, false},
+	}
+	for _, tt := range tests {
+		if got := enforceable(tt.ns, tt.globs); got != tt.want {
+			t.Errorf("enforceable(%v, %v) = %v", tt.ns, tt.globs, got)
+		}
 	}
 }

@@ -27,8 +27,9 @@ type Judgement struct {
 // policies on it. A rule that fails to evaluate is left out; the
 // diagnostics come back as the policies gave them, so their positions
 // survive.
-func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.Duration) (Judgement, error) {
-	window, err := obs.Window(samples, interval, observe.Full)
+// progress, when not nil, is told of each sample taken.
+func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.Duration, progress func(done, total int)) (Judgement, error) {
+	window, err := obs.Window(samples, interval, observe.Full, progress)
 	if err != nil {
 		return Judgement{}, err
 	}

@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -17,13 +18,19 @@ func (a *Agent) event(kind systemd.EventKind, msg string, fields map[string]stri
 	_ = a.log.Log(systemd.Event{Kind: kind, Message: msg, Fields: fields})
 }
 
+// eventIn logs one event about a watched namespace.
+func (a *Agent) eventIn(w *watch, kind systemd.EventKind, msg string, fields map[string]string) {
+	_ = w.log.Log(systemd.Event{Kind: kind, Message: msg, Fields: fields})
+}
+
 // report logs what this tick's plan says that was not already said while it
-// kept firing: recommendations (in dry-run), advice, refusals and leaks.
-func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagnostics) {
+// kept firing: recommendations (changes it would make where it does not
+// enforce), advice, refusals and leaks.
+func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags hcl.Diagnostics, enforce bool) {
 	current := map[string]bool{}
 	once := func(id string, log func()) {
 		current[id] = true
-		if !a.announced[id] {
+		if !w.announced[id] {
 			log()
 		}
 	}
@@ -39,31 +46,34 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagno
 			fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
 		}
 		once("evaluation:"+where+d.Summary, func() {
-			a.event(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
+			a.eventIn(w, systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
 		})
 	}
-	dryRun := a.Mode() != policies.ModeEnforce
+	mode := a.Mode()
+	if !enforce {
+		mode = policies.ModeDryRun
+	}
 	for _, c := range plan.Changes {
-		if !dryRun {
+		if enforce {
 			break
 		}
 		// The proposed value follows the numbers tick by tick; what is
 		// announced once is the rule's wish to change the key.
 		once("change:"+c.Rule+"\x00"+c.Key, func() {
-			a.event(systemd.EventRecommendation,
+			a.eventIn(w, systemd.EventRecommendation,
 				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-				changeFields(c, a.Mode(), &f))
+				changeFields(c, mode, &f))
 		})
 	}
 	for _, adv := range plan.Advice {
 		once("advice:"+adv.Rule, func() {
-			a.event(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
+			a.eventIn(w, systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
 				map[string]string{systemd.FieldRule: adv.Rule, systemd.FieldReason: adv.Message})
 		})
 	}
 	for _, r := range plan.Refused {
 		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail, func() {
-			a.event(systemd.EventChangeRefused,
+			a.eventIn(w, systemd.EventChangeRefused,
 				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Bound, r.Source, r.Reason),
 				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,
 					systemd.FieldNewValue: r.To, systemd.FieldGuardrail: r.Guardrail, systemd.FieldReason: r.Reason})
@@ -74,21 +84,22 @@ func (a *Agent) report(plan remediate.Plan, f advisor.Findings, diags hcl.Diagno
 	if cw := f.CloseWait; len(cw.ByOwner) > 0 && cw.Stuck != nil && *cw.Stuck > 0 {
 		top := cw.ByOwner[0]
 		once(fmt.Sprintf("leak:%d", top.PID), func() {
-			a.event(systemd.EventCloseWaitLeak,
+			a.eventIn(w, systemd.EventCloseWaitLeak,
 				fmt.Sprintf("CLOSE_WAIT leak: %s (pid %d, unit %s) holds %d of %d CLOSE_WAIT sockets, %+d over the window, %d stuck, remote pattern %s; an application bug no sysctl fixes",
 					top.Command, top.PID, top.Unit, top.Count, cw.Count, cw.Growth, *cw.Stuck, cw.Pattern),
 				map[string]string{systemd.FieldPID: fmt.Sprint(top.PID), systemd.FieldUnit: top.Unit, systemd.FieldCommand: top.Command,
 					systemd.FieldReason: fmt.Sprintf("%d CLOSE_WAIT, pattern %s", cw.Count, cw.Pattern)})
 		})
 	}
-	a.announced = current
+	w.announced = current
 }
 
 // apply writes the plan and logs each change applied or failed.
-func (a *Agent) apply(plan remediate.Plan, f advisor.Findings) {
-	applied, failed := a.applier.Apply(a.state, plan)
+func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings) {
+	applied, failed := w.session.Applier.Apply(w.session.State, plan)
 	a.applied += len(applied)
-	logApplied(a.log, a.Mode(), applied, failed, &f)
+	a.metricsApplied(w, applied, failed)
+	logApplied(w.log, a.Mode(), applied, failed, &f)
 }
 
 // logApplied logs each change applied, and each change of a group that
@@ -137,14 +148,41 @@ func changeFields(c remediate.Change, mode string, f *advisor.Findings) map[stri
 	return fields
 }
 
-// statusLine is the one-line summary `systemctl status` shows.
-func (a *Agent) statusLine(f advisor.Findings) string {
-	worst := "no destination near its limit"
-	if w := f.Connections.Worst; w != nil {
-		worst = fmt.Sprintf("worst %s %.1f%% of %d ports", w.Remote, w.Utilization*100, w.PortsUsable)
-	} else if !f.Ports.ExhaustionPossible {
-		worst = fmt.Sprintf("%d sockets hold ports, %d usable: no exhaustion possible", f.Ports.SocketsHoldingPorts, f.Ports.Usable)
+// statusLine is the one-line summary `systemctl status` shows: the mode,
+// the worst destination of any namespace watched, TIME_WAIT and CLOSE_WAIT,
+// the changes applied and how long the tick took.
+func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
+	var worst *advisor.DestinationUse
+	where := ""
+	tw, cw, failed := 0, 0, 0
+	var f advisor.Findings
+	for _, w := range ws {
+		if !w.observed {
+			failed++
+			continue
+		}
+		f = w.findings
+		tw += f.TimeWait.Count
+		cw += f.CloseWait.Count
+		if d := f.Connections.Worst; d != nil && (worst == nil || d.Pressure() > worst.Pressure()) {
+			worst, where = d, w.name()
+		}
 	}
-	return fmt.Sprintf("%s: %s; TIME_WAIT %d; CLOSE_WAIT %d; %d changes applied",
-		a.Mode(), worst, f.TimeWait.Count, f.CloseWait.Count, a.applied)
+	desc := "no destination near its limit"
+	switch {
+	case worst != nil && len(ws) > 1:
+		desc = fmt.Sprintf("worst %s in %s %.1f%% of %d ports", worst.Remote, where, worst.Utilization*100, worst.PortsUsable)
+	case worst != nil:
+		desc = fmt.Sprintf("worst %s %.1f%% of %d ports", worst.Remote, worst.Utilization*100, worst.PortsUsable)
+	case len(ws) == 1 && !f.Ports.ExhaustionPossible:
+		desc = fmt.Sprintf("%d sockets hold ports, %d usable: no exhaustion possible", f.Ports.SocketsHoldingPorts, f.Ports.Usable)
+	}
+	line := fmt.Sprintf("%s: %s; TIME_WAIT %d; CLOSE_WAIT %d; %d changes applied", a.Mode(), desc, tw, cw, a.applied)
+	if len(ws) > 1 {
+		line += fmt.Sprintf("; %d namespaces", len(ws))
+	}
+	if failed > 0 {
+		line += fmt.Sprintf("; %d not observed", failed)
+	}
+	return line + fmt.Sprintf("; tick %s", took.Round(time.Millisecond))
 }

@@ -16,12 +16,21 @@
 //	    serve the addresses, closing each connection once the client has;
 //	    prints "ready" and runs until killed (a backend in another
 //	    namespace).
+//	tcpload http -addr 127.0.0.1:9000 -delay 100ms
+//	    an HTTP backend: answers each request with a 2-byte body after the
+//	    delay and closes only once the client has (so a proxy that does not
+//	    keep upstream connections alive closes first and keeps the
+//	    TIME_WAIT); prints "ready" and runs until killed.
+//	tcpload http-load -addr 127.0.0.1:8080 -rate 200 -conns 40 -duration 20s
+//	    send GET requests at the rate over conns kept-alive connections;
+//	    prints "ok N errors M" at the end.
 //	tcpload udp -addr 127.0.0.1:41500[,...]
 //	    bind UDP sockets to the addresses (a UDP service); prints "ready"
 //	    and holds them until killed.
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,6 +39,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +49,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial|serve|udp [flags]")
+		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial|serve|udp|http|http-load [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -54,6 +64,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "udp":
 		err = udp(os.Args[2:])
+	case "http":
+		err = httpBackend(os.Args[2:])
+	case "http-load":
+		err = httpLoad(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -272,4 +286,143 @@ func readyUntilSignal() error {
 	fmt.Println("ready")
 	<-sig
 	return nil
+}
+
+func httpBackend(args []string) error {
+	fs := flag.NewFlagSet("http", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:9000", "address to serve")
+	delay := fs.Duration("delay", 100*time.Millisecond, "time before each answer")
+	_ = fs.Parse(args)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					// Read one request's header.
+					for {
+						line, err := r.ReadString('\n')
+						if err != nil {
+							return // the client closed: close too
+						}
+						if line == "\r\n" || line == "\n" {
+							break
+						}
+					}
+					time.Sleep(*delay)
+					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return readyUntilSignal()
+}
+
+func httpLoad(args []string) error {
+	fs := flag.NewFlagSet("http-load", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address of the server")
+	rate := fs.Int("rate", 200, "requests per second")
+	conns := fs.Int("conns", 40, "kept-alive connections")
+	duration := fs.Duration("duration", 20*time.Second, "how long to send")
+	_ = fs.Parse(args)
+	var ok, failed atomic.Int64
+	tokens := make(chan struct{}, *rate)
+	stop := time.Now().Add(*duration)
+	go func() {
+		t := time.NewTicker(time.Second / time.Duration(*rate))
+		defer t.Stop()
+		for range t.C {
+			if time.Now().After(stop) {
+				close(tokens)
+				return
+			}
+			select {
+			case tokens <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range *conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c net.Conn
+			var r *bufio.Reader
+			for range tokens {
+				if c == nil {
+					var err error
+					if c, err = net.DialTimeout("tcp", *addr, time.Second); err != nil {
+						failed.Add(1)
+						continue
+					}
+					r = bufio.NewReader(c)
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				status, err := httpGet(c, r)
+				switch {
+				case err != nil:
+					// The connection is broken: dial again.
+					failed.Add(1)
+					c.Close()
+					c = nil
+				case status != 200:
+					// An error answer (a proxy's 502) keeps the connection.
+					failed.Add(1)
+				default:
+					ok.Add(1)
+				}
+			}
+			if c != nil {
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("ok %d errors %d\n", ok.Load(), failed.Load())
+	return nil
+}
+
+// httpGet sends one GET and reads a response with a Content-Length body,
+// returning its status code.
+func httpGet(c net.Conn, r *bufio.Reader) (int, error) {
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: tcpload\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	var status int
+	if f := strings.Fields(line); len(f) >= 2 {
+		status, _ = strconv.Atoi(f[1])
+	}
+	length := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		if line == "\r\n" {
+			break
+		}
+		if k, v, found := strings.Cut(line, ":"); found && strings.EqualFold(k, "Content-Length") {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if _, err := io.CopyN(io.Discard, r, int64(length)); err != nil {
+		return 0, err
+	}
+	return status, nil
 }

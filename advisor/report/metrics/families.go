@@ -1,0 +1,101 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Namespace prefixes every family the agent exports, the Go runtime and
+// process collectors' included.
+const Namespace = "tcp_advisor"
+
+// family is one metric family of the agent's own: its name without the
+// namespace, help text, type and label names. The table below is the one
+// place a family is defined; the collectors and FamilyNames read it.
+type family struct {
+	name   string
+	help   string
+	typ    prometheus.ValueType
+	labels []string
+}
+
+func (f family) fqName() string { return Namespace + "_" + f.name }
+
+func (f family) desc() *prometheus.Desc {
+	return prometheus.NewDesc(f.fqName(), f.help, f.labels, nil)
+}
+
+// nsLabels name the network namespace a tick's series are about, and its
+// container: both empty for the namespace the agent runs in when it
+// watches no other (run without --all-namespaces).
+var nsLabels = []string{"netns", "container"}
+
+// withNS returns the namespace labels followed by labels.
+func withNS(labels ...string) []string { return append(append([]string{}, nsLabels...), labels...) }
+
+// The families derived from each tick's observation and findings.
+var (
+	famSockets = family{"sockets", "TCP sockets by kernel state. TIME_WAIT every tick (sockstat, or the socket dump); CLOSE_WAIT and FIN_WAIT2 from the latest dump that listed them (every --detail-interval); other states only at ticks whose socket dump included them.",
+		prometheus.GaugeValue, withNS("state")}
+	famHolding = family{"sockets_holding_ports", "Sockets that may hold a local port (sockstat TCP inuse + TCP6 inuse + tw): no destination can use more ports than this.",
+		prometheus.GaugeValue, nsLabels}
+	famUsable = family{"usable_ports", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it.",
+		prometheus.GaugeValue, nsLabels}
+	famDestinations = family{"destinations", "Destinations (local address, remote address and port) that hold ephemeral ports; only at ticks that dumped the whole socket table.",
+		prometheus.GaugeValue, nsLabels}
+	famDestInUse = family{"destination_ports_in_use", "Ephemeral ports in use towards one destination, for the busiest --metrics-top destinations; local=\"other\",remote=\"other\" sums the rest. Only at ticks that dumped the whole socket table.",
+		prometheus.GaugeValue, withNS("local", "remote")}
+	famDestUsable = family{"destination_ports_usable", "Ephemeral ports a destination can use (the same for every destination); series as destination_ports_in_use.",
+		prometheus.GaugeValue, withNS("local", "remote")}
+	famDestUtil = family{"destination_utilization_ratio", "Ports in use over usable ports, 0 to 1, per destination; for local=\"other\",remote=\"other\" the busiest of the destinations not listed.",
+		prometheus.GaugeValue, withNS("local", "remote")}
+	famWorst = family{"destination_worst_utilization_ratio", "Utilization of the busiest destination, 0 to 1 (0 with none); only at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports.",
+		prometheus.GaugeValue, nsLabels}
+	famNewConns = family{"new_outgoing_connections_per_second", "New outgoing connection attempts per second (Tcp ActiveOpens over the agent's recent ticks).",
+		prometheus.GaugeValue, nsLabels}
+	famActiveOpens = family{"active_opens_total", "The kernel's Tcp ActiveOpens counter: outgoing connection attempts since the network namespace was created.",
+		prometheus.CounterValue, nsLabels}
+	famTWOverflow = family{"time_wait_overflow_total", "The kernel's TcpExt TCPTimeWaitOverflow counter: closing sockets that skipped TIME_WAIT because tcp_max_tw_buckets was reached.",
+		prometheus.CounterValue, nsLabels}
+	famCloseWait = family{"close_wait_sockets", "CLOSE_WAIT sockets by owning process command and systemd unit (\"unknown\" when no process could be found), the --metrics-top largest owners; command=\"other\",unit=\"other\" sums the rest. From the latest CLOSE_WAIT dump.",
+		prometheus.GaugeValue, withNS("command", "unit")}
+	famStuck = family{"close_wait_stuck_sockets", "CLOSE_WAIT sockets present in each of the last CLOSE_WAIT dumps (same socket cookie and addresses): no kernel timeout ends them, only the owner's close().",
+		prometheus.GaugeValue, nsLabels}
+	famSysctl = family{"sysctl_value", "Current value of each sysctl tcp-advisor reads whose value is one integer, by dotted key.",
+		prometheus.GaugeValue, withNS("key")}
+	famPortRange = family{"local_port_range", "net.ipv4.ip_local_port_range, bound=\"low\" and bound=\"high\" (inclusive).",
+		prometheus.GaugeValue, withNS("bound")}
+)
+
+// tickFamilies are exported by tickCollector.
+var tickFamilies = []family{
+	famSockets, famHolding, famUsable, famDestinations, famDestInUse, famDestUsable, famDestUtil, famWorst,
+	famNewConns, famActiveOpens, famTWOverflow, famCloseWait, famStuck, famSysctl, famPortRange,
+}
+
+// The families the agent's actions update.
+var (
+	famRecommendations = family{"recommendations_total", "Policy recommendations (a change or advice), counted at each tick a rule fires.",
+		prometheus.CounterValue, []string{"netns", "rule", "severity"}}
+	famChanges = family{"changes_total", "Sysctl changes the agent tried in enforce mode, by outcome: applied (written and read back) or failed (not applied; keys of its group already written were restored).",
+		prometheus.CounterValue, []string{"netns", "rule", "key", "outcome"}}
+	famRefusals = family{"refusals_total", "Planned changes a guardrail or cooldown refused, counted at each tick.",
+		prometheus.CounterValue, []string{"netns", "rule", "key", "guardrail"}}
+	famTickDuration = family{"tick_duration_seconds", "How long the last tick took: observe, analyze, evaluate, plan, apply.",
+		prometheus.GaugeValue, nsLabels}
+	famTickSuccess = family{"tick_success", "1 if the last tick observed the kernel, else 0.",
+		prometheus.GaugeValue, nsLabels}
+	famLastSuccess = family{"last_success_timestamp_seconds", "When the last successful tick ended, in seconds since the Unix epoch (0 before the first).",
+		prometheus.GaugeValue, nsLabels}
+	famInterval = family{"tick_interval_seconds", "The tick interval in force.",
+		prometheus.GaugeValue, nil}
+	famPolicyInfo = family{"policy_info", "The policy set in force: its checksum (sha256 over the files' names and contents) and the agent's mode. Always 1.",
+		prometheus.GaugeValue, []string{"checksum", "mode"}}
+	famPolicyLoad = family{"policy_load_success", "1 if the last policy (re)load compiled, 0 if it failed and the previous set stays in force.",
+		prometheus.GaugeValue, nil}
+)
+
+// actionFamilies are metrics the Metrics type holds directly.
+var actionFamilies = []family{
+	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
+	famInterval, famPolicyInfo, famPolicyLoad,
+}

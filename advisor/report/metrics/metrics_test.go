@@ -1,0 +1,462 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// sysctls is a host with a 1000-port range, 1 port of it reserved.
+func sysctls() advisor.Sysctls {
+	sc, err := advisor.NewSysctls(map[string]string{
+		"net.ipv4.ip_local_port_range":        "40000 40999",
+		"net.ipv4.ip_local_reserved_ports":    "40500",
+		"net.ipv4.ip_unprivileged_port_start": "1024",
+		"net.ipv4.tcp_tw_reuse":               "2",
+		"net.ipv4.tcp_fin_timeout":            "60",
+		"net.ipv4.tcp_max_tw_buckets":         "262144",
+		"net.core.somaxconn":                  "4096",
+	})
+	if err != nil {
+		panic(err)
+	}
+	return sc
+}
+
+// busyHost returns two snapshots ten seconds apart with a full socket dump:
+// dests destinations, the i-th (from 0) holding 10*(i+1) ports in
+// TIME_WAIT; CLOSE_WAIT sockets held by three processes, two of them one
+// command in one unit, and one socket without an owner.
+func busyHost(dests int) []advisor.Snapshot {
+	var window []advisor.Snapshot
+	for i, at := range []time.Time{t0, t0.Add(10 * time.Second)} {
+		sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{}}
+		tw := 0
+		for d := range dests {
+			k := advisor.DestKey{Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.AddrPortFrom(netip.MustParseAddr("10.1.0.1"), uint16(8000+d))}
+			n := 10 * (d + 1)
+			sum.PerDestination[k] = advisor.DestCount{InUse: n, TimeWait: n}
+			tw += n
+		}
+		owners := []*advisor.Owner{
+			{PID: 100, Command: "api", Unit: "api.service"},
+			{PID: 101, Command: "api", Unit: "api.service"},
+			{PID: 200, Command: "worker", Unit: "worker.service"},
+			nil,
+		}
+		for j := range 7 {
+			sum.CloseWait = append(sum.CloseWait, advisor.DetailedSocket{
+				ID:    advisor.SocketID{Local: netip.MustParseAddrPort("10.0.0.1:443"), Remote: netip.AddrPortFrom(netip.MustParseAddr("10.2.0.1"), uint16(50000+j)), Cookie: uint64(j + 1)},
+				State: advisor.CloseWait,
+				Owner: owners[j%len(owners)],
+			})
+		}
+		sum.States[advisor.TimeWait] = tw
+		sum.States[advisor.CloseWait] = 7
+		sum.States[advisor.Established] = 3
+		sum.States[advisor.Listen] = 2
+		sum.Ephemeral[advisor.TimeWait] = tw
+		window = append(window, advisor.Snapshot{
+			Time:    at,
+			Sysctls: sysctls(),
+			Sockets: sum,
+			Counters: advisor.Counters{TCPInUse: 12, TimeWait: tw, ActiveOpens: 1000 + float64(i)*500,
+				TimeWaitOverflow: 3},
+		})
+	}
+	return window
+}
+
+// tick feeds a window to m as the agent does.
+func tick(m *Metrics, window []advisor.Snapshot) {
+	m.ObserveTick("", "", window[len(window)-1], advisor.Analyze(window), 3*time.Millisecond, nil)
+}
+
+func gather(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+// series renders a family's samples as `{a="x",b="y"} value` lines. Labels
+// with an empty value are left out, as Prometheus drops them: the netns
+// and container of the agent's own namespace.
+func series(mf *dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	if mf == nil {
+		return out
+	}
+	for _, m := range mf.GetMetric() {
+		var labels []string
+		for _, l := range m.GetLabel() {
+			if l.GetValue() == "" {
+				continue
+			}
+			labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+		}
+		var v float64
+		switch {
+		case m.Gauge != nil:
+			v = m.GetGauge().GetValue()
+		case m.Counter != nil:
+			v = m.GetCounter().GetValue()
+		case m.Untyped != nil:
+			v = m.GetUntyped().GetValue()
+		}
+		out["{"+strings.Join(labels, ",")+"}"] = v
+	}
+	return out
+}
+
+func TestBusyTick(t *testing.T) {
+	m := New(Options{TopN: 3})
+	m.PolicyLoaded("abc123", "dry-run", 10*time.Second, true)
+	m.Recommendation("", "widen-port-range", "warning")
+	m.Change("", "widen-port-range", "net.ipv4.ip_local_port_range", OutcomeApplied)
+	m.Refusal("", "widen-port-range", "net.ipv4.ip_local_port_range", "cooldown")
+	tick(m, busyHost(5))
+	got := gather(t, m)
+
+	// Every family the collector declares is exported after such a tick,
+	// and nothing else.
+	var names []string
+	for n := range got {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if want := m.FamilyNames(); !slices.Equal(names, want) {
+		t.Errorf("gathered families:\n%v\nFamilyNames:\n%v", names, want)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, Namespace+"_") {
+			t.Errorf("family %s lacks the %s_ prefix", n, Namespace)
+		}
+	}
+
+	tests := []struct {
+		family, series string
+		want           float64
+	}{
+		{"sockets", `{state="TIME_WAIT"}`, 150},
+		{"sockets", `{state="CLOSE_WAIT"}`, 7},
+		{"sockets", `{state="ESTABLISHED"}`, 3},
+		{"sockets", `{state="SYN_SENT"}`, 0},
+		{"usable_ports", `{}`, 999},
+		{"sockets_holding_ports", `{}`, 162},
+		{"destinations", `{}`, 5},
+		// Top 3 of 50, 40, 30, 20, 10; the rest sum to 30, the busiest
+		// of them holds 20.
+		{"destination_ports_in_use", `{local="10.0.0.1",remote="10.1.0.1:8004"}`, 50},
+		{"destination_ports_in_use", `{local="10.0.0.1",remote="10.1.0.1:8002"}`, 30},
+		{"destination_ports_in_use", `{local="other",remote="other"}`, 30},
+		{"destination_ports_usable", `{local="other",remote="other"}`, 999},
+		{"destination_utilization_ratio", `{local="10.0.0.1",remote="10.1.0.1:8004"}`, 50.0 / 999},
+		{"destination_utilization_ratio", `{local="other",remote="other"}`, 20.0 / 999},
+		{"destination_worst_utilization_ratio", `{}`, 50.0 / 999},
+		{"new_outgoing_connections_per_second", `{}`, 50},
+		{"active_opens_total", `{}`, 1500},
+		{"time_wait_overflow_total", `{}`, 3},
+		// Two PIDs of one command and unit are one series.
+		{"close_wait_sockets", `{command="api",unit="api.service"}`, 4},
+		{"close_wait_sockets", `{command="worker",unit="worker.service"}`, 2},
+		{"close_wait_sockets", `{command="unknown",unit="unknown"}`, 1},
+		{"close_wait_sockets", `{command="other",unit="other"}`, 0},
+		{"close_wait_stuck_sockets", `{}`, 7},
+		{"sysctl_value", `{key="net.ipv4.tcp_tw_reuse"}`, 2},
+		{"sysctl_value", `{key="net.core.somaxconn"}`, 4096},
+		{"local_port_range", `{bound="low"}`, 40000},
+		{"local_port_range", `{bound="high"}`, 40999},
+		{"policy_info", `{checksum="abc123",mode="dry-run"}`, 1},
+		{"policy_load_success", `{}`, 1},
+		{"tick_interval_seconds", `{}`, 10},
+		{"tick_success", `{}`, 1},
+		{"tick_duration_seconds", `{}`, 0.003},
+		{"recommendations_total", `{rule="widen-port-range",severity="warning"}`, 1},
+		{"changes_total", `{key="net.ipv4.ip_local_port_range",outcome="applied",rule="widen-port-range"}`, 1},
+		{"refusals_total", `{guardrail="cooldown",key="net.ipv4.ip_local_port_range",rule="widen-port-range"}`, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.family+tt.series, func(t *testing.T) {
+			s := series(got[Namespace+"_"+tt.family])
+			v, ok := s[tt.series]
+			if !ok {
+				t.Fatalf("no series %s; have %v", tt.series, s)
+			}
+			if v != tt.want {
+				t.Errorf("= %v, want %v", v, tt.want)
+			}
+		})
+	}
+	// Keys that are not one integer have no sysctl_value series.
+	for _, key := range []string{"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports"} {
+		if _, ok := series(got[Namespace+"_sysctl_value"])[fmt.Sprintf("{key=%q}", key)]; ok {
+			t.Errorf("sysctl_value has a series for %s", key)
+		}
+	}
+	if n := len(series(got[Namespace+"_destination_ports_in_use"])); n != 4 {
+		t.Errorf("destination_ports_in_use has %d series, want top 3 + other", n)
+	}
+	if ts := series(got[Namespace+"_last_success_timestamp_seconds"])["{}"]; time.Since(time.Unix(int64(ts), 0)) > time.Minute {
+		t.Errorf("last_success_timestamp_seconds = %v, not now", ts)
+	}
+}
+
+// TestQuietTick: a tick without a socket dump has no per-destination
+// series; TIME_WAIT comes from sockstat and CLOSE_WAIT from the last dump
+// that listed it.
+func TestQuietTick(t *testing.T) {
+	m := New(Options{})
+	window := busyHost(2)
+	quiet := window[1]
+	quiet.Time = quiet.Time.Add(10 * time.Second)
+	quiet.Sockets = nil
+	quiet.Counters.TimeWait = 42
+	m.ObserveTick("", "", quiet, advisor.AnalyzeWithDumps(append(window, quiet), window), time.Millisecond, nil)
+	got := gather(t, m)
+	for _, fam := range []string{"destinations", "destination_ports_in_use", "destination_ports_usable", "destination_utilization_ratio", "destination_worst_utilization_ratio"} {
+		if _, ok := got[Namespace+"_"+fam]; ok {
+			t.Errorf("%s exported without a socket dump", fam)
+		}
+	}
+	want := map[string]float64{`{state="TIME_WAIT"}`: 42, `{state="CLOSE_WAIT"}`: 7, `{state="FIN_WAIT2"}`: 0}
+	if s := series(got[Namespace+"_sockets"]); !mapsEqual(s, want) {
+		t.Errorf("sockets = %v, want %v", s, want)
+	}
+}
+
+func mapsEqual(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFailedTickAndPolicy: a failed tick keeps the last figures and says
+// so; a failed policy load keeps the set in force.
+func TestFailedTickAndPolicy(t *testing.T) {
+	m := New(Options{})
+	m.PolicyLoaded("aaa", "dry-run", 10*time.Second, true)
+	tick(m, busyHost(1))
+	m.ObserveTick("", "", advisor.Snapshot{}, advisor.Findings{}, time.Second, errors.New("netlink: no"))
+	m.PolicyLoaded("bbb", "enforce", time.Second, false)
+	got := gather(t, m)
+	checks := []struct {
+		family, series string
+		want           float64
+	}{
+		{"tick_success", "{}", 0},
+		{"tick_duration_seconds", "{}", 1},
+		{"sockets", `{state="TIME_WAIT"}`, 10},
+		{"policy_load_success", "{}", 0},
+		{"policy_info", `{checksum="aaa",mode="dry-run"}`, 1},
+		{"tick_interval_seconds", "{}", 10},
+	}
+	for _, c := range checks {
+		if v, ok := series(got[Namespace+"_"+c.family])[c.series]; !ok || v != c.want {
+			t.Errorf("%s%s = %v (present %v), want %v", c.family, c.series, v, ok, c.want)
+		}
+	}
+	m.PolicyLoaded("ccc", "enforce", time.Second, true)
+	if s := series(gather(t, m)[Namespace+"_policy_info"]); len(s) != 1 || s[`{checksum="ccc",mode="enforce"}`] != 1 {
+		t.Errorf("policy_info after a good reload = %v, want the new set alone", s)
+	}
+}
+
+func parseText(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// runtimeFamily reports families whose values move on their own between
+// two reads (Go runtime, process).
+func runtimeFamily(name string) bool {
+	return strings.HasPrefix(name, Namespace+"_go_") || strings.HasPrefix(name, Namespace+"_process_")
+}
+
+// TestTextfileAndEndpoint: the textfile is written atomically with mode
+// 0644 whatever the umask, and holds the families the endpoint serves,
+// with the same values.
+func TestTextfileAndEndpoint(t *testing.T) {
+	old := syscall.Umask(0o077) // the unit's UMask
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "tcp-advisor.prom")
+	m := New(Options{Textfile: path, TopN: 2})
+	m.PolicyLoaded("abc", "dry-run", 10*time.Second, true)
+	tick(m, busyHost(4))
+	for range 2 { // the second write replaces the first
+		if err := m.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != TextfileMode {
+		t.Errorf("textfile mode %v, want %v", fi.Mode().Perm(), os.FileMode(TextfileMode))
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the textfile (no temporary left)", len(entries))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	file := parseText(t, f)
+
+	srv, addr, err := m.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	resp, err := http.Get("http://" + addr.String() + Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", Path, resp.Status)
+	}
+	endpoint := parseText(t, resp.Body)
+
+	if len(file) != len(endpoint) {
+		t.Errorf("textfile has %d families, endpoint %d", len(file), len(endpoint))
+	}
+	for name, mf := range endpoint {
+		fmf, ok := file[name]
+		if !ok {
+			t.Errorf("%s served but not in the textfile", name)
+			continue
+		}
+		if fmf.GetType() != mf.GetType() || fmf.GetHelp() != mf.GetHelp() {
+			t.Errorf("%s: textfile %v %q, endpoint %v %q", name, fmf.GetType(), fmf.GetHelp(), mf.GetType(), mf.GetHelp())
+		}
+		if !runtimeFamily(name) && !mapsEqual(series(fmf), series(mf)) {
+			t.Errorf("%s: textfile %v, endpoint %v", name, series(fmf), series(mf))
+		}
+	}
+	if resp, err := http.Get("http://" + addr.String() + "/nothing"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nothing: %v %v, want 404", resp.Status, err)
+	}
+}
+
+// TestTextfileErrors: a missing directory is an error and leaves nothing.
+func TestTextfileErrors(t *testing.T) {
+	m := New(Options{Textfile: filepath.Join(t.TempDir(), "missing", "tcp-advisor.prom")})
+	if err := m.Flush(); err == nil {
+		t.Error("Flush into a missing directory succeeded")
+	}
+	if err := New(Options{}).Flush(); err != nil {
+		t.Errorf("Flush without a textfile: %v", err)
+	}
+}
+
+// TestPromtoolCheckMetrics lints the exposition with promtool, as
+// Prometheus' own tooling sees it (naming conventions, units, _total).
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("promtool not found under CI=true (apt-get install prometheus)")
+		}
+		t.Skip("promtool not found (apt-get install prometheus)")
+	}
+	path := filepath.Join(t.TempDir(), "tcp-advisor.prom")
+	m := New(Options{Textfile: path})
+	m.PolicyLoaded("abc", "enforce", 10*time.Second, true)
+	m.Recommendation("", "r", "warning")
+	m.Change("", "r", "net.ipv4.tcp_tw_reuse", OutcomeFailed)
+	m.Refusal("", "r", "net.ipv4.tcp_tw_reuse", "bounds")
+	tick(m, busyHost(12))
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(data))
+	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestNamespaces: each namespace's series carry its netns and container
+// labels, and a namespace the agent stops observing loses its series at
+// the next Flush.
+func TestNamespaces(t *testing.T) {
+	m := New(Options{})
+	snap := advisor.Snapshot{Sysctls: advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999"}),
+		Counters: advisor.Counters{TimeWait: 5}}
+	f := advisor.Analyze([]advisor.Snapshot{snap})
+	m.ObserveTick("lb-blue", "", snap, f, time.Millisecond, nil)
+	m.ObserveTick("net:[4026532999] (python3 42)", "docker://0123456789ab", snap, f, time.Millisecond, nil)
+	m.Recommendation("lb-blue", "r", "warning")
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fams := gather(t, m)
+	got := series(fams["tcp_advisor_sockets"])
+	for _, want := range []string{
+		`{netns="lb-blue",state="TIME_WAIT"}`,
+		`{container="docker://0123456789ab",netns="net:[4026532999] (python3 42)",state="TIME_WAIT"}`,
+	} {
+		if got[want] != 5 {
+			t.Errorf("no %s = 5 in %v", want, got)
+		}
+	}
+	if got := series(fams["tcp_advisor_recommendations_total"]); got[`{netns="lb-blue",rule="r",severity="warning"}`] != 1 {
+		t.Errorf("recommendations %v", got)
+	}
+	// The next tick observes lb-blue only: the other namespace is gone.
+	m.ObserveTick("lb-blue", "", snap, f, time.Millisecond, nil)
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fams = gather(t, m)
+	for _, fam := range []string{"tcp_advisor_sockets", "tcp_advisor_tick_success"} {
+		for k := range series(fams[fam]) {
+			if strings.Contains(k, "python3") {
+				t.Errorf("%s keeps the gone namespace: %s", fam, k)
+			}
+		}
+	}
+}

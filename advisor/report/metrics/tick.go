@@ -1,0 +1,172 @@
+package metrics
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// sample is one series of a tick family.
+type sample struct {
+	fam    family
+	labels []string
+	value  float64
+}
+
+// tickValues are the samples one tick produced.
+type tickValues struct {
+	samples []sample
+}
+
+func (v *tickValues) add(f family, value float64, labels ...string) {
+	v.samples = append(v.samples, sample{fam: f, labels: labels, value: value})
+}
+
+// unknownOwner labels CLOSE_WAIT sockets whose process could not be found.
+const unknownOwner = "unknown"
+
+// newTickValues turns a tick's snapshot and findings into samples.
+func newTickValues(snap advisor.Snapshot, f advisor.Findings, topN int) *tickValues {
+	v := &tickValues{}
+	v.states(snap, f)
+	v.add(famHolding, float64(f.Ports.SocketsHoldingPorts))
+	v.add(famUsable, float64(f.Ports.Usable))
+	if f.StatesComplete && snap.Sockets != nil {
+		v.destinations(snap.Sockets.PerDestination, f, topN)
+	}
+	if r := f.Connections.ActiveOpensPerSecond; r != nil {
+		v.add(famNewConns, *r)
+	}
+	v.add(famActiveOpens, snap.Counters.ActiveOpens)
+	v.add(famTWOverflow, f.TimeWait.OverflowTotal)
+	if f.CloseWait.Samples > 0 {
+		v.closeWait(f.CloseWait.ByOwner, topN)
+	}
+	if s := f.CloseWait.Stuck; s != nil {
+		v.add(famStuck, float64(*s))
+	}
+	v.sysctls(snap.Sysctls)
+	return v
+}
+
+// states exports each state the tick's dump included (zero when none were
+// found), TIME_WAIT always (sockstat counts it every tick), and CLOSE_WAIT
+// and FIN_WAIT2 from the latest dump that listed them when this tick's did
+// not: the agent dumps those every detail interval, so the figure is at
+// most that old. Other states appear only at ticks whose dump had them; a
+// last value from minutes ago would pass for the present.
+func (v *tickValues) states(snap advisor.Snapshot, f advisor.Findings) {
+	var dumped advisor.StateSet
+	if snap.Sockets != nil {
+		dumped = snap.Sockets.Dumped
+	}
+	for _, s := range advisor.AllStates() {
+		name := s.String()
+		switch {
+		case dumped.Has(s) || s == advisor.TimeWait:
+			v.add(famSockets, float64(f.States[name]), name)
+		case s == advisor.CloseWait && f.CloseWait.Samples > 0:
+			v.add(famSockets, float64(f.CloseWait.Count), name)
+		case s == advisor.FinWait2 && f.CloseWait.Samples > 0:
+			// Detail dumps list FIN_WAIT2 and CLOSE_WAIT together.
+			v.add(famSockets, float64(f.FinWait2.Count), name)
+		}
+	}
+}
+
+// destinations exports the topN busiest destinations of a complete dump and
+// one Other series for the rest: the ports they hold together, and the
+// utilization of the busiest among them.
+func (v *tickValues) destinations(per map[advisor.DestKey]advisor.DestCount, f advisor.Findings, topN int) {
+	type dest struct {
+		local, remote string
+		inUse         int
+	}
+	all := make([]dest, 0, len(per))
+	for k, c := range per {
+		all = append(all, dest{k.Local.String(), k.Remote.String(), c.InUse})
+	}
+	slices.SortFunc(all, func(a, b dest) int {
+		return cmp.Or(cmp.Compare(b.inUse, a.inUse), strings.Compare(a.local, b.local), strings.Compare(a.remote, b.remote))
+	})
+	usable := float64(f.Ports.Usable)
+	util := func(n int) float64 {
+		if usable <= 0 {
+			return 0
+		}
+		return float64(n) / usable
+	}
+	listed := all[:min(topN, len(all))]
+	for _, d := range listed {
+		v.add(famDestInUse, float64(d.inUse), d.local, d.remote)
+		v.add(famDestUsable, usable, d.local, d.remote)
+		v.add(famDestUtil, util(d.inUse), d.local, d.remote)
+	}
+	rest, busiest := 0, 0
+	for _, d := range all[len(listed):] {
+		rest += d.inUse
+		busiest = max(busiest, d.inUse)
+	}
+	v.add(famDestInUse, float64(rest), Other, Other)
+	v.add(famDestUsable, usable, Other, Other)
+	v.add(famDestUtil, util(busiest), Other, Other)
+	v.add(famDestinations, float64(len(all)))
+	worst := 0.0
+	if len(all) > 0 {
+		worst = util(all[0].inUse)
+	}
+	v.add(famWorst, worst)
+}
+
+// closeWait exports CLOSE_WAIT sockets by (command, unit), the topN largest
+// and one Other series. Owners are grouped without the PID, which changes
+// at every restart and would make a new series each time.
+func (v *tickValues) closeWait(owners []advisor.OwnerCount, topN int) {
+	type owner struct{ command, unit string }
+	counts := map[owner]int{}
+	for _, o := range owners {
+		k := owner{cmp.Or(o.Command, unknownOwner), cmp.Or(o.Unit, unknownOwner)}
+		counts[k] += o.Count
+	}
+	keys := make([]owner, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b owner) int {
+		return cmp.Or(cmp.Compare(counts[b], counts[a]), strings.Compare(a.command, b.command), strings.Compare(a.unit, b.unit))
+	})
+	rest := 0
+	for i, k := range keys {
+		if i < topN {
+			v.add(famCloseWait, float64(counts[k]), k.command, k.unit)
+			continue
+		}
+		rest += counts[k]
+	}
+	v.add(famCloseWait, float64(rest), Other, Other)
+}
+
+// sysctls exports every sysctl read whose registry kind is one integer,
+// and the port range's two bounds; port lists have no number to export.
+func (v *tickValues) sysctls(sc advisor.Sysctls) {
+	for _, k := range sc.Keys() {
+		kind := advisor.KindInt
+		if reg, ok := advisor.LookupSysctl(k); ok {
+			kind = reg.Kind
+		}
+		switch kind {
+		case advisor.KindInt:
+			raw, _ := sc.Value(k)
+			if n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err == nil {
+				v.add(famSysctl, float64(n), k)
+			}
+		case advisor.KindPortRange:
+			r := sc.PortRange()
+			v.add(famPortRange, float64(r.Low), "low")
+			v.add(famPortRange, float64(r.High), "high")
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+)
+
+// namespaceFlags registers --all-namespaces, --netns and --netns-pid.
+func namespaceFlags(fs *flag.FlagSet) *orchestrate.Selection {
+	var s orchestrate.Selection
+	fs.BoolVar(&s.All, "all-namespaces", false, "look at every network namespace of the host, one section each")
+	fs.StringVar(&s.Name, "netns", "", "look at the network namespace `ip netns` named NAME")
+	fs.IntVar(&s.PID, "netns-pid", 0, "look at the network namespace process PID runs in")
+	return &s
+}
+
+// checkSelection refuses contradictory namespace flags.
+func checkSelection(s orchestrate.Selection) error {
+	n := 0
+	for _, set := range []bool{s.All, s.Name != "", s.PID != 0} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return usageError{fmt.Errorf("--all-namespaces, --netns and --netns-pid each choose the namespaces: give one")}
+	}
+	if s.PID < 0 {
+		return usageError{fmt.Errorf("--netns-pid %d: want a process id", s.PID)}
+	}
+	return nil
+}
+
+// namespaceSection is one namespace of --all-namespaces JSON output.
+type namespaceSection struct {
+	Netns     *netns.Namespace `json:"netns"`
+	Diagnosis any              `json:"diagnosis,omitempty"`
+	Plan      any              `json:"plan,omitempty"`
+	Error     string           `json:"error,omitempty"`
+}
+
+// writeSectionsJSON writes {"namespaces": [...]}.
+func writeSectionsJSON(w io.Writer, sections []namespaceSection) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(map[string]any{"namespaces": sections})
+}
+
+// sectionHeader introduces one namespace in text output: what it is and who
+// holds it.
+func sectionHeader(n *netns.Namespace) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== network namespace %s (net:[%d])", n, n.Inode)
+	if n.Container != nil {
+		fmt.Fprintf(&b, ", container %s", n.Container)
+	}
+	if len(n.Processes) > 0 {
+		var ps []string
+		for _, p := range n.Processes[:min(3, len(n.Processes))] {
+			s := fmt.Sprintf("%s %d", p.Command, p.PID)
+			if p.Unit != "" {
+				s += " " + p.Unit
+			}
+			ps = append(ps, s)
+		}
+		more := ""
+		if n.ProcessCount > len(ps) {
+			more = fmt.Sprintf(", %d processes in all", n.ProcessCount)
+		}
+		fmt.Fprintf(&b, ", held by %s%s", strings.Join(ps, ", "), more)
+	}
+	return b.String() + "\n"
+}

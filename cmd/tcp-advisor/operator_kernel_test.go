@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+)
+
+// TestKernelVerdictFirst: on an exhausted destination the first line of
+// diagnose names the worst problem, and diagnose --check is a monitoring
+// plugin that says CRITICAL in one line with performance data and exits 2;
+// on an idle namespace it says OK and exits 0.
+func TestKernelVerdictFirst(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	idle := netnstest.New(t)
+	out, _, code := runExit(t, idle, advisorBin, "diagnose", "--check")
+	if code != 0 || !strings.HasPrefix(out, "TCP-ADVISOR OK - ") || strings.Count(out, "\n") != 1 || !strings.Contains(out, " | ") {
+		t.Errorf("idle: exit %d: %q", code, out)
+	}
+
+	ns := exhaustionNS(t)
+	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "950")
+	text := ns.MustRun(t, advisorBin, "diagnose")
+	first, _, _ := strings.Cut(text, "\n")
+	if !strings.HasPrefix(first, "CRITICAL: ") || !strings.Contains(first, "127.0.0.1:9000") || !strings.Contains(first, "port-exhaustion") {
+		t.Errorf("first line does not name the worst problem: %q", first)
+	}
+	out, _, code = runExit(t, ns, advisorBin, "diagnose", "--check")
+	if code != 2 || !strings.HasPrefix(out, "TCP-ADVISOR CRITICAL - ") || strings.Count(out, "\n") != 1 || !strings.Contains(out, "'worst_utilization'=") {
+		t.Errorf("exhausted: exit %d: %q", code, out)
+	}
+	// A check that cannot judge is UNKNOWN, never OK.
+	bad := filepath.Join(t.TempDir(), "bad.hcl")
+	os.WriteFile(bad, []byte("rule {"), 0o644)
+	if out, _, code := runExit(t, ns, advisorBin, "diagnose", "--check", "--policy", bad); code != 3 || !strings.HasPrefix(out, "TCP-ADVISOR UNKNOWN - ") {
+		t.Errorf("broken policy: exit %d: %q", code, out)
+	}
+}
+
+// waitListening waits until addr accepts connections inside ns.
+func waitListening(t *testing.T, ns *netnstest.NS, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, _ := ns.Command(context.Background(), "ss", "-Htln", "src", addr).Output(); strings.TrimSpace(string(out)) != "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", addr)
+}
+
+// TestKernelNginxWithoutKeepalive: nginx proxies to a backend without
+// upstream keepalive, so it opens one connection per request and, closing
+// each first, keeps the TIME_WAIT: under 200 requests/s the backend's
+// 1000 ports run out. The plan names nginx, who opens the connections, and
+// the keepalive fix.
+func TestKernelNginxWithoutKeepalive(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	netnstest.RequireTools(t, "nginx")
+	nginx, _ := exec.LookPath("nginx")
+	ns := exhaustionNS(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(`worker_processes 1;
+user root;
+pid `+dir+`/nginx.pid;
+error_log `+dir+`/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path `+dir+`/body;
+  proxy_temp_path `+dir+`/proxy;
+  fastcgi_temp_path `+dir+`/fastcgi;
+  uwsgi_temp_path `+dir+`/uwsgi;
+  scgi_temp_path `+dir+`/scgi;
+  upstream backend {
+    server 127.0.0.1:9000;
+  }
+  server {
+    listen 127.0.0.1:8080;
+    location / {
+      proxy_pass http://backend;
+    }
+  }
+}
+`), 0o644)
+	startHolder(t, ns, loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
+	srv := ns.Command(context.Background(), nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
+	srv.Stderr = os.Stderr
+	// Its own process group, so the workers go with the master.
+	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-srv.Process.Pid, syscall.SIGKILL)
+		srv.Wait()
+	})
+	waitListening(t, ns, "127.0.0.1:8080")
+
+	load := ns.Command(context.Background(), loadBin, "http-load", "-addr", "127.0.0.1:8080", "-rate", "200", "-conns", "80", "-duration", "12s")
+	var loadOut strings.Builder
+	load.Stdout = &loadOut
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { load.Process.Kill(); load.Wait() })
+	// Sample from the second second on: while the ports last, the
+	// connections nginx has open name it; once the destination is full
+	// its connect() calls fail and leave nothing open to see.
+	time.Sleep(2 * time.Second)
+	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir())
+	var p planJSON
+	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
+		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
+	}
+	var reason string
+	for _, c := range p.Changes {
+		if c.Rule == "port-exhaustion" {
+			reason = c.Reason
+		}
+	}
+	for _, want := range []string{"opened by nginx", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("the plan's reason lacks %q:\n%s", want, reason)
+		}
+	}
+	load.Wait()
+	t.Logf("load: %s", strings.TrimSpace(loadOut.String()))
+}
+
+// leaker is a Python service that accepts connections and never closes
+// them, with RLIMIT_NOFILE 1024.
+const leaker = `
+import resource, socket
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8000))
+s.listen(1024)
+print("ready", flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+`
+
+// TestKernelPythonLeak: a Python service leaks CLOSE_WAIT sockets; the
+// report names it, its service port, and the descriptors it holds against
+// its RLIMIT_NOFILE.
+func TestKernelPythonLeak(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	netnstest.RequireTools(t, "python3")
+	python, _ := exec.LookPath("python3")
+	ns := netnstest.New(t)
+	startHolder(t, ns, python, "-c", leaker)
+	ns.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
+	time.Sleep(500 * time.Millisecond)
+
+	var d struct {
+		CloseWait struct {
+			Count   int `json:"count"`
+			ByOwner []struct {
+				Command   string `json:"command"`
+				LocalPort int    `json:"local_port"`
+				FDs       int    `json:"fds"`
+				FDLimit   int    `json:"fd_limit"`
+			} `json:"by_owner"`
+		} `json:"close_wait"`
+	}
+	out := ns.MustRun(t, advisorBin, "diagnose", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.CloseWait.Count < 290 || len(d.CloseWait.ByOwner) == 0 {
+		t.Fatalf("close_wait %+v", d.CloseWait)
+	}
+	o := d.CloseWait.ByOwner[0]
+	if o.Command != "python3" || o.LocalPort != 8000 || o.FDLimit != 1024 || o.FDs < d.CloseWait.Count {
+		t.Errorf("owner %+v: want python3 on port 8000 holding at least %d of 1024 descriptors", o, d.CloseWait.Count)
+	}
+	text := ns.MustRun(t, advisorBin, "diagnose")
+	if !strings.Contains(text, "file descriptors of its limit of 1024 (RLIMIT_NOFILE") || !strings.Contains(text, "python3 (pid") {
+		t.Errorf("the report does not give the descriptors against the limit:\n%s", text)
+	}
+}

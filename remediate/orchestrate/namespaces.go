@@ -1,0 +1,133 @@
+package orchestrate
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+)
+
+// Selection says which network namespaces a command looks at: by default
+// the one it runs in; with All every namespace of the host; with Name the
+// one `ip netns` named so; with PID the one that process runs in.
+type Selection struct {
+	All  bool
+	Name string
+	PID  int
+}
+
+// Many reports whether the selection may hold several namespaces, whose
+// output is then one section per namespace.
+func (s Selection) Many() bool { return s.All }
+
+// Target is one namespace a command observes.
+type Target struct {
+	// NS is the namespace; nil for the one this process runs in.
+	NS  *netns.Namespace
+	Obs *observe.Observer
+}
+
+// Targets resolves the selection into the namespaces to observe, host
+// first, named ones by name, the rest by inode.
+func (s Selection) Targets(paths Paths) ([]Target, error) {
+	if !s.All && s.Name == "" && s.PID == 0 {
+		return []Target{{Obs: observe.New(paths.Proc, paths.Sys)}}, nil
+	}
+	d := netns.NewDiscoverer(paths.Proc, paths.Netns)
+	var nss []netns.Namespace
+	switch {
+	case s.All:
+		var err error
+		if nss, err = d.Discover(); err != nil {
+			return nil, err
+		}
+	case s.Name != "":
+		n, err := d.ByName(s.Name)
+		if err != nil {
+			return nil, err
+		}
+		nss = []netns.Namespace{n}
+	default:
+		n, err := d.ByPID(s.PID)
+		if err != nil {
+			return nil, err
+		}
+		nss = []netns.Namespace{n}
+	}
+	out := make([]Target, len(nss))
+	for i := range nss {
+		n := nss[i]
+		out[i] = Target{NS: &n, Obs: observe.NewIn(&n, paths.Proc, paths.Sys)}
+	}
+	return out, nil
+}
+
+// Namespace returns the target's namespace as the state records it.
+func (t Target) Namespace() advisor.Netns {
+	if t.NS == nil {
+		return advisor.Netns{}
+	}
+	return advisor.Netns{Inode: t.NS.Inode, Name: t.NS.Name}
+}
+
+// JudgeAll takes the window of every target in step — one sample of each,
+// then the interval — and judges each. A namespace that vanishes or cannot
+// be read while sampling has its error in Err and no judgement.
+func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Duration, progress func(done, total int)) []TargetJudgement {
+	windows := make([][]advisor.Snapshot, len(targets))
+	errs := make([]error, len(targets))
+	for i := range max(samples, 1) {
+		if i > 0 {
+			time.Sleep(interval)
+		}
+		for t := range targets {
+			if errs[t] != nil {
+				continue
+			}
+			s, err := targets[t].Obs.Observe(observe.Full)
+			if err != nil {
+				errs[t] = err
+				continue
+			}
+			windows[t] = append(windows[t], s)
+		}
+		if progress != nil {
+			progress(i+1, max(samples, 1))
+		}
+	}
+	out := make([]TargetJudgement, len(targets))
+	for t := range targets {
+		out[t] = TargetJudgement{Target: targets[t], Err: errs[t]}
+		if errs[t] == nil && len(windows[t]) == 0 {
+			out[t].Err = errors.New("no sample")
+		}
+		if out[t].Err != nil {
+			continue
+		}
+		w := windows[t]
+		out[t].Judgement = Judgement{Last: w[len(w)-1], Findings: advisor.Analyze(w)}
+		out[t].Recs, out[t].Diags = set.Evaluate(out[t].Last, out[t].Findings)
+	}
+	return out
+}
+
+// TargetJudgement is one namespace's judgement, or why there is none.
+type TargetJudgement struct {
+	Target
+	Judgement
+	Err error
+}
+
+// StateDir is the state directory of the target's namespace below dir: dir
+// itself for the namespace this process runs in (here), a directory of its
+// own for any other.
+func (t Target) StateDir(dir string, here advisor.Netns) string {
+	if t.NS == nil || t.NS.Inode == here.Inode {
+		return dir
+	}
+	return remediate.NamespaceStateDir(dir, t.NS.Inode)
+}

@@ -1,0 +1,222 @@
+package orchestrate
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// watch is one network namespace the agent watches: how to observe it,
+// its state and sysctls, its recent history and what the agent announced
+// about it.
+type watch struct {
+	// ns is the namespace; nil for the one the agent runs in when it
+	// watches that one only.
+	ns      *netns.Namespace
+	obs     Observer
+	session *Session
+	log     Logger
+	// recent holds the latest snapshots, for rates and per-destination
+	// growth; details the latest ones with a CLOSE_WAIT dump, for growth
+	// and stuck sockets over minutes. Both are short, so memory stays
+	// bounded however large the socket table.
+	recent   []advisor.Snapshot
+	details  []advisor.Snapshot
+	lastDump time.Time
+	// announced holds the recommendations, refusals and leaks logged while
+	// they keep firing, so each is logged once, not every tick.
+	announced map[string]bool
+	// findings are the last tick's, for the status line; observed tells
+	// whether that tick observed at all.
+	findings advisor.Findings
+	observed bool
+}
+
+func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
+	w := &watch{ns: ns, obs: obs, session: session, log: log, announced: map[string]bool{}}
+	if ns != nil && !ns.Host {
+		w.log = namespaceLogger{Logger: log, ns: ns}
+	}
+	return w
+}
+
+// name is how the status line names the namespace.
+func (w *watch) name() string {
+	if w.ns == nil {
+		return "here"
+	}
+	return w.ns.String()
+}
+
+// namespaceLogger adds the namespace and its container to every event, so
+// `journalctl NETNS=...` finds them.
+type namespaceLogger struct {
+	Logger
+	ns *netns.Namespace
+}
+
+// Log adds the namespace fields and names the namespace in the message.
+func (l namespaceLogger) Log(e systemd.Event) error {
+	fields := maps.Clone(e.Fields)
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	fields[systemd.FieldNetns] = l.ns.String()
+	fields[systemd.FieldNetnsInode] = fmt.Sprint(l.ns.Inode)
+	if c := l.ns.Container; c != nil {
+		fields[systemd.FieldContainer] = c.String()
+	}
+	e.Fields = fields
+	e.Message = fmt.Sprintf("[netns %s] %s", l.ns, e.Message)
+	return l.Logger.Log(e)
+}
+
+// enforceable reports whether the policy lets the agent change the
+// namespace: its own when it watches no other, or one that an
+// enforce_namespaces glob names — "host" for the initial namespace, the
+// name `ip netns` gave it, its container's id (whole or the usual 12-digit
+// prefix) or its pod's UID.
+func enforceable(ns *netns.Namespace, globs []string) bool {
+	if ns == nil {
+		return true
+	}
+	var names []string
+	if ns.Host {
+		names = append(names, "host")
+	}
+	if ns.Name != "" {
+		names = append(names, ns.Name)
+	}
+	if c := ns.Container; c != nil {
+		if c.ID != "" {
+			names = append(names, c.ID, c.ID[:min(12, len(c.ID))])
+		}
+		if c.PodUID != "" {
+			names = append(names, c.PodUID)
+		}
+	}
+	for _, g := range globs {
+		for _, n := range names {
+			if ok, _ := path.Match(g, n); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// discover brings the watches in line with the host's namespaces: a new
+// namespace gets a watch (with its own state directory), one that is gone
+// is dropped, the others get the discovery's latest names and holders. The
+// namespace the agent runs in keeps its watch and the agent's own state.
+func (a *Agent) discover() error {
+	nss, err := a.discoverer.Discover()
+	if err != nil {
+		return err
+	}
+	seen := map[uint64]bool{}
+	for _, n := range nss {
+		seen[n.Inode] = true
+		w := a.watches[n.Inode]
+		if w == nil {
+			if w, err = a.newNamespaceWatch(n); err != nil {
+				a.event(systemd.EventObservationFailed, fmt.Sprintf("network namespace %s not watched: %v", n, err), nil)
+				continue
+			}
+			a.watches[n.Inode] = w
+		}
+		*w.ns = n
+	}
+	for ino := range a.watches {
+		if !seen[ino] {
+			delete(a.watches, ino)
+		}
+	}
+	return nil
+}
+
+// newNamespaceWatch starts watching namespace n: the agent's own session
+// for the namespace it runs in, otherwise sysctls entered through n and a
+// state directory of its own.
+func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
+	ns := new(netns.Namespace)
+	*ns = n
+	if n.Inode == a.own.session.Here.Inode {
+		return newWatch(ns, a.own.obs, a.own.session, a.log), nil
+	}
+	s, err := OpenSessionIn(ns, a.cfg.Paths, a.cfg.StateDir, a.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckNamespace(); err != nil {
+		return nil, err
+	}
+	return newWatch(ns, observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys), s, a.log), nil
+}
+
+// targets returns the watches of this tick, host first, then by name and
+// inode as discovery orders them.
+func (a *Agent) targets() []*watch {
+	if !a.cfg.AllNamespaces {
+		return []*watch{a.own}
+	}
+	if err := a.discover(); err != nil {
+		a.event(systemd.EventObservationFailed, "discovering network namespaces: "+err.Error(), nil)
+	}
+	ws := slices.Collect(maps.Values(a.watches))
+	slices.SortFunc(ws, func(x, y *watch) int {
+		switch {
+		case x.ns.Host != y.ns.Host:
+			if x.ns.Host {
+				return -1
+			}
+			return 1
+		case x.ns.Name != y.ns.Name:
+			if x.ns.Name == "" {
+				return 1
+			}
+			if y.ns.Name == "" {
+				return -1
+			}
+			if x.ns.Name < y.ns.Name {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(x.ns.Inode, y.ns.Inode)
+	})
+	return ws
+}
+
+// OpenSessionIn opens the state of namespace ns below stateDir (a directory
+// of its own, see remediate.NamespaceStateDir) with its sysctls read and
+// written inside it. A drop-in is never written for it unless it is the
+// initial namespace.
+func OpenSessionIn(ns *netns.Namespace, paths Paths, stateDir string, log Logger) (*Session, error) {
+	sys, err := remediate.NewSysctlsIn(ns, paths.Sys)
+	if err != nil {
+		return nil, err
+	}
+	dir := remediate.NamespaceStateDir(stateDir, ns.Inode)
+	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now}
+	st, err := applier.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = discard{}
+	}
+	s := &Session{Applier: applier, State: st, Here: advisor.Netns{Inode: ns.Inode, Name: ns.Name},
+		initial: ns.Host, stateDir: dir, log: log}
+	s.persistTo("")
+	return s, nil
+}
