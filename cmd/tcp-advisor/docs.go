@@ -79,7 +79,7 @@ func program() clidoc.Program {
 				{Tag: "0", Text: "Success."},
 				{Tag: "1", Text: "A runtime error: the kernel, a policy or the state could not be read or written, or a change failed."},
 				{Tag: "2", Text: "A usage error: an unknown command or flag, a bad value, an unexpected argument. The error is printed once, on standard error."},
-				{Text: "Some commands give their exit status a meaning of their own; their flags say so (plan --detailed-exitcode)."},
+				{Text: "Some flags give the exit status a meaning of their own, and say which: plan --detailed-exitcode, diagnose --check."},
 			}},
 			{Title: "Environment", Items: []clidoc.Item{
 				{Tag: "NO_COLOR", Text: "When set, text output on a terminal has no colour."},
