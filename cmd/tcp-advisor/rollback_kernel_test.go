@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/creack/pty"
-
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 )
 
@@ -16,19 +14,14 @@ import (
 // standard input, typed answer ahead, and its output in pipes.
 func runOnTerminal(t *testing.T, ns *netnstest.NS, answer string, name string, args ...string) (string, string, int) {
 	t.Helper()
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
+	ptmx, tty := openPTY(t)
 	if _, err := ptmx.Write([]byte(answer)); err != nil {
 		t.Fatal(err)
 	}
 	cmd := ns.Command(t.Context(), name, args...)
 	var stdout, stderr strings.Builder
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
