@@ -18,11 +18,11 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
 	policyPaths := policyFlag(fs)
 	samples := fs.Int("samples", 1, "number of samples to take")
-	interval := fs.Duration("interval", time.Second, "time between samples")
+	interval := durationFlag(fs, "interval", time.Second, "time between samples")
 	format := formatFlag(fs)
 	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
 	sel := namespaceFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {
