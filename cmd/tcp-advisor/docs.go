@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
-	"github.com/tcp-advisor/tcp-advisor/internal/clidoc"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/clidoc"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
