@@ -283,3 +283,35 @@ func TestErrorsToTheJournalAreErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckUsageErrorsAreUnknown: diagnose --check called wrongly has checked
+// nothing, so it says UNKNOWN and exits 3, wherever --check stands among the
+// flags; without --check (or with --check=false) a usage error stays exit 2.
+func TestCheckUsageErrorsAreUnknown(t *testing.T) {
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--check", "--no-such-flag"}, 3},
+		{[]string{"--no-such-flag", "--check"}, 3},
+		{[]string{"-check", "--samples", "0"}, 3},
+		{[]string{"--check=true", "--interval", "5"}, 3},
+		{[]string{"--check", "--format", "xml"}, 3},
+		{[]string{"--check", "extra"}, 3},
+		{[]string{"--check=false", "--no-such-flag"}, 2},
+		{[]string{"--no-such-flag"}, 2},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := run(append([]string{"diagnose"}, tt.args...)...)
+		if code != tt.want {
+			t.Errorf("diagnose %v: exit %d, want %d\nstdout: %s\nstderr: %s", tt.args, code, tt.want, stdout, stderr)
+			continue
+		}
+		if tt.want == 3 && (!strings.HasPrefix(stdout, "TCP-ADVISOR UNKNOWN - usage: ") || strings.Count(stdout, "\n") != 1) {
+			t.Errorf("diagnose %v: stdout %q, want one UNKNOWN line", tt.args, stdout)
+		}
+		if !strings.Contains(stderr, "tcp-advisor diagnose --help") {
+			t.Errorf("diagnose %v: stderr does not point at --help: %q", tt.args, stderr)
+		}
+	}
+}
