@@ -5,12 +5,31 @@ PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
 
+# The version and commit stamped into the binary (tcp-advisor --version),
+# and the commit's date, which dates the man page.
+# A plain build names itself after git (`git describe`); `make package`
+# stamps the package's version, VERSION (default 0.1.0), so the binary and
+# its package agree.
+ifeq ($(filter command line environment,$(origin VERSION)),)
+VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+PKG_VERSION := 0.1.0
+else
+PKG_VERSION := $(VERSION)
+endif
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
+LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
 .PHONY: all build deps test unit fuzz lint bench soak clean
 
 all: build
 
+# build writes the binary and, next to it, the man page and shell
+# completions the binary generates from its own command table (the source
+# of --help too): tcp-advisor.8.gz, tcp-advisor.bash, _tcp-advisor.
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/tcp-advisor
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tcp-advisor
+	packaging/gen-docs.sh $(BIN) $(dir $(BIN))
 
 # test runs everything: unit tests, kernel tests in scratch network namespaces
 # (as root), system tests in a systemd-nspawn container, and a short fuzz of
@@ -18,13 +37,15 @@ build:
 test: deps build lint unit fuzz
 
 # deps installs the Debian packages the kernel and system tests use, when
-# missing: ip (iproute2), ss, sysctl (procps), unshare and nsenter
+# missing: ip (iproute2), ss, sysctl (procps), unshare, nsenter and setpriv
 # (util-linux), systemd-nspawn (systemd-container), promtool (prometheus:
 # metrics lint, alert rules and dashboard queries), curl (scrapes the
 # metrics endpoint), ansible-playbook (ansible-core) and its apt module's
 # python3-apt (the Ansible role, run in the system test's container), nginx
-# (a real proxy without upstream keepalive) and python3 (a leaking service).
-DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3
+# (a real proxy without upstream keepalive), python3 (a leaking service),
+# groff (groff-base, to lint the man page), man (man-db, to find it once
+# installed) and zsh (to check the zsh completion).
+DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -89,11 +110,13 @@ clean:
 	rm -rf bin dist
 
 # package builds dist/*.deb and dist/*.rpm from packaging/nfpm.yaml with nfpm,
-# pinned in go.mod as a tool. VERSION (default 0.1.0) sets the version.
+# pinned in go.mod as a tool. VERSION (default 0.1.0) sets the version, of
+# the packages and of the binary in them.
 .PHONY: package
+package: VERSION := $(PKG_VERSION)
 package: build
 	@mkdir -p dist
 	@set -e; for fmt in deb rpm; do \
-		TCP_ADVISOR_VERSION="$${VERSION:-0.1.0}" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
+		TCP_ADVISOR_VERSION="$(PKG_VERSION)" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
 			$(GO) tool nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
 	done

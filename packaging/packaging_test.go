@@ -12,14 +12,18 @@ import (
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
 	"github.com/goreleaser/nfpm/v2/files"
 	_ "github.com/goreleaser/nfpm/v2/rpm" // registers the rpm packager
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
-const binSource = "bin/tcp-advisor"
+// binDir is where `make build` writes the binary and the documentation it
+// generates; the sources below it are the build's, not the repository's.
+const binDir = "bin/"
 
 // config parses nfpm.yaml as `make package` runs it, for one format, with
 // every source path made absolute (sources are relative to the repository
-// root) and the binary replaced by stub, so no build is needed.
-func config(t *testing.T, format, stub string) *nfpm.Info {
+// root) and the build's files (bin/...) taken from built instead.
+func config(t *testing.T, format, built string) *nfpm.Info {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -37,8 +41,8 @@ func config(t *testing.T, format, stub string) *nfpm.Info {
 	info = nfpm.WithDefaults(info)
 	for _, c := range info.Contents {
 		switch {
-		case c.Source == binSource:
-			c.Source = stub
+		case strings.HasPrefix(c.Source, binDir):
+			c.Source = filepath.Join(built, strings.TrimPrefix(c.Source, binDir))
 		case c.Source != "":
 			c.Source = filepath.Join(root, c.Source)
 		}
@@ -51,26 +55,55 @@ func config(t *testing.T, format, stub string) *nfpm.Info {
 	return info
 }
 
-func stubBinary(t *testing.T) string {
+// generated are the files `make build` writes next to the binary.
+var generated = []string{"tcp-advisor", "tcp-advisor.8.gz", "tcp-advisor.bash", "_tcp-advisor"}
+
+// stubBuild is a bin/ of stub files, for tests that read the definition.
+func stubBuild(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "tcp-advisor")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+	dir := t.TempDir()
+	for _, f := range generated {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// realBuild is a bin/ as `make build` writes it: the binary, and the man
+// page and completions gen-docs.sh has it generate.
+func realBuild(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tcp-advisor")
+	b, err := os.ReadFile(testbin.Build(t, "cmd/tcp-advisor"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("./gen-docs.sh", bin, dir).CombinedOutput(); err != nil {
+		t.Fatalf("gen-docs.sh: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }
 
 func TestContents(t *testing.T) {
-	info := config(t, "deb", stubBinary(t))
-	byDst := map[string]*files.Content{}
-	for _, c := range info.Contents {
-		byDst[c.Destination] = c
-	}
+	built := stubBuild(t)
 	tests := []struct {
 		dst, typ, src string
 		mode          os.FileMode
 	}{
 		{"/usr/bin/tcp-advisor", "", "", 0o755},
+		{"/usr/share/man/man8/tcp-advisor.8.gz", "", "", 0o644},
+		{"/usr/share/bash-completion/completions/tcp-advisor", "", "", 0o644},
 		{"/usr/lib/systemd/system/tcp-advisor.service", "", "systemd/tcp-advisor.service", 0o644},
 		{"/usr/lib/systemd/catalog/tcp-advisor.catalog", "", "systemd/tcp-advisor.catalog", 0o644},
 		{"/etc/tcp-advisor/tcp-advisor.env", files.TypeConfigNoReplace, "packaging/etc/tcp-advisor.env", 0o644},
@@ -80,22 +113,42 @@ func TestContents(t *testing.T) {
 		{"/usr/share/tcp-advisor/prometheus/tcp-advisor.rules.yml", "", "packaging/prometheus/tcp-advisor.rules.yml", 0o644},
 		{"/usr/share/tcp-advisor/grafana/tcp-advisor.json", "", "packaging/grafana/tcp-advisor.json", 0o644},
 	}
-	for _, tt := range tests {
-		t.Run(tt.dst, func(t *testing.T) {
-			c, ok := byDst[tt.dst]
-			if !ok {
-				t.Fatalf("not packaged")
+	// zsh's completion directory differs between the distributions.
+	zsh := map[string]string{"deb": "/usr/share/zsh/vendor-completions/_tcp-advisor", "rpm": "/usr/share/zsh/site-functions/_tcp-advisor"}
+	for _, format := range []string{"deb", "rpm"} {
+		info := config(t, format, built)
+		byDst := map[string]*files.Content{}
+		for _, c := range info.Contents {
+			if c.Packager == "" || c.Packager == format { // what nfpm packages for format
+				byDst[c.Destination] = c
 			}
-			if c.Type != tt.typ {
-				t.Errorf("type %q, want %q", c.Type, tt.typ)
+		}
+		rows := append(tests[:len(tests):len(tests)], struct {
+			dst, typ, src string
+			mode          os.FileMode
+		}{zsh[format], "", "", 0o644})
+		for _, tt := range rows {
+			t.Run(format+tt.dst, func(t *testing.T) {
+				c, ok := byDst[tt.dst]
+				if !ok {
+					t.Fatalf("not packaged")
+				}
+				if c.Type != tt.typ {
+					t.Errorf("type %q, want %q", c.Type, tt.typ)
+				}
+				if tt.src != "" && !strings.HasSuffix(c.Source, "/"+tt.src) {
+					t.Errorf("source %q, want %s", c.Source, tt.src)
+				}
+				if c.FileInfo == nil || c.FileInfo.Mode != tt.mode {
+					t.Errorf("file_info %+v, want mode %o", c.FileInfo, tt.mode)
+				}
+			})
+		}
+		for other, dst := range zsh {
+			if _, ok := byDst[dst]; ok && other != format {
+				t.Errorf("%s packages %s's zsh completion %s", format, other, dst)
 			}
-			if tt.src != "" && !strings.HasSuffix(c.Source, "/"+tt.src) {
-				t.Errorf("source %q, want %s", c.Source, tt.src)
-			}
-			if c.FileInfo == nil || c.FileInfo.Mode != tt.mode {
-				t.Errorf("file_info %+v, want mode %o", c.FileInfo, tt.mode)
-			}
-		})
+		}
 	}
 }
 
@@ -147,13 +200,14 @@ func TestScripts(t *testing.T) {
 	}
 }
 
-// TestBuild builds both packages as `make package` does (with a stub
-// binary) and reads the .deb back with dpkg-deb where it exists.
+// TestBuild builds both packages as `make package` does (with the binary
+// and the documentation it generates) and reads the .deb back with
+// dpkg-deb where it exists.
 func TestBuild(t *testing.T) {
-	stub := stubBinary(t)
+	built := realBuild(t)
 	for _, format := range []string{"deb", "rpm"} {
 		t.Run(format, func(t *testing.T) {
-			info := config(t, format, stub)
+			info := config(t, format, built)
 			pkg, err := nfpm.Get(format)
 			if err != nil {
 				t.Fatal(err)
@@ -195,6 +249,19 @@ func TestBuild(t *testing.T) {
 				}
 				if want := "Package: tcp-advisor\nVersion: 0.1.0-1\nArchitecture: amd64\n"; string(out) != want {
 					t.Errorf("control:\n%s\nwant:\n%s", out, want)
+				}
+				out, err = exec.Command(dpkgDeb, "-c", target).CombinedOutput()
+				if err != nil {
+					t.Fatalf("dpkg-deb -c: %v\n%s", err, out)
+				}
+				for _, f := range []string{"./usr/bin/tcp-advisor", "./usr/share/man/man8/tcp-advisor.8.gz",
+					"./usr/share/bash-completion/completions/tcp-advisor", "./usr/share/zsh/vendor-completions/_tcp-advisor"} {
+					if !strings.Contains(string(out), " "+f+"\n") {
+						t.Errorf("the .deb lacks %s:\n%s", f, out)
+					}
+				}
+				if strings.Contains(string(out), "site-functions") {
+					t.Errorf("the .deb has the rpm's zsh path:\n%s", out)
 				}
 			}
 		})

@@ -170,7 +170,7 @@ func TestKernelAgentEnforceStopsExhaustion(t *testing.T) {
 		t.Errorf("status lacks the range change:\n%s", out)
 	}
 
-	ns.MustRun(t, advisorBin, "rollback", "--state-dir", stateDir)
+	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("after rollback range = %q", got)
 	}
@@ -218,7 +218,7 @@ func TestKernelAgentKilledThenRollback(t *testing.T) {
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got == "40000 40999" {
 		t.Fatalf("nothing was applied before the kill:\n%s", agent.log.String())
 	}
-	ns.MustRun(t, advisorBin, "rollback", "--state-dir", stateDir)
+	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)
 	for key, want := range map[string]string{
 		"net.ipv4.ip_local_port_range":     "40000 40999",
 		"net.ipv4.tcp_tw_reuse":            "0",

@@ -18,7 +18,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	yes := fs.Bool("yes", false, "apply without asking")
 	stateDir := stateDirFlag(fs)
 	samples, interval := sampleFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkSamples(*samples); err != nil {
@@ -53,7 +53,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if evalErr != nil || len(plan.Changes) == 0 {
 		return evalErr
 	}
-	if !*yes && !confirm(stdout) {
+	if !*yes && !confirm(stdout, "Apply these changes?") {
 		return fmt.Errorf("nothing applied: pass --yes, or answer y on a terminal")
 	}
 	applied, failed := session.Apply(plan)
@@ -69,12 +69,12 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// confirm asks on the terminal; without one it answers no.
-func confirm(stdout io.Writer) bool {
+// confirm asks question on the terminal; without one it answers no.
+func confirm(stdout io.Writer, question string) bool {
 	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {
 		return false
 	}
-	fmt.Fprint(stdout, "\nApply these changes? [y/N] ")
+	fmt.Fprintf(stdout, "\n%s [y/N] ", question)
 	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 	a := strings.ToLower(strings.TrimSpace(answer))
 	return a == "y" || a == "yes"

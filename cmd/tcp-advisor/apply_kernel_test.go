@@ -70,7 +70,7 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		}
 	}
 
-	ns.MustRun(t, advisorBin, "rollback", "--state-dir", stateDir)
+	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)
 	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("after rollback: %q", got)
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,14 +17,47 @@ import (
 const unknownStatus = 3
 
 func runDiagnose(args []string, stdout, stderr io.Writer) error {
+	err := diagnose(args, stdout, stderr)
+	var ue usageError
+	if errors.As(err, &ue) && asksForCheck(args) {
+		// A monitoring plugin called wrongly has not checked anything: its
+		// status is UNKNOWN, never CRITICAL, which exit status 2 would say.
+		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - usage: %v\n", ue.err)
+		fmt.Fprintf(stderr, "tcp-advisor diagnose: %v\nRun 'tcp-advisor diagnose --help' for usage.\n", ue.err)
+		return exitError{code: unknownStatus}
+	}
+	return err
+}
+
+// asksForCheck reports whether args turn --check on, read before and
+// whether or not the flags parse.
+func asksForCheck(args []string) bool {
+	on := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "check" {
+			continue
+		}
+		on = !hasValue
+		if hasValue {
+			on, _ = strconv.ParseBool(value)
+		}
+	}
+	return on
+}
+
+func diagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
 	policyPaths := policyFlag(fs)
 	samples := fs.Int("samples", 1, "number of samples to take")
-	interval := fs.Duration("interval", time.Second, "time between samples")
+	interval := durationFlag(fs, "interval", time.Second, "time between samples")
 	format := formatFlag(fs)
-	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a usage error)")
 	sel := namespaceFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {

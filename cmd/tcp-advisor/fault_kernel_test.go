@@ -56,7 +56,7 @@ func TestKernelCorruptStateStatusAndRollback(t *testing.T) {
 		t.Errorf("apply over a torn state: exit %d: %s", code, stderr)
 	}
 
-	out, stderr, code = runExit(t, ns, advisorBin, "rollback", "--state-dir", stateDir)
+	out, stderr, code = runExit(t, ns, advisorBin, "rollback", "--yes", "--state-dir", stateDir)
 	if code != 0 || !strings.Contains(out, "moved the unreadable state file aside") {
 		t.Fatalf("rollback: exit %d\n%s%s", code, out, stderr)
 	}

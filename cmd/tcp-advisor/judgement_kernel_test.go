@@ -271,7 +271,7 @@ func TestKernelStateStaysInItsNamespace(t *testing.T) {
 	if widened == "40000 40999" {
 		t.Fatal("nothing applied in A")
 	}
-	for _, args := range [][]string{{"rollback"}, {"apply", "--yes", "--samples", "1"}} {
+	for _, args := range [][]string{{"rollback", "--yes"}, {"apply", "--yes", "--samples", "1"}} {
 		_, stderr, code := runExit(t, b, advisorBin, append(args, "--state-dir", state)...)
 		if code != 1 || !strings.Contains(stderr, "records sysctls of network namespace") {
 			t.Errorf("%s in B: exit %d\n%s", args[0], code, stderr)
@@ -283,7 +283,7 @@ func TestKernelStateStaysInItsNamespace(t *testing.T) {
 	if got := a.Sysctl(t, "net.ipv4.ip_local_port_range"); got != widened {
 		t.Errorf("A changed from %q to %q by commands in B", widened, got)
 	}
-	a.MustRun(t, advisorBin, "rollback", "--state-dir", state)
+	a.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", state)
 	if got := a.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("A after rollback: %q", got)
 	}

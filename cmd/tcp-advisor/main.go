@@ -9,24 +9,62 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
-// command is one subcommand: its name, a one-line summary and its entry point.
+// command is one subcommand: its name, a one-line summary, what --help and
+// the man page say beyond it, its operands and its entry point. The table
+// below, with the flag set each command parses, is the one source of
+// --help, the man page and the shell completions.
 type command struct {
 	name    string
 	summary string
-	run     func(args []string, stdout, stderr io.Writer) error
+	details []string
+	// operands is the synopsis of the positional arguments; a command
+	// without refuses any.
+	operands string
+	// operandValues are the operands' values, for completion; operandFiles
+	// completes file names instead.
+	operandValues []string
+	operandFiles  bool
+	// hidden commands build the documentation; help leaves them out.
+	hidden bool
+	run    func(args []string, stdout, stderr io.Writer) error
 }
 
-var commands = []command{
-	{"diagnose", "observe this host and explain its TCP state with numbers", runDiagnose},
-	{"plan", "observe once, evaluate the policies and show the sysctl changes they propose", runPlan},
-	{"validate", "check policy files or directories without touching the kernel", runValidate},
-	{"run", "run the agent: observe, plan and (in enforce mode) apply every interval", runAgent},
-	{"apply", "apply the current plan once (asks first unless --yes)", runApply},
-	{"rollback", "restore the original values of the sysctls tcp-advisor changed", runRollback},
-	{"status", "show what tcp-advisor manages, the originals and the last changes", runStatus},
+// commandTable returns the commands in the order help lists them.
+func commandTable() []command {
+	return []command{
+		{name: "diagnose", summary: "observe this host and explain its TCP state with numbers", run: runDiagnose},
+		{name: "plan", summary: "observe once, evaluate the policies and show the sysctl changes they propose", run: runPlan},
+		{name: "validate", summary: "check policy files or directories without touching the kernel", operands: "PATH...", operandFiles: true, run: runValidate},
+		{name: "run", summary: "run the agent: observe, plan and (in enforce mode) apply every interval", details: []string{
+			"In enforce mode the agent first checks that it may write the sysctls its rules set, and refuses to start when it may not (neither root nor CAP_NET_ADMIN over the network namespace, or a read-only /proc/sys). SIGHUP reloads the policies: a set that fails to load, or asks for enforce mode without that permission, is logged at priority err and the previous one stays in force.",
+		}, run: runAgent},
+		{name: "apply", summary: "apply the current plan once (asks first unless --yes)", details: []string{
+			"The plan is shown first. On a terminal apply asks before writing anything; without a terminal and without --yes it refuses and changes nothing.",
+		}, run: runApply},
+		{name: "rollback", summary: "restore the original values of the sysctls tcp-advisor changed (asks first unless --yes)", details: []string{
+			"What would be restored is shown first. On a terminal rollback asks before writing anything; without a terminal and without --yes it refuses and changes nothing. A key someone else changed after tcp-advisor did is released: tcp-advisor keeps that value and stops managing the key. rollback names the released keys it leaves alone; --key KEY restores one's original all the same. Without a state file in --state-dir tcp-advisor has changed nothing, and rollback says so and creates nothing.",
+		}, run: runRollback},
+		{name: "status", summary: "show what tcp-advisor manages, the originals and the last changes", details: []string{
+			"Without a state file in --state-dir tcp-advisor has changed nothing there, and status says so and creates nothing.",
+		}, run: runStatus},
+		{name: "version", summary: "print the version, the commit and the Go version it was built with", run: runVersion},
+		{name: "gen-man", summary: "write the tcp-advisor(8) man page (roff) to standard output", hidden: true, run: runGenMan},
+		{name: "gen-completion", summary: "write a shell completion script to standard output", operands: "SHELL", operandValues: []string{"bash", "zsh"}, hidden: true, run: runGenCompletion},
+	}
+}
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commandTable() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // exitError carries a specific exit code out of a subcommand.
@@ -38,53 +76,71 @@ func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// dispatch runs the command args[0] names and returns the exit status: 0 done,
+// 1 a runtime error, 2 a usage error (an unknown command or flag, a bad
+// value, an unexpected argument), or what the command chose. An error is
+// printed once, to stderr.
 func dispatch(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
+	if len(args) == 0 {
+		_ = program().WriteUsage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			return dispatch([]string{args[1], "--help"}, stdout, stderr)
+		}
+		_ = program().WriteUsage(stdout)
+		return 0
+	case "-version", "--version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "tcp-advisor: %s takes no arguments\n", args[0])
 			return 2
 		}
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
-	for _, c := range commands {
-		if c.name != args[0] {
-			continue
+	c, ok := lookup(args[0])
+	if !ok {
+		what := "command"
+		if strings.HasPrefix(args[0], "-") {
+			what = "flag"
 		}
-		err := c.run(args[1:], stdout, stderr)
-		var ee exitError
-		var ue usageError
-		switch {
-		case err == nil:
-			return 0
-		case errors.As(err, &ee):
-			return ee.code
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, err)
-			return 2
-		default:
-			fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, err)
+		fmt.Fprintf(stderr, "tcp-advisor: unknown %s %q\n\n", what, args[0])
+		_ = program().WriteUsage(stderr)
+		return 2
+	}
+	err := c.run(args[1:], stdout, stderr)
+	var ee exitError
+	var ue usageError
+	var help helpRequest
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		if werr := program().WriteHelp(stdout, describeWith(c, help.fs)); werr != nil {
+			fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, werr)
 			return 1
 		}
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%stcp-advisor %s: %v\nRun 'tcp-advisor %s --help' for usage.\n", errPrefix(stderr), c.name, err, c.name)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%stcp-advisor %s: %v\n", errPrefix(stderr), c.name, err)
+		return 1
 	}
-	fmt.Fprintf(stderr, "tcp-advisor: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: tcp-advisor COMMAND [flags]\n\nCommands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nRun 'tcp-advisor COMMAND -h' for a command's flags.\n")
-}
-
-// newFlags returns a flag set for a subcommand that reports errors to stderr.
+// newFlags returns a flag set for a subcommand. It prints nothing itself:
+// parseFlags turns its errors into usage errors, which dispatch prints once,
+// and a request for help into the command's help.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tcp-advisor "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
@@ -95,7 +151,7 @@ func formatFlag(fs *flag.FlagSet) *string {
 
 func checkFormat(f string) error {
 	if f != "text" && f != "json" {
-		return fmt.Errorf("--format %q: want text or json", f)
+		return usageError{fmt.Errorf("--format %q: want text or json", f)}
 	}
 	return nil
 }
@@ -106,12 +162,12 @@ const maxSamples = 1000
 // sampleFlags registers --samples and --interval for one-shot observation.
 func sampleFlags(fs *flag.FlagSet) (*int, *time.Duration) {
 	return fs.Int("samples", 2, "samples to observe (two or more give rates)"),
-		fs.Duration("interval", time.Second, "time between samples")
+		durationFlag(fs, "interval", time.Second, "time between samples")
 }
 
 func checkSamples(n int) error {
 	if n < 1 || n > maxSamples {
-		return fmt.Errorf("--samples %d: want 1 to %d", n, maxSamples)
+		return usageError{fmt.Errorf("--samples %d: want 1 to %d", n, maxSamples)}
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	if !strings.Contains(status, "network namespace "+target.Name) || !strings.Contains(status, `original "40000 40999"`) {
 		t.Errorf("status:\n%s", status)
 	}
-	rolled := string(mustOutput(t, exec.Command(advisorBin, "rollback", "--state-dir", state)))
+	rolled := string(mustOutput(t, exec.Command(advisorBin, "rollback", "--yes", "--state-dir", state)))
 	if got := target.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("after rollback from the host: %q\n%s", got, rolled)
 	}

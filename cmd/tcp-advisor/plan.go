@@ -64,7 +64,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
 	samples, interval := sampleFlags(fs)
 	sel := namespaceFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {

@@ -4,41 +4,163 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
 
+// rollbackScope is one state rollback works on: the one of the namespace
+// it runs in, or one an agent watching every namespace kept for another.
+type rollbackScope struct {
+	session *orchestrate.Session
+	where   string   // "" here, else " in network namespace NAME"
+	label   string   // "" here, else "network namespace NAME: "
+	targets []string // the keys to restore
+	kept    []string // released keys left alone
+}
+
 func runRollback(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rollback", stderr)
 	var keys pathList
-	fs.Var(&keys, "key", "sysctl to restore (repeatable; default: every managed key)")
+	fs.Var(&keys, "key", "sysctl to restore, even one released after someone else changed it (repeatable; default: every key tcp-advisor still manages)")
+	yes := fs.Bool("yes", false, "restore without asking")
 	stateDir := stateDirFlag(fs)
 	persist := fs.String("persist-path", "", "sysctl.d drop-in to rewrite (default: the one the state names, if any)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	none, err := noState(*stateDir)
+	if err != nil {
+		return err
+	}
+	if none {
+		if len(keys) > 0 {
+			return fmt.Errorf("no state in %s: tcp-advisor has changed nothing here and holds no original of %s", *stateDir, strings.Join(keys, ", "))
+		}
+		fmt.Fprintln(stdout, noStateMessage(*stateDir)+" Nothing to roll back.")
+		return nil
+	}
+
+	// The scopes: this namespace, then those an agent on the host changed.
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, *persist, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	if session.Problem != nil {
-		fmt.Fprintf(stderr, "tcp-advisor rollback: %v\n", session.Problem)
-		aside, err := session.Salvage()
-		if err != nil {
-			return err
+	scopes := []*rollbackScope{{session: session}}
+	states, nerr := orchestrate.NamespaceStates(paths, *stateDir, newLogger(stderr))
+	for _, ns := range states {
+		if ns.Session == nil {
+			if n := len(ns.State.Managed); n > 0 {
+				fmt.Fprintf(stdout, "network namespace %s is gone: its %d changed sysctl(s) went with it; nothing to restore there\n", ns.Name(), n)
+			}
+			continue
 		}
-		fmt.Fprintf(stdout, "moved the unreadable state file aside to %s; restoring the %d original(s) still readable\n", aside, len(session.State.Managed))
+		scopes = append(scopes, &rollbackScope{session: ns.Session, where: " in network namespace " + ns.Name(), label: "network namespace " + ns.Name() + ": "})
 	}
-	if _, err := session.ReleaseChangedKeys(); err != nil {
+
+	errs := []error{nerr}
+	var live []*rollbackScope
+	for _, sc := range scopes {
+		if err := sc.plan(keys, stdout); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		live = append(live, sc)
+	}
+	for _, k := range keys {
+		if !slices.ContainsFunc(live, func(sc *rollbackScope) bool { return slices.Contains(sc.targets, k) }) {
+			errs = append(errs, fmt.Errorf("%s: not managed by tcp-advisor (the state in %s holds %s)", k, *stateDir, orNone(session.State.Keys())))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	rolled, err := session.Rollback(keys...)
-	for _, r := range rolled {
-		fmt.Fprintf(stdout, "restored %s = %q (was %q)\n", r.Key, r.To, r.From)
+
+	var restore, kept []string
+	for _, sc := range live {
+		for _, k := range sc.targets {
+			restore = append(restore, fmt.Sprintf("  %s %q -> %q (original)%s", k, sc.live(k), sc.session.State.Managed[k].Original, sc.where))
+		}
+		for _, k := range sc.kept {
+			kept = append(kept, fmt.Sprintf("  %s is %q, original %q%s; tcp-advisor rollback --key %s restores it", k, sc.live(k), sc.session.State.Managed[k].Original, sc.where, k))
+		}
 	}
-	others, nerr := rollbackNamespaces(*stateDir, keys, stdout, stderr)
-	if len(rolled)+others == 0 && err == nil && nerr == nil {
+	if len(restore) == 0 {
 		fmt.Fprintln(stdout, "Nothing to roll back.")
+	} else {
+		fmt.Fprintln(stdout, "Will restore:\n"+strings.Join(restore, "\n"))
 	}
-	return errors.Join(err, nerr)
+	if len(kept) > 0 {
+		fmt.Fprintln(stdout, "Not restored (released: someone else changed them after tcp-advisor did, and their values stay):\n"+strings.Join(kept, "\n"))
+	}
+	if len(restore) == 0 {
+		return nil
+	}
+	if !*yes && !confirm(stdout, "Restore these original values?") {
+		return fmt.Errorf("nothing rolled back: pass --yes, or answer y on a terminal")
+	}
+	for _, sc := range live {
+		if len(sc.targets) == 0 {
+			continue // Rollback with no key means every key
+		}
+		rolled, err := sc.session.Rollback(sc.targets...)
+		for _, r := range rolled {
+			fmt.Fprintf(stdout, "restored %s = %q (was %q)%s\n", r.Key, r.To, r.From, sc.where)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s%w", sc.label, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plan releases the keys someone else changed in the scope (saying so) and
+// works out what to restore: the named keys this state manages, else every
+// key it still manages; and the released keys it leaves alone.
+func (sc *rollbackScope) plan(named []string, stdout io.Writer) error {
+	// A state file that could not be read: what was salvaged is restored,
+	// and the file is moved aside first, never overwritten.
+	if problem := sc.session.Problem; problem != nil {
+		aside, err := sc.session.Salvage()
+		if err != nil {
+			return fmt.Errorf("%s%w", sc.label, err)
+		}
+		fmt.Fprintf(stdout, "%s%v\nmoved the unreadable state file aside to %s; restoring the %d original(s) still readable\n", sc.label, problem, aside, len(sc.session.State.Managed))
+	}
+	released, err := sc.session.ReleaseChangedKeys()
+	if err != nil {
+		return fmt.Errorf("%s%w", sc.label, err)
+	}
+	for _, r := range released {
+		fmt.Fprintf(stdout, "released %s: changed outside tcp-advisor to %q (tcp-advisor wrote %q)%s\n", r.Key, r.Found, r.Expected, sc.where)
+	}
+	st := sc.session.State
+	for _, k := range st.Keys() {
+		_, active := st.Active(k)
+		switch {
+		case len(named) > 0 && slices.Contains(named, k), len(named) == 0 && active:
+			sc.targets = append(sc.targets, k)
+		case !active:
+			sc.kept = append(sc.kept, k)
+		}
+	}
+	return nil
+}
+
+// live reads a key's value in the scope's namespace.
+func (sc *rollbackScope) live(key string) string {
+	v, err := sc.session.Applier.Sysctls.Get(key)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	return v
+}
+
+// orNone joins names, or says "none".
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }

@@ -24,27 +24,27 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	policyPaths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
-	interval := fs.Duration("interval", 0, "tick interval (default: the policy's interval)")
-	detail := fs.Duration("detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
+	interval := durationFlag(fs, "interval", 0, "tick interval, 1s or more (default: the policy's interval)")
+	detail := durationFlag(fs, "detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
 	stateDir := stateDirFlag(fs)
 	textfile := fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)")
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)")
 	top := fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series")
 	all := fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *mode != "" && *mode != policies.ModeDryRun && *mode != policies.ModeEnforce {
-		return fmt.Errorf("--mode %q: want dry-run or enforce", *mode)
+		return usageError{fmt.Errorf("--mode %q: want dry-run or enforce", *mode)}
 	}
 	if *interval != 0 && *interval < time.Second {
-		return fmt.Errorf("--interval %s: want 1s or more", *interval)
+		return usageError{fmt.Errorf("--interval %s: want 1s or more", *interval)}
 	}
 	if *detail < time.Second {
-		return fmt.Errorf("--detail-interval %s: want 1s or more", *detail)
+		return usageError{fmt.Errorf("--detail-interval %s: want 1s or more", *detail)}
 	}
 	if *top < 1 {
-		return fmt.Errorf("--metrics-top %d: want 1 or more", *top)
+		return usageError{fmt.Errorf("--metrics-top %d: want 1 or more", *top)}
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {

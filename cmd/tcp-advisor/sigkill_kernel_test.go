@@ -70,7 +70,7 @@ func TestKernelSIGKILLDuringEnforce(t *testing.T) {
 				withRecords++
 			}
 		}
-		if _, stderr, code := runExit(t, ns, advisorBin, "rollback", "--state-dir", stateDir); code != 0 {
+		if _, stderr, code := runExit(t, ns, advisorBin, "rollback", "--yes", "--state-dir", stateDir); code != 0 {
 			t.Fatalf("trial %d: rollback exit %d: %s", trial, code, stderr)
 		}
 		for key, want := range originals {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
+	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
 
@@ -11,10 +13,24 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	stateDir := stateDirFlag(fs)
 	format := formatFlag(fs)
 	history := fs.Int("history", 10, "how many of the last changes to show")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkFormat(*format); err != nil {
+		return err
+	}
+	if *history < 0 {
+		return usageError{fmt.Errorf("--history %d: want 0 or more", *history)}
+	}
+	none, err := noState(*stateDir)
+	if err != nil {
+		return err
+	}
+	if none {
+		if *format == "json" {
+			return remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}.WriteJSON(stdout)
+		}
+		_, err := fmt.Fprintln(stdout, noStateMessage(*stateDir))
 		return err
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)

@@ -12,7 +12,7 @@ import (
 
 func runValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

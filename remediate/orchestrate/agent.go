@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,6 +163,9 @@ func (a *Agent) loadPolicies() error {
 				Fields:  map[string]string{systemd.FieldReason: d.Detail}})
 		}
 	}
+	if err := a.checkEnforceable(set); err != nil {
+		return err
+	}
 	a.set = set
 	persist := ""
 	if set.Settings.Persist {
@@ -179,6 +183,50 @@ func (a *Agent) loadPolicies() error {
 	})
 	a.metricsPolicy(true)
 	return nil
+}
+
+// checkEnforceable refuses a set that puts the agent in enforce mode where
+// this process may not write the sysctls the set's rules change: rather
+// than fail every tick, the agent does not start, or a reload keeps the set
+// in force. The refusal is logged at priority err.
+func (a *Agent) checkEnforceable(set *policies.Set) error {
+	mode := a.cfg.Mode
+	if mode == "" {
+		mode = set.Settings.Mode
+	}
+	if mode != policies.ModeEnforce {
+		return nil
+	}
+	err := a.own.session.Applier.Sysctls.CheckWritable(enforcedKeys(set)...)
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("enforce mode needs to write the sysctls its rules set, and this process may not: %v; "+
+		"run tcp-advisor as root (or with CAP_NET_ADMIN over this network namespace) where /proc/sys is writable, or in dry-run mode", err)
+	// At start the error is the agent's exit message; on a reload the
+	// agent goes on, and the journal is where it says why.
+	if a.set != nil {
+		a.event(systemd.EventPolicyRejected, "policy rejected, previous policy stays in force: "+msg,
+			map[string]string{systemd.FieldMode: mode, systemd.FieldReason: err.Error()})
+	}
+	return errors.New(msg)
+}
+
+// enforcedKeys are the sysctls the set's rules may change, with the
+// reserved ports that widening the port range writes first.
+func enforcedKeys(set *policies.Set) []string {
+	var keys []string
+	for _, r := range set.Rules {
+		for _, k := range r.Keys {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if slices.Contains(keys, advisor.KeyPortRange) && !slices.Contains(keys, advisor.KeyReservedPorts) {
+		keys = append(keys, advisor.KeyReservedPorts)
+	}
+	return keys
 }
 
 // Run ticks until ctx ends. A value on reload re-compiles the policies.
@@ -214,12 +262,17 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 // Reload re-compiles the policies between ticks.
 func (a *Agent) Reload() {
 	_ = a.notify.Reloading()
-	err := a.loadPolicies()
-	msg := "reload finished: policy in force is " + a.set.Describe()
-	if err != nil {
-		msg = "reload failed, previous policy stays in force: " + err.Error()
+	e := systemd.Event{Kind: systemd.EventReloaded}
+	if err := a.loadPolicies(); err != nil {
+		// The agent goes on with the old policy, not the one the operator
+		// just asked for: that is an error to see, not information.
+		e.Priority = systemd.PriorityErr
+		e.Message = "reload failed, previous policy stays in force: " + err.Error()
+	} else {
+		e.Message = "reload finished: policy in force is " + a.set.Describe()
 	}
-	a.event(systemd.EventReloaded, msg, map[string]string{systemd.FieldMode: a.Mode()})
+	e.Fields = map[string]string{systemd.FieldMode: a.Mode()}
+	_ = a.log.Log(e)
 	_ = a.notify.Ready()
 }
 

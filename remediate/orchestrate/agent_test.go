@@ -312,6 +312,92 @@ func TestLeakNeedsDetailCadence(t *testing.T) {
 	}
 }
 
+// TestFailedReloadIsAnError: a reload that keeps the previous policy
+// because the new one does not compile is logged at priority err, a good
+// one at the event's own priority.
+func TestFailedReloadIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.hcl"), []byte("rule \"only-advice\" {\n  when = true\n  message = \"hello\"\n}\n"), 0o644)
+	a, _, log, _, _ := setup(t, "dry-run", dir)
+	reloads := func() []systemd.Event {
+		var out []systemd.Event
+		for _, e := range log.events {
+			if e.Kind == systemd.EventReloaded {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	os.WriteFile(filepath.Join(dir, "b.hcl"), []byte("rule \"broken\" {\n  when = \n}\n"), 0o644)
+	a.Reload()
+	os.Remove(filepath.Join(dir, "b.hcl"))
+	a.Reload()
+	got := reloads()
+	if len(got) != 2 {
+		t.Fatalf("reload events: %+v", got)
+	}
+	if got[0].Priority != systemd.PriorityErr || !strings.HasPrefix(got[0].Message, "reload failed, previous policy stays in force") {
+		t.Errorf("failed reload logged as %v: %q", got[0].Priority, got[0].Message)
+	}
+	if got[1].Priority != systemd.PriorityDefault || !strings.HasPrefix(got[1].Message, "reload finished") {
+		t.Errorf("good reload logged as %v: %q", got[1].Priority, got[1].Message)
+	}
+}
+
+// unwritableTree is the fake sysctl tree with the port range's file made
+// a directory: opening it for writing fails (EISDIR) whoever the test runs
+// as, as opening a real sysctl fails without the privilege to write it.
+func unwritableTree(t *testing.T, root string) {
+	t.Helper()
+	p := filepath.Join(root, "net/ipv4/ip_local_port_range")
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnforceNeedsWritableSysctls: an agent in enforce mode that may not
+// write the keys its rules set does not start; a reload into enforce mode
+// there is refused, logged at priority err, and the dry-run policy stays.
+func TestEnforceNeedsWritableSysctls(t *testing.T) {
+	_, _, _, _, root := setup(t, "dry-run", "")
+	unwritableTree(t, root)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &recordingLog{}
+	_, err = New(Config{Mode: "enforce", Interval: time.Hour}, &fakeObserver{root: root}, session, log, &recordingNotifier{})
+	if err == nil || !strings.Contains(err.Error(), "enforce mode needs to write") || !strings.Contains(err.Error(), "net.ipv4.ip_local_port_range") {
+		t.Fatalf("New in enforce mode over an unwritable key: %v", err)
+	}
+	if n := log.count(systemd.EventChangeFailed); n != 0 {
+		t.Errorf("%d change_failed events from an agent that did not start", n)
+	}
+
+	// Dry-run starts; a policy asking for enforce is refused on reload.
+	dir := t.TempDir()
+	a, err := New(Config{PolicyPaths: []string{dir}, Interval: time.Hour}, &fakeObserver{root: root}, session, log, &recordingNotifier{})
+	if err != nil {
+		t.Fatalf("dry-run over an unwritable key: %v", err)
+	}
+	before := a.set
+	os.WriteFile(filepath.Join(dir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n}\n"), 0o644)
+	a.Reload()
+	if a.set != before || a.Mode() != "dry-run" {
+		t.Errorf("reload into enforce took effect: mode %s", a.Mode())
+	}
+	last := log.events[len(log.events)-1]
+	if last.Kind != systemd.EventReloaded || last.Priority != systemd.PriorityErr || !strings.Contains(last.Message, "enforce mode needs to write") {
+		t.Errorf("last event %+v, want a failed reload at err naming the write permission", last)
+	}
+	if n := log.count(systemd.EventPolicyRejected); n != 1 {
+		t.Errorf("%d policy_rejected events for the refused reload, want 1 (at err)", n)
+	}
+}
+
 func TestEnforceable(t *testing.T) {
 	host := &netns.Namespace{Inode: 1, Host: true}
 	named := &netns.Namespace{Inode: 2, Name: "lb-blue"}

@@ -51,6 +51,7 @@ func TestServiceInContainer(t *testing.T) {
 		return
 	}
 	t.Run("security", func(t *testing.T) { testSecurity(t, c) })
+	t.Run("enforce unprivileged", func(t *testing.T) { testEnforceUnprivileged(t, c) })
 	t.Run("sandbox", func(t *testing.T) { testSandbox(t, c) })
 
 	t.Run("agent", func(t *testing.T) {
@@ -122,6 +123,11 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 	if err := os.WriteFile(filepath.Join(stage, "bin", "tcp-advisor"), bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The man page and completions, as `make build` writes them.
+	gen := exec.Command(filepath.Join(root, "packaging", "gen-docs.sh"), filepath.Join(stage, "bin", "tcp-advisor"), filepath.Join(stage, "bin"))
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("gen-docs.sh: %v\n%s", err, out)
+	}
 	debs := map[string]string{}
 	for _, v := range versions {
 		target := filepath.Join(dir, "tcp-advisor_"+v+".deb")
@@ -171,11 +177,13 @@ func testPackage(t *testing.T, c *Container) {
 	}
 	files := c.Run(t, "dpkg", "-L", "tcp-advisor")
 	for _, f := range []string{"/usr/bin/tcp-advisor", "/usr/lib/systemd/system/tcp-advisor.service",
-		"/usr/lib/systemd/catalog/tcp-advisor.catalog", "/etc/tcp-advisor/policies.d"} {
+		"/usr/lib/systemd/catalog/tcp-advisor.catalog", "/etc/tcp-advisor/policies.d",
+		manPage, "/usr/share/bash-completion/completions/tcp-advisor", "/usr/share/zsh/vendor-completions/_tcp-advisor"} {
 		if !containsLine(files, f) {
 			t.Errorf("dpkg -L does not list %s:\n%s", f, files)
 		}
 	}
+	testDocs(t, c)
 
 	cat := c.Run(t, "systemctl", "cat", unit)
 	for _, want := range []string{
@@ -204,6 +212,61 @@ func testPackage(t *testing.T, c *Container) {
 	// The default policies ship as files to copy from, and validate.
 	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 14 file(s), 6 rule(s)") || !strings.Contains(out, "(replaces default/10-port-exhaustion.hcl") {
 		t.Errorf("validate of the shipped defaults: %q", out)
+	}
+}
+
+const manPage = "/usr/share/man/man8/tcp-advisor.8.gz"
+
+var versionRE = regexp.MustCompile(`^tcp-advisor \S+ \(commit \S+, go\S+ linux/\w+\)$`)
+
+// testDocs: the installed binary tells its version, man finds its page,
+// the page renders, and both shells load the completion.
+func testDocs(t *testing.T, c *Container) {
+	if v := strings.TrimSpace(c.Run(t, "tcp-advisor", "--version")); !versionRE.MatchString(v) {
+		t.Errorf("tcp-advisor --version = %q", v)
+	}
+	if where := strings.TrimSpace(c.Run(t, "man", "-w", "tcp-advisor")); where != manPage {
+		t.Errorf("man -w tcp-advisor = %q, want %s", where, manPage)
+	}
+	page := c.Sh(t, "MANWIDTH=100 man -P cat tcp-advisor 2>&1")
+	for _, want := range []string{"TCP-ADVISOR(8)", "tcp-advisor rollback", "--state-dir DIR", "EXIT STATUS"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("man tcp-advisor lacks %q:\n%s", want, page)
+		}
+	}
+	if out := c.Run(t, "bash", "-c", "source /usr/share/bash-completion/completions/tcp-advisor && complete -p tcp-advisor"); strings.TrimSpace(out) != "complete -F _tcp_advisor tcp-advisor" {
+		t.Errorf("bash completion: %q", out)
+	}
+	if out, err := c.Try("zsh", "-f", "-c", "fpath=(/usr/share/zsh/vendor-completions $fpath); autoload -U compinit; compinit -u -D; print -r -- $_comps[tcp-advisor]"); err != nil || strings.TrimSpace(out) != "_tcp-advisor" {
+		t.Errorf("zsh does not find the completion in vendor-completions: %q %v", out, err)
+	}
+}
+
+// testEnforceUnprivileged: `run --mode enforce` as a user who may not write
+// sysctls fails at start, in a unit of its own, and journald records its
+// error at priority err.
+func testEnforceUnprivileged(t *testing.T, c *Container) {
+	const u = "tcpadv-unprivileged"
+	out, err := c.Try("systemd-run", "--wait", "--quiet", "--unit="+u, "-p", "User=nobody",
+		"/usr/bin/tcp-advisor", "run", "--mode", "enforce", "--state-dir", "/var/tmp/"+u)
+	if err == nil {
+		t.Fatalf("run --mode enforce as nobody succeeded: %s", out)
+	}
+	defer c.Try("systemctl", "reset-failed", u)
+	found := false
+	for _, e := range unitJournal(t, c, u+".service") {
+		if strings.Contains(e["MESSAGE"], "enforce mode needs to write the sysctls its rules set") {
+			found = true
+			if e["PRIORITY"] != "3" {
+				t.Errorf("the error is journalled at PRIORITY=%s, want 3: %v", e["PRIORITY"], e)
+			}
+		}
+		if strings.Contains(e["MESSAGE"], "did not set") {
+			t.Errorf("the refused agent tried a change: %v", e)
+		}
+	}
+	if !found {
+		t.Errorf("no journal entry of %s names the missing write permission", u)
 	}
 }
 
@@ -325,7 +388,14 @@ type journalEntry map[string]string
 // extra match arguments.
 func journal(t *testing.T, c *Container, matches ...string) []journalEntry {
 	t.Helper()
-	args := append([]string{"journalctl", "--no-pager", "-b", "-o", "json", "-u", unit}, matches...)
+	return unitJournal(t, c, unit, matches...)
+}
+
+// unitJournal returns the entries of `journalctl -u u -b` plus any extra
+// match arguments.
+func unitJournal(t *testing.T, c *Container, u string, matches ...string) []journalEntry {
+	t.Helper()
+	args := append([]string{"journalctl", "--no-pager", "-b", "-o", "json", "-u", u}, matches...)
 	out := c.Run(t, args...)
 	var entries []journalEntry
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -461,6 +531,7 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	pid := show(t, c, "MainPID")
 	rejected := len(events(t, c, systemd.EventPolicyRejected))
 	loaded := len(events(t, c, systemd.EventPolicyLoaded))
+	reloaded := len(events(t, c, systemd.EventReloaded))
 	c.WriteFile(t, path, []byte(brokenPolicy), 0o644)
 	t.Cleanup(func() { c.Try("rm", "-f", path) })
 
@@ -473,6 +544,11 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	}
 	if pr, _ := strconv.Atoi(e["PRIORITY"]); pr > 3 {
 		t.Errorf("policy_rejected PRIORITY = %s, want err or worse", e["PRIORITY"])
+	}
+	// The reload itself failed: that is an error too, not information.
+	r := waitEvent(t, c, systemd.EventReloaded, reloaded, 20*time.Second, nil)
+	if r["PRIORITY"] != "3" || !strings.HasPrefix(r["MESSAGE"], "reload failed, previous policy stays in force") {
+		t.Errorf("failed reload journalled at PRIORITY=%s: %q", r["PRIORITY"], r["MESSAGE"])
 	}
 	time.Sleep(time.Second)
 	requireActive(t, c)
@@ -622,7 +698,7 @@ func testRollback(t *testing.T, c *Container) {
 	if low, high := portRange(t, c.Run(t, "sysctl", "-n", key)); high-low+1 <= 200 {
 		t.Fatalf("%s = %d %d: the stop should have left the widened range", key, low, high)
 	}
-	c.Run(t, "tcp-advisor", "rollback")
+	c.Run(t, "tcp-advisor", "rollback", "--yes")
 	if got := strings.Join(strings.Fields(c.Run(t, "sysctl", "-n", key)), " "); got != "40000 40199" {
 		t.Errorf("after rollback %s = %q, want \"40000 40199\"", key, got)
 	}

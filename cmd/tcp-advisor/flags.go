@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// helpRequest is a command's -h or --help: dispatch prints the help of its
+// flag set to stdout and exits 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h helpRequest) Error() string { return flag.ErrHelp.Error() }
+func (h helpRequest) Unwrap() error { return flag.ErrHelp }
+
+// parseFlags parses a command's arguments. A bad flag or value is a usage
+// error, -h or --help a helpRequest, and a positional argument a usage error
+// unless the command takes operands.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return helpRequest{fs}
+	case err != nil:
+		return usageError{err}
+	}
+	name := strings.TrimPrefix(fs.Name(), "tcp-advisor ")
+	if c, ok := lookup(name); ok && c.operands == "" && fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q: %s takes no arguments, only flags", fs.Arg(0), name)}
+	}
+	return nil
+}
+
+// durationValue is a duration flag that must be more than zero and says
+// what a bare number lacks.
+type durationValue struct{ d *time.Duration }
+
+// durationFlag registers a duration flag: "5" is refused with "did you mean
+// 5s?", zero and negative durations are refused.
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := new(time.Duration)
+	*d = def
+	fs.Var(durationValue{d}, name, usage)
+	return d
+}
+
+func (v durationValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+// Get returns the duration (flag.Getter).
+func (v durationValue) Get() any { return *v.d }
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if n, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			if n <= 0 {
+				return fmt.Errorf("want a duration of more than zero")
+			}
+			return fmt.Errorf("a duration needs a unit: did you mean %ss?", s)
+		}
+		return fmt.Errorf("not a duration: write it as 5s, 500ms or 2m")
+	}
+	if d <= 0 {
+		return fmt.Errorf("want a duration of more than zero")
+	}
+	*v.d = d
+	return nil
+}
+
+// Repeatable marks --policy and --key as flags given once per value.
+func (p *pathList) Repeatable() bool { return true }

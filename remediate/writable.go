@@ -1,0 +1,64 @@
+package remediate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// WriteAccessError lists the sysctls this process may not write, with the
+// error of the first.
+type WriteAccessError struct {
+	Keys []string
+	Err  error
+}
+
+func (e *WriteAccessError) Error() string {
+	keys := e.Keys[0]
+	if n := len(e.Keys); n > 1 {
+		keys = strings.Join(e.Keys[:n-1], ", ") + " and " + e.Keys[n-1]
+	}
+	return fmt.Sprintf("cannot write %s (%v)", keys, e.Err)
+}
+
+// Unwrap returns the first key's error.
+func (e *WriteAccessError) Unwrap() error { return e.Err }
+
+// CheckWritable reports whether this process may write each of keys, in
+// the Sysctls' network namespace, without writing any: it opens each key's
+// file for writing and closes it. The kernel checks the permission to write
+// a sysctl when its file is opened (file mode, CAP_NET_ADMIN over the
+// namespace's owner for net.*, a read-only /proc/sys), so an agent that
+// would fail every write learns it before the first. Keys missing here are
+// skipped: planning refuses them anyway. The error is a *WriteAccessError.
+func (s *Sysctls) CheckWritable(keys ...string) error {
+	check := func() error {
+		var denied WriteAccessError
+		for _, key := range keys {
+			path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				denied.Keys = append(denied.Keys, key)
+				if denied.Err == nil {
+					denied.Err = err
+				}
+				continue
+			}
+			f.Close()
+		}
+		if len(denied.Keys) > 0 {
+			return &denied
+		}
+		return nil
+	}
+	if s.ns == nil {
+		return check()
+	}
+	return s.ns.Do(check)
+}
