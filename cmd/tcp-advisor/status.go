@@ -44,7 +44,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		err = statusNamespaces(*stateDir, *history, stdout, stderr)
 	}
 	if err == nil && session.Problem != nil {
-		// The report explained it; the exit code tells scripts.
+		// The report lists what could be salvaged; stderr and the exit
+		// code tell scripts.
+		fmt.Fprintf(stderr, "tcp-advisor status: %v\n", session.Problem)
 		return exitError{code: 1}
 	}
 	return err
