@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
-	"github.com/tcp-advisor/tcp-advisor/internal/textsafe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/textsafe"
 )
 
 // esc escapes text that may hold names other users chose (a rule's message

@@ -13,7 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/journal"
 
-	"github.com/tcp-advisor/tcp-advisor/internal/textsafe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/textsafe"
 )
 
 // Identifier is the SYSLOG_IDENTIFIER of every journal entry the agent writes.

@@ -9,7 +9,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
-	"github.com/tcp-advisor/tcp-advisor/internal/textsafe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/textsafe"
 )
 
 // Notifier sends sd_notify messages to the service manager. Outside systemd

@@ -1,6 +1,6 @@
 package report
 
-import "github.com/tcp-advisor/tcp-advisor/internal/textsafe"
+import "github.com/tcp-advisor/tcp-advisor/advisor/textsafe"
 
 // Printable returns s safe to print on a terminal (see textsafe.Escape):
 // process names and cgroup paths are chosen by other users, so control
