@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -140,6 +141,7 @@ func TestBusyTick(t *testing.T) {
 	m.Change("", "widen-port-range", "net.ipv4.ip_local_port_range", OutcomeApplied)
 	m.Refusal("", "widen-port-range", "net.ipv4.ip_local_port_range", "cooldown")
 	tick(m, busyHost(5))
+	m.Health("", "", true, []string{"net.ipv4.tcp_tw_reuse"}, nil)
 	got := gather(t, m)
 
 	// Every family the collector declares is exported after such a tick,
@@ -405,6 +407,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	m.Change("", "r", "net.ipv4.tcp_tw_reuse", OutcomeFailed)
 	m.Refusal("", "r", "net.ipv4.tcp_tw_reuse", "bounds")
 	tick(m, busyHost(12))
+	m.Health("", "", false, []string{"net.ipv4.tcp_tw_reuse"}, []string{"sock_diag: EPERM; read /proc/net/tcp"})
 	if err := m.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -430,6 +433,7 @@ func TestNamespaces(t *testing.T) {
 	m.ObserveTick("lb-blue", "", snap, f, time.Millisecond, nil)
 	m.ObserveTick("net:[4026532999] (python3 42)", "docker://0123456789ab", snap, f, time.Millisecond, nil)
 	m.Recommendation("lb-blue", "r", "warning")
+	m.Health("net:[4026532999] (python3 42)", "docker://0123456789ab", true, []string{"net.ipv4.tcp_tw_reuse"}, nil)
 	if err := m.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -452,11 +456,90 @@ func TestNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	fams = gather(t, m)
-	for _, fam := range []string{"tcp_advisor_sockets", "tcp_advisor_tick_success"} {
+	for _, fam := range []string{"tcp_advisor_sockets", "tcp_advisor_tick_success", "tcp_advisor_state_store_ok", "tcp_advisor_sysctl_write_backoff"} {
 		for k := range series(fams[fam]) {
 			if strings.Contains(k, "python3") {
 				t.Errorf("%s keeps the gone namespace: %s", fam, k)
 			}
 		}
+	}
+}
+
+// TestHealth: state_store_ok and observation_degraded follow each call;
+// a key's back-off series exists only while it backs off.
+func TestHealth(t *testing.T) {
+	m := New(Options{})
+	steps := []struct {
+		storeOK     bool
+		backingOff  []string
+		degraded    []string
+		wantStore   float64
+		wantBackoff map[string]float64
+		wantDegr    float64
+	}{
+		{true, nil, nil, 1, map[string]float64{}, 0},
+		{false, []string{"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"}, []string{"sock_diag: EPERM; read /proc/net/tcp"}, 0,
+			map[string]float64{`{key="net.ipv4.ip_local_port_range"}`: 1, `{key="net.ipv4.tcp_tw_reuse"}`: 1}, 1},
+		{true, []string{"net.ipv4.tcp_tw_reuse"}, nil, 1, map[string]float64{`{key="net.ipv4.tcp_tw_reuse"}`: 1}, 0},
+		{true, nil, nil, 1, map[string]float64{}, 0},
+	}
+	for i, st := range steps {
+		m.Health("", "", st.storeOK, st.backingOff, st.degraded)
+		fams := gather(t, m)
+		if got := series(fams["tcp_advisor_state_store_ok"])["{}"]; got != st.wantStore {
+			t.Errorf("step %d: state_store_ok %v, want %v", i, got, st.wantStore)
+		}
+		if got := series(fams["tcp_advisor_observation_degraded"])["{}"]; got != st.wantDegr {
+			t.Errorf("step %d: observation_degraded %v, want %v", i, got, st.wantDegr)
+		}
+		if got := series(fams["tcp_advisor_sysctl_write_backoff"]); !mapsEqual(got, st.wantBackoff) {
+			t.Errorf("step %d: sysctl_write_backoff %v, want %v", i, got, st.wantBackoff)
+		}
+	}
+}
+
+// TestEndpointSpeaksOnlyScrapes: the endpoint answers GET and HEAD, refuses
+// other methods (CONNECT included) with 405, an oversized header with 431,
+// and an HTTP/2 prior-knowledge preface without an HTTP/2 response.
+func TestEndpointSpeaksOnlyScrapes(t *testing.T) {
+	srv, addr, err := New(Options{}).Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	exchange := func(request string) string {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatal(err)
+		}
+		reply, _ := io.ReadAll(c)
+		return string(reply)
+	}
+	tests := []struct {
+		name, request, wantPrefix string
+	}{
+		{"GET", "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 "},
+		{"HEAD", "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 "},
+		{"POST", "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "HTTP/1.1 405 "},
+		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n", "HTTP/1.1 405 "},
+		{"oversized header", "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2*MaxHeaderBytes) + "\r\nConnection: close\r\n\r\n", "HTTP/1.1 431 "},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reply := exchange(tt.request)
+			if !strings.HasPrefix(reply, tt.wantPrefix) {
+				t.Errorf("reply %.80q, want it to start %q", reply, tt.wantPrefix)
+			}
+			if tt.name == "HTTP/2 preface" && strings.HasPrefix(reply, "HTTP/1.1 2") {
+				t.Errorf("HTTP/2 preface answered with success: %.80q", reply)
+			}
+		})
 	}
 }
