@@ -113,6 +113,7 @@ func TestAlertRules(t *testing.T) {
 		"TCPAdvisorDestinationPortsExhausted", "TCPAdvisorDestinationPortsExhaustionPredicted",
 		"TCPAdvisorCloseWaitLeak", "TCPAdvisorTimeWaitBucketOverflow", "TCPAdvisorNotTicking",
 		"TCPAdvisorPolicyLoadFailed", "TCPAdvisorChangeApplied", "TCPAdvisorPolicyChecksumDrift",
+		"TCPAdvisorStateStoreFailing", "TCPAdvisorSysctlWriteBackingOff",
 	}
 	for _, a := range want {
 		if !slices.Contains(alerts, a) {

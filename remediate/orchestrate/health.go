@@ -109,6 +109,19 @@ func (a *Agent) Health() Health {
 	return h
 }
 
+// watchHealth returns w's health alone: whether its state store works, the
+// keys backing off (sorted) and its observation fallbacks.
+func (a *Agent) watchHealth(w *watch) (storeOK bool, backingOff, degraded []string) {
+	a.health.mu.Lock()
+	defer a.health.mu.Unlock()
+	wh := &w.health
+	for k := range wh.keys {
+		backingOff = append(backingOff, k)
+	}
+	slices.Sort(backingOff)
+	return wh.storeErr == nil, backingOff, slices.Clone(wh.degraded)
+}
+
 // allWatches returns the agent's own watch and those of the other
 // namespaces it watches.
 func (a *Agent) allWatches() []*watch {

@@ -22,6 +22,10 @@ type Metrics interface {
 	Recommendation(netns, rule, severity string)
 	// Change counts a change tried in enforce mode: "applied" or "failed".
 	Change(netns, rule, key, outcome string)
+	// Health records the agent's health in one namespace after its tick:
+	// whether the state store works, the keys whose writes back off and
+	// the observation fallbacks in use.
+	Health(netns, container string, stateStoreOK bool, backingOff, degraded []string)
 	// Refusal counts a planned change a guardrail refused at this tick.
 	Refusal(netns, rule, key, guardrail string)
 	// PolicyLoaded records a (re)load: the set in force, or ok false when
@@ -99,6 +103,8 @@ func (a *Agent) metricsTick(w *watch, snap advisor.Snapshot, f advisor.Findings,
 	}
 	ns, container := w.labels()
 	a.cfg.Metrics.ObserveTick(ns, container, snap, f, time.Since(start), err)
+	storeOK, backingOff, degraded := a.watchHealth(w)
+	a.cfg.Metrics.Health(ns, container, storeOK, backingOff, degraded)
 }
 
 // metricsFlush publishes the figures of the tick. A failure to publish is

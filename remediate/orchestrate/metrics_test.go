@@ -10,19 +10,27 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // setupMetrics is setup with the real metrics collector writing textfile.
-func setupMetrics(t *testing.T, mode, policyDir, textfile string) (*Agent, *metrics.Metrics, *recordingLog) {
+// A state, when given, is the state file's content before the agent starts.
+func setupMetrics(t *testing.T, mode, policyDir, textfile string, state ...string) (*Agent, *metrics.Metrics, *recordingLog) {
 	t.Helper()
 	root := t.TempDir()
+	stateDir := t.TempDir()
+	for _, s := range state {
+		if err := os.WriteFile(filepath.Join(stateDir, remediate.StateFile), []byte(s), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for rel, v := range sysTree {
 		p := filepath.Join(root, rel)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(v+"\n"), 0o644)
 	}
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, stateDir, nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,5 +166,28 @@ func TestMetricsReloadAndFlushFailure(t *testing.T) {
 	}
 	if v, _ := value(t, m, "tcp_advisor_recommendations_total", map[string]string{"rule": "only-advice"}); v != 5 {
 		t.Errorf("recommendations_total{rule=only-advice} = %v after 5 ticks, want 5", v)
+	}
+}
+
+// TestMetricsHealth: a state file that cannot be read shows as
+// state_store_ok 0 until the operator removes it and the back-off passes;
+// observation_degraded is 0 while every source works.
+func TestMetricsHealth(t *testing.T) {
+	torn := `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`
+	a, m, _ := setupMetrics(t, "enforce", "", "", torn)
+	clock := &fakeClock{t: time.Now()}
+	a.now = clock.now
+	a.Tick()
+	if v, ok := value(t, m, "tcp_advisor_state_store_ok", nil); !ok || v != 0 {
+		t.Errorf("state_store_ok = %v (present %v) with a corrupt state file, want 0", v, ok)
+	}
+	if v, ok := value(t, m, "tcp_advisor_observation_degraded", nil); !ok || v != 0 {
+		t.Errorf("observation_degraded = %v (present %v), want 0", v, ok)
+	}
+	os.Remove(a.own.session.Applier.Store.Path())
+	clock.advance(backoffBase)
+	a.Tick()
+	if v, _ := value(t, m, "tcp_advisor_state_store_ok", nil); v != 1 {
+		t.Errorf("state_store_ok = %v after the state file was fixed, want 1", v)
 	}
 }

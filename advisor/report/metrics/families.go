@@ -80,6 +80,12 @@ var (
 		prometheus.CounterValue, []string{"netns", "rule", "key", "outcome"}}
 	famRefusals = family{"refusals_total", "Planned changes a guardrail or cooldown refused, counted at each tick.",
 		prometheus.CounterValue, []string{"netns", "rule", "key", "guardrail"}}
+	famStateStoreOK = family{"state_store_ok", "1 while the agent can read and write its state file in the namespace, 0 while it cannot: nothing is applied there meanwhile, observing goes on.",
+		prometheus.GaugeValue, nsLabels}
+	famBackoff = family{"sysctl_write_backoff", "1 for each sysctl whose last write failed (EINVAL, EACCES, EROFS, or a different read-back): the agent leaves it alone for a minute, doubling up to an hour, until a write succeeds. No series while none backs off.",
+		prometheus.GaugeValue, withNS("key")}
+	famDegraded = family{"observation_degraded", "How many observation fallbacks the last tick needed (for example the socket dump read from /proc/net/tcp because sock_diag failed); 0 when every source worked.",
+		prometheus.GaugeValue, nsLabels}
 	famTickDuration = family{"tick_duration_seconds", "How long the last tick took: observe, analyze, evaluate, plan, apply.",
 		prometheus.GaugeValue, nsLabels}
 	famTickSuccess = family{"tick_success", "1 if the last tick observed the kernel, else 0.",
@@ -97,5 +103,5 @@ var (
 // actionFamilies are metrics the Metrics type holds directly.
 var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
-	famInterval, famPolicyInfo, famPolicyLoad,
+	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad,
 }

@@ -62,6 +62,9 @@ type Metrics struct {
 	tickDuration    *prometheus.GaugeVec
 	tickSuccess     *prometheus.GaugeVec
 	lastSuccess     *prometheus.GaugeVec
+	stateStoreOK    *prometheus.GaugeVec
+	backoff         *prometheus.GaugeVec
+	degraded        *prometheus.GaugeVec
 	interval        prometheus.Gauge
 	policyInfo      *prometheus.GaugeVec
 	policyLoad      prometheus.Gauge
@@ -90,11 +93,14 @@ func New(opts Options) *Metrics {
 	m.tickDuration = gaugeVec(famTickDuration)
 	m.tickSuccess = gaugeVec(famTickSuccess)
 	m.lastSuccess = gaugeVec(famLastSuccess)
+	m.stateStoreOK = gaugeVec(famStateStoreOK)
+	m.backoff = gaugeVec(famBackoff)
+	m.degraded = gaugeVec(famDegraded)
 	m.interval = gauge(famInterval)
 	m.policyInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: famPolicyInfo.fqName(), Help: famPolicyInfo.help}, famPolicyInfo.labels)
 	m.policyLoad = gauge(famPolicyLoad)
 	reg.MustRegister(m.tick, m.recommendations, m.changes, m.refusals, m.tickDuration, m.tickSuccess,
-		m.lastSuccess, m.interval, m.policyInfo, m.policyLoad)
+		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad)
 	prefixed := prometheus.WrapRegistererWithPrefix(Namespace+"_", reg)
 	prefixed.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -115,6 +121,22 @@ func (m *Metrics) ObserveTick(netns, container string, snap advisor.Snapshot, f 
 	m.tick.update(netns, container, snap, f)
 	m.tickSuccess.WithLabelValues(netns, container).Set(1)
 	m.lastSuccess.WithLabelValues(netns, container).SetToCurrentTime()
+}
+
+// Health records how the agent fares in one network namespace after a
+// tick: whether its state store works, the sysctls whose writes back off,
+// and the observation fallbacks the tick needed.
+func (m *Metrics) Health(netns, container string, stateStoreOK bool, backingOff, degraded []string) {
+	ok := 0.0
+	if stateStoreOK {
+		ok = 1
+	}
+	m.stateStoreOK.WithLabelValues(netns, container).Set(ok)
+	m.degraded.WithLabelValues(netns, container).Set(float64(len(degraded)))
+	m.backoff.DeletePartialMatch(prometheus.Labels{"netns": netns, "container": container})
+	for _, key := range backingOff {
+		m.backoff.WithLabelValues(netns, container, key).Set(1)
+	}
 }
 
 // Recommendation counts one recommendation of a rule at this tick.
@@ -155,6 +177,9 @@ func (m *Metrics) Flush() error {
 		m.tickDuration.DeleteLabelValues(k.netns, k.container)
 		m.tickSuccess.DeleteLabelValues(k.netns, k.container)
 		m.lastSuccess.DeleteLabelValues(k.netns, k.container)
+		m.stateStoreOK.DeleteLabelValues(k.netns, k.container)
+		m.degraded.DeleteLabelValues(k.netns, k.container)
+		m.backoff.DeletePartialMatch(prometheus.Labels{"netns": k.netns, "container": k.container})
 	}
 	if m.textfile == "" {
 		return nil
