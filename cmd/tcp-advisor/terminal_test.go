@@ -18,6 +18,9 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no pseudo-terminals under CI=true: %v", err)
+		}
 		t.Skipf("no pseudo-terminals here: %v", err)
 	}
 	var unlock int32
