@@ -28,6 +28,9 @@ type Status struct {
 	// StateProblem says why the state file could not be read; Managed
 	// then lists what could be salvaged from it.
 	StateProblem string `json:"state_problem,omitempty"`
+	// StateNewer is set when a newer tcp-advisor wrote the state file:
+	// this one reads nothing from it and rollback leaves it alone.
+	StateNewer bool `json:"state_newer,omitempty"`
 }
 
 // NewStatus reports the state with each key's live value and the last n
@@ -57,7 +60,13 @@ func (s Status) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
 // WriteText writes the status for a person.
 func (s Status) WriteText(w io.Writer) error {
 	var b strings.Builder
-	if s.StateProblem != "" {
+	switch {
+	case s.StateNewer:
+		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", esc(s.StateProblem))
+		b.WriteString("  This tcp-advisor reads nothing from it, and rollback leaves it and every sysctl alone.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	case s.StateProblem != "":
 		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", esc(s.StateProblem))
 		b.WriteString("  The keys below are what could still be read. `tcp-advisor rollback` restores their\n")
 		b.WriteString("  originals and moves a corrupt file aside before writing a new one.\n\n")

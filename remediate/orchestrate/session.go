@@ -178,6 +178,8 @@ func (s *Session) Status(history int) remediate.Status {
 	st := remediate.NewStatus(s.State, s.Applier.Sysctls, history)
 	if s.Problem != nil {
 		st.StateProblem = s.Problem.Error()
+		var ve *remediate.VersionError
+		st.StateNewer = errors.As(s.Problem, &ve)
 	}
 	return st
 }
