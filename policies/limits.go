@@ -10,30 +10,41 @@ import (
 
 // checkNesting rejects a file whose brackets, braces, parentheses, quotes
 // or template interpolations nest deeper than maxNesting, before the
-// parser, which recurses on each level, sees it. The lexer it uses is a
-// flat scanner.
+// parser, which recurses on each level, sees it. The parser also recurses
+// once for each unary ! or -, so a run of them (newlines and comments in
+// between do not end it) counts towards the depth as well. The lexer it
+// uses is a flat scanner.
 func checkNesting(src []byte, name string) *hcl.Diagnostic {
-	depth := 0
+	depth, unary := 0, 0
 	toks, _ := hclsyntax.LexConfig(src, name, hcl.InitialPos) // the parser reports lexing errors
 	for _, tok := range toks {
 		switch tok.Type {
+		case hclsyntax.TokenNewline, hclsyntax.TokenComment:
+			continue
+		case hclsyntax.TokenBang, hclsyntax.TokenMinus:
+			unary++
+			if depth+unary > maxNesting {
+				return nestedTooDeeply(tok.Range, fmt.Sprintf("More than %d levels of nesting and ! or - operators in a row here; no policy needs that many.", maxNesting))
+			}
+			continue
 		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen,
 			hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl, hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc:
 			depth++
 			if depth > maxNesting {
-				return &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Nested too deeply",
-					Detail:   fmt.Sprintf("Expressions and blocks nest more than %d levels deep here; no policy needs that many.", maxNesting),
-					Subject:  tok.Range.Ptr(),
-				}
+				return nestedTooDeeply(tok.Range, fmt.Sprintf("Expressions and blocks nest more than %d levels deep here; no policy needs that many.", maxNesting))
 			}
 		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen,
 			hclsyntax.TokenTemplateSeqEnd, hclsyntax.TokenCQuote, hclsyntax.TokenCHeredoc:
 			depth = max(depth-1, 0)
 		}
+		unary = 0
 	}
 	return nil
+}
+
+// nestedTooDeeply is checkNesting's error at rng.
+func nestedTooDeeply(rng hcl.Range, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Nested too deeply", Detail: detail, Subject: rng.Ptr()}
 }
 
 // divisionByZero reports each division or remainder by zero that evaluating

@@ -59,7 +59,8 @@ const (
 	// maxFiles bounds the files of one set.
 	maxFiles = 256
 	// maxNesting bounds how deeply brackets, braces, parentheses and
-	// template interpolations nest: the parser recurses on each level.
+	// template interpolations nest, unary ! and - operators in a row
+	// included: the parser recurses on each level.
 	maxNesting = 64
 )
 
