@@ -51,84 +51,77 @@ func nestedTooDeeply(rng hcl.Range, detail string) *hcl.Diagnostic {
 // expr in ctx would perform. HCL's arithmetic turns x / 0 into infinity and
 // x % 0 into x without a word, and a rule acting on such a number would act
 // on nonsense. Only the branch of a conditional that its condition selects
-// is followed, so `x > 0 ? y / x : 0` is fine.
+// is followed, so `x > 0 ? y / x : 0` is fine. The bodies of for
+// expressions, which read their own iteration variables, are not followed.
 func divisionByZero(expr hcl.Expression, ctx *hcl.EvalContext) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	var walk func(e hclsyntax.Expression)
-	walk = func(e hclsyntax.Expression) {
-		switch e := e.(type) {
-		case *hclsyntax.ConditionalExpr:
-			walk(e.Condition)
-			c, d := e.Condition.Value(ctx)
-			if d.HasErrors() || !c.IsKnown() || c.IsNull() || c.Type() != cty.Bool {
-				walk(e.TrueResult)
-				walk(e.FalseResult)
-				return
-			}
-			if c.True() {
-				walk(e.TrueResult)
-			} else {
-				walk(e.FalseResult)
-			}
-			return
-		case *hclsyntax.BinaryOpExpr:
-			walk(e.LHS)
-			walk(e.RHS)
-			if e.Op != hclsyntax.OpDivide && e.Op != hclsyntax.OpModulo {
-				return
-			}
-			v, d := e.RHS.Value(ctx)
-			if d.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
-				return
-			}
-			if v.Equals(cty.Zero).True() {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity:    hcl.DiagError,
-					Summary:     "Division by zero",
-					Detail:      "The divisor is 0 for this observation; guard it, for example with max(divisor, 1) or a condition.",
-					Subject:     e.Range().Ptr(),
-					Expression:  e,
-					EvalContext: ctx,
-				})
-			}
-			return
-		}
-		// Every other node: follow its children.
-		for _, child := range children(e) {
-			walk(child)
-		}
-	}
+	return walkDivisions(expr, ctx).diags
+}
+
+// walkDivisions walks expr once for divisionByZero.
+func walkDivisions(expr hcl.Expression, ctx *hcl.EvalContext) *zeroDivisions {
+	w := &zeroDivisions{ctx: ctx, unselected: map[hclsyntax.Expression]bool{}}
 	if se, ok := expr.(hclsyntax.Expression); ok {
-		walk(se)
+		hclsyntax.Walk(se, w)
 	}
-	return diags
+	return w
 }
 
-// children returns the direct sub-expressions of an expression.
-func children(e hclsyntax.Expression) []hclsyntax.Expression {
-	var out []hclsyntax.Expression
-	_ = hclsyntax.Walk(e, &childCollector{root: e, out: &out})
-	return out
+// zeroDivisions is divisionByZero's one walk over an expression: Enter
+// decides what to follow, Exit checks each division after its operands.
+type zeroDivisions struct {
+	ctx   *hcl.EvalContext
+	diags hcl.Diagnostics
+	// unselected holds the conditional branches their conditions rule
+	// out; skipping counts the levels entered below one of them, or below
+	// a node that is not an expression.
+	unselected map[hclsyntax.Expression]bool
+	skipping   int
+	// visits counts the expressions followed.
+	visits int
 }
 
-// childCollector collects the expressions one level below root.
-type childCollector struct {
-	root  hclsyntax.Node
-	depth int
-	out   *[]hclsyntax.Expression
-}
-
-func (c *childCollector) Enter(n hclsyntax.Node) hcl.Diagnostics {
-	c.depth++
-	if c.depth == 2 {
-		if e, ok := n.(hclsyntax.Expression); ok {
-			*c.out = append(*c.out, e)
+func (w *zeroDivisions) Enter(n hclsyntax.Node) hcl.Diagnostics {
+	e, ok := n.(hclsyntax.Expression)
+	if w.skipping > 0 || !ok || w.unselected[e] {
+		w.skipping++
+		return nil
+	}
+	w.visits++
+	if c, ok := e.(*hclsyntax.ConditionalExpr); ok {
+		v, d := c.Condition.Value(w.ctx)
+		if !d.HasErrors() && v.IsKnown() && !v.IsNull() && v.Type() == cty.Bool {
+			if v.True() {
+				w.unselected[c.FalseResult] = true
+			} else {
+				w.unselected[c.TrueResult] = true
+			}
 		}
 	}
 	return nil
 }
 
-func (c *childCollector) Exit(hclsyntax.Node) hcl.Diagnostics {
-	c.depth--
+func (w *zeroDivisions) Exit(n hclsyntax.Node) hcl.Diagnostics {
+	if w.skipping > 0 {
+		w.skipping--
+		return nil
+	}
+	e, ok := n.(*hclsyntax.BinaryOpExpr)
+	if !ok || (e.Op != hclsyntax.OpDivide && e.Op != hclsyntax.OpModulo) {
+		return nil
+	}
+	v, d := e.RHS.Value(w.ctx)
+	if d.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
+		return nil
+	}
+	if v.Equals(cty.Zero).True() {
+		w.diags = append(w.diags, &hcl.Diagnostic{
+			Severity:    hcl.DiagError,
+			Summary:     "Division by zero",
+			Detail:      "The divisor is 0 for this observation; guard it, for example with max(divisor, 1) or a condition.",
+			Subject:     e.Range().Ptr(),
+			Expression:  e,
+			EvalContext: w.ctx,
+		})
+	}
 	return nil
 }
