@@ -300,6 +300,36 @@ guardrail "net.ipv4.tcp_tw_reuse" {
 	}
 }
 
+// TestGuardrailMergeSources: the file named for each merged bound is the
+// file whose bound won, whichever order the files come in; on a tie the
+// earlier file keeps it.
+func TestGuardrailMergeSources(t *testing.T) {
+	tight := "guardrail \"net.ipv4.ip_local_port_range\" {\n  min = 20000\n  max = 60000\n  max_step = 1000\n  low_floor = 25000\n  cooldown = \"10m\"\n}\n"
+	loose := "guardrail \"net.ipv4.ip_local_port_range\" {\n  min = 15000\n  max = 65000\n  max_step = 4000\n  low_floor = 20000\n  cooldown = \"5m\"\n}\n"
+	tests := []struct{ name, first, second, want string }{
+		{"tighter first", tight, loose, "a.hcl:1:1"},
+		{"tighter second", loose, tight, "b.hcl:1:1"},
+		{"tie", tight, tight, "a.hcl:1:1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, diags := load(nil, []source{{name: "a.hcl", src: []byte(tc.first)}, {name: "b.hcl", src: []byte(tc.second)}})
+			if len(diags) > 0 {
+				t.Fatal(diagString(diags))
+			}
+			g := set.Guardrails[advisor.KeyPortRange]
+			if *g.Min != 20000 || *g.Max != 60000 || *g.MaxStep != 1000 || *g.LowFloor != 25000 || g.Cooldown != 10*time.Minute {
+				t.Errorf("merged: min %d max %d max_step %d low_floor %d cooldown %s", *g.Min, *g.Max, *g.MaxStep, *g.LowFloor, g.Cooldown)
+			}
+			for _, attr := range []string{"min", "max", "max_step", "low_floor", "cooldown"} {
+				if got := g.SourceOf(attr); got != tc.want {
+					t.Errorf("SourceOf(%q) = %s, want %s", attr, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestSetGuardrail(t *testing.T) {
 	set := mustLoad(t, "guardrail \"net.ipv4.ip_local_port_range\" {\n  max = 61000\n  reserve = [9100, 8443, 9100]\n}\n")
 	g := set.Guardrail(advisor.KeyPortRange)

@@ -388,19 +388,18 @@ func mergeGuardrails(a, b Guardrail) (Guardrail, error) {
 	return m, nil
 }
 
-// pick returns the larger (or smaller) of two optional bounds.
+// pick returns the larger (or smaller) of two optional bounds: the winning
+// pointer itself, a on a tie, so that the caller can tell which one won.
 func pick(a, b *int64, larger bool) *int64 {
 	switch {
 	case a == nil:
 		return b
 	case b == nil:
 		return a
+	case larger && *b > *a, !larger && *b < *a:
+		return b
 	}
-	v := min(*a, *b)
-	if larger {
-		v = max(*a, *b)
-	}
-	return &v
+	return a
 }
 
 // valueString turns the value of a set block into the sysctl's normalized
