@@ -2,9 +2,9 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,39 +17,6 @@ import (
 const unknownStatus = 3
 
 func runDiagnose(args []string, stdout, stderr io.Writer) error {
-	err := diagnose(args, stdout, stderr)
-	var ue usageError
-	if errors.As(err, &ue) && asksForCheck(args) {
-		// A monitoring plugin called wrongly has not checked anything: its
-		// status is UNKNOWN, never CRITICAL, which exit status 2 would say.
-		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - usage: %v\n", ue.err)
-		fmt.Fprintf(stderr, "tcp-advisor diagnose: %v\nRun 'tcp-advisor diagnose --help' for usage.\n", ue.err)
-		return exitError{code: unknownStatus}
-	}
-	return err
-}
-
-// asksForCheck reports whether args turn --check on, read before and
-// whether or not the flags parse.
-func asksForCheck(args []string) bool {
-	on := false
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "check" {
-			continue
-		}
-		on = !hasValue
-		if hasValue {
-			on, _ = strconv.ParseBool(value)
-		}
-	}
-	return on
-}
-
-func diagnose(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diagnose", stderr)
 	policyPaths := policyFlag(fs)
 	samples := fs.Int("samples", 1, "number of samples to take")
@@ -57,16 +24,25 @@ func diagnose(args []string, stdout, stderr io.Writer) error {
 	format := formatFlag(fs)
 	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a usage error)")
 	sel := namespaceFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	err := parseFlags(fs, args)
+	if err == nil {
+		err = checkFormat(*format)
 	}
-	if err := checkFormat(*format); err != nil {
-		return err
+	if err == nil {
+		err = checkSamples(*samples)
 	}
-	if err := checkSamples(*samples); err != nil {
-		return err
+	if err == nil {
+		err = checkSelection(*sel)
 	}
-	if err := checkSelection(*sel); err != nil {
+	var ue usageError
+	if errors.As(err, &ue) && checkAsked(fs, args, check) {
+		// A monitoring plugin called wrongly has not checked anything: its
+		// status is UNKNOWN, never CRITICAL, which exit status 2 would say.
+		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - usage: %v\n", ue.err)
+		ue.code = unknownStatus
+		return ue
+	}
+	if err != nil {
 		return err
 	}
 	if *check {
@@ -92,6 +68,24 @@ func diagnose(args []string, stdout, stderr io.Writer) error {
 		return d.WriteText(stdout, textOptions(stdout))
 	}
 	return diagnoseSections(js, *format, stdout, stderr)
+}
+
+// checkAsked reports whether args turn --check on, whether or not they
+// parse: past an argument fs stopped at — a bad flag or value, an operand —
+// it parses on, up to a "--" that ends the flags.
+func checkAsked(fs *flag.FlagSet, args []string, check *bool) bool {
+	for {
+		rest := fs.Args()
+		used := len(args) - len(rest)
+		if len(rest) == 0 || used > 0 && args[used-1] == "--" {
+			return *check
+		}
+		if used == 0 {
+			rest = rest[1:] // not consumed: bad flag syntax, or an operand
+		}
+		args = rest
+		_ = fs.Parse(args)
+	}
 }
 
 // judge observes the selected namespaces and judges each.

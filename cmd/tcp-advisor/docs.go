@@ -121,7 +121,7 @@ func runGenCompletion(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageError{fmt.Errorf("name one shell: bash or zsh")}
+		return usagef("name one shell: bash or zsh")
 	}
 	switch fs.Arg(0) {
 	case "bash":
@@ -129,5 +129,5 @@ func runGenCompletion(args []string, stdout, stderr io.Writer) error {
 	case "zsh":
 		return program().WriteZsh(stdout)
 	}
-	return usageError{fmt.Errorf("shell %q: want bash or zsh", fs.Arg(0))}
+	return usagef("shell %q: want bash or zsh", fs.Arg(0))
 }

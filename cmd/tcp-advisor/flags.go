@@ -25,11 +25,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	case errors.Is(err, flag.ErrHelp):
 		return helpRequest{fs}
 	case err != nil:
-		return usageError{err}
+		return usageError{err: err}
 	}
 	name := strings.TrimPrefix(fs.Name(), "tcp-advisor ")
 	if c, ok := lookup(name); ok && c.operands == "" && fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q: %s takes no arguments, only flags", fs.Arg(0), name)}
+		return usagef("unexpected argument %q: %s takes no arguments, only flags", fs.Arg(0), name)
 	}
 	return nil
 }

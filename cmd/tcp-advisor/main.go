@@ -127,7 +127,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%stcp-advisor %s: %v\nRun 'tcp-advisor %s --help' for usage.\n", errPrefix(stderr), c.name, err, c.name)
-		return 2
+		return ue.exitCode()
 	default:
 		fmt.Fprintf(stderr, "%stcp-advisor %s: %v\n", errPrefix(stderr), c.name, err)
 		return 1
@@ -151,7 +151,7 @@ func formatFlag(fs *flag.FlagSet) *string {
 
 func checkFormat(f string) error {
 	if f != "text" && f != "json" {
-		return usageError{fmt.Errorf("--format %q: want text or json", f)}
+		return usagef("--format %q: want text or json", f)
 	}
 	return nil
 }
@@ -167,13 +167,30 @@ func sampleFlags(fs *flag.FlagSet) (*int, *time.Duration) {
 
 func checkSamples(n int) error {
 	if n < 1 || n > maxSamples {
-		return usageError{fmt.Errorf("--samples %d: want 1 to %d", n, maxSamples)}
+		return usagef("--samples %d: want 1 to %d", n, maxSamples)
 	}
 	return nil
 }
 
-// usageError is a mistake in how a command was called: exit status 2.
-type usageError struct{ err error }
+// usageError is a mistake in how a command was called: dispatch prints it
+// with a pointer to the command's --help and exits with code, 2 when zero.
+type usageError struct {
+	err  error
+	code int
+}
+
+// usagef returns a usageError with exit status 2.
+func usagef(format string, args ...any) error {
+	return usageError{err: fmt.Errorf(format, args...)}
+}
+
+// exitCode is the exit status of the usage error.
+func (e usageError) exitCode() int {
+	if e.code == 0 {
+		return 2
+	}
+	return e.code
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }

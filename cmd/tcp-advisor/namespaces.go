@@ -29,10 +29,10 @@ func checkSelection(s orchestrate.Selection) error {
 		}
 	}
 	if n > 1 {
-		return usageError{fmt.Errorf("--all-namespaces, --netns and --netns-pid each choose the namespaces: give one")}
+		return usagef("--all-namespaces, --netns and --netns-pid each choose the namespaces: give one")
 	}
 	if s.PID < 0 {
-		return usageError{fmt.Errorf("--netns-pid %d: want a process id", s.PID)}
+		return usagef("--netns-pid %d: want a process id", s.PID)
 	}
 	return nil
 }

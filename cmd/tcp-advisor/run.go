@@ -35,16 +35,16 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *mode != "" && *mode != policies.ModeDryRun && *mode != policies.ModeEnforce {
-		return usageError{fmt.Errorf("--mode %q: want dry-run or enforce", *mode)}
+		return usagef("--mode %q: want dry-run or enforce", *mode)
 	}
 	if *interval != 0 && *interval < time.Second {
-		return usageError{fmt.Errorf("--interval %s: want 1s or more", *interval)}
+		return usagef("--interval %s: want 1s or more", *interval)
 	}
 	if *detail < time.Second {
-		return usageError{fmt.Errorf("--detail-interval %s: want 1s or more", *detail)}
+		return usagef("--detail-interval %s: want 1s or more", *detail)
 	}
 	if *top < 1 {
-		return usageError{fmt.Errorf("--metrics-top %d: want 1 or more", *top)}
+		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {

@@ -20,7 +20,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *history < 0 {
-		return usageError{fmt.Errorf("--history %d: want 0 or more", *history)}
+		return usagef("--history %d: want 0 or more", *history)
 	}
 	none, err := noState(*stateDir)
 	if err != nil {

@@ -16,7 +16,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usageError{fmt.Errorf("name one or more policy files or directories")}
+		return usagef("name one or more policy files or directories")
 	}
 	set, diags := policies.Load(fs.Args()...)
 	policies.FormatDiagnostics(stderr, diags)
