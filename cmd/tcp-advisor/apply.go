@@ -13,15 +13,12 @@ import (
 )
 
 func runApply(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("apply", stderr)
+	fs := newFlags("apply")
 	policyPaths := policyFlag(fs)
 	yes := fs.Bool("yes", false, "apply without asking")
 	stateDir := stateDirFlag(fs)
-	samples, interval := sampleFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := checkSamples(*samples); err != nil {
+	samples, interval, samplesOK := sampleFlags(fs, 2)
+	if err := parseFlags(fs, args, samplesOK); err != nil {
 		return err
 	}
 	set, err := loadPolicies(*policyPaths, stderr)

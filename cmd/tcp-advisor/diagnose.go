@@ -17,23 +17,13 @@ import (
 const unknownStatus = 3
 
 func runDiagnose(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("diagnose", stderr)
+	fs := newFlags("diagnose")
 	policyPaths := policyFlag(fs)
-	samples := fs.Int("samples", 1, "number of samples to take")
-	interval := durationFlag(fs, "interval", time.Second, "time between samples")
-	format := formatFlag(fs)
+	samples, interval, samplesOK := sampleFlags(fs, 1)
+	format, formatOK := formatFlag(fs)
 	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a usage error)")
-	sel := namespaceFlags(fs)
-	err := parseFlags(fs, args)
-	if err == nil {
-		err = checkFormat(*format)
-	}
-	if err == nil {
-		err = checkSamples(*samples)
-	}
-	if err == nil {
-		err = checkSelection(*sel)
-	}
+	sel, selOK := namespaceFlags(fs)
+	err := parseFlags(fs, args, formatOK, samplesOK, selOK)
 	var ue usageError
 	if errors.As(err, &ue) && checkAsked(fs, args, check) {
 		// A monitoring plugin called wrongly has not checked anything: its

@@ -108,7 +108,7 @@ func program() clidoc.Program {
 }
 
 func runGenMan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gen-man", stderr)
+	fs := newFlags("gen-man")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func runGenMan(args []string, stdout, stderr io.Writer) error {
 }
 
 func runGenCompletion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gen-completion", stderr)
+	fs := newFlags("gen-completion")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

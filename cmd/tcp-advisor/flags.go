@@ -16,10 +16,11 @@ type helpRequest struct{ fs *flag.FlagSet }
 func (h helpRequest) Error() string { return flag.ErrHelp.Error() }
 func (h helpRequest) Unwrap() error { return flag.ErrHelp }
 
-// parseFlags parses a command's arguments. A bad flag or value is a usage
-// error, -h or --help a helpRequest, and a positional argument a usage error
-// unless the command takes operands.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// parseFlags parses a command's arguments, then runs checks in order: the
+// values the flag package accepts but the command refuses. A bad flag or
+// value is a usage error, -h or --help a helpRequest, and a positional
+// argument a usage error unless the command takes operands.
+func parseFlags(fs *flag.FlagSet, args []string, checks ...func() error) error {
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -30,6 +31,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	name := strings.TrimPrefix(fs.Name(), "tcp-advisor ")
 	if c, ok := lookup(name); ok && c.operands == "" && fs.NArg() > 0 {
 		return usagef("unexpected argument %q: %s takes no arguments, only flags", fs.Arg(0), name)
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

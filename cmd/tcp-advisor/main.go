@@ -137,39 +137,39 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 // newFlags returns a flag set for a subcommand. It prints nothing itself:
 // parseFlags turns its errors into usage errors, which dispatch prints once,
 // and a request for help into the command's help.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tcp-advisor "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
 }
 
-// formatFlag registers --format with the given allowed values.
-func formatFlag(fs *flag.FlagSet) *string {
-	return fs.String("format", "text", "output format: text or json")
-}
-
-func checkFormat(f string) error {
-	if f != "text" && f != "json" {
-		return usagef("--format %q: want text or json", f)
+// formatFlag registers --format; its check, for parseFlags, refuses
+// anything but text and json.
+func formatFlag(fs *flag.FlagSet) (*string, func() error) {
+	f := fs.String("format", "text", "output format: text or json")
+	return f, func() error {
+		if *f != "text" && *f != "json" {
+			return usagef("--format %q: want text or json", *f)
+		}
+		return nil
 	}
-	return nil
 }
 
 // maxSamples bounds --samples: a window is held in memory.
 const maxSamples = 1000
 
-// sampleFlags registers --samples and --interval for one-shot observation.
-func sampleFlags(fs *flag.FlagSet) (*int, *time.Duration) {
-	return fs.Int("samples", 2, "samples to observe (two or more give rates)"),
-		durationFlag(fs, "interval", time.Second, "time between samples")
-}
-
-func checkSamples(n int) error {
-	if n < 1 || n > maxSamples {
-		return usagef("--samples %d: want 1 to %d", n, maxSamples)
+// sampleFlags registers --samples, def by default, and --interval for
+// one-shot observation; its check, for parseFlags, refuses fewer than 1
+// or more than maxSamples samples.
+func sampleFlags(fs *flag.FlagSet, def int) (*int, *time.Duration, func() error) {
+	n := fs.Int("samples", def, "samples to observe (two or more give rates)")
+	return n, durationFlag(fs, "interval", time.Second, "time between samples"), func() error {
+		if *n < 1 || *n > maxSamples {
+			return usagef("--samples %d: want 1 to %d", *n, maxSamples)
+		}
+		return nil
 	}
-	return nil
 }
 
 // usageError is a mistake in how a command was called: dispatch prints it

@@ -11,30 +11,28 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
 
-// namespaceFlags registers --all-namespaces, --netns and --netns-pid.
-func namespaceFlags(fs *flag.FlagSet) *orchestrate.Selection {
+// namespaceFlags registers --all-namespaces, --netns and --netns-pid; its
+// check, for parseFlags, refuses contradictory ones.
+func namespaceFlags(fs *flag.FlagSet) (*orchestrate.Selection, func() error) {
 	var s orchestrate.Selection
 	fs.BoolVar(&s.All, "all-namespaces", false, "look at every network namespace of the host, one section each")
 	fs.StringVar(&s.Name, "netns", "", "look at the network namespace `ip netns` named NAME")
 	fs.IntVar(&s.PID, "netns-pid", 0, "look at the network namespace process PID runs in")
-	return &s
-}
-
-// checkSelection refuses contradictory namespace flags.
-func checkSelection(s orchestrate.Selection) error {
-	n := 0
-	for _, set := range []bool{s.All, s.Name != "", s.PID != 0} {
-		if set {
-			n++
+	return &s, func() error {
+		n := 0
+		for _, set := range []bool{s.All, s.Name != "", s.PID != 0} {
+			if set {
+				n++
+			}
 		}
+		if n > 1 {
+			return usagef("--all-namespaces, --netns and --netns-pid each choose the namespaces: give one")
+		}
+		if s.PID < 0 {
+			return usagef("--netns-pid %d: want a process id", s.PID)
+		}
+		return nil
 	}
-	if n > 1 {
-		return usagef("--all-namespaces, --netns and --netns-pid each choose the namespaces: give one")
-	}
-	if s.PID < 0 {
-		return usagef("--netns-pid %d: want a process id", s.PID)
-	}
-	return nil
 }
 
 // namespaceSection is one namespace of --all-namespaces JSON output.

@@ -57,23 +57,14 @@ func ruleFailures(j orchestrate.Judgement, stderr io.Writer) error {
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("plan", stderr)
+	fs := newFlags("plan")
 	policyPaths := policyFlag(fs)
-	format := formatFlag(fs)
+	format, formatOK := formatFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing is to be done, 2 when changes are proposed or a critical recommendation needs a person, 1 on error")
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
-	samples, interval := sampleFlags(fs)
-	sel := namespaceFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	if err := checkSamples(*samples); err != nil {
-		return err
-	}
-	if err := checkSelection(*sel); err != nil {
+	samples, interval, samplesOK := sampleFlags(fs, 2)
+	sel, selOK := namespaceFlags(fs)
+	if err := parseFlags(fs, args, formatOK, samplesOK, selOK); err != nil {
 		return err
 	}
 	set, err := loadPolicies(*policyPaths, stderr)

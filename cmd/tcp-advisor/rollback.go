@@ -21,7 +21,7 @@ type rollbackScope struct {
 }
 
 func runRollback(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rollback", stderr)
+	fs := newFlags("rollback")
 	var keys pathList
 	fs.Var(&keys, "key", "sysctl to restore, even one released after someone else changed it (repeatable; default: every key tcp-advisor still manages)")
 	yes := fs.Bool("yes", false, "restore without asking")

@@ -21,7 +21,7 @@ import (
 func newLogger(stderr io.Writer) *systemd.Logger { return systemd.NewLogger(stderr) }
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", stderr)
+	fs := newFlags("run")
 	policyPaths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
 	interval := durationFlag(fs, "interval", 0, "tick interval, 1s or more (default: the policy's interval)")

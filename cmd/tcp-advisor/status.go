@@ -9,14 +9,11 @@ import (
 )
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", stderr)
+	fs := newFlags("status")
 	stateDir := stateDirFlag(fs)
-	format := formatFlag(fs)
+	format, formatOK := formatFlag(fs)
 	history := fs.Int("history", 10, "how many of the last changes to show")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
+	if err := parseFlags(fs, args, formatOK); err != nil {
 		return err
 	}
 	if *history < 0 {

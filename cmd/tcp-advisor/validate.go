@@ -11,7 +11,7 @@ import (
 )
 
 func runValidate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("validate", stderr)
+	fs := newFlags("validate")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func versionLine() string {
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("version", stderr)
+	fs := newFlags("version")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
