@@ -9,7 +9,6 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
-	"golang.org/x/sys/unix"
 )
 
 func runApply(args []string, stdout, stderr io.Writer) error {
@@ -68,7 +67,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 
 // confirm asks question on the terminal; without one it answers no.
 func confirm(stdout io.Writer, question string) bool {
-	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {
+	if !isTerminal(os.Stdin) {
 		return false
 	}
 	fmt.Fprintf(stdout, "\n%s [y/N] ", question)

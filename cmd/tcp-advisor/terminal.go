@@ -24,14 +24,13 @@ func isTerminal(w io.Writer) bool {
 // textOptions are the text output options for w: colour and wrapping only on
 // a terminal, and no colour when NO_COLOR is set (no-color.org).
 func textOptions(w io.Writer) report.TextOptions {
-	if !isTerminal(w) {
+	f, ok := w.(*os.File)
+	if !ok || !isTerminal(f) {
 		return report.TextOptions{}
 	}
 	o := report.TextOptions{Color: os.Getenv("NO_COLOR") == ""}
-	if f, ok := w.(*os.File); ok {
-		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 20 {
-			o.Width = int(ws.Col)
-		}
+	if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 20 {
+		o.Width = int(ws.Col)
 	}
 	return o
 }
