@@ -9,6 +9,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 func runApply(args []string, stdout, stderr io.Writer) error {
@@ -24,7 +25,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, set, "", newLogger(stderr))
+	session, err := orchestrate.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
 	if err != nil {
 		return err
 	}

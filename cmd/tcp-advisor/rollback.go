@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // rollbackScope is one state rollback works on: the one of the namespace
@@ -43,12 +44,13 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The scopes: this namespace, then those an agent on the host changed.
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, *persist, newLogger(stderr))
+	logger := systemd.NewLogger(stderr)
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, *persist, logger)
 	if err != nil {
 		return err
 	}
 	scopes := []*rollbackScope{{session: session}}
-	states, nerr := orchestrate.NamespaceStates(paths, *stateDir, newLogger(stderr))
+	states, nerr := orchestrate.NamespaceStates(paths, *stateDir, logger)
 	for _, ns := range states {
 		if ns.Session == nil {
 			if n := len(ns.State.Managed); n > 0 {

@@ -17,9 +17,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
-// newLogger logs to journald when its socket is there, else to stderr.
-func newLogger(stderr io.Writer) *systemd.Logger { return systemd.NewLogger(stderr) }
-
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run")
 	policyPaths := policyFlag(fs)
@@ -66,7 +63,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, newLogger(stderr), systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err
 	}
