@@ -92,10 +92,15 @@ func CheckPersistPath(p string) error {
 	return nil
 }
 
-// duration evaluates a duration attribute.
+// duration evaluates an attribute holding a duration: a string such as
+// "90s" or "5m", or a number of seconds.
 func (l *loader) duration(a *hcl.Attribute) (time.Duration, bool) {
-	v, ok := l.constantDuration(a)
+	v, ok := l.constant(a, cty.DynamicPseudoType)
 	if !ok {
+		return 0, false
+	}
+	if v.Type() != cty.String && v.Type() != cty.Number {
+		l.errorf(a.Expr.Range(), "Wrong type", `%s must be a duration such as "30s" or "5m".`, a.Name)
 		return 0, false
 	}
 	var d time.Duration
@@ -158,10 +163,8 @@ func (l *loader) guardrail(b *hcl.Block) {
 			ok = false
 		}
 	}
-	lowest := reg.Min
-	if isRange && g.AllowPrivilegedLow {
-		lowest = 1
-	}
+	effective, _ := builtInBounds(key, g.AllowPrivilegedLow)
+	lowest := effective.Min
 	bound := func(a *hcl.Attribute) (int64, bool) {
 		v, vok := l.constantInt(a)
 		switch {

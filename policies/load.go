@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
@@ -232,6 +233,8 @@ type loader struct {
 	diags  hcl.Diagnostics
 	// ruleAt indexes set.Rules by name.
 	ruleAt map[string]int
+	// staticFunctions is the set's function library for load-time checks.
+	staticFunctions map[string]function.Function
 }
 
 func load(defaults, operator []source) (*Set, hcl.Diagnostics) {
@@ -240,6 +243,7 @@ func load(defaults, operator []source) (*Set, hcl.Diagnostics) {
 		set:    &Set{Settings: DefaultSettings(), Guardrails: map[string]Guardrail{}, Disabled: map[string]hcl.Range{}},
 		ruleAt: map[string]int{},
 	}
+	l.staticFunctions = l.set.staticFunctions()
 	ops := l.parse(operator)
 	files := ops
 	if l.defaultsWanted(ops) {
@@ -313,22 +317,19 @@ func (l *loader) defaultsWanted(ops []*file) bool {
 	return want
 }
 
-func (l *loader) errorf(subject hcl.Range, summary, format string, args ...any) {
+// diag reports a diagnostic of severity sev at subject.
+func (l *loader) diag(sev hcl.DiagnosticSeverity, subject hcl.Range, summary, format string, args ...any) {
 	l.diags = append(l.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
+		Severity: sev,
 		Summary:  summary,
 		Detail:   fmt.Sprintf(format, args...),
 		Subject:  subject.Ptr(),
 	})
 }
 
-func (l *loader) warnf(subject hcl.Range, summary, format string, args ...any) {
-	l.diags = append(l.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+// errorf reports an error at subject.
+func (l *loader) errorf(subject hcl.Range, summary, format string, args ...any) {
+	l.diag(hcl.DiagError, subject, summary, format, args...)
 }
 
 // constant evaluates an attribute that may not read the observation.
@@ -365,20 +366,6 @@ func (l *loader) constantInt(a *hcl.Attribute) (int64, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// constantDuration evaluates an attribute holding a duration: a string
-// such as "90s" or "5m", or a number of seconds.
-func (l *loader) constantDuration(a *hcl.Attribute) (cty.Value, bool) {
-	v, ok := l.constant(a, cty.DynamicPseudoType)
-	if !ok {
-		return cty.NilVal, false
-	}
-	if v.Type() != cty.String && v.Type() != cty.Number {
-		l.errorf(a.Expr.Range(), "Wrong type", `%s must be a duration such as "30s" or "5m".`, a.Name)
-		return cty.NilVal, false
-	}
-	return v, true
 }
 
 // rule decodes a rule block and layers it on the rules declared so far:
@@ -469,7 +456,7 @@ func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
 func (l *loader) disable(name string, at hcl.Range) {
 	i, ok := l.ruleAt[name]
 	if !ok {
-		l.warnf(at, "Rule disables nothing", "No earlier policy file declares rule %q, so enabled = false turns nothing off.", name)
+		l.diag(hcl.DiagWarning, at, "Rule disables nothing", "No earlier policy file declares rule %q, so enabled = false turns nothing off.", name)
 		return
 	}
 	l.set.Rules = slices.Delete(l.set.Rules, i, i+1)
@@ -513,10 +500,7 @@ func (l *loader) sets(r *Rule, blocks hcl.Blocks) {
 		}
 		s, err := valueString(v)
 		if err == nil {
-			k, _ := advisor.LookupSysctl(key)
-			if k.Kind == advisor.KindPortRange && l.set.Guardrails[key].AllowPrivilegedLow {
-				k.Min = 1
-			}
+			k, _ := builtInBounds(key, l.set.Guardrails[key].AllowPrivilegedLow)
 			err = k.Check(s)
 		}
 		if err != nil {
@@ -540,7 +524,7 @@ func (l *loader) check(f *file, expr hcl.Expression) (cty.Value, bool) {
 	if !ok {
 		return cty.NilVal, false
 	}
-	v, diags := expr.Value(f.locals.staticContext(l.set))
+	v, diags := expr.Value(f.locals.staticContext)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return cty.NilVal, false

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -22,12 +21,16 @@ type locals struct {
 	// static holds each local evaluated against unknown observations:
 	// its type, for load-time checks of the expressions that read it.
 	static map[string]cty.Value
+	// staticContext is the evaluation context of load-time checks: unknown
+	// observations and the locals typed so far (see typeStatic).
+	staticContext *hcl.EvalContext
 }
 
 // locals decodes a file's locals blocks, rejects duplicates and cycles, and
 // type-checks them.
 func (l *loader) locals(f *file) *locals {
-	lc := &locals{attrs: map[string]*hcl.Attribute{}, static: map[string]cty.Value{}}
+	lc := &locals{attrs: map[string]*hcl.Attribute{}, static: map[string]cty.Value{},
+		staticContext: &hcl.EvalContext{Variables: maps.Clone(unknownVariables), Functions: l.staticFunctions}}
 	for _, b := range f.content.Blocks {
 		if b.Type != "locals" {
 			continue
@@ -47,9 +50,9 @@ func (l *loader) locals(f *file) *locals {
 	if d != nil {
 		l.diags = append(l.diags, d)
 		lc.attrs = map[string]*hcl.Attribute{}
-		return lc
 	}
 	lc.order = order
+	lc.typeStatic()
 	for _, name := range lc.order {
 		a := lc.attrs[name]
 		ok := true
@@ -62,12 +65,13 @@ func (l *loader) locals(f *file) *locals {
 		v := cty.DynamicVal
 		if ok {
 			var diags hcl.Diagnostics
-			if v, diags = a.Expr.Value(lc.staticContext(l.set)); diags.HasErrors() {
+			if v, diags = a.Expr.Value(lc.staticContext); diags.HasErrors() {
 				l.diags = append(l.diags, diags...)
 				v = cty.DynamicVal
 			}
 		}
 		lc.static[name] = v
+		lc.typeStatic()
 	}
 	return lc
 }
@@ -150,7 +154,6 @@ func (lc *locals) checkTraversal(tr hcl.Traversal) *hcl.Diagnostic {
 	}
 	if _, ok := lc.attrs[a.Name]; !ok {
 		names := slices.Sorted(maps.Keys(lc.attrs))
-		sort.Strings(names)
 		known := "This file declares no locals."
 		if len(names) > 0 {
 			known = "This file's locals are: " + strings.Join(names, ", ") + "."
@@ -168,10 +171,9 @@ func (lc *locals) checkTraversal(tr hcl.Traversal) *hcl.Diagnostic {
 	return nil
 }
 
-// staticContext is the evaluation context of load-time checks: unknown
-// observations and the locals typed so far.
-func (lc *locals) staticContext(set *Set) *hcl.EvalContext {
-	vars := maps.Clone(unknownVariables)
+// typeStatic sets local in the static context: each local typed so far as
+// an unknown value of its type, the others of any type.
+func (lc *locals) typeStatic() {
 	vals := map[string]cty.Value{}
 	for n := range lc.attrs {
 		if v, ok := lc.static[n]; ok {
@@ -180,8 +182,7 @@ func (lc *locals) staticContext(set *Set) *hcl.EvalContext {
 			vals[n] = cty.DynamicVal
 		}
 	}
-	vars["local"] = cty.ObjectVal(vals)
-	return &hcl.EvalContext{Variables: vars, Functions: set.staticFunctions()}
+	lc.staticContext.Variables["local"] = cty.ObjectVal(vals)
 }
 
 // evaluate computes the locals against one observation: base holds the

@@ -195,14 +195,11 @@ func (s *Set) Guardrail(key string) Guardrail {
 	if !ok {
 		g = Guardrail{Key: key}
 	}
-	k, ok := advisor.LookupSysctl(key)
+	k, ok := builtInBounds(key, g.AllowPrivilegedLow)
 	if !ok || k.Kind == advisor.KindPortList {
 		return g
 	}
 	lo, hi := k.Min, k.Max
-	if k.Kind == advisor.KindPortRange && g.AllowPrivilegedLow {
-		lo = 1
-	}
 	if g.Min == nil {
 		g.Min = &lo
 	}
@@ -210,6 +207,17 @@ func (s *Set) Guardrail(key string) Guardrail {
 		g.Max = &hi
 	}
 	return g
+}
+
+// builtInBounds returns the registry's entry for key with the bounds a
+// policy may go to: for the port range under allow_privileged_low, down
+// to port 1 instead of 1024.
+func builtInBounds(key string, allowPrivilegedLow bool) (advisor.SysctlKey, bool) {
+	k, ok := advisor.LookupSysctl(key)
+	if ok && k.Kind == advisor.KindPortRange && allowPrivilegedLow {
+		k.Min = 1
+	}
+	return k, ok
 }
 
 // Describe summarizes the set in one line, what `tcp-advisor validate` says
