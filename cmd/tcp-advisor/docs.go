@@ -61,8 +61,22 @@ func describeWith(c command, fs *flag.FlagSet) clidoc.Command {
 // Every command must stop at --help; one that does not panics here, and the
 // tests call this.
 func program() clidoc.Program {
+	p := about()
+	for _, c := range commandTable() {
+		d, err := describe(c)
+		if err != nil {
+			panic(err)
+		}
+		p.Commands = append(p.Commands, d)
+	}
+	return p
+}
+
+// about describes tcp-advisor without its commands, which one command's
+// --help does not need: describing them all runs every command's --help.
+func about() clidoc.Program {
 	v, _ := versionInfo()
-	p := clidoc.Program{
+	return clidoc.Program{
 		Name: "tcp-advisor", Section: "8", Version: v, Date: buildDate(), Manual: "System Administration",
 		Summary: "Linux TCP sysctl tuning advisor and remediation agent",
 		Description: []string{
@@ -97,14 +111,6 @@ func program() clidoc.Program {
 			}},
 		},
 	}
-	for _, c := range commandTable() {
-		d, err := describe(c)
-		if err != nil {
-			panic(err)
-		}
-		p.Commands = append(p.Commands, d)
-	}
-	return p
 }
 
 func runGenMan(args []string, stdout, stderr io.Writer) error {

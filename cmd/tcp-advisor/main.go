@@ -118,7 +118,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &help):
-		if werr := program().WriteHelp(stdout, describeWith(c, help.fs)); werr != nil {
+		if werr := about().WriteHelp(stdout, describeWith(c, help.fs)); werr != nil {
 			fmt.Fprintf(stderr, "tcp-advisor %s: %v\n", c.name, werr)
 			return 1
 		}
