@@ -63,14 +63,30 @@ type Command struct {
 
 // Synopsis is the command's usage line without the program's name.
 func (c Command) Synopsis() string {
-	s := c.Name
+	plain := func(s string) string { return s }
+	return c.synopsis(plain, plain)
+}
+
+// synopsis is the usage line with the command's name and the placeholders
+// ("flags", the operands) formatted by name and placeholder.
+func (c Command) synopsis(name, placeholder func(string) string) string {
+	s := name(c.Name)
 	if len(c.Flags) > 0 {
-		s += " [flags]"
+		s += " [" + placeholder("flags") + "]"
 	}
 	if c.Operands != "" {
-		s += " " + c.Operands
+		s += " " + placeholder(c.Operands)
 	}
 	return s
+}
+
+// operandCompletion is what the command's operands complete to when they
+// have no list of values.
+func (c Command) operandCompletion() Completion {
+	if c.OperandFiles {
+		return CompleteFiles
+	}
+	return CompleteNothing
 }
 
 // Completion says what a flag's value completes to.
@@ -137,7 +153,7 @@ func FlagsOf(fs *flag.FlagSet, hints map[string]Hint) []Flag {
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			arg = ""
 		} else {
-			if arg == "" || arg == "value" {
+			if arg == "" {
 				arg = "value"
 			}
 			arg = strings.ToUpper(arg)

@@ -67,11 +67,7 @@ func (p Program) WriteBash(w io.Writer) error {
 		}
 		if c.Operands != "" {
 			b.WriteString("        if [[ $cur != -* ]]; then\n")
-			complete := CompleteNothing
-			if c.OperandFiles {
-				complete = CompleteFiles
-			}
-			fmt.Fprintf(&b, "            %s\n            return 0\n", bashValues(c.OperandValues, complete))
+			fmt.Fprintf(&b, "            %s\n            return 0\n", bashValues(c.OperandValues, c.operandCompletion()))
 			b.WriteString("        fi\n")
 		}
 		if len(names) > 0 {
@@ -136,13 +132,7 @@ func (p Program) WriteZsh(w io.Writer) error {
 			specs = append(specs, zshFlag(f))
 		}
 		if c.Operands != "" {
-			action := " "
-			switch {
-			case len(c.OperandValues) > 0:
-				action = "(" + strings.Join(c.OperandValues, " ") + ")"
-			case c.OperandFiles:
-				action = "_files"
-			}
+			action := zshAction(c.OperandValues, c.operandCompletion())
 			msg := strings.ToLower(strings.Trim(c.Operands, ".[]"))
 			spec := "1:" + zshText(msg) + ":" + action
 			if strings.HasSuffix(c.Operands, "...") {
@@ -184,16 +174,20 @@ func zshFlag(f Flag) string {
 	if f.Arg == "" {
 		return spec + desc
 	}
-	action := " "
+	return spec + "=" + desc + ":" + zshText(strings.ToLower(f.Arg)) + ":" + zshAction(f.Values, f.Complete)
+}
+
+// zshAction is the _arguments action that completes a value.
+func zshAction(values []string, c Completion) string {
 	switch {
-	case len(f.Values) > 0:
-		action = "(" + strings.Join(f.Values, " ") + ")"
-	case f.Complete == CompleteFiles:
-		action = "_files"
-	case f.Complete == CompleteDirs:
-		action = "_files -/"
+	case len(values) > 0:
+		return "(" + strings.Join(values, " ") + ")"
+	case c == CompleteFiles:
+		return "_files"
+	case c == CompleteDirs:
+		return "_files -/"
 	}
-	return spec + "=" + desc + ":" + zshText(strings.ToLower(f.Arg)) + ":" + action
+	return " "
 }
 
 // firstClause shortens a usage to its first clause, for zsh's one-line

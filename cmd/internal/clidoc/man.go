@@ -27,14 +27,9 @@ func (p Program) WriteMan(w io.Writer) error {
 			b.WriteString(".br\n")
 		}
 		first = false
-		fmt.Fprintf(&b, "\\fB%s %s\\fR", escape(p.Name), escape(c.Name))
-		if len(c.Flags) > 0 {
-			b.WriteString(" [\\fIflags\\fR]")
-		}
-		if c.Operands != "" {
-			fmt.Fprintf(&b, " \\fI%s\\fR", escape(c.Operands))
-		}
-		b.WriteString("\n")
+		name := func(s string) string { return "\\fB" + escape(p.Name) + " " + escape(s) + "\\fR" }
+		placeholder := func(s string) string { return "\\fI" + escape(s) + "\\fR" }
+		b.WriteString(c.synopsis(name, placeholder) + "\n")
 	}
 	for _, f := range p.Global {
 		fmt.Fprintf(&b, ".br\n\\fB%s\\fR %s\n", escape(p.Name), manFlag(f))
@@ -47,10 +42,8 @@ func (p Program) WriteMan(w io.Writer) error {
 		}
 		b.WriteString(text(para))
 	}
-	if len(p.Global) > 0 {
-		for _, f := range p.Global {
-			fmt.Fprintf(&b, ".TP\n%s\n%s", manFlag(f), text(flagText(f)))
-		}
+	for _, f := range p.Global {
+		fmt.Fprintf(&b, ".TP\n%s\n%s", manFlag(f), text(flagText(f)))
 	}
 
 	b.WriteString(".SH COMMANDS\n")
