@@ -182,26 +182,28 @@ func (d *Discoverer) list(procFS procfs.FS, n *Namespace, seen map[int]cachedPro
 		if len(n.Processes) >= d.MaxProcesses {
 			break
 		}
-		st, err := readStat(filepath.Join(d.procRoot, strconv.Itoa(pid), "stat"))
+		p, err := procFS.Proc(pid)
 		if err != nil {
 			continue // gone since the walk
 		}
-		if st.kthread {
+		st, err := p.Stat()
+		if err != nil {
+			continue
+		}
+		if st.Flags&pfKthread != 0 {
 			kthreads = true
 			continue
 		}
 		c, ok := d.procs[pid]
-		if !ok || c.start != st.start {
-			c = cachedProc{start: st.start}
-			if p, err := procFS.Proc(pid); err == nil {
-				if cgroups, err := p.Cgroups(); err == nil {
-					c.unit = observe.UnitFromCgroups(cgroups)
-					c.container = ContainerFromCgroups(cgroups)
-				}
+		if !ok || c.start != st.Starttime {
+			c = cachedProc{start: st.Starttime}
+			if cgroups, err := p.Cgroups(); err == nil {
+				c.unit = observe.UnitFromCgroups(cgroups)
+				c.container = ContainerFromCgroups(cgroups)
 			}
 		}
 		seen[pid] = c
-		proc := Process{PID: pid, Command: st.comm, Unit: c.unit, Container: c.container}
+		proc := Process{PID: pid, Command: st.Comm, Unit: c.unit, Container: c.container}
 		allContained = allContained && proc.Container != nil
 		n.Processes = append(n.Processes, proc)
 	}
@@ -219,45 +221,6 @@ type cachedProc struct {
 	start     uint64 // starttime in /proc/<pid>/stat: pid and start name a process
 	unit      string
 	container *Container
-}
-
-// procStat is the part of /proc/<pid>/stat discovery uses.
-type procStat struct {
-	comm    string
-	kthread bool
-	start   uint64
-}
-
-// readStat reads /proc/<pid>/stat: "pid (comm) state ppid ... flags ...
-// starttime ...", where comm may hold spaces and parentheses. Fields are
-// numbered as in proc(5).
-func readStat(path string) (procStat, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(string(b))
-}
-
-func parseStat(s string) (procStat, error) {
-	l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if l < 0 || r < l {
-		return procStat{}, fmt.Errorf("stat: no comm in %q", s)
-	}
-	// After the comm: state is field 3, flags 9, starttime 22.
-	f := strings.Fields(s[r+1:])
-	if len(f) < 20 {
-		return procStat{}, fmt.Errorf("stat: %d fields after comm", len(f))
-	}
-	flags, err := strconv.ParseUint(f[9-3], 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("stat flags: %w", err)
-	}
-	start, err := strconv.ParseUint(f[22-3], 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("stat starttime: %w", err)
-	}
-	return procStat{comm: s[l+1 : r], kthread: flags&pfKthread != 0, start: start}, nil
 }
 
 // markHost marks the initial network namespace. Kernel threads all live in
