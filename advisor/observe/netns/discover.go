@@ -2,9 +2,7 @@ package netns
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/procfs"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 )
@@ -97,13 +94,13 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 		n := get(ino)
 		n.holders = append(n.holders, pid)
 	}
-	named, err := d.readNamed()
+	named, err := observe.ReadNamedNetns(d.namedDir)
 	if err != nil {
 		return nil, err
 	}
 	for _, nm := range named {
-		if n := get(nm.inode); n.Name == "" {
-			n.Name, n.named = nm.name, nm.path
+		if n := get(nm.Inode); n.Name == "" {
+			n.Name, n.named = nm.Name, nm.Path
 		}
 	}
 
@@ -266,55 +263,15 @@ func (d *Discoverer) markHost(nss []Namespace, withKthreads uint64) {
 	}
 }
 
-// probeInitial reports whether n is the initial network namespace: whether
-// tcp_max_orphans exists in /proc/sys from inside it.
+// probeInitial reports whether n is the initial network namespace, probing
+// /proc/sys from inside it.
 func probeInitial(n Namespace) (bool, error) {
 	var initial bool
-	err := n.Do(func() error {
-		_, err := os.Stat("/proc/sys/net/ipv4/tcp_max_orphans")
-		switch {
-		case err == nil:
-			initial = true
-		case errors.Is(err, fs.ErrNotExist):
-		default:
-			return err
-		}
-		return nil
+	err := n.Do(func() (err error) {
+		initial, err = observe.ProbeInitial("/proc/sys")
+		return err
 	})
 	return initial, err
-}
-
-// namedNS is one entry of the named directory.
-type namedNS struct {
-	name, path string
-	inode      uint64
-}
-
-// readNamed lists the named directory's namespaces, by name. An entry that
-// is not an nsfs mount (a file left behind by an interrupted `ip netns add`
-// or an unmounted name) is not a namespace and is skipped.
-func (d *Discoverer) readNamed() ([]namedNS, error) {
-	entries, err := os.ReadDir(d.namedDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []namedNS
-	for _, e := range entries {
-		path := filepath.Join(d.namedDir, e.Name())
-		var sfs unix.Statfs_t
-		if err := unix.Statfs(path, &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Stat(path, &st); err != nil {
-			continue
-		}
-		out = append(out, namedNS{name: e.Name(), path: path, inode: st.Ino})
-	}
-	return out, nil
 }
 
 // readNetLink reads a /proc/<pid>/ns/net link, "net:[4026531840]".
