@@ -1,7 +1,6 @@
 package netns
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -121,23 +120,7 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 	}
 	d.procs = seen
 	d.markHost(out, withKthreads)
-	slices.SortFunc(out, func(a, b Namespace) int {
-		switch {
-		case a.Host != b.Host:
-			if a.Host {
-				return -1
-			}
-			return 1
-		case (a.Name == "") != (b.Name == ""):
-			if a.Name != "" {
-				return -1
-			}
-			return 1
-		case a.Name != b.Name:
-			return strings.Compare(a.Name, b.Name)
-		}
-		return cmp.Compare(a.Inode, b.Inode)
-	})
+	slices.SortFunc(out, Compare)
 	return out, nil
 }
 

@@ -1,8 +1,10 @@
 package netns
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Namespace is one network namespace on the host, as one discovery found it.
@@ -70,6 +72,24 @@ func (n Namespace) String() string {
 func (n Namespace) HeldBy(pid int) bool {
 	_, ok := slices.BinarySearch(n.holders, pid)
 	return ok
+}
+
+// Compare orders namespaces the way Discover lists them: the host's first,
+// then the named ones by name, then the rest by inode.
+func Compare(a, b Namespace) int {
+	switch {
+	case a.Host != b.Host:
+		if a.Host {
+			return -1
+		}
+		return 1
+	case (a.Name == "") != (b.Name == ""):
+		if a.Name != "" {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.Inode, b.Inode))
 }
 
 // Find returns the namespace with the given inode.
