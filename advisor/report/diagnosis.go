@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/textwrap"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
@@ -188,27 +190,13 @@ func (o TextOptions) level(level, s string) string {
 }
 
 // wrap breaks s into lines of at most width columns at spaces, indenting
-// continuation lines; width 0 leaves s alone.
+// continuation lines; s keeps its own leading spaces, and width 0 or a line
+// that fits leaves s alone.
 func wrap(s string, width int, indent string) string {
-	if width <= 0 || len([]rune(s)) <= width {
+	if width <= 0 || utf8.RuneCountInString(s) <= width {
 		return s
 	}
-	words := strings.Fields(s)
-	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
-	var lines []string
-	line := lead
-	for _, w := range words {
-		if len([]rune(line))+1+len([]rune(w)) > width && strings.TrimSpace(line) != "" {
-			lines = append(lines, line)
-			line = indent
-		}
-		if strings.TrimSpace(line) != "" {
-			line += " "
-		}
-		line += w
-	}
-	lines = append(lines, line)
-	return strings.Join(lines, "\n")
+	return textwrap.Fill(s, width, s[:len(s)-len(strings.TrimLeft(s, " "))], indent)
 }
 
 // Worst returns the most severe level among the verdicts.
