@@ -3,7 +3,6 @@ package metrics
 import (
 	"cmp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -149,20 +148,17 @@ func (v *tickValues) closeWait(owners []advisor.OwnerCount, topN int) {
 	v.add(famCloseWait, float64(rest), Other, Other)
 }
 
-// sysctls exports every sysctl read whose registry kind is one integer,
+// sysctls exports every registered sysctl read whose kind is one integer,
 // and the port range's two bounds; port lists have no number to export.
+// Sysctls checked the shape of every registered value.
 func (v *tickValues) sysctls(sc advisor.Sysctls) {
-	for _, k := range sc.Keys() {
-		kind := advisor.KindInt
-		if reg, ok := advisor.LookupSysctl(k); ok {
-			kind = reg.Kind
+	for _, reg := range advisor.Registry() {
+		if !sc.Has(reg.Name) {
+			continue
 		}
-		switch kind {
+		switch reg.Kind {
 		case advisor.KindInt:
-			raw, _ := sc.Value(k)
-			if n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err == nil {
-				v.add(famSysctl, float64(n), k)
-			}
+			v.add(famSysctl, float64(sc.Int(reg.Name)), reg.Name)
 		case advisor.KindPortRange:
 			r := sc.PortRange()
 			v.add(famPortRange, float64(r.Low), "low")
