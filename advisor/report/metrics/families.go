@@ -36,9 +36,9 @@ func withNS(labels ...string) []string { return append(append([]string{}, nsLabe
 var (
 	famSockets = family{"sockets", "TCP sockets by kernel state. TIME_WAIT every tick (sockstat, or the socket dump); CLOSE_WAIT and FIN_WAIT2 from the latest dump that listed them (every --detail-interval); other states only at ticks whose socket dump included them.",
 		prometheus.GaugeValue, withNS("state")}
-	famHolding = family{"sockets_holding_ports", "Sockets that may hold a local port (sockstat TCP inuse + TCP6 inuse + tw): no destination can use more ports than this.",
+	famHolding = family{"sockets_holding_ports", "Sockets that may hold a local port: sockstat TCP inuse + TCP6 inuse + tw, and in the initial network namespace the sockets bound but not connected, up to sockstat TCP alloc. No destination can use more ports than this.",
 		prometheus.GaugeValue, nsLabels}
-	famUsable = family{"usable_ports", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it.",
+	famUsable = family{"usable_ports", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it and, at ticks with a socket dump, minus the listening ports inside it.",
 		prometheus.GaugeValue, nsLabels}
 	famDestinations = family{"destinations", "Destinations (local address, remote address and port) that hold ephemeral ports; only at ticks that dumped the whole socket table.",
 		prometheus.GaugeValue, nsLabels}
