@@ -28,9 +28,6 @@ type inetDiagReq struct {
 	States advisor.StateSet
 }
 
-// Len is the request's size.
-func (r *inetDiagReq) Len() int { return sizeofInetDiagReqV2 }
-
 // Serialize encodes the request in host byte order, as the kernel reads it.
 func (r *inetDiagReq) Serialize() []byte {
 	b := make([]byte, sizeofInetDiagReqV2)
@@ -246,8 +243,8 @@ func (a *aggregator) finish() {
 	}
 }
 
-// consume is the ExecuteIter callback: it parses and aggregates one message,
-// and stops the dump at the first malformed one.
+// consume parses and aggregates one message of the dump; it returns false,
+// to stop the dump, at the first malformed one.
 func (a *aggregator) consume(b []byte) bool {
 	m, err := parseDiagMsg(b)
 	if err != nil {

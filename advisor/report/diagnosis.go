@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -199,12 +198,9 @@ func wrap(s string, width int, indent string) string {
 	return textwrap.Fill(s, width, s[:len(s)-len(strings.TrimLeft(s, " "))], indent)
 }
 
-// Worst returns the most severe level among the verdicts.
-func (d Diagnosis) Worst() string { return d.Level }
-
 // Levels lists the levels mildest first.
 func Levels() []string {
-	return slices.Clone([]string{policies.SeverityOK, policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical})
+	return []string{policies.SeverityOK, policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical}
 }
 
 // errWriter keeps the first write error so rendering code stays linear.
@@ -233,29 +229,30 @@ func (d Diagnosis) Check() (line string, status int) {
 	}
 	_, summary, _ := strings.Cut(d.Summary, ": ")
 	perf := []string{
-		perfData("time_wait", float64(d.TimeWait.Count), "", "0", ""),
-		perfData("close_wait", float64(d.CloseWait.Count), "", "0", ""),
-		perfData("destinations", float64(d.Ports.DestinationCount), "", "0", ""),
-		perfData("bind_utilization", d.Ports.BindUtilization, "", "0", "1"),
+		perfData("time_wait", float64(d.TimeWait.Count), "0", ""),
+		perfData("close_wait", float64(d.CloseWait.Count), "0", ""),
+		perfData("destinations", float64(d.Ports.DestinationCount), "0", ""),
+		perfData("bind_utilization", d.Ports.BindUtilization, "0", "1"),
 	}
 	if w := d.Connections.Worst; w != nil {
 		perf = append(perf,
-			perfData("worst_utilization", w.Utilization, "", "0", "1"),
-			perfData("worst_plateau_utilization", w.PlateauUtilization, "", "0", ""),
-			perfData("worst_ports_unavailable", float64(w.PortsUnavailable), "", "0", fmt.Sprint(w.PortsUsable)))
+			perfData("worst_utilization", w.Utilization, "0", "1"),
+			perfData("worst_plateau_utilization", w.PlateauUtilization, "0", ""),
+			perfData("worst_ports_unavailable", float64(w.PortsUnavailable), "0", fmt.Sprint(w.PortsUsable)))
 	}
 	if r := d.Connections.ActiveOpensPerSecond; r != nil {
-		perf = append(perf, perfData("active_opens_per_second", *r, "", "0", ""))
+		perf = append(perf, perfData("active_opens_per_second", *r, "0", ""))
 	}
 	for _, l := range Levels()[2:] {
-		perf = append(perf, perfData(l+"s", float64(d.Counts[l]), "", "0", ""))
+		perf = append(perf, perfData(l+"s", float64(d.Counts[l]), "0", ""))
 	}
 	// A plugin's output is one line: the summary may hold a process name.
 	summary = strings.NewReplacer("|", "/", "\n", " ").Replace(summary)
 	return fmt.Sprintf("TCP-ADVISOR %s - %s | %s", word, summary, strings.Join(perf, " ")), status
 }
 
-// perfData formats one performance datum, 'label'=value[uom];warn;crit;min;max.
-func perfData(label string, v float64, uom, lo, hi string) string {
-	return strings.TrimRight(fmt.Sprintf("'%s'=%s%s;;;%s;%s", label, strconv.FormatFloat(v, 'f', -1, 64), uom, lo, hi), ";")
+// perfData formats one performance datum, 'label'=value;warn;crit;min;max,
+// without a unit of measure: every datum is a count, a rate or a ratio.
+func perfData(label string, v float64, lo, hi string) string {
+	return strings.TrimRight(fmt.Sprintf("'%s'=%s;;;%s;%s", label, strconv.FormatFloat(v, 'f', -1, 64), lo, hi), ";")
 }

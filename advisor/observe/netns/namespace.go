@@ -3,7 +3,6 @@ package netns
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -66,12 +65,6 @@ func (n Namespace) String() string {
 		return fmt.Sprintf("net:[%d] (%s %d)", n.Inode, n.Processes[0].Command, n.Processes[0].PID)
 	}
 	return fmt.Sprintf("net:[%d]", n.Inode)
-}
-
-// HeldBy reports whether pid was seen holding the namespace.
-func (n Namespace) HeldBy(pid int) bool {
-	_, ok := slices.BinarySearch(n.holders, pid)
-	return ok
 }
 
 // Compare orders namespaces the way Discover lists them: the host's first,
