@@ -167,10 +167,11 @@ func (a *aggregator) add(m diagMsg) {
 	switch m.State {
 	case advisor.Listen:
 		s.Listeners = append(s.Listeners, detailed(m))
-		if a.listening.set(lport) && a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
-			s.ListenPortsInRange++
-		}
+		first := a.listening.set(lport)
 		if a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
+			if first {
+				s.ListenPortsInRange++
+			}
 			a.listenersInRange = append(a.listenersInRange, m.Local)
 		}
 		return
