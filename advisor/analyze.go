@@ -121,14 +121,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 		return
 	}
 	rules := newPortRules(sc, f.Ports.Usable)
-	all := make([]rankedDest, 0, len(last.Sockets.PerDestination))
-	for k, c := range last.Sockets.PerDestination {
-		all = append(all, rankedDest{k, c, rules.destination(k, c)})
-	}
-	slices.SortFunc(all, func(a, b rankedDest) int {
-		return cmp.Or(cmp.Compare(b.use.Pressure(), a.use.Pressure()), cmp.Compare(b.use.PortsInUse, a.use.PortsInUse),
-			cmp.Compare(a.use.Remote, b.use.Remote), cmp.Compare(a.use.Local, b.use.Local))
-	})
+	all := rules.rank(last.Sockets.PerDestination)
 	f.Ports.DestinationCount = len(all)
 	// Growth runs from the oldest complete dump of the recent samples.
 	var before *Snapshot
@@ -173,6 +166,38 @@ type rankedDest struct {
 	key   DestKey
 	count DestCount
 	use   DestinationUse
+}
+
+// rank computes every destination's present figures and orders them most
+// pressed first.
+func (r portRules) rank(per map[DestKey]DestCount) []rankedDest {
+	all := make([]rankedDest, 0, len(per))
+	for k, c := range per {
+		all = append(all, rankedDest{k, c, r.destination(k, c)})
+	}
+	slices.SortFunc(all, func(a, b rankedDest) int {
+		return cmp.Or(cmp.Compare(b.use.Pressure(), a.use.Pressure()), cmp.Compare(b.use.PortsInUse, a.use.PortsInUse),
+			cmp.Compare(a.use.Remote, b.use.Remote), cmp.Compare(a.use.Local, b.use.Local))
+	})
+	return all
+}
+
+// RankDestinations returns every destination of the snapshot's socket
+// dump in the order of Findings.Destinations, most pressed first, with
+// the same present figures: Findings lists the first of them and adds
+// their growth, time to exhaustion and owners. usable is the ports one
+// destination can use, PortFindings.Usable. It returns nil unless the
+// dump was complete.
+func RankDestinations(s Snapshot, usable int) []DestinationUse {
+	if !complete(s) {
+		return nil
+	}
+	ranked := newPortRules(s.Sysctls, usable).rank(s.Sockets.PerDestination)
+	out := make([]DestinationUse, len(ranked))
+	for i, r := range ranked {
+		out[i] = r.use
+	}
+	return out
 }
 
 // analyzeSources ranks source addresses by the distinct ports bind() would
