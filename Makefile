@@ -44,8 +44,9 @@ test: deps build lint unit fuzz
 # python3-apt (the Ansible role, run in the system test's container), nginx
 # (a real proxy without upstream keepalive), python3 (a leaking service),
 # groff (groff-base, to lint the man page), man (man-db, to find it once
-# installed) and zsh (to check the zsh completion).
-DEB_DEPS := iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh
+# installed), zsh (to check the zsh completion) and git (lint and fuzz list
+# the repository's files with git ls-files).
+DEB_DEPS := git iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -57,16 +58,24 @@ unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
+# Finding no fuzz targets (no git, or not a checkout) fails rather than
+# fuzzing nothing.
 fuzz:
-	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	@set -e; targets=$$(git ls-files '*_test.go' | xargs -r grep -l '^func Fuzz' || true); \
+	if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets found (git ls-files needs git and a checkout)" >&2; exit 1; fi; \
+	for f in $$targets; do \
 		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$f); do \
 			echo "fuzz ./$$(dirname $$f) $$name"; \
 			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
 		done; \
 	done
 
+# gofmt -l with no files reads standard input, so an empty list of Go files
+# (no git, or not a checkout) fails rather than passing.
 lint: vulncheck
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@files=$$(git ls-files '*.go'); \
+	if [ -z "$$files" ]; then echo "lint: git ls-files lists no Go files (needs git and a checkout)" >&2; exit 1; fi; \
+	out=$$(gofmt -l $$files); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
