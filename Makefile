@@ -45,10 +45,14 @@ test: deps build lint unit fuzz
 # (a real proxy without upstream keepalive), python3 (a leaking service),
 # groff (groff-base, to lint the man page), man (man-db, to find it once
 # installed), zsh (to check the zsh completion) and git (lint and fuzz list
-# the repository's files with git ls-files).
+# the repository's files with git ls-files). A package counts only when
+# installed: one removed with its configuration kept (config-files) is known
+# to dpkg but missing.
 DEB_DEPS := git iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh
 deps:
-	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEB_DEPS); do \
+		[ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || echo $$p; \
+	done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
