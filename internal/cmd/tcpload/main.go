@@ -193,11 +193,7 @@ func closeWait(args []string) error {
 	for len(held) < *n {
 		time.Sleep(5 * time.Millisecond)
 	}
-	fmt.Println("ready")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
-	return nil
+	return readyUntilSignal()
 }
 
 // tick is one second of dial results.
