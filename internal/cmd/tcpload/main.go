@@ -99,6 +99,29 @@ func serveCloseOnEOF(ln net.Listener, closed *atomic.Int64, delay time.Duration)
 	}
 }
 
+// serveAll listens on each address and serves it with serveCloseOnEOF. It
+// returns the count of connections closed so far and a function that closes
+// the listeners; on an error the ones already open are closed.
+func serveAll(addrs []string, delay time.Duration) (*atomic.Int64, func(), error) {
+	closed := new(atomic.Int64)
+	var lns []net.Listener
+	stop := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		lns = append(lns, ln)
+		go serveCloseOnEOF(ln, closed, delay)
+	}
+	return closed, stop, nil
+}
+
 func timeWait(args []string) error {
 	fs := flag.NewFlagSet("timewait", flag.ExitOnError)
 	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve and dial")
@@ -115,15 +138,11 @@ func timeWait(args []string) error {
 		dialer.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 	}
 	targets := strings.Split(*addrs, ",")
-	var closed atomic.Int64
-	for _, a := range targets {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		go serveCloseOnEOF(ln, &closed, *delay)
+	closed, stop, err := serveAll(targets, *delay)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	jobs := make(chan string)
 	var failed atomic.Int64
 	var firstErr atomic.Value
@@ -214,15 +233,11 @@ func dial(args []string) error {
 	_ = fs.Parse(args)
 	targets := strings.Split(*addr, ",")
 	if *serve {
-		var closed atomic.Int64
-		for _, a := range targets {
-			ln, err := net.Listen("tcp", a)
-			if err != nil {
-				return err
-			}
-			defer ln.Close()
-			go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
+		_, stop, err := serveAll(targets, 20*time.Millisecond)
+		if err != nil {
+			return err
 		}
+		defer stop()
 	}
 	ticks := make([]tick, int(*duration/time.Second)+1)
 	for i := range ticks {
@@ -275,15 +290,11 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve")
 	_ = fs.Parse(args)
-	var closed atomic.Int64
-	for _, a := range strings.Split(*addrs, ",") {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
+	_, stop, err := serveAll(strings.Split(*addrs, ","), 20*time.Millisecond)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return readyUntilSignal()
 }
 
