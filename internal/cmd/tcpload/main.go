@@ -38,9 +38,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,29 +51,25 @@ import (
 	"time"
 )
 
+// modes are tcpload's subcommands by name.
+var modes = map[string]func(args []string) error{
+	"timewait":  timeWait,
+	"closewait": closeWait,
+	"dial":      dial,
+	"serve":     serve,
+	"udp":       udp,
+	"http":      httpBackend,
+	"http-load": httpLoad,
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial|serve|udp|http|http-load [flags]")
+		fmt.Fprintf(os.Stderr, "usage: tcpload %s [flags]\n", strings.Join(slices.Sorted(maps.Keys(modes)), "|"))
 		os.Exit(2)
 	}
-	var err error
-	switch os.Args[1] {
-	case "timewait":
-		err = timeWait(os.Args[2:])
-	case "closewait":
-		err = closeWait(os.Args[2:])
-	case "dial":
-		err = dial(os.Args[2:])
-	case "serve":
-		err = serve(os.Args[2:])
-	case "udp":
-		err = udp(os.Args[2:])
-	case "http":
-		err = httpBackend(os.Args[2:])
-	case "http-load":
-		err = httpLoad(os.Args[2:])
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	err := fmt.Errorf("unknown mode %q", os.Args[1])
+	if mode, ok := modes[os.Args[1]]; ok {
+		err = mode(os.Args[2:])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcpload:", err)
