@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -83,7 +82,7 @@ func ssCounts(t *testing.T, ns *netnstest.NS, states []string) map[string]float6
 // promtool check metrics, and the textfile holds the same families.
 func TestKernelMetricsEndpoint(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	requireTools(t, "curl", "promtool")
+	netnstest.RequireTools(t, "curl", "promtool")
 	ns := netnstest.New(t)
 	// 1000 ports: 600 TIME_WAIT towards one destination make the agent dump
 	// the whole table every tick, so every state is exported.
@@ -221,21 +220,6 @@ func waitFor(t *testing.T, d time.Duration, ok func() bool, what string, agent *
 		case <-ctx.Done():
 			t.Fatalf("no %s after %v; agent log:\n%s", what, d, agent.log.String())
 		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// requireTools stops the test when a tool is missing: skip normally, fail
-// under CI=true.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("%s not found (make deps installs it)", tool)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg + " under CI=true")
-			}
-			t.Skip(msg)
 		}
 	}
 }

@@ -1,8 +1,11 @@
 // Package testbin builds the repository's commands once per test process, so
-// end-to-end tests run the real binaries.
+// end-to-end tests run the real binaries, and stops tests whose tools or
+// machine set-up are missing: they skip normally but fail under CI=true,
+// where a skip would hide a machine that does not run every test.
 package testbin
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -55,4 +58,25 @@ func Cleanup() {
 		os.RemoveAll(dir)
 		dir, built = "", map[string]string{}
 	}
+}
+
+// Missing stops the test for a missing prerequisite that msg names: it skips
+// normally and fails under CI=true.
+func Missing(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg + " (CI=true: not skipping)")
+	}
+	tb.Skip(msg)
+}
+
+// Tool returns the path of the command name, or stops the test with Missing
+// when it is not found; pkg is the Debian package that ships it.
+func Tool(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(tb, fmt.Sprintf("%s not found (apt-get install %s)", name, pkg))
+	}
+	return p
 }
