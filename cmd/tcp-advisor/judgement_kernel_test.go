@@ -259,7 +259,7 @@ func TestKernelWideningKeepsLowAndReservesServices(t *testing.T) {
 // namespace is untouched throughout.
 func TestKernelStateStaysInItsNamespace(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	hostRange := readHostSysctl(t, "net/ipv4/ip_local_port_range")
+	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	a, b := exhaustionNS(t), exhaustionNS(t)
 	a.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 	state := filepath.Join(t.TempDir(), "state")
@@ -287,17 +287,7 @@ func TestKernelStateStaysInItsNamespace(t *testing.T) {
 	if got := a.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("A after rollback: %q", got)
 	}
-	if got := readHostSysctl(t, "net/ipv4/ip_local_port_range"); got != hostRange {
+	if got := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range"); got != hostRange {
 		t.Errorf("the host's range changed from %q to %q", hostRange, got)
 	}
-}
-
-// readHostSysctl reads a sysctl of the test process's own namespace.
-func readHostSysctl(t *testing.T, rel string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc/sys", rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return advisor.NormalizeValue(string(b))
 }
