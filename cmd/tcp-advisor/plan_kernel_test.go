@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,15 @@ type planJSON struct {
 // runExit runs a command in ns and returns its stdout, stderr and exit code.
 func runExit(t *testing.T, ns *netnstest.NS, name string, args ...string) (string, string, int) {
 	t.Helper()
+	return runExitIn(t, ns, nil, name, args...)
+}
+
+// runExitIn is runExit with stdin as the command's standard input.
+func runExitIn(t *testing.T, ns *netnstest.NS, stdin io.Reader, name string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := ns.Command(t.Context(), name, args...)
 	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

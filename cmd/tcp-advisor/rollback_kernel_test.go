@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,19 +16,7 @@ func runOnTerminal(t *testing.T, ns *netnstest.NS, answer string, name string, a
 	if _, err := ptmx.Write([]byte(answer)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := ns.Command(t.Context(), name, args...)
-	var stdout, stderr strings.Builder
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &ee):
-		return stdout.String(), stderr.String(), ee.ExitCode()
-	}
-	t.Fatal(err)
-	return "", "", -1
+	return runExitIn(t, ns, tty, name, args...)
 }
 
 // TestKernelRollbackAsks: rollback shows what it would restore and asks on
