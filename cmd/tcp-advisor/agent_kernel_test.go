@@ -94,6 +94,7 @@ func failures(ticks []tick, from int) int {
 
 // exhaustionNS is the scenario: a 1000-port range, tcp_tw_reuse 0.
 func exhaustionNS(t *testing.T) *netnstest.NS {
+	t.Helper()
 	ns := netnstest.New(t)
 	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")

@@ -83,11 +83,9 @@ func ssCounts(t *testing.T, ns *netnstest.NS, states []string) map[string]float6
 func TestKernelMetricsEndpoint(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	netnstest.RequireTools(t, "curl", "promtool")
-	ns := netnstest.New(t)
 	// 1000 ports: 600 TIME_WAIT towards one destination make the agent dump
 	// the whole table every tick, so every state is exported.
-	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
-	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "600")
 	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "40")
 

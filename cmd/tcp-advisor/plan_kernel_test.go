@@ -53,9 +53,7 @@ func runExitIn(t *testing.T, ns *netnstest.NS, stdin io.Reader, name string, arg
 // reserves the listening ports inside the new range.
 func TestKernelPlanExhaustion(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	ns := netnstest.New(t)
-	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
-	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 	// Services listening around the range: above it, where a widened range
 	// reaches first, and below it.
