@@ -30,7 +30,7 @@ type Holder struct {
 // until the command runs (its comm is name's).
 func Unnamed(t testing.TB, ready, name string, args ...string) *Holder {
 	t.Helper()
-	RequireTools(t, "unshare", "nsenter")
+	RequireTools(t, "unshare", "sh", "ip", "nsenter")
 	script := `ip link set lo up && exec "$0" "$@"`
 	cmd := exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", script, name}, args...)...)
 	cmd.Stderr = os.Stderr
@@ -106,13 +106,13 @@ func (h *Holder) MustRun(t testing.TB, name string, args ...string) string {
 // SetSysctl writes a sysctl inside the holder's namespace.
 func (h *Holder) SetSysctl(t testing.TB, key, value string) {
 	t.Helper()
-	h.MustRun(t, "sysctl", "-q", "-w", fmt.Sprintf("%s=%s", key, value))
+	setSysctl(t, h, key, value)
 }
 
 // Sysctl reads a sysctl inside the holder's namespace, whitespace-normalized.
 func (h *Holder) Sysctl(t testing.TB, key string) string {
 	t.Helper()
-	return strings.Join(strings.Fields(h.MustRun(t, "sysctl", "-n", key)), " ")
+	return sysctl(t, h, key)
 }
 
 // Inode returns the inode of the holder's network namespace.
@@ -166,7 +166,27 @@ func HostSysctl(t testing.TB, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Join(strings.Fields(string(b)), " ")
+	return normalize(string(b))
+}
+
+// runner runs commands in a namespace: an NS or a Holder.
+type runner interface {
+	MustRun(t testing.TB, name string, args ...string) string
+}
+
+func setSysctl(t testing.TB, r runner, key, value string) {
+	t.Helper()
+	r.MustRun(t, "sysctl", "-q", "-w", key+"="+value)
+}
+
+func sysctl(t testing.TB, r runner, key string) string {
+	t.Helper()
+	return normalize(r.MustRun(t, "sysctl", "-n", key))
+}
+
+// normalize joins a sysctl value's fields with single spaces.
+func normalize(v string) string {
+	return strings.Join(strings.Fields(v), " ")
 }
 
 func inodeOf(t testing.TB, path string) uint64 {
