@@ -85,6 +85,7 @@ func TestKernelCorruptStateStatusAndRollback(t *testing.T) {
 // /proc/sys/net. apply reports the key and the errno, changes nothing and
 // records nothing as applied.
 func TestKernelApplyUnprivileged(t *testing.T) {
+	netnstest.RequireTools(t, "ip", "setpriv")
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
@@ -92,16 +93,7 @@ func TestKernelApplyUnprivileged(t *testing.T) {
 	if err := os.Chmod(stateDir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	// The binary sits in a 0700 temporary directory: copy it where nobody
-	// can run it.
-	bin := filepath.Join(stateDir, "tcp-advisor")
-	data, err := os.ReadFile(advisorBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t, advisorBin)
 	parent := filepath.Dir(stateDir)
 	os.Chmod(parent, 0o755)
 	out, stderr, code := runExit(t, ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",

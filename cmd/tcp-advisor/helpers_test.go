@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,6 +66,31 @@ func startHolder(t *testing.T, ns *netnstest.NS, name string, args ...string) *e
 		t.Fatalf("%s not ready after 30s", name)
 	}
 	return cmd
+}
+
+// nobodyBinary copies bin into a directory of its own that every user,
+// nobody (uid 65534) included, can reach and returns the copy's path: the
+// test binaries' directory is root's alone. The directory goes when the
+// test ends.
+func nobodyBinary(t *testing.T, bin string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tcp-advisor-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(dir, filepath.Base(bin))
+	if err := os.WriteFile(copied, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return copied
 }
 
 // execCmd lets helpers hang methods on a running command.
