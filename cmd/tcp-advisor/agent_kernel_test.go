@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,7 @@ func (s *syncBuffer) String() string {
 
 // agentProc is a tcp-advisor run in a namespace.
 type agentProc struct {
-	cmd *execCmd
+	cmd *exec.Cmd
 	log *syncBuffer
 }
 
@@ -47,7 +48,7 @@ func startAgent(t *testing.T, ns *netnstest.NS, bin string, args ...string) *age
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &agentProc{cmd: (*execCmd)(cmd), log: log}
+	p := &agentProc{cmd: cmd, log: log}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Signal(syscall.SIGTERM)

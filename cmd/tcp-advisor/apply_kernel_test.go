@@ -17,7 +17,7 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
 
 	dir := t.TempDir()
 	dropIn := "/etc/sysctl.d/90-tcp-advisor-test-" + filepath.Base(dir) + ".conf"

@@ -42,7 +42,7 @@ func TestKernelDiagnoseExhaustionAndLeak(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	holder := startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "300")
+	holder := ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "300")
 
 	out := ns.MustRun(t, advisorBin, "diagnose", "--format", "json")
 	var d diagnoseJSON

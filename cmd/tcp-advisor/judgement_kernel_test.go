@@ -153,7 +153,7 @@ func TestKernelFullDestinationOverALink(t *testing.T) {
 	netnstest.Link(t, client, backend, "10.99.0.1/24", "10.99.0.2/24")
 	client.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	client.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "2")
-	startHolder(t, backend, loadBin, "serve", "-addr", "10.99.0.2:9000")
+	backend.Start(t, "ready", loadBin, "serve", "-addr", "10.99.0.2:9000")
 	dl := startDial(t, client, loadBin, "10.99.0.2:9000", 200, 14*time.Second, false)
 	time.Sleep(9 * time.Second)
 
@@ -228,8 +228,8 @@ func TestKernelWideningKeepsLowAndReservesServices(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	startHolder(t, ns, loadBin, "udp", "-addr", "127.0.0.1:41500,127.0.0.1:39000")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41600", "-n", "0")
+	ns.Start(t, "ready", loadBin, "udp", "-addr", "127.0.0.1:41500,127.0.0.1:39000")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:41600", "-n", "0")
 	dir := t.TempDir()
 
 	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--yes", "--samples", "1", "--state-dir", dir)

@@ -87,7 +87,7 @@ func TestKernelMetricsEndpoint(t *testing.T) {
 	// the whole table every tick, so every state is exported.
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "600")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "40")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "40")
 
 	textfile := filepath.Join(t.TempDir(), "tcp-advisor.prom")
 	agent := startAgent(t, ns, advisorBin, "--interval", "1s", "--detail-interval", "1s", "--state-dir", t.TempDir(),

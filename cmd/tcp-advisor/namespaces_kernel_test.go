@@ -133,7 +133,7 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	agent := &agentProc{cmd: (*execCmd)(cmd), log: log}
+	agent := &agentProc{cmd: cmd, log: log}
 	deadline := time.Now().Add(20 * time.Second)
 	for target.Sysctl(t, "net.ipv4.ip_local_port_range") == "40000 40999" && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)

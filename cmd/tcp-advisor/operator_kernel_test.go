@@ -93,7 +93,7 @@ http {
   }
 }
 `), 0o644)
-	startHolder(t, ns, loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
+	ns.Start(t, "ready", loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
 	srv := ns.Command(context.Background(), nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
 	srv.Stderr = os.Stderr
 	// Its own process group, so the workers go with the master.
@@ -162,7 +162,7 @@ func TestKernelPythonLeak(t *testing.T) {
 	netnstest.RequireTools(t, "python3")
 	python, _ := exec.LookPath("python3")
 	ns := netnstest.New(t)
-	startHolder(t, ns, python, "-c", leaker)
+	ns.Start(t, "ready", python, "-c", leaker)
 	ns.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
 	time.Sleep(500 * time.Millisecond)
 

@@ -58,7 +58,7 @@ func TestKernelPlanExhaustion(t *testing.T) {
 	// Services listening around the range: above it, where a widened range
 	// reaches first, and below it.
 	for _, addr := range []string{"127.0.0.1:41500", "127.0.0.1:39500", "127.0.0.1:30001", "127.0.0.1:8080"} {
-		startHolder(t, ns, loadBin, "closewait", "-addr", addr, "-n", "0")
+		ns.Start(t, "ready", loadBin, "closewait", "-addr", addr, "-n", "0")
 	}
 
 	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--state-dir", t.TempDir())
