@@ -249,7 +249,7 @@ func TestZshCompletion(t *testing.T) {
 // TestReadmeNamesEveryCommand: README.md's Commands table has a row for
 // every command help lists.
 func TestReadmeNamesEveryCommand(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	b, err := os.ReadFile(filepath.Join(testbin.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,16 +49,6 @@ func TestVCSRevision(t *testing.T) {
 	}
 }
 
-// repoRoot is the module root, two directories up.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 func output(t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -82,7 +72,7 @@ func output(t *testing.T, dir string, env []string, name string, args ...string)
 func TestMakeStampsVersion(t *testing.T) {
 	testbin.Tool(t, "make", "make")
 	testbin.Tool(t, "git", "git")
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	if _, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err != nil {
 		testbin.Missing(t, "not a git checkout")
 	}
@@ -132,7 +122,7 @@ func TestMakeStampsVersion(t *testing.T) {
 // version and commit the Go toolchain recorded in it (go version -m), or
 // says it does not know.
 func TestVersionFromBuildInfo(t *testing.T) {
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	bin := filepath.Join(t.TempDir(), "tcp-advisor")
 	output(t, root, []string{"GOFLAGS=-buildvcs=auto", "CGO_ENABLED=0"}, "go", "build", "-o", bin, "./cmd/tcp-advisor")
 	info := output(t, root, nil, "go", "version", "-m", bin)

@@ -1,7 +1,8 @@
 // Package testbin builds the repository's commands once per test process, so
-// end-to-end tests run the real binaries, and stops tests whose tools or
-// machine set-up are missing: they skip normally but fail under CI=true,
-// where a skip would hide a machine that does not run every test.
+// end-to-end tests run the real binaries, finds the repository's root, and
+// stops tests whose tools or machine set-up are missing: they skip normally
+// but fail under CI=true, where a skip would hide a machine that does not
+// run every test.
 package testbin
 
 import (
@@ -48,6 +49,26 @@ func Build(tb testing.TB, pkg string) string {
 	}
 	built[pkg] = out
 	return out
+}
+
+// RepoRoot returns the repository's root: the nearest directory holding
+// go.mod at or above the test's working directory (its package's).
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no go.mod at or above the test's directory")
+		}
+		dir = parent
+	}
 }
 
 // Cleanup removes the binaries; call it from TestMain after m.Run.

@@ -169,7 +169,7 @@ func TestAnsibleRoleInContainer(t *testing.T) {
 	debs := buildDebs(t, oldVersion)
 	c := Boot(t, containerPrep(t))
 	t.Logf("container booted in %v", time.Since(start).Round(time.Millisecond))
-	copyTree(t, c, filepath.Join(repoRoot(t), "packaging", "ansible"), ansibleDir)
+	copyTree(t, c, filepath.Join(testbin.RepoRoot(t), "packaging", "ansible"), ansibleDir)
 	c.CopyIn(t, debs[oldVersion], ansibleDeb, 0o644)
 
 	vars := map[string]any{
