@@ -31,9 +31,13 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(policyDir, name), b, 0o644)
+		if err := os.WriteFile(filepath.Join(policyDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stateDir := filepath.Join(dir, "state")
 
 	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")

@@ -141,9 +141,13 @@ func TestBashCompletion(t *testing.T) {
 	script := generated(t, "gen-completion", "bash")
 	dir := t.TempDir()
 	for _, f := range []string{"a.hcl", "b.hcl"} {
-		os.WriteFile(filepath.Join(dir, f), nil, 0o644)
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.Mkdir(filepath.Join(dir, "policies.d"), 0o755)
+	if err := os.Mkdir(filepath.Join(dir, "policies.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		words []string
 		want  string
@@ -206,7 +210,9 @@ func TestZshCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := filepath.Join(dir, "complete.zsh")
-	os.WriteFile(script, []byte(zshComplete), 0o644)
+	if err := os.WriteFile(script, []byte(zshComplete), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ansi := regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
 	cmds := visible(t)
 	for _, tt := range []struct {

@@ -35,7 +35,9 @@ func TestKernelCorruptStateStatusAndRollback(t *testing.T) {
 	}
 	cut := strings.Index(string(b), `"history"`) + 12
 	torn := b[:cut]
-	os.WriteFile(path, torn, 0o640)
+	if err := os.WriteFile(path, torn, 0o640); err != nil {
+		t.Fatal(err)
+	}
 
 	out, stderr, code := runExit(t, ns, advisorBin, "status", "--state-dir", stateDir)
 	if code != 1 || !strings.Contains(out, "STATE FILE PROBLEM") || !strings.Contains(out, "corrupt") ||
@@ -95,7 +97,9 @@ func TestKernelApplyUnprivileged(t *testing.T) {
 	}
 	bin := nobodyBinary(t, advisorBin)
 	parent := filepath.Dir(stateDir)
-	os.Chmod(parent, 0o755)
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	out, stderr, code := runExit(t, ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		bin, "apply", "--yes", "--state-dir", filepath.Join(stateDir, "state"), "--samples", "1")
 	if code == 0 {
