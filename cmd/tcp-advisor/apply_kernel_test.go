@@ -68,10 +68,8 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	}
 
 	status := ns.MustRun(t, advisorBin, "status", "--state-dir", stateDir)
-	for _, want := range []string{`original "40000 40999"`} {
-		if !strings.Contains(status, want) {
-			t.Errorf("status lacks %q:\n%s", want, status)
-		}
+	if want := `original "40000 40999"`; !strings.Contains(status, want) {
+		t.Errorf("status lacks %q:\n%s", want, status)
 	}
 
 	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)
