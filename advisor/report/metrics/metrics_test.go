@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -442,13 +443,7 @@ func TestTextfileErrors(t *testing.T) {
 // TestPromtoolCheckMetrics lints the exposition with promtool, as
 // Prometheus' own tooling sees it (naming conventions, units, _total).
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not found under CI=true (apt-get install prometheus)")
-		}
-		t.Skip("promtool not found (apt-get install prometheus)")
-	}
+	promtool := testbin.Tool(t, "promtool", "prometheus")
 	path := filepath.Join(t.TempDir(), "tcp-advisor.prom")
 	m := New(Options{Textfile: path})
 	m.PolicyLoaded("abc", "enforce", 10*time.Second, true)
