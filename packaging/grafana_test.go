@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 const dashboardFile = "grafana/tcp-advisor.json"
@@ -136,7 +138,7 @@ func TestDashboardQueries(t *testing.T) {
 		exprs = append(exprs, expr)
 	}
 	slices.Sort(exprs)
-	promtoolCheckExprs(t, requirePromtool(t), exprs)
+	promtoolCheckExprs(t, testbin.Tool(t, "promtool", "prometheus"), exprs)
 }
 
 // TestDashboardImportable checks what Grafana needs to import the file as

@@ -227,13 +227,7 @@ func TestBuild(t *testing.T) {
 					t.Errorf("%s does not start with the RPM lead", target)
 				}
 			case "deb":
-				dpkgDeb, err := exec.LookPath("dpkg-deb")
-				if err != nil {
-					if os.Getenv("CI") == "true" {
-						t.Fatal("no dpkg-deb under CI=true")
-					}
-					t.Skip("no dpkg-deb to read the .deb back")
-				}
+				dpkgDeb := testbin.Tool(t, "dpkg-deb", "dpkg")
 				out, err := exec.Command(dpkgDeb, "-I", target, "conffiles").CombinedOutput()
 				if err != nil {
 					t.Fatalf("dpkg-deb -I: %v\n%s", err, out)

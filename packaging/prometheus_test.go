@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -52,7 +53,7 @@ func readYAML(t *testing.T, path string, v any) {
 // TestAlertRulesPromtool runs what an operator runs before loading the
 // rules: promtool check rules, and the unit tests beside them.
 func TestAlertRulesPromtool(t *testing.T) {
-	promtool := requirePromtool(t)
+	promtool := testbin.Tool(t, "promtool", "prometheus")
 	out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS") {
 		t.Errorf("promtool check rules %s: %v\n%s", rulesFile, err, out)

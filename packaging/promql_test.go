@@ -16,20 +16,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 )
 
-// requirePromtool returns promtool's path: skip without it, fail under
-// CI=true (make deps installs Debian's prometheus package, which ships it).
-func requirePromtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not found under CI=true (apt-get install prometheus)")
-		}
-		t.Skip("promtool not found (apt-get install prometheus)")
-	}
-	return p
-}
-
 // exported is every metric family the agent can export.
 func exported() map[string]bool {
 	out := map[string]bool{}

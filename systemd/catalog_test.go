@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 const catalogFile = "tcp-advisor.catalog"
@@ -119,7 +121,7 @@ func TestCatalogMatchesEventKinds(t *testing.T) {
 // scratch root, as the packages' postinstall does for the real one, and list
 // every ID back.
 func TestCatalogJournalctl(t *testing.T) {
-	journalctl := requireTool(t, "journalctl")
+	journalctl := testbin.Tool(t, "journalctl", "systemd")
 	root := t.TempDir()
 	dir := filepath.Join(root, "usr/lib/systemd/catalog")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 const metricsDropIn = "../packaging/systemd/metrics-listen.conf"
@@ -17,7 +19,7 @@ const metricsDropIn = "../packaging/systemd/metrics-listen.conf"
 // overall exposure and the checks that still count.
 func analyzeWithDropIns(t *testing.T, dropIns ...string) (float64, map[string]string, string) {
 	t.Helper()
-	analyze := requireTool(t, "systemd-analyze")
+	analyze := testbin.Tool(t, "systemd-analyze", "systemd")
 	root := t.TempDir()
 	dir := filepath.Join(root, "etc/systemd/system")
 	if err := os.MkdirAll(filepath.Join(dir, unitFile+".d"), 0o755); err != nil {

@@ -2,34 +2,22 @@ package systemd
 
 import (
 	"bufio"
-	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 const (
 	unitFile    = "tcp-advisor.service"
 	maxExposure = 2.5
 )
-
-// requireTool skips the test when a tool is missing, except under CI=true,
-// where a skip would hide a broken machine set-up and so fails instead.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found under CI=true: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return path
-}
 
 // unitDirectives parses a unit file into section.key → values (in order).
 func unitDirectives(t *testing.T, path string) map[string][]string {
@@ -110,45 +98,18 @@ var overallRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 // TestUnitSecurityExposure holds the unit to its hardening target, and every
 // setting systemd-analyze still counts against it to a comment saying why.
 func TestUnitSecurityExposure(t *testing.T) {
-	analyze := requireTool(t, "systemd-analyze")
-	out, err := exec.Command(analyze, "security", "--offline=yes", "--no-pager", unitFile).CombinedOutput()
-	if err != nil {
-		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
-	}
-	m := overallRE.FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no overall exposure in:\n%s", out)
-	}
-	exposure, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	exposure, counted, out := analyzeWithDropIns(t)
 	t.Logf("systemd-analyze security --offline=yes %s: exposure %.1f", unitFile, exposure)
 	if exposure > maxExposure {
 		t.Errorf("exposure %.1f > %.1f:\n%s", exposure, maxExposure, out)
-	}
-
-	out, err = exec.Command(analyze, "security", "--offline=yes", "--json=short", unitFile).Output()
-	if err != nil {
-		t.Fatalf("systemd-analyze security --json: %v", err)
-	}
-	var checks []struct {
-		Name     string  `json:"name"`
-		Exposure *string `json:"exposure"`
-	}
-	if err := json.Unmarshal(out, &checks); err != nil {
-		t.Fatalf("parsing --json output: %v", err)
 	}
 	unit, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range checks {
-		if c.Exposure == nil || *c.Exposure == "0.0" {
-			continue
-		}
-		if !strings.Contains(string(unit), "# EXPOSURE "+c.Name+" ("+*c.Exposure+")") {
-			t.Errorf("exposure %s (%s) has no \"# EXPOSURE %s (%s)\" comment in the unit", c.Name, *c.Exposure, c.Name, *c.Exposure)
+	for _, name := range slices.Sorted(maps.Keys(counted)) {
+		if !strings.Contains(string(unit), "# EXPOSURE "+name+" ("+counted[name]+")") {
+			t.Errorf("exposure %s (%s) has no \"# EXPOSURE %s (%s)\" comment in the unit", name, counted[name], name, counted[name])
 		}
 	}
 }
@@ -157,12 +118,12 @@ func TestUnitSecurityExposure(t *testing.T) {
 // binary is one that exists here (the real one is installed only by the
 // package). verify exits 0 even for unknown keys, so any output fails.
 func TestUnitVerify(t *testing.T) {
-	analyze := requireTool(t, "systemd-analyze")
+	analyze := testbin.Tool(t, "systemd-analyze", "systemd")
 	unit, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stand := requireTool(t, "true")
+	stand := testbin.Tool(t, "true", "coreutils")
 	copyPath := filepath.Join(t.TempDir(), unitFile)
 	text := strings.ReplaceAll(string(unit), "/usr/bin/tcp-advisor ", stand+" ")
 	if err := os.WriteFile(copyPath, []byte(text), 0o644); err != nil {

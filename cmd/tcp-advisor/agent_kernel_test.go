@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,7 @@ func (s *syncBuffer) String() string {
 
 // agentProc is a tcp-advisor run in a namespace.
 type agentProc struct {
-	cmd *execCmd
+	cmd *exec.Cmd
 	log *syncBuffer
 }
 
@@ -47,7 +48,7 @@ func startAgent(t *testing.T, ns *netnstest.NS, bin string, args ...string) *age
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &agentProc{cmd: (*execCmd)(cmd), log: log}
+	p := &agentProc{cmd: cmd, log: log}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -94,6 +95,7 @@ func failures(ticks []tick, from int) int {
 
 // exhaustionNS is the scenario: a 1000-port range, tcp_tw_reuse 0.
 func exhaustionNS(t *testing.T) *netnstest.NS {
+	t.Helper()
 	ns := netnstest.New(t)
 	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")

@@ -17,7 +17,7 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
 
 	dir := t.TempDir()
 	dropIn := "/etc/sysctl.d/90-tcp-advisor-test-" + filepath.Base(dir) + ".conf"
@@ -31,9 +31,13 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(policyDir, name), b, 0o644)
+		if err := os.WriteFile(filepath.Join(policyDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(policyDir, "00-agent.hcl"), []byte("agent {\n  mode = \"enforce\"\n  persist = true\n  persist_path = \""+dropIn+"\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stateDir := filepath.Join(dir, "state")
 
 	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--policy", policyDir, "--state-dir", stateDir, "--samples", "1")
@@ -64,10 +68,8 @@ func TestKernelApplyPersistRollback(t *testing.T) {
 	}
 
 	status := ns.MustRun(t, advisorBin, "status", "--state-dir", stateDir)
-	for _, want := range []string{`original "40000 40999"`} {
-		if !strings.Contains(status, want) {
-			t.Errorf("status lacks %q:\n%s", want, status)
-		}
+	if want := `original "40000 40999"`; !strings.Contains(status, want) {
+		t.Errorf("status lacks %q:\n%s", want, status)
 	}
 
 	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)

@@ -40,11 +40,9 @@ type diagnoseJSON struct {
 // connections whose server never closes.
 func TestKernelDiagnoseExhaustionAndLeak(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	ns := netnstest.New(t)
-	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
-	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	holder := startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "300")
+	holder := ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "300")
 
 	out := ns.MustRun(t, advisorBin, "diagnose", "--format", "json")
 	var d diagnoseJSON

@@ -12,20 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireTool skips without the tool, except under CI=true.
-func requireTool(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found under CI=true (apt-get install %s)", tool, pkg)
-		}
-		t.Skipf("%s not found (apt-get install %s)", tool, pkg)
-	}
-	return p
-}
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
+)
 
 // generated runs a documentation command in-process.
 func generated(t *testing.T, args ...string) string {
@@ -118,7 +107,7 @@ func TestDocsNameEveryCommandAndFlag(t *testing.T) {
 // TestManPageRenders: groff, every warning on, renders the page without a
 // warning, and the text a reader sees names every command and flag.
 func TestManPageRenders(t *testing.T) {
-	groff := requireTool(t, "groff", "groff-base")
+	groff := testbin.Tool(t, "groff", "groff-base")
 	page := generated(t, "gen-man")
 	cmd := exec.Command(groff, "-man", "-Tascii", "-ww", "-P-c", "-P-b", "-P-u")
 	cmd.Stdin = strings.NewReader(page)
@@ -148,13 +137,17 @@ func TestManPageRenders(t *testing.T) {
 // TestBashCompletion sources the generated script in bash and completes
 // command lines as a user's Tab would.
 func TestBashCompletion(t *testing.T) {
-	bash := requireTool(t, "bash", "bash")
+	bash := testbin.Tool(t, "bash", "bash")
 	script := generated(t, "gen-completion", "bash")
 	dir := t.TempDir()
 	for _, f := range []string{"a.hcl", "b.hcl"} {
-		os.WriteFile(filepath.Join(dir, f), nil, 0o644)
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.Mkdir(filepath.Join(dir, "policies.d"), 0o755)
+	if err := os.Mkdir(filepath.Join(dir, "policies.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		words []string
 		want  string
@@ -211,13 +204,15 @@ zpty -d z
 
 // TestZshCompletion completes command lines in a real interactive zsh.
 func TestZshCompletion(t *testing.T) {
-	zsh := requireTool(t, "zsh", "zsh")
+	zsh := testbin.Tool(t, "zsh", "zsh")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "_tcp-advisor"), []byte(generated(t, "gen-completion", "zsh")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	script := filepath.Join(dir, "complete.zsh")
-	os.WriteFile(script, []byte(zshComplete), 0o644)
+	if err := os.WriteFile(script, []byte(zshComplete), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ansi := regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
 	cmds := visible(t)
 	for _, tt := range []struct {
@@ -260,7 +255,7 @@ func TestZshCompletion(t *testing.T) {
 // TestReadmeNamesEveryCommand: README.md's Commands table has a row for
 // every command help lists.
 func TestReadmeNamesEveryCommand(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	b, err := os.ReadFile(filepath.Join(testbin.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,9 @@ func TestKernelCorruptStateStatusAndRollback(t *testing.T) {
 	}
 	cut := strings.Index(string(b), `"history"`) + 12
 	torn := b[:cut]
-	os.WriteFile(path, torn, 0o640)
+	if err := os.WriteFile(path, torn, 0o640); err != nil {
+		t.Fatal(err)
+	}
 
 	out, stderr, code := runExit(t, ns, advisorBin, "status", "--state-dir", stateDir)
 	if code != 1 || !strings.Contains(out, "STATE FILE PROBLEM") || !strings.Contains(out, "corrupt") ||
@@ -85,6 +87,7 @@ func TestKernelCorruptStateStatusAndRollback(t *testing.T) {
 // /proc/sys/net. apply reports the key and the errno, changes nothing and
 // records nothing as applied.
 func TestKernelApplyUnprivileged(t *testing.T) {
+	netnstest.RequireTools(t, "ip", "setpriv")
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
@@ -92,18 +95,11 @@ func TestKernelApplyUnprivileged(t *testing.T) {
 	if err := os.Chmod(stateDir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	// The binary sits in a 0700 temporary directory: copy it where nobody
-	// can run it.
-	bin := filepath.Join(stateDir, "tcp-advisor")
-	data, err := os.ReadFile(advisorBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t, advisorBin)
 	parent := filepath.Dir(stateDir)
-	os.Chmod(parent, 0o755)
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	out, stderr, code := runExit(t, ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		bin, "apply", "--yes", "--state-dir", filepath.Join(stateDir, "state"), "--samples", "1")
 	if code == 0 {

@@ -29,8 +29,8 @@ func TestKernelHostileCommandName(t *testing.T) {
 	if err := os.Symlink(loadBin, link); err != nil {
 		t.Fatal(err)
 	}
-	startHolder(t, ns, link, "closewait", "-addr", "127.0.0.1:9100", "-n", "200")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:9200", "-n", "20")
+	ns.Start(t, "ready", link, "closewait", "-addr", "127.0.0.1:9100", "-n", "200")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:9200", "-n", "20")
 
 	text := ns.MustRun(t, advisorBin, "diagnose")
 	if !strings.Contains(text, `ev\n\x1b[2Jx\xff`) {

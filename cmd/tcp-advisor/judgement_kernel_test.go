@@ -153,7 +153,7 @@ func TestKernelFullDestinationOverALink(t *testing.T) {
 	netnstest.Link(t, client, backend, "10.99.0.1/24", "10.99.0.2/24")
 	client.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	client.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "2")
-	startHolder(t, backend, loadBin, "serve", "-addr", "10.99.0.2:9000")
+	backend.Start(t, "ready", loadBin, "serve", "-addr", "10.99.0.2:9000")
 	dl := startDial(t, client, loadBin, "10.99.0.2:9000", 200, 14*time.Second, false)
 	time.Sleep(9 * time.Second)
 
@@ -228,8 +228,8 @@ func TestKernelWideningKeepsLowAndReservesServices(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	startHolder(t, ns, loadBin, "udp", "-addr", "127.0.0.1:41500,127.0.0.1:39000")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41600", "-n", "0")
+	ns.Start(t, "ready", loadBin, "udp", "-addr", "127.0.0.1:41500,127.0.0.1:39000")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:41600", "-n", "0")
 	dir := t.TempDir()
 
 	out, stderr, code := runExit(t, ns, advisorBin, "apply", "--yes", "--samples", "1", "--state-dir", dir)
@@ -259,7 +259,7 @@ func TestKernelWideningKeepsLowAndReservesServices(t *testing.T) {
 // namespace is untouched throughout.
 func TestKernelStateStaysInItsNamespace(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	hostRange := readHostSysctl(t, "net/ipv4/ip_local_port_range")
+	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	a, b := exhaustionNS(t), exhaustionNS(t)
 	a.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 	state := filepath.Join(t.TempDir(), "state")
@@ -287,17 +287,7 @@ func TestKernelStateStaysInItsNamespace(t *testing.T) {
 	if got := a.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("A after rollback: %q", got)
 	}
-	if got := readHostSysctl(t, "net/ipv4/ip_local_port_range"); got != hostRange {
+	if got := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range"); got != hostRange {
 		t.Errorf("the host's range changed from %q to %q", hostRange, got)
 	}
-}
-
-// readHostSysctl reads a sysctl of the test process's own namespace.
-func readHostSysctl(t *testing.T, rel string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc/sys", rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return advisor.NormalizeValue(string(b))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -83,14 +82,12 @@ func ssCounts(t *testing.T, ns *netnstest.NS, states []string) map[string]float6
 // promtool check metrics, and the textfile holds the same families.
 func TestKernelMetricsEndpoint(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	requireTools(t, "curl", "promtool")
-	ns := netnstest.New(t)
+	netnstest.RequireTools(t, "curl", "promtool")
 	// 1000 ports: 600 TIME_WAIT towards one destination make the agent dump
 	// the whole table every tick, so every state is exported.
-	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
-	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "600")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "40")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "40")
 
 	textfile := filepath.Join(t.TempDir(), "tcp-advisor.prom")
 	agent := startAgent(t, ns, advisorBin, "--interval", "1s", "--detail-interval", "1s", "--state-dir", t.TempDir(),
@@ -221,21 +218,6 @@ func waitFor(t *testing.T, d time.Duration, ok func() bool, what string, agent *
 		case <-ctx.Done():
 			t.Fatalf("no %s after %v; agent log:\n%s", what, d, agent.log.String())
 		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// requireTools stops the test when a tool is missing: skip normally, fail
-// under CI=true.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("%s not found (make deps installs it)", tool)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg + " under CI=true")
-			}
-			t.Skip(msg)
 		}
 	}
 }

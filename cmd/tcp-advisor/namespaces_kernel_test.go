@@ -115,8 +115,8 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	leak := netnstest.Unnamed(t, "ready", python, "-c", leaker)
 	leak.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	leak.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
-	hostRange := readHostSysctl(t, "net/ipv4/ip_local_port_range")
-	hostReserved := readHostSysctl(t, "net/ipv4/ip_local_reserved_ports")
+	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
+	hostReserved := netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports")
 
 	dir := t.TempDir()
 	policy := dir + "/00-agent.hcl"
@@ -133,7 +133,7 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	agent := &agentProc{cmd: (*execCmd)(cmd), log: log}
+	agent := &agentProc{cmd: cmd, log: log}
 	deadline := time.Now().Add(20 * time.Second)
 	for target.Sysctl(t, "net.ipv4.ip_local_port_range") == "40000 40999" && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
@@ -151,7 +151,7 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	if got := leak.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
 		t.Errorf("the unnamed namespace changed to %q", got)
 	}
-	if readHostSysctl(t, "net/ipv4/ip_local_port_range") != hostRange || readHostSysctl(t, "net/ipv4/ip_local_reserved_ports") != hostReserved {
+	if netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range") != hostRange || netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports") != hostReserved {
 		t.Error("the test host's own namespace changed")
 	}
 	for _, want := range []string{"NETNS=" + target.Name, "change_applied: [netns " + target.Name + "]", "[netns " + other.Name + "] dry-run: would set net.ipv4.ip_local_port_range"} {

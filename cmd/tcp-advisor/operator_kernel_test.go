@@ -39,7 +39,9 @@ func TestKernelVerdictFirst(t *testing.T) {
 	}
 	// A check that cannot judge is UNKNOWN, never OK.
 	bad := filepath.Join(t.TempDir(), "bad.hcl")
-	os.WriteFile(bad, []byte("rule {"), 0o644)
+	if err := os.WriteFile(bad, []byte("rule {"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, _, code := runExit(t, ns, advisorBin, "diagnose", "--check", "--policy", bad); code != 3 || !strings.HasPrefix(out, "TCP-ADVISOR UNKNOWN - ") {
 		t.Errorf("broken policy: exit %d: %q", code, out)
 	}
@@ -70,7 +72,7 @@ func TestKernelNginxWithoutKeepalive(t *testing.T) {
 	ns := exhaustionNS(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(conf, []byte(`worker_processes 1;
+	if err := os.WriteFile(conf, []byte(`worker_processes 1;
 user root;
 pid `+dir+`/nginx.pid;
 error_log `+dir+`/error.log;
@@ -92,8 +94,10 @@ http {
     }
   }
 }
-`), 0o644)
-	startHolder(t, ns, loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ns.Start(t, "ready", loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
 	srv := ns.Command(context.Background(), nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
 	srv.Stderr = os.Stderr
 	// Its own process group, so the workers go with the master.
@@ -162,7 +166,7 @@ func TestKernelPythonLeak(t *testing.T) {
 	netnstest.RequireTools(t, "python3")
 	python, _ := exec.LookPath("python3")
 	ns := netnstest.New(t)
-	startHolder(t, ns, python, "-c", leaker)
+	ns.Start(t, "ready", python, "-c", leaker)
 	ns.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
 	time.Sleep(500 * time.Millisecond)
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,15 @@ type planJSON struct {
 // runExit runs a command in ns and returns its stdout, stderr and exit code.
 func runExit(t *testing.T, ns *netnstest.NS, name string, args ...string) (string, string, int) {
 	t.Helper()
+	return runExitIn(t, ns, nil, name, args...)
+}
+
+// runExitIn is runExit with stdin as the command's standard input.
+func runExitIn(t *testing.T, ns *netnstest.NS, stdin io.Reader, name string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := ns.Command(t.Context(), name, args...)
 	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -46,14 +53,12 @@ func runExit(t *testing.T, ns *netnstest.NS, name string, args ...string) (strin
 // reserves the listening ports inside the new range.
 func TestKernelPlanExhaustion(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
-	ns := netnstest.New(t)
-	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
-	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 	// Services listening around the range: above it, where a widened range
 	// reaches first, and below it.
 	for _, addr := range []string{"127.0.0.1:41500", "127.0.0.1:39500", "127.0.0.1:30001", "127.0.0.1:8080"} {
-		startHolder(t, ns, loadBin, "closewait", "-addr", addr, "-n", "0")
+		ns.Start(t, "ready", loadBin, "closewait", "-addr", addr, "-n", "0")
 	}
 
 	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--state-dir", t.TempDir())

@@ -20,23 +20,8 @@ func TestKernelEnforceNeedsPrivilege(t *testing.T) {
 	advisorBin, _ := binaries(t)
 	ns := exhaustionNS(t)
 
-	// nobody must reach the binary: the test binaries' directory is root's.
-	dir, err := os.MkdirTemp("", "tcp-advisor-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "tcp-advisor")
-	b, err := os.ReadFile(advisorBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t, advisorBin)
+	dir := filepath.Dir(bin)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -45,7 +30,7 @@ func TestKernelEnforceNeedsPrivilege(t *testing.T) {
 		bin, "run", "--mode", "enforce", "--interval", "1s", "--state-dir", filepath.Join(dir, "state"))
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	took := time.Since(start)
 	if ctx.Err() != nil {
 		t.Fatalf("run --mode enforce as nobody kept running:\n%s", stderr.String())

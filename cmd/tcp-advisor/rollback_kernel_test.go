@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,19 +16,7 @@ func runOnTerminal(t *testing.T, ns *netnstest.NS, answer string, name string, a
 	if _, err := ptmx.Write([]byte(answer)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := ns.Command(t.Context(), name, args...)
-	var stdout, stderr strings.Builder
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &ee):
-		return stdout.String(), stderr.String(), ee.ExitCode()
-	}
-	t.Fatal(err)
-	return "", "", -1
+	return runExitIn(t, ns, tty, name, args...)
 }
 
 // TestKernelRollbackAsks: rollback shows what it would restore and asks on
@@ -45,7 +31,7 @@ func TestKernelRollbackAsks(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
-	startHolder(t, ns, loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
+	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:41001", "-n", "0")
 	state := filepath.Join(t.TempDir(), "state")
 
 	if out, stderr, code := runExit(t, ns, advisorBin, "apply", "--yes", "--samples", "1", "--state-dir", state); code != 0 || !strings.Contains(out, "applied "+reserved) {

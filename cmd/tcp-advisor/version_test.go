@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 var versionRE = regexp.MustCompile(`^tcp-advisor (\S+) \(commit (\S+), (go\S+) (\w+/\w+)\)\n$`)
@@ -47,16 +49,6 @@ func TestVCSRevision(t *testing.T) {
 	}
 }
 
-// repoRoot is the module root, two directories up.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 func output(t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -78,14 +70,11 @@ func output(t *testing.T, dir string, env []string, name string, args ...string)
 // the package's) and writes the man page and completions next to the
 // binary.
 func TestMakeStampsVersion(t *testing.T) {
-	requireTool(t, "make", "make")
-	requireTool(t, "git", "git")
-	root := repoRoot(t)
+	testbin.Tool(t, "make", "make")
+	testbin.Tool(t, "git", "git")
+	root := testbin.RepoRoot(t)
 	if _, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true runs in a git clone, yet git rev-parse HEAD failed")
-		}
-		t.Skip("not a git checkout")
+		testbin.Missing(t, "not a git checkout")
 	}
 	describe := output(t, root, nil, "git", "describe", "--tags", "--always", "--dirty")
 	short := output(t, root, nil, "git", "rev-parse", "--short", "HEAD")
@@ -133,7 +122,7 @@ func TestMakeStampsVersion(t *testing.T) {
 // version and commit the Go toolchain recorded in it (go version -m), or
 // says it does not know.
 func TestVersionFromBuildInfo(t *testing.T) {
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	bin := filepath.Join(t.TempDir(), "tcp-advisor")
 	output(t, root, []string{"GOFLAGS=-buildvcs=auto", "CGO_ENABLED=0"}, "go", "build", "-o", bin, "./cmd/tcp-advisor")
 	info := output(t, root, nil, "go", "version", "-m", bin)

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 // insideEnv marks a test binary re-executed inside a namespace.
@@ -46,11 +48,7 @@ func RequireTools(t testing.TB, tools ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := "kernel test needs " + strings.Join(missing, ", ")
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: not skipping)")
-	}
-	t.Skip(msg)
+	testbin.Missing(t, "kernel test needs "+strings.Join(missing, ", "))
 }
 
 // New creates a namespace named after the test with loopback up, and deletes
@@ -58,11 +56,22 @@ func RequireTools(t testing.TB, tools ...string) {
 func New(t testing.TB) *NS {
 	t.Helper()
 	Require(t)
+	return newNS(t, func(name string) *exec.Cmd {
+		return exec.Command("ip", "netns", "add", name)
+	})
+}
+
+// newNS picks a fresh name, runs the command create returns for it, which
+// must make the named namespace, deletes the namespace when the test ends
+// and brings its loopback up.
+func newNS(t testing.TB, create func(name string) *exec.Cmd) *NS {
+	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	ns := &NS{Name: "tcpadv-" + hex.EncodeToString(b)}
-	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
+	cmd := create(ns.Name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(cmd.Args, " "), err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
@@ -82,25 +91,15 @@ func New(t testing.TB) *NS {
 // benchmark. On a kernel without the sysctl it falls back to New.
 func NewIsolated(t testing.TB, ehashEntries int) *NS {
 	t.Helper()
-	Require(t)
 	if _, err := os.Stat("/proc/sys/net/ipv4/tcp_child_ehash_entries"); err != nil {
 		t.Logf("no tcp_child_ehash_entries: the namespace shares the host's hash table")
 		return New(t)
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	ns := &NS{Name: "tcpadv-" + hex.EncodeToString(b)}
-	script := fmt.Sprintf("sysctl -qw net.ipv4.tcp_child_ehash_entries=%d && ip netns add %s", ehashEntries, ns.Name)
-	if out, err := exec.Command("unshare", "--net", "sh", "-c", script).CombinedOutput(); err != nil {
-		t.Fatalf("isolated namespace: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns.Name, err, out)
-		}
+	RequireTools(t, "ip", "ss", "unshare", "sh", "sysctl")
+	return newNS(t, func(name string) *exec.Cmd {
+		script := fmt.Sprintf("sysctl -qw net.ipv4.tcp_child_ehash_entries=%d && ip netns add %s", ehashEntries, name)
+		return exec.Command("unshare", "--net", "sh", "-c", script)
 	})
-	ns.MustRun(t, "ip", "link", "set", "lo", "up")
-	return ns
 }
 
 // Command returns a command that runs name inside the namespace.
@@ -112,26 +111,19 @@ func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cm
 // output; it fails the test if the command fails.
 func (ns *NS) MustRun(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	cmd := ns.Command(context.Background(), name, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("in %s: %s %s: %v: %s", ns.Name, name, strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
+	return mustRun(t, ns.Command(context.Background(), name, args...), ns.Name)
 }
 
 // SetSysctl writes a sysctl inside the namespace, never on the host.
 func (ns *NS) SetSysctl(t testing.TB, key, value string) {
 	t.Helper()
-	ns.MustRun(t, "sysctl", "-q", "-w", fmt.Sprintf("%s=%s", key, value))
+	setSysctl(t, ns, key, value)
 }
 
 // Sysctl reads a sysctl inside the namespace, whitespace-normalized.
 func (ns *NS) Sysctl(t testing.TB, key string) string {
 	t.Helper()
-	return strings.Join(strings.Fields(ns.MustRun(t, "sysctl", "-n", key)), " ")
+	return sysctl(t, ns, key)
 }
 
 // Inside reports whether this test binary already runs inside the test's

@@ -30,7 +30,7 @@ type Holder struct {
 // until the command runs (its comm is name's).
 func Unnamed(t testing.TB, ready, name string, args ...string) *Holder {
 	t.Helper()
-	RequireTools(t, "unshare", "nsenter")
+	RequireTools(t, "unshare", "sh", "ip", "nsenter")
 	script := `ip link set lo up && exec "$0" "$@"`
 	cmd := exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", script, name}, args...)...)
 	cmd.Stderr = os.Stderr
@@ -56,7 +56,10 @@ func Unnamed(t testing.TB, ready, name string, args ...string) *Holder {
 			}
 		}
 		select {
-		case <-found:
+		case ok := <-found:
+			if !ok {
+				t.Fatalf("unshare --net %s %s: exited before it was ready", name, strings.Join(args, " "))
+			}
 			return h
 		case <-deadline:
 			t.Fatalf("unshare --net %s %s: not ready after 30s", name, strings.Join(args, " "))
@@ -65,18 +68,22 @@ func Unnamed(t testing.TB, ready, name string, args ...string) *Holder {
 	}
 }
 
-// waitLine reads out to its end and closes the returned channel at the first
-// line containing ready; it never closes it when ready is empty.
-func waitLine(out io.Reader, ready string) <-chan struct{} {
-	found := make(chan struct{})
+// waitLine reads out to its end. The returned channel yields true at the
+// first line containing ready (never when ready is empty), or false when out
+// ends before such a line: the command exited before it was ready.
+func waitLine(out io.Reader, ready string) <-chan bool {
+	found := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		seen := false
 		for sc.Scan() {
 			if !seen && ready != "" && strings.Contains(sc.Text(), ready) {
 				seen = true
-				close(found)
+				found <- true
 			}
+		}
+		if !seen {
+			found <- false
 		}
 	}()
 	return found
@@ -106,13 +113,13 @@ func (h *Holder) MustRun(t testing.TB, name string, args ...string) string {
 // SetSysctl writes a sysctl inside the holder's namespace.
 func (h *Holder) SetSysctl(t testing.TB, key, value string) {
 	t.Helper()
-	h.MustRun(t, "sysctl", "-q", "-w", fmt.Sprintf("%s=%s", key, value))
+	setSysctl(t, h, key, value)
 }
 
 // Sysctl reads a sysctl inside the holder's namespace, whitespace-normalized.
 func (h *Holder) Sysctl(t testing.TB, key string) string {
 	t.Helper()
-	return strings.Join(strings.Fields(h.MustRun(t, "sysctl", "-n", key)), " ")
+	return sysctl(t, h, key)
 }
 
 // Inode returns the inode of the holder's network namespace.
@@ -127,9 +134,10 @@ func (ns *NS) Inode(t testing.TB) uint64 {
 	return inodeOf(t, filepath.Join("/run/netns", ns.Name))
 }
 
-// Start starts a command inside the namespace in the background and kills it
-// when the test ends. When ready is not empty it waits for a line of
-// standard output containing it.
+// Start starts a command inside the namespace in the background and stops it
+// (SIGTERM) when the test ends. When ready is not empty it waits for a line
+// of standard output containing it, and fails the test if the command exits
+// first.
 func (ns *NS) Start(t testing.TB, ready, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := ns.Command(context.Background(), name, args...)
@@ -150,7 +158,10 @@ func (ns *NS) Start(t testing.TB, ready, name string, args ...string) *exec.Cmd 
 		return cmd
 	}
 	select {
-	case <-found:
+	case ok := <-found:
+		if !ok {
+			t.Fatalf("in %s: %s exited before it was ready", ns.Name, name)
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("in %s: %s not ready after 30s", ns.Name, name)
 	}
@@ -166,7 +177,27 @@ func HostSysctl(t testing.TB, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Join(strings.Fields(string(b)), " ")
+	return normalize(string(b))
+}
+
+// runner runs commands in a namespace: an NS or a Holder.
+type runner interface {
+	MustRun(t testing.TB, name string, args ...string) string
+}
+
+func setSysctl(t testing.TB, r runner, key, value string) {
+	t.Helper()
+	r.MustRun(t, "sysctl", "-q", "-w", key+"="+value)
+}
+
+func sysctl(t testing.TB, r runner, key string) string {
+	t.Helper()
+	return normalize(r.MustRun(t, "sysctl", "-n", key))
+}
+
+// normalize joins a sysctl value's fields with single spaces.
+func normalize(v string) string {
+	return strings.Join(strings.Fields(v), " ")
 }
 
 func inodeOf(t testing.TB, path string) uint64 {

@@ -1,8 +1,12 @@
 // Package testbin builds the repository's commands once per test process, so
-// end-to-end tests run the real binaries.
+// end-to-end tests run the real binaries, finds the repository's root, and
+// stops tests whose tools or machine set-up are missing: they skip normally
+// but fail under CI=true, where a skip would hide a machine that does not
+// run every test.
 package testbin
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -47,6 +51,26 @@ func Build(tb testing.TB, pkg string) string {
 	return out
 }
 
+// RepoRoot returns the repository's root: the nearest directory holding
+// go.mod at or above the test's working directory (its package's).
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no go.mod at or above the test's directory")
+		}
+		dir = parent
+	}
+}
+
 // Cleanup removes the binaries; call it from TestMain after m.Run.
 func Cleanup() {
 	mu.Lock()
@@ -55,4 +79,25 @@ func Cleanup() {
 		os.RemoveAll(dir)
 		dir, built = "", map[string]string{}
 	}
+}
+
+// Missing stops the test for a missing prerequisite that msg names: it skips
+// normally and fails under CI=true.
+func Missing(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg + " (CI=true: not skipping)")
+	}
+	tb.Skip(msg)
+}
+
+// Tool returns the path of the command name, or stops the test with Missing
+// when it is not found; pkg is the Debian package that ships it.
+func Tool(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(tb, fmt.Sprintf("%s not found (apt-get install %s)", name, pkg))
+	}
+	return p
 }

@@ -78,26 +78,13 @@ func TestServiceInContainer(t *testing.T) {
 	t.Logf("system test took %v", time.Since(start).Round(time.Millisecond))
 }
 
-// repoRoot is the module root, two directories up from this package.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "packaging", "nfpm.yaml")); err != nil {
-		t.Fatalf("repository root not found from %s: %v", root, err)
-	}
-	return root
-}
-
 // buildDebs builds the .deb of each version from packaging/nfpm.yaml as
 // `make package` does, with nfpm at the version go.mod pins, but into a
 // private directory: bin/ and dist/ belong to whoever runs make, possibly at
 // the same time as this test.
 func buildDebs(t *testing.T, versions ...string) map[string]string {
 	t.Helper()
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	dir := t.TempDir()
 	nfpm := filepath.Join(dir, "nfpm")
 	build := exec.Command("go", "build", "-o", nfpm, "github.com/goreleaser/nfpm/v2/cmd/nfpm")

@@ -3,11 +3,12 @@ package clidoc
 import (
 	"bytes"
 	"flag"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 type listValue []string
@@ -92,23 +93,10 @@ func sampleProgram() Program {
 	}
 }
 
-// requireTool skips without the tool, except under CI=true.
-func requireTool(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found under CI=true (apt-get install %s)", tool, pkg)
-		}
-		t.Skipf("%s not found (apt-get install %s)", tool, pkg)
-	}
-	return p
-}
-
 // TestManRendersWithoutWarnings renders the man page with groff, all
 // warnings on, and checks the text names what the program has.
 func TestManRendersWithoutWarnings(t *testing.T) {
-	groff := requireTool(t, "groff", "groff-base")
+	groff := testbin.Tool(t, "groff", "groff-base")
 	var page bytes.Buffer
 	if err := sampleProgram().WriteMan(&page); err != nil {
 		t.Fatal(err)
@@ -153,7 +141,7 @@ func TestHelp(t *testing.T) {
 
 // TestBashSyntax checks the generated script parses, and completes.
 func TestBashSyntax(t *testing.T) {
-	bash := requireTool(t, "bash", "bash")
+	bash := testbin.Tool(t, "bash", "bash")
 	var script bytes.Buffer
 	if err := sampleProgram().WriteBash(&script); err != nil {
 		t.Fatal(err)

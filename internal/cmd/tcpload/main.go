@@ -38,9 +38,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,29 +51,25 @@ import (
 	"time"
 )
 
+// modes are tcpload's subcommands by name.
+var modes = map[string]func(args []string) error{
+	"timewait":  timeWait,
+	"closewait": closeWait,
+	"dial":      dial,
+	"serve":     serve,
+	"udp":       udp,
+	"http":      httpBackend,
+	"http-load": httpLoad,
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tcpload timewait|closewait|dial|serve|udp|http|http-load [flags]")
+		fmt.Fprintf(os.Stderr, "usage: tcpload %s [flags]\n", strings.Join(slices.Sorted(maps.Keys(modes)), "|"))
 		os.Exit(2)
 	}
-	var err error
-	switch os.Args[1] {
-	case "timewait":
-		err = timeWait(os.Args[2:])
-	case "closewait":
-		err = closeWait(os.Args[2:])
-	case "dial":
-		err = dial(os.Args[2:])
-	case "serve":
-		err = serve(os.Args[2:])
-	case "udp":
-		err = udp(os.Args[2:])
-	case "http":
-		err = httpBackend(os.Args[2:])
-	case "http-load":
-		err = httpLoad(os.Args[2:])
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	err := fmt.Errorf("unknown mode %q", os.Args[1])
+	if mode, ok := modes[os.Args[1]]; ok {
+		err = mode(os.Args[2:])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcpload:", err)
@@ -99,6 +97,29 @@ func serveCloseOnEOF(ln net.Listener, closed *atomic.Int64, delay time.Duration)
 	}
 }
 
+// serveAll listens on each address and serves it with serveCloseOnEOF. It
+// returns the count of connections closed so far and a function that closes
+// the listeners; on an error the ones already open are closed.
+func serveAll(addrs []string, delay time.Duration) (*atomic.Int64, func(), error) {
+	closed := new(atomic.Int64)
+	var lns []net.Listener
+	stop := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		lns = append(lns, ln)
+		go serveCloseOnEOF(ln, closed, delay)
+	}
+	return closed, stop, nil
+}
+
 func timeWait(args []string) error {
 	fs := flag.NewFlagSet("timewait", flag.ExitOnError)
 	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve and dial")
@@ -115,15 +136,11 @@ func timeWait(args []string) error {
 		dialer.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 	}
 	targets := strings.Split(*addrs, ",")
-	var closed atomic.Int64
-	for _, a := range targets {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		go serveCloseOnEOF(ln, &closed, *delay)
+	closed, stop, err := serveAll(targets, *delay)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	jobs := make(chan string)
 	var failed atomic.Int64
 	var firstErr atomic.Value
@@ -193,11 +210,7 @@ func closeWait(args []string) error {
 	for len(held) < *n {
 		time.Sleep(5 * time.Millisecond)
 	}
-	fmt.Println("ready")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
-	return nil
+	return readyUntilSignal()
 }
 
 // tick is one second of dial results.
@@ -218,15 +231,11 @@ func dial(args []string) error {
 	_ = fs.Parse(args)
 	targets := strings.Split(*addr, ",")
 	if *serve {
-		var closed atomic.Int64
-		for _, a := range targets {
-			ln, err := net.Listen("tcp", a)
-			if err != nil {
-				return err
-			}
-			defer ln.Close()
-			go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
+		_, stop, err := serveAll(targets, 20*time.Millisecond)
+		if err != nil {
+			return err
 		}
+		defer stop()
 	}
 	ticks := make([]tick, int(*duration/time.Second)+1)
 	for i := range ticks {
@@ -279,15 +288,11 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addrs := fs.String("addr", "127.0.0.1:9000", "comma-separated addresses to serve")
 	_ = fs.Parse(args)
-	var closed atomic.Int64
-	for _, a := range strings.Split(*addrs, ",") {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		go serveCloseOnEOF(ln, &closed, 20*time.Millisecond)
+	_, stop, err := serveAll(strings.Split(*addrs, ","), 20*time.Millisecond)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return readyUntilSignal()
 }
 

@@ -13,7 +13,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -76,7 +78,7 @@ func gate(stream io.Reader, acceptedPath string, out io.Writer) error {
 		}
 		refused = append(refused, line)
 	}
-	for id := range accepted {
+	for _, id := range slices.Sorted(maps.Keys(accepted)) {
 		if _, ok := found[id]; !ok {
 			fmt.Fprintf(out, "no longer found: %s (remove it from %s)\n", id, acceptedPath)
 		}

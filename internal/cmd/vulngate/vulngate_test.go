@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,37 @@ func TestGate(t *testing.T) {
 func TestGateEmptyStream(t *testing.T) {
 	if err := gate(strings.NewReader(""), "", &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "wrote nothing") {
 		t.Errorf("empty stream: %v, want an error", err)
+	}
+}
+
+// TestGateNoLongerFoundSorted runs the gate several times: the accepted IDs
+// that no longer turn up come out in ID order every time.
+func TestGateNoLongerFoundSorted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "accepted")
+	accepted := "GO-2026-0001 a\nGO-2026-0002 b\nGO-2025-0030 c\nGO-2025-0010 d\nGO-2025-0050 e\nGO-2025-0020 f\nGO-2025-0040 g\n"
+	if err := os.WriteFile(path, []byte(accepted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"GO-2025-0010", "GO-2025-0020", "GO-2025-0030", "GO-2025-0040", "GO-2025-0050"}
+	for range 20 {
+		stream, err := os.Open("testdata/stream.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		err = gate(stream, path, &out)
+		stream.Close()
+		if err != nil {
+			t.Fatalf("gate: %v", err)
+		}
+		var got []string
+		for line := range strings.Lines(out.String()) {
+			if id, ok := strings.CutPrefix(line, "no longer found: "); ok {
+				got = append(got, strings.Fields(id)[0])
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("no longer found: %v, want %v", got, want)
+		}
 	}
 }
