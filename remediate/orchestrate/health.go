@@ -72,9 +72,9 @@ type watchHealth struct {
 }
 
 // label names w in Health and the status line: "" for the namespace the
-// agent runs in, else the namespace's name and a colon.
-func (w *watch) label() string {
-	if w.ns == nil || w.ns.Host {
+// agent runs in and the host's, else the namespace's name and a colon.
+func (a *Agent) label(w *watch) string {
+	if w == a.own || w.ns.Host {
 		return ""
 	}
 	return w.ns.String() + ": "
@@ -95,13 +95,13 @@ func (a *Agent) Health() Health {
 		wh := &w.health
 		if wh.storeErr != nil {
 			h.StateStoreOK = false
-			errs = append(errs, w.label()+wh.storeErr.Error())
+			errs = append(errs, a.label(w)+wh.storeErr.Error())
 		}
 		for k := range wh.keys {
-			h.BackingOff = append(h.BackingOff, w.label()+k)
+			h.BackingOff = append(h.BackingOff, a.label(w)+k)
 		}
 		for _, d := range wh.degraded {
-			h.Degraded = append(h.Degraded, w.label()+d)
+			h.Degraded = append(h.Degraded, a.label(w)+d)
 		}
 	}
 	h.StateStoreError = strings.Join(errs, "; ")
@@ -127,7 +127,7 @@ func (a *Agent) watchHealth(w *watch) (storeOK bool, backingOff, degraded []stri
 func (a *Agent) allWatches() []*watch {
 	ws := []*watch{a.own}
 	for _, w := range a.watches {
-		if w != a.own && w.session != a.own.session {
+		if w != a.own {
 			ws = append(ws, w)
 		}
 	}

@@ -45,11 +45,18 @@ type watch struct {
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{ns: ns, obs: obs, session: session, log: log, announced: map[string]bool{}}
+	w := &watch{obs: obs, session: session, announced: map[string]bool{}}
+	w.in(ns, log)
+	return w
+}
+
+// in points w at namespace ns, with a logger that names the namespace in
+// every event unless it is the host's.
+func (w *watch) in(ns *netns.Namespace, log Logger) {
+	w.ns, w.log = ns, log
 	if ns != nil && !ns.Host {
 		w.log = namespaceLogger{Logger: log, ns: ns}
 	}
-	return w
 }
 
 // name is how the status line names the namespace.
@@ -147,14 +154,15 @@ func (a *Agent) discover() error {
 	return nil
 }
 
-// newNamespaceWatch starts watching namespace n: the agent's own session
-// for the namespace it runs in, otherwise sysctls entered through n and a
-// state directory of its own.
+// newNamespaceWatch starts watching namespace n: the agent's own watch,
+// now told its namespace, for the namespace it runs in, otherwise sysctls
+// entered through n and a state directory of its own.
 func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	ns := new(netns.Namespace)
 	*ns = n
 	if n.Inode == a.own.session.Here.Inode {
-		return newWatch(ns, a.own.obs, a.own.session, a.log), nil
+		a.own.in(ns, a.log)
+		return a.own, nil
 	}
 	s, err := OpenSessionIn(ns, a.cfg.Paths, a.cfg.StateDir, a.log)
 	if err != nil {
