@@ -62,8 +62,36 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 	if err != nil {
 		return nil, err
 	}
-	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(stateDir), Now: time.Now}
-	st, problem := applier.Store.Load()
+	s := openSession(sys, stateDir, here, observe.InitialNamespace(paths.Sys), log)
+	switch {
+	case set != nil && set.Settings.Persist:
+		persistPath = set.Settings.PersistPath
+	case set != nil:
+		persistPath = "" // the policy does not ask for persistence
+	case persistPath == "":
+		persistPath = s.State.PersistPath // rollback: keep the drop-in in step
+	}
+	s.persistTo(persistPath)
+	return s, nil
+}
+
+// openSession opens the state in dir for the network namespace here, with
+// the applier wired to sys; initial tells whether here is the initial
+// namespace. A nil log logs nothing.
+func openSession(sys *remediate.Sysctls, dir string, here advisor.Netns, initial bool, log Logger) *Session {
+	if log == nil {
+		log = discard{}
+	}
+	s := &Session{Applier: &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now},
+		Here: here, initial: initial, stateDir: dir, log: log}
+	s.load()
+	return s
+}
+
+// load reads the state file. A file that cannot be read leaves what could
+// be salvaged from it (or an empty state) and Problem saying why.
+func (s *Session) load() {
+	st, problem := s.Applier.Store.Load()
 	if problem != nil {
 		st = &remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}}
 		var ce *remediate.CorruptError
@@ -71,20 +99,7 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 			st = ce.Salvaged
 		}
 	}
-	switch {
-	case set != nil && set.Settings.Persist:
-		persistPath = set.Settings.PersistPath
-	case set != nil:
-		persistPath = "" // the policy does not ask for persistence
-	case persistPath == "":
-		persistPath = st.PersistPath // rollback: keep the drop-in in step
-	}
-	s := &Session{Applier: applier, State: st, Problem: problem, Here: here, initial: observe.InitialNamespace(paths.Sys), stateDir: stateDir, log: log}
-	s.persistTo(persistPath)
-	if s.log == nil {
-		s.log = discard{}
-	}
-	return s, nil
+	s.State, s.Problem = st, problem
 }
 
 // Salvage moves a corrupt state file aside (state.json.corrupt-<time>) so

@@ -212,24 +212,15 @@ func (a *Agent) targets() []*watch {
 
 // OpenSessionIn opens the state of namespace ns below stateDir (a directory
 // of its own, see remediate.NamespaceStateDir) with its sysctls read and
-// written inside it. A drop-in is never written for it unless it is the
-// initial namespace.
+// written inside it. A state file that cannot be read is the session's
+// Problem, as with OpenSession. A drop-in is never written for it unless it
+// is the initial namespace.
 func OpenSessionIn(ns *netns.Namespace, paths Paths, stateDir string, log Logger) (*Session, error) {
 	sys, err := remediate.NewSysctlsIn(ns, paths.Sys)
 	if err != nil {
 		return nil, err
 	}
-	dir := remediate.NamespaceStateDir(stateDir, ns.Inode)
-	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now}
-	st, err := applier.Store.Load()
-	if err != nil {
-		return nil, err
-	}
-	if log == nil {
-		log = discard{}
-	}
-	s := &Session{Applier: applier, State: st, Here: advisor.Netns{Inode: ns.Inode, Name: ns.Name},
-		initial: ns.Host, stateDir: dir, log: log}
+	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), advisor.Netns{Inode: ns.Inode, Name: ns.Name}, ns.Host, log)
 	s.persistTo("")
 	return s, nil
 }

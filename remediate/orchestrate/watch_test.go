@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -101,5 +102,43 @@ func TestAllNamespacesOwnWatchTicks(t *testing.T) {
 	}
 	if n := log.count(systemd.EventStateStore); n != 2 {
 		t.Errorf("state store events = %d, want the failure and the recovery", n)
+	}
+}
+
+// TestAllNamespacesCorruptStateWatched: another namespace whose state file
+// is torn is still watched, as the agent's own would be: the problem is
+// logged once, shows in Health, and the file is left as it is.
+func TestAllNamespacesCorruptStateWatched(t *testing.T) {
+	const other = 4026539999
+	a, log, _, _ := setupAll(t, "enforce", other)
+	dir := remediate.NamespaceStateDir(a.cfg.StateDir, other)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	torn := `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`
+	file := filepath.Join(dir, remediate.StateFile)
+	if err := os.WriteFile(file, []byte(torn), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		a.Tick()
+	}
+	if a.watches[other] == nil {
+		t.Error("the namespace with a corrupt state file is not watched")
+	}
+	for _, e := range log.events {
+		if strings.Contains(e.Message, "not watched") {
+			t.Errorf("logged %q", e.Message)
+		}
+	}
+	if n := log.count(systemd.EventStateStore); n != 1 {
+		t.Errorf("state store failure logged %d times, want once", n)
+	}
+	h := a.Health()
+	if h.StateStoreOK || !strings.HasPrefix(h.StateStoreError, fmt.Sprintf("net:[%d] ", other)) || !strings.Contains(h.StateStoreError, "corrupt") {
+		t.Errorf("health = %+v", h)
+	}
+	if b, _ := os.ReadFile(file); string(b) != torn {
+		t.Errorf("the corrupt file was overwritten: %q", b)
 	}
 }
