@@ -82,9 +82,9 @@ const (
 // leaves either the old file or the new one, never a torn one.
 type Store struct {
 	dir string
-	// blocked is the *CorruptError or *VersionError of the last Load: a
-	// file tcp-advisor cannot read is never overwritten. MoveAside clears
-	// a CorruptError.
+	// blocked is the *CorruptError or *VersionError of the last Load, or
+	// what Refuse was given: a file tcp-advisor cannot read, or must not
+	// write over, is never overwritten. MoveAside clears a CorruptError.
 	blocked error
 }
 
@@ -121,8 +121,13 @@ func (s *Store) Load() (*State, error) {
 
 // Blocked returns why Save refuses to write, or nil: the state file could
 // not be read (*CorruptError, *VersionError, or a read error as a
-// *StoreError) and has not been moved aside.
+// *StoreError) and has not been moved aside, or it was refused.
 func (s *Store) Blocked() error { return s.blocked }
+
+// Refuse makes Save refuse to write, with err as the reason, until the next
+// Load: the state file read is not one to write over, such as a state
+// recorded in another network namespace (a *NamespaceError).
+func (s *Store) Refuse(err error) { s.blocked = err }
 
 // Path returns the state file's path.
 func (s *Store) Path() string { return filepath.Join(s.dir, StateFile) }

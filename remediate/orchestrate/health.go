@@ -186,7 +186,7 @@ func (a *Agent) storeRecovered(w *watch) {
 // storeUsable reports whether this tick may apply. While the store fails,
 // a probe runs when its back-off has passed: a state file that could not
 // be read is read again (an operator may have run rollback or restored
-// it); otherwise the state is saved again. A probe that works ends the
+// it) and checked as at start; otherwise the state is saved again. A probe that works ends the
 // failure.
 func (a *Agent) storeUsable(w *watch) bool {
 	a.health.mu.Lock()
@@ -200,12 +200,10 @@ func (a *Agent) storeUsable(w *watch) bool {
 	}
 	store := w.session.Applier.Store
 	if store.Blocked() != nil {
-		st, err := store.Load()
-		if err != nil {
+		if err := w.session.reload(); err != nil {
 			a.storeFailed(w, err, "")
 			return false
 		}
-		w.session.State, w.session.Problem = st, nil
 	} else if err := store.Save(w.session.State); err != nil {
 		a.storeFailed(w, err, "")
 		return false

@@ -30,7 +30,8 @@ type Session struct {
 	State   *remediate.State
 	// Problem is why the state file could not be read, or nil: a
 	// *remediate.CorruptError (State then holds what was salvaged), a
-	// *remediate.VersionError or a read error (State is then empty).
+	// *remediate.VersionError or a read error (State is then empty), or,
+	// once reloaded, a *remediate.NamespaceError (State is the one read).
 	// The store refuses to overwrite such a file; Salvage moves a corrupt
 	// one aside.
 	Problem error
@@ -100,6 +101,21 @@ func (s *Session) load() {
 		}
 	}
 	s.State, s.Problem = st, problem
+}
+
+// reload reads the state file again, as when the session opened, and
+// checks it as CheckNamespace does: a state recorded in another network
+// namespace becomes the Problem, and the store refuses to write over it.
+// It returns the Problem.
+func (s *Session) reload() error {
+	s.load()
+	if s.Problem == nil {
+		if err := s.CheckNamespace(); err != nil {
+			s.Applier.Store.Refuse(err)
+			s.Problem = err
+		}
+	}
+	return s.Problem
 }
 
 // Salvage moves a corrupt state file aside (state.json.corrupt-<time>) so
