@@ -325,7 +325,7 @@ func (a *Agent) noteDegraded(w *watch, now []string) {
 // could not be read: the agent observes and reports, and applies nothing
 // there until the file is fixed.
 func (a *Agent) stateProblem(w *watch) {
-	if w.session.Problem != nil {
-		a.storeFailed(w, w.session.Problem, "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
+	if w.session.Problem() != nil {
+		a.storeFailed(w, w.session.Problem(), "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
 	}
 }

@@ -41,7 +41,7 @@ func NamespaceStates(paths Paths, stateDir string, log Logger) ([]NamespaceState
 			ns.NS = &n
 			s, err := OpenSessionIn(ns.NS, paths, stateDir, log)
 			if err == nil {
-				err = s.Problem
+				err = s.Problem()
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("namespace %s: %w", n, err))

@@ -28,13 +28,6 @@ var DefaultPaths = Paths{Proc: "/proc", Sys: "/proc/sys", Netns: observe.NetnsDi
 type Session struct {
 	Applier *remediate.Applier
 	State   *remediate.State
-	// Problem is why the state file could not be read, or nil: a
-	// *remediate.CorruptError (State then holds what was salvaged), a
-	// *remediate.VersionError or a read error (State is then empty), or,
-	// once reloaded, a *remediate.NamespaceError (State is the one read).
-	// The store refuses to overwrite such a file; Salvage moves a corrupt
-	// one aside.
-	Problem error
 	// Here is the network namespace this process runs in.
 	Here advisor.Netns
 	// PersistNote says why a drop-in the policy asks for is not written,
@@ -100,7 +93,7 @@ func (s *Session) load() {
 			st = ce.Salvaged
 		}
 	}
-	s.State, s.Problem = st, problem
+	s.State = st
 }
 
 // reload reads the state file again, as when the session opened, and
@@ -109,14 +102,21 @@ func (s *Session) load() {
 // It returns the Problem.
 func (s *Session) reload() error {
 	s.load()
-	if s.Problem == nil {
+	if s.Problem() == nil {
 		if err := s.CheckNamespace(); err != nil {
 			s.Applier.Store.Refuse(err)
-			s.Problem = err
 		}
 	}
-	return s.Problem
+	return s.Problem()
 }
+
+// Problem is why the state file could not be read, or nil: a
+// *remediate.CorruptError (State then holds what was salvaged), a
+// *remediate.VersionError or a read error (State is then empty), or, once
+// reloaded, a *remediate.NamespaceError (State is the one read). It is
+// why the store refuses to overwrite the file (Store.Blocked); Salvage
+// moves a corrupt one aside.
+func (s *Session) Problem() error { return s.Applier.Store.Blocked() }
 
 // Salvage moves a corrupt state file aside (state.json.corrupt-<time>) so
 // that the originals salvaged from it can be restored and a new state
@@ -125,11 +125,12 @@ func (s *Session) reload() error {
 // be read at all, is left where it is and its error returned.
 func (s *Session) Salvage() (string, error) {
 	var ce *remediate.CorruptError
-	if s.Problem == nil {
+	problem := s.Problem()
+	if problem == nil {
 		return "", nil
 	}
-	if !errors.As(s.Problem, &ce) {
-		return "", s.Problem
+	if !errors.As(problem, &ce) {
+		return "", problem
 	}
 	aside, err := s.Applier.Store.MoveAside(s.Applier.Now())
 	if err != nil {
@@ -140,7 +141,6 @@ func (s *Session) Salvage() (string, error) {
 		Message: fmt.Sprintf("%v; moved it aside to %s and wrote a new state with what was salvaged", ce, aside),
 		Fields:  map[string]string{systemd.FieldReason: ce.Err.Error(), systemd.FieldStateFile: aside},
 	})
-	s.Problem = nil
 	return aside, nil
 }
 
@@ -207,10 +207,10 @@ func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
 // file's problem if it has one.
 func (s *Session) Status(history int) remediate.Status {
 	st := remediate.NewStatus(s.State, s.Applier.Sysctls, history)
-	if s.Problem != nil {
-		st.StateProblem = s.Problem.Error()
+	if problem := s.Problem(); problem != nil {
+		st.StateProblem = problem.Error()
 		var ve *remediate.VersionError
-		st.StateNewer = errors.As(s.Problem, &ve)
+		st.StateNewer = errors.As(problem, &ve)
 	}
 	return st
 }
