@@ -108,14 +108,9 @@ func (s *Store) Load() (*State, error) {
 		s.blocked = &StoreError{Op: "read", Path: path, Err: err}
 		return nil, s.blocked
 	}
+	// ParseState fails only with a *CorruptError or a *VersionError.
 	st, err := ParseState(path, b)
-	var ce *CorruptError
-	var ve *VersionError
-	if errors.As(err, &ce) || errors.As(err, &ve) {
-		s.blocked = err
-	} else {
-		s.blocked = nil
-	}
+	s.blocked = err
 	return st, err
 }
 
