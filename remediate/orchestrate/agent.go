@@ -86,8 +86,8 @@ type Agent struct {
 	ready      bool
 	// metricsFailing is set while the metrics cannot be published.
 	metricsFailing bool
-	// health holds the tick figures Health reports.
-	health health
+	// ticks are the tick figures Health reports.
+	ticks tickFigures
 }
 
 // How many snapshots the agent keeps: six ticks for rates, and three

@@ -193,7 +193,7 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 	if failed > 0 {
 		line += fmt.Sprintf("; %d not observed", failed)
 	}
-	if h := a.healthLine(); h != "" {
+	if h := a.healthLine(ws); h != "" {
 		line += "; " + h
 	}
 	// What a soak test or an operator watching `systemctl status` needs to

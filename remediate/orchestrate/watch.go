@@ -40,7 +40,7 @@ type watch struct {
 	findings advisor.Findings
 	observed bool
 	// health is the state store's, the keys backing off and the
-	// fallbacks in use (guarded by the agent's health mutex).
+	// fallbacks in use.
 	health watchHealth
 }
 
