@@ -235,8 +235,10 @@ func (p Planner) withReservations(c Change, snap advisor.Snapshot) ([]Change, *R
 }
 
 // checkInvariants checks the relations between keys once a group applies:
-// the range stays above ip_unprivileged_port_start, every service port the
-// range change brings in is reserved, and reservations leave ports usable.
+// every service port the range change brings in is reserved, and
+// reservations leave ports usable. Build has already kept the range above
+// ip_unprivileged_port_start (check) and refused a range change without a
+// socket dump to know the services' ports (withReservations).
 func (p Planner) checkInvariants(changes []Change, snap advisor.Snapshot) *Refusal {
 	cur := snap.Sysctls.PortRange()
 	rng, reserved := cur, snap.Sysctls.ReservedPorts()
@@ -257,14 +259,7 @@ func (p Planner) checkInvariants(changes []Change, snap advisor.Snapshot) *Refus
 		return nil
 	}
 	c := *rangeChange
-	if start := snap.Sysctls.Int(advisor.KeyUnprivilegedPortStart); rng.Low < start {
-		return refusal(c, GuardUnprivileged, fmt.Sprintf("ip_unprivileged_port_start %d", start), "built-in", "low %d is below it", rng.Low)
-	}
-	missing, ok := p.newServicePorts(snap, cur, rng, reserved)
-	if !ok {
-		return refusal(c, GuardServicePorts, "services' ports reserved", "built-in", "the ports services hold are unknown (no socket dump in this observation)")
-	}
-	if len(missing) > 0 {
+	if missing, _ := p.newServicePorts(snap, cur, rng, reserved); len(missing) > 0 {
 		return refusal(c, GuardServicePorts, "services' ports reserved", "built-in",
 			"service ports %s would fall inside %s without being reserved", missing, rng)
 	}
