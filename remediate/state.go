@@ -91,9 +91,6 @@ type Store struct {
 // NewStore returns a store in dir; the directory is created on first save.
 func NewStore(dir string) *Store { return &Store{dir: dir} }
 
-// Dir returns the state directory.
-func (s *Store) Dir() string { return s.dir }
-
 // Load reads the state; a missing file is an empty state. A file that does
 // not parse is a *CorruptError holding what could be salvaged from it; a
 // file from a newer tcp-advisor is a *VersionError.

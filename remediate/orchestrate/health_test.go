@@ -227,7 +227,7 @@ func TestInProcessTimesAreMonotonic(t *testing.T) {
 // restart would.
 func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
 	t.Helper()
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.Applier.Store.Dir(), nil, "", nil)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.stateDir, nil, "", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func setupAll(t *testing.T, mode string, others ...uint64) (*Agent, *recordingLo
 	a, _, log, notify, root := setup(t, mode, "")
 	a.cfg.AllNamespaces = true
 	a.cfg.Paths = Paths{Proc: fixtureProc(t, append([]uint64{a.own.session.Here.Inode}, others...)...), Sys: root, Netns: t.TempDir()}
-	a.cfg.StateDir = filepath.Dir(a.own.session.Applier.Store.Path())
+	a.cfg.StateDir = a.own.session.stateDir
 	a, err := reopen(t, a, root, log, notify)
 	if err != nil {
 		t.Fatal(err)
