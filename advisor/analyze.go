@@ -101,11 +101,12 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 	last := recent[len(recent)-1]
 	sc := last.Sysctls
 	rng, reserved := sc.PortRange(), sc.ReservedPorts()
+	bindable := UsablePorts(rng, reserved)
 	f.Ports = PortFindings{
 		Range:               rng,
 		Size:                rng.Size(),
 		ReservedInRange:     reserved.CountIn(rng),
-		Usable:              sc.UsablePorts(),
+		Usable:              bindable,
 		SocketsHoldingPorts: last.SocketsHoldingPorts(),
 		Sources:             []SourceUse{},
 	}
@@ -119,6 +120,9 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 	if !complete(last) {
 		return
 	}
+	rules := newPortRules(sc, f.Ports.Usable)
+	all := rules.rank(last.Sockets.PerDestination)
+	f.Ports.DestinationCount = len(all)
 	// Growth runs from the oldest complete dump of the recent samples.
 	var before *Snapshot
 	for i := range recent[:len(recent)-1] {
@@ -127,35 +131,73 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 			break
 		}
 	}
-	rules := newPortRules(sc, f.Ports.Usable)
-	all := make([]DestinationUse, 0, len(last.Sockets.PerDestination))
-	for k, c := range last.Sockets.PerDestination {
-		d := rules.destination(k, c)
-		d.Owners = countOwners(recentOwners(recent, k))
-		if before != nil {
-			prev := newPortRules(before.Sysctls, f.Ports.Usable)
-			old := before.Sockets.PerDestination[k]
-			dt := last.Time.Sub(before.Time).Seconds()
-			g := round4(float64(d.PortsUnavailable-prev.unavailable(k, old)) / dt)
-			d.GrowthPerSecond = &g
-			open := round4(float64((c.InUse-c.TimeWait)-(old.InUse-old.TimeWait)) / dt)
-			rules.exhaustion(&d, c, open)
-		} else {
-			rules.exhaustion(&d, c, 0)
-		}
-		all = append(all, d)
+	var prev portRules
+	var dt float64
+	if before != nil {
+		prev = newPortRules(before.Sysctls, f.Ports.Usable)
+		dt = last.Time.Sub(before.Time).Seconds()
 	}
-	slices.SortFunc(all, func(a, b DestinationUse) int {
-		return cmp.Or(cmp.Compare(b.Pressure(), a.Pressure()), cmp.Compare(b.PortsInUse, a.PortsInUse),
-			cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Local, b.Local))
-	})
-	f.Ports.DestinationCount = len(all)
-	f.Destinations = all[:min(len(all), maxListed)]
-	if len(all) > 0 {
-		worst := all[0]
+	// Growth, time to exhaustion and owners only for the destinations
+	// listed: they play no part in the order.
+	f.Destinations = make([]DestinationUse, 0, min(len(all), maxListed))
+	for _, r := range all[:min(len(all), maxListed)] {
+		d := r.use
+		d.Owners = countOwners(recentOwners(recent, r.key))
+		open := 0.0
+		if before != nil {
+			old := before.Sockets.PerDestination[r.key]
+			g := round4(float64(d.PortsUnavailable-prev.unavailable(r.key, old)) / dt)
+			d.GrowthPerSecond = &g
+			open = round4(float64((r.count.InUse-r.count.TimeWait)-(old.InUse-old.TimeWait)) / dt)
+		}
+		rules.exhaustion(&d, r.count, open)
+		f.Destinations = append(f.Destinations, d)
+	}
+	if len(f.Destinations) > 0 {
+		worst := f.Destinations[0]
 		f.Connections.Worst = &worst
 	}
-	analyzeSources(f, last, UsablePorts(rng, reserved))
+	analyzeSources(f, last, bindable)
+}
+
+// rankedDest is one destination's key, counts and figures while
+// destinations are ranked.
+type rankedDest struct {
+	key   DestKey
+	count DestCount
+	use   DestinationUse
+}
+
+// rank computes every destination's present figures and orders them most
+// pressed first.
+func (r portRules) rank(per map[DestKey]DestCount) []rankedDest {
+	all := make([]rankedDest, 0, len(per))
+	for k, c := range per {
+		all = append(all, rankedDest{k, c, r.destination(k, c)})
+	}
+	slices.SortFunc(all, func(a, b rankedDest) int {
+		return cmp.Or(cmp.Compare(b.use.Pressure(), a.use.Pressure()), cmp.Compare(b.use.PortsInUse, a.use.PortsInUse),
+			cmp.Compare(a.use.Remote, b.use.Remote), cmp.Compare(a.use.Local, b.use.Local))
+	})
+	return all
+}
+
+// RankDestinations returns every destination of the snapshot's socket
+// dump in the order of Findings.Destinations, most pressed first, with
+// the same present figures: Findings lists the first of them and adds
+// their growth, time to exhaustion and owners. usable is the ports one
+// destination can use, PortFindings.Usable. It returns nil unless the
+// dump was complete.
+func RankDestinations(s Snapshot, usable int) []DestinationUse {
+	if !complete(s) {
+		return nil
+	}
+	ranked := newPortRules(s.Sysctls, usable).rank(s.Sockets.PerDestination)
+	out := make([]DestinationUse, len(ranked))
+	for i, r := range ranked {
+		out[i] = r.use
+	}
+	return out
 }
 
 // analyzeSources ranks source addresses by the distinct ports bind() would

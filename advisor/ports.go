@@ -141,17 +141,6 @@ func (p PortSet) Within(r PortRange) PortSet {
 	return out
 }
 
-// Ports lists every port of the set, in order.
-func (p PortSet) Ports() []int {
-	var out []int
-	for _, r := range p {
-		for port := r.Low; port <= r.High; port++ {
-			out = append(out, port)
-		}
-	}
-	return out
-}
-
 // Contains reports whether port is in the set.
 func (p PortSet) Contains(port int) bool {
 	i := sort.Search(len(p), func(i int) bool { return p[i].High >= port })

@@ -280,6 +280,11 @@ func (k SysctlKey) Check(v string) error {
 // lacks is absent. The zero value holds no keys.
 type Sysctls struct {
 	values map[string]string
+	// portRange and reserved are ip_local_port_range and
+	// ip_local_reserved_ports parsed once, when the values are set (zero
+	// when absent or malformed).
+	portRange PortRange
+	reserved  PortSet
 }
 
 // NewSysctls returns the given values, normalized. It checks that each
@@ -288,15 +293,30 @@ type Sysctls struct {
 func NewSysctls(values map[string]string) (Sysctls, error) {
 	s := Sysctls{values: make(map[string]string, len(values))}
 	for k, v := range values {
-		v = NormalizeValue(v)
-		if reg, ok := registryByName[k]; ok {
-			if err := checkShape(reg.Kind, v); err != nil {
-				return Sysctls{}, fmt.Errorf("sysctl %s: %w", k, err)
-			}
+		if err := s.set(k, NormalizeValue(v)); err != nil {
+			return Sysctls{}, fmt.Errorf("sysctl %s: %w", k, err)
 		}
-		s.values[k] = v
 	}
 	return s, nil
+}
+
+// set stores a normalized value, parsing ip_local_port_range and
+// ip_local_reserved_ports for the typed accessors. It reports a registered
+// key whose value does not have its kind's shape.
+func (s *Sysctls) set(key, v string) error {
+	s.values[key] = v
+	var err error
+	switch key {
+	case KeyPortRange:
+		s.portRange, err = ParsePortRange(v)
+	case KeyReservedPorts:
+		s.reserved, err = ParsePortSet(v)
+	default:
+		if reg, ok := registryByName[key]; ok {
+			err = checkShape(reg.Kind, v)
+		}
+	}
+	return err
 }
 
 // MustSysctls is NewSysctls for values known to be well-formed, such as
@@ -350,25 +370,21 @@ func (s Sysctls) Int(key string) int {
 }
 
 // PortRange returns net.ipv4.ip_local_port_range.
-func (s Sysctls) PortRange() PortRange {
-	r, _ := ParsePortRange(s.values[KeyPortRange])
-	return r
-}
+func (s Sysctls) PortRange() PortRange { return s.portRange }
 
-// ReservedPorts returns net.ipv4.ip_local_reserved_ports.
-func (s Sysctls) ReservedPorts() PortSet {
-	p, _ := ParsePortSet(s.values[KeyReservedPorts])
-	return p
-}
+// ReservedPorts returns net.ipv4.ip_local_reserved_ports. The set is
+// shared with s: PortSet's methods return new sets and never change it.
+func (s Sysctls) ReservedPorts() PortSet { return s.reserved }
 
 // With returns a copy of s with key set to value (normalized), for
-// simulating a change.
+// simulating a change. The value's shape is not checked: a malformed port
+// range or list reads as absent through the typed accessors.
 func (s Sysctls) With(key, value string) Sysctls {
-	out := Sysctls{values: maps.Clone(s.values)}
+	out := Sysctls{values: maps.Clone(s.values), portRange: s.portRange, reserved: s.reserved}
 	if out.values == nil {
 		out.values = map[string]string{}
 	}
-	out.values[key] = NormalizeValue(value)
+	_ = out.set(key, NormalizeValue(value))
 	return out
 }
 

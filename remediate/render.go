@@ -8,6 +8,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/advisor/textsafe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/textwrap"
 )
 
 // esc escapes text that may hold names other users chose (a rule's message
@@ -85,20 +86,9 @@ func wrapIndented(text string, width int, indent string) string {
 	if width <= 0 {
 		return indent + strings.ReplaceAll(text, "\n", "\n"+indent)
 	}
-	var lines []string
-	for _, para := range strings.Split(text, "\n") {
-		line := indent
-		for _, word := range strings.Fields(para) {
-			if len([]rune(line))+1+len([]rune(word)) > width && strings.TrimSpace(line) != "" {
-				lines = append(lines, line)
-				line = indent
-			}
-			if strings.TrimSpace(line) != "" {
-				line += " "
-			}
-			line += word
-		}
-		lines = append(lines, line)
+	paras := strings.Split(text, "\n")
+	for i, para := range paras {
+		paras[i] = textwrap.Fill(para, width, indent, indent)
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(paras, "\n")
 }

@@ -31,12 +31,13 @@ func NewIn(ns Namespace, procRoot, sysRoot string) *Observer {
 	return o
 }
 
-// observeIn takes the snapshot from inside o.ns.
-func (o *Observer) observeIn(depth Depth) (advisor.Snapshot, error) {
+// readIn reads the namespace's sysctls, counters and socket table from
+// inside o.ns.
+func (o *Observer) readIn(depth Depth) (advisor.Snapshot, error) {
 	var snap advisor.Snapshot
 	err := o.ns.Do(func() error {
 		var err error
-		snap, err = o.observe(depth)
+		snap, err = o.read(depth)
 		return err
 	})
 	return snap, err

@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
@@ -41,22 +44,69 @@ func nsInode(path string) (uint64, error) {
 // netnsName returns the name under dir of the namespace with inode ino, or
 // "" when it has none.
 func netnsName(dir string, ino uint64) string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return ""
-	}
-	for _, e := range entries {
-		if i, err := nsInode(filepath.Join(dir, e.Name())); err == nil && i == ino {
-			return e.Name()
+	named, _ := ReadNamedNetns(dir)
+	for _, n := range named {
+		if n.Inode == ino {
+			return n.Name
 		}
 	}
 	return ""
 }
 
-// InitialNamespace reports whether the sysctl tree at sysRoot is the
-// initial network namespace's: net.ipv4.tcp_max_orphans is in the global
-// ipv4 table, which the kernel registers for the initial namespace only.
+// NamedNetns is a network namespace named in a directory such as NetnsDir.
+type NamedNetns struct {
+	// Name is the file's name, Path its path, Inode the namespace's.
+	Name, Path string
+	Inode      uint64
+}
+
+// ReadNamedNetns lists the namespaces named in dir, by name; a missing dir
+// names none. An entry that is not an nsfs mount (a file left behind by an
+// interrupted `ip netns add`, or an unmounted name) is not a namespace and
+// is skipped.
+func ReadNamedNetns(dir string) ([]NamedNetns, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []NamedNetns
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(path, &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			continue
+		}
+		out = append(out, NamedNetns{Name: e.Name(), Path: path, Inode: st.Ino})
+	}
+	return out, nil
+}
+
+// ProbeInitial reports whether the sysctl tree at sysRoot is the initial
+// network namespace's: net.ipv4.tcp_max_orphans is in the global ipv4
+// table, which the kernel registers for the initial namespace only (read
+// values tell the same: advisor.Sysctls.InitialNamespace). An error other
+// than the file's absence is returned.
+func ProbeInitial(sysRoot string) (bool, error) {
+	_, err := os.Stat(filepath.Join(sysRoot, strings.ReplaceAll(advisor.KeyMaxOrphans, ".", "/")))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// InitialNamespace is ProbeInitial where an error has no use: a tree it
+// cannot tell about counts as the initial namespace's.
 func InitialNamespace(sysRoot string) bool {
-	_, err := os.Stat(filepath.Join(sysRoot, "net", "ipv4", "tcp_max_orphans"))
-	return !errors.Is(err, fs.ErrNotExist)
+	initial, err := ProbeInitial(sysRoot)
+	return initial || err != nil
 }

@@ -65,13 +65,22 @@ func New(procRoot, sysRoot string) *Observer {
 // socket table is dumped as deep as depth and the pre-check require, and the
 // owners of any CLOSE_WAIT and listening sockets dumped are resolved.
 func (o *Observer) Observe(depth Depth) (advisor.Snapshot, error) {
+	read := o.read
 	if o.ns != nil {
-		return o.observeIn(depth)
+		read = o.readIn
 	}
-	return o.observe(depth)
+	snap, err := read(depth)
+	if err == nil && snap.Sockets != nil {
+		// Owners are looked up in /proc/<pid>, which no network
+		// namespace changes: outside the namespace, once it is read.
+		o.resolveOwners(snap.Sockets, depth)
+	}
+	return snap, err
 }
 
-func (o *Observer) observe(depth Depth) (advisor.Snapshot, error) {
+// read reads the sysctls, the counters and the socket table of the
+// namespace the calling thread is in.
+func (o *Observer) read(depth Depth) (advisor.Snapshot, error) {
 	snap := advisor.Snapshot{Time: o.now()}
 	var err error
 	if snap.Sysctls, err = ReadSysctls(o.sysRoot); err != nil {
@@ -103,18 +112,21 @@ func (o *Observer) observe(depth Depth) (advisor.Snapshot, error) {
 	if snap.Sockets.UDPPorts, err = ReadUDPPorts(o.netRoot()); err != nil {
 		return snap, err
 	}
-	o.resolveOwners(snap.Sockets)
 	return snap, nil
 }
 
 // resolveOwners finds the processes holding the CLOSE_WAIT and listening
-// sockets and the sampled sockets of the busiest destinations, and the
-// descriptors the CLOSE_WAIT owners hold.
-func (o *Observer) resolveOwners(sum *advisor.SocketSummary) {
+// sockets and the sampled sockets of the busiest destinations, and, when
+// depth asked for the CLOSE_WAIT sockets (Detail or Full), the descriptors
+// their owners hold: a Quiet tick that the pre-check made dump every state
+// has them too, but CLOSE_WAIT is analysed from the detail dumps only.
+func (o *Observer) resolveOwners(sum *advisor.SocketSummary, depth Depth) {
 	keys, samples := destinationSamples(sum)
 	o.owners.Resolve(sum.CloseWait, sum.Listeners, samples)
 	sum.DestOwners = destinationOwners(samples, keys, sum)
-	withDescriptors(o.owners.procRoot, sum.CloseWait)
+	if depth >= Detail {
+		withDescriptors(o.owners.procRoot, sum.CloseWait)
+	}
 }
 
 // DumpFraction is the share of the usable range at which the pre-check asks

@@ -1,6 +1,8 @@
 package observe
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -73,18 +75,18 @@ func (r *OwnerResolver) scan(want map[uint32]bool) map[uint32]*advisor.Owner {
 		return found
 	}
 	for _, p := range procs {
-		targets, err := p.FileDescriptorTargets()
+		fds, err := p.FileDescriptors()
 		if err != nil {
 			continue // gone, or a kernel thread
 		}
 		var owner *advisor.Owner
-		for _, t := range targets {
-			ino, ok := parseSocketLink(t)
+		for _, fd := range fds {
+			ino, ok := r.socketAt(p.PID, fd)
 			if !ok || !want[ino] || found[ino] != nil {
 				continue
 			}
 			if owner == nil {
-				owner = ownerOf(p, ino)
+				owner = r.ownerOf(p, fd, ino)
 			}
 			found[ino] = owner
 		}
@@ -100,13 +102,23 @@ func (r *OwnerResolver) scan(want map[uint32]bool) map[uint32]*advisor.Owner {
 // reused in that window.
 var betweenScanAndRead = func(pid int) {}
 
+// socketAt returns the inode of the socket a process holds on fd, if fd is
+// a socket.
+func (r *OwnerResolver) socketAt(pid int, fd uintptr) (uint32, bool) {
+	target, err := os.Readlink(filepath.Join(r.procRoot, strconv.Itoa(pid), "fd", strconv.FormatUint(uint64(fd), 10)))
+	if err != nil {
+		return 0, false
+	}
+	return parseSocketLink(target)
+}
+
 // ownerOf reads the command and unit of the process whose fd scan found
-// socket ino. The process may exit, or its pid be reused, at any moment:
-// its start time is read before and after the other files, and the socket
-// must still be among its fds afterwards. When any of that fails the owner
+// socket ino on fd. The process may exit, or its pid be reused, at any
+// moment: its start time is read before and after the other files, and fd
+// must still hold the socket afterwards. When any of that fails the owner
 // keeps only the pid and is marked Partial; so is one whose comm or cgroup
 // file could not be read.
-func ownerOf(p procfs.Proc, ino uint32) *advisor.Owner {
+func (r *OwnerResolver) ownerOf(p procfs.Proc, fd uintptr, ino uint32) *advisor.Owner {
 	betweenScanAndRead(p.PID)
 	o := &advisor.Owner{PID: p.PID}
 	before, err := p.Stat()
@@ -117,7 +129,11 @@ func ownerOf(p procfs.Proc, ino uint32) *advisor.Owner {
 	comm, commErr := p.Comm()
 	cgroups, cgErr := p.Cgroups()
 	after, err := p.Stat()
-	if err != nil || after.Starttime != before.Starttime || !holds(p, ino) {
+	if err != nil || after.Starttime != before.Starttime {
+		o.Partial = true
+		return o
+	}
+	if still, ok := r.socketAt(p.PID, fd); !ok || still != ino {
 		o.Partial = true
 		return o
 	}
@@ -131,20 +147,6 @@ func ownerOf(p procfs.Proc, ino uint32) *advisor.Owner {
 		o.Unit = UnitFromCgroups(cgroups)
 	}
 	return o
-}
-
-// holds reports whether p still has socket ino open.
-func holds(p procfs.Proc, ino uint32) bool {
-	targets, err := p.FileDescriptorTargets()
-	if err != nil {
-		return false
-	}
-	for _, t := range targets {
-		if i, ok := parseSocketLink(t); ok && i == ino {
-			return true
-		}
-	}
-	return false
 }
 
 // parseSocketLink parses an fd link target "socket:[12345]".

@@ -28,9 +28,6 @@ type inetDiagReq struct {
 	States advisor.StateSet
 }
 
-// Len is the request's size.
-func (r *inetDiagReq) Len() int { return sizeofInetDiagReqV2 }
-
 // Serialize encodes the request in host byte order, as the kernel reads it.
 func (r *inetDiagReq) Serialize() []byte {
 	b := make([]byte, sizeofInetDiagReqV2)
@@ -170,10 +167,11 @@ func (a *aggregator) add(m diagMsg) {
 	switch m.State {
 	case advisor.Listen:
 		s.Listeners = append(s.Listeners, detailed(m))
-		if a.listening.set(lport) && a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
-			s.ListenPortsInRange++
-		}
+		first := a.listening.set(lport)
 		if a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
+			if first {
+				s.ListenPortsInRange++
+			}
 			a.listenersInRange = append(a.listenersInRange, m.Local)
 		}
 		return
@@ -246,8 +244,8 @@ func (a *aggregator) finish() {
 	}
 }
 
-// consume is the ExecuteIter callback: it parses and aggregates one message,
-// and stops the dump at the first malformed one.
+// consume parses and aggregates one message of the dump; it returns false,
+// to stop the dump, at the first malformed one.
 func (a *aggregator) consume(b []byte) bool {
 	m, err := parseDiagMsg(b)
 	if err != nil {

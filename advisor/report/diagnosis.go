@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/textwrap"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
@@ -188,35 +189,18 @@ func (o TextOptions) level(level, s string) string {
 }
 
 // wrap breaks s into lines of at most width columns at spaces, indenting
-// continuation lines; width 0 leaves s alone.
+// continuation lines; s keeps its own leading spaces, and width 0 or a line
+// that fits leaves s alone.
 func wrap(s string, width int, indent string) string {
-	if width <= 0 || len([]rune(s)) <= width {
+	if width <= 0 || utf8.RuneCountInString(s) <= width {
 		return s
 	}
-	words := strings.Fields(s)
-	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
-	var lines []string
-	line := lead
-	for _, w := range words {
-		if len([]rune(line))+1+len([]rune(w)) > width && strings.TrimSpace(line) != "" {
-			lines = append(lines, line)
-			line = indent
-		}
-		if strings.TrimSpace(line) != "" {
-			line += " "
-		}
-		line += w
-	}
-	lines = append(lines, line)
-	return strings.Join(lines, "\n")
+	return textwrap.Fill(s, width, s[:len(s)-len(strings.TrimLeft(s, " "))], indent)
 }
-
-// Worst returns the most severe level among the verdicts.
-func (d Diagnosis) Worst() string { return d.Level }
 
 // Levels lists the levels mildest first.
 func Levels() []string {
-	return slices.Clone([]string{policies.SeverityOK, policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical})
+	return []string{policies.SeverityOK, policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical}
 }
 
 // errWriter keeps the first write error so rendering code stays linear.
@@ -245,29 +229,30 @@ func (d Diagnosis) Check() (line string, status int) {
 	}
 	_, summary, _ := strings.Cut(d.Summary, ": ")
 	perf := []string{
-		perfData("time_wait", float64(d.TimeWait.Count), "", "0", ""),
-		perfData("close_wait", float64(d.CloseWait.Count), "", "0", ""),
-		perfData("destinations", float64(d.Ports.DestinationCount), "", "0", ""),
-		perfData("bind_utilization", d.Ports.BindUtilization, "", "0", "1"),
+		perfData("time_wait", float64(d.TimeWait.Count), "0", ""),
+		perfData("close_wait", float64(d.CloseWait.Count), "0", ""),
+		perfData("destinations", float64(d.Ports.DestinationCount), "0", ""),
+		perfData("bind_utilization", d.Ports.BindUtilization, "0", "1"),
 	}
 	if w := d.Connections.Worst; w != nil {
 		perf = append(perf,
-			perfData("worst_utilization", w.Utilization, "", "0", "1"),
-			perfData("worst_plateau_utilization", w.PlateauUtilization, "", "0", ""),
-			perfData("worst_ports_unavailable", float64(w.PortsUnavailable), "", "0", fmt.Sprint(w.PortsUsable)))
+			perfData("worst_utilization", w.Utilization, "0", "1"),
+			perfData("worst_plateau_utilization", w.PlateauUtilization, "0", ""),
+			perfData("worst_ports_unavailable", float64(w.PortsUnavailable), "0", fmt.Sprint(w.PortsUsable)))
 	}
 	if r := d.Connections.ActiveOpensPerSecond; r != nil {
-		perf = append(perf, perfData("active_opens_per_second", *r, "", "0", ""))
+		perf = append(perf, perfData("active_opens_per_second", *r, "0", ""))
 	}
 	for _, l := range Levels()[2:] {
-		perf = append(perf, perfData(l+"s", float64(d.Counts[l]), "", "0", ""))
+		perf = append(perf, perfData(l+"s", float64(d.Counts[l]), "0", ""))
 	}
 	// A plugin's output is one line: the summary may hold a process name.
 	summary = strings.NewReplacer("|", "/", "\n", " ").Replace(summary)
 	return fmt.Sprintf("TCP-ADVISOR %s - %s | %s", word, summary, strings.Join(perf, " ")), status
 }
 
-// perfData formats one performance datum, 'label'=value[uom];warn;crit;min;max.
-func perfData(label string, v float64, uom, lo, hi string) string {
-	return strings.TrimRight(fmt.Sprintf("'%s'=%s%s;;;%s;%s", label, strconv.FormatFloat(v, 'f', -1, 64), uom, lo, hi), ";")
+// perfData formats one performance datum, 'label'=value;warn;crit;min;max,
+// without a unit of measure: every datum is a count, a rate or a ratio.
+func perfData(label string, v float64, lo, hi string) string {
+	return strings.TrimRight(fmt.Sprintf("'%s'=%s;;;%s;%s", label, strconv.FormatFloat(v, 'f', -1, 64), lo, hi), ";")
 }

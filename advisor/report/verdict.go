@@ -45,10 +45,9 @@ type Verdict struct {
 	Action string `json:"action,omitempty"`
 }
 
-// facts is what the findings say about one topic, ungraded: their level is
-// always ok, since levels come from rules.
+// facts is what the findings say about one topic, ungraded: its verdict's
+// level is ok, since levels come from rules.
 type facts struct {
-	level   string
 	summary string
 	math    []string
 	appBug  bool
@@ -88,7 +87,7 @@ func Verdicts(f advisor.Findings, recs []policies.Recommendation) []Verdict {
 			continue
 		}
 		t := topics[topic]
-		out = append(out, Verdict{Topic: topic, Level: t.level, Summary: t.summary, Math: t.math, AppBug: t.appBug})
+		out = append(out, Verdict{Topic: topic, Level: policies.SeverityOK, Summary: t.summary, Math: t.math, AppBug: t.appBug})
 	}
 	slices.SortStableFunc(out, func(a, b Verdict) int {
 		return cmp.Or(cmp.Compare(policies.SeverityRank(b.Level), policies.SeverityRank(a.Level)),
@@ -101,7 +100,7 @@ func pct(v float64) string { return fmt.Sprintf("%.1f%%", v*100) }
 
 func portFacts(f advisor.Findings) facts {
 	p := f.Ports
-	t := facts{level: policies.SeverityOK}
+	var t facts
 	listen := "not known (no socket dump)"
 	if p.ListenPortsInRange != nil {
 		listen = fmt.Sprint(*p.ListenPortsInRange)
@@ -163,7 +162,7 @@ func seconds(s float64) string {
 
 func rateFacts(f advisor.Findings) facts {
 	c := f.Connections
-	t := facts{level: policies.SeverityOK}
+	var t facts
 	if c.ActiveOpensPerSecond == nil {
 		t.summary = "One sample has no rates: take two or more (--samples 2) to see new connections per second."
 		return t
@@ -177,7 +176,7 @@ func rateFacts(f advisor.Findings) facts {
 
 func timeWaitFacts(f advisor.Findings) facts {
 	tw := f.TimeWait
-	t := facts{level: policies.SeverityOK}
+	var t facts
 	t.math = append(t.math, fmt.Sprintf("%d TIME_WAIT of tcp_max_tw_buckets %d; TCPTimeWaitOverflow %.0f total, +%.0f in window",
 		tw.Count, tw.MaxBuckets, tw.OverflowTotal, tw.OverflowDelta))
 	if tw.Outgoing != nil {
@@ -189,7 +188,7 @@ func timeWaitFacts(f advisor.Findings) facts {
 
 func finWait2Facts(f advisor.Findings) facts {
 	w := f.FinWait2
-	t := facts{level: policies.SeverityOK}
+	var t facts
 	limit := ""
 	if f.Orphans.Max > 0 {
 		limit = fmt.Sprintf(" of tcp_max_orphans %d", f.Orphans.Max)
@@ -202,7 +201,7 @@ func finWait2Facts(f advisor.Findings) facts {
 
 func closeWaitFacts(f advisor.Findings) facts {
 	c := f.CloseWait
-	t := facts{level: policies.SeverityOK}
+	var t facts
 	if c.Count == 0 {
 		t.summary = "No sockets in CLOSE_WAIT."
 		return t
@@ -235,7 +234,7 @@ func ownerString(pid int, command, unit string) string {
 
 func queueFacts(f advisor.Findings) facts {
 	q := f.Queues
-	t := facts{level: policies.SeverityOK}
+	var t facts
 	t.math = append(t.math,
 		fmt.Sprintf("Recv-Q: %d sockets hold %d bytes; Send-Q: %d sockets hold %d bytes",
 			q.Backlog.RecvQSockets, q.Backlog.RecvQBytes, q.Backlog.SendQSockets, q.Backlog.SendQBytes),

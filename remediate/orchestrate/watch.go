@@ -1,7 +1,6 @@
 package orchestrate
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"path"
@@ -186,27 +185,7 @@ func (a *Agent) targets() []*watch {
 		a.event(systemd.EventObservationFailed, "discovering network namespaces: "+err.Error(), nil)
 	}
 	ws := slices.Collect(maps.Values(a.watches))
-	slices.SortFunc(ws, func(x, y *watch) int {
-		switch {
-		case x.ns.Host != y.ns.Host:
-			if x.ns.Host {
-				return -1
-			}
-			return 1
-		case x.ns.Name != y.ns.Name:
-			if x.ns.Name == "" {
-				return 1
-			}
-			if y.ns.Name == "" {
-				return -1
-			}
-			if x.ns.Name < y.ns.Name {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(x.ns.Inode, y.ns.Inode)
-	})
+	slices.SortFunc(ws, func(x, y *watch) int { return netns.Compare(*x.ns, *y.ns) })
 	return ws
 }
 

@@ -1,10 +1,7 @@
 package netns
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/procfs"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 )
@@ -97,13 +93,13 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 		n := get(ino)
 		n.holders = append(n.holders, pid)
 	}
-	named, err := d.readNamed()
+	named, err := observe.ReadNamedNetns(d.namedDir)
 	if err != nil {
 		return nil, err
 	}
 	for _, nm := range named {
-		if n := get(nm.inode); n.Name == "" {
-			n.Name, n.named = nm.name, nm.path
+		if n := get(nm.Inode); n.Name == "" {
+			n.Name, n.named = nm.Name, nm.Path
 		}
 	}
 
@@ -124,23 +120,7 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 	}
 	d.procs = seen
 	d.markHost(out, withKthreads)
-	slices.SortFunc(out, func(a, b Namespace) int {
-		switch {
-		case a.Host != b.Host:
-			if a.Host {
-				return -1
-			}
-			return 1
-		case (a.Name == "") != (b.Name == ""):
-			if a.Name != "" {
-				return -1
-			}
-			return 1
-		case a.Name != b.Name:
-			return strings.Compare(a.Name, b.Name)
-		}
-		return cmp.Compare(a.Inode, b.Inode)
-	})
+	slices.SortFunc(out, Compare)
 	return out, nil
 }
 
@@ -182,26 +162,28 @@ func (d *Discoverer) list(procFS procfs.FS, n *Namespace, seen map[int]cachedPro
 		if len(n.Processes) >= d.MaxProcesses {
 			break
 		}
-		st, err := readStat(filepath.Join(d.procRoot, strconv.Itoa(pid), "stat"))
+		p, err := procFS.Proc(pid)
 		if err != nil {
 			continue // gone since the walk
 		}
-		if st.kthread {
+		st, err := p.Stat()
+		if err != nil {
+			continue
+		}
+		if st.Flags&pfKthread != 0 {
 			kthreads = true
 			continue
 		}
 		c, ok := d.procs[pid]
-		if !ok || c.start != st.start {
-			c = cachedProc{start: st.start}
-			if p, err := procFS.Proc(pid); err == nil {
-				if cgroups, err := p.Cgroups(); err == nil {
-					c.unit = observe.UnitFromCgroups(cgroups)
-					c.container = ContainerFromCgroups(cgroups)
-				}
+		if !ok || c.start != st.Starttime {
+			c = cachedProc{start: st.Starttime}
+			if cgroups, err := p.Cgroups(); err == nil {
+				c.unit = observe.UnitFromCgroups(cgroups)
+				c.container = ContainerFromCgroups(cgroups)
 			}
 		}
 		seen[pid] = c
-		proc := Process{PID: pid, Command: st.comm, Unit: c.unit, Container: c.container}
+		proc := Process{PID: pid, Command: st.Comm, Unit: c.unit, Container: c.container}
 		allContained = allContained && proc.Container != nil
 		n.Processes = append(n.Processes, proc)
 	}
@@ -219,45 +201,6 @@ type cachedProc struct {
 	start     uint64 // starttime in /proc/<pid>/stat: pid and start name a process
 	unit      string
 	container *Container
-}
-
-// procStat is the part of /proc/<pid>/stat discovery uses.
-type procStat struct {
-	comm    string
-	kthread bool
-	start   uint64
-}
-
-// readStat reads /proc/<pid>/stat: "pid (comm) state ppid ... flags ...
-// starttime ...", where comm may hold spaces and parentheses. Fields are
-// numbered as in proc(5).
-func readStat(path string) (procStat, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(string(b))
-}
-
-func parseStat(s string) (procStat, error) {
-	l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if l < 0 || r < l {
-		return procStat{}, fmt.Errorf("stat: no comm in %q", s)
-	}
-	// After the comm: state is field 3, flags 9, starttime 22.
-	f := strings.Fields(s[r+1:])
-	if len(f) < 20 {
-		return procStat{}, fmt.Errorf("stat: %d fields after comm", len(f))
-	}
-	flags, err := strconv.ParseUint(f[9-3], 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("stat flags: %w", err)
-	}
-	start, err := strconv.ParseUint(f[22-3], 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("stat starttime: %w", err)
-	}
-	return procStat{comm: s[l+1 : r], kthread: flags&pfKthread != 0, start: start}, nil
 }
 
 // markHost marks the initial network namespace. Kernel threads all live in
@@ -303,55 +246,15 @@ func (d *Discoverer) markHost(nss []Namespace, withKthreads uint64) {
 	}
 }
 
-// probeInitial reports whether n is the initial network namespace: whether
-// tcp_max_orphans exists in /proc/sys from inside it.
+// probeInitial reports whether n is the initial network namespace, probing
+// /proc/sys from inside it.
 func probeInitial(n Namespace) (bool, error) {
 	var initial bool
-	err := n.Do(func() error {
-		_, err := os.Stat("/proc/sys/net/ipv4/tcp_max_orphans")
-		switch {
-		case err == nil:
-			initial = true
-		case errors.Is(err, fs.ErrNotExist):
-		default:
-			return err
-		}
-		return nil
+	err := n.Do(func() (err error) {
+		initial, err = observe.ProbeInitial("/proc/sys")
+		return err
 	})
 	return initial, err
-}
-
-// namedNS is one entry of the named directory.
-type namedNS struct {
-	name, path string
-	inode      uint64
-}
-
-// readNamed lists the named directory's namespaces, by name. An entry that
-// is not an nsfs mount (a file left behind by an interrupted `ip netns add`
-// or an unmounted name) is not a namespace and is skipped.
-func (d *Discoverer) readNamed() ([]namedNS, error) {
-	entries, err := os.ReadDir(d.namedDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []namedNS
-	for _, e := range entries {
-		path := filepath.Join(d.namedDir, e.Name())
-		var sfs unix.Statfs_t
-		if err := unix.Statfs(path, &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Stat(path, &st); err != nil {
-			continue
-		}
-		out = append(out, namedNS{name: e.Name(), path: path, inode: st.Ino})
-	}
-	return out, nil
 }
 
 // readNetLink reads a /proc/<pid>/ns/net link, "net:[4026531840]".

@@ -5,18 +5,6 @@ import (
 	"testing"
 )
 
-func FuzzParseStat(f *testing.F) {
-	f.Add("10 (nginx) S 1 10 10 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0")
-	f.Add("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 25 0 0")
-	f.Add("10 (a) (b)) S")
-	f.Fuzz(func(t *testing.T, s string) {
-		st, err := parseStat(s)
-		if err == nil && !strings.Contains(s, "("+st.comm+")") {
-			t.Errorf("comm %q not in %q", st.comm, s)
-		}
-	})
-}
-
 func FuzzContainerFromPath(f *testing.F) {
 	id := strings.Repeat("ab", 32)
 	f.Add("/system.slice/docker-" + id + ".scope")

@@ -1,8 +1,9 @@
 package netns
 
 import (
+	"cmp"
 	"fmt"
-	"slices"
+	"strings"
 )
 
 // Namespace is one network namespace on the host, as one discovery found it.
@@ -66,10 +67,22 @@ func (n Namespace) String() string {
 	return fmt.Sprintf("net:[%d]", n.Inode)
 }
 
-// HeldBy reports whether pid was seen holding the namespace.
-func (n Namespace) HeldBy(pid int) bool {
-	_, ok := slices.BinarySearch(n.holders, pid)
-	return ok
+// Compare orders namespaces the way Discover lists them: the host's first,
+// then the named ones by name, then the rest by inode.
+func Compare(a, b Namespace) int {
+	switch {
+	case a.Host != b.Host:
+		if a.Host {
+			return -1
+		}
+		return 1
+	case (a.Name == "") != (b.Name == ""):
+		if a.Name != "" {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.Inode, b.Inode))
 }
 
 // Find returns the namespace with the given inode.

@@ -36,19 +36,19 @@ func withNS(labels ...string) []string { return append(append([]string{}, nsLabe
 var (
 	famSockets = family{"sockets", "TCP sockets by kernel state. TIME_WAIT every tick (sockstat, or the socket dump); CLOSE_WAIT and FIN_WAIT2 from the latest dump that listed them (every --detail-interval); other states only at ticks whose socket dump included them.",
 		prometheus.GaugeValue, withNS("state")}
-	famHolding = family{"sockets_holding_ports", "Sockets that may hold a local port (sockstat TCP inuse + TCP6 inuse + tw): no destination can use more ports than this.",
+	famHolding = family{"sockets_holding_ports", "Sockets that may hold a local port: sockstat TCP inuse + TCP6 inuse + tw, and in the initial network namespace the sockets bound but not connected, up to sockstat TCP alloc. No destination can use more ports than this.",
 		prometheus.GaugeValue, nsLabels}
-	famUsable = family{"usable_ports", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it.",
+	famUsable = family{"usable_ports", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it and, at ticks with a socket dump, minus the listening ports inside it.",
 		prometheus.GaugeValue, nsLabels}
 	famDestinations = family{"destinations", "Destinations (local address, remote address and port) that hold ephemeral ports; only at ticks that dumped the whole socket table.",
 		prometheus.GaugeValue, nsLabels}
-	famDestInUse = family{"destination_ports_in_use", "Ephemeral ports in use towards one destination, for the busiest --metrics-top destinations; local=\"other\",remote=\"other\" sums the rest. Only at ticks that dumped the whole socket table.",
+	famDestInUse = family{"destination_ports_in_use", "Ephemeral ports in use towards one destination (sockets holding one, TIME_WAIT included), for the --metrics-top destinations under most pressure, in the order diagnose lists them; local=\"other\",remote=\"other\" sums the rest. Only at ticks that dumped the whole socket table.",
 		prometheus.GaugeValue, withNS("local", "remote")}
 	famDestUsable = family{"destination_ports_usable", "Ephemeral ports a destination can use (the same for every destination); series as destination_ports_in_use.",
 		prometheus.GaugeValue, withNS("local", "remote")}
-	famDestUtil = family{"destination_utilization_ratio", "Ports in use over usable ports, 0 to 1, per destination; for local=\"other\",remote=\"other\" the busiest of the destinations not listed.",
+	famDestUtil = family{"destination_utilization_ratio", "Ports connect() cannot use towards one destination (in use, less the TIME_WAIT sockets tcp_tw_reuse lets it take) over usable ports, 0 to 1, diagnose's utilization; for local=\"other\",remote=\"other\" that of the most pressed destination not listed.",
 		prometheus.GaugeValue, withNS("local", "remote")}
-	famWorst = family{"destination_worst_utilization_ratio", "Utilization of the busiest destination, 0 to 1 (0 with none); only at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports.",
+	famWorst = family{"destination_worst_utilization_ratio", "Utilization (as destination_utilization_ratio) of the destination under most pressure, diagnose's worst destination, 0 to 1 (0 with none); only at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports.",
 		prometheus.GaugeValue, nsLabels}
 	famNewConns = family{"new_outgoing_connections_per_second", "New outgoing connection attempts per second (Tcp ActiveOpens over the agent's recent ticks).",
 		prometheus.GaugeValue, nsLabels}

@@ -97,7 +97,7 @@ func New(opts Options) *Metrics {
 	m.backoff = gaugeVec(famBackoff)
 	m.degraded = gaugeVec(famDegraded)
 	m.interval = gauge(famInterval)
-	m.policyInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: famPolicyInfo.fqName(), Help: famPolicyInfo.help}, famPolicyInfo.labels)
+	m.policyInfo = gaugeVec(famPolicyInfo)
 	m.policyLoad = gauge(famPolicyLoad)
 	reg.MustRegister(m.tick, m.recommendations, m.changes, m.refusals, m.tickDuration, m.tickSuccess,
 		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad)

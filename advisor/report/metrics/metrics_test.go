@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -225,6 +226,54 @@ func TestBusyTick(t *testing.T) {
 	}
 	if ts := series(got[Namespace+"_last_success_timestamp_seconds"])["{}"]; time.Since(time.Unix(int64(ts), 0)) > time.Minute {
 		t.Errorf("last_success_timestamp_seconds = %v, not now", ts)
+	}
+}
+
+// TestDestinationsFollowFindings: with tcp_tw_reuse in effect, the
+// destination holding the most sockets is not the one under most pressure.
+// The per-destination series come in the findings' order with the
+// findings' figures (ports connect() cannot use over usable ports), and
+// the worst utilization is that of the findings' worst destination.
+func TestDestinationsFollowFindings(t *testing.T) {
+	sc := sysctls().With(advisor.KeyTwReuse, "1").With(advisor.KeyTimestamps, "1")
+	local := netip.MustParseAddr("10.0.0.1")
+	// reused: 600 sockets in TIME_WAIT, all but 10 older than the reuse
+	// delay, so 10 ports unavailable; open: 100 open connections.
+	reused := advisor.DestKey{Local: local, Remote: netip.MustParseAddrPort("10.1.0.1:80")}
+	open := advisor.DestKey{Local: local, Remote: netip.MustParseAddrPort("10.1.0.2:80")}
+	sum := &advisor.SocketSummary{Dumped: advisor.StatesOf(advisor.AllStates()...), PerDestination: map[advisor.DestKey]advisor.DestCount{
+		reused: {InUse: 600, TimeWait: 600, TimeWaitYoung: 10},
+		open:   {InUse: 100},
+	}}
+	sum.States[advisor.TimeWait], sum.States[advisor.Established] = 600, 100
+	snap := advisor.Snapshot{Time: t0, Sysctls: sc, Sockets: sum, Counters: advisor.Counters{TCPInUse: 100, TimeWait: 600}}
+	f := advisor.Analyze([]advisor.Snapshot{snap})
+	w := f.Connections.Worst
+	if w == nil || w.Remote != "10.1.0.2:80" || f.Destinations[1].PortsUnavailable != 10 {
+		t.Fatalf("findings: worst %+v, destinations %+v", w, f.Destinations)
+	}
+	m := New(Options{TopN: 1})
+	m.ObserveTick("", "", snap, f, time.Millisecond, nil)
+	got := gather(t, m)
+	want := map[string]map[string]float64{
+		"destination_worst_utilization_ratio": {`{}`: 100.0 / 999},
+		"destination_utilization_ratio": {
+			`{local="10.0.0.1",remote="10.1.0.2:80"}`: 100.0 / 999,
+			`{local="other",remote="other"}`:          10.0 / 999,
+		},
+		"destination_ports_in_use": {
+			`{local="10.0.0.1",remote="10.1.0.2:80"}`: 100,
+			`{local="other",remote="other"}`:          600,
+		},
+	}
+	for fam, ws := range want {
+		if s := series(got[Namespace+"_"+fam]); !mapsEqual(s, ws) {
+			t.Errorf("%s = %v, want %v", fam, s, ws)
+		}
+	}
+	// The findings round to four decimals; the metric does not.
+	if r := series(got[Namespace+"_destination_worst_utilization_ratio"])["{}"]; math.Abs(r-w.Utilization) > 5e-5 {
+		t.Errorf("worst utilization %v, findings' worst destination %v", r, w.Utilization)
 	}
 }
 

@@ -3,7 +3,6 @@ package metrics
 import (
 	"cmp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -35,7 +34,7 @@ func newTickValues(snap advisor.Snapshot, f advisor.Findings, topN int) *tickVal
 	v.add(famHolding, float64(f.Ports.SocketsHoldingPorts))
 	v.add(famUsable, float64(f.Ports.Usable))
 	if f.StatesComplete && snap.Sockets != nil {
-		v.destinations(snap.Sockets.PerDestination, f, topN)
+		v.destinations(snap, f, topN)
 	}
 	if r := f.Connections.ActiveOpensPerSecond; r != nil {
 		v.add(famNewConns, *r)
@@ -77,46 +76,41 @@ func (v *tickValues) states(snap advisor.Snapshot, f advisor.Findings) {
 	}
 }
 
-// destinations exports the topN busiest destinations of a complete dump and
-// one Other series for the rest: the ports they hold together, and the
-// utilization of the busiest among them.
-func (v *tickValues) destinations(per map[advisor.DestKey]advisor.DestCount, f advisor.Findings, topN int) {
-	type dest struct {
-		local, remote string
-		inUse         int
-	}
-	all := make([]dest, 0, len(per))
-	for k, c := range per {
-		all = append(all, dest{k.Local.String(), k.Remote.String(), c.InUse})
-	}
-	slices.SortFunc(all, func(a, b dest) int {
-		return cmp.Or(cmp.Compare(b.inUse, a.inUse), strings.Compare(a.local, b.local), strings.Compare(a.remote, b.remote))
-	})
+// destinations exports the topN destinations of a complete dump in the
+// order the findings rank them, most pressed first, and one Other series
+// for the rest: the ports they hold together, and the utilization of the
+// first of them. Utilization is the findings' own figure, the ports
+// connect() cannot use (those held, less TIME_WAIT ones tcp_tw_reuse may
+// take) over the usable ports, unrounded.
+func (v *tickValues) destinations(snap advisor.Snapshot, f advisor.Findings, topN int) {
+	all := advisor.RankDestinations(snap, f.Ports.Usable)
 	usable := float64(f.Ports.Usable)
-	util := func(n int) float64 {
+	util := func(d advisor.DestinationUse) float64 {
 		if usable <= 0 {
 			return 0
 		}
-		return float64(n) / usable
+		return float64(d.PortsUnavailable) / usable
 	}
-	listed := all[:min(topN, len(all))]
+	listed, rest := all[:min(topN, len(all))], all[min(topN, len(all)):]
 	for _, d := range listed {
-		v.add(famDestInUse, float64(d.inUse), d.local, d.remote)
-		v.add(famDestUsable, usable, d.local, d.remote)
-		v.add(famDestUtil, util(d.inUse), d.local, d.remote)
+		v.add(famDestInUse, float64(d.PortsInUse), d.Local, d.Remote)
+		v.add(famDestUsable, usable, d.Local, d.Remote)
+		v.add(famDestUtil, util(d), d.Local, d.Remote)
 	}
-	rest, busiest := 0, 0
-	for _, d := range all[len(listed):] {
-		rest += d.inUse
-		busiest = max(busiest, d.inUse)
+	inUse, restUtil := 0, 0.0
+	for _, d := range rest {
+		inUse += d.PortsInUse
 	}
-	v.add(famDestInUse, float64(rest), Other, Other)
+	if len(rest) > 0 {
+		restUtil = util(rest[0])
+	}
+	v.add(famDestInUse, float64(inUse), Other, Other)
 	v.add(famDestUsable, usable, Other, Other)
-	v.add(famDestUtil, util(busiest), Other, Other)
+	v.add(famDestUtil, restUtil, Other, Other)
 	v.add(famDestinations, float64(len(all)))
 	worst := 0.0
-	if len(all) > 0 {
-		worst = util(all[0].inUse)
+	if w := f.Connections.Worst; w != nil {
+		worst = util(*w)
 	}
 	v.add(famWorst, worst)
 }
@@ -149,20 +143,17 @@ func (v *tickValues) closeWait(owners []advisor.OwnerCount, topN int) {
 	v.add(famCloseWait, float64(rest), Other, Other)
 }
 
-// sysctls exports every sysctl read whose registry kind is one integer,
+// sysctls exports every registered sysctl read whose kind is one integer,
 // and the port range's two bounds; port lists have no number to export.
+// Sysctls checked the shape of every registered value.
 func (v *tickValues) sysctls(sc advisor.Sysctls) {
-	for _, k := range sc.Keys() {
-		kind := advisor.KindInt
-		if reg, ok := advisor.LookupSysctl(k); ok {
-			kind = reg.Kind
+	for _, reg := range advisor.Registry() {
+		if !sc.Has(reg.Name) {
+			continue
 		}
-		switch kind {
+		switch reg.Kind {
 		case advisor.KindInt:
-			raw, _ := sc.Value(k)
-			if n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err == nil {
-				v.add(famSysctl, float64(n), k)
-			}
+			v.add(famSysctl, float64(sc.Int(reg.Name)), reg.Name)
 		case advisor.KindPortRange:
 			r := sc.PortRange()
 			v.add(famPortRange, float64(r.Low), "low")

@@ -4,6 +4,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/textwrap"
+)
+
+// helpWidth is the width --help fills text to; flagIndent starts the lines
+// of a flag's description.
+const (
+	helpWidth  = 78
+	flagIndent = "        "
 )
 
 // WriteUsage writes the program's --help: its synopsis and the visible
@@ -31,14 +40,14 @@ func (p Program) WriteUsage(w io.Writer) error {
 // flags.
 func (p Program) WriteHelp(w io.Writer, c Command) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: %s %s\n\n%s\n", p.Name, c.Synopsis(), wrap(capitalize(c.Summary)+".", 78, ""))
+	fmt.Fprintf(&b, "Usage: %s %s\n\n%s\n", p.Name, c.Synopsis(), textwrap.Fill(capitalize(c.Summary)+".", helpWidth, "", ""))
 	for _, d := range c.Details {
-		fmt.Fprintf(&b, "\n%s\n", wrap(d, 78, ""))
+		fmt.Fprintf(&b, "\n%s\n", textwrap.Fill(d, helpWidth, "", ""))
 	}
 	if len(c.Flags) > 0 {
 		b.WriteString("\nFlags:\n")
 		for _, f := range c.Flags {
-			fmt.Fprintf(&b, "  %s\n%s\n", flagSpelling(f), wrap(flagText(f), 78, "        "))
+			fmt.Fprintf(&b, "  %s\n%s\n", flagSpelling(f), textwrap.Fill(flagText(f), helpWidth, flagIndent, flagIndent))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -75,21 +84,4 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// wrap fills text to width columns, each line starting with indent.
-func wrap(text string, width int, indent string) string {
-	var lines []string
-	line := indent
-	for _, word := range strings.Fields(text) {
-		if line != indent && len(line)+1+len(word) > width {
-			lines = append(lines, line)
-			line = indent
-		}
-		if line != indent {
-			line += " "
-		}
-		line += word
-	}
-	return strings.Join(append(lines, line), "\n")
 }
