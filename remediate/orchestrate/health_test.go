@@ -223,6 +223,22 @@ func TestInProcessTimesAreMonotonic(t *testing.T) {
 	}
 }
 
+// restartWithState writes state to a's state file and starts a new agent
+// on it, as a restart would, with a clock the test moves.
+func restartWithState(t *testing.T, a *Agent, root string, log Logger, notify Notifier, state string) (*Agent, *fakeClock) {
+	t.Helper()
+	if err := os.WriteFile(a.own.session.Applier.Store.Path(), []byte(state), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	a, err := reopen(t, a, root, log, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Now()}
+	a.now = clock.now
+	return a, clock
+}
+
 // reopen starts a new agent on a's sysctl tree and state directory, as a
 // restart would.
 func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
@@ -249,15 +265,7 @@ func TestAgentReloadedStateChecksNamespace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a, _, log, notify, root := setup(t, "enforce", "")
 			store := a.own.session.Applier.Store
-			if err := os.WriteFile(store.Path(), []byte(`{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`), 0o640); err != nil {
-				t.Fatal(err)
-			}
-			a, err := reopen(t, a, root, log, notify)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := &fakeClock{t: time.Now()}
-			a.now = clock.now
+			a, clock := restartWithState(t, a, root, log, notify, `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`)
 			a.Tick()
 			if err := os.WriteFile(store.Path(), []byte(tt.fixed), 0o640); err != nil {
 				t.Fatal(err)

@@ -32,7 +32,10 @@ func fixtureProc(t *testing.T, inodes ...uint64) string {
 		if err := os.Symlink(fmt.Sprintf("net:[%d]", ino), filepath.Join(dir, "ns", "net")); err != nil {
 			t.Fatal(err)
 		}
-		stat := fmt.Sprintf("%d (proc%d) S 0 %d %d 0 -1 %d 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0", pid, pid, pid, pid, flags)
+		// Every field of the kernel's line, as procfs reads them all.
+		stat := fmt.Sprintf("%d (proc%d) S 0 %d %d 0 -1 %d 10646 495840 0 130 4 7 628 239 20 0 1 0 32425 5246976 963 "+
+			"18446744073709551615 94834319511552 94834320300957 140732893979216 0 0 0 65536 4 1132560123 1 0 0 17 0 0 0 0 0 0 "+
+			"94834320534256 94834320582500 94835214188544 140732893981533 140732893981548 140732893981548 140732893982698 0", pid, pid, pid, pid, flags)
 		if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -63,17 +66,8 @@ func setupAll(t *testing.T, mode string, others ...uint64) (*Agent, *recordingLo
 // the store works again.
 func TestAllNamespacesOwnWatchTicks(t *testing.T) {
 	a, log, notify, root := setupAll(t, "enforce")
-	torn := `{"version":1,"managed":{"net.ipv4.ip_local_port_range":{"orig`
 	store := a.own.session.Applier.Store
-	if err := os.WriteFile(store.Path(), []byte(torn), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	a, err := reopen(t, a, root, log, notify)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &fakeClock{t: time.Now()}
-	a.now = clock.now
+	a, clock := restartWithState(t, a, root, log, notify, `{"version":1,"managed":{"net.ipv4.ip_local_port_range":{"orig`)
 	for range 3 {
 		a.Tick()
 		clock.advance(2 * time.Second)
@@ -135,7 +129,7 @@ func TestAllNamespacesCorruptStateWatched(t *testing.T) {
 		t.Errorf("state store failure logged %d times, want once", n)
 	}
 	h := a.Health()
-	if h.StateStoreOK || !strings.HasPrefix(h.StateStoreError, fmt.Sprintf("net:[%d] ", other)) || !strings.Contains(h.StateStoreError, "corrupt") {
+	if h.StateStoreOK || !strings.HasPrefix(h.StateStoreError, fmt.Sprintf("net:[%d]", other)) || !strings.Contains(h.StateStoreError, "corrupt") {
 		t.Errorf("health = %+v", h)
 	}
 	if b, _ := os.ReadFile(file); string(b) != torn {
