@@ -147,10 +147,8 @@ func (a *Applier) applyGroup(st *State, group []Change) (_ []Applied, err error)
 			err = errors.Join(err, serr)
 		}
 	}()
-	if a.Persist.Path != "" {
-		if err := a.Persist.check(); err != nil {
-			return nil, err
-		}
+	if err := a.Persist.check(); err != nil {
+		return nil, err
 	}
 	for _, c := range group {
 		live, err := a.Sysctls.Get(c.Key)

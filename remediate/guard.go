@@ -72,25 +72,19 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("%s %q -> %q refused by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Guardrail, r.Bound, r.Source, r.Reason)
 }
 
-// Guard decides which proposed changes may be written: it is the one place
-// where the registry's bounds, the policy's guardrails, the live host and
-// the state store's cooldowns, hysteresis and released keys are checked.
-type Guard struct {
-	Set   *policies.Set
-	State *State
-	Now   time.Time
-}
-
-// CheckGroup checks each change of a group on its own, then the invariants
-// between keys once the whole group would be applied. snap holds the
-// values the groups before this one leave.
-func (g Guard) CheckGroup(changes []Change, snap advisor.Snapshot) *Refusal {
+// checkGroup is the guard, which decides whether a group of proposed
+// changes may be written: the one place where the registry's bounds, the
+// policy's guardrails, the live host and the state store's cooldowns,
+// hysteresis and released keys are checked. It checks each change on its
+// own, then the invariants between keys once the whole group would be
+// applied. snap holds the values the groups before this one leave.
+func (p Planner) checkGroup(changes []Change, snap advisor.Snapshot) *Refusal {
 	for _, c := range changes {
-		if r := g.Check(c, snap); r != nil {
+		if r := p.check(c, snap); r != nil {
 			return r
 		}
 	}
-	return g.checkInvariants(changes, snap)
+	return p.checkInvariants(changes, snap)
 }
 
 // refusal starts a refusal of c.
@@ -99,9 +93,9 @@ func refusal(c Change, guardrail, bound, source, format string, args ...any) *Re
 		Guardrail: guardrail, Bound: bound, Source: source, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Check checks one change against its key's guardrails.
-func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
-	pol := g.Set.Guardrail(c.Key)
+// check checks one change against its key's guardrails.
+func (p Planner) check(c Change, snap advisor.Snapshot) *Refusal {
+	pol := p.Set.Guardrail(c.Key)
 	if err := advisor.CheckSettable(c.Key); err != nil {
 		return refusal(c, GuardAllowList, "settable keys", "built-in", "%v", err)
 	}
@@ -112,15 +106,15 @@ func (g Guard) Check(c Change, snap advisor.Snapshot) *Refusal {
 	if err := reg.Check(c.To); err != nil {
 		return refusal(c, GuardBuiltin, reg.Bounds(), "built-in", "%v", err)
 	}
-	if g.State != nil {
-		if m, ok := g.State.Managed[c.Key]; ok {
+	if p.State != nil {
+		if m, ok := p.State.Managed[c.Key]; ok {
 			if m.Released {
 				return refusal(c, GuardReleased, "released at "+m.ReleasedAt.Format(time.RFC3339), "state",
 					"changed outside tcp-advisor; it is no longer managed (tcp-advisor rollback --key %s restores the original)", c.Key)
 			}
-			if next := m.LastChange.Add(pol.Cooldown); pol.Cooldown > 0 && g.Now.Before(next) {
+			if next := m.LastChange.Add(pol.Cooldown); pol.Cooldown > 0 && p.Now.Before(next) {
 				return refusal(c, GuardCooldown, "cooldown "+pol.Cooldown.String(), pol.SourceOf("cooldown"),
-					"last changed %s ago", g.Now.Sub(m.LastChange).Round(time.Second))
+					"last changed %s ago", p.Now.Sub(m.LastChange).Round(time.Second))
 			}
 			if dir := direction(c.Key, c.From, c.To); dir != 0 && m.Direction != 0 && dir != m.Direction {
 				return refusal(c, GuardHysteresis, "no reversal", "built-in",
@@ -197,7 +191,7 @@ func checkPortRange(c Change, pol policies.Guardrail, snap advisor.Snapshot) *Re
 // not picked automatically), and reserve ports anywhere in it. A socket on
 // a port already inside the range may be an automatic choice and is left
 // alone. ok is false when the observation did not dump the sockets.
-func (g Guard) newServicePorts(snap advisor.Snapshot, cur, next advisor.PortRange, reserved advisor.PortSet) (missing advisor.PortSet, ok bool) {
+func (p Planner) newServicePorts(snap advisor.Snapshot, cur, next advisor.PortRange, reserved advisor.PortSet) (missing advisor.PortSet, ok bool) {
 	if snap.Sockets == nil || !snap.Sockets.Dumped.Has(advisor.Listen) {
 		return nil, false
 	}
@@ -206,7 +200,7 @@ func (g Guard) newServicePorts(snap advisor.Snapshot, cur, next advisor.PortRang
 		held = held.Add(int(l.ID.Local.Port()))
 	}
 	held = held.Union(snap.Sockets.UDPPorts)
-	want := held.Minus(advisor.PortSet{cur}).Within(next).Union(g.Set.Guardrail(advisor.KeyPortRange).Reserve.Within(next))
+	want := held.Minus(advisor.PortSet{cur}).Within(next).Union(p.Set.Guardrail(advisor.KeyPortRange).Reserve.Within(next))
 	return want.Minus(reserved), true
 }
 
@@ -214,13 +208,13 @@ func (g Guard) newServicePorts(snap advisor.Snapshot, cur, next advisor.PortRang
 // ip_local_reserved_ports change that keeps the ports services hold inside
 // the new range out of automatic port choice: otherwise an outgoing
 // connection, TCP or UDP, could take a service's port while it restarts.
-func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *Refusal) {
+func (p Planner) withReservations(c Change, snap advisor.Snapshot) ([]Change, *Refusal) {
 	to, err := advisor.ParsePortRange(c.To)
 	if err != nil {
-		return []Change{c}, nil // Check refuses it
+		return []Change{c}, nil // check refuses it
 	}
 	reserved := snap.Sysctls.ReservedPorts()
-	missing, ok := g.newServicePorts(snap, snap.Sysctls.PortRange(), to, reserved)
+	missing, ok := p.newServicePorts(snap, snap.Sysctls.PortRange(), to, reserved)
 	if !ok {
 		return nil, refusal(c, GuardServicePorts, "services' ports reserved", "built-in",
 			"the ports services hold are unknown (no socket dump in this observation), so the reservations a wider range needs cannot be computed")
@@ -241,9 +235,11 @@ func (g Guard) withReservations(c Change, snap advisor.Snapshot) ([]Change, *Ref
 }
 
 // checkInvariants checks the relations between keys once a group applies:
-// the range stays above ip_unprivileged_port_start, every service port the
-// range change brings in is reserved, and reservations leave ports usable.
-func (g Guard) checkInvariants(changes []Change, snap advisor.Snapshot) *Refusal {
+// every service port the range change brings in is reserved, and
+// reservations leave ports usable. Build has already kept the range above
+// ip_unprivileged_port_start (check) and refused a range change without a
+// socket dump to know the services' ports (withReservations).
+func (p Planner) checkInvariants(changes []Change, snap advisor.Snapshot) *Refusal {
 	cur := snap.Sysctls.PortRange()
 	rng, reserved := cur, snap.Sysctls.ReservedPorts()
 	var rangeChange *Change
@@ -263,14 +259,7 @@ func (g Guard) checkInvariants(changes []Change, snap advisor.Snapshot) *Refusal
 		return nil
 	}
 	c := *rangeChange
-	if start := snap.Sysctls.Int(advisor.KeyUnprivilegedPortStart); rng.Low < start {
-		return refusal(c, GuardUnprivileged, fmt.Sprintf("ip_unprivileged_port_start %d", start), "built-in", "low %d is below it", rng.Low)
-	}
-	missing, ok := g.newServicePorts(snap, cur, rng, reserved)
-	if !ok {
-		return refusal(c, GuardServicePorts, "services' ports reserved", "built-in", "the ports services hold are unknown (no socket dump in this observation)")
-	}
-	if len(missing) > 0 {
+	if missing, _ := p.newServicePorts(snap, cur, rng, reserved); len(missing) > 0 {
 		return refusal(c, GuardServicePorts, "services' ports reserved", "built-in",
 			"service ports %s would fall inside %s without being reserved", missing, rng)
 	}

@@ -23,8 +23,11 @@ type Persister struct {
 
 // check refuses a drop-in path outside the sysctl.d directory, whatever
 // named it (a policy, a state file, the command line), and a directory
-// that is a symlink.
+// that is a symlink. No drop-in (an empty path) passes.
 func (p Persister) check() error {
+	if p.Path == "" {
+		return nil
+	}
 	dir := p.Dir
 	if dir == "" {
 		dir = policies.PersistDir

@@ -94,7 +94,6 @@ type Planner struct {
 func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Plan {
 	plan := Plan{Time: p.Now, Level: policies.SeverityOK, Counts: map[string]int{},
 		Changes: []Change{}, Advice: []Advice{}, Refused: []Refusal{}}
-	guard := Guard(p)
 	claimed := map[string]string{} // key → rule that first set it
 	// live keeps the observed values; sim is what each group leaves, so
 	// invariants between keys are checked against the groups before.
@@ -130,12 +129,12 @@ func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Pl
 			changes := []Change{c}
 			if pc.Key == advisor.KeyPortRange {
 				var r *Refusal
-				if changes, r = guard.withReservations(c, sim); r != nil {
+				if changes, r = p.withReservations(c, sim); r != nil {
 					plan.Refused = append(plan.Refused, *r)
 					continue
 				}
 			}
-			if r := guard.CheckGroup(changes, sim); r != nil {
+			if r := p.checkGroup(changes, sim); r != nil {
 				plan.Refused = append(plan.Refused, *r)
 				continue
 			}

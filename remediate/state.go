@@ -82,17 +82,14 @@ const (
 // leaves either the old file or the new one, never a torn one.
 type Store struct {
 	dir string
-	// blocked is the *CorruptError or *VersionError of the last Load: a
-	// file tcp-advisor cannot read is never overwritten. MoveAside clears
-	// a CorruptError.
+	// blocked is the *CorruptError or *VersionError of the last Load, or
+	// what Refuse was given: a file tcp-advisor cannot read, or must not
+	// write over, is never overwritten. MoveAside clears a CorruptError.
 	blocked error
 }
 
 // NewStore returns a store in dir; the directory is created on first save.
 func NewStore(dir string) *Store { return &Store{dir: dir} }
-
-// Dir returns the state directory.
-func (s *Store) Dir() string { return s.dir }
 
 // Load reads the state; a missing file is an empty state. A file that does
 // not parse is a *CorruptError holding what could be salvaged from it; a
@@ -108,21 +105,21 @@ func (s *Store) Load() (*State, error) {
 		s.blocked = &StoreError{Op: "read", Path: path, Err: err}
 		return nil, s.blocked
 	}
+	// ParseState fails only with a *CorruptError or a *VersionError.
 	st, err := ParseState(path, b)
-	var ce *CorruptError
-	var ve *VersionError
-	if errors.As(err, &ce) || errors.As(err, &ve) {
-		s.blocked = err
-	} else {
-		s.blocked = nil
-	}
+	s.blocked = err
 	return st, err
 }
 
 // Blocked returns why Save refuses to write, or nil: the state file could
 // not be read (*CorruptError, *VersionError, or a read error as a
-// *StoreError) and has not been moved aside.
+// *StoreError) and has not been moved aside, or it was refused.
 func (s *Store) Blocked() error { return s.blocked }
+
+// Refuse makes Save refuse to write, with err as the reason, until the next
+// Load: the state file read is not one to write over, such as a state
+// recorded in another network namespace (a *NamespaceError).
+func (s *Store) Refuse(err error) { s.blocked = err }
 
 // Path returns the state file's path.
 func (s *Store) Path() string { return filepath.Join(s.dir, StateFile) }

@@ -84,15 +84,14 @@ func salvageState(b []byte) (*State, int) {
 	st := &State{Version: StateVersion, Managed: map[string]*ManagedKey{}}
 	version := 0
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !openDelim(dec, '{') {
 		return st, version
 	}
 	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
+		name, ok := nextKey(dec)
+		if !ok {
 			return st, version
 		}
-		name, _ := t.(string)
 		switch name {
 		case "version":
 			if dec.Decode(&version) != nil {
@@ -113,11 +112,10 @@ func salvageState(b []byte) (*State, int) {
 				return st, version
 			}
 			for dec.More() {
-				t, err := dec.Token()
-				if err != nil {
+				key, ok := nextKey(dec)
+				if !ok {
 					return st, version
 				}
-				key, _ := t.(string)
 				var raw json.RawMessage
 				if dec.Decode(&raw) != nil {
 					return st, version
@@ -164,7 +162,15 @@ type managedCheck struct {
 
 func (c *managedCheck) whole() bool { return c != nil && c.Original != nil }
 
+// openDelim reads the token that opens an object or array, d.
 func openDelim(dec *json.Decoder, d json.Delim) bool {
 	t, err := dec.Token()
 	return err == nil && t == d
+}
+
+// nextKey reads an object's next key.
+func nextKey(dec *json.Decoder) (string, bool) {
+	t, err := dec.Token()
+	key, _ := t.(string)
+	return key, err == nil
 }

@@ -39,6 +39,11 @@ func (s *Sysctls) get(key string) (string, error) {
 	return advisor.NormalizeValue(v), nil
 }
 
+// path returns the file of key below the root.
+func (s *Sysctls) path(key string) string {
+	return filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
+}
+
 // set writes a key and reads it back (Set wraps it for another network
 // namespace). It writes only keys the registry marks settable
 // (advisor.CheckSettable), whatever asks, and refuses keys that do not
@@ -49,7 +54,7 @@ func (s *Sysctls) set(key, value string) error {
 	if err := advisor.CheckSettable(key); err != nil {
 		return &WriteError{Key: key, Value: value, Err: err}
 	}
-	path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
+	path := s.path(key)
 	// A write of zero bytes never reaches the kernel; an empty list (no
 	// reserved ports) is written as a lone newline, as sysctl(8) does.
 	raw := value

@@ -22,11 +22,8 @@ func NewSysctlsIn(ns Namespace, root string) (*Sysctls, error) {
 
 // Get returns a key's value, whitespace-normalized.
 func (s *Sysctls) Get(key string) (string, error) {
-	if s.ns == nil {
-		return s.get(key)
-	}
 	var v string
-	err := s.ns.Do(func() error {
+	err := s.do(func() error {
 		var err error
 		v, err = s.get(key)
 		return err
@@ -36,8 +33,14 @@ func (s *Sysctls) Get(key string) (string, error) {
 
 // Set writes a key and reads it back. It refuses keys that do not exist.
 func (s *Sysctls) Set(key, value string) error {
+	return s.do(func() error { return s.set(key, value) })
+}
+
+// do runs fn in the Sysctls' network namespace: the calling process's, or
+// inside ns for the whole call.
+func (s *Sysctls) do(fn func() error) error {
 	if s.ns == nil {
-		return s.set(key, value)
+		return fn()
 	}
-	return s.ns.Do(func() error { return s.set(key, value) })
+	return s.ns.Do(fn)
 }

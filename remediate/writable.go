@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteAccessError lists the sysctls this process may not write, with the
@@ -29,17 +30,17 @@ func (e *WriteAccessError) Unwrap() error { return e.Err }
 
 // CheckWritable reports whether this process may write each of keys, in
 // the Sysctls' network namespace, without writing any: it opens each key's
-// file for writing and closes it. The kernel checks the permission to write
-// a sysctl when its file is opened (file mode, CAP_NET_ADMIN over the
-// namespace's owner for net.*, a read-only /proc/sys), so an agent that
-// would fail every write learns it before the first. Keys missing here are
-// skipped: planning refuses them anyway. The error is a *WriteAccessError.
+// file for writing, as set does (not following a symlink), and closes it.
+// The kernel checks the permission to write a sysctl when its file is
+// opened (file mode, CAP_NET_ADMIN over the namespace's owner for net.*, a
+// read-only /proc/sys), so an agent that would fail every write learns it
+// before the first. Keys missing here are skipped: planning refuses them
+// anyway. The error is a *WriteAccessError.
 func (s *Sysctls) CheckWritable(keys ...string) error {
-	check := func() error {
+	return s.do(func() error {
 		var denied WriteAccessError
 		for _, key := range keys {
-			path := filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
-			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			f, err := os.OpenFile(s.path(key), os.O_WRONLY|unix.O_NOFOLLOW, 0)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
@@ -56,9 +57,5 @@ func (s *Sysctls) CheckWritable(keys ...string) error {
 			return &denied
 		}
 		return nil
-	}
-	if s.ns == nil {
-		return check()
-	}
-	return s.ns.Do(check)
+	})
 }

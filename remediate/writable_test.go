@@ -18,6 +18,10 @@ func TestCheckWritable(t *testing.T) {
 			os.WriteFile(p, []byte("60\n"), 0o644)
 		}
 	}
+	// A symlink is not followed, as set does not follow one.
+	if err := os.Symlink("tcp_fin_timeout", filepath.Join(root, "net/ipv4/tcp_tw_reuse")); err != nil {
+		t.Fatal(err)
+	}
 	s, err := NewSysctls(root)
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +34,7 @@ func TestCheckWritable(t *testing.T) {
 		{[]string{"net.ipv4.tcp_tw_reuse_delay"}, ""}, // missing here: skipped
 		{[]string{"net.ipv4.tcp_fin_timeout", "net.ipv4.ip_local_port_range"}, "cannot write net.ipv4.ip_local_port_range (open " + filepath.Join(root, "net/ipv4/ip_local_port_range") + ": is a directory)"},
 		{[]string{"net.ipv4.ip_local_port_range", "net.ipv4.tcp_fin_timeout", "net.ipv4.ip_local_port_range"}, "cannot write net.ipv4.ip_local_port_range and net.ipv4.ip_local_port_range (open "},
+		{[]string{"net.ipv4.tcp_tw_reuse"}, "cannot write net.ipv4.tcp_tw_reuse (open " + filepath.Join(root, "net/ipv4/tcp_tw_reuse") + ": too many levels of symbolic links)"},
 		{nil, ""},
 	} {
 		err := s.CheckWritable(tt.keys...)

@@ -50,6 +50,8 @@ const (
 	// EventObservationDegraded: a source failed and a fallback was used
 	// (sock_diag → /proc/net/tcp), or a source works again.
 	EventObservationDegraded
+	// eventKindsEnd follows the last kind: a new kind goes before it.
+	eventKindsEnd
 )
 
 // kindInfo is what is fixed about a kind. Message IDs were generated once
@@ -83,7 +85,7 @@ var kinds = map[EventKind]kindInfo{
 // EventKinds returns every defined kind, in declaration order.
 func EventKinds() []EventKind {
 	out := make([]EventKind, 0, len(kinds))
-	for k := EventRecommendation; k <= EventObservationDegraded; k++ {
+	for k := EventRecommendation; k < eventKindsEnd; k++ {
 		out = append(out, k)
 	}
 	return out

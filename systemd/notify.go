@@ -40,9 +40,11 @@ func (n *Notifier) Ready() error { return n.send(daemon.SdNotifyReady) }
 // are folded into spaces: a newline would start another assignment, and a
 // status must never be able to say READY=1 by accident.
 func (n *Notifier) Status(line string) error {
-	line = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(line)
-	return n.send("STATUS=" + textsafe.Escape(line))
+	return n.send("STATUS=" + textsafe.Escape(lineBreaks.Replace(line)))
 }
+
+// lineBreaks folds every line break into a space.
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 // Watchdog pings the service manager's watchdog. Call it from the loop whose
 // liveness it vouches for, every WatchdogInterval.

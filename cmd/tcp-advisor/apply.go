@@ -29,8 +29,8 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if session.Problem != nil {
-		return fmt.Errorf("%w; nothing applied: a change that cannot be recorded first cannot be rolled back (`tcp-advisor status` explains, `tcp-advisor rollback` salvages)", session.Problem)
+	if session.Problem() != nil {
+		return fmt.Errorf("%w; nothing applied: a change that cannot be recorded first cannot be rolled back (`tcp-advisor status` explains, `tcp-advisor rollback` salvages)", session.Problem())
 	}
 	if session.PersistNote != "" {
 		fmt.Fprintf(stderr, "tcp-advisor apply: %s\n", session.PersistNote)

@@ -123,7 +123,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 func (sc *rollbackScope) plan(named []string, stdout io.Writer) error {
 	// A state file that could not be read: what was salvaged is restored,
 	// and the file is moved aside first, never overwritten.
-	if problem := sc.session.Problem; problem != nil {
+	if problem := sc.session.Problem(); problem != nil {
 		aside, err := sc.session.Salvage()
 		if err != nil {
 			return fmt.Errorf("%s%w", sc.label, err)

@@ -40,10 +40,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	} else if err = report.WriteText(stdout); err == nil {
 		err = statusNamespaces(*stateDir, *history, stdout, stderr)
 	}
-	if err == nil && session.Problem != nil {
+	if err == nil && session.Problem() != nil {
 		// The report lists what could be salvaged; stderr and the exit
 		// code tell scripts.
-		fmt.Fprintf(stderr, "tcp-advisor status: %v\n", session.Problem)
+		fmt.Fprintf(stderr, "tcp-advisor status: %v\n", session.Problem())
 		return exitError{code: 1}
 	}
 	return err

@@ -86,8 +86,8 @@ type Agent struct {
 	ready      bool
 	// metricsFailing is set while the metrics cannot be published.
 	metricsFailing bool
-	// health holds the tick figures Health reports.
-	health health
+	// ticks are the tick figures Health reports.
+	ticks tickFigures
 }
 
 // How many snapshots the agent keeps: six ticks for rates, and three
@@ -144,13 +144,7 @@ func (a *Agent) loadPolicies() error {
 			if d.Severity != hcl.DiagError {
 				continue
 			}
-			fields := map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
-			where := ""
-			if d.Subject != nil {
-				fields[systemd.FieldPolicyFile] = d.Subject.Filename
-				fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
-				where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-			}
+			where, fields := diagFields(d)
 			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
 		}
 		a.metricsPolicy(false)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -23,7 +22,7 @@ const (
 )
 
 // Health is how the agent is doing, for a metrics collector and for tests.
-// Agent.Health returns a copy; it is safe to call from any goroutine.
+// Agent.Health builds it.
 type Health struct {
 	// StateStoreOK is false while the state file cannot be read or
 	// written; nothing is applied meanwhile. StateStoreError says why.
@@ -55,71 +54,78 @@ func (b *backoff) fail(now time.Time) time.Duration {
 	return d
 }
 
-// health is the agent's tick figures, behind a mutex for Health(); the
-// mutex also guards every watch's watchHealth.
-type health struct {
-	mu sync.Mutex
-	h  Health
+// tickFigures are the agent's tick count and durations, for Health.
+type tickFigures struct {
+	count     uint64
+	last, max time.Duration
 }
 
 // watchHealth is one watched namespace's: its state store, its keys backing
-// off, its observation fallbacks.
+// off, its observation fallbacks. Everything that reads or writes it runs
+// on the agent's tick goroutine.
 type watchHealth struct {
-	storeErr error    // nil while the store works
-	store    *backoff // nil while the store works
+	store    *storeFailure // nil while the store works
 	keys     map[string]*backoff
 	degraded []string
 }
 
+// storeFailure is a failing state store: why, and when to probe it again.
+type storeFailure struct {
+	err error
+	backoff
+}
+
+// problems returns the namespace's health with label before each entry:
+// the state store's error ("" while it works), the keys backing off,
+// sorted, and the observation fallbacks.
+func (wh *watchHealth) problems(label string) (store string, backingOff, degraded []string) {
+	if wh.store != nil {
+		store = label + wh.store.err.Error()
+	}
+	for k := range wh.keys {
+		backingOff = append(backingOff, label+k)
+	}
+	slices.Sort(backingOff)
+	for _, d := range wh.degraded {
+		degraded = append(degraded, label+d)
+	}
+	return store, backingOff, degraded
+}
+
 // label names w in Health and the status line: "" for the namespace the
-// agent runs in, else the namespace's name and a colon.
-func (w *watch) label() string {
-	if w.ns == nil || w.ns.Host {
+// agent runs in and the host's, else the namespace's name and a colon.
+func (a *Agent) label(w *watch) string {
+	if w == a.own || w.ns.Host {
 		return ""
 	}
 	return w.ns.String() + ": "
 }
 
-// Health returns a copy of the agent's health, over every namespace it
-// watches (entries of other namespaces than its own are prefixed with the
+// Health returns the agent's health, over every namespace it watches
+// (entries of other namespaces than its own are prefixed with the
 // namespace).
 func (a *Agent) Health() Health {
-	ws := a.allWatches()
-	a.health.mu.Lock()
-	defer a.health.mu.Unlock()
-	h := a.health.h
-	h.StateStoreOK = true
-	h.BackingOff = []string{}
+	h := a.healthOf(a.allWatches())
+	h.Ticks, h.LastTick, h.MaxTick = a.ticks.count, a.ticks.last, a.ticks.max
+	return h
+}
+
+// healthOf is Health over the watches ws, without the tick figures.
+func (a *Agent) healthOf(ws []*watch) Health {
+	h := Health{StateStoreOK: true, BackingOff: []string{}}
 	var errs []string
 	for _, w := range ws {
-		wh := &w.health
-		if wh.storeErr != nil {
+		store, backingOff, degraded := w.health.problems(a.label(w))
+		if store != "" {
 			h.StateStoreOK = false
-			errs = append(errs, w.label()+wh.storeErr.Error())
+			errs = append(errs, store)
 		}
-		for k := range wh.keys {
-			h.BackingOff = append(h.BackingOff, w.label()+k)
-		}
-		for _, d := range wh.degraded {
-			h.Degraded = append(h.Degraded, w.label()+d)
-		}
+		h.BackingOff = append(h.BackingOff, backingOff...)
+		h.Degraded = append(h.Degraded, degraded...)
 	}
 	h.StateStoreError = strings.Join(errs, "; ")
 	slices.Sort(h.BackingOff)
 	return h
-}
-
-// watchHealth returns w's health alone: whether its state store works, the
-// keys backing off (sorted) and its observation fallbacks.
-func (a *Agent) watchHealth(w *watch) (storeOK bool, backingOff, degraded []string) {
-	a.health.mu.Lock()
-	defer a.health.mu.Unlock()
-	wh := &w.health
-	for k := range wh.keys {
-		backingOff = append(backingOff, k)
-	}
-	slices.Sort(backingOff)
-	return wh.storeErr == nil, backingOff, slices.Clone(wh.degraded)
 }
 
 // allWatches returns the agent's own watch and those of the other
@@ -127,7 +133,7 @@ func (a *Agent) watchHealth(w *watch) (storeOK bool, backingOff, degraded []stri
 func (a *Agent) allWatches() []*watch {
 	ws := []*watch{a.own}
 	for _, w := range a.watches {
-		if w != a.own && w.session != a.own.session {
+		if w != a.own {
 			ws = append(ws, w)
 		}
 	}
@@ -136,26 +142,23 @@ func (a *Agent) allWatches() []*watch {
 
 // tickDone records a tick's duration.
 func (a *Agent) tickDone(d time.Duration) {
-	a.health.mu.Lock()
-	defer a.health.mu.Unlock()
-	a.health.h.Ticks++
-	a.health.h.LastTick = d
-	a.health.h.MaxTick = max(a.health.h.MaxTick, d)
+	a.ticks.count++
+	a.ticks.last = d
+	a.ticks.max = max(a.ticks.max, d)
 }
 
 // storeFailed marks w's state store failing; the first failure is logged,
 // with what it kept from being applied.
 func (a *Agent) storeFailed(w *watch, err error, what string) {
 	now := a.now()
-	a.health.mu.Lock()
-	wh := &w.health
-	first := wh.storeErr == nil
-	wh.storeErr = err
-	if wh.store == nil {
-		wh.store = &backoff{}
+	f := w.health.store
+	first := f == nil
+	if first {
+		f = &storeFailure{}
+		w.health.store = f
 	}
-	wait := wh.store.fail(now)
-	a.health.mu.Unlock()
+	f.err = err
+	wait := f.fail(now)
 	if !first {
 		return
 	}
@@ -170,42 +173,36 @@ func (a *Agent) storeFailed(w *watch, err error, what string) {
 
 // storeRecovered marks w's state store working again and logs it.
 func (a *Agent) storeRecovered(w *watch) {
-	a.health.mu.Lock()
-	was := w.health.storeErr
-	w.health.storeErr, w.health.store = nil, nil
-	a.health.mu.Unlock()
+	was := w.health.store
+	w.health.store = nil
 	if was == nil {
 		return
 	}
 	path := w.session.Applier.Store.Path()
 	_ = w.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
 		Message: "state store works again: " + path + " can be written; applying resumes",
-		Fields:  map[string]string{systemd.FieldReason: "recovered from: " + was.Error(), systemd.FieldStateFile: path}})
+		Fields:  map[string]string{systemd.FieldReason: "recovered from: " + was.err.Error(), systemd.FieldStateFile: path}})
 }
 
 // storeUsable reports whether this tick may apply. While the store fails,
 // a probe runs when its back-off has passed: a state file that could not
 // be read is read again (an operator may have run rollback or restored
-// it); otherwise the state is saved again. A probe that works ends the
-// failure.
+// it) and checked as at start; otherwise the state is saved again. A probe
+// that works ends the failure.
 func (a *Agent) storeUsable(w *watch) bool {
-	a.health.mu.Lock()
-	failing, b := w.health.storeErr != nil, w.health.store
-	a.health.mu.Unlock()
-	if !failing {
+	f := w.health.store
+	if f == nil {
 		return true
 	}
-	if a.now().Before(b.until) {
+	if a.now().Before(f.until) {
 		return false
 	}
 	store := w.session.Applier.Store
 	if store.Blocked() != nil {
-		st, err := store.Load()
-		if err != nil {
+		if err := w.session.reload(); err != nil {
 			a.storeFailed(w, err, "")
 			return false
 		}
-		w.session.State, w.session.Problem = st, nil
 	} else if err := store.Save(w.session.State); err != nil {
 		a.storeFailed(w, err, "")
 		return false
@@ -218,8 +215,6 @@ func (a *Agent) storeUsable(w *watch) bool {
 // backing off; a group applies whole or not at all.
 func (a *Agent) withoutBackedOff(w *watch, plan remediate.Plan) remediate.Plan {
 	now := a.now()
-	a.health.mu.Lock()
-	defer a.health.mu.Unlock()
 	if len(w.health.keys) == 0 {
 		return plan
 	}
@@ -261,7 +256,6 @@ func (a *Agent) sortFailures(w *watch, applied []remediate.Applied, failed []rem
 			rest = append(rest, fl)
 			continue
 		}
-		a.health.mu.Lock()
 		if w.health.keys == nil {
 			w.health.keys = map[string]*backoff{}
 		}
@@ -271,26 +265,22 @@ func (a *Agent) sortFailures(w *watch, applied []remediate.Applied, failed []rem
 			w.health.keys[we.Key] = b
 		}
 		wait := b.fail(now)
-		a.health.mu.Unlock()
 		if seen {
 			continue
 		}
 		fl.Err = fmt.Errorf("%w; leaving %s alone for %s, then twice as long after each further failure (up to %s), logged once", fl.Err, we.Key, wait, backoffMax)
 		rest = append(rest, fl)
 	}
-	if len(applied) > 0 {
-		a.health.mu.Lock()
-		for _, c := range applied {
-			delete(w.health.keys, c.Key)
-		}
-		a.health.mu.Unlock()
+	for _, c := range applied {
+		delete(w.health.keys, c.Key)
 	}
 	return rest
 }
 
-// healthLine is the part of the status line about problems; "" when none.
-func (a *Agent) healthLine() string {
-	h := a.Health()
+// healthLine is the part of the status line about problems in the
+// namespaces of the tick, ws; "" when none.
+func (a *Agent) healthLine(ws []*watch) string {
+	h := a.healthOf(ws)
 	var parts []string
 	if !h.StateStoreOK {
 		parts = append(parts, "STATE STORE FAILING, nothing applied: "+h.StateStoreError)
@@ -307,10 +297,8 @@ func (a *Agent) healthLine() string {
 // noteDegraded records the tick's observation fallbacks in w and logs
 // each one as it starts and as it ends.
 func (a *Agent) noteDegraded(w *watch, now []string) {
-	a.health.mu.Lock()
 	before := w.health.degraded
 	w.health.degraded = slices.Clone(now)
-	a.health.mu.Unlock()
 	for _, d := range now {
 		if !slices.Contains(before, d) {
 			a.eventIn(w, systemd.EventObservationDegraded, "observation degraded: "+d, map[string]string{systemd.FieldReason: d})
@@ -327,7 +315,7 @@ func (a *Agent) noteDegraded(w *watch, now []string) {
 // could not be read: the agent observes and reports, and applies nothing
 // there until the file is fixed.
 func (a *Agent) stateProblem(w *watch) {
-	if w.session.Problem != nil {
-		a.storeFailed(w, w.session.Problem, "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
+	if w.session.Problem() != nil {
+		a.storeFailed(w, w.session.Problem(), "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
 	}
 }

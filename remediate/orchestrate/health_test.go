@@ -223,13 +223,72 @@ func TestInProcessTimesAreMonotonic(t *testing.T) {
 	}
 }
 
+// restartWithState writes state to a's state file and starts a new agent
+// on it, as a restart would, with a clock the test moves.
+func restartWithState(t *testing.T, a *Agent, root string, log Logger, notify Notifier, state string) (*Agent, *fakeClock) {
+	t.Helper()
+	if err := os.WriteFile(a.own.session.Applier.Store.Path(), []byte(state), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	a, err := reopen(t, a, root, log, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Now()}
+	a.now = clock.now
+	return a, clock
+}
+
 // reopen starts a new agent on a's sysctl tree and state directory, as a
 // restart would.
 func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
 	t.Helper()
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.Applier.Store.Dir(), nil, "", nil)
+	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.stateDir, nil, "", nil)
 	if err != nil {
 		return nil, err
 	}
 	return New(a.cfg, a.own.obs, session, log, notify)
+}
+
+// TestAgentReloadedStateChecksNamespace: a state file read again after a
+// problem is checked as at start: one of another network namespace is
+// refused and left as it is, one that records no namespace is adopted.
+func TestAgentReloadedStateChecksNamespace(t *testing.T) {
+	tests := []struct {
+		name, fixed string
+		refused     bool
+	}{
+		{"another namespace", `{"version":1,"namespace":{"inode":1},"managed":{}}`, true},
+		{"no namespace", `{"version":1,"managed":{}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, _, log, notify, root := setup(t, "enforce", "")
+			store := a.own.session.Applier.Store
+			a, clock := restartWithState(t, a, root, log, notify, `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`)
+			a.Tick()
+			if err := os.WriteFile(store.Path(), []byte(tt.fixed), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			clock.advance(backoffBase)
+			a.Tick()
+			b, _ := os.ReadFile(store.Path())
+			if tt.refused {
+				if got := rangeValue(t, root); got != "40000 40999" {
+					t.Errorf("applied %q over a state of another namespace", got)
+				}
+				if string(b) != tt.fixed {
+					t.Errorf("the state of another namespace was overwritten: %s", b)
+				}
+				if h := a.Health(); h.StateStoreOK || !strings.Contains(h.StateStoreError, "records sysctls of network namespace") {
+					t.Errorf("health = %+v", h)
+				}
+				return
+			}
+			st, err := store.Load()
+			if err != nil || st.Namespace == nil || st.Namespace.Inode != a.own.session.Here.Inode || len(st.Managed) == 0 {
+				t.Errorf("saved state %s (%v), want the changes recorded in namespace %v", b, err, a.own.session.Here)
+			}
+		})
+	}
 }

@@ -103,8 +103,8 @@ func (a *Agent) metricsTick(w *watch, snap advisor.Snapshot, f advisor.Findings,
 	}
 	ns, container := w.labels()
 	a.cfg.Metrics.ObserveTick(ns, container, snap, f, time.Since(start), err)
-	storeOK, backingOff, degraded := a.watchHealth(w)
-	a.cfg.Metrics.Health(ns, container, storeOK, backingOff, degraded)
+	store, backingOff, degraded := w.health.problems("")
+	a.cfg.Metrics.Health(ns, container, store == "", backingOff, degraded)
 }
 
 // metricsFlush publishes the figures of the tick. A failure to publish is

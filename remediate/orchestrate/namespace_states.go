@@ -40,6 +40,9 @@ func NamespaceStates(paths Paths, stateDir string, log Logger) ([]NamespaceState
 		if n, ok := netns.Find(nss, ino); ok {
 			ns.NS = &n
 			s, err := OpenSessionIn(ns.NS, paths, stateDir, log)
+			if err == nil {
+				err = s.Problem()
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("namespace %s: %w", n, err))
 				continue

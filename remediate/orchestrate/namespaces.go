@@ -66,14 +66,6 @@ func (s Selection) Targets(paths Paths) ([]Target, error) {
 	return out, nil
 }
 
-// Namespace returns the target's namespace as the state records it.
-func (t Target) Namespace() advisor.Netns {
-	if t.NS == nil {
-		return advisor.Netns{}
-	}
-	return advisor.Netns{Inode: t.NS.Inode, Name: t.NS.Name}
-}
-
 // JudgeAll takes the window of every target in step — one sample of each,
 // then the interval — and judges each. A namespace that vanishes or cannot
 // be read while sampling has its error in Err and no judgement.

@@ -39,13 +39,7 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		if d.Severity != hcl.DiagError {
 			continue
 		}
-		where := ""
-		fields := map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
-		if d.Subject != nil {
-			where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-			fields[systemd.FieldPolicyFile] = d.Subject.Filename
-			fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
-		}
+		where, fields := diagFields(d)
 		once("evaluation:"+where+d.Summary, func() {
 			a.eventIn(w, systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
 		})
@@ -93,6 +87,18 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		})
 	}
 	w.announced = current
+}
+
+// diagFields are the journal fields of a policy diagnostic, and where it
+// points: "file:line:column: ", or "" when it has no position.
+func diagFields(d *hcl.Diagnostic) (where string, fields map[string]string) {
+	fields = map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
+	if d.Subject != nil {
+		where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		fields[systemd.FieldPolicyFile] = d.Subject.Filename
+		fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
+	}
+	return where, fields
 }
 
 // apply writes the plan and logs each change applied or failed.
@@ -193,7 +199,7 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 	if failed > 0 {
 		line += fmt.Sprintf("; %d not observed", failed)
 	}
-	if h := a.healthLine(); h != "" {
+	if h := a.healthLine(ws); h != "" {
 		line += "; " + h
 	}
 	// What a soak test or an operator watching `systemctl status` needs to

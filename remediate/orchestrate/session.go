@@ -28,12 +28,6 @@ var DefaultPaths = Paths{Proc: "/proc", Sys: "/proc/sys", Netns: observe.NetnsDi
 type Session struct {
 	Applier *remediate.Applier
 	State   *remediate.State
-	// Problem is why the state file could not be read, or nil: a
-	// *remediate.CorruptError (State then holds what was salvaged), a
-	// *remediate.VersionError or a read error (State is then empty).
-	// The store refuses to overwrite such a file; Salvage moves a corrupt
-	// one aside.
-	Problem error
 	// Here is the network namespace this process runs in.
 	Here advisor.Netns
 	// PersistNote says why a drop-in the policy asks for is not written,
@@ -62,8 +56,36 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 	if err != nil {
 		return nil, err
 	}
-	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(stateDir), Now: time.Now}
-	st, problem := applier.Store.Load()
+	s := openSession(sys, stateDir, here, observe.InitialNamespace(paths.Sys), log)
+	switch {
+	case set != nil && set.Settings.Persist:
+		persistPath = set.Settings.PersistPath
+	case set != nil:
+		persistPath = "" // the policy does not ask for persistence
+	case persistPath == "":
+		persistPath = s.State.PersistPath // rollback: keep the drop-in in step
+	}
+	s.persistTo(persistPath)
+	return s, nil
+}
+
+// openSession opens the state in dir for the network namespace here, with
+// the applier wired to sys; initial tells whether here is the initial
+// namespace. A nil log logs nothing.
+func openSession(sys *remediate.Sysctls, dir string, here advisor.Netns, initial bool, log Logger) *Session {
+	if log == nil {
+		log = discard{}
+	}
+	s := &Session{Applier: &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now},
+		Here: here, initial: initial, stateDir: dir, log: log}
+	s.load()
+	return s
+}
+
+// load reads the state file. A file that cannot be read leaves what could
+// be salvaged from it (or an empty state) and Problem saying why.
+func (s *Session) load() {
+	st, problem := s.Applier.Store.Load()
 	if problem != nil {
 		st = &remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}}
 		var ce *remediate.CorruptError
@@ -71,21 +93,30 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 			st = ce.Salvaged
 		}
 	}
-	switch {
-	case set != nil && set.Settings.Persist:
-		persistPath = set.Settings.PersistPath
-	case set != nil:
-		persistPath = "" // the policy does not ask for persistence
-	case persistPath == "":
-		persistPath = st.PersistPath // rollback: keep the drop-in in step
-	}
-	s := &Session{Applier: applier, State: st, Problem: problem, Here: here, initial: observe.InitialNamespace(paths.Sys), stateDir: stateDir, log: log}
-	s.persistTo(persistPath)
-	if s.log == nil {
-		s.log = discard{}
-	}
-	return s, nil
+	s.State = st
 }
+
+// reload reads the state file again, as when the session opened, and
+// checks it as CheckNamespace does: a state recorded in another network
+// namespace becomes the Problem, and the store refuses to write over it.
+// It returns the Problem.
+func (s *Session) reload() error {
+	s.load()
+	if s.Problem() == nil {
+		if err := s.CheckNamespace(); err != nil {
+			s.Applier.Store.Refuse(err)
+		}
+	}
+	return s.Problem()
+}
+
+// Problem is why the state file could not be read, or nil: a
+// *remediate.CorruptError (State then holds what was salvaged), a
+// *remediate.VersionError or a read error (State is then empty), or, once
+// reloaded, a *remediate.NamespaceError (State is the one read). It is
+// why the store refuses to overwrite the file (Store.Blocked); Salvage
+// moves a corrupt one aside.
+func (s *Session) Problem() error { return s.Applier.Store.Blocked() }
 
 // Salvage moves a corrupt state file aside (state.json.corrupt-<time>) so
 // that the originals salvaged from it can be restored and a new state
@@ -94,11 +125,12 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 // be read at all, is left where it is and its error returned.
 func (s *Session) Salvage() (string, error) {
 	var ce *remediate.CorruptError
-	if s.Problem == nil {
+	problem := s.Problem()
+	if problem == nil {
 		return "", nil
 	}
-	if !errors.As(s.Problem, &ce) {
-		return "", s.Problem
+	if !errors.As(problem, &ce) {
+		return "", problem
 	}
 	aside, err := s.Applier.Store.MoveAside(s.Applier.Now())
 	if err != nil {
@@ -109,7 +141,6 @@ func (s *Session) Salvage() (string, error) {
 		Message: fmt.Sprintf("%v; moved it aside to %s and wrote a new state with what was salvaged", ce, aside),
 		Fields:  map[string]string{systemd.FieldReason: ce.Err.Error(), systemd.FieldStateFile: aside},
 	})
-	s.Problem = nil
 	return aside, nil
 }
 
@@ -176,10 +207,10 @@ func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
 // file's problem if it has one.
 func (s *Session) Status(history int) remediate.Status {
 	st := remediate.NewStatus(s.State, s.Applier.Sysctls, history)
-	if s.Problem != nil {
-		st.StateProblem = s.Problem.Error()
+	if problem := s.Problem(); problem != nil {
+		st.StateProblem = problem.Error()
 		var ve *remediate.VersionError
-		st.StateNewer = errors.As(s.Problem, &ve)
+		st.StateNewer = errors.As(problem, &ve)
 	}
 	return st
 }

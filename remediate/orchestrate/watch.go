@@ -39,16 +39,23 @@ type watch struct {
 	findings advisor.Findings
 	observed bool
 	// health is the state store's, the keys backing off and the
-	// fallbacks in use (guarded by the agent's health mutex).
+	// fallbacks in use.
 	health watchHealth
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{ns: ns, obs: obs, session: session, log: log, announced: map[string]bool{}}
+	w := &watch{obs: obs, session: session, announced: map[string]bool{}}
+	w.in(ns, log)
+	return w
+}
+
+// in points w at namespace ns, with a logger that names the namespace in
+// every event unless it is the host's.
+func (w *watch) in(ns *netns.Namespace, log Logger) {
+	w.ns, w.log = ns, log
 	if ns != nil && !ns.Host {
 		w.log = namespaceLogger{Logger: log, ns: ns}
 	}
-	return w
 }
 
 // name is how the status line names the namespace.
@@ -146,14 +153,15 @@ func (a *Agent) discover() error {
 	return nil
 }
 
-// newNamespaceWatch starts watching namespace n: the agent's own session
-// for the namespace it runs in, otherwise sysctls entered through n and a
-// state directory of its own.
+// newNamespaceWatch starts watching namespace n: the agent's own watch,
+// now told its namespace, for the namespace it runs in, otherwise sysctls
+// entered through n and a state directory of its own.
 func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	ns := new(netns.Namespace)
 	*ns = n
 	if n.Inode == a.own.session.Here.Inode {
-		return newWatch(ns, a.own.obs, a.own.session, a.log), nil
+		a.own.in(ns, a.log)
+		return a.own, nil
 	}
 	s, err := OpenSessionIn(ns, a.cfg.Paths, a.cfg.StateDir, a.log)
 	if err != nil {
@@ -183,24 +191,15 @@ func (a *Agent) targets() []*watch {
 
 // OpenSessionIn opens the state of namespace ns below stateDir (a directory
 // of its own, see remediate.NamespaceStateDir) with its sysctls read and
-// written inside it. A drop-in is never written for it unless it is the
-// initial namespace.
+// written inside it. A state file that cannot be read is the session's
+// Problem, as with OpenSession. A drop-in is never written for it unless it
+// is the initial namespace.
 func OpenSessionIn(ns *netns.Namespace, paths Paths, stateDir string, log Logger) (*Session, error) {
 	sys, err := remediate.NewSysctlsIn(ns, paths.Sys)
 	if err != nil {
 		return nil, err
 	}
-	dir := remediate.NamespaceStateDir(stateDir, ns.Inode)
-	applier := &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now}
-	st, err := applier.Store.Load()
-	if err != nil {
-		return nil, err
-	}
-	if log == nil {
-		log = discard{}
-	}
-	s := &Session{Applier: applier, State: st, Here: advisor.Netns{Inode: ns.Inode, Name: ns.Name},
-		initial: ns.Host, stateDir: dir, log: log}
+	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), advisor.Netns{Inode: ns.Inode, Name: ns.Name}, ns.Host, log)
 	s.persistTo("")
 	return s, nil
 }
