@@ -237,14 +237,17 @@ func (a *Agent) withoutBackedOff(w *watch, plan remediate.Plan) remediate.Plan {
 func (a *Agent) sortFailures(w *watch, applied []remediate.Applied, failed []remediate.Failure) []remediate.Failure {
 	now := a.now()
 	var rest []remediate.Failure
+	var storeErr error
+	var notApplied []string
 	for _, fl := range failed {
 		var se *remediate.StoreError
 		if errors.As(fl.Err, &se) {
-			keys := make([]string, len(fl.Changes))
-			for i, c := range fl.Changes {
-				keys[i] = c.Key + "=" + fmt.Sprintf("%q", c.To)
+			if storeErr == nil {
+				storeErr = fl.Err
 			}
-			a.storeFailed(w, fl.Err, "not applied: "+strings.Join(keys, ", "))
+			for _, c := range fl.Changes {
+				notApplied = append(notApplied, c.Key+"="+fmt.Sprintf("%q", c.To))
+			}
 			var ae *remediate.AppliedError
 			if errors.As(fl.Err, &ae) {
 				rest = append(rest, fl) // live already: say so per key
@@ -270,6 +273,11 @@ func (a *Agent) sortFailures(w *watch, applied []remediate.Applied, failed []rem
 		}
 		fl.Err = fmt.Errorf("%w; leaving %s alone for %s, then twice as long after each further failure (up to %s), logged once", fl.Err, we.Key, wait, backoffMax)
 		rest = append(rest, fl)
+	}
+	// One failing store is one failure, however many groups it kept back:
+	// its back-off doubles once per tick.
+	if storeErr != nil {
+		a.storeFailed(w, storeErr, "not applied: "+strings.Join(notApplied, ", "))
 	}
 	for _, c := range applied {
 		delete(w.health.keys, c.Key)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -290,5 +291,35 @@ func TestAgentReloadedStateChecksNamespace(t *testing.T) {
 				t.Errorf("saved state %s (%v), want the changes recorded in namespace %v", b, err, a.own.session.Here)
 			}
 		})
+	}
+}
+
+// TestStoreFailureCountsOncePerTick: two groups kept back by one failing
+// state store in one tick are one failure: logged once, naming both
+// groups' keys, with the first back-off (a minute), not a doubled one.
+func TestStoreFailureCountsOncePerTick(t *testing.T) {
+	a, _, log, _, _ := setup(t, "enforce", "")
+	clock := &fakeClock{t: time.Now()}
+	a.now = clock.now
+	storeErr := &remediate.StoreError{Op: "write", Path: "/var/lib/tcp-advisor/state.json", Err: unix.ENOSPC}
+	failed := []remediate.Failure{
+		{Changes: []remediate.Change{{Key: advisor.KeyPortRange, To: "40000 45000"}}, Err: storeErr},
+		{Changes: []remediate.Change{{Key: advisor.KeyTwReuse, To: "1"}}, Err: storeErr},
+	}
+	if rest := a.sortFailures(a.own, nil, failed); len(rest) != 0 {
+		t.Errorf("store failures returned to be logged again: %+v", rest)
+	}
+	var events []systemd.Event
+	for _, e := range log.events {
+		if e.Kind == systemd.EventStateStore {
+			events = append(events, e)
+		}
+	}
+	if len(events) != 1 || !strings.Contains(events[0].Message, advisor.KeyPortRange) || !strings.Contains(events[0].Message, advisor.KeyTwReuse) {
+		t.Errorf("state_store events %+v, want one naming both keys", events)
+	}
+	f := a.own.health.store
+	if f == nil || f.failures != 1 || f.until != clock.t.Add(backoffBase) {
+		t.Errorf("store back-off %+v, want one failure until now+%s", f, backoffBase)
 	}
 }
