@@ -2,6 +2,8 @@ module github.com/tcp-advisor/tcp-advisor
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/goreleaser/nfpm/v2 v2.45.2
