@@ -28,11 +28,11 @@ func (l *loader) agent(b *hcl.Block) {
 	st.Sources = append(st.Sources, b.DefRange)
 	if a, ok := c.Attributes["mode"]; ok {
 		if v, ok := l.constant(a, cty.String); ok {
-			switch m := v.AsString(); m {
-			case ModeDryRun, ModeEnforce:
+			switch m := advisor.Mode(v.AsString()); m {
+			case advisor.ModeDryRun, advisor.ModeEnforce:
 				st.Mode = m
 			default:
-				l.errorf(a.Expr.Range(), "Invalid mode", "mode %q: want %q or %q.", m, ModeDryRun, ModeEnforce)
+				l.errorf(a.Expr.Range(), "Invalid mode", "mode %q: want %q or %q.", m, advisor.ModeDryRun, advisor.ModeEnforce)
 			}
 		}
 	}

@@ -549,11 +549,11 @@ func (l *loader) checkType(a *hcl.Attribute, v cty.Value, want cty.Type) bool {
 
 // checkSeverity reports whether s is a severity a rule may have.
 func checkSeverity(s string) error {
-	switch s {
-	case SeverityInfo, SeverityWarning, SeverityCritical:
+	switch advisor.Severity(s) {
+	case advisor.SeverityInfo, advisor.SeverityWarning, advisor.SeverityCritical:
 		return nil
 	}
-	return fmt.Errorf("severity %q: want %q, %q or %q", s, SeverityInfo, SeverityWarning, SeverityCritical)
+	return fmt.Errorf("severity %q: want %q, %q or %q", s, advisor.SeverityInfo, advisor.SeverityWarning, advisor.SeverityCritical)
 }
 
 // checkObservation checks a variable reference against the observation

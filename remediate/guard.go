@@ -51,11 +51,11 @@ const (
 // Refusal is a change a guardrail stopped: what was proposed, by which
 // rule, and the guardrail, its bound and where it is declared.
 type Refusal struct {
-	Key      string `json:"key"`
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Rule     string `json:"rule"`
-	Severity string `json:"severity"`
+	Key      string           `json:"key"`
+	From     string           `json:"from"`
+	To       string           `json:"to"`
+	Rule     string           `json:"rule"`
+	Severity advisor.Severity `json:"severity"`
 	// RuleSource is where the rule is declared.
 	RuleSource string `json:"rule_source"`
 	Guardrail  string `json:"guardrail"`

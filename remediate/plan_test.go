@@ -101,7 +101,7 @@ func TestRefusalNamesThePolicyFile(t *testing.T) {
 	if len(plan.Refused) != 1 || !strings.HasSuffix(plan.Refused[0].Source, "p.hcl:2:1") {
 		t.Errorf("refused %+v", plan.Refused)
 	}
-	if plan.Level != policies.SeverityWarning || plan.Counts[policies.SeverityWarning] != 1 || plan.Actionable() {
+	if plan.Level != advisor.SeverityWarning || plan.Counts[advisor.SeverityWarning] != 1 || plan.Actionable() {
 		t.Errorf("level %s counts %v actionable %v", plan.Level, plan.Counts, plan.Actionable())
 	}
 }
@@ -218,7 +218,7 @@ func TestPlannerAdviceAndConflicts(t *testing.T) {
 		t.Errorf("refused = %+v", plan.Refused)
 	}
 	// Critical advice is something to act on.
-	if plan.Level != policies.SeverityCritical || !plan.Actionable() {
+	if plan.Level != advisor.SeverityCritical || !plan.Actionable() {
 		t.Errorf("level %s actionable %v", plan.Level, plan.Actionable())
 	}
 	adviceOnly := Planner{Set: set, Now: t0}.Build(snapshot("40000 40999", ""), recs[:1])

@@ -39,7 +39,7 @@ func writeJSON(w io.Writer, v any) error {
 // Summary is the plan in one line: its level and what it holds.
 func (p Plan) Summary() string {
 	return fmt.Sprintf("%s: %d change(s) proposed, %d refused by guardrails, %d advice",
-		strings.ToUpper(p.Level), len(p.Changes), len(p.Refused), len(p.Advice))
+		strings.ToUpper(string(p.Level)), len(p.Changes), len(p.Refused), len(p.Advice))
 }
 
 // WriteText writes the plan as a reviewer reads a change: the verdict line,

@@ -18,8 +18,8 @@ import (
 // documented in README.md.
 type Diagnosis struct {
 	// Level is the worst verdict's level; Counts counts verdicts by level.
-	Level  string         `json:"level"`
-	Counts map[string]int `json:"counts"`
+	Level  advisor.Severity         `json:"level"`
+	Counts map[advisor.Severity]int `json:"counts"`
 	// Summary is the one-line verdict text output opens with.
 	Summary string `json:"summary"`
 	advisor.Findings
@@ -30,11 +30,11 @@ type Diagnosis struct {
 // NewDiagnosis explains findings from a window whose latest snapshot is
 // last, with the recommendations the policies made on them.
 func NewDiagnosis(last advisor.Snapshot, f advisor.Findings, recs []policies.Recommendation) Diagnosis {
-	d := Diagnosis{Findings: f, Sysctls: last.Sysctls, Verdicts: Verdicts(f, recs), Level: policies.SeverityOK,
-		Counts: map[string]int{policies.SeverityOK: 0, policies.SeverityInfo: 0, policies.SeverityWarning: 0, policies.SeverityCritical: 0}}
+	d := Diagnosis{Findings: f, Sysctls: last.Sysctls, Verdicts: Verdicts(f, recs), Level: advisor.SeverityOK,
+		Counts: map[advisor.Severity]int{advisor.SeverityOK: 0, advisor.SeverityInfo: 0, advisor.SeverityWarning: 0, advisor.SeverityCritical: 0}}
 	for _, v := range d.Verdicts {
 		d.Counts[v.Level]++
-		if policies.SeverityRank(v.Level) > policies.SeverityRank(d.Level) {
+		if advisor.Severity(v.Level).Rank() > advisor.Severity(d.Level).Rank() {
 			d.Level = v.Level
 		}
 	}
@@ -58,7 +58,7 @@ func summaryLine(d Diagnosis) string {
 	}
 	var rules []string
 	for _, v := range d.Verdicts {
-		if v.Rule != "" && policies.SeverityRank(v.Level) >= policies.SeverityRank(policies.SeverityWarning) {
+		if v.Rule != "" && advisor.Severity(v.Level).Rank() >= advisor.Severity(advisor.SeverityWarning).Rank() {
 			rules = append(rules, v.Rule)
 		}
 	}
@@ -67,7 +67,7 @@ func summaryLine(d Diagnosis) string {
 	} else {
 		parts = append(parts, "no rule warns")
 	}
-	return strings.ToUpper(d.Level) + ": " + strings.Join(parts, "; ")
+	return strings.ToUpper(string(d.Level)) + ": " + strings.Join(parts, "; ")
 }
 
 // WriteJSON writes d as indented JSON.
@@ -169,19 +169,19 @@ func SysctlsLine(sc advisor.Sysctls) string {
 	return strings.Join(parts, ", ")
 }
 
-var marks = map[string]string{policies.SeverityOK: "ok", policies.SeverityInfo: "info", policies.SeverityWarning: "WARN", policies.SeverityCritical: "CRIT"}
+var marks = map[advisor.Severity]string{advisor.SeverityOK: "ok", advisor.SeverityInfo: "info", advisor.SeverityWarning: "WARN", advisor.SeverityCritical: "CRIT"}
 
-func mark(level string) string {
+func mark(level advisor.Severity) string {
 	if m, ok := marks[level]; ok {
 		return m
 	}
-	return level
+	return string(level)
 }
 
-var colors = map[string]string{policies.SeverityOK: "\x1b[32m", policies.SeverityInfo: "\x1b[36m", policies.SeverityWarning: "\x1b[33m", policies.SeverityCritical: "\x1b[1;31m"}
+var colors = map[advisor.Severity]string{advisor.SeverityOK: "\x1b[32m", advisor.SeverityInfo: "\x1b[36m", advisor.SeverityWarning: "\x1b[33m", advisor.SeverityCritical: "\x1b[1;31m"}
 
 // level colours s by level when colour is on.
-func (o TextOptions) level(level, s string) string {
+func (o TextOptions) level(level advisor.Severity, s string) string {
 	if !o.Color || colors[level] == "" {
 		return s
 	}
@@ -196,11 +196,6 @@ func wrap(s string, width int, indent string) string {
 		return s
 	}
 	return textwrap.Fill(s, width, s[:len(s)-len(strings.TrimLeft(s, " "))], indent)
-}
-
-// Levels lists the levels mildest first.
-func Levels() []string {
-	return []string{policies.SeverityOK, policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical}
 }
 
 // errWriter keeps the first write error so rendering code stays linear.
@@ -222,9 +217,9 @@ func (e *errWriter) printf(format string, args ...any) {
 func (d Diagnosis) Check() (line string, status int) {
 	word, status := "OK", 0
 	switch d.Level {
-	case policies.SeverityWarning:
+	case advisor.SeverityWarning:
 		word, status = "WARNING", 1
-	case policies.SeverityCritical:
+	case advisor.SeverityCritical:
 		word, status = "CRITICAL", 2
 	}
 	_, summary, _ := strings.Cut(d.Summary, ": ")
@@ -243,8 +238,8 @@ func (d Diagnosis) Check() (line string, status int) {
 	if r := d.Connections.ActiveOpensPerSecond; r != nil {
 		perf = append(perf, perfData("active_opens_per_second", *r, "0", ""))
 	}
-	for _, l := range Levels()[2:] {
-		perf = append(perf, perfData(l+"s", float64(d.Counts[l]), "0", ""))
+	for _, l := range advisor.Severities()[2:] {
+		perf = append(perf, perfData(string(l)+"s", float64(d.Counts[l]), "0", ""))
 	}
 	// A plugin's output is one line: the summary may hold a process name.
 	summary = strings.NewReplacer("|", "/", "\n", " ").Replace(summary)

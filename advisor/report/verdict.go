@@ -33,8 +33,8 @@ type Verdict struct {
 	Topic string `json:"topic"`
 	// Level is ok or info for a finding no rule graded; warning or
 	// critical only from the rule named in Rule.
-	Level string `json:"level"`
-	Rule  string `json:"rule,omitempty"`
+	Level advisor.Severity `json:"level"`
+	Rule  string           `json:"rule,omitempty"`
 	// RuleSource is where the rule is declared.
 	RuleSource string `json:"rule_source,omitempty"`
 	// Summary is the headline: the rule's message, or the plain facts.
@@ -87,10 +87,10 @@ func Verdicts(f advisor.Findings, recs []policies.Recommendation) []Verdict {
 			continue
 		}
 		t := topics[topic]
-		out = append(out, Verdict{Topic: topic, Level: policies.SeverityOK, Summary: t.summary, Math: t.math, AppBug: t.appBug})
+		out = append(out, Verdict{Topic: topic, Level: advisor.SeverityOK, Summary: t.summary, Math: t.math, AppBug: t.appBug})
 	}
 	slices.SortStableFunc(out, func(a, b Verdict) int {
-		return cmp.Or(cmp.Compare(policies.SeverityRank(b.Level), policies.SeverityRank(a.Level)),
+		return cmp.Or(cmp.Compare(advisor.Severity(b.Level).Rank(), advisor.Severity(a.Level).Rank()),
 			cmp.Compare(slices.Index(topicOrder, a.Topic), slices.Index(topicOrder, b.Topic)))
 	})
 	return out

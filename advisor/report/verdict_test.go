@@ -39,7 +39,7 @@ func byTopic(vs []Verdict) map[string]Verdict {
 	return out
 }
 
-func rec(rule, topic, severity, summary string) policies.Recommendation {
+func rec(rule, topic string, severity advisor.Severity, summary string) policies.Recommendation {
 	return policies.Recommendation{Rule: rule, Topic: topic, Severity: severity, Summary: summary, Advice: "do this",
 		Source: hcl.Range{Filename: "default/x.hcl", Start: hcl.Pos{Line: 3, Column: 1}}}
 }
@@ -52,7 +52,7 @@ func TestLevelsComeFromRulesOnly(t *testing.T) {
 	})
 	// Without a rule, even a full destination is reported, not graded.
 	for _, v := range Verdicts(full, nil) {
-		if v.Level != policies.SeverityOK || v.Rule != "" {
+		if v.Level != advisor.SeverityOK || v.Rule != "" {
 			t.Errorf("%s graded %s without a rule", v.Topic, v.Level)
 		}
 		if strings.Contains(v.Summary, "not a problem") || strings.Contains(strings.ToLower(v.Summary), " fine") {
@@ -60,10 +60,10 @@ func TestLevelsComeFromRulesOnly(t *testing.T) {
 		}
 	}
 	vs := Verdicts(full, []policies.Recommendation{
-		rec("time-wait-reuse", TopicTimeWait, policies.SeverityWarning, "TIME_WAIT holds the ports"),
-		rec("port-exhaustion", TopicPorts, policies.SeverityCritical, "connect() runs short"),
+		rec("time-wait-reuse", TopicTimeWait, advisor.SeverityWarning, "TIME_WAIT holds the ports"),
+		rec("port-exhaustion", TopicPorts, advisor.SeverityCritical, "connect() runs short"),
 	})
-	if vs[0].Rule != "port-exhaustion" || vs[0].Level != policies.SeverityCritical || vs[1].Rule != "time-wait-reuse" {
+	if vs[0].Rule != "port-exhaustion" || vs[0].Level != advisor.SeverityCritical || vs[1].Rule != "time-wait-reuse" {
 		t.Fatalf("not worst first: %+v", vs[:2])
 	}
 	got := byTopic(vs)[TopicPorts]
@@ -124,7 +124,7 @@ func TestDiagnosisText(t *testing.T) {
 			ByRemote: []advisor.RemoteCount{{Remote: "10.9.9.9", Count: 300}}}
 	})
 	sc := advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999", advisor.KeyTwReuse: "2"})
-	d := NewDiagnosis(advisor.Snapshot{Sysctls: sc}, f, []policies.Recommendation{rec("close-wait-leak", TopicCloseWait, policies.SeverityCritical, "leak")})
+	d := NewDiagnosis(advisor.Snapshot{Sysctls: sc}, f, []policies.Recommendation{rec("close-wait-leak", TopicCloseWait, advisor.SeverityCritical, "leak")})
 	var buf bytes.Buffer
 	if err := d.WriteText(&buf, TextOptions{}); err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestDiagnosisText(t *testing.T) {
 	if strings.Contains(out, "\x1b") || !strings.Contains(out, `evil\x1b[2J\nname`) {
 		t.Errorf("a hostile command name reached the terminal unescaped:\n%s", out)
 	}
-	if d.Level != policies.SeverityCritical || d.Counts[policies.SeverityCritical] != 1 {
+	if d.Level != advisor.SeverityCritical || d.Counts[advisor.SeverityCritical] != 1 {
 		t.Errorf("level %s counts %v", d.Level, d.Counts)
 	}
 }
@@ -206,9 +206,9 @@ func TestCheck(t *testing.T) {
 		status int
 	}{
 		{nil, "OK", 0},
-		{[]policies.Recommendation{rec("x", "x", policies.SeverityInfo, "fyi")}, "OK", 0},
-		{[]policies.Recommendation{rec("port-exhaustion", TopicPorts, policies.SeverityWarning, "w")}, "WARNING", 1},
-		{[]policies.Recommendation{rec("port-exhaustion", TopicPorts, policies.SeverityCritical, "c")}, "CRITICAL", 2},
+		{[]policies.Recommendation{rec("x", "x", advisor.SeverityInfo, "fyi")}, "OK", 0},
+		{[]policies.Recommendation{rec("port-exhaustion", TopicPorts, advisor.SeverityWarning, "w")}, "WARNING", 1},
+		{[]policies.Recommendation{rec("port-exhaustion", TopicPorts, advisor.SeverityCritical, "c")}, "CRITICAL", 2},
 	}
 	for _, tt := range tests {
 		line, status := NewDiagnosis(advisor.Snapshot{Sysctls: sc}, f, tt.recs).Check()

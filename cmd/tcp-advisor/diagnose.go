@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 )
@@ -116,7 +117,7 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 		if format == "json" {
 			continue
 		}
-		if d.Level == policies.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
+		if d.Level == advisor.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
 			quiet = append(quiet, j.NS.String())
 			continue
 		}

@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
-	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -31,7 +31,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *mode != "" && *mode != policies.ModeDryRun && *mode != policies.ModeEnforce {
+	if m := advisor.Mode(*mode); m != "" && m != advisor.ModeDryRun && m != advisor.ModeEnforce {
 		return usagef("--mode %q: want dry-run or enforce", *mode)
 	}
 	if *interval != 0 && *interval < time.Second {
@@ -47,7 +47,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
+	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: advisor.Mode(*mode), Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
 	if *textfile != "" || *listen != "" {
 		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})

@@ -50,7 +50,7 @@ type Notifier interface {
 type Config struct {
 	PolicyPaths []string
 	// Mode overrides the policy's mode when set.
-	Mode string
+	Mode advisor.Mode
 	// Interval overrides the policy's interval when set.
 	Interval time.Duration
 	// DetailEvery is how often a tick also dumps CLOSE_WAIT and LISTEN
@@ -120,7 +120,7 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 }
 
 // Mode returns the mode in force: the flag's, else the policy's.
-func (a *Agent) Mode() string {
+func (a *Agent) Mode() advisor.Mode {
 	if a.cfg.Mode != "" {
 		return a.cfg.Mode
 	}
@@ -171,7 +171,7 @@ func (a *Agent) loadPolicies() error {
 			Message: "policy asks for persistence: " + a.own.session.PersistNote})
 	}
 	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
-		systemd.FieldMode:           a.Mode(),
+		systemd.FieldMode:           string(a.Mode()),
 		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
 		systemd.FieldPolicyChecksum: set.Checksum(),
 	})
@@ -188,7 +188,7 @@ func (a *Agent) checkEnforceable(set *policies.Set) error {
 	if mode == "" {
 		mode = set.Settings.Mode
 	}
-	if mode != policies.ModeEnforce {
+	if mode != advisor.ModeEnforce {
 		return nil
 	}
 	err := a.own.session.Applier.Sysctls.CheckWritable(enforcedKeys(set)...)
@@ -201,7 +201,7 @@ func (a *Agent) checkEnforceable(set *policies.Set) error {
 	// agent goes on, and the journal is where it says why.
 	if a.set != nil {
 		a.event(systemd.EventPolicyRejected, "policy rejected, previous policy stays in force: "+msg,
-			map[string]string{systemd.FieldMode: mode, systemd.FieldReason: err.Error()})
+			map[string]string{systemd.FieldMode: string(mode), systemd.FieldReason: err.Error()})
 	}
 	return errors.New(msg)
 }
@@ -265,7 +265,7 @@ func (a *Agent) Reload() {
 	} else {
 		e.Message = "reload finished: policy in force is " + a.set.Describe()
 	}
-	e.Fields = map[string]string{systemd.FieldMode: a.Mode()}
+	e.Fields = map[string]string{systemd.FieldMode: string(a.Mode())}
 	_ = a.log.Log(e)
 	_ = a.notify.Ready()
 }
@@ -285,7 +285,7 @@ func (a *Agent) Tick() {
 	if !a.ready {
 		a.ready = true
 		_ = a.notify.Ready()
-		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: a.Mode()})
+		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: string(a.Mode())})
 	}
 }
 
@@ -335,7 +335,7 @@ func (a *Agent) tickIn(w *watch) {
 	// A rule that fails to evaluate is skipped; the others still act.
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
-	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
+	enforce := a.Mode() == advisor.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
 	a.report(w, plan, findings, diags, enforce)
 	a.metricsPlan(w, recs, plan)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {

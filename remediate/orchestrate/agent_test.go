@@ -141,7 +141,7 @@ func setup(t *testing.T, mode string, policyDir string) (*Agent, *fakeObserver, 
 	if policyDir != "" {
 		paths = []string{policyDir}
 	}
-	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour}, obs, session, log, notify)
+	a, err := New(Config{PolicyPaths: paths, Mode: advisor.Mode(mode), Interval: time.Hour}, obs, session, log, notify)
 	if err != nil {
 		t.Fatal(err)
 	}

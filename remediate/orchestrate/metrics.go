@@ -46,7 +46,7 @@ func (a *Agent) metricsPolicy(ok bool) {
 	if a.cfg.Metrics == nil || a.set == nil {
 		return
 	}
-	a.cfg.Metrics.PolicyLoaded(a.set.Checksum(), a.Mode(), a.Interval(), ok)
+	a.cfg.Metrics.PolicyLoaded(a.set.Checksum(), string(a.Mode()), a.Interval(), ok)
 }
 
 // labels are the namespace labels of a watch's metrics: "" for the
@@ -68,7 +68,7 @@ func (a *Agent) metricsPlan(w *watch, recs []policies.Recommendation, plan remed
 	}
 	ns, _ := w.labels()
 	for _, r := range recs {
-		a.cfg.Metrics.Recommendation(ns, r.Rule, r.Severity)
+		a.cfg.Metrics.Recommendation(ns, r.Rule, string(r.Severity))
 	}
 	for _, r := range plan.Refused {
 		a.cfg.Metrics.Refusal(ns, r.Rule, r.Key, r.Guardrail)

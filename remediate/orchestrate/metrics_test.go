@@ -9,6 +9,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -41,7 +42,7 @@ func setupMetrics(t *testing.T, mode, policyDir, textfile string, state ...strin
 	if policyDir != "" {
 		paths = []string{policyDir}
 	}
-	a, err := New(Config{PolicyPaths: paths, Mode: mode, Interval: time.Hour, Metrics: m}, obs, session, log, &recordingNotifier{})
+	a, err := New(Config{PolicyPaths: paths, Mode: advisor.Mode(mode), Interval: time.Hour, Metrics: m}, obs, session, log, &recordingNotifier{})
 	if err != nil {
 		t.Fatal(err)
 	}

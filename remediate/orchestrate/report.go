@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
-	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -46,7 +45,7 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 	}
 	mode := a.Mode()
 	if !enforce {
-		mode = policies.ModeDryRun
+		mode = advisor.ModeDryRun
 	}
 	for _, c := range plan.Changes {
 		if enforce {
@@ -114,7 +113,7 @@ func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings) {
 
 // logApplied logs each change applied, and each change of a group that
 // failed; findings (may be nil) add the worst destination.
-func logApplied(log Logger, mode string, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings) {
+func logApplied(log Logger, mode advisor.Mode, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings) {
 	for _, c := range applied {
 		_ = log.Log(systemd.Event{Kind: systemd.EventChangeApplied,
 			Message: fmt.Sprintf("set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
@@ -148,10 +147,10 @@ func logApplied(log Logger, mode string, applied []remediate.Applied, failed []r
 
 // changeFields are the journal fields of a change; findings (may be nil)
 // add the worst destination.
-func changeFields(c remediate.Change, mode string, f *advisor.Findings) map[string]string {
+func changeFields(c remediate.Change, mode advisor.Mode, f *advisor.Findings) map[string]string {
 	fields := map[string]string{
 		systemd.FieldRule: c.Rule, systemd.FieldKey: c.Key, systemd.FieldOldValue: c.From,
-		systemd.FieldNewValue: c.To, systemd.FieldReason: c.Reason, systemd.FieldMode: mode,
+		systemd.FieldNewValue: c.To, systemd.FieldReason: c.Reason, systemd.FieldMode: string(mode),
 	}
 	if f == nil {
 		return fields
