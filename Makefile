@@ -7,6 +7,10 @@ BIN       := bin/tcp-advisor
 PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
+# The tools the build runs (staticcheck, govulncheck, nfpm) are pinned in a
+# module of their own, so go.mod lists only what the binary links; the
+# packaging tests (nfpm, the PromQL parser) are a module of their own too.
+TOOL      := $(GO) tool -modfile=$(CURDIR)/internal/tools/go.mod
 
 # The version and commit stamped into the binary (tcp-advisor --version),
 # and the commit's date, which dates the man page.
@@ -63,6 +67,7 @@ deps:
 
 unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	cd packaging && $(GO) test -count=1 ./...
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
 # Finding no fuzz targets (no git, or not a checkout) fails rather than
@@ -85,11 +90,12 @@ lint: vulncheck
 	if [ -z "$$files" ]; then echo "lint: git ls-files lists no Go files (needs git and a checkout)" >&2; exit 1; fi; \
 	out=$$(gofmt -l $$files); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) tool staticcheck $(PKGS)
+	$(TOOL) staticcheck $(PKGS)
 	$(GO) vet -tags soak ./internal/soak/
-	$(GO) tool staticcheck -tags soak ./internal/soak/
+	$(TOOL) staticcheck -tags soak ./internal/soak/
+	cd packaging && $(GO) vet ./... && $(TOOL) staticcheck ./...
 
-# vulncheck runs govulncheck (a go tool, pinned in go.mod) against the Go
+# vulncheck runs govulncheck (a go tool, pinned in internal/tools/go.mod) against the Go
 # vulnerability database as the golang.org/x/vulndb module carries it: the
 # module proxy serves it where vuln.go.dev may be out of reach. Its OSV
 # files are indexed once per VULNDB_VERSION into bin/ with vulndb's own
@@ -108,7 +114,7 @@ vulncheck:
 		$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns $$src/data/osv -out $(VULNDB_DIR).tmp; \
 		mv $(VULNDB_DIR).tmp $(VULNDB_DIR); \
 	fi
-	$(GO) tool govulncheck -db $(VULNDB) $(PKGS)
+	$(TOOL) govulncheck -db $(VULNDB) $(PKGS)
 
 # bench needs root: the quiet tick runs in a fresh network namespace, the
 # 150,000-socket comparison with ss in a scratch one it makes and removes, the
@@ -129,7 +135,7 @@ clean:
 	rm -rf bin dist
 
 # package builds dist/*.deb and dist/*.rpm from packaging/nfpm.yaml with nfpm,
-# pinned in go.mod as a tool. VERSION (default 0.1.0) sets the version, of
+# pinned in internal/tools/go.mod as a tool. VERSION (default 0.1.0) sets the version, of
 # the packages and of the binary in them.
 .PHONY: package
 package: VERSION := $(PKG_VERSION)
@@ -137,5 +143,5 @@ package: build
 	@mkdir -p dist
 	@set -e; for fmt in deb rpm; do \
 		TCP_ADVISOR_VERSION="$(PKG_VERSION)" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
-			$(GO) tool nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
+			$(TOOL) nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
 	done

@@ -63,9 +63,9 @@ func readRules(t *testing.T, path string) map[string]rule {
 	return rules
 }
 
-// packages returns the module's packages (directories with Go files
-// outside testdata and nested modules), by path relative to the root, with
-// the imports of their non-test files.
+// packages returns the repository's packages (directories with Go files
+// outside testdata, the nested packaging module's included), by path
+// relative to the root, with the imports of their non-test files.
 func packages(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	pkgs := map[string][]string{}
@@ -76,9 +76,6 @@ func packages(t *testing.T, root string) map[string][]string {
 		name := d.Name()
 		if path != root && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
 			return filepath.SkipDir
-		}
-		if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil && path != root {
-			return filepath.SkipDir // another module: tools, not the binary's
 		}
 		ctx := build.Default
 		ctx.BuildTags = []string{"soak"}
