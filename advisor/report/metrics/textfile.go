@@ -1,13 +1,12 @@
 package metrics
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/atomicfile"
 )
 
 // TextfileMode is the textfile's permission: node_exporter reads it as
@@ -15,40 +14,23 @@ import (
 const TextfileMode = 0o644
 
 // WriteTextfile writes every family in the Prometheus text format to path,
-// atomically: a hidden temporary file in the same directory (node_exporter
-// reads only *.prom files, so it never sees a half-written one), synced,
-// made TextfileMode and renamed over path.
-func (m *Metrics) WriteTextfile(path string) (err error) {
+// atomically (atomicfile: node_exporter reads only *.prom files, so it never
+// sees the hidden temporary file) and made TextfileMode.
+func (m *Metrics) WriteTextfile(path string) error {
 	mfs, err := m.reg.Gather()
 	if err != nil {
 		return fmt.Errorf("gather metrics: %w", err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	err = atomicfile.Write(path, TextfileMode, func(w io.Writer) error {
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriter(tmp)
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-			tmp.Close()
-			return fmt.Errorf("write %s: %w", tmp.Name(), err)
-		}
-	}
-	if err := errors.Join(w.Flush(), tmp.Chmod(TextfileMode), tmp.Sync()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
