@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -25,7 +25,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
+	session, err := agent.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
+	j, err := agent.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}

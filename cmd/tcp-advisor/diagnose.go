@@ -10,7 +10,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 // unknownStatus is a monitoring plugin's exit status for a check that could
@@ -80,12 +80,12 @@ func checkAsked(fs *flag.FlagSet, args []string, check *bool) bool {
 }
 
 // judge observes the selected namespaces and judges each.
-func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]orchestrate.TargetJudgement, error) {
+func judge(sel agent.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]agent.TargetJudgement, error) {
 	targets, err := sel.Targets(paths)
 	if err != nil {
 		return nil, err
 	}
-	js := orchestrate.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
+	js := agent.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
 	}
@@ -95,7 +95,7 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 // diagnoseSections writes one section per namespace: in JSON every
 // namespace, in text those with something to say, then a line naming the
 // quiet ones.
-func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, stderr io.Writer) error {
+func diagnoseSections(js []agent.TargetJudgement, format string, stdout, stderr io.Writer) error {
 	var sections []namespaceSection
 	var quiet []string
 	var failed error
@@ -143,7 +143,7 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 // the check from judging — policies that do not load, an observation or a
 // rule that fails — is UNKNOWN, never OK. Over several namespaces the worst
 // one decides, and the line names it.
-func diagnoseCheck(policyPaths []string, sel orchestrate.Selection, samples int, interval time.Duration, stdout, stderr io.Writer) error {
+func diagnoseCheck(policyPaths []string, sel agent.Selection, samples int, interval time.Duration, stdout, stderr io.Writer) error {
 	unknown := func(err error) error {
 		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
 		return exitError{code: unknownStatus}

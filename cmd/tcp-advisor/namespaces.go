@@ -8,13 +8,13 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 // namespaceFlags registers --all-namespaces, --netns and --netns-pid; its
 // check, for parseFlags, refuses contradictory ones.
-func namespaceFlags(fs *flag.FlagSet) (*orchestrate.Selection, func() error) {
-	var s orchestrate.Selection
+func namespaceFlags(fs *flag.FlagSet) (*agent.Selection, func() error) {
+	var s agent.Selection
 	fs.BoolVar(&s.All, "all-namespaces", false, "look at every network namespace of the host, one section each")
 	fs.StringVar(&s.Name, "netns", "", "look at the network namespace `ip netns` named NAME")
 	fs.IntVar(&s.PID, "netns-pid", 0, "look at the network namespace process PID runs in")

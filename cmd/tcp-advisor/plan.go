@@ -10,7 +10,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 // pathList is a repeatable string flag.
@@ -46,7 +46,7 @@ func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
 
 // ruleFailures prints the diagnostics of the evaluation and returns an
 // error when a rule failed to evaluate: its judgement is missing.
-func ruleFailures(j orchestrate.Judgement, stderr io.Writer) error {
+func ruleFailures(j agent.Judgement, stderr io.Writer) error {
 	if len(j.Diags) > 0 {
 		policies.FormatDiagnostics(stderr, j.Diags)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -43,11 +43,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
+	session, err := agent.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
-	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: advisor.Mode(*mode), Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
+	cfg := agent.Config{PolicyPaths: *policyPaths, Mode: advisor.Mode(*mode), Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
 	if *textfile != "" || *listen != "" {
 		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
@@ -63,7 +63,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
+	a, err := agent.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
@@ -30,7 +30,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		_, err := fmt.Fprintln(stdout, noStateMessage(*stateDir))
 		return err
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
+	session, err := agent.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}

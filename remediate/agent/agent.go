@@ -1,4 +1,4 @@
-// Package orchestrate runs tcp-advisor's pipeline — observe, analyze,
+// Package agent runs tcp-advisor's pipeline — observe, analyze,
 // evaluate the policies, plan, apply, report — for the long-running agent
 // (Agent) and for the one-shot commands (Session, PlanOnce).
 //
@@ -6,7 +6,7 @@
 // and sd_notify. Signals drive it from outside: a reload re-compiles the
 // policies (a set that fails to compile leaves the last good one in force), a
 // stop ends it between ticks and never rolls anything back.
-package orchestrate
+package agent
 
 import (
 	"context"
