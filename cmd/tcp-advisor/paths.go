@@ -1,9 +1,9 @@
 package main
 
-import "github.com/tcp-advisor/tcp-advisor/remediate/agent"
+import "github.com/tcp-advisor/tcp-advisor/advisor/observe"
 
 // Where the kernel's files are, and the default state directory.
 var (
-	paths           = agent.DefaultPaths
+	paths           = observe.DefaultPaths
 	defaultStateDir = "/var/lib/tcp-advisor"
 )

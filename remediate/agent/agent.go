@@ -66,7 +66,7 @@ type Config struct {
 	// StateDir are then where to find the kernel's files and keep each
 	// namespace's state.
 	AllNamespaces bool
-	Paths         Paths
+	Paths         observe.Paths
 	StateDir      string
 }
 

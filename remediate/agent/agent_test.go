@@ -131,7 +131,7 @@ func setup(t *testing.T, mode string, policyDir string) (*Agent, *fakeObserver, 
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(v+"\n"), 0o644)
 	}
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
+	session, err := OpenSession(observe.Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func unwritableTree(t *testing.T, root string) {
 func TestEnforceNeedsWritableSysctls(t *testing.T) {
 	_, _, _, _, root := setup(t, "dry-run", "")
 	unwritableTree(t, root)
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
+	session, err := OpenSession(observe.Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, t.TempDir(), nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -244,7 +245,7 @@ func restartWithState(t *testing.T, a *Agent, root string, log Logger, notify No
 // restart would.
 func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
 	t.Helper()
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.stateDir, nil, "", nil)
+	session, err := OpenSession(observe.Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.stateDir, nil, "", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -31,7 +32,7 @@ func setupMetrics(t *testing.T, mode, policyDir, textfile string, state ...strin
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(v+"\n"), 0o644)
 	}
-	session, err := OpenSession(Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, stateDir, nil, "", nil)
+	session, err := OpenSession(observe.Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, stateDir, nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

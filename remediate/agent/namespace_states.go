@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
@@ -24,7 +25,7 @@ type NamespaceState struct {
 // NamespaceStates opens the states kept below stateDir for other network
 // namespaces: a session inside each namespace that still exists, the state
 // alone for each that is gone.
-func NamespaceStates(paths Paths, stateDir string, log Logger) ([]NamespaceState, error) {
+func NamespaceStates(paths observe.Paths, stateDir string, log Logger) ([]NamespaceState, error) {
 	inodes, err := remediate.NamespaceStates(stateDir)
 	if err != nil || len(inodes) == 0 {
 		return nil, err

@@ -33,7 +33,7 @@ type Target struct {
 
 // Targets resolves the selection into the namespaces to observe, host
 // first, named ones by name, the rest by inode.
-func (s Selection) Targets(paths Paths) ([]Target, error) {
+func (s Selection) Targets(paths observe.Paths) ([]Target, error) {
 	if !s.All && s.Name == "" && s.PID == 0 {
 		return []Target{{Obs: observe.New(paths.Proc, paths.Sys)}}, nil
 	}

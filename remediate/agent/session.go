@@ -12,16 +12,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
-// Paths are where a process finds the kernel's files.
-type Paths struct {
-	Proc  string // normally /proc
-	Sys   string // normally /proc/sys
-	Netns string // where `ip netns` names namespaces, normally /run/netns
-}
-
-// DefaultPaths are the paths of a real host.
-var DefaultPaths = Paths{Proc: "/proc", Sys: "/proc/sys", Netns: observe.NetnsDir}
-
 // Session is a one-shot command's hold on the state: `apply`, `rollback`
 // and `status` each open one. It keeps the sysctl.d drop-in the policy (or,
 // without one, the state) names up to date.
@@ -47,7 +37,7 @@ type Session struct {
 // only ever written from the initial network namespace: /etc/sysctl.d
 // configures that namespace at boot, not a container's. A nil log logs
 // nothing.
-func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
+func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
 	sys, err := remediate.NewSysctls(paths.Sys)
 	if err != nil {
 		return nil, err

@@ -194,7 +194,7 @@ func (a *Agent) targets() []*watch {
 // written inside it. A state file that cannot be read is the session's
 // Problem, as with OpenSession. A drop-in is never written for it unless it
 // is the initial namespace.
-func OpenSessionIn(ns *netns.Namespace, paths Paths, stateDir string, log Logger) (*Session, error) {
+func OpenSessionIn(ns *netns.Namespace, paths observe.Paths, stateDir string, log Logger) (*Session, error) {
 	sys, err := remediate.NewSysctlsIn(ns, paths.Sys)
 	if err != nil {
 		return nil, err

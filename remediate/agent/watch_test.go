@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -50,7 +51,7 @@ func setupAll(t *testing.T, mode string, others ...uint64) (*Agent, *recordingLo
 	t.Helper()
 	a, _, log, notify, root := setup(t, mode, "")
 	a.cfg.AllNamespaces = true
-	a.cfg.Paths = Paths{Proc: fixtureProc(t, append([]uint64{a.own.session.Here.Inode}, others...)...), Sys: root, Netns: t.TempDir()}
+	a.cfg.Paths = observe.Paths{Proc: fixtureProc(t, append([]uint64{a.own.session.Here.Inode}, others...)...), Sys: root, Netns: t.TempDir()}
 	a.cfg.StateDir = a.own.session.stateDir
 	a, err := reopen(t, a, root, log, notify)
 	if err != nil {
