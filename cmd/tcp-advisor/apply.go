@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -38,12 +39,12 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := agent.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
+	j, err := judge.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}
 	evalErr := ruleFailures(j, stderr)
-	plan := j.Plan(set, session.State)
+	plan := agent.Plan(j, set, session.State)
 	if werr := plan.WriteText(stdout, textOptions(stdout)); werr != nil {
 		return werr
 	}

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 
 // unknownStatus is a monitoring plugin's exit status for a check that could
@@ -43,7 +44,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	js, err := judge(*sel, set, *samples, *interval, stderr)
+	js, err := judgeSelection(*sel, set, *samples, *interval, stderr)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			return err
 		}
-		d := j.Diagnosis()
+		d := report.NewDiagnosis(j.Last, j.Findings, j.Recs)
 		if *format == "json" {
 			return d.WriteJSON(stdout)
 		}
@@ -80,12 +81,12 @@ func checkAsked(fs *flag.FlagSet, args []string, check *bool) bool {
 }
 
 // judge observes the selected namespaces and judges each.
-func judge(sel agent.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]agent.TargetJudgement, error) {
+func judgeSelection(sel judge.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]judge.TargetJudgement, error) {
 	targets, err := sel.Targets(paths)
 	if err != nil {
 		return nil, err
 	}
-	js := agent.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
+	js := judge.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
 	}
@@ -95,7 +96,7 @@ func judge(sel agent.Selection, set *policies.Set, samples int, interval time.Du
 // diagnoseSections writes one section per namespace: in JSON every
 // namespace, in text those with something to say, then a line naming the
 // quiet ones.
-func diagnoseSections(js []agent.TargetJudgement, format string, stdout, stderr io.Writer) error {
+func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr io.Writer) error {
 	var sections []namespaceSection
 	var quiet []string
 	var failed error
@@ -111,7 +112,7 @@ func diagnoseSections(js []agent.TargetJudgement, format string, stdout, stderr 
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			failed = err
 		}
-		d := j.Diagnosis()
+		d := report.NewDiagnosis(j.Last, j.Findings, j.Recs)
 		sec.Diagnosis = d
 		sections = append(sections, sec)
 		if format == "json" {
@@ -143,7 +144,7 @@ func diagnoseSections(js []agent.TargetJudgement, format string, stdout, stderr 
 // the check from judging — policies that do not load, an observation or a
 // rule that fails — is UNKNOWN, never OK. Over several namespaces the worst
 // one decides, and the line names it.
-func diagnoseCheck(policyPaths []string, sel agent.Selection, samples int, interval time.Duration, stdout, stderr io.Writer) error {
+func diagnoseCheck(policyPaths []string, sel judge.Selection, samples int, interval time.Duration, stdout, stderr io.Writer) error {
 	unknown := func(err error) error {
 		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
 		return exitError{code: unknownStatus}
@@ -152,7 +153,7 @@ func diagnoseCheck(policyPaths []string, sel agent.Selection, samples int, inter
 	if err != nil {
 		return unknown(err)
 	}
-	js, err := judge(sel, set, samples, interval, stderr)
+	js, err := judgeSelection(sel, set, samples, interval, stderr)
 	if err != nil {
 		return unknown(err)
 	}
@@ -164,7 +165,7 @@ func diagnoseCheck(policyPaths []string, sel agent.Selection, samples int, inter
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			return unknown(err)
 		}
-		l, s := j.Diagnosis().Check()
+		l, s := report.NewDiagnosis(j.Last, j.Findings, j.Recs).Check()
 		if s > status {
 			line, status = l, s
 			if sel.Many() {

@@ -8,13 +8,13 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
-	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 
 // namespaceFlags registers --all-namespaces, --netns and --netns-pid; its
 // check, for parseFlags, refuses contradictory ones.
-func namespaceFlags(fs *flag.FlagSet) (*agent.Selection, func() error) {
-	var s agent.Selection
+func namespaceFlags(fs *flag.FlagSet) (*judge.Selection, func() error) {
+	var s judge.Selection
 	fs.BoolVar(&s.All, "all-namespaces", false, "look at every network namespace of the host, one section each")
 	fs.StringVar(&s.Name, "netns", "", "look at the network namespace `ip netns` named NAME")
 	fs.IntVar(&s.PID, "netns-pid", 0, "look at the network namespace process PID runs in")

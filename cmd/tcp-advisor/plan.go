@@ -9,6 +9,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
@@ -46,7 +47,7 @@ func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
 
 // ruleFailures prints the diagnostics of the evaluation and returns an
 // error when a rule failed to evaluate: its judgement is missing.
-func ruleFailures(j agent.Judgement, stderr io.Writer) error {
+func ruleFailures(j judge.Judgement, stderr io.Writer) error {
 	if len(j.Diags) > 0 {
 		policies.FormatDiagnostics(stderr, j.Diags)
 	}
@@ -75,7 +76,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	js, err := judge(*sel, set, *samples, *interval, stderr)
+	js, err := judgeSelection(*sel, set, *samples, *interval, stderr)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		}
 		// plan never writes: a state file it cannot read only loses it
 		// the cooldowns and managed keys it would have taken into account.
-		st, err := remediate.NewStore(j.StateDir(*stateDir, here)).Load()
+		st, err := remediate.NewStore(agent.TargetStateDir(j.Target, *stateDir, here)).Load()
 		var ce *remediate.CorruptError
 		switch {
 		case errors.As(err, &ce):
@@ -101,7 +102,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			st = nil
 		}
 		errs = append(errs, ruleFailures(j.Judgement, stderr))
-		plan := j.Plan(set, st)
+		plan := agent.Plan(j.Judgement, set, st)
 		actionable = actionable || plan.Actionable()
 		if !sel.Many() {
 			if *format == "json" {

@@ -8,6 +8,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -211,4 +212,19 @@ func logReleased(log Logger, r remediate.Released) {
 		Message: fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
 		Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found},
 	})
+}
+
+// TargetStateDir is the state directory of a judged namespace below dir:
+// dir itself for the namespace this process runs in (here), a directory of
+// its own for any other.
+func TargetStateDir(t judge.Target, dir string, here advisor.Netns) string {
+	if t.NS == nil || t.NS.Inode == here.Inode {
+		return dir
+	}
+	return remediate.NamespaceStateDir(dir, t.NS.Inode)
+}
+
+// Plan builds the plan of a judgement against the state (which may be nil).
+func Plan(j judge.Judgement, set *policies.Set, st *remediate.State) remediate.Plan {
+	return remediate.Planner{Set: set, State: st, Now: j.Last.Time}.Build(j.Last, j.Recs)
 }

@@ -1,4 +1,4 @@
-package agent
+package judge
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
 // Selection says which network namespaces a command looks at: by default
@@ -112,14 +111,4 @@ type TargetJudgement struct {
 	Target
 	Judgement
 	Err error
-}
-
-// StateDir is the state directory of the target's namespace below dir: dir
-// itself for the namespace this process runs in (here), a directory of its
-// own for any other.
-func (t Target) StateDir(dir string, here advisor.Netns) string {
-	if t.NS == nil || t.NS.Inode == here.Inode {
-		return dir
-	}
-	return remediate.NamespaceStateDir(dir, t.NS.Inode)
 }

@@ -1,4 +1,8 @@
-package agent
+// Package judge is tcp-advisor's read-only judgement: it observes a window
+// of samples of one or more network namespaces, analyzes it and evaluates
+// the policies on it. It changes nothing: `diagnose` stops here, `plan`
+// and `apply` hand its judgement to package remediate.
+package judge
 
 import (
 	"time"
@@ -7,9 +11,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
 // Judgement is one observation window judged by the policies: what
@@ -36,15 +38,4 @@ func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.
 	j := Judgement{Last: window[len(window)-1], Findings: advisor.Analyze(window)}
 	j.Recs, j.Diags = set.Evaluate(j.Last, j.Findings)
 	return j, nil
-}
-
-// Diagnosis explains the judgement.
-func (j Judgement) Diagnosis() report.Diagnosis {
-	return report.NewDiagnosis(j.Last, j.Findings, j.Recs)
-}
-
-// Plan builds the plan of the judgement against the state (which may be
-// nil).
-func (j Judgement) Plan(set *policies.Set, st *remediate.State) remediate.Plan {
-	return remediate.Planner{Set: set, State: st, Now: j.Last.Time}.Build(j.Last, j.Recs)
 }
