@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 )
 
 // KeyStatus is one managed key as `tcp-advisor status` shows it.
@@ -35,7 +37,7 @@ type Status struct {
 
 // NewStatus reports the state with each key's live value and the last n
 // history records, newest first.
-func NewStatus(st *State, sys *Sysctls, n int) Status {
+func NewStatus(st *State, sys *sysctl.Tree, n int) Status {
 	s := Status{Managed: []KeyStatus{}, LastChanges: []Record{}, PersistPath: st.PersistPath}
 	for _, k := range st.Keys() {
 		m := st.Managed[k]

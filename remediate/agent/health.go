@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -254,7 +255,7 @@ func (a *Agent) sortFailures(w *watch, applied []remediate.Applied, failed []rem
 			}
 			continue
 		}
-		var we *remediate.WriteError
+		var we *sysctl.WriteError
 		if !errors.As(fl.Err, &we) {
 			rest = append(rest, fl)
 			continue

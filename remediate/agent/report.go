@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -130,7 +131,7 @@ func logApplied(log Logger, mode advisor.Mode, applied []remediate.Applied, fail
 			}
 			continue
 		}
-		var we *remediate.WriteError
+		var we *sysctl.WriteError
 		errors.As(fl.Err, &we)
 		for _, c := range fl.Changes {
 			fields := changeFields(c, mode, f)

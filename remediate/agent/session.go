@@ -7,6 +7,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -39,7 +40,7 @@ type Session struct {
 // configures that namespace at boot, not a container's. A nil log logs
 // nothing.
 func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
-	sys, err := remediate.NewSysctls(paths.Sys)
+	sys, err := sysctl.New(paths.Sys)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persis
 // openSession opens the state in dir for the network namespace here, with
 // the applier wired to sys; initial tells whether here is the initial
 // namespace. A nil log logs nothing.
-func openSession(sys *remediate.Sysctls, dir string, here advisor.Netns, initial bool, log Logger) *Session {
+func openSession(sys *sysctl.Tree, dir string, here advisor.Netns, initial bool, log Logger) *Session {
 	if log == nil {
 		log = discard{}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -195,7 +196,7 @@ func (a *Agent) targets() []*watch {
 // Problem, as with OpenSession. A drop-in is never written for it unless it
 // is the initial namespace.
 func OpenSessionIn(ns *netns.Namespace, paths observe.Paths, stateDir string, log Logger) (*Session, error) {
-	sys, err := remediate.NewSysctlsIn(ns, paths.Sys)
+	sys, err := sysctl.NewIn(ns, paths.Sys)
 	if err != nil {
 		return nil, err
 	}

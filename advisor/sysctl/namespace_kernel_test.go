@@ -1,4 +1,4 @@
-package remediate_test
+package sysctl_test
 
 import (
 	"errors"
@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
-	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
-// TestKernelSysctlsInNamespace writes sysctls through NewSysctlsIn into one
+// TestKernelSysctlsInNamespace writes sysctls through NewIn into one
 // of three scratch namespaces and checks that only that one changed: the
 // other two and the test host's own namespace keep their values (read before
 // and after; the host's are only ever read).
@@ -39,7 +39,7 @@ func TestKernelSysctlsInNamespace(t *testing.T) {
 	if !ok {
 		t.Fatalf("namespace %s not discovered", target.Name)
 	}
-	s, err := remediate.NewSysctlsIn(n, "/proc/sys")
+	s, err := sysctl.NewIn(n, "/proc/sys")
 	if err != nil {
 		t.Fatal(err)
 	}

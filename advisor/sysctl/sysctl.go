@@ -1,4 +1,4 @@
-package remediate
+package sysctl
 
 import (
 	"errors"
@@ -11,27 +11,28 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	sysctl "github.com/lorenzosaino/go-sysctl"
+	gosysctl "github.com/lorenzosaino/go-sysctl"
+
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
-// Sysctls reads and writes sysctls below a root (normally /proc/sys).
-type Sysctls struct {
+// Tree reads and writes sysctls below a root (normally /proc/sys).
+type Tree struct {
 	root   string
-	client *sysctl.Client
+	client *gosysctl.Client
 	ns     Namespace // nil: the calling process's namespace
 }
 
-// NewSysctls returns a reader and writer for the tree at root.
-func NewSysctls(root string) (*Sysctls, error) {
-	c, err := sysctl.NewClient(root)
+// New returns a reader and writer for the tree at root.
+func New(root string) (*Tree, error) {
+	c, err := gosysctl.NewClient(root)
 	if err != nil {
 		return nil, err
 	}
-	return &Sysctls{root: root, client: c}, nil
+	return &Tree{root: root, client: c}, nil
 }
 
-func (s *Sysctls) get(key string) (string, error) {
+func (s *Tree) get(key string) (string, error) {
 	v, err := s.client.Get(key)
 	if err != nil {
 		return "", err
@@ -40,7 +41,7 @@ func (s *Sysctls) get(key string) (string, error) {
 }
 
 // path returns the file of key below the root.
-func (s *Sysctls) path(key string) string {
+func (s *Tree) path(key string) string {
 	return filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
 }
 
@@ -50,7 +51,7 @@ func (s *Sysctls) path(key string) string {
 // exist: the file is opened without O_CREAT (against a plain directory tree
 // a create would invent the key) and without following a symlink. A value
 // the kernel refuses, or reads back differently, is a *WriteError.
-func (s *Sysctls) set(key, value string) error {
+func (s *Tree) set(key, value string) error {
 	if err := advisor.CheckSettable(key); err != nil {
 		return &WriteError{Key: key, Value: value, Err: err}
 	}

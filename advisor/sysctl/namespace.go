@@ -1,6 +1,6 @@
-package remediate
+package sysctl
 
-// Namespace is a network namespace whose sysctls Sysctls can read and
+// Namespace is a network namespace whose sysctls Tree can read and
 // write, such as one found by package observe/netns. Do must run fn on an OS
 // thread inside the namespace for the whole call: /proc/sys/net resolves a
 // key in the namespace of the thread that opens it, at open time.
@@ -8,11 +8,11 @@ type Namespace interface {
 	Do(fn func() error) error
 }
 
-// NewSysctlsIn returns a reader and writer for the sysctls of the network
+// NewIn returns a reader and writer for the sysctls of the network
 // namespace ns, through the tree at root (the real /proc/sys). A Set writes
 // and reads back inside ns, in one visit.
-func NewSysctlsIn(ns Namespace, root string) (*Sysctls, error) {
-	s, err := NewSysctls(root)
+func NewIn(ns Namespace, root string) (*Tree, error) {
+	s, err := New(root)
 	if err != nil {
 		return nil, err
 	}
@@ -21,7 +21,7 @@ func NewSysctlsIn(ns Namespace, root string) (*Sysctls, error) {
 }
 
 // Get returns a key's value, whitespace-normalized.
-func (s *Sysctls) Get(key string) (string, error) {
+func (s *Tree) Get(key string) (string, error) {
 	var v string
 	err := s.do(func() error {
 		var err error
@@ -32,13 +32,13 @@ func (s *Sysctls) Get(key string) (string, error) {
 }
 
 // Set writes a key and reads it back. It refuses keys that do not exist.
-func (s *Sysctls) Set(key, value string) error {
+func (s *Tree) Set(key, value string) error {
 	return s.do(func() error { return s.set(key, value) })
 }
 
-// do runs fn in the Sysctls' network namespace: the calling process's, or
+// do runs fn in the tree's network namespace: the calling process's, or
 // inside ns for the whole call.
-func (s *Sysctls) do(fn func() error) error {
+func (s *Tree) do(fn func() error) error {
 	if s.ns == nil {
 		return fn()
 	}

@@ -1,4 +1,4 @@
-package remediate
+package sysctl
 
 import (
 	"os"
@@ -22,7 +22,7 @@ func TestCheckWritable(t *testing.T) {
 	if err := os.Symlink("tcp_fin_timeout", filepath.Join(root, "net/ipv4/tcp_tw_reuse")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSysctls(root)
+	s, err := New(root)
 	if err != nil {
 		t.Fatal(err)
 	}

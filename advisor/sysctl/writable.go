@@ -1,4 +1,4 @@
-package remediate
+package sysctl
 
 import (
 	"errors"
@@ -29,14 +29,14 @@ func (e *WriteAccessError) Error() string {
 func (e *WriteAccessError) Unwrap() error { return e.Err }
 
 // CheckWritable reports whether this process may write each of keys, in
-// the Sysctls' network namespace, without writing any: it opens each key's
+// the tree's network namespace, without writing any: it opens each key's
 // file for writing, as set does (not following a symlink), and closes it.
 // The kernel checks the permission to write a sysctl when its file is
 // opened (file mode, CAP_NET_ADMIN over the namespace's owner for net.*, a
 // read-only /proc/sys), so an agent that would fail every write learns it
 // before the first. Keys missing here are skipped: planning refuses them
 // anyway. The error is a *WriteAccessError.
-func (s *Sysctls) CheckWritable(keys ...string) error {
+func (s *Tree) CheckWritable(keys ...string) error {
 	return s.do(func() error {
 		var denied WriteAccessError
 		for _, key := range keys {
