@@ -40,6 +40,31 @@ func (s *Tree) get(key string) (string, error) {
 	return advisor.NormalizeValue(v), nil
 }
 
+// ReadAll reads every registered sysctl. A key the kernel lacks — one added
+// by a later release, or a global key read inside a network namespace other
+// than the initial one — is left out; any other failure to read is an
+// error.
+func (s *Tree) ReadAll() (advisor.Sysctls, error) {
+	raw := make(map[string]string)
+	err := s.do(func() error {
+		for _, k := range advisor.Registry() {
+			v, err := s.get(k.Name)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && (k.Since != "" || k.Scope == advisor.Global) {
+					continue
+				}
+				return fmt.Errorf("sysctl %s: %w", k.Name, err)
+			}
+			raw[k.Name] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return advisor.Sysctls{}, err
+	}
+	return advisor.NewSysctls(raw)
+}
+
 // path returns the file of key below the root.
 func (s *Tree) path(key string) string {
 	return filepath.Join(s.root, strings.ReplaceAll(key, ".", "/"))
