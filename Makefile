@@ -121,7 +121,7 @@ vulncheck:
 # ticks across many namespaces in 110 scratch ones, from the host.
 bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
-	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/observe/netns/
+	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/netns/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
 
 # soak (root, minutes; not part of test) runs the agent enforcing every

@@ -10,7 +10,7 @@ import (
 )
 
 // Namespace is a network namespace an Observer can read from inside, such
-// as one found by package observe/netns. Do must run fn on an OS thread that
+// as one found by package advisor/netns. Do must run fn on an OS thread that
 // is inside the namespace for the whole call, and fn must do all its work on
 // that thread: it reads /proc/sys, which resolves a sysctl in the opening
 // thread's namespace, /proc/<tid>/net, and opens its netlink socket there

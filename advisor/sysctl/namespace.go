@@ -1,7 +1,7 @@
 package sysctl
 
 // Namespace is a network namespace whose sysctls Tree can read and
-// write, such as one found by package observe/netns. Do must run fn on an OS
+// write, such as one found by package advisor/netns. Do must run fn on an OS
 // thread inside the namespace for the whole call: /proc/sys/net resolves a
 // key in the namespace of the thread that opens it, at open time.
 type Namespace interface {

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 )

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 

@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
