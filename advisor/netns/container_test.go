@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/procfs"
-
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 )
 
 // The fixture /proc in testdata/proc holds /proc/<pid>/cgroup files of the
@@ -55,7 +53,7 @@ func TestContainerFromCgroupsFixture(t *testing.T) {
 			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
 				t.Errorf("container = %+v, want %+v", got, tt.want)
 			}
-			if u := observe.UnitFromCgroups(cgroups); u != tt.unit {
+			if u := UnitFromCgroups(cgroups); u != tt.unit {
 				t.Errorf("unit = %q, want %q", u, tt.unit)
 			}
 		})
@@ -112,5 +110,30 @@ func TestContainerString(t *testing.T) {
 		if got := tt.c.String(); got != tt.want {
 			t.Errorf("%+v.String() = %q, want %q", tt.c, got, tt.want)
 		}
+	}
+}
+
+func TestUnitFromCgroups(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []procfs.Cgroup
+		want string
+	}{
+		{"service", []procfs.Cgroup{{HierarchyID: 0, Path: "/system.slice/nginx.service"}}, "nginx.service"},
+		{"nested in service", []procfs.Cgroup{{HierarchyID: 0, Path: "/system.slice/envoy.service/worker"}}, "envoy.service"},
+		{"user session scope", []procfs.Cgroup{{HierarchyID: 0, Path: "/user.slice/user-0.slice/session-3.scope"}}, "session-3.scope"},
+		{"root cgroup", []procfs.Cgroup{{HierarchyID: 0, Path: "/"}}, ""},
+		{"not a unit", []procfs.Cgroup{{HierarchyID: 0, Path: "/docker/abc"}}, ""},
+		{"cgroup v1 named hierarchy", []procfs.Cgroup{
+			{HierarchyID: 4, Controllers: []string{"cpu", "cpuacct"}, Path: "/"},
+			{HierarchyID: 1, Controllers: []string{"name=systemd"}, Path: "/system.slice/haproxy.service"},
+		}, "haproxy.service"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := UnitFromCgroups(tt.in); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

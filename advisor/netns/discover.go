@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/procfs"
-
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 )
 
 // DefaultMaxProcesses is how many processes a discovery lists per namespace.
@@ -93,7 +91,7 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 		n := get(ino)
 		n.holders = append(n.holders, pid)
 	}
-	named, err := observe.ReadNamedNetns(d.namedDir)
+	named, err := ReadNamed(d.namedDir)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +176,7 @@ func (d *Discoverer) list(procFS procfs.FS, n *Namespace, seen map[int]cachedPro
 		if !ok || c.start != st.Starttime {
 			c = cachedProc{start: st.Starttime}
 			if cgroups, err := p.Cgroups(); err == nil {
-				c.unit = observe.UnitFromCgroups(cgroups)
+				c.unit = UnitFromCgroups(cgroups)
 				c.container = ContainerFromCgroups(cgroups)
 			}
 		}
@@ -251,7 +249,7 @@ func (d *Discoverer) markHost(nss []Namespace, withKthreads uint64) {
 func probeInitial(n Namespace) (bool, error) {
 	var initial bool
 	err := n.Do(func() (err error) {
-		initial, err = observe.ProbeInitial("/proc/sys")
+		initial, err = ProbeInitial("/proc/sys")
 		return err
 	})
 	return initial, err

@@ -1,5 +1,7 @@
 package observe
 
+import "github.com/tcp-advisor/tcp-advisor/advisor/netns"
+
 // Paths are where a process finds the kernel's files.
 type Paths struct {
 	Proc  string // normally /proc
@@ -8,4 +10,4 @@ type Paths struct {
 }
 
 // DefaultPaths are the paths of a real host.
-var DefaultPaths = Paths{Proc: "/proc", Sys: "/proc/sys", Netns: NetnsDir}
+var DefaultPaths = Paths{Proc: "/proc", Sys: "/proc/sys", Netns: netns.NamedDir}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -72,7 +72,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	here, err := netns.Current(paths.Proc, paths.Netns)
 	if err != nil {
 		return err
 	}

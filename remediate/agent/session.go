@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -44,11 +45,11 @@ func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persis
 	if err != nil {
 		return nil, err
 	}
-	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	here, err := netns.Current(paths.Proc, paths.Netns)
 	if err != nil {
 		return nil, err
 	}
-	s := openSession(sys, stateDir, here, observe.InitialNamespace(paths.Sys), log)
+	s := openSession(sys, stateDir, here, netns.IsInitial(paths.Sys), log)
 	switch {
 	case set != nil && set.Settings.Persist:
 		persistPath = set.Settings.PersistPath

@@ -1,4 +1,4 @@
-package observe
+package netns
 
 import (
 	"errors"
@@ -14,18 +14,18 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
-// NetnsDir is where `ip netns add` names network namespaces.
-const NetnsDir = "/run/netns"
+// NamedDir is where `ip netns add` names network namespaces.
+const NamedDir = "/run/netns"
 
-// CurrentNetns identifies the network namespace this process runs in: the
+// Current identifies the network namespace this process runs in: the
 // inode of procRoot/self/ns/net, and its name when a file in netnsDir is a
 // mount of the same namespace.
-func CurrentNetns(procRoot, netnsDir string) (advisor.Netns, error) {
+func Current(procRoot, netnsDir string) (advisor.Netns, error) {
 	ino, err := nsInode(filepath.Join(procRoot, "self", "ns", "net"))
 	if err != nil {
 		return advisor.Netns{}, fmt.Errorf("network namespace: %w", err)
 	}
-	return advisor.Netns{Inode: ino, Name: netnsName(netnsDir, ino)}, nil
+	return advisor.Netns{Inode: ino, Name: nameOf(netnsDir, ino)}, nil
 }
 
 // nsInode returns the inode of a namespace file.
@@ -41,10 +41,10 @@ func nsInode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// netnsName returns the name under dir of the namespace with inode ino, or
+// nameOf returns the name under dir of the namespace with inode ino, or
 // "" when it has none.
-func netnsName(dir string, ino uint64) string {
-	named, _ := ReadNamedNetns(dir)
+func nameOf(dir string, ino uint64) string {
+	named, _ := ReadNamed(dir)
 	for _, n := range named {
 		if n.Inode == ino {
 			return n.Name
@@ -53,18 +53,18 @@ func netnsName(dir string, ino uint64) string {
 	return ""
 }
 
-// NamedNetns is a network namespace named in a directory such as NetnsDir.
-type NamedNetns struct {
+// Named is a network namespace named in a directory such as NamedDir.
+type Named struct {
 	// Name is the file's name, Path its path, Inode the namespace's.
 	Name, Path string
 	Inode      uint64
 }
 
-// ReadNamedNetns lists the namespaces named in dir, by name; a missing dir
+// ReadNamed lists the namespaces named in dir, by name; a missing dir
 // names none. An entry that is not an nsfs mount (a file left behind by an
 // interrupted `ip netns add`, or an unmounted name) is not a namespace and
 // is skipped.
-func ReadNamedNetns(dir string) ([]NamedNetns, error) {
+func ReadNamed(dir string) ([]Named, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -72,7 +72,7 @@ func ReadNamedNetns(dir string) ([]NamedNetns, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []NamedNetns
+	var out []Named
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		var sfs unix.Statfs_t
@@ -83,7 +83,7 @@ func ReadNamedNetns(dir string) ([]NamedNetns, error) {
 		if err := unix.Stat(path, &st); err != nil {
 			continue
 		}
-		out = append(out, NamedNetns{Name: e.Name(), Path: path, Inode: st.Ino})
+		out = append(out, Named{Name: e.Name(), Path: path, Inode: st.Ino})
 	}
 	return out, nil
 }
@@ -104,9 +104,9 @@ func ProbeInitial(sysRoot string) (bool, error) {
 	return false, err
 }
 
-// InitialNamespace is ProbeInitial where an error has no use: a tree it
+// IsInitial is ProbeInitial where an error has no use: a tree it
 // cannot tell about counts as the initial namespace's.
-func InitialNamespace(sysRoot string) bool {
+func IsInitial(sysRoot string) bool {
 	initial, err := ProbeInitial(sysRoot)
 	return initial || err != nil
 }
