@@ -29,7 +29,7 @@
 //
 // Namespace.Do runs a function on an OS thread that setns(2) has moved into
 // the namespace, and moves it back after. observe.NewIn and
-// sysctl.NewIn (advisor/sysctl) take a Namespace and do their reads and writes
+// sysctl.NewIn (advisor/sysctl) take an Enterer, such as a Namespace, and do their reads and writes
 // through Do: /proc/sys/net resolves a key in the opening thread's
 // namespace, /proc/<tid>/net shows the thread's namespace's counters, and a
 // sock_diag netlink socket dumps the sockets of the namespace it was created

@@ -11,6 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Enterer runs code inside a network namespace: Do runs fn on an OS thread
+// that is inside the namespace for the whole call, and fn must do all its
+// work on that thread. Reads of /proc/sys (a sysctl resolves in the opening
+// thread's namespace, at open time) and /proc/<tid>/net, and netlink
+// sockets (one belongs to the namespace it was created in) then see the
+// namespace. Namespace is one; observe.NewIn and sysctl.NewIn take one.
+type Enterer interface {
+	Do(fn func() error) error
+}
+
 // ErrGone says a namespace no longer exists, or at least none of the paths
 // it was found through leads to it any more: its name was deleted and every
 // process seen holding it has exited.

@@ -4,6 +4,6 @@
 // the guarded writer beside them (Set) writes only keys the registry marks
 // settable, never creates a file or follows a symlink, and reads each value
 // back. NewIn binds a tree to another network namespace: every read and
-// write then runs inside it (see Namespace). Observation reads through it,
+// write then runs inside it (see netns.Enterer). Observation reads through it,
 // remediation reads and writes through it.
 package sysctl

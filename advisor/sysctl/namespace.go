@@ -1,17 +1,11 @@
 package sysctl
 
-// Namespace is a network namespace whose sysctls Tree can read and
-// write, such as one found by package advisor/netns. Do must run fn on an OS
-// thread inside the namespace for the whole call: /proc/sys/net resolves a
-// key in the namespace of the thread that opens it, at open time.
-type Namespace interface {
-	Do(fn func() error) error
-}
+import "github.com/tcp-advisor/tcp-advisor/advisor/netns"
 
 // NewIn returns a reader and writer for the sysctls of the network
 // namespace ns, through the tree at root (the real /proc/sys). A Set writes
 // and reads back inside ns, in one visit.
-func NewIn(ns Namespace, root string) (*Tree, error) {
+func NewIn(ns netns.Enterer, root string) (*Tree, error) {
 	s, err := New(root)
 	if err != nil {
 		return nil, err

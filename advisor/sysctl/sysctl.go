@@ -14,13 +14,14 @@ import (
 	gosysctl "github.com/lorenzosaino/go-sysctl"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // Tree reads and writes sysctls below a root (normally /proc/sys).
 type Tree struct {
 	root   string
 	client *gosysctl.Client
-	ns     Namespace // nil: the calling process's namespace
+	ns     netns.Enterer // nil: the calling process's namespace
 }
 
 // New returns a reader and writer for the tree at root.
