@@ -90,13 +90,6 @@ type Agent struct {
 	ticks tickFigures
 }
 
-// How many snapshots the agent keeps: six ticks for rates, and three
-// CLOSE_WAIT dumps (about two minutes at the default cadence) for leaks.
-const (
-	recentSize  = 6
-	detailsSize = 3
-)
-
 // New returns an agent working on the session's state and sysctls. It
 // loads the policies and checks the state belongs to this network
 // namespace: an agent that cannot do either does not start.
@@ -310,13 +303,8 @@ func (a *Agent) tickIn(w *watch) {
 		w.lastDump = now
 	}
 	a.noteDegraded(w, snap.Degraded)
-	w.recent = keepLast(append(w.recent, snap), recentSize)
-	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
-	// makes every tick dump, so "stuck" spans minutes, not seconds.
-	if depth == observe.Detail && snap.Sockets != nil {
-		w.details = keepLast(append(w.details, snap), detailsSize)
-	}
-	findings := advisor.AnalyzeWithDumps(merge(w.details, w.recent), w.details)
+	w.history.Add(snap, depth == observe.Detail)
+	findings := w.history.Analyze()
 	w.findings = findings
 
 	// The snapshot has just read every managed key's live value.
@@ -342,33 +330,4 @@ func (a *Agent) tickIn(w *watch) {
 		a.apply(w, a.withoutBackedOff(w, plan), findings)
 	}
 	a.metricsTick(w, snap, findings, start, nil)
-}
-
-// keepLast returns the last n snapshots of s.
-func keepLast(s []advisor.Snapshot, n int) []advisor.Snapshot {
-	if len(s) > n {
-		return append(s[:0:0], s[len(s)-n:]...)
-	}
-	return s
-}
-
-// merge returns the snapshots of a and b in time order, each once.
-func merge(a, b []advisor.Snapshot) []advisor.Snapshot {
-	out := make([]advisor.Snapshot, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i].Time.Before(b[j].Time)):
-			out = append(out, a[i])
-			i++
-		case i == len(a) || b[j].Time.Before(a[i].Time):
-			out = append(out, b[j])
-			j++
-		default: // the same snapshot in both
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	return out
 }

@@ -24,12 +24,8 @@ type watch struct {
 	obs     Observer
 	session *Session
 	log     Logger
-	// recent holds the latest snapshots, for rates and per-destination
-	// growth; details the latest ones with a CLOSE_WAIT dump, for growth
-	// and stuck sockets over minutes. Both are short, so memory stays
-	// bounded however large the socket table.
-	recent   []advisor.Snapshot
-	details  []advisor.Snapshot
+	// history is the window the agent judges.
+	history  advisor.History
 	lastDump time.Time
 	// announced holds the recommendations, refusals and leaks logged while
 	// they keep firing, so each is logged once, not every tick.
@@ -44,7 +40,8 @@ type watch struct {
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{obs: obs, session: session, announced: map[string]bool{}}
+	w := &watch{obs: obs, session: session, announced: map[string]bool{},
+		history: advisor.History{Recent: advisor.AgentRecent, Details: advisor.AgentDetails}}
 	w.in(ns, log)
 	return w
 }
