@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +69,11 @@ type Config struct {
 	AllNamespaces bool
 	Paths         Paths
 	StateDir      string
+	// FlightRecorder is how far back the flight recorder keeps frames in
+	// each namespace's state directory, in at most FlightRecorderBytes;
+	// zero turns it off.
+	FlightRecorder      time.Duration
+	FlightRecorderBytes int64
 }
 
 // Agent runs the loop. Create it with New.
@@ -88,6 +94,8 @@ type Agent struct {
 	metricsFailing bool
 	// ticks are the tick figures Health reports.
 	ticks tickFigures
+	// host names the host in recordings.
+	host string
 }
 
 // New returns an agent working on the session's state and sysctls. It
@@ -98,6 +106,8 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 		cfg.DetailEvery = time.Minute
 	}
 	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
+	a.host, _ = os.Hostname()
+	a.fly(a.own)
 	if err := session.CheckNamespace(); err != nil {
 		return nil, err
 	}
@@ -304,6 +314,7 @@ func (a *Agent) tickIn(w *watch) {
 	}
 	a.noteDegraded(w, snap.Degraded)
 	w.history.Add(snap, depth == observe.Detail)
+	a.recordFrame(w, snap, depth == observe.Detail)
 	findings := w.history.Analyze()
 	w.findings = findings
 
@@ -324,7 +335,7 @@ func (a *Agent) tickIn(w *watch) {
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
 	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
-	a.report(w, plan, findings, diags, enforce)
+	a.report(w, plan, findings, diags, enforce, a.criticalStarted(w, plan, now))
 	a.metricsPlan(w, recs, plan)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
 		a.apply(w, a.withoutBackedOff(w, plan), findings)

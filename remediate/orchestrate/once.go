@@ -7,6 +7,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -35,6 +36,19 @@ func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.
 	}
 	j := Judgement{Last: window[len(window)-1], Findings: advisor.Analyze(window)}
 	j.Recs, j.Diags = set.Evaluate(j.Last, j.Findings)
+	return j, nil
+}
+
+// Replay judges a recorded series at offset from its start (negative: its
+// last frame) as it was judged live: the same window, analysis and
+// policies. It needs no privileges and reads nothing of this host.
+func Replay(s record.Series, set *policies.Set, offset time.Duration) (Judgement, error) {
+	last, f, err := s.Replay(offset)
+	if err != nil {
+		return Judgement{}, err
+	}
+	j := Judgement{Last: last, Findings: f}
+	j.Recs, j.Diags = set.Evaluate(last, f)
 	return j, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -37,6 +38,10 @@ type watch struct {
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
+	// flight is the namespace's flight recorder, nil when off; level is
+	// the last tick's plan level, to see a critical finding start.
+	flight *record.Flight
+	level  string
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
@@ -168,6 +173,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 		return nil, err
 	}
 	w := newWatch(ns, observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys), s, a.log)
+	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
 }

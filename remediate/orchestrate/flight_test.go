@@ -1,0 +1,103 @@
+package orchestrate
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// TestFlightRecordingReplaysTheAgentsJudgement: when a critical finding
+// starts, the agent writes its flight recording and names it in the
+// journal entry; replayed at its last frame, the recording gives the plan
+// the agent made at that tick. An applied change writes one too.
+func TestFlightRecordingReplaysTheAgentsJudgement(t *testing.T) {
+	for _, mode := range []string{"dry-run", "enforce"} {
+		t.Run(mode, func(t *testing.T) {
+			a, obs, log, _, _ := setup(t, mode, "")
+			a.cfg.FlightRecorder, a.cfg.FlightRecorderBytes = time.Minute, 1<<20
+			a.fly(a.own)
+			a.now = func() time.Time { return obs.now.Add(2 * time.Second) } // the time of the tick's snapshot
+			obs.inUse = 100
+			for range 3 {
+				a.Tick()
+			}
+			if files, _ := filepath.Glob(filepath.Join(a.own.flight.Dir, "recordings", "*")); len(files) != 0 {
+				t.Fatalf("recordings %v before anything happened", files)
+			}
+			obs.inUse = 990
+			a.Tick()
+			want := remediate.Planner{Set: a.set, State: nil, Now: obs.now}
+			var path string
+			for _, e := range log.events {
+				if p := e.Fields[systemd.FieldRecording]; p != "" {
+					path = p
+				}
+			}
+			if path == "" {
+				t.Fatalf("no journal entry names a recording:\n%v", log.events)
+			}
+			rec, err := record.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.Series) != 1 || len(rec.Series[0].Frames) != 4 || rec.Source != "agent" {
+				t.Fatalf("recording: %d series, source %s", len(rec.Series), rec.Source)
+			}
+			if mode == "dry-run" && !strings.HasPrefix(rec.Reason, "critical finding: port-exhaustion") {
+				t.Errorf("reason %q", rec.Reason)
+			}
+			if mode == "enforce" && !strings.HasPrefix(rec.Reason, "change applied: ") {
+				t.Errorf("reason %q", rec.Reason)
+			}
+			j, err := Replay(rec.Series[0], a.set, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replayed := want.Build(j.Last, j.Recs)
+			if !reflectEqualJSON(t, j.Findings, a.own.findings) {
+				t.Error("replayed findings differ from the agent's")
+			}
+			// What the agent logged: each change it proposed or applied.
+			var logged []string
+			for _, e := range log.events {
+				if e.Kind == systemd.EventRecommendation || e.Kind == systemd.EventChangeApplied {
+					if k := e.Fields[systemd.FieldKey]; k != "" {
+						logged = append(logged, k+"="+e.Fields[systemd.FieldNewValue])
+					}
+				}
+			}
+			var got []string
+			for _, c := range replayed.Changes {
+				got = append(got, c.Key+"="+c.To)
+			}
+			if len(got) == 0 || strings.Join(got, " ") != strings.Join(logged, " ") || replayed.Level != policies.SeverityCritical {
+				t.Errorf("replayed plan %v (level %s), the agent logged %v", got, replayed.Level, logged)
+			}
+		})
+	}
+}
+
+// reflectEqualJSON compares two values by their JSON.
+func reflectEqualJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	x, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(x) != string(y) {
+		t.Logf("got  %s\nwant %s", x, y)
+		return false
+	}
+	return true
+}
