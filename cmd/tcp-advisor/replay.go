@@ -1,0 +1,202 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+)
+
+// replayOptions are --replay, --at and --record, shared by diagnose and plan.
+type replayOptions struct {
+	file   string
+	at     offsetValue
+	record string
+}
+
+// replayFlags registers --replay, --at and --record; the check refuses
+// --at without --replay and --record with it.
+func replayFlags(fs *flag.FlagSet) (*replayOptions, func() error) {
+	o := &replayOptions{at: offsetValue{d: -1}}
+	fs.StringVar(&o.file, "replay", "", "judge a recording (from record, --record or the agent's flight recorder) instead of this host: no privileges needed, nothing of this host read")
+	fs.Var(&o.at, "at", "with --replay, the moment to judge: an offset from the recording's start such as 90s (default: its last frame)")
+	fs.StringVar(&o.record, "record", "", "also write the samples judged to this recording file, for --replay and policy tests")
+	return o, func() error {
+		if o.at.d >= 0 && o.file == "" {
+			return usagef("--at needs --replay")
+		}
+		if o.record != "" && o.file != "" {
+			return usagef("--record and --replay: a replay has nothing new to record")
+		}
+		return nil
+	}
+}
+
+// offsetValue is --at: "last" (negative) or a duration of zero or more.
+type offsetValue struct{ d time.Duration }
+
+func (v *offsetValue) String() string {
+	if v == nil || v.d < 0 {
+		return "last"
+	}
+	return v.d.String()
+}
+
+func (v *offsetValue) Set(s string) error {
+	if s == "last" {
+		v.d = -1
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want an offset such as 90s or 2m30s, or last")
+	}
+	v.d = d
+	return nil
+}
+
+// replayJudgements judges every series of the recording at the offset, one
+// target each.
+func replayJudgements(o *replayOptions, set *policies.Set) ([]orchestrate.TargetJudgement, error) {
+	rec, err := record.ReadFile(o.file)
+	if err != nil {
+		return nil, err
+	}
+	if len(rec.Series) == 0 {
+		return nil, fmt.Errorf("%s: the recording holds no namespace", o.file)
+	}
+	var out []orchestrate.TargetJudgement
+	for _, s := range rec.Series {
+		j, err := orchestrate.Replay(s, set, o.at.d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.file, err)
+		}
+		ns := &netns.Namespace{Inode: s.Netns.Inode, Name: s.Netns.Name, Host: s.Host}
+		out = append(out, orchestrate.TargetJudgement{Target: orchestrate.Target{NS: ns}, Judgement: j})
+	}
+	return out, nil
+}
+
+// writeRecording writes the windows judged as a recording made by source.
+func writeRecording(path, source string, js []orchestrate.TargetJudgement) error {
+	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	if err != nil {
+		return err
+	}
+	rec := record.New(source, time.Now())
+	rec.Host, _ = os.Hostname()
+	for _, j := range js {
+		if j.Err != nil {
+			continue
+		}
+		s := j.Series()
+		if j.NS == nil {
+			s.Netns = here
+		}
+		rec.Series = append(rec.Series, s)
+	}
+	return writeRecordingFile(path, rec)
+}
+
+// writeRecordingFile writes rec to path, or to standard output for "-".
+func writeRecordingFile(path string, rec *record.Recording) error {
+	if path == "-" {
+		return record.Write(os.Stdout, rec)
+	}
+	return record.WriteFile(path, rec)
+}
+
+func runRecord(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("record")
+	d := durationFlag(fs, "for", time.Minute, "how long to record")
+	interval := durationFlag(fs, "interval", 5*time.Second, "time between samples, as the agent's tick interval")
+	detail := durationFlag(fs, "detail-interval", time.Minute, "how often a sample also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets, as the agent's --detail-interval")
+	output := fs.String("output", "", "the recording file to write (gzip-compressed JSON), - for standard output (required)")
+	redact := fs.Bool("redact", false, "replace addresses, process, unit, namespace and host names with consistent stand-ins, for sharing")
+	sel, selOK := namespaceFlags(fs)
+	if err := parseFlags(fs, args, selOK, func() error {
+		if *output == "" {
+			return usagef("--output FILE is required")
+		}
+		if *d < *interval {
+			return usagef("--for %s is shorter than --interval %s", *d, *interval)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	targets, err := sel.Targets(paths)
+	if err != nil {
+		return err
+	}
+	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	if err != nil {
+		return err
+	}
+	n := int(*d / *interval)
+	series, err := orchestrate.Record(targets, here, *d, *interval, *detail, progress(stderr, n+1, *interval))
+	if series == nil {
+		return err
+	}
+	rec := record.New("record", time.Now())
+	rec.Host, _ = os.Hostname()
+	rec.Series = series
+	if *redact {
+		rec.Redact()
+	}
+	if werr := writeRecordingFile(*output, rec); werr != nil {
+		return werr
+	}
+	if *output != "-" {
+		frames := 0
+		for _, s := range series {
+			frames += len(s.Frames)
+		}
+		fmt.Fprintf(stdout, "recorded %d frames of %d namespace(s) over %s to %s\n", frames, len(series), *d, *output)
+	}
+	return err
+}
+
+// replayAlone refuses the flags that observe this host next to --replay.
+func replayAlone(fs *flag.FlagSet, o *replayOptions) func() error {
+	return func() error {
+		if o.file == "" {
+			return nil
+		}
+		var err error
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "samples", "interval", "all-namespaces", "netns", "netns-pid":
+				err = usagef("--%s observes this host; --replay judges the recording instead", f.Name)
+			}
+		})
+		return err
+	}
+}
+
+// judgements judges the recording --replay names, or observes the selected
+// namespaces (and records what it judged when --record asks); many tells
+// whether the output has one section per namespace.
+func judgements(o *replayOptions, source string, sel orchestrate.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]orchestrate.TargetJudgement, bool, error) {
+	if o.file != "" {
+		js, err := replayJudgements(o, set)
+		return js, len(js) > 1, err
+	}
+	js, err := judge(sel, set, samples, interval, stderr)
+	if err != nil {
+		return nil, false, err
+	}
+	if o.record != "" {
+		if err := writeRecording(o.record, source, js); err != nil {
+			return nil, false, fmt.Errorf("--record: %w", err)
+		}
+	}
+	return js, sel.Many(), nil
+}
