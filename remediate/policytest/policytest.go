@@ -59,7 +59,8 @@ type Expectation struct {
 type Expected struct {
 	Label string
 	Attrs map[string]string
-	// Contains are texts the advice's message must hold.
+	// Contains are texts the advice's message, or the change's or
+	// refusal's reason, must hold.
 	Contains []string
 }
 
@@ -79,8 +80,8 @@ var (
 	}
 	// The attributes each kind of expected block may compare.
 	blockAttrs = map[string][]string{
-		"change":  {"rule", "from", "to", "severity"},
-		"refused": {"rule", "to", "guardrail", "severity"},
+		"change":  {"rule", "from", "to", "severity", "contains"},
+		"refused": {"rule", "to", "guardrail", "severity", "contains"},
 		"advice":  {"severity", "contains"},
 	}
 	levels = []string{"ok", "info", "warning", "critical"}

@@ -99,18 +99,18 @@ func line(kind, label string, attrs map[string]string, contains []string) string
 
 // actual renders the plan as the expectation would describe it: each item
 // with the attributes the expected item of the same label compares, or
-// with all of them when none is expected; an advice message that lacks a
-// text the expectation looks for is shown whole.
+// with all of them when none is expected; a message or reason that lacks
+// a text the expectation looks for is shown whole.
 func (e Expectation) actual(p remediate.Plan) []string {
 	var out []string
 	if e.Level != nil {
 		out = append(out, fmt.Sprintf("level = %q", p.Level))
 	}
 	for _, c := range p.Changes {
-		out = append(out, render("change", c.Key, e.Changes, map[string]string{"rule": c.Rule, "from": c.From, "to": c.To, "severity": c.Severity}, ""))
+		out = append(out, render("change", c.Key, e.Changes, map[string]string{"rule": c.Rule, "from": c.From, "to": c.To, "severity": c.Severity}, c.Reason))
 	}
 	for _, r := range p.Refused {
-		out = append(out, render("refused", r.Key, e.Refused, map[string]string{"rule": r.Rule, "to": r.To, "guardrail": r.Guardrail, "severity": r.Severity}, ""))
+		out = append(out, render("refused", r.Key, e.Refused, map[string]string{"rule": r.Rule, "to": r.To, "guardrail": r.Guardrail, "severity": r.Severity}, r.Reason))
 	}
 	for _, a := range p.Advice {
 		out = append(out, render("advice", a.Rule, e.Advice, map[string]string{"severity": a.Severity}, a.Message))

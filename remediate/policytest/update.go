@@ -61,33 +61,41 @@ func writeExpect(body *hclwrite.Body, p remediate.Plan, old Expectation) {
 		b := body.AppendNewBlock("change", []string{c.Key}).Body()
 		b.SetAttributeValue("rule", cty.StringVal(c.Rule))
 		b.SetAttributeValue("to", cty.StringVal(c.To))
+		keepContains(b, old.Changes, c.Key, c.Reason)
 	}
 	for _, r := range p.Refused {
 		b := body.AppendNewBlock("refused", []string{r.Key}).Body()
 		b.SetAttributeValue("rule", cty.StringVal(r.Rule))
 		b.SetAttributeValue("guardrail", cty.StringVal(r.Guardrail))
+		keepContains(b, old.Refused, r.Key, r.Reason)
 	}
 	for _, a := range p.Advice {
 		b := body.AppendNewBlock("advice", []string{a.Rule}).Body()
 		b.SetAttributeValue("severity", cty.StringVal(a.Severity))
-		var kept []cty.Value
-		for _, x := range old.Advice {
-			if x.Label != a.Rule {
-				continue
-			}
-			for _, c := range x.Contains {
-				if strings.Contains(a.Message, c) {
-					kept = append(kept, cty.StringVal(c))
-				}
+		keepContains(b, old.Advice, a.Rule, a.Message)
+	}
+}
+
+// keepContains writes the texts the old expectation of label looked for
+// that text still holds.
+func keepContains(b *hclwrite.Body, old []Expected, label, text string) {
+	var kept []cty.Value
+	for _, x := range old {
+		if x.Label != label {
+			continue
+		}
+		for _, c := range x.Contains {
+			if strings.Contains(text, c) {
+				kept = append(kept, cty.StringVal(c))
 			}
 		}
-		switch len(kept) {
-		case 0:
-		case 1:
-			b.SetAttributeValue("contains", kept[0])
-		default:
-			b.SetAttributeValue("contains", cty.ListVal(kept))
-		}
+	}
+	switch len(kept) {
+	case 0:
+	case 1:
+		b.SetAttributeValue("contains", kept[0])
+	default:
+		b.SetAttributeValue("contains", cty.ListVal(kept))
 	}
 }
 

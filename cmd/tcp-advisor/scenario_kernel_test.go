@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+)
+
+// RecordScenariosEnv names the directory the scenario tests write their
+// recordings into when set: `make policy-recordings` points it at
+// policies/testdata/recordings, the recordings the default policies' tests
+// (policies/default.hcltest) replay.
+const RecordScenariosEnv = "TCP_ADVISOR_RECORD_SCENARIOS"
+
+// recordScenario records the scenario running in ns as name.json.gz when
+// RecordScenariosEnv asks for it: as the agent observes, every second, a
+// detail dump each time.
+func recordScenario(t *testing.T, ns *netnstest.NS, bin, name string, d time.Duration) {
+	t.Helper()
+	dir := os.Getenv(RecordScenariosEnv)
+	if dir == "" {
+		return
+	}
+	out := filepath.Join(dir, name+".json.gz")
+	ns.MustRun(t, bin, "record", "--for", d.String(), "--interval", "1s", "--detail-interval", "1s", "--output", out)
+	t.Logf("recorded the scenario to %s", out)
+}
+
+// keepScenario copies a recording a test made into RecordScenariosEnv's
+// directory as name.json.gz, when set.
+func keepScenario(t *testing.T, recording, name string) {
+	t.Helper()
+	dir := os.Getenv(RecordScenariosEnv)
+	if dir == "" {
+		return
+	}
+	data, err := os.ReadFile(recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json.gz"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// leakerAt is a Python service on addr that accepts connections and never
+// closes them: its peers' sockets wait in FIN_WAIT2.
+func leakerAt(addr string) string {
+	host, port, _ := strings.Cut(addr, ":")
+	return strings.Replace(strings.Replace(leaker, `"127.0.0.1"`, `"`+host+`"`, 1), "8000)", port+")", 1)
+}
+
+// TestKernelFinWait2TowardsAPeerThatNeverCloses: a client closes its
+// connections to a backend that never closes them, over a veth link. Each
+// of its sockets waits, orphaned, in FIN_WAIT2 for tcp_fin_timeout and
+// holds its local port meanwhile: 800 of the 1000 ports of the range. The
+// diagnosis counts them as FIN_WAIT2 orphans, not as open connections.
+func TestKernelFinWait2TowardsAPeerThatNeverCloses(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	netnstest.RequireTools(t, "python3")
+	python, _ := exec.LookPath("python3")
+	client, backend := exhaustionNS(t), netnstest.New(t)
+	netnstest.Link(t, client, backend, "10.99.1.1/24", "10.99.1.2/24")
+	backend.Start(t, "ready", python, "-c", leakerAt("10.99.1.2:8000"))
+	client.MustRun(t, loadBin, "dial", "-addr", "10.99.1.2:8000", "-rate", "100", "-duration", "8s")
+
+	var d struct {
+		States   map[string]int `json:"states"`
+		FinWait2 struct {
+			Count    int `json:"count"`
+			Orphaned int `json:"orphaned"`
+		} `json:"fin_wait2"`
+	}
+	out := client.MustRun(t, advisorBin, "diagnose", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.FinWait2.Orphaned < 700 || d.States["ESTABLISHED"] > 10 {
+		t.Errorf("FIN_WAIT2 %+v, states %v: want some 800 orphans and no open connection", d.FinWait2, d.States)
+	}
+	t.Logf("FIN_WAIT2 towards a peer that never closes: %+v", d.FinWait2)
+	recordScenario(t, client, advisorBin, "fin-wait2-peer-never-closes", 3*time.Second)
+}
+
+// nobodyDir returns a directory of its own that nobody (uid 65534) can
+// read, removed when the test ends.
+func nobodyDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tcp-advisor-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
