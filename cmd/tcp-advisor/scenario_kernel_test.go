@@ -102,3 +102,40 @@ func nobodyDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestKernelRecordThenReplay: record observes a namespace as the agent
+// does and writes a redacted recording; diagnose and plan judge it
+// elsewhere as nobody, at its end or at a moment inside it, and refuse a
+// moment past it or a flag that would observe this host.
+func TestKernelRecordThenReplay(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	ns := exhaustionNS(t)
+	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "950")
+	recording := filepath.Join(nobodyDir(t), "incident.json.gz")
+	out := ns.MustRun(t, advisorBin, "record", "--for", "2s", "--interval", "1s", "--detail-interval", "1s", "--redact", "--output", recording)
+	if !strings.Contains(out, "recorded 3 frames of 1 namespace(s)") {
+		t.Errorf("record: %q", out)
+	}
+	elsewhere := netnstest.New(t)
+	bin := nobodyBinary(t, advisorBin)
+	asNobody := func(args ...string) (string, string, int) {
+		return runExit(t, elsewhere, "setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
+	}
+	var d judgedJSON
+	stdout, stderr, code := asNobody("diagnose", "--format", "json", "--replay", recording)
+	if err := json.Unmarshal([]byte(stdout), &d); err != nil || code != 0 {
+		t.Fatalf("diagnose --replay: exit %d: %v\n%s%s", code, err, stdout, stderr)
+	}
+	if w := d.Connections.Worst; d.Level != "critical" || w == nil || w.Remote != "127.0.0.1:9000" || w.PortsInUse < 950 {
+		t.Errorf("replayed diagnosis: level %s, worst %+v", d.Level, w)
+	}
+	if _, stderr, code := asNobody("plan", "--replay", recording, "--at", "1s", "--detailed-exitcode"); code != 2 {
+		t.Errorf("plan --replay --at 1s: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := asNobody("plan", "--replay", recording, "--at", "10s"); code != 1 || !strings.Contains(stderr, "past the recording's end") {
+		t.Errorf("--at past the end: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := asNobody("plan", "--replay", recording, "--samples", "3"); code != 2 || !strings.Contains(stderr, "--samples observes this host") {
+		t.Errorf("--samples with --replay: exit %d\n%s", code, stderr)
+	}
+}
