@@ -32,6 +32,9 @@ func replayFlags(fs *flag.FlagSet) (*replayOptions, func() error) {
 		if o.at.d >= 0 && o.file == "" {
 			return usagef("--at needs --replay")
 		}
+		if o.record == "-" {
+			return usagef("--record needs a file name: standard output carries the report")
+		}
 		if o.record != "" && o.file != "" {
 			return usagef("--record and --replay: a replay has nothing new to record")
 		}
@@ -102,13 +105,13 @@ func writeRecording(path, source string, js []orchestrate.TargetJudgement) error
 		}
 		rec.Series = append(rec.Series, s)
 	}
-	return writeRecordingFile(path, rec)
+	return record.WriteFile(path, rec)
 }
 
-// writeRecordingFile writes rec to path, or to standard output for "-".
-func writeRecordingFile(path string, rec *record.Recording) error {
+// writeRecordingFile writes rec to path, or to stdout for "-".
+func writeRecordingFile(path string, rec *record.Recording, stdout io.Writer) error {
 	if path == "-" {
-		return record.Write(os.Stdout, rec)
+		return record.Write(stdout, rec)
 	}
 	return record.WriteFile(path, rec)
 }
@@ -151,7 +154,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if *redact {
 		rec.Redact()
 	}
-	if werr := writeRecordingFile(*output, rec); werr != nil {
+	if werr := writeRecordingFile(*output, rec, stdout); werr != nil {
 		return werr
 	}
 	if *output != "-" {
