@@ -23,7 +23,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
 LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: all build deps test unit policy-test policy-recordings fuzz lint bench soak clean
+.PHONY: all build deps test unit policy-test policy-test-update policy-recordings fuzz lint bench soak clean
 
 all: build
 
@@ -45,10 +45,15 @@ test: deps build lint unit policy-test fuzz
 policy-test: build
 	$(BIN) test policies/
 
+# policy-test-update rewrites the expect blocks of the default policies'
+# tests to the outcome the policies reach now, after a deliberate change of
+# outcome: review the diff before committing it.
+policy-test-update: build
+	$(BIN) test --update policies/
+
 # policy-recordings records again, as root, the kernel scenarios the default
 # policies' tests replay (policies/testdata/recordings); then
-# `$(BIN) test --update policies/` brings the expectations in line, for a
-# review of the diff.
+# `make policy-test-update` brings the expectations in line.
 policy-recordings:
 	CI=true TCP_ADVISOR_RECORD_SCENARIOS=$(CURDIR)/policies/testdata/recordings $(GO) test -count=1 -timeout 10m \
 		-run 'TestKernel(NginxWithoutKeepalive|PythonLeak|FinWait2TowardsAPeerThatNeverCloses|ReuseOnLoopbackNeedsNothing|PlateauNeverWidened)$$' ./cmd/tcp-advisor/
