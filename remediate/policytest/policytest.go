@@ -182,7 +182,7 @@ func decodeTest(path string, b *hcl.Block) (Test, hcl.Diagnostics) {
 	}
 	switch n := len(content.Blocks); {
 	case n == 0:
-		diags = append(diags, errorAt(b.DefRange, "Missing expect block", "A test says what it expects in one expect block; an empty one expects an ok plan with nothing in it."))
+		diags = append(diags, errorAt(b.DefRange, "Missing expect block", "A test says what it expects in one expect block; an empty one expects a plan without changes, refusals or advice."))
 	case n > 1:
 		diags = append(diags, errorAt(content.Blocks[1].DefRange, "Duplicate expect block", "A test has one expect block."))
 	default:
