@@ -16,7 +16,8 @@ import (
 
 func runPolicyTests(args []string, stdout, stderr io.Writer) error {
 	flags := newFlags("test")
-	policyPaths := policyFlag(flags)
+	var policyPaths pathList
+	flags.Var(&policyPaths, "policy", "policy file or directory to test (repeatable; default: the *.hcl files beside each test file), layered on the embedded defaults")
 	update := flags.Bool("update", false, "rewrite each test's expect block to the outcome the policies reach now (review the diff before committing it)")
 	verbose := flags.Bool("v", false, "also list the tests that pass")
 	run := flags.String("run", "", "run only the tests whose name matches this regular expression")
@@ -56,7 +57,7 @@ func runPolicyTests(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		// The policies under test: --policy, else those beside the file.
-		paths := *policyPaths
+		paths := policyPaths
 		if len(paths) == 0 {
 			paths = []string{filepath.Dir(file)}
 		}
