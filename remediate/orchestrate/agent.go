@@ -335,10 +335,11 @@ func (a *Agent) tickIn(w *watch) {
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
 	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
-	a.report(w, plan, findings, diags, enforce, a.criticalStarted(w, plan, now))
+	recording := a.criticalStarted(w, plan, now)
+	a.report(w, plan, findings, diags, enforce, recording)
 	a.metricsPlan(w, recs, plan)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
-		a.apply(w, a.withoutBackedOff(w, plan), findings)
+		a.apply(w, a.withoutBackedOff(w, plan), findings, recording)
 	}
 	a.metricsTick(w, snap, findings, start, nil)
 }

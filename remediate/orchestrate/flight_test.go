@@ -16,7 +16,8 @@ import (
 // TestFlightRecordingReplaysTheAgentsJudgement: when a critical finding
 // starts, the agent writes its flight recording and names it in the
 // journal entry; replayed at its last frame, the recording gives the plan
-// the agent made at that tick. An applied change writes one too.
+// the agent made at that tick. An applied change writes one too, unless
+// the tick already did.
 func TestFlightRecordingReplaysTheAgentsJudgement(t *testing.T) {
 	for _, mode := range []string{"dry-run", "enforce"} {
 		t.Run(mode, func(t *testing.T) {
@@ -32,6 +33,11 @@ func TestFlightRecordingReplaysTheAgentsJudgement(t *testing.T) {
 				t.Fatalf("recordings %v before anything happened", files)
 			}
 			obs.inUse = 990
+			if mode == "enforce" {
+				// A critical finding that started earlier: the change
+				// applied now writes the recording.
+				a.own.level = policies.SeverityCritical
+			}
 			a.Tick()
 			want := remediate.Planner{Set: a.set, State: nil, Now: obs.now}
 			var path string
@@ -100,4 +106,30 @@ func reflectEqualJSON(t *testing.T, a, b any) bool {
 		return false
 	}
 	return true
+}
+
+// TestOneRecordingPerTick: a critical finding that starts in the tick that
+// applies its change writes one recording, named by every entry.
+func TestOneRecordingPerTick(t *testing.T) {
+	a, obs, log, _, _ := setup(t, "enforce", "")
+	a.cfg.FlightRecorder = time.Minute
+	a.fly(a.own)
+	obs.inUse = 990
+	a.Tick()
+	files, _ := filepath.Glob(filepath.Join(a.own.flight.Dir, "recordings", "*"))
+	if len(files) != 1 || !strings.HasSuffix(files[0], "-critical.json.gz") {
+		t.Fatalf("recordings %v, want one for the critical finding", files)
+	}
+	applied := 0
+	for _, e := range log.events {
+		if e.Kind == systemd.EventChangeApplied {
+			applied++
+			if e.Fields[systemd.FieldRecording] != files[0] {
+				t.Errorf("change_applied names %q, want %s", e.Fields[systemd.FieldRecording], files[0])
+			}
+		}
+	}
+	if applied == 0 {
+		t.Error("nothing applied")
+	}
 }

@@ -109,16 +109,17 @@ func diagFields(d *hcl.Diagnostic) (where string, fields map[string]string) {
 	return where, fields
 }
 
-// apply writes the plan and logs each change applied or failed.
-func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings) {
+// apply writes the plan and logs each change applied or failed. recording
+// is the flight recording this tick already wrote, if any; applied changes
+// write one otherwise.
+func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recording string) {
 	if len(plan.Changes) == 0 {
 		return
 	}
 	applied, failed := w.session.Applier.Apply(w.session.State, plan)
 	a.applied += len(applied)
 	a.metricsApplied(w, applied, failed)
-	recording := ""
-	if len(applied) > 0 {
+	if len(applied) > 0 && recording == "" {
 		keys := make([]string, len(applied))
 		for i, c := range applied {
 			keys[i] = c.Key
