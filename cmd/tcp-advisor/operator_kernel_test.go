@@ -121,6 +121,9 @@ http {
 	// Sample from the second second on: while the ports last, the
 	// connections nginx has open name it; once the destination is full
 	// its connect() calls fail and leave nothing open to see.
+	// The agent watches too, dry-run, with its flight recorder.
+	agentState := nobodyDir(t)
+	agent := startAgent(t, ns, advisorBin, "--mode", "dry-run", "--interval", "1s", "--detail-interval", "1s", "--state-dir", agentState)
 	time.Sleep(2 * time.Second)
 	recording := filepath.Join(nobodyDir(t), "nginx-lb.json.gz")
 	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir(), "--record", recording)
@@ -137,6 +140,8 @@ http {
 		t.Errorf("replayed plan (exit %d) differs from the live one:\n%s\nlive:\n%s%s", code, replayed, out, stderr)
 	}
 	keepScenario(t, recording, "nginx-lb")
+	agent.stop(t, syscall.SIGTERM)
+	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
 	var reason string
 	for _, c := range p.Changes {
 		if c.Rule == "port-exhaustion" {

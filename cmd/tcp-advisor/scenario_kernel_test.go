@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
+	"regexp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,4 +140,53 @@ func TestKernelRecordThenReplay(t *testing.T) {
 	if _, stderr, code := asNobody("plan", "--replay", recording, "--samples", "3"); code != 2 || !strings.Contains(stderr, "--samples observes this host") {
 		t.Errorf("--samples with --replay: exit %d\n%s", code, stderr)
 	}
+}
+
+var (
+	recommendationRE = regexp.MustCompile(`recommendation: dry-run: would set (\S+) from "[^"]*" to "([^"]*)"`)
+	recordingRE      = regexp.MustCompile(` RECORDING=(\S+)`)
+)
+
+// replayAgentRecording replays, in ns as nobody, the flight recording the
+// agent's log names on its first recommendations, and requires the plan
+// the agent announced then: each key to the same value.
+func replayAgentRecording(t *testing.T, agentLog string, ns *netnstest.NS, bin string) {
+	t.Helper()
+	var path string
+	announced := map[string]string{}
+	for _, line := range strings.Split(agentLog, "\n") {
+		m := recommendationRE.FindStringSubmatch(line)
+		r := recordingRE.FindStringSubmatch(line)
+		if m == nil || r == nil || (path != "" && r[1] != path) {
+			continue
+		}
+		path = r[1]
+		announced[m[1]] = m[2]
+	}
+	if path == "" {
+		t.Fatalf("no recommendation names a flight recording:\n%s", agentLog)
+	}
+	// The agent's state directory is root's: the file goes elsewhere, as
+	// to another machine.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(nobodyDir(t), filepath.Base(path))
+	if err := os.WriteFile(copied, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runExit(t, ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "plan", "--format", "json", "--replay", copied)
+	var p planJSON
+	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 0 {
+		t.Fatalf("plan --replay %s: exit %d: %v\n%s%s", path, code, err, out, stderr)
+	}
+	replayed := map[string]string{}
+	for _, c := range p.Changes {
+		replayed[c.Key] = c.To
+	}
+	if len(replayed) == 0 || !maps.Equal(replayed, announced) {
+		t.Errorf("the agent announced %v with %s; its replay plans %v", announced, path, replayed)
+	}
+	t.Logf("the agent's flight recording %s replays to its plan %v", filepath.Base(path), replayed)
 }
