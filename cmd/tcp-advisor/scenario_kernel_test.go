@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"maps"
-	"regexp"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
