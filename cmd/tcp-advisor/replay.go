@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -144,13 +145,25 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	n := int(*d / *interval)
-	series, err := orchestrate.Record(targets, here, *d, *interval, *detail, progress(stderr, n+1, *interval))
-	if series == nil {
-		return err
-	}
+	series, errs := orchestrate.Record(targets, here, *d, *interval, *detail, progress(stderr, n+1, *interval))
 	rec := record.New("record", time.Now())
 	rec.Host, _ = os.Hostname()
-	rec.Series = series
+	for i, s := range series {
+		// Watching every namespace, one that vanishes meanwhile is kept
+		// as far as it was seen; the one namespace asked for must last.
+		if errs[i] != nil && !sel.Many() {
+			return errs[i]
+		}
+		if errs[i] != nil {
+			fmt.Fprintf(stderr, "tcp-advisor record: %v\n", errs[i])
+		}
+		if len(s.Frames) > 0 {
+			rec.Series = append(rec.Series, s)
+		}
+	}
+	if len(rec.Series) == 0 {
+		return errors.New("no namespace could be observed")
+	}
 	if *redact {
 		rec.Redact()
 	}
@@ -159,12 +172,12 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	}
 	if *output != "-" {
 		frames := 0
-		for _, s := range series {
+		for _, s := range rec.Series {
 			frames += len(s.Frames)
 		}
-		fmt.Fprintf(stdout, "recorded %d frames of %d namespace(s) over %s to %s\n", frames, len(series), *d, *output)
+		fmt.Fprintf(stdout, "recorded %d frames of %d namespace(s) over %s to %s\n", frames, len(rec.Series), *d, *output)
 	}
-	return err
+	return nil
 }
 
 // replayAlone refuses the flags that observe this host next to --replay.

@@ -14,9 +14,9 @@ import (
 // every socket when the pre-check calls for it — and returns one series
 // per target with the agent's window, so that a replay judges it as the
 // agent would have. here names the namespace this process runs in. A
-// target that fails stops being observed; its series keeps what it had,
-// and the error says which failed.
-func Record(targets []Target, here advisor.Netns, d, interval, detailEvery time.Duration, progress func(done, total int)) ([]record.Series, error) {
+// target that fails (a namespace that vanished) stops being observed: its
+// series keeps what it had, and its error, nil otherwise, is at its index.
+func Record(targets []Target, here advisor.Netns, d, interval, detailEvery time.Duration, progress func(done, total int)) ([]record.Series, []error) {
 	out := make([]record.Series, len(targets))
 	failed := make([]error, len(targets))
 	last := make([]time.Time, len(targets))
@@ -58,17 +58,5 @@ func Record(targets []Target, here advisor.Netns, d, interval, detailEvery time.
 			progress(i+1, n)
 		}
 	}
-	var errs []error
-	for _, err := range failed {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == len(targets) {
-		return nil, errs[0]
-	}
-	if len(errs) > 0 {
-		return out, fmt.Errorf("%d of %d namespaces not wholly recorded: %w", len(errs), len(targets), errs[0])
-	}
-	return out, nil
+	return out, failed
 }
