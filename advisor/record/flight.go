@@ -34,6 +34,9 @@ type Flight struct {
 	// Recordings is how many recordings are kept in Dir/recordings, the
 	// oldest removed first.
 	Recordings int
+	// started is when the current segment took its first frame (zero:
+	// unknown, as after a restart).
+	started time.Time
 }
 
 // Flight recorder defaults: ten minutes, in at most 8 MiB, and the last
@@ -49,8 +52,11 @@ const (
 	olderSuffix = ".1"
 )
 
-// Add appends a frame. When the current segment passes half of MaxBytes it
-// becomes the older one, replacing it.
+// Add appends a frame. When the current segment would pass half of
+// MaxBytes, or holds frames older than Keep (so that the older segment
+// holds nothing a recording would take), it becomes the older one,
+// replacing it: the segments hold at most about MaxBytes, and a quiet
+// namespace's no more than two Keeps of frames.
 func (f *Flight) Add(fr Frame) error {
 	line, err := json.Marshal(fr)
 	if err != nil {
@@ -60,10 +66,16 @@ func (f *Flight) Add(fr Frame) error {
 		return err
 	}
 	cur := filepath.Join(f.Dir, segment)
-	if fi, err := os.Stat(cur); err == nil && fi.Size()+int64(len(line)) > f.MaxBytes/2 {
+	at := fr.Snapshot.Time
+	if f.started.IsZero() {
+		f.started = at
+	}
+	fi, err := os.Stat(cur)
+	if err == nil && (fi.Size()+int64(len(line)) > f.MaxBytes/2 || at.Sub(f.started) > f.Keep) {
 		if err := os.Rename(cur, cur+olderSuffix); err != nil {
 			return err
 		}
+		f.started = at
 	}
 	w, err := os.OpenFile(cur, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {

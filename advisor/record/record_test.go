@@ -323,3 +323,32 @@ func TestFlightRecorder(t *testing.T) {
 		t.Errorf("kept %v, want the last two", left)
 	}
 }
+
+// TestFlightRecorderKeepsTwoKeeps: a quiet namespace's segments hold no
+// more than about twice Keep of frames, however much room MaxBytes leaves.
+func TestFlightRecorderKeepsTwoKeeps(t *testing.T) {
+	f := NewFlight(t.TempDir(), 10*time.Second, 64<<20, advisor.Netns{Inode: 1}, true)
+	frame := series(1).Frames[0]
+	for i := range 100 {
+		fr := frame
+		fr.Snapshot.Time = t0.Add(time.Duration(i) * time.Second)
+		if err := f.Add(fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := 0
+	for _, name := range []string{"frames.jsonl", "frames.jsonl.1"} {
+		data, err := os.ReadFile(filepath.Join(f.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += strings.Count(string(data), "\n")
+	}
+	if lines > 22 {
+		t.Errorf("segments hold %d frames of a 10 s keep at one a second", lines)
+	}
+	frames, err := f.Frames(t0.Add(99 * time.Second))
+	if err != nil || len(frames) != 11 {
+		t.Errorf("%d frames within the keep (%v), want 11", len(frames), err)
+	}
+}
