@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
@@ -66,26 +65,17 @@ func (v *offsetValue) Set(s string) error {
 	return nil
 }
 
-// replayJudgements judges every series of the recording at the offset, one
-// target each.
+// replayJudgements judges every series of the recording --replay names.
 func replayJudgements(o *replayOptions, set *policies.Set) ([]orchestrate.TargetJudgement, error) {
 	rec, err := record.ReadFile(o.file)
 	if err != nil {
 		return nil, err
 	}
-	if len(rec.Series) == 0 {
-		return nil, fmt.Errorf("%s: the recording holds no namespace", o.file)
+	js, err := orchestrate.ReplayAll(rec, set, o.at.d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.file, err)
 	}
-	var out []orchestrate.TargetJudgement
-	for _, s := range rec.Series {
-		j, err := orchestrate.Replay(s, set, o.at.d)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.file, err)
-		}
-		ns := &netns.Namespace{Inode: s.Netns.Inode, Name: s.Netns.Name, Host: s.Host}
-		out = append(out, orchestrate.TargetJudgement{Target: orchestrate.Target{NS: ns}, Judgement: j})
-	}
-	return out, nil
+	return js, nil
 }
 
 // writeRecording writes the windows judged as a recording made by source.
@@ -94,19 +84,8 @@ func writeRecording(path, source string, js []orchestrate.TargetJudgement) error
 	if err != nil {
 		return err
 	}
-	rec := record.New(source, time.Now())
-	rec.Host, _ = os.Hostname()
-	for _, j := range js {
-		if j.Err != nil {
-			continue
-		}
-		s := j.Series()
-		if j.NS == nil {
-			s.Netns = here
-		}
-		rec.Series = append(rec.Series, s)
-	}
-	return record.WriteFile(path, rec)
+	host, _ := os.Hostname()
+	return record.WriteFile(path, orchestrate.RecordingOf(js, here, source, host, time.Now()))
 }
 
 // writeRecordingFile writes rec to path, or to stdout for "-".

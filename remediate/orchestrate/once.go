@@ -1,12 +1,14 @@
 package orchestrate
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -50,6 +52,43 @@ func Replay(s record.Series, set *policies.Set, offset time.Duration) (Judgement
 	j := Judgement{Last: last, Findings: f}
 	j.Recs, j.Diags = set.Evaluate(last, f)
 	return j, nil
+}
+
+// ReplayAll judges every series of the recording at offset, one target
+// each, named as it was recorded.
+func ReplayAll(rec *record.Recording, set *policies.Set, offset time.Duration) ([]TargetJudgement, error) {
+	if len(rec.Series) == 0 {
+		return nil, errors.New("the recording holds no namespace")
+	}
+	var out []TargetJudgement
+	for _, s := range rec.Series {
+		j, err := Replay(s, set, offset)
+		if err != nil {
+			return nil, err
+		}
+		ns := &netns.Namespace{Inode: s.Netns.Inode, Name: s.Netns.Name, Host: s.Host}
+		out = append(out, TargetJudgement{Target: Target{NS: ns}, Judgement: j})
+	}
+	return out, nil
+}
+
+// RecordingOf is the recording, made by source on host, of the windows the
+// judgements read; here names the namespace this process runs in. A
+// target without a judgement is left out.
+func RecordingOf(js []TargetJudgement, here advisor.Netns, source, host string, now time.Time) *record.Recording {
+	rec := record.New(source, now)
+	rec.Host = host
+	for _, j := range js {
+		if j.Err != nil {
+			continue
+		}
+		s := j.Series()
+		if j.NS == nil {
+			s.Netns = here
+		}
+		rec.Series = append(rec.Series, s)
+	}
+	return rec
 }
 
 // Diagnosis explains the judgement.
