@@ -352,3 +352,23 @@ func TestFlightRecorderKeepsTwoKeeps(t *testing.T) {
 		t.Errorf("%d frames within the keep (%v), want 11", len(frames), err)
 	}
 }
+
+// TestEveryFieldIsRecorded: a field the analysis may read reaches the
+// recording. Fields with a JSON name flow through as the advisor package
+// marshals them; a field kept out of the snapshot's JSON must be one
+// frame.go writes itself, so that a new one fails here rather than vanish
+// from replays.
+func TestEveryFieldIsRecorded(t *testing.T) {
+	written := map[string]bool{"Dumped": true, "States": true, "Ephemeral": true, "PerDestination": true, "DestOwners": true}
+	for _, typ := range []reflect.Type{reflect.TypeFor[advisor.Snapshot](), reflect.TypeFor[advisor.SocketSummary](),
+		reflect.TypeFor[advisor.DestCount](), reflect.TypeFor[advisor.Counters](), reflect.TypeFor[advisor.DetailedSocket](), reflect.TypeFor[advisor.Owner]()} {
+		for f := range typ.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			if tag := f.Tag.Get("json"); (tag == "-" || tag == "") && !written[f.Name] {
+				t.Errorf("%s.%s has no JSON name and frame.go does not write it: a recording would lose it", typ.Name(), f.Name)
+			}
+		}
+	}
+}
