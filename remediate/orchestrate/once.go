@@ -36,7 +36,7 @@ func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.
 	if err != nil {
 		return Judgement{}, err
 	}
-	j := Judgement{Last: window[len(window)-1], Findings: advisor.Analyze(window)}
+	j := Judgement{Last: window[len(window)-1], Findings: OneShotHistory(window).Analyze()}
 	j.Recs, j.Diags = set.Evaluate(j.Last, j.Findings)
 	return j, nil
 }
