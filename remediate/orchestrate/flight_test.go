@@ -2,6 +2,7 @@ package orchestrate
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,5 +132,48 @@ func TestOneRecordingPerTick(t *testing.T) {
 	}
 	if applied == 0 {
 		t.Error("nothing applied")
+	}
+}
+
+// TestEscalationNamesTheRecording: advice announced as a warning is
+// announced again when it turns critical, and that entry names the flight
+// recording the critical finding wrote.
+func TestEscalationNamesTheRecording(t *testing.T) {
+	dir := t.TempDir()
+	policy := `rule "probe" {
+  severity = worst.utilization >= 0.85 ? "critical" : "warning"
+  when     = worst.known && worst.utilization >= 0.5
+  message  = "destination at ${percent(worst.utilization)}"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "10-probe.hcl"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, obs, log, _, _ := setup(t, "dry-run", dir)
+	a.cfg.FlightRecorder = time.Minute
+	a.fly(a.own)
+	var probes []systemd.Event
+	tick := func(inUse int) {
+		obs.inUse = inUse
+		a.Tick()
+		probes = probes[:0]
+		for _, e := range log.events {
+			if e.Kind == systemd.EventRecommendation && e.Fields[systemd.FieldRule] == "probe" {
+				probes = append(probes, e)
+			}
+		}
+	}
+	tick(600)
+	tick(610)
+	if len(probes) != 1 || probes[0].Fields[systemd.FieldRecording] != "" {
+		t.Fatalf("warning: %d entries %v, want one without a recording", len(probes), probes)
+	}
+	tick(900)
+	if len(probes) != 2 || !strings.HasSuffix(probes[1].Fields[systemd.FieldRecording], "-critical.json.gz") {
+		t.Fatalf("critical: entries %v, want a second naming the recording", probes)
+	}
+	tick(910)
+	if len(probes) != 2 {
+		t.Errorf("critical again: %d entries, want no new one", len(probes))
 	}
 }

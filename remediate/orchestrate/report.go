@@ -61,21 +61,23 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 			break
 		}
 		// The proposed value follows the numbers tick by tick; what is
-		// announced once is the rule's wish to change the key.
-		once("change:"+c.Rule+"\x00"+c.Key, func() {
+		// announced once is the rule's wish to change the key, and again
+		// when its severity changes: a warning turned critical (whose
+		// entry names the flight recording) is news.
+		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+c.Severity, func() {
 			event(systemd.EventRecommendation,
 				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
 				changeFields(c, mode, &f))
 		})
 	}
 	for _, adv := range plan.Advice {
-		once("advice:"+adv.Rule, func() {
+		once("advice:"+adv.Rule+"\x00"+adv.Severity, func() {
 			event(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
 				map[string]string{systemd.FieldRule: adv.Rule, systemd.FieldReason: adv.Message})
 		})
 	}
 	for _, r := range plan.Refused {
-		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail, func() {
+		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail+"\x00"+r.Severity, func() {
 			event(systemd.EventChangeRefused,
 				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Bound, r.Source, r.Reason),
 				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,
