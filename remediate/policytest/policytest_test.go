@@ -94,3 +94,29 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusal: a site guardrail that forbids tcp_tw_reuse = 1 turns the
+// change into a refusal naming the guardrail, and the test says so.
+func TestRefusal(t *testing.T) {
+	dir := t.TempDir()
+	guard := "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [0, 2]\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "10-site.hcl"), []byte(guard), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, diags := policies.Load(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	test := loadTest(t, `change "net.ipv4.ip_local_port_range" {}
+    change "net.ipv4.tcp_tw_reuse" { to = "1" }`)
+	r := Run(test, set, map[string]*record.Recording{})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	want := `- change "net.ipv4.tcp_tw_reuse" { to = "1" }
++ refused "net.ipv4.tcp_tw_reuse" { guardrail = "allowed", rule = "time-wait-reuse" }
+`
+	if got := Diff(r.Expected, r.Actual); got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+}
