@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -71,12 +70,7 @@ func summaryLine(d Diagnosis) string {
 }
 
 // WriteJSON writes d as indented JSON.
-func (d Diagnosis) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(d)
-}
+func (d Diagnosis) WriteJSON(w io.Writer) error { return writeJSON(w, d) }
 
 // TextOptions say how text output looks.
 type TextOptions struct {

@@ -1,8 +1,10 @@
-// Package report turns findings and the rules that fired on them into what
-// people read: a verdict first, then each finding with the arithmetic
-// behind it, as text or JSON. It grades nothing itself: every warning or
-// critical level comes from a policy rule, so `diagnose` warns on exactly
-// the rules `plan` acts on.
+// Package report is tcp-advisor's presentation: everything a person or a
+// script reads from a command. It turns findings and the rules that fired
+// on them into a diagnosis (a verdict first, then each finding with the
+// arithmetic behind it) and a monitoring plugin's check line, and renders
+// plans and the state's status, each as text or JSON. It grades nothing
+// itself: every warning or critical level comes from a policy rule, so
+// `diagnose` warns on exactly the rules `plan` acts on.
 package report
 
 import (

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -45,7 +46,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	}
 	evalErr := ruleFailures(j, stderr)
 	plan := agent.Plan(j, set, session.State)
-	if werr := plan.WriteText(stdout, textOptions(stdout)); werr != nil {
+	if werr := report.WritePlanText(stdout, plan, textOptions(stdout)); werr != nil {
 		return werr
 	}
 	if evalErr != nil || len(plan.Changes) == 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
@@ -16,7 +17,7 @@ func statusNamespaces(stateDir string, history int, stdout, stderr io.Writer) er
 			continue
 		}
 		fmt.Fprintf(stdout, "\nnetwork namespace %s:\n", ns.Name())
-		if werr := ns.Session.Status(history).WriteText(stdout); werr != nil {
+		if werr := report.WriteStatusText(stdout, ns.Session.Status(history)); werr != nil {
 			return werr
 		}
 	}

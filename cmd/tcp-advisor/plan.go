@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -116,16 +117,16 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		actionable = actionable || plan.Actionable()
 		if !many {
 			if *format == "json" {
-				errs = append(errs, plan.WriteJSON(stdout))
+				errs = append(errs, report.WritePlanJSON(stdout, plan))
 			} else {
-				errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
+				errs = append(errs, report.WritePlanText(stdout, plan, textOptions(stdout)))
 			}
 			continue
 		}
 		sections = append(sections, namespaceSection{Netns: j.NS, Plan: plan})
 		if *format == "text" && (len(plan.Changes)+len(plan.Refused)+len(plan.Advice) > 0) {
 			fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
-			errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
+			errs = append(errs, report.WritePlanText(stdout, plan, textOptions(stdout)))
 			fmt.Fprintln(stdout)
 		}
 	}

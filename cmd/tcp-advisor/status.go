@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
@@ -25,7 +26,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	if none {
 		if *format == "json" {
-			return remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}.WriteJSON(stdout)
+			return report.WriteStatusJSON(stdout, remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}})
 		}
 		_, err := fmt.Fprintln(stdout, noStateMessage(*stateDir))
 		return err
@@ -34,10 +35,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report := session.Status(*history)
+	status := session.Status(*history)
 	if *format == "json" {
-		err = report.WriteJSON(stdout)
-	} else if err = report.WriteText(stdout); err == nil {
+		err = report.WriteStatusJSON(stdout, status)
+	} else if err = report.WriteStatusText(stdout, status); err == nil {
 		err = statusNamespaces(*stateDir, *history, stdout, stderr)
 	}
 	if err == nil && session.Problem() != nil {

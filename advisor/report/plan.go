@@ -1,4 +1,4 @@
-package remediate
+package report
 
 import (
 	"encoding/json"
@@ -6,14 +6,10 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/advisor/textsafe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/textwrap"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
-
-// esc escapes text that may hold names other users chose (a rule's message
-// can quote a process name): see textsafe.
-func esc(s string) string { return textsafe.Escape(s) }
 
 // escLines escapes each line of a multi-line message and joins them with
 // sep, so the message's own line breaks stay and nothing else breaks one.
@@ -25,8 +21,8 @@ func escLines(s, sep string) string {
 	return strings.Join(lines, sep)
 }
 
-// WriteJSON writes the plan as indented JSON.
-func (p Plan) WriteJSON(w io.Writer) error { return writeJSON(w, p) }
+// WritePlanJSON writes the plan as indented JSON.
+func WritePlanJSON(w io.Writer, p remediate.Plan) error { return writeJSON(w, p) }
 
 // writeJSON writes v as indented JSON, leaving <, > and & as they are.
 func writeJSON(w io.Writer, v any) error {
@@ -36,19 +32,19 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// Summary is the plan in one line: its level and what it holds.
-func (p Plan) Summary() string {
+// PlanSummary is the plan in one line: its level and what it holds.
+func PlanSummary(p remediate.Plan) string {
 	return fmt.Sprintf("%s: %d change(s) proposed, %d refused by guardrails, %d advice",
 		strings.ToUpper(string(p.Level)), len(p.Changes), len(p.Refused), len(p.Advice))
 }
 
-// WriteText writes the plan as a reviewer reads a change: the verdict line,
+// WritePlanText writes the plan as a reviewer reads a change: the verdict line,
 // each sysctl with its current and proposed value, the rule (and where it is
 // declared) and the reason; then the changes guardrails refused, with the
 // guardrail, its bound and where it is declared; then the advice.
-func (p Plan) WriteText(w io.Writer, o report.TextOptions) error {
+func WritePlanText(w io.Writer, p remediate.Plan, o TextOptions) error {
 	var b strings.Builder
-	b.WriteString(p.Summary() + "\n")
+	b.WriteString(PlanSummary(p) + "\n")
 	if len(p.Changes) > 0 {
 		fmt.Fprintf(&b, "\nProposed sysctl changes (%d):\n", len(p.Changes))
 		for _, g := range p.Groups() {

@@ -1,4 +1,4 @@
-package remediate_test
+package report_test
 
 import (
 	"bytes"
@@ -129,10 +129,10 @@ func TestPlanGolden(t *testing.T) {
 			}
 			plan := remediate.Planner{Set: set, Now: last.Time}.Build(last, recs)
 			var text, js bytes.Buffer
-			if err := plan.WriteText(&text, report.TextOptions{}); err != nil {
+			if err := report.WritePlanText(&text, plan, report.TextOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := plan.WriteJSON(&js); err != nil {
+			if err := report.WritePlanJSON(&js, plan); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, sc.name+".txt", text.Bytes())
@@ -155,7 +155,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./remediate -run Golden -update)", err)
+		t.Fatalf("%v (run go test ./advisor/report -run Golden -update)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
