@@ -11,7 +11,7 @@ import (
 )
 
 // Metrics receives the agent's figures for export; *metrics.Metrics (in
-// advisor/report/metrics) is one. The agent calls it with plain values.
+// advisor/metrics) is one. The agent calls it with plain values.
 type Metrics interface {
 	// ObserveTick records a tick's observation, findings and duration in
 	// one network namespace (netns and container label it; both "" for

@@ -11,7 +11,7 @@ import (
 // the agent exports (the Go and process collectors as a prefix), and no
 // family that does not exist.
 func TestReadmeListsEveryFamily(t *testing.T) {
-	data, err := os.ReadFile("../../../README.md")
+	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
