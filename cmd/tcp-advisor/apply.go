@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"

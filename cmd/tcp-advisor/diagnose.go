@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )

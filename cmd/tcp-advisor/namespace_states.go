@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
@@ -155,7 +155,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./advisor/report -run Golden -update)", err)
+		t.Fatalf("%v (run go test ./cmd/internal/report -run Golden -update)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
