@@ -132,7 +132,7 @@ func (s *Session) Salvage() (string, error) {
 	if !errors.As(problem, &ce) {
 		return "", problem
 	}
-	aside, err := s.Applier.Store.MoveAside(s.Applier.Now())
+	aside, err := s.Applier.Store.MoveAside(remediate.AsideCorrupt, s.Applier.Now())
 	if err != nil {
 		return "", err
 	}
