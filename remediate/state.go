@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -327,6 +329,22 @@ func (st *State) lastChange(key string) (when time.Time, what string, ok bool) {
 		}
 	}
 	return time.Time{}, "", false
+}
+
+// rolledBack returns, in key order, the last record of each key whose last
+// record is a rollback and that is not managed.
+func (st *State) rolledBack() []Record {
+	last := map[string]Record{}
+	for _, r := range st.History {
+		last[r.Key] = r
+	}
+	var out []Record
+	for _, k := range slices.Sorted(maps.Keys(last)) {
+		if _, managed := st.Managed[k]; !managed && last[k].Action == ActionRollback {
+			out = append(out, last[k])
+		}
+	}
+	return out
 }
 
 // anyActive reports whether any key is managed and not released.

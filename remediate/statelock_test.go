@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,15 @@ func TestRollbackBesideAgent(t *testing.T) {
 	}
 	if len(st.Managed) != 0 {
 		t.Errorf("the agent still manages %v", st.Keys())
+	}
+	// status says the key is no longer managed and what an agent does next.
+	var text strings.Builder
+	status := NewStatus(disk, agent.Sysctls, 10)
+	if err := status.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if len(status.RolledBack) != 1 || !strings.Contains(text.String(), "Rolled back "+advisor.KeyPortRange) || !strings.Contains(text.String(), "--mode dry-run") {
+		t.Errorf("status after the rollback:\n%s", text.String())
 	}
 
 	set := policySet(t, rangePolicy) // cooldown 5m

@@ -25,6 +25,9 @@ type Status struct {
 	Managed     []KeyStatus `json:"managed"`
 	LastChanges []Record    `json:"last_changes"`
 	PersistPath string      `json:"persist_path,omitempty"`
+	// RolledBack are the keys whose last record is a rollback: no longer
+	// managed, and what an agent does with them next.
+	RolledBack []RolledBack `json:"rolled_back,omitempty"`
 	// StateProblem says why the state file could not be read; Managed
 	// then lists what could be salvaged from it.
 	StateProblem string `json:"state_problem,omitempty"`
@@ -32,6 +35,19 @@ type Status struct {
 	// this one reads nothing from it and rollback leaves it alone.
 	StateNewer bool `json:"state_newer,omitempty"`
 }
+
+// RolledBack is a key tcp-advisor rolled back and no longer manages.
+type RolledBack struct {
+	Record
+	// Next is what a running agent does with the key: in enforce mode it
+	// manages the key from the restored value, and a rule that still asks
+	// changes it again once the key's cooldown since the rollback passed.
+	Next string `json:"next"`
+}
+
+// afterRollback says what a running agent does with a rolled-back key.
+const afterRollback = "an agent in enforce mode manages it from this value: a rule that still asks changes it again once the key's cooldown since the rollback has passed; " +
+	"run the agent with --mode dry-run, or disable the rule, to keep it"
 
 // NewStatus reports the state with each key's live value and the last n
 // history records, newest first.
@@ -47,6 +63,9 @@ func NewStatus(st *State, sys *Sysctls, n int) Status {
 			Key: k, Original: m.Original, LastWritten: m.LastWritten, Live: live,
 			LastChange: m.LastChange, Released: m.Released, Why: m.ReleasedReason,
 		})
+	}
+	for _, k := range st.rolledBack() {
+		s.RolledBack = append(s.RolledBack, RolledBack{Record: k, Next: afterRollback})
 	}
 	for i := len(st.History) - 1; i >= 0 && len(s.LastChanges) < n; i-- {
 		s.LastChanges = append(s.LastChanges, st.History[i])
@@ -81,6 +100,9 @@ func (s Status) WriteText(w io.Writer) error {
 				fmt.Fprintf(&b, "      released: %s\n", esc(k.Why))
 			}
 		}
+	}
+	for _, r := range s.RolledBack {
+		fmt.Fprintf(&b, "Rolled back %s at %s to %q, no longer managed:\n      %s\n", r.Key, r.Time.Format(time.RFC3339), r.To, r.Next)
 	}
 	if s.PersistPath != "" {
 		fmt.Fprintf(&b, "Persisted in %s\n", s.PersistPath)

@@ -319,8 +319,11 @@ func (a *Agent) tickIn(w *watch) {
 	findings := advisor.AnalyzeWithDumps(merge(w.details, w.recent), w.details)
 	w.findings = findings
 
-	// The snapshot has just read every managed key's live value.
+	// The snapshot has just read every managed key's live value. The
+	// state is read again: another process may have changed it.
+	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
 	released, err := w.session.Applier.ReleaseChangedKeysIn(w.session.State, snap.Sysctls)
+	a.noteRollbacks(w, enforce)
 	for _, r := range released {
 		logReleased(w.log, r)
 	}
@@ -335,7 +338,6 @@ func (a *Agent) tickIn(w *watch) {
 	// A rule that fails to evaluate is skipped; the others still act.
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
-	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
 	a.report(w, plan, findings, diags, enforce)
 	a.metricsPlan(w, recs, plan)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {

@@ -38,13 +38,16 @@ type watch struct {
 	// whether that tick observed at all.
 	findings advisor.Findings
 	observed bool
+	// lastSeen is the newest history record of the state the agent has
+	// read, to tell the records other processes add (noteRollbacks).
+	lastSeen *remediate.Record
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{obs: obs, session: session, announced: map[string]bool{}}
+	w := &watch{obs: obs, session: session, announced: map[string]bool{}, lastSeen: lastRecord(session.State)}
 	w.in(ns, log)
 	return w
 }
