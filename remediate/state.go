@@ -270,36 +270,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return d.Sync()
 }
 
-// NamespaceError says that a state belongs to another network namespace.
-type NamespaceError struct {
-	Dir         string
-	State, Here advisor.Netns
-}
-
-func (e *NamespaceError) Error() string {
-	return fmt.Sprintf("the state in %s records sysctls of network namespace %s, but this process runs in %s: "+
-		"its originals belong there; run tcp-advisor inside that namespace (ip netns exec NAME, nsenter --net=/proc/PID/ns/net) or use another --state-dir",
-		e.Dir, e.State, e.Here)
-}
-
-// CheckNamespace refuses a state recorded in another network namespace
-// than here, and adopts here for a state that records none yet.
-func (st *State) CheckNamespace(dir string, here advisor.Netns) error {
-	if st.Namespace == nil {
-		// A new state, or one written before namespaces were recorded,
-		// whose keys were changed from wherever it ran: adopt here.
-		st.Namespace = &here
-		return nil
-	}
-	if st.Namespace.Inode != here.Inode {
-		return &NamespaceError{Dir: dir, State: *st.Namespace, Here: here}
-	}
-	if here.Name != "" {
-		st.Namespace.Name = here.Name
-	}
-	return nil
-}
-
 // Keys returns the managed keys in name order.
 func (st *State) Keys() []string {
 	keys := make([]string, 0, len(st.Managed))

@@ -43,9 +43,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
+	log := systemd.NewLogger(stderr)
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
-		return err
+		return agentFailed(log, err)
 	}
 	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
@@ -55,17 +56,17 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)
 			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPERM) {
-				return fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
+				err = fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
 			}
 			if err != nil {
-				return err
+				return agentFailed(log, err)
 			}
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, log, systemd.NewNotifier())
 	if err != nil {
-		return err
+		return agentFailed(log, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -80,5 +81,19 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}()
-	return a.Run(ctx, reload)
+	if err := a.Run(ctx, reload); err != nil {
+		return agentFailed(log, err)
+	}
+	return nil
+}
+
+// agentFailed logs the error that stops the agent as an agent_failed
+// event, whose catalog entry says what to do, and returns exit status 1:
+// the event is the one place it is said.
+func agentFailed(log *systemd.Logger, err error) error {
+	if lerr := log.Log(systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error(),
+		Fields: map[string]string{systemd.FieldReason: err.Error()}}); lerr != nil {
+		return err
+	}
+	return exitError{code: 1}
 }

@@ -104,6 +104,9 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 	if cfg.DetailEvery <= 0 {
 		cfg.DetailEvery = time.Minute
 	}
+	// What the session does on the agent's behalf (moving a state aside)
+	// goes to the agent's log.
+	session.log = log
 	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
 	if err := session.CheckNamespace(); err != nil {
 		return nil, err

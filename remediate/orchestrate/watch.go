@@ -86,6 +86,13 @@ func (l namespaceLogger) Log(e systemd.Event) error {
 	fields[systemd.FieldNetnsInode] = fmt.Sprint(l.ns.Inode)
 	if c := l.ns.Container; c != nil {
 		fields[systemd.FieldContainer] = c.String()
+		// A change made or proposed here is lost with the container: say
+		// how its platform keeps it.
+		if key, value := fields[systemd.FieldKey], fields[systemd.FieldNewValue]; key != "" &&
+			(e.Kind == systemd.EventChangeApplied || e.Kind == systemd.EventRecommendation) {
+			fields[systemd.FieldPlatform] = remediate.PlatformTerms(c, key, value)
+			e.Message += "; " + fields[systemd.FieldPlatform]
+		}
 	}
 	e.Fields = fields
 	e.Message = fmt.Sprintf("[netns %s] %s", l.ns, e.Message)
@@ -202,7 +209,14 @@ func OpenSessionIn(ns *netns.Namespace, paths Paths, stateDir string, log Logger
 	if err != nil {
 		return nil, err
 	}
-	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), advisor.Netns{Inode: ns.Inode, Name: ns.Name}, ns.Host, log)
+	// A namespace that cannot be entered for its cookie cannot be written
+	// either: its state is told by its inode alone.
+	here := advisor.Netns{Inode: ns.Inode, Name: ns.Name}
+	if id, err := observe.Identify(here, paths.Proc, ns.Cookie); err == nil {
+		here = id
+	}
+	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), here, ns.Host, log)
+	s.alive = paths.alive
 	s.persistTo("")
 	return s, nil
 }
