@@ -3,6 +3,7 @@ package remediate
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -116,6 +117,34 @@ func (s Status) WriteText(w io.Writer) error {
 			}
 			b.WriteString("\n")
 		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteOriginals writes, in sysctl.conf form, the original value of each
+// key tcp-advisor still manages (released keys keep the value someone else
+// set): `sysctl -p` on the output restores them without tcp-advisor, as a
+// rollback would, reserved ports last. Nothing when it manages none.
+func (s Status) WriteOriginals(w io.Writer, stateDir string) error {
+	var keys []string
+	original := map[string]string{}
+	for _, k := range s.Managed {
+		if !k.Released {
+			keys = append(keys, k.Key)
+			original[k.Key] = k.Original
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	order := applyOrder(keys)
+	slices.Reverse(order)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# The original values of the sysctls tcp-advisor changed, as its state in %s\n", stateDir)
+	b.WriteString("# records them. Restore them with: sysctl -p THIS-FILE (or tcp-advisor rollback).\n")
+	for _, k := range order {
+		fmt.Fprintf(&b, "%s = %s\n", k, oneLine(original[k]))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -65,8 +65,10 @@ func TestServiceInContainer(t *testing.T) {
 			{"broken policy", testBrokenPolicy},
 			{"enforce under exhaustion", testEnforce},
 			{"close-wait leak", testCloseWaitLeak},
+			{"rollback beside the agent", testRollbackBesideAgent},
 			{"stop", testStop},
 			{"rollback", testRollback},
+			{"reboot", testReboot},
 		} {
 			if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
 				return
@@ -722,9 +724,23 @@ func testUpgrade(t *testing.T, c *Container) {
 }
 
 // testRemove: remove stops and disables the service and drops its unit and
-// catalog, keeping configuration; purge deletes configuration and state.
+// catalog, keeping configuration, and says at the prompt which sysctls keep
+// tcp-advisor's values and how to restore them. Purge deletes the
+// configuration but keeps the state while a key still differs from its
+// original, and says so; `sysctl -p` on the file removal left restores
+// them. A purge with nothing changed deletes the state.
 func testRemove(t *testing.T, c *Container) {
-	c.Run(t, "dpkg", "-r", "tcp-advisor")
+	widened := applyUnderPressure(t, c)
+	out := c.Run(t, "dpkg", "-r", "tcp-advisor")
+	for _, want := range []string{
+		"tcp-advisor: these sysctls keep the values tcp-advisor set; their originals are in " + restoreFile,
+		"  " + rangeKey + ` (original "` + rangeStart + `")`,
+		"sysctl -p " + restoreFile,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dpkg -r does not say %q:\n%s", want, out)
+		}
+	}
 	if out, _ := c.Try("systemctl", "is-active", unit); strings.TrimSpace(out) == "active" {
 		t.Errorf("service still active after dpkg -r")
 	}
@@ -740,11 +756,24 @@ func testRemove(t *testing.T, c *Container) {
 	}
 	c.Run(t, "test", "-f", "/etc/tcp-advisor/tcp-advisor.env")
 
+	out = c.Run(t, "dpkg", "-P", "tcp-advisor")
+	if !strings.Contains(out, "tcp-advisor: kept /var/lib/tcp-advisor: it holds the only record of the original values of "+rangeKey) {
+		t.Errorf("purge with %s still %s does not say it keeps the state:\n%s", rangeKey, widened, out)
+	}
+	if _, err := c.Try("test", "-e", "/etc/tcp-advisor/tcp-advisor.env"); err == nil {
+		t.Errorf("tcp-advisor.env still there after purge")
+	}
+	c.Run(t, "test", "-f", stateFile)
+	c.Run(t, "sysctl", "-q", "-p", restoreFile)
+	if r := liveRange(t, c); r != rangeStart {
+		t.Errorf("sysctl -p %s: %s = %s, want the original %s", restoreFile, rangeKey, r, rangeStart)
+	}
+
+	// Nothing differs from its original any more: purge deletes the state.
+	c.Run(t, "dpkg", "-i", "/var/tmp/tcp-advisor_"+newVersion+".deb")
 	c.Run(t, "dpkg", "-P", "tcp-advisor")
-	for _, p := range []string{"/etc/tcp-advisor/tcp-advisor.env", "/var/lib/tcp-advisor"} {
-		if _, err := c.Try("test", "-e", p); err == nil {
-			t.Errorf("%s still there after purge", p)
-		}
+	if _, err := c.Try("test", "-e", "/var/lib/tcp-advisor"); err == nil {
+		t.Errorf("/var/lib/tcp-advisor still there after a purge with nothing changed")
 	}
 }
 
