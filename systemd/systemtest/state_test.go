@@ -80,7 +80,9 @@ func testRollbackBesideAgent(t *testing.T, c *Container) {
 	rule := strings.Replace(c.Run(t, "cat", "/usr/share/tcp-advisor/policies/10-port-exhaustion.hcl"), `cooldown = "5m"`, fmt.Sprintf("cooldown = %q", shortCooling.String()), 1)
 	c.WriteFile(t, policiesDir+"10-port-exhaustion.hcl", []byte(rule), 0o644)
 	c.WriteFile(t, policiesDir+"05-persist.hcl", []byte("agent {\n  persist = true\n}\n"), 0o644)
-	t.Cleanup(func() { c.Try("rm", "-f", policiesDir+"10-port-exhaustion.hcl", policiesDir+"05-persist.hcl", policiesDir+"90-off.hcl") })
+	t.Cleanup(func() {
+		c.Try("rm", "-f", policiesDir+"10-port-exhaustion.hcl", policiesDir+"05-persist.hcl", policiesDir+"90-off.hcl")
+	})
 	reloadAndWait(t, c)
 	c.Run(t, "systemd-run", "--unit=tcpadv-dial2", "/usr/local/bin/tcpload", "dial", "-addr", "127.0.0.1:9000", "-rate", "10", "-duration", "150s", "-serve")
 	defer c.Try("systemctl", "stop", "tcpadv-dial2")
