@@ -33,10 +33,19 @@ func NetnsCookie() (uint64, error) {
 	return cookie, nil
 }
 
-// BootID returns the kernel's boot id (procRoot/sys/kernel/random/boot_id),
-// new at every boot. systemd-nspawn gives each boot of a container its own.
+// BootID returns the boot id of the system this process belongs to: the
+// kernel's random boot id as PID 1 sees it
+// (procRoot/1/root/proc/sys/kernel/random/boot_id), else as this process
+// does (procRoot/sys/kernel/random/boot_id). systemd-nspawn gives each boot
+// of a container a boot id of its own, mounted over the kernel's in the
+// container's mount namespace, which a service's sandbox (a mount namespace
+// of its own) does not keep: read through PID 1, a container's service and
+// a command run in the container see the same one.
 func BootID(procRoot string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, "sys", "kernel", "random", "boot_id"))
+	b, err := os.ReadFile(filepath.Join(procRoot, "1", "root", "proc", "sys", "kernel", "random", "boot_id"))
+	if err != nil {
+		b, err = os.ReadFile(filepath.Join(procRoot, "sys", "kernel", "random", "boot_id"))
+	}
 	if err != nil {
 		return "", fmt.Errorf("boot id: %w", err)
 	}
