@@ -77,12 +77,13 @@ func rangeApplied(t *testing.T, c *Container, after int) int {
 // agent enforcing with the range widened, the drop-in gone and the
 // policies as the package ships them.
 func testRollbackBesideAgent(t *testing.T, c *Container) {
+	// The shipped policies with a 10 s cooldown for the range: merging
+	// never loosens a guardrail, so they replace the defaults.
+	c.Sh(t, "cp /usr/share/tcp-advisor/policies/*.hcl "+policiesDir)
 	rule := strings.Replace(c.Run(t, "cat", "/usr/share/tcp-advisor/policies/10-port-exhaustion.hcl"), `cooldown = "5m"`, fmt.Sprintf("cooldown = %q", shortCooling.String()), 1)
 	c.WriteFile(t, policiesDir+"10-port-exhaustion.hcl", []byte(rule), 0o644)
-	c.WriteFile(t, policiesDir+"05-persist.hcl", []byte("agent {\n  persist = true\n}\n"), 0o644)
-	t.Cleanup(func() {
-		c.Try("rm", "-f", policiesDir+"10-port-exhaustion.hcl", policiesDir+"05-persist.hcl", policiesDir+"90-off.hcl")
-	})
+	c.WriteFile(t, policiesDir+"05-persist.hcl", []byte("agent {\n  defaults = false\n  persist  = true\n}\n"), 0o644)
+	t.Cleanup(func() { c.Try("sh", "-c", "rm -f "+policiesDir+"*.hcl") })
 	reloadAndWait(t, c)
 	c.Run(t, "systemd-run", "--unit=tcpadv-dial2", "/usr/local/bin/tcpload", "dial", "-addr", "127.0.0.1:9000", "-rate", "10", "-duration", "150s", "-serve")
 	defer c.Try("systemctl", "stop", "tcpadv-dial2")
@@ -159,16 +160,18 @@ func testRollbackBesideAgent(t *testing.T, c *Container) {
 	if n := rangeApplied(t, c, applied); n != 1 {
 		t.Errorf("back in enforce the range changed %d times, want once", n)
 	}
-	c.Run(t, "rm", "-f", policiesDir+"10-port-exhaustion.hcl", policiesDir+"05-persist.hcl")
+	c.Sh(t, "rm -f "+policiesDir+"*.hcl")
 	reloadAndWait(t, c)
 	requireActive(t, c)
 }
 
 // applyUnderPressure fills a 200-port range with TIME_WAIT sockets and runs
-// `tcp-advisor apply --yes`, which widens it: a live change and its record.
-// It returns the widened range.
+// `tcp-advisor apply --yes` on a new state (the rollbacks before started
+// the keys' cooldowns), which widens it: a live change and its record. It
+// returns the widened range.
 func applyUnderPressure(t *testing.T, c *Container) string {
 	t.Helper()
+	c.Sh(t, "rm -f "+stateFile)
 	c.Run(t, "sysctl", "-q", "-w", rangeKey+"="+rangeStart, "net.ipv4.tcp_tw_reuse=0")
 	c.Run(t, "/usr/local/bin/tcpload", "timewait", "-addr", "127.0.0.1:9300", "-n", "190")
 	out := c.Run(t, "tcp-advisor", "apply", "--yes", "--samples", "1")
