@@ -109,7 +109,9 @@ func (s *Store) release() {
 
 // Refresh reads the state file again and, when it differs from what this
 // store last read or wrote, replaces st in place with it and reports true.
-// A file that cannot be read now is an error, and st is left as it was.
+// A file that cannot be read now is a *StoreError (wrapping the
+// *CorruptError or *VersionError), st is left as it was, and Save refuses
+// to write until the next Load.
 func (s *Store) Refresh(st *State) (bool, error) {
 	b, err := s.readFile()
 	if err != nil {
@@ -121,8 +123,10 @@ func (s *Store) Refresh(st *State) (bool, error) {
 	fresh := &State{Version: StateVersion, Managed: map[string]*ManagedKey{}}
 	if b != nil {
 		if fresh, err = ParseState(s.Path(), b); err != nil {
+			// Another process left a file this one cannot read: the
+			// store refuses to write until it is read again (Load).
 			s.blocked = err
-			return false, err
+			return false, &StoreError{Op: "read", Path: s.Path(), Err: err}
 		}
 	}
 	s.seen = b

@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,29 @@ func TestApplyRefusesPlanFromStaleState(t *testing.T) {
 	}
 	if _, ok := st.Managed[advisor.KeyTwReuse]; !ok {
 		t.Errorf("the copy was not brought up to date: %v", st.Keys())
+	}
+}
+
+// TestRefreshUnreadable: a file another process left unreadable is a
+// StoreError, the copy stays, and nothing is written over the file.
+func TestRefreshUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	s := NewStore(dir)
+	st, _ := s.Load()
+	st.History = append(st.History, Record{Time: t0, Action: ActionApply, Key: "k"})
+	if err := s.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Path(), []byte(`{"version":1,"managed":{"k":{"orig`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Refresh(st)
+	var se *StoreError
+	var ce *CorruptError
+	if !errors.As(err, &se) || !errors.As(err, &ce) || len(st.History) != 1 {
+		t.Fatalf("refresh of a corrupt file: %v, history %+v", err, st.History)
+	}
+	if err := s.Save(st); err == nil {
+		t.Errorf("saved over a file another process left unreadable")
 	}
 }
