@@ -17,7 +17,9 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
-func runAgent(args []string, stdout, stderr io.Writer) error {
+func runAgent(args []string, stdout, stderr io.Writer) (err error) {
+	log := systemd.NewLogger(stderr)
+	defer func() { err = agentFailed(log, err) }()
 	fs := newFlags("run")
 	policyPaths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
@@ -43,10 +45,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
-	log := systemd.NewLogger(stderr)
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
-		return agentFailed(log, err)
+		return err
 	}
 	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
@@ -59,14 +60,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 				err = fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
 			}
 			if err != nil {
-				return agentFailed(log, err)
+				return err
 			}
 			defer srv.Close()
 		}
 	}
 	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, log, systemd.NewNotifier())
 	if err != nil {
-		return agentFailed(log, err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -81,19 +82,34 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}()
-	if err := a.Run(ctx, reload); err != nil {
-		return agentFailed(log, err)
-	}
-	return nil
+	return a.Run(ctx, reload)
 }
 
-// agentFailed logs the error that stops the agent as an agent_failed
-// event, whose catalog entry says what to do, and returns exit status 1:
-// the event is the one place it is said.
+// agentFailed logs an error that stops the agent as an agent_failed
+// event, whose catalog entry says what to do. The event is where it is
+// said: the exit status is 1 without another line. A usage error is also
+// printed as usage, with the pointer to --help (the event only goes to the
+// journal then); a request for help is no failure.
 func agentFailed(log *systemd.Logger, err error) error {
-	if lerr := log.Log(systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error(),
-		Fields: map[string]string{systemd.FieldReason: err.Error()}}); lerr != nil {
+	var help helpRequest
+	var usage usageError
+	switch {
+	case err == nil, errors.As(err, &help):
+		return err
+	case errors.As(err, &usage):
+		if log.Journal() {
+			_ = log.Log(failedEvent(err))
+		}
+		return err
+	}
+	if log.Log(failedEvent(err)) != nil {
 		return err
 	}
 	return exitError{code: 1}
+}
+
+// failedEvent is the agent_failed event of err.
+func failedEvent(err error) systemd.Event {
+	return systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error(),
+		Fields: map[string]string{systemd.FieldReason: err.Error()}}
 }

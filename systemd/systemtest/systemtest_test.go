@@ -233,7 +233,8 @@ func testDocs(t *testing.T, c *Container) {
 
 // testEnforceUnprivileged: `run --mode enforce` as a user who may not write
 // sysctls fails at start, in a unit of its own, and journald records its
-// error at priority err.
+// error at priority err as an agent_failed event, whose catalog entry says
+// what to do.
 func testEnforceUnprivileged(t *testing.T, c *Container) {
 	const u = "tcpadv-unprivileged"
 	out, err := c.Try("systemd-run", "--wait", "--quiet", "--unit="+u, "-p", "User=nobody",
@@ -246,8 +247,8 @@ func testEnforceUnprivileged(t *testing.T, c *Container) {
 	for _, e := range unitJournal(t, c, u+".service") {
 		if strings.Contains(e["MESSAGE"], "enforce mode needs to write the sysctls its rules set") {
 			found = true
-			if e["PRIORITY"] != "3" {
-				t.Errorf("the error is journalled at PRIORITY=%s, want 3: %v", e["PRIORITY"], e)
+			if e["PRIORITY"] != "3" || e["MESSAGE_ID"] != systemd.EventAgentFailed.MessageID() {
+				t.Errorf("the error is journalled at PRIORITY=%s MESSAGE_ID=%s, want 3 and agent_failed's: %v", e["PRIORITY"], e["MESSAGE_ID"], e)
 			}
 		}
 		if strings.Contains(e["MESSAGE"], "did not set") {
