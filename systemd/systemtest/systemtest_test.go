@@ -677,7 +677,7 @@ func testStop(t *testing.T, c *Container) {
 }
 
 // testUpgrade: the new version installs over the old, keeps the changed
-// conffile and restarts a running agent; a reinstall leaves a stopped agent
+// conffile and the state directory and restarts a running agent; a reinstall leaves a stopped agent
 // stopped. Leaves the agent stopped.
 // testRollback: after the stop, which left the widened range alone,
 // `tcp-advisor rollback` restores the original and journals each key with
@@ -703,7 +703,11 @@ func testUpgrade(t *testing.T, c *Container) {
 	c.Sh(t, "echo '"+marker+"' >> /etc/tcp-advisor/tcp-advisor.env")
 	c.Run(t, "systemctl", "start", unit)
 	pid := show(t, c, "MainPID")
+	state := c.Sh(t, "ls /var/lib/tcp-advisor && cat /var/lib/tcp-advisor/state.json.gone-*")
 	c.Run(t, "dpkg", "-i", "--force-confold", "/var/tmp/tcp-advisor_"+newVersion+".deb")
+	if after := c.Sh(t, "ls /var/lib/tcp-advisor && cat /var/lib/tcp-advisor/state.json.gone-*"); after != state {
+		t.Errorf("the upgrade changed the state directory:\n%s\nwas:\n%s", after, state)
+	}
 	if v := c.Run(t, "dpkg-query", "-W", "-f=${Version}", "tcp-advisor"); v != newVersion+"-1" {
 		t.Errorf("version after upgrade = %q", v)
 	}
