@@ -110,6 +110,5 @@ func agentFailed(log *systemd.Logger, err error) error {
 
 // failedEvent is the agent_failed event of err.
 func failedEvent(err error) systemd.Event {
-	return systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error(),
-		Fields: map[string]string{systemd.FieldReason: err.Error()}}
+	return systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error()}
 }

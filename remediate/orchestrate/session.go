@@ -161,7 +161,7 @@ func (s *Session) Salvage() (string, error) {
 func (s *Session) persistTo(path string) {
 	s.PersistNote = ""
 	if path != "" && !s.bootConfigured {
-		s.PersistNote = fmt.Sprintf("%s is not written: /etc/sysctl.d configures the initial network namespace, or a booted container's own, at boot, and this process runs in %s, neither or not as that system's service", path, s.Here)
+		s.PersistNote = fmt.Sprintf("%s is not written: it configures the initial network namespace at boot, or a booted container's own for that container's services, and this is %s", path, s.Here)
 		path = ""
 	}
 	s.Applier.Persist = remediate.Persister{Path: path}
