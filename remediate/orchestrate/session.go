@@ -36,9 +36,12 @@ type Session struct {
 	// PersistNote says why a drop-in the policy asks for is not written,
 	// or is empty.
 	PersistNote string
+	// initial is true in the initial network namespace.
+	initial bool
 	// bootConfigured is true where /etc/sysctl.d configures this
-	// namespace at boot (observe.BootConfigured): the only place a drop-in
-	// is written.
+	// namespace at boot: the initial namespace, or a booted container's
+	// own for its services (observe.BootConfigured). The only place a
+	// drop-in is written.
 	bootConfigured bool
 	stateDir       string
 	log            Logger
@@ -63,11 +66,10 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 	if err != nil {
 		return nil, err
 	}
-	configured := observe.InitialNamespace(paths.Sys)
-	if !configured {
-		configured, _ = observe.BootConfigured(paths.Proc, policies.PersistDir)
+	s := openSession(sys, stateDir, here, observe.InitialNamespace(paths.Sys), log)
+	if !s.bootConfigured {
+		s.bootConfigured, _ = observe.BootConfigured(paths.Proc, policies.PersistDir)
 	}
-	s := openSession(sys, stateDir, here, configured, log)
 	s.alive = paths.alive
 	switch {
 	case set != nil && set.Settings.Persist:
@@ -82,14 +84,15 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 }
 
 // openSession opens the state in dir for the network namespace here, with
-// the applier wired to sys; bootConfigured tells whether /etc/sysctl.d
-// configures here at boot. A nil log logs nothing.
-func openSession(sys *remediate.Sysctls, dir string, here advisor.Netns, bootConfigured bool, log Logger) *Session {
+// the applier wired to sys; initial tells whether here is the initial
+// namespace (which /etc/sysctl.d configures at boot). A nil log logs
+// nothing.
+func openSession(sys *remediate.Sysctls, dir string, here advisor.Netns, initial bool, log Logger) *Session {
 	if log == nil {
 		log = discard{}
 	}
 	s := &Session{Applier: &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now},
-		Here: here, bootConfigured: bootConfigured, stateDir: dir, log: log}
+		Here: here, initial: initial, bootConfigured: initial, stateDir: dir, log: log}
 	s.load()
 	return s
 }
@@ -237,7 +240,7 @@ func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.F
 		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
 	}
 	applied, failed := s.Applier.Apply(s.State, plan)
-	logApplied(s.log, policies.ModeEnforce, applied, failed, nil)
+	logApplied(s.log, policies.ModeEnforce, applied, failed, nil, "")
 	return applied, failed
 }
 
