@@ -54,6 +54,9 @@ func WritePlanText(w io.Writer, p remediate.Plan, o TextOptions) error {
 			for _, c := range g {
 				fmt.Fprintf(&b, "\n  %s\n      %q -> %q\n      rule %s (%s, %s)\n%s\n", c.Key, c.From, c.To, c.Rule, c.Severity, c.RuleSource,
 					wrapIndented(c.Reason, o.Width, "      "))
+				if c.Platform != "" {
+					fmt.Fprintf(&b, "%s\n", wrapIndented("A value written into a container's namespace is lost when the container is recreated: "+c.Platform+".", o.Width, "      "))
+				}
 			}
 		}
 	}

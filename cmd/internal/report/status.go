@@ -37,6 +37,9 @@ func WriteStatusText(w io.Writer, s remediate.Status) error {
 			}
 		}
 	}
+	for _, r := range s.RolledBack {
+		fmt.Fprintf(&b, "Rolled back %s at %s to %q, no longer managed:\n      %s\n", r.Key, r.Time.Format(time.RFC3339), r.To, r.Next)
+	}
 	if s.PersistPath != "" {
 		fmt.Fprintf(&b, "Persisted in %s\n", s.PersistPath)
 	}

@@ -19,6 +19,10 @@ func TestStatusTextExplainsTheProblem(t *testing.T) {
 		{"corrupt", remediate.Status{StateProblem: "state file x is corrupt", Managed: []remediate.KeyStatus{{Key: "net.ipv4.tcp_tw_reuse", Original: "2"}}},
 			[]string{"STATE FILE PROBLEM: state file x is corrupt", "what could still be read", "net.ipv4.tcp_tw_reuse"},
 			[]string{"leaves it and every sysctl alone"}},
+		{"rolled back", remediate.Status{Managed: []remediate.KeyStatus{}, RolledBack: []remediate.RolledBack{{
+			Record: remediate.Record{Key: "net.ipv4.ip_local_port_range", To: "32768 60999"}, Next: "run the agent with --mode dry-run"}}},
+			[]string{"Rolled back net.ipv4.ip_local_port_range", `to "32768 60999", no longer managed`, "--mode dry-run"},
+			[]string{"STATE FILE PROBLEM"}},
 		{"newer", remediate.Status{StateProblem: "state file x has version 2", StateNewer: true},
 			[]string{"STATE FILE PROBLEM: state file x has version 2", "rollback leaves it and every sysctl alone"},
 			[]string{"manages no sysctl", "restores their"}},
