@@ -84,7 +84,7 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 	if err != nil {
 		return nil, err
 	}
-	js := orchestrate.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
+	js := orchestrate.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
 	}
@@ -96,11 +96,11 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 // quiet ones.
 func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, stderr io.Writer) error {
 	var sections []namespaceSection
-	var quiet []string
+	var quiet, quietDumped []string
 	var failed error
 	o := textOptions(stdout)
 	for _, j := range js {
-		sec := namespaceSection{Netns: j.NS}
+		sec := namespaceSection{Netns: j.NS, Precheck: precheckOf(j.Judgement)}
 		if j.Err != nil {
 			sec.Error = j.Err.Error()
 			fmt.Fprintf(stderr, "tcp-advisor diagnose: namespace %s: %v\n", j.NS, j.Err)
@@ -118,9 +118,15 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 		}
 		if d.Level == policies.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
 			quiet = append(quiet, j.NS.String())
+			if sec.Precheck != nil && sec.Precheck.Dumped {
+				quietDumped = append(quietDumped, j.NS.String())
+			}
 			continue
 		}
 		fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+		if sec.Precheck != nil {
+			fmt.Fprintln(stdout, sec.Precheck.Summary)
+		}
 		if err := d.WriteText(stdout, o); err != nil {
 			return err
 		}
@@ -134,6 +140,12 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 	}
 	if len(quiet) > 0 {
 		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), joinNames(quiet))
+		switch {
+		case len(quietDumped) == 0:
+			fmt.Fprintln(stdout, "none of them dumped: their counters say no destination can run short and no rule asked")
+		case len(quietDumped) < len(quiet):
+			fmt.Fprintf(stdout, "dumped among them: %s\n", joinNames(quietDumped))
+		}
 	}
 	return failed
 }

@@ -18,6 +18,19 @@ type Selection struct {
 	All  bool
 	Name string
 	PID  int
+	// Full dumps every namespace of All per socket, not only those the
+	// pre-check or a rule calls for.
+	Full bool
+}
+
+// Depth is how deep to observe each selected namespace: one namespace is
+// dumped whole; of all of them, only those the pre-check or a rule calls
+// for, unless Full.
+func (s Selection) Depth() observe.Depth {
+	if s.Many() && !s.Full {
+		return observe.Checked
+	}
+	return observe.Full
 }
 
 // Many reports whether the selection may hold several namespaces, whose
@@ -68,8 +81,15 @@ func (s Selection) Targets(paths Paths) ([]Target, error) {
 
 // JudgeAll takes the window of every target in step — one sample of each,
 // then the interval — and judges each. A namespace that vanishes or cannot
-// be read while sampling has its error in Err and no judgement.
-func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Duration, progress func(done, total int)) []TargetJudgement {
+// be read while sampling has its error in Err and no judgement. depth is
+// observe.Full to dump every namespace, or observe.Checked to dump only
+// those whose pre-check or rules call for it (each snapshot's Precheck
+// says which and why).
+func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Duration, depth observe.Depth, progress func(done, total int)) []TargetJudgement {
+	ask := rulesAsk(func() *policies.Set { return set })
+	for _, t := range targets {
+		t.Obs.SetAsker(ask)
+	}
 	windows := make([][]advisor.Snapshot, len(targets))
 	errs := make([]error, len(targets))
 	for i := range max(samples, 1) {
@@ -80,7 +100,7 @@ func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Du
 			if errs[t] != nil {
 				continue
 			}
-			s, err := targets[t].Obs.Observe(observe.Full)
+			s, err := targets[t].Obs.Observe(depth)
 			if err != nil {
 				errs[t] = err
 				continue
