@@ -96,7 +96,7 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 // quiet ones.
 func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, stderr io.Writer) error {
 	var sections []namespaceSection
-	var quiet, quietDumped []string
+	var quiet []string
 	var failed error
 	o := textOptions(stdout)
 	for _, j := range js {
@@ -118,9 +118,6 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 		}
 		if d.Level == policies.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
 			quiet = append(quiet, j.NS.String())
-			if sec.Precheck != nil && sec.Precheck.Dumped {
-				quietDumped = append(quietDumped, j.NS.String())
-			}
 			continue
 		}
 		fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
@@ -140,13 +137,8 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 	}
 	if len(quiet) > 0 {
 		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), joinNames(quiet))
-		switch {
-		case len(quietDumped) == 0:
-			fmt.Fprintln(stdout, "none of them dumped: their counters say no destination can run short and no rule asked")
-		case len(quietDumped) < len(quiet):
-			fmt.Fprintf(stdout, "dumped among them: %s\n", joinNames(quietDumped))
-		}
 	}
+	fmt.Fprintln(stdout, dumpedLine(sections))
 	return failed
 }
 
