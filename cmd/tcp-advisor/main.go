@@ -36,8 +36,12 @@ type command struct {
 // commandTable returns the commands in the order help lists them.
 func commandTable() []command {
 	return []command{
-		{name: "diagnose", summary: "observe this host and explain its TCP state with numbers", run: runDiagnose},
-		{name: "plan", summary: "observe once, evaluate the policies and show the sysctl changes they propose", run: runPlan},
+		{name: "diagnose", summary: "observe this host and explain its TCP state with numbers", details: []string{
+			"With --all-namespaces a namespace's sockets are dumped only where its counters say a destination could run short or a rule asks for per-socket detail: every dump walks the host's whole shared socket table. Each namespace says whether it was dumped and why (JSON: precheck); --full dumps every one.",
+		}, run: runDiagnose},
+		{name: "plan", summary: "observe once, evaluate the policies and show the sysctl changes they propose", details: []string{
+			"With --all-namespaces a namespace's sockets are dumped only where its counters say a destination could run short or a rule asks for per-socket detail: every dump walks the host's whole shared socket table. Each namespace says whether it was dumped and why (JSON: precheck); --full dumps every one.",
+		}, run: runPlan},
 		{name: "validate", summary: "check policy files or directories without touching the kernel", operands: "PATH...", operandFiles: true, run: runValidate},
 		{name: "run", summary: "run the agent: observe, plan and (in enforce mode) apply every interval", details: []string{
 			"In enforce mode the agent first checks that it may write the sysctls its rules set, and refuses to start when it may not (neither root nor CAP_NET_ADMIN over the network namespace, or a read-only /proc/sys). SIGHUP reloads the policies: a set that fails to load, or asks for enforce mode without that permission, is logged at priority err and the previous one stays in force.",
