@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,10 +82,48 @@ func BenchmarkAllNamespacesBusyAndIdle(b *testing.B) {
 		if after < sockets*95/100 {
 			b.Errorf("only %d sockets left after measuring: TIME_WAIT expired during the run", after)
 		}
-		if ratio > maxAllOverBusy {
-			b.Errorf("diagnose --all-namespaces takes %.2f× diagnose in the busy namespace alone, more than %.1f×", ratio, maxAllOverBusy)
+		// Each namespace dumped walks the shared table once: on a machine
+		// shared with other work, the busy namespaces others made are
+		// dumped too, and each adds one walk to the bar.
+		others := dumpedOthers(b, advisorBin, busy.Name)
+		bar := maxAllOverBusy + float64(len(others))
+		if len(others) > 0 {
+			b.Logf("  %d namespaces this benchmark did not make were dumped too (%s): bar %.1f×",
+				len(others), strings.Join(others, ", "), bar)
+		}
+		if ratio > bar {
+			b.Errorf("diagnose --all-namespaces takes %.2f× diagnose in the busy namespace alone, more than %.1f×", ratio, bar)
 		}
 	}
+}
+
+// dumpedOthers runs `diagnose --all-namespaces` once more and returns the
+// namespaces it dumped other than those named mine: on a machine shared
+// with other work, a busy namespace someone else made is dumped too, and
+// its dump walks the same shared table.
+func dumpedOthers(b *testing.B, advisorBin string, mine ...string) []string {
+	b.Helper()
+	var out struct {
+		Namespaces []struct {
+			Netns struct {
+				Inode uint64 `json:"inode"`
+				Name  string `json:"name"`
+			} `json:"netns"`
+			Precheck struct {
+				Dumped bool `json:"dumped"`
+			} `json:"precheck"`
+		} `json:"namespaces"`
+	}
+	if err := json.Unmarshal([]byte(host{}.MustRun(b, advisorBin, "diagnose", "--all-namespaces", "--format", "json")), &out); err != nil {
+		b.Fatal(err)
+	}
+	var others []string
+	for _, n := range out.Namespaces {
+		if n.Precheck.Dumped && !slices.Contains(mine, n.Netns.Name) {
+			others = append(others, cmp.Or(n.Netns.Name, fmt.Sprintf("net:[%d]", n.Netns.Inode)))
+		}
+	}
+	return others
 }
 
 // BenchmarkAllNamespacesIdle times `diagnose --all-namespaces --format
@@ -102,6 +143,9 @@ func BenchmarkAllNamespacesIdle(b *testing.B) {
 		})[0]
 		b.ReportMetric(all.ms(), "all-namespaces-ms")
 		b.Logf("diagnose --all-namespaces --format json with 100 idle namespaces: %.1f ms (median of %d runs)", all.ms(), runs)
+		if others := dumpedOthers(b, advisorBin); len(others) > 0 {
+			b.Logf("  %d namespaces this benchmark did not make were dumped (%s)", len(others), strings.Join(others, ", "))
+		}
 		if all.wall > maxIdleAll {
 			b.Errorf("diagnose --all-namespaces takes %s with 100 idle namespaces, more than %s", all.wall.Round(time.Millisecond), maxIdleAll)
 		}
