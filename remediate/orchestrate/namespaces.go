@@ -2,6 +2,8 @@ package orchestrate
 
 import (
 	"errors"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -80,7 +82,7 @@ func (s Selection) Targets(paths Paths) ([]Target, error) {
 }
 
 // JudgeAll takes the window of every target in step — one sample of each,
-// then the interval — and judges each. A namespace that vanishes or cannot
+// as many at a time as there are CPUs, then the interval — and judges each. A namespace that vanishes or cannot
 // be read while sampling has its error in Err and no judgement. depth is
 // observe.Full to dump every namespace, or observe.Checked to dump only
 // those whose pre-check or rules call for it (each snapshot's Precheck
@@ -96,17 +98,26 @@ func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Du
 		if i > 0 {
 			time.Sleep(interval)
 		}
+		// One namespace's dump can take a while (it walks the shared
+		// table); the quiet ones are read meanwhile, one per CPU.
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, runtime.GOMAXPROCS(0))
 		for t := range targets {
 			if errs[t] != nil {
 				continue
 			}
-			s, err := targets[t].Obs.Observe(depth)
-			if err != nil {
-				errs[t] = err
-				continue
-			}
-			windows[t] = append(windows[t], s)
+			wg.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				s, err := targets[t].Obs.Observe(depth)
+				if err != nil {
+					errs[t] = err
+					return
+				}
+				windows[t] = append(windows[t], s)
+			})
 		}
+		wg.Wait()
 		if progress != nil {
 			progress(i+1, max(samples, 1))
 		}
