@@ -82,7 +82,7 @@ func (s Selection) Targets(paths Paths) ([]Target, error) {
 }
 
 // JudgeAll takes the window of every target in step — one sample of each,
-// as many at a time as there are CPUs, then the interval — and judges each. A namespace that vanishes or cannot
+// then the interval — and judges each. A namespace that vanishes or cannot
 // be read while sampling has its error in Err and no judgement. depth is
 // observe.Full to dump every namespace, or observe.Checked to dump only
 // those whose pre-check or rules call for it (each snapshot's Precheck
@@ -98,44 +98,52 @@ func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Du
 		if i > 0 {
 			time.Sleep(interval)
 		}
-		// One namespace's dump can take a while (it walks the shared
-		// table); the quiet ones are read meanwhile, one per CPU.
-		var wg sync.WaitGroup
-		slots := make(chan struct{}, runtime.GOMAXPROCS(0))
-		for t := range targets {
+		sideBySide(len(targets), func(t int) {
 			if errs[t] != nil {
-				continue
+				return
 			}
-			wg.Go(func() {
-				slots <- struct{}{}
-				defer func() { <-slots }()
-				s, err := targets[t].Obs.Observe(depth)
-				if err != nil {
-					errs[t] = err
-					return
-				}
-				windows[t] = append(windows[t], s)
-			})
-		}
-		wg.Wait()
+			s, err := targets[t].Obs.Observe(depth)
+			if err != nil {
+				errs[t] = err
+				return
+			}
+			windows[t] = append(windows[t], s)
+		})
 		if progress != nil {
 			progress(i+1, max(samples, 1))
 		}
 	}
 	out := make([]TargetJudgement, len(targets))
-	for t := range targets {
+	sideBySide(len(targets), func(t int) {
 		out[t] = TargetJudgement{Target: targets[t], Err: errs[t]}
 		if errs[t] == nil && len(windows[t]) == 0 {
 			out[t].Err = errors.New("no sample")
 		}
 		if out[t].Err != nil {
-			continue
+			return
 		}
 		w := windows[t]
 		out[t].Judgement = Judgement{Last: w[len(w)-1], Findings: advisor.Analyze(w)}
 		out[t].Recs, out[t].Diags = set.Evaluate(out[t].Last, out[t].Findings)
-	}
+	})
 	return out
+}
+
+// sideBySide calls fn for 0 ≤ i < n, two calls per CPU at a time, and
+// returns when all have: one namespace's dump can take a while (it walks
+// the shared socket table), and the quiet ones are read and judged
+// meanwhile (their reads wait on the kernel as much as they run).
+func sideBySide(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	for i := range n {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			fn(i)
+		})
+	}
+	wg.Wait()
 }
 
 // TargetJudgement is one namespace's judgement, or why there is none.

@@ -2,7 +2,6 @@ package orchestrate
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
@@ -15,14 +14,11 @@ import (
 // allow (advisor.CheapFigures.Ceiling) and not on the counters alone. A
 // namespace that holds no socket gives a dump nothing to show.
 func rulesAsk(set func() *policies.Set) observe.Asker {
-	var mu sync.Mutex // namespaces may be observed side by side
 	return func(snap advisor.Snapshot) string {
 		cheap := advisor.CheapOf(snap)
 		if cheap.Holding() == 0 {
 			return ""
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		s := set()
 		f := advisor.Analyze([]advisor.Snapshot{snap})
 		plain, plainDiags := s.Evaluate(snap, f)
