@@ -14,10 +14,14 @@ type CheapFigures struct {
 	// Usable is the ports one destination can use: the range less the
 	// reserved ports inside it.
 	Usable int `json:"usable"`
-	// Hashed counts the sockets that hold a local port outside TIME_WAIT:
-	// sockstat TCP inuse + TCP6 inuse, and in the initial namespace the
-	// sockets bound but not connected, up to alloc.
+	// Hashed counts the namespace's hashed sockets (sockstat TCP inuse +
+	// TCP6 inuse): every socket a dump shows other than timewait ones.
 	Hashed int `json:"hashed"`
+	// BoundOnly bounds the sockets bound but not connected, which hold a
+	// port and sit in no hash: in the initial namespace alloc − Hashed
+	// (alloc counts every TCP socket of the host, other namespaces'
+	// too), elsewhere 0 (unseen).
+	BoundOnly int `json:"bound_only"`
 	// TimeWait is sockstat tw: TIME_WAIT sockets and orphans waiting in
 	// FIN_WAIT2, each holding its port.
 	TimeWait int `json:"tw"`
@@ -31,17 +35,21 @@ type CheapFigures struct {
 // CheapOf returns the snapshot's cheap figures.
 func CheapOf(s Snapshot) CheapFigures {
 	return CheapFigures{
-		Time:     s.Time,
-		Usable:   s.Sysctls.UsablePorts(),
-		Hashed:   s.SocketsHoldingPorts() - s.Counters.TimeWait,
-		TimeWait: s.Counters.TimeWait,
-		Attempts: s.Counters.ActiveOpens,
+		Time:      s.Time,
+		Usable:    s.Sysctls.UsablePorts(),
+		Hashed:    s.Counters.TCPInUse + s.Counters.TCP6InUse,
+		BoundOnly: s.SocketsHoldingPorts() - s.Counters.TimeWait - s.Counters.TCPInUse - s.Counters.TCP6InUse,
+		TimeWait:  s.Counters.TimeWait,
+		Attempts:  s.Counters.ActiveOpens,
 	}
 }
 
+// Open is the sockets holding a local port outside TIME_WAIT.
+func (c CheapFigures) Open() int { return c.Hashed + c.BoundOnly }
+
 // Holding is every socket that holds a local port now: no destination
 // holds more.
-func (c CheapFigures) Holding() int { return c.Hashed + c.TimeWait }
+func (c CheapFigures) Holding() int { return c.Open() + c.TimeWait }
 
 // DumpFraction is the share of a destination's usable ports at which the
 // pre-check asks for the per-socket dump: the default policies start to act
@@ -70,13 +78,14 @@ type Precheck struct {
 	Holding int `json:"sockets_holding_ports"`
 	Usable  int `json:"usable"`
 	// Rates are known from two ticks on: AttemptsPerSecond is the growth
-	// of Attempts, OpenGrowthPerSecond that of Hashed (0 when it falls).
+	// of Attempts, OpenGrowthPerSecond that of the open sockets (0 when
+	// they fall).
 	RatesKnown          bool    `json:"rates_known"`
 	AttemptsPerSecond   float64 `json:"attempts_per_second"`
 	OpenGrowthPerSecond float64 `json:"open_growth_per_second"`
 	// Plateau bounds the ports the namespace's connections hold once its
-	// TIME_WAIT has levelled off at the present rate: Hashed + attempts
-	// per second × 60 s, every timewait socket having been opened in the
+	// TIME_WAIT has levelled off at the present rate: the open sockets +
+	// attempts per second × 60 s, every timewait socket having been opened in the
 	// last 60 s. Ahead adds the growth of open sockets over
 	// PrecheckHorizon. Both equal Holding without rates.
 	Plateau int `json:"plateau_bound"`
@@ -100,8 +109,8 @@ func CheckPorts(prev *CheapFigures, cur CheapFigures) Precheck {
 		if dt := cur.Time.Sub(prev.Time).Seconds(); dt >= RateInterval.Seconds() {
 			p.RatesKnown = true
 			p.AttemptsPerSecond = max(cur.Attempts-prev.Attempts, 0) / dt
-			p.OpenGrowthPerSecond = max(float64(cur.Hashed-prev.Hashed), 0) / dt
-			plateau := float64(cur.Hashed) + p.AttemptsPerSecond*TimeWaitLen.Seconds()
+			p.OpenGrowthPerSecond = max(float64(cur.Open()-prev.Open()), 0) / dt
+			plateau := float64(cur.Open()) + p.AttemptsPerSecond*TimeWaitLen.Seconds()
 			p.Plateau = max(p.Holding, ceilInt(plateau))
 			p.Ahead = p.Plateau + ceilInt(p.OpenGrowthPerSecond*PrecheckHorizon.Seconds())
 		}
@@ -144,7 +153,8 @@ func (p Precheck) String() string {
 // to the most the cheap figures allow: each hashed socket counted in every
 // state a rule may read (CLOSE_WAIT, FIN_WAIT2 held by a process, ...),
 // each timewait socket as TIME_WAIT and as an orphan in FIN_WAIT2, every
-// socket on one source address. A rule whose condition rises with these
+// socket holding a port on one source address. Bound-only sockets are in
+// no state a dump shows. A rule whose condition rises with these
 // figures and that does not fire on the ceiling cannot fire on the dump.
 // The worst destination is left to CheckPorts, and listeners to the
 // ListenOverflows counter, which rises as soon as a full accept queue

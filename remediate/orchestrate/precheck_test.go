@@ -22,6 +22,14 @@ func quietSnapshot(inuse, tw int, listenOverflows float64) advisor.Snapshot {
 	}
 }
 
+// initialNamespace makes snap the initial namespace's, whose sockstat
+// alloc counts every TCP socket of the host.
+func initialNamespace(snap advisor.Snapshot, alloc int) advisor.Snapshot {
+	snap.Sysctls = snap.Sysctls.With(advisor.KeyMaxOrphans, "65536")
+	snap.Counters.Alloc = alloc
+	return snap
+}
+
 func TestRulesAsk(t *testing.T) {
 	defaults, diags := policies.Load()
 	if diags.HasErrors() {
@@ -42,6 +50,7 @@ func TestRulesAsk(t *testing.T) {
 		{"150 hashed sockets could be CLOSE_WAIT", defaults, quietSnapshot(150, 0, 0), "rule close-wait-leak asks"},
 		{"1000 timewait sockets could be orphaned FIN_WAIT2", defaults, quietSnapshot(5, 1000, 0), "rule fin-wait2-orphans asks"},
 		{"a rule that fires on counters alone does not ask", withAlways, quietSnapshot(10, 2, 0), ""},
+		{"other namespaces' sockets in the initial namespace's alloc are no CLOSE_WAIT", defaults, initialNamespace(quietSnapshot(1, 0, 0), 235), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := rulesAsk(func() *policies.Set { return tc.set })(tc.snap)
