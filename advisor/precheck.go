@@ -137,8 +137,8 @@ func (p Precheck) Dumped() bool { return p.Dump || p.Asked != "" }
 func (p Precheck) String() string {
 	figures := fmt.Sprintf("%d sockets hold ports of %d usable", p.Holding, p.Usable)
 	if p.RatesKnown {
-		figures += fmt.Sprintf("; at %.1f connection attempts/s and %+.1f open sockets/s, at most %d within %s (%d once TIME_WAIT levels off)",
-			p.AttemptsPerSecond, p.OpenGrowthPerSecond, p.Ahead, PrecheckHorizon, p.Plateau)
+		figures += fmt.Sprintf("; at %.1f connection attempts/s and %+.1f open sockets/s: at most %d once TIME_WAIT levels off, %d within %s",
+			p.AttemptsPerSecond, p.OpenGrowthPerSecond, p.Plateau, p.Ahead, PrecheckHorizon)
 	}
 	switch {
 	case p.Dump:
