@@ -7,6 +7,10 @@ BIN       := bin/tcp-advisor
 PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
+# Recipes run in bash with pipefail, so a failing command piped into a
+# filter (make bench's grep) still fails the target.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 # The version and commit stamped into the binary (tcp-advisor --version),
 # and the commit's date, which dates the man page.
