@@ -90,7 +90,7 @@ func judgeSelection(sel judge.Selection, set *policies.Set, samples int, interva
 	if err != nil {
 		return nil, err
 	}
-	js := judge.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
+	js := judge.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
 	}
@@ -106,7 +106,7 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 	var failed error
 	o := textOptions(stdout)
 	for _, j := range js {
-		sec := namespaceSection{Netns: j.NS}
+		sec := namespaceSection{Netns: j.NS, Precheck: precheckOf(j.Judgement)}
 		if j.Err != nil {
 			sec.Error = j.Err.Error()
 			fmt.Fprintf(stderr, "tcp-advisor diagnose: namespace %s: %v\n", j.NS, j.Err)
@@ -127,6 +127,9 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 			continue
 		}
 		fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+		if sec.Precheck != nil {
+			fmt.Fprintln(stdout, sec.Precheck.Summary)
+		}
 		if err := d.WriteText(stdout, o); err != nil {
 			return err
 		}
@@ -141,6 +144,7 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 	if len(quiet) > 0 {
 		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), joinNames(quiet))
 	}
+	fmt.Fprintln(stdout, dumpedLine(sections))
 	return failed
 }
 
