@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	_ "github.com/goreleaser/nfpm/v2/rpm" // registers the rpm packager
 
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
 // binDir is where `make build` writes the binary and the documentation it
@@ -152,19 +154,60 @@ func TestContents(t *testing.T) {
 	}
 }
 
-func TestEnvFileIsAllComments(t *testing.T) {
+// envAssignments evaluates an EnvironmentFile= as systemd does for the
+// simple lines this file has: comments and blank lines skipped, KEY=VALUE
+// with one pair of double quotes stripped, the last assignment winning.
+func envAssignments(text string) map[string]string {
+	env := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		env[strings.TrimSpace(k)] = v
+	}
+	return env
+}
+
+// TestEnvFileInstructions follows the shipped tcp-advisor.env's own
+// instructions: as shipped it sets nothing, and uncommenting any one of its
+// example lines puts exactly that line's flags in force (nothing later in
+// the file overrides it).
+func TestEnvFileInstructions(t *testing.T) {
 	data, err := os.ReadFile("etc/tcp-advisor.env")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
+	text := string(data)
+	if env := envAssignments(text); len(env) != 0 {
+		t.Errorf("the shipped tcp-advisor.env sets %v; it should set nothing until a line is uncommented", env)
+	}
+	lines := strings.Split(text, "\n")
+	examples := 0
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "#TCP_ADVISOR_ARGS=") {
 			continue
 		}
-		// The one assignment the unit expands; empty: no extra flags.
-		if line != "TCP_ADVISOR_ARGS=" {
-			t.Errorf("default tcp-advisor.env sets more than an empty TCP_ADVISOR_ARGS: %q", line)
+		examples++
+		edited := slices.Clone(lines)
+		edited[i] = strings.TrimPrefix(line, "#")
+		want := strings.Trim(strings.TrimPrefix(edited[i], "TCP_ADVISOR_ARGS="), `"`)
+		if got := envAssignments(strings.Join(edited, "\n"))["TCP_ADVISOR_ARGS"]; got != want {
+			t.Errorf("uncommenting line %d (%s) gives TCP_ADVISOR_ARGS=%q, want %q", i+1, line, got, want)
 		}
+	}
+	if !strings.Contains(text, "\n#TCP_ADVISOR_ARGS=\"--mode enforce\"\n") {
+		t.Errorf("tcp-advisor.env has no line to uncomment for enforce mode")
+	}
+	if examples < 3 {
+		t.Errorf("tcp-advisor.env has %d example lines, want the enforce, textfile and endpoint ones", examples)
 	}
 }
 
@@ -259,5 +302,52 @@ func TestBuild(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPolicyDirREADME follows the README installed in
+// /etc/tcp-advisor/policies.d: files there layer on the built-in defaults
+// (a file that turns one default off keeps the others), and of two files
+// declaring one rule the later in name order wins.
+func TestPolicyDirREADME(t *testing.T) {
+	data, err := os.ReadFile("etc/policies.d/README")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(data)), " ")
+	for _, claim := range []string{
+		"layered on the default policies built into the agent",
+		"When two files here declare the same rule, the later file in name order wins",
+		"tcp-advisor validate /etc/tcp-advisor/policies.d",
+	} {
+		if !strings.Contains(readme, claim) {
+			t.Errorf("policies.d/README does not say %q", claim)
+		}
+	}
+	defaults := len(policies.Default().Rules)
+	dir := t.TempDir()
+	write := func(name, src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("20-off.hcl", "rule \"time-wait-reuse\" {\n  enabled = false\n}\n")
+	write("10-base.hcl", "rule \"site\" {\n  when    = true\n  message = \"base\"\n}\n")
+	write("50-site.hcl", "# the site's version\nrule \"site\" {\n  when    = true\n  message = \"site\"\n}\n")
+	set, diags := policies.Load(dir)
+	if diags.HasErrors() {
+		t.Fatalf("validate: %v", diags)
+	}
+	if got := len(set.Rules); got != defaults {
+		t.Errorf("%d rules, want the %d defaults, less time-wait-reuse, plus site", got, defaults)
+	}
+	i := slices.IndexFunc(set.Rules, func(r *policies.Rule) bool { return r.Name == "site" })
+	if i < 0 {
+		t.Fatalf("rule site missing: %s", set.Describe())
+	}
+	r := set.Rules[i]
+	if filepath.Base(r.Source.Filename) != "50-site.hcl" || r.Source.Start.Line != 2 || r.Replaces == nil || filepath.Base(r.Replaces.Filename) != "10-base.hcl" {
+		t.Errorf("rule site comes from %s, replacing %v: want 50-site.hcl:2 replacing 10-base.hcl", policies.RangeString(r.Source), r.Replaces)
 	}
 }

@@ -38,7 +38,9 @@ func commandTable() []command {
 	return []command{
 		{name: "diagnose", summary: "observe this host and explain its TCP state with numbers", run: runDiagnose},
 		{name: "plan", summary: "observe once, evaluate the policies and show the sysctl changes they propose", run: runPlan},
-		{name: "validate", summary: "check policy files or directories without touching the kernel", operands: "PATH...", operandFiles: true, run: runValidate},
+		{name: "validate", summary: "check policy files or directories without touching the kernel", details: []string{
+			"The files are layered on the built-in defaults as the agent layers them; errors print as file:line:column: message, and the exit status is 1. With --agent PID, validate checks the policy paths of that running agent instead of (or besides) the PATHs given: the packaged unit's ExecReload runs validate --quiet --agent $MAINPID before it signals the agent, so systemctl reload fails on policies that do not compile.",
+		}, operands: "[PATH]...", operandFiles: true, run: runValidate},
 		{name: "run", summary: "run the agent: observe, plan and (in enforce mode) apply every interval", details: []string{
 			"In enforce mode the agent first checks that it may write the sysctls its rules set, and refuses to start when it may not (neither root nor CAP_NET_ADMIN over the network namespace, or a read-only /proc/sys). SIGHUP reloads the policies: a set that fails to load, or asks for enforce mode without that permission, is logged at priority err and the previous one stays in force.",
 		}, run: runAgent},
