@@ -80,6 +80,8 @@ var grafanaVars = strings.NewReplacer(
 	"$__interval", "1m",
 	"$__range", "6h",
 	"$instance", ".+",
+	"$netns", ".*",
+	"$container", ".*",
 )
 
 // labelValuesRE matches a template variable query label_values(selector, label).

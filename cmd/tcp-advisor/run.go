@@ -71,10 +71,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	version, revision := versionInfo()
 	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
-		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
+		AllNamespaces: *all, Paths: paths, StateDir: *stateDir, Version: version}
 	if *textfile != "" || *listen != "" {
-		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
+		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile, Version: version, Revision: revision})
 		cfg.Metrics = m
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)

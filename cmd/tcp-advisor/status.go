@@ -23,11 +23,13 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	version, _ := versionInfo()
 	if none {
+		empty := remediate.Status{Version: version, Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}
 		if *format == "json" {
-			return remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}.WriteJSON(stdout)
+			return empty.WriteJSON(stdout)
 		}
-		_, err := fmt.Fprintln(stdout, noStateMessage(*stateDir))
+		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n", version, noStateMessage(*stateDir))
 		return err
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
@@ -35,6 +37,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	report := session.Status(*history)
+	report.Version = version
 	if *format == "json" {
 		err = report.WriteJSON(stdout)
 	} else if err = report.WriteText(stdout); err == nil {

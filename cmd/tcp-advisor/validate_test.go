@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,5 +57,23 @@ func TestAgentPolicyPaths(t *testing.T) {
 				t.Errorf("paths %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestStatusNamesVersion: status says which tcp-advisor reports, in text
+// and JSON, with or without a state file.
+func TestStatusNamesVersion(t *testing.T) {
+	v, _ := versionInfo()
+	dir := filepath.Join(t.TempDir(), "never-used")
+	stdout, stderr, code := run("status", "--state-dir", dir)
+	if code != 0 || !strings.HasPrefix(stdout, "tcp-advisor "+v+"\n") {
+		t.Errorf("status: exit %d, want a first line %q:\n%s%s", code, "tcp-advisor "+v, stdout, stderr)
+	}
+	stdout, stderr, code = run("status", "--format", "json", "--state-dir", dir)
+	var st struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil || st.Version != v {
+		t.Errorf("status --format json: exit %d, %v, version %q, want %q:\n%s%s", code, err, st.Version, v, stdout, stderr)
 	}
 }

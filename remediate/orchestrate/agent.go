@@ -68,6 +68,9 @@ type Config struct {
 	AllNamespaces bool
 	Paths         Paths
 	StateDir      string
+	// Version is the running build's version, journalled when the agent
+	// starts.
+	Version string
 }
 
 // Agent runs the loop. Create it with New.
@@ -285,7 +288,8 @@ func (a *Agent) Tick() {
 	if !a.ready {
 		a.ready = true
 		_ = a.notify.Ready()
-		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: a.Mode()})
+		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor %s running in %s mode, every %s", a.cfg.Version, a.Mode(), a.Interval()),
+			map[string]string{systemd.FieldMode: a.Mode(), systemd.FieldVersion: a.cfg.Version})
 	}
 }
 

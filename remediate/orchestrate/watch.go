@@ -10,6 +10,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -41,6 +42,9 @@ type watch struct {
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
+	// knownSet is the policy set whose counters the metrics hold at zero
+	// for this namespace.
+	knownSet *policies.Set
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
