@@ -2,6 +2,8 @@ package packaging
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +116,7 @@ func TestContents(t *testing.T) {
 		{"/usr/share/tcp-advisor/metrics-listen.conf", "", "packaging/systemd/metrics-listen.conf", 0o644},
 		{"/usr/share/tcp-advisor/prometheus/tcp-advisor.rules.yml", "", "packaging/prometheus/tcp-advisor.rules.yml", 0o644},
 		{"/usr/share/tcp-advisor/grafana/tcp-advisor.json", "", "packaging/grafana/tcp-advisor.json", 0o644},
+		{"/usr/share/doc/tcp-advisor/CHANGELOG.md", "", "CHANGELOG.md", 0o644},
 	}
 	// zsh's completion directory differs between the distributions.
 	zsh := map[string]string{"deb": "/usr/share/zsh/vendor-completions/_tcp-advisor", "rpm": "/usr/share/zsh/site-functions/_tcp-advisor"}
@@ -125,10 +128,18 @@ func TestContents(t *testing.T) {
 				byDst[c.Destination] = c
 			}
 		}
-		rows := append(tests[:len(tests):len(tests)], struct {
+		type row = struct {
 			dst, typ, src string
 			mode          os.FileMode
-		}{zsh[format], "", "", 0o644})
+		}
+		rows := append(tests[:len(tests):len(tests)], row{zsh[format], "", "", 0o644})
+		// The licence: Debian's copyright file; the rpm's %license files.
+		if format == "deb" {
+			rows = append(rows, row{"/usr/share/doc/tcp-advisor/copyright", "", "packaging/deb/copyright", 0o644})
+		} else {
+			rows = append(rows, row{"/usr/share/licenses/tcp-advisor/LICENSE", files.TypeRPMLicense, "LICENSE", 0o644},
+				row{"/usr/share/licenses/tcp-advisor/NOTICE", files.TypeRPMLicense, "NOTICE", 0o644})
+		}
 		for _, tt := range rows {
 			t.Run(format+tt.dst, func(t *testing.T) {
 				c, ok := byDst[tt.dst]
@@ -269,6 +280,14 @@ func TestBuild(t *testing.T) {
 				if !bytes.HasPrefix(buf.Bytes(), []byte{0xed, 0xab, 0xee, 0xdb}) {
 					t.Errorf("%s does not start with the RPM lead", target)
 				}
+				// The header (uncompressed, unlike the payload) holds the
+				// License tag and the file names, base names apart from
+				// their directories.
+				for _, s := range []string{"Apache-2.0\x00", "/usr/share/licenses/tcp-advisor/\x00", "LICENSE\x00", "NOTICE\x00"} {
+					if !bytes.Contains(buf.Bytes(), []byte(s)) {
+						t.Errorf("the .rpm's header lacks %q", s)
+					}
+				}
 			case "deb":
 				dpkgDeb := testbin.Tool(t, "dpkg-deb", "dpkg")
 				out, err := exec.Command(dpkgDeb, "-I", target, "conffiles").CombinedOutput()
@@ -291,7 +310,7 @@ func TestBuild(t *testing.T) {
 				if err != nil {
 					t.Fatalf("dpkg-deb -c: %v\n%s", err, out)
 				}
-				for _, f := range []string{"./usr/bin/tcp-advisor", "./usr/share/man/man8/tcp-advisor.8.gz",
+				for _, f := range []string{"./usr/bin/tcp-advisor", "./usr/share/man/man8/tcp-advisor.8.gz", "./usr/share/doc/tcp-advisor/copyright",
 					"./usr/share/bash-completion/completions/tcp-advisor", "./usr/share/zsh/vendor-completions/_tcp-advisor"} {
 					if !strings.Contains(string(out), " "+f+"\n") {
 						t.Errorf("the .deb lacks %s:\n%s", f, out)
@@ -349,5 +368,66 @@ func TestPolicyDirREADME(t *testing.T) {
 	r := set.Rules[i]
 	if filepath.Base(r.Source.Filename) != "50-site.hcl" || r.Source.Start.Line != 2 || r.Replaces == nil || filepath.Base(r.Replaces.Filename) != "10-base.hcl" {
 		t.Errorf("rule site comes from %s, replacing %v: want 50-site.hcl:2 replacing 10-base.hcl", policies.RangeString(r.Source), r.Replaces)
+	}
+}
+
+// apacheLicenseSHA256 is the SHA-256 of the Apache License 2.0 as the
+// Apache Software Foundation publishes it (LICENSE-2.0.txt).
+const apacheLicenseSHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+// TestLicence: LICENSE is the Apache License 2.0 word for word, NOTICE
+// names the copyright holders, and the Debian copyright file is in the
+// machine-readable format with every stanza's licence defined.
+func TestLicence(t *testing.T) {
+	text, err := os.ReadFile("../LICENSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(text)); sum != apacheLicenseSHA256 {
+		t.Errorf("LICENSE is not the Apache License 2.0 as published: sha256 %s", sum)
+	}
+	notice, err := os.ReadFile("../NOTICE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(notice), "Copyright 2026 The tcp-advisor Authors\n") {
+		t.Errorf("NOTICE lacks the copyright line:\n%s", notice)
+	}
+	cp, err := os.ReadFile("deb/copyright")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paragraphs := strings.Split(strings.TrimSpace(string(cp)), "\n\n")
+	if !strings.HasPrefix(paragraphs[0], "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n") {
+		t.Errorf("copyright does not start with the format's header paragraph:\n%s", paragraphs[0])
+	}
+	used, defined := map[string]bool{}, map[string]bool{}
+	for _, p := range paragraphs[1:] {
+		fields := map[string]string{}
+		for _, line := range strings.Split(p, "\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, " ") {
+				fields[k] = v
+			}
+		}
+		switch {
+		case fields["Files"] != "":
+			if fields["Copyright"] == "" || fields["License"] == "" {
+				t.Errorf("Files paragraph without Copyright or License:\n%s", p)
+			}
+			used[fields["License"]] = true
+		case fields["License"] != "":
+			if !strings.Contains(p, "\n ") {
+				t.Errorf("License paragraph %s has no text", fields["License"])
+			}
+			defined[fields["License"]] = true
+		}
+	}
+	if !used["Apache-2.0"] {
+		t.Error("copyright: no Files paragraph under Apache-2.0")
+	}
+	for l := range used {
+		if !defined[l] {
+			t.Errorf("copyright: licence %s is used but has no License paragraph", l)
+		}
 	}
 }

@@ -62,7 +62,9 @@ func TestServiceInContainer(t *testing.T) {
 			{"start", testStart},
 			{"journal", testJournal},
 			{"reload", testReload},
+			{"policy directory README", testPolicyDirREADME},
 			{"broken policy", testBrokenPolicy},
+			{"env file enforce line", testEnvFileEnforce},
 			{"enforce under exhaustion", testEnforce},
 			{"close-wait leak", testCloseWaitLeak},
 			{"stop", testStop},
@@ -97,7 +99,7 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 	if err := os.MkdirAll(filepath.Join(stage, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"systemd", "packaging", "policies"} {
+	for _, d := range []string{"systemd", "packaging", "policies", "LICENSE", "NOTICE", "CHANGELOG.md"} {
 		if err := os.Symlink(filepath.Join(root, d), filepath.Join(stage, d)); err != nil {
 			t.Fatal(err)
 		}
@@ -165,12 +167,17 @@ func testPackage(t *testing.T, c *Container) {
 	files := c.Run(t, "dpkg", "-L", "tcp-advisor")
 	for _, f := range []string{"/usr/bin/tcp-advisor", "/usr/lib/systemd/system/tcp-advisor.service",
 		"/usr/lib/systemd/catalog/tcp-advisor.catalog", "/etc/tcp-advisor/policies.d",
-		manPage, "/usr/share/bash-completion/completions/tcp-advisor", "/usr/share/zsh/vendor-completions/_tcp-advisor"} {
+		manPage, "/usr/share/bash-completion/completions/tcp-advisor", "/usr/share/zsh/vendor-completions/_tcp-advisor",
+		"/usr/share/doc/tcp-advisor/copyright", "/usr/share/doc/tcp-advisor/CHANGELOG.md"} {
 		if !containsLine(files, f) {
 			t.Errorf("dpkg -L does not list %s:\n%s", f, files)
 		}
 	}
 	testDocs(t, c)
+	if cp := c.Run(t, "cat", "/usr/share/doc/tcp-advisor/copyright"); !strings.Contains(cp, "\nLicense: Apache-2.0\n") {
+		t.Errorf("/usr/share/doc/tcp-advisor/copyright names no Apache-2.0 licence:\n%s", cp)
+	}
+	c.Run(t, "test", "-f", "/usr/share/common-licenses/Apache-2.0")
 
 	cat := c.Run(t, "systemctl", "cat", unit)
 	for _, want := range []string{
@@ -216,7 +223,7 @@ func testDocs(t *testing.T, c *Container) {
 		t.Errorf("man -w tcp-advisor = %q, want %s", where, manPage)
 	}
 	page := c.Sh(t, "MANWIDTH=100 man -P cat tcp-advisor 2>&1")
-	for _, want := range []string{"TCP-ADVISOR(8)", "tcp-advisor rollback", "--state-dir DIR", "EXIT STATUS"} {
+	for _, want := range []string{"TCP-ADVISOR(8)", "tcp-advisor rollback", "--state-dir DIR", "EXIT STATUS", "COPYRIGHT", "Apache License, Version 2.0"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("man tcp-advisor lacks %q:\n%s", want, page)
 		}
@@ -465,6 +472,13 @@ func testJournal(t *testing.T, c *Container) {
 	if started[systemd.FieldMode] == "" {
 		t.Errorf("agent_started entry has no %s field: %v", systemd.FieldMode, started)
 	}
+	// The version the package installed, in the entry and in status.
+	if v := started[systemd.FieldVersion]; v != oldVersion || !strings.Contains(started["MESSAGE"], "tcp-advisor "+oldVersion+" running") {
+		t.Errorf("agent_started %s = %q, MESSAGE %q: want version %s", systemd.FieldVersion, v, started["MESSAGE"], oldVersion)
+	}
+	if out := c.Run(t, "tcp-advisor", "status"); !strings.HasPrefix(out, "tcp-advisor "+oldVersion+"\n") {
+		t.Errorf("status does not start with its version:\n%s", out)
+	}
 	waitEvent(t, c, systemd.EventPolicyLoaded, 0, 15*time.Second, nil)
 
 	known := map[string]bool{}
@@ -511,8 +525,11 @@ rule "broken" {
 }
 `
 
-// testBrokenPolicy: a reload with a broken file keeps the agent (and its
-// policies) running and names the file and line. Leaves policies.d empty.
+// testBrokenPolicy: `systemctl reload` with a broken file fails, names
+// the file, line and column where `systemctl status` shows it, and never
+// signals the agent, which keeps its policies. The agent's own check (a
+// SIGHUP that bypasses the unit's ExecReload) keeps them too and journals
+// the error. Leaves policies.d empty.
 func testBrokenPolicy(t *testing.T, c *Container) {
 	const path = "/etc/tcp-advisor/policies.d/50-broken.hcl"
 	pid := show(t, c, "MainPID")
@@ -522,7 +539,27 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	c.WriteFile(t, path, []byte(brokenPolicy), 0o644)
 	t.Cleanup(func() { c.Try("rm", "-f", path) })
 
-	c.Run(t, "systemctl", "reload", unit)
+	out, err := c.Try("systemctl", "reload", unit)
+	if err == nil {
+		t.Fatalf("systemctl reload with a broken policy succeeded: %s", out)
+	}
+	t.Logf("systemctl reload: %v: %s", err, strings.TrimSpace(out))
+	const at = path + ":3:3: "
+	status, _ := c.Try("systemctl", "status", "--no-pager", "--lines", "20", unit) // exits 0 while active
+	if !strings.Contains(status, at) {
+		t.Errorf("systemctl status does not show %q:\n%s", at, status)
+	}
+	time.Sleep(time.Second)
+	requireActive(t, c)
+	if now := show(t, c, "MainPID"); now != pid {
+		t.Errorf("MainPID %s -> %s: a broken policy restarted the agent", pid, now)
+	}
+	if n := len(events(t, c, systemd.EventReloaded)); n != reloaded {
+		t.Errorf("the agent was signalled although the policies do not compile (%d -> %d reloaded entries)", reloaded, n)
+	}
+
+	// A SIGHUP that bypasses ExecReload: the agent checks again.
+	c.Run(t, "systemctl", "kill", "--kill-who=main", "--signal=SIGHUP", unit)
 	e := waitEvent(t, c, systemd.EventPolicyRejected, rejected, 20*time.Second, func(e journalEntry) bool {
 		return strings.HasSuffix(e[systemd.FieldPolicyFile], "50-broken.hcl")
 	})
@@ -537,11 +574,7 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	if r["PRIORITY"] != "3" || !strings.HasPrefix(r["MESSAGE"], "reload failed, previous policy stays in force") {
 		t.Errorf("failed reload journalled at PRIORITY=%s: %q", r["PRIORITY"], r["MESSAGE"])
 	}
-	time.Sleep(time.Second)
 	requireActive(t, c)
-	if now := show(t, c, "MainPID"); now != pid {
-		t.Errorf("MainPID %s -> %s: a broken policy restarted the agent", pid, now)
-	}
 	if n := len(events(t, c, systemd.EventPolicyLoaded)); n != loaded {
 		t.Errorf("a policy set was loaded from a broken directory (%d -> %d policy_loaded entries)", loaded, n)
 	}
@@ -551,6 +584,68 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	c.Run(t, "systemctl", "reload", unit)
 	waitEvent(t, c, systemd.EventPolicyLoaded, loaded, 20*time.Second, nil)
 	requireActive(t, c)
+}
+
+// readmeCommands returns the indented command lines of the installed
+// policies.d README that start with one of prefixes.
+func readmeCommands(readme string, prefixes ...string) []string {
+	var out []string
+	for _, line := range strings.Split(readme, "\n") {
+		trimmed := strings.TrimSpace(line)
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, " ") && strings.HasPrefix(trimmed, p) {
+				out = append(out, trimmed)
+			}
+		}
+	}
+	return out
+}
+
+// testPolicyDirREADME follows the README installed in policies.d: two files
+// declaring one rule validate (the later wins, on top of the defaults) with
+// the command it gives, and the reload it gives loads them. Leaves
+// policies.d empty.
+func testPolicyDirREADME(t *testing.T, c *Container) {
+	readme := c.Run(t, "cat", "/etc/tcp-advisor/policies.d/README")
+	validate := readmeCommands(readme, "tcp-advisor validate")
+	reload := readmeCommands(readme, "systemctl reload")
+	if len(validate) != 1 || len(reload) != 1 {
+		t.Fatalf("the README gives validate commands %q and reload commands %q, want one each:\n%s", validate, reload, readme)
+	}
+	dir := "/etc/tcp-advisor/policies.d/"
+	c.WriteFile(t, dir+"10-base.hcl", []byte("rule \"site\" {\n  when    = true\n  message = \"base\"\n}\n"), 0o644)
+	c.WriteFile(t, dir+"50-site.hcl", []byte("rule \"site\" {\n  when    = false\n  message = \"site\"\n}\n"), 0o644)
+	t.Cleanup(func() { c.Try("rm", "-f", dir+"10-base.hcl", dir+"50-site.hcl") })
+	out := c.Sh(t, validate[0])
+	if !strings.Contains(out, dir+"50-site.hcl:1:1 (replaces "+dir+"10-base.hcl:1:1") || !strings.Contains(out, "port-exhaustion") {
+		t.Errorf("%s: want site from 50-site.hcl replacing 10-base.hcl, on top of the defaults:\n%s", validate[0], out)
+	}
+	loaded := len(events(t, c, systemd.EventPolicyLoaded))
+	c.Sh(t, reload[0])
+	waitEvent(t, c, systemd.EventPolicyLoaded, loaded, 20*time.Second, nil)
+	c.Run(t, "rm", "-f", dir+"10-base.hcl", dir+"50-site.hcl")
+	c.Run(t, "systemctl", "reload", unit)
+}
+
+// testEnvFileEnforce follows the shipped tcp-advisor.env: uncomment its
+// enforce line and restart, as its header says; the agent then runs in
+// enforce mode. Leaves the line uncommented.
+func testEnvFileEnforce(t *testing.T, c *Container) {
+	const env = "/etc/tcp-advisor/tcp-advisor.env"
+	const line = `TCP_ADVISOR_ARGS="--mode enforce"`
+	c.Run(t, "sed", "-i", "s/^#"+line+"$/"+line+"/", env)
+	if text := c.Run(t, "cat", env); !containsLine(text, line) {
+		t.Fatalf("%s has no line %q to uncomment:\n%s", env, "#"+line, text)
+	}
+	started := len(events(t, c, systemd.EventAgentStarted))
+	c.Run(t, "systemctl", "restart", unit)
+	e := waitEvent(t, c, systemd.EventAgentStarted, started, 20*time.Second, nil)
+	if e[systemd.FieldMode] != "enforce" {
+		t.Errorf("after uncommenting the enforce line, the agent started in %s mode: %s", e[systemd.FieldMode], e["MESSAGE"])
+	}
+	if status := show(t, c, "StatusText"); !strings.Contains(status, "enforce") {
+		t.Errorf("StatusText %q does not say enforce", status)
+	}
 }
 
 // testEnforce: under per-destination port exhaustion in enforce mode the
@@ -588,6 +683,18 @@ func testEnforce(t *testing.T, c *Container) {
 	low, high := portRange(t, c.Run(t, "sysctl", "-n", key))
 	if high-low+1 <= 200 {
 		t.Errorf("%s = %d %d after the change, not wider than 200 ports", key, low, high)
+	}
+	// The state directory and file have the modes README.md states.
+	readme, err := os.ReadFile(filepath.Join(testbin.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`mode 0([0-7]{3}) in a 0([0-7]{3}) directory`).FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md states no mode for the state file and directory")
+	}
+	if got := strings.TrimSpace(c.Run(t, "stat", "-c", "%a", "/var/lib/tcp-advisor/state.json", "/var/lib/tcp-advisor")); got != string(m[1])+"\n"+string(m[2]) {
+		t.Errorf("state file and directory modes %q, README.md says %s in %s", got, m[1], m[2])
 	}
 	// journalctl field matches work on the agent's own fields.
 	if len(journal(t, c, systemd.FieldKey+"="+key, "MESSAGE_ID="+systemd.EventChangeApplied.MessageID())) == 0 {
