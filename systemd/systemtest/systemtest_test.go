@@ -104,21 +104,21 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 			t.Fatal(err)
 		}
 	}
-	binPath := testbin.Build(t, "cmd/tcp-advisor")
-	bin, err := os.ReadFile(binPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(stage, "bin", "tcp-advisor"), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The man page and completions, as `make build` writes them.
-	gen := exec.Command(filepath.Join(root, "packaging", "gen-docs.sh"), filepath.Join(stage, "bin", "tcp-advisor"), filepath.Join(stage, "bin"))
-	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("gen-docs.sh: %v\n%s", err, out)
-	}
 	debs := map[string]string{}
 	for _, v := range versions {
+		// The binary carries the package's version, as `make package`
+		// stamps it.
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version="+v, "-o", filepath.Join(stage, "bin", "tcp-advisor"), "./cmd/tcp-advisor")
+		build.Dir = root
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", v, err, out)
+		}
+		// The man page and completions, as `make build` writes them.
+		gen := exec.Command(filepath.Join(root, "packaging", "gen-docs.sh"), filepath.Join(stage, "bin", "tcp-advisor"), filepath.Join(stage, "bin"))
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("gen-docs.sh: %v\n%s", err, out)
+		}
 		target := filepath.Join(dir, "tcp-advisor_"+v+".deb")
 		cmd := exec.Command(nfpm, "package", "--config", "packaging/nfpm.yaml", "--packager", "deb", "--target", target)
 		cmd.Dir = stage

@@ -1,6 +1,7 @@
 package netns_test
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -425,4 +426,47 @@ func cgroup2Root(t *testing.T) string {
 	}
 	testbin.Missing(t, "no cgroup2 hierarchy mounted")
 	return ""
+}
+
+// TestKernelHostnameNamesContainer: a namespace that no runtime names is
+// named by the hostname its holder's own UTS namespace has, as a container
+// sets it; one whose holder shares the host's UTS namespace is not.
+func TestKernelHostnameNamesContainer(t *testing.T) {
+	netnstest.RequireTools(t, "unshare", "hostname")
+	cmd := exec.Command("unshare", "--net", "--uts", "--", "sh", "-c", "hostname lb-green && echo ready && exec sleep 300")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("unshare --net --uts: %q, %v", line, err)
+	}
+	plain := netnstest.Unnamed(t, "", "sleep", "300")
+	d := netns.NewDiscoverer("/proc", "/run/netns")
+	d.Names = netns.NameSources{}
+	n, err := d.ByPID(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Hostname != "lb-green" || n.String() != "lb-green" {
+		t.Errorf("namespace of a holder with hostname lb-green: Hostname %q, String %q", n.Hostname, n.String())
+	}
+	if got, err := d.ByName("lb-green"); err != nil || got.Inode != n.Inode {
+		t.Errorf("ByName(lb-green) = net:[%d], %v; want net:[%d]", got.Inode, err, n.Inode)
+	}
+	p, err := d.ByPID(plain.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Hostname != "" || !strings.HasPrefix(p.String(), "net:[") {
+		t.Errorf("namespace whose holder shares the host's UTS namespace: Hostname %q, String %q", p.Hostname, p.String())
+	}
 }
