@@ -37,13 +37,13 @@ func TestNamesOperatorsKnow(t *testing.T) {
 		want  string
 	}{
 		{fixtureHost, "host"},
-		{4026532200, "web"},                                            // docker, systemd driver
-		{4026532300, "traefik-edge"},                                   // docker, cgroupfs driver
-		{4026532400, "payments/envoy-7f9c"},                            // a pod, from its log directory
-		{4026532900, "kube-system/coredns-5d78c"},                      // a pod in kind, inside Docker
-		{4026532700, "caddy-site"},                                     // podman
-		{4026533200, "web"},                                            // podman, cgroupfs
-		{4026533300, "lb-blue"},                                        // a registered nspawn machine
+		{4026532200, "web"},                       // docker, systemd driver
+		{4026532300, "traefik-edge"},              // docker, cgroupfs driver
+		{4026532400, "payments/envoy-7f9c"},       // a pod, from its log directory
+		{4026532900, "kube-system/coredns-5d78c"}, // a pod in kind, inside Docker
+		{4026532700, "caddy-site"},                // podman
+		{4026533200, "web"},                       // podman, cgroupfs
+		{4026533300, "lb-blue"},                   // a registered nspawn machine
 		{4026532600, "cri-o://e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5 pod 5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"}, // nothing names it
 	} {
 		n, ok := byInode[tt.inode]
