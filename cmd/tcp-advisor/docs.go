@@ -22,7 +22,7 @@ var flagHints = map[string]clidoc.Hint{
 	"key":              {Arg: "KEY", Values: advisor.SettableKeys()},
 	"samples":          {Arg: "N"},
 	"history":          {Arg: "N"},
-	"netns":            {Arg: "NAME"},
+	"netns":            {Arg: "NAME", ValuesFrom: "tcp-advisor netns-names"},
 	"netns-pid":        {Arg: "PID"},
 	"metrics-textfile": {Arg: "FILE", Complete: clidoc.CompleteFiles},
 	"metrics-listen":   {Arg: "ADDR"},

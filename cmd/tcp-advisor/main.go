@@ -54,6 +54,7 @@ func commandTable() []command {
 			"Without a state file in --state-dir tcp-advisor has changed nothing there, and status says so and creates nothing.",
 		}, run: runStatus},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with", run: runVersion},
+		{name: "netns-names", summary: "list the names --netns takes, one a line, for shell completion", hidden: true, run: runNetnsNames},
 		{name: "gen-man", summary: "write the tcp-advisor(8) man page (roff) to standard output", hidden: true, run: runGenMan},
 		{name: "gen-completion", summary: "write a shell completion script to standard output", operands: "SHELL", operandValues: []string{"bash", "zsh"}, hidden: true, run: runGenCompletion},
 	}
