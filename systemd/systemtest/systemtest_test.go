@@ -67,6 +67,7 @@ func TestServiceInContainer(t *testing.T) {
 			{"env file enforce line", testEnvFileEnforce},
 			{"enforce under exhaustion", testEnforce},
 			{"close-wait leak", testCloseWaitLeak},
+			{"all namespaces, worst first", testAllNamespacesWorstFirst},
 			{"stop", testStop},
 			{"rollback", testRollback},
 		} {
@@ -747,6 +748,61 @@ func testCloseWaitLeak(t *testing.T, c *Container) {
 	if strings.TrimSpace(out) == "" {
 		t.Errorf("journalctl -u %s does not show the agent's leak report (OBJECT_PID)", leakerUnit)
 	}
+}
+
+// testAllNamespacesWorstFirst: a container (its own network and UTS
+// namespaces, its hostname lb-blue, as an unregistered nspawn container or
+// `unshare` makes one) runs out of ports; `diagnose --all-namespaces` lists
+// it first and by that name, ahead of the container's own namespace
+// (which the earlier steps left with TIME_WAIT and CLOSE_WAIT sockets, and
+// which discovery lists first) and a named namespace that sorts before it;
+// --netns finds it by name.
+func testAllNamespacesWorstFirst(t *testing.T, c *Container) {
+	c.Run(t, "ip", "netns", "add", "aaa-quiet")
+	t.Cleanup(func() { c.Try("ip", "netns", "del", "aaa-quiet") })
+	c.Run(t, "systemd-run", "--unit=tcpadv-lb-blue", "unshare", "--net", "--uts", "--", "sh", "-c",
+		`hostname lb-blue && ip link set lo up && sysctl -qw net.ipv4.ip_local_port_range="40000 40099" net.ipv4.tcp_tw_reuse=0 && `+
+			`/usr/local/bin/tcpload timewait -addr 127.0.0.1:9000 -n 95 && echo ready && exec sleep 600`)
+	t.Cleanup(func() { c.Try("systemctl", "stop", "tcpadv-lb-blue") })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(c.Run(t, "journalctl", "-u", "tcpadv-lb-blue", "-o", "cat", "--no-pager"), "ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lb-blue container did not make its TIME_WAIT sockets:\n%s", c.Run(t, "journalctl", "-u", "tcpadv-lb-blue", "--no-pager"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	text := c.Run(t, "tcp-advisor", "diagnose", "--all-namespaces")
+	first, _, _ := strings.Cut(text, "\n")
+	if !strings.HasPrefix(first, "=== network namespace lb-blue (net:[") {
+		t.Errorf("diagnose --all-namespaces does not open with lb-blue:\n%s", text)
+	}
+	// Seen from inside, the container's own namespace is not the initial
+	// one: it is the one its systemd holds.
+	if own := strings.Index(text, "held by systemd 1 init.scope"); own < 0 || own < strings.Index(text, "lb-blue") {
+		t.Errorf("the section of the container's own namespace (held by systemd 1) does not follow lb-blue's:\n%s", text)
+	}
+	var out struct {
+		Namespaces []struct {
+			Netns struct {
+				Hostname string `json:"hostname"`
+				Name     string `json:"name"`
+				Host     bool   `json:"host"`
+			} `json:"netns"`
+			Diagnosis struct {
+				Level string `json:"level"`
+			} `json:"diagnosis"`
+		} `json:"namespaces"`
+	}
+	if err := json.Unmarshal([]byte(c.Run(t, "tcp-advisor", "diagnose", "--all-namespaces", "--format", "json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Namespaces) < 3 || out.Namespaces[0].Netns.Hostname != "lb-blue" || out.Namespaces[0].Diagnosis.Level != "critical" {
+		t.Errorf("diagnose --all-namespaces --format json: want lb-blue (critical) first: %+v", out.Namespaces)
+	}
+	if got := c.Run(t, "tcp-advisor", "diagnose", "--netns", "lb-blue"); !strings.Contains(got, "CRIT") {
+		t.Errorf("diagnose --netns lb-blue is not critical:\n%s", got)
+	}
+	t.Logf("diagnose --all-namespaces opens with: %s", first)
 }
 
 func portRange(t *testing.T, s string) (int, int) {
