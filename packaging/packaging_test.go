@@ -3,10 +3,12 @@ package packaging
 import (
 	"bytes"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -428,6 +430,29 @@ func TestLicence(t *testing.T) {
 	for l := range used {
 		if !defined[l] {
 			t.Errorf("copyright: licence %s is used but has no License paragraph", l)
+		}
+	}
+}
+
+// majorSuffix is a module path's major version element, /v2 and up.
+var majorSuffix = regexp.MustCompile(`/v[0-9]+$`)
+
+// TestCopyrightNamesLinkedModules: the Debian copyright file names every
+// Go module linked into the binary (go version -m), so its list cannot
+// fall behind go.mod.
+func TestCopyrightNamesLinkedModules(t *testing.T) {
+	bi, err := buildinfo.ReadFile(testbin.Build(t, "cmd/tcp-advisor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := os.ReadFile("deb/copyright")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range bi.Deps {
+		name := majorSuffix.ReplaceAllString(dep.Path, "")
+		if !strings.Contains(string(cp), " "+name+" (") {
+			t.Errorf("deb/copyright does not name %s, linked into /usr/bin/tcp-advisor", name)
 		}
 	}
 }

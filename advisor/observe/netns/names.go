@@ -59,19 +59,22 @@ func (d *Discoverer) readNames() knownNames {
 	}
 }
 
+// sourceDir lists a name source's directory: nothing when it is not set or
+// cannot be read (the runtime is not installed here).
+func sourceDir(dir string) []os.DirEntry {
+	if dir == "" {
+		return nil
+	}
+	entries, _ := os.ReadDir(dir)
+	return entries
+}
+
 // readMachines maps the network namespace of each registered machine's
 // leader to the machine's name. machined keeps one KEY=VALUE file per
 // machine, named after it, beside "unit:" symlinks.
 func readMachines(dir, procRoot string) map[uint64]string {
 	out := map[uint64]string{}
-	if dir == "" {
-		return out
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return out
-	}
-	for _, e := range entries {
+	for _, e := range sourceDir(dir) {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
@@ -106,14 +109,7 @@ func readMachines(dir, procRoot string) map[uint64]string {
 // name may hold an underscore.
 func readPods(dir string) map[string]string {
 	out := map[string]string{}
-	if dir == "" {
-		return out
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return out
-	}
-	for _, e := range entries {
+	for _, e := range sourceDir(dir) {
 		parts := strings.Split(e.Name(), "_")
 		if len(parts) != 3 || !e.IsDir() {
 			continue
