@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -117,6 +118,25 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	leak.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
 	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	hostReserved := netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports")
+	// A container no runtime names, with a hostname of its own and
+	// exhausted: the agent names it by that hostname.
+	green := exec.Command("unshare", "--net", "--uts", "--", "sh", "-c",
+		`hostname lb-green && ip link set lo up && echo 40000 40999 > /proc/sys/net/ipv4/ip_local_port_range && echo 0 > /proc/sys/net/ipv4/tcp_tw_reuse && `+
+			loadBin+` timewait -addr 127.0.0.1:9000 -n 900 >/dev/null && echo ready && exec sleep 300`)
+	greenOut, err := green.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := green.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = green.Process.Kill()
+		_ = green.Wait()
+	})
+	if line, err := bufio.NewReader(greenOut).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("lb-green: %q, %v", line, err)
+	}
 
 	dir := t.TempDir()
 	policy := dir + "/00-agent.hcl"
@@ -154,7 +174,8 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	if netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range") != hostRange || netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports") != hostReserved {
 		t.Error("the test host's own namespace changed")
 	}
-	for _, want := range []string{"NETNS=" + target.Name, "change_applied: [netns " + target.Name + "]", "[netns " + other.Name + "] dry-run: would set net.ipv4.ip_local_port_range"} {
+	for _, want := range []string{"NETNS=" + target.Name, "change_applied: [netns " + target.Name + "]", "[netns " + other.Name + "] dry-run: would set net.ipv4.ip_local_port_range",
+		"[netns lb-green] dry-run: would set net.ipv4.ip_local_port_range", "NETNS=lb-green"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the agent's log lacks %q:\n%s", want, out)
 		}
