@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/dashboard"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -70,6 +74,7 @@ func TestServiceInContainer(t *testing.T) {
 			{"all namespaces, worst first", testAllNamespacesWorstFirst},
 			{"stop", testStop},
 			{"rollback", testRollback},
+			{"metrics endpoint, first scrape", testMetricsFirstScrape},
 		} {
 			if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
 				return
@@ -857,6 +862,73 @@ func testRollback(t *testing.T, c *Container) {
 	if !strings.Contains(out, `"NEW_VALUE":"40000 40199"`) {
 		t.Errorf("no change_rolled_back entry for %s with NEW_VALUE=40000 40199:\n%s", key, out)
 	}
+}
+
+// testMetricsFirstScrape follows the header of the packaged drop-in
+// metrics-listen.conf and the env file's endpoint line, then scrapes the
+// restarted agent once: the first scrape carries every family the packaged
+// dashboard queries. Leaves the agent stopped, without the drop-in, and the
+// env file as it was.
+func testMetricsFirstScrape(t *testing.T, c *Container) {
+	const env = "/etc/tcp-advisor/tcp-advisor.env"
+	const line = `TCP_ADVISOR_ARGS="--metrics-listen 127.0.0.1:9815"`
+	saved := c.Run(t, "cat", env)
+	t.Cleanup(func() {
+		c.WriteFile(t, env, []byte(saved), 0o644)
+		c.Try("rm", "-rf", "/etc/systemd/system/tcp-advisor.service.d")
+		c.Try("systemctl", "daemon-reload")
+		c.Try("systemctl", "stop", unit)
+	})
+	header, _, _ := strings.Cut(c.Run(t, "cat", "/usr/share/tcp-advisor/metrics-listen.conf"), "\n#\n# The unit")
+	_, steps, ok := strings.Cut(header, "To use it:\n")
+	if !ok {
+		t.Fatalf("metrics-listen.conf's header has no \"To use it:\" steps:\n%s", header)
+	}
+	ran := 0
+	for _, l := range strings.Split(steps, "\n") {
+		cmd, ok := strings.CutPrefix(l, "#   ")
+		switch {
+		case !ok || strings.TrimSpace(cmd) == "":
+		case strings.HasPrefix(cmd, "#   TCP_ADVISOR_ARGS="):
+			// "in /etc/tcp-advisor/tcp-advisor.env:" that line: the env
+			// file has it as an example to uncomment.
+			if want := strings.TrimPrefix(cmd, "#   "); want != line {
+				t.Fatalf("the drop-in asks for %s, the test expects %s", want, line)
+			}
+			c.Run(t, "sed", "-i", "s/^#"+line+"$/"+line+"/", env)
+			if !containsLine(c.Run(t, "cat", env), line) {
+				t.Fatalf("%s has no line #%s to uncomment", env, line)
+			}
+		case strings.HasPrefix(cmd, "#"):
+		default:
+			c.Sh(t, cmd)
+			ran++
+		}
+	}
+	if ran != 3 {
+		t.Fatalf("ran %d commands of the drop-in's header, want mkdir, cp and the restart:\n%s", ran, steps)
+	}
+	requireActive(t, c)
+	body := c.Run(t, "curl", "-sf", "http://127.0.0.1:9815/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("the first scrape: %v\n%s", err, body)
+	}
+	families, err := dashboard.Families(filepath.Join(testbin.RepoRoot(t), "packaging", "grafana", "tcp-advisor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if mf := mfs[f]; mf == nil || len(mf.GetMetric()) == 0 {
+			t.Errorf("the first scrape of the agent has no %s, which the dashboard queries", f)
+		}
+	}
+	bi := mfs["tcp_advisor_build_info"]
+	if bi == nil || len(bi.GetMetric()) != 1 || !strings.Contains(bi.GetMetric()[0].String(), `value:"`+oldVersion+`"`) {
+		t.Errorf("tcp_advisor_build_info does not carry version %s: %v", oldVersion, bi)
+	}
+	t.Logf("first scrape: %d families, every one of the %d the dashboard queries", len(mfs), len(families))
 }
 
 func testUpgrade(t *testing.T, c *Container) {
