@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
@@ -28,6 +29,8 @@ type agentOptions struct {
 	textfile    *string
 	listen      *string
 	top         *int
+	flight      *time.Duration
+	flightSize  *int
 	all         *bool
 }
 
@@ -44,6 +47,8 @@ func agentFlags() (*flag.FlagSet, *agentOptions) {
 		textfile:    fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)"),
 		listen:      fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)"),
 		top:         fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series"),
+		flight:      durationFlag(fs, "flight-recorder", record.DefaultKeep, "how far back the flight recorder keeps frames in the state directory; a critical finding or an applied change writes them to a recording the journal entry names (RECORDING=)"),
+		flightSize:  fs.Int("flight-recorder-size", record.DefaultMaxBytes>>20, "MiB the flight recorder keeps at most per namespace; 0 turns it off"),
 		all:         fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them"),
 	}
 }
@@ -51,7 +56,7 @@ func agentFlags() (*flag.FlagSet, *agentOptions) {
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs, o := agentFlags()
 	policyPaths, mode, interval, detail, stateDir := o.policyPaths, o.mode, o.interval, o.detail, o.stateDir
-	textfile, listen, top, all := o.textfile, o.listen, o.top, o.all
+	textfile, listen, top, flight, flightSize, all := o.textfile, o.listen, o.top, o.flight, o.flightSize, o.all
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -64,6 +69,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *detail < time.Second {
 		return usagef("--detail-interval %s: want 1s or more", *detail)
 	}
+	if *flightSize < 0 {
+		return usagef("--flight-recorder-size %d: want MiB, 0 or more", *flightSize)
+	}
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
@@ -74,6 +82,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	version, revision := versionInfo()
 	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir, Version: version}
+	if *flightSize > 0 {
+		cfg.FlightRecorder, cfg.FlightRecorderBytes = *flight, int64(*flightSize)<<20
+	}
 	if *textfile != "" || *listen != "" {
 		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile, Version: version, Revision: revision})
 		cfg.Metrics = m
