@@ -53,7 +53,9 @@ func agentFlags() (*flag.FlagSet, *agentOptions) {
 	}
 }
 
-func runAgent(args []string, stdout, stderr io.Writer) error {
+func runAgent(args []string, stdout, stderr io.Writer) (err error) {
+	log := systemd.NewLogger(stderr)
+	defer func() { err = agentFailed(log, err) }()
 	fs, o := agentFlags()
 	policyPaths, mode, interval, detail, stateDir := o.policyPaths, o.mode, o.interval, o.detail, o.stateDir
 	textfile, listen, top, flight, flightSize, all := o.textfile, o.listen, o.top, o.flight, o.flightSize, o.all
@@ -75,7 +77,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
 		return err
 	}
@@ -91,7 +93,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)
 			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPERM) {
-				return fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
+				err = fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
 			}
 			if err != nil {
 				return err
@@ -99,7 +101,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, log, systemd.NewNotifier())
 	if err != nil {
 		return err
 	}
@@ -117,4 +119,32 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	return a.Run(ctx, reload)
+}
+
+// agentFailed logs an error that stops the agent as an agent_failed
+// event, whose catalog entry says what to do. The event is where it is
+// said: the exit status is 1 without another line. A usage error is also
+// printed as usage, with the pointer to --help (the event only goes to the
+// journal then); a request for help is no failure.
+func agentFailed(log *systemd.Logger, err error) error {
+	var help helpRequest
+	var usage usageError
+	switch {
+	case err == nil, errors.As(err, &help):
+		return err
+	case errors.As(err, &usage):
+		if log.Journal() {
+			_ = log.Log(failedEvent(err))
+		}
+		return err
+	}
+	if log.Log(failedEvent(err)) != nil {
+		return err
+	}
+	return exitError{code: 1}
+}
+
+// failedEvent is the agent_failed event of err.
+func failedEvent(err error) systemd.Event {
+	return systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error()}
 }
