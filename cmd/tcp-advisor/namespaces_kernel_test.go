@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -140,23 +139,10 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	hostReserved := netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports")
 	// A container no runtime names, with a hostname of its own and
 	// exhausted: the agent names it by that hostname.
-	green := exec.Command("unshare", "--net", "--uts", "--", "sh", "-c",
-		`hostname lb-green && ip link set lo up && echo 40000 40999 > /proc/sys/net/ipv4/ip_local_port_range && echo 0 > /proc/sys/net/ipv4/tcp_tw_reuse && `+
-			loadBin+` timewait -addr 127.0.0.1:9000 -n 900 >/dev/null && echo ready && exec sleep 300`)
-	greenOut, err := green.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := green.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = green.Process.Kill()
-		_ = green.Wait()
-	})
-	if line, err := bufio.NewReader(greenOut).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("lb-green: %q, %v", line, err)
-	}
+	green := netnstest.UnnamedHost(t, "lb-green", "", "sleep", "300")
+	green.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
+	green.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	green.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 
 	dir := t.TempDir()
 	policy := dir + "/00-agent.hcl"

@@ -1,7 +1,6 @@
 package netns_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -432,27 +431,11 @@ func cgroup2Root(t *testing.T) string {
 // named by the hostname its holder's own UTS namespace has, as a container
 // sets it; one whose holder shares the host's UTS namespace is not.
 func TestKernelHostnameNamesContainer(t *testing.T) {
-	netnstest.RequireTools(t, "unshare", "hostname")
-	cmd := exec.Command("unshare", "--net", "--uts", "--", "sh", "-c", "hostname lb-green && echo ready && exec sleep 300")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("unshare --net --uts: %q, %v", line, err)
-	}
+	green := netnstest.UnnamedHost(t, "lb-green", "", "sleep", "300")
 	plain := netnstest.Unnamed(t, "", "sleep", "300")
 	d := netns.NewDiscoverer("/proc", "/run/netns")
 	d.Names = netns.NameSources{}
-	n, err := d.ByPID(cmd.Process.Pid)
+	n, err := d.ByPID(green.PID)
 	if err != nil {
 		t.Fatal(err)
 	}
