@@ -186,7 +186,12 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
 	}
-	w := newWatch(ns, observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys), s, a.log)
+	// The namespace's detail dump, due every DetailEvery, walks the
+	// host's whole shared socket table: it is taken only where a rule
+	// asks for it (or the pre-check calls for the whole table).
+	obs := observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys)
+	obs.SetAsker(rulesAsk(func() *policies.Set { return a.set }))
+	w := newWatch(ns, obs, s, a.log)
 	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
