@@ -25,6 +25,8 @@ type KeyStatus struct {
 
 // Status is the report of `tcp-advisor status`.
 type Status struct {
+	// Version is the version of the tcp-advisor reporting.
+	Version     string      `json:"version"`
 	Managed     []KeyStatus `json:"managed"`
 	LastChanges []Record    `json:"last_changes"`
 	PersistPath string      `json:"persist_path,omitempty"`

@@ -84,7 +84,8 @@ func checkAsked(fs *flag.FlagSet, args []string, check *bool) bool {
 	}
 }
 
-// judge observes the selected namespaces and judges each.
+// judgeSelection observes the selected namespaces and judges each;
+// several come worst first.
 func judgeSelection(sel judge.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]judge.TargetJudgement, error) {
 	targets, err := sel.Targets(paths)
 	if err != nil {
@@ -93,6 +94,9 @@ func judgeSelection(sel judge.Selection, set *policies.Set, samples int, interva
 	js := judge.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
+	}
+	if sel.Many() {
+		judge.WorstFirst(js)
 	}
 	return js, nil
 }

@@ -25,14 +25,16 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	version, _ := versionInfo()
 	if none {
 		if *originals {
 			return nil
 		}
+		empty := remediate.Status{Version: version, Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}
 		if *format == "json" {
-			return report.WriteStatusJSON(stdout, remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}})
+			return report.WriteStatusJSON(stdout, empty)
 		}
-		_, err := fmt.Fprintln(stdout, noStateMessage(*stateDir))
+		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n", version, noStateMessage(*stateDir))
 		return err
 	}
 	session, err := agent.OpenSession(paths, *stateDir, nil, "", nil)
@@ -40,6 +42,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	status := session.Status(*history)
+	status.Version = version
 	if *originals {
 		if err := status.WriteOriginals(stdout, *stateDir); err != nil {
 			return err

@@ -28,6 +28,18 @@ type Judgement struct {
 	Diags hcl.Diagnostics
 }
 
+// Level is the judgement's worst severity: the gravest recommendation's,
+// ok when no rule fired. It is the level its diagnosis and plan report.
+func (j Judgement) Level() advisor.Severity {
+	level := advisor.SeverityOK
+	for _, r := range j.Recs {
+		if r.Severity.Rank() > level.Rank() {
+			level = r.Severity
+		}
+	}
+	return level
+}
+
 // Judge observes a full window of samples, analyzes it and evaluates the
 // policies on it. A rule that fails to evaluate is left out; the
 // diagnostics come back as the policies gave them, so their positions

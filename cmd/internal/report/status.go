@@ -15,6 +15,9 @@ func WriteStatusJSON(w io.Writer, s remediate.Status) error { return writeJSON(w
 // WriteStatusText writes the status for a person.
 func WriteStatusText(w io.Writer, s remediate.Status) error {
 	var b strings.Builder
+	if s.Version != "" {
+		fmt.Fprintf(&b, "tcp-advisor %s\n", s.Version)
+	}
 	switch {
 	case s.StateNewer:
 		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", Printable(s.StateProblem))
