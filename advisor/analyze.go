@@ -40,6 +40,7 @@ func AnalyzeWithDumps(window, closeWaitDumps []Snapshot) Findings {
 	analyzeRates(&f, first, last)
 	analyzeCloseWait(&f, withDump(closeWaitDumps, CloseWait))
 	analyzeQueues(&f, first, last)
+	analyzeEvents(&f, window)
 	f.Degraded = degraded(window)
 	return f
 }

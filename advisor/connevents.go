@@ -22,14 +22,18 @@ type ConnEvents struct {
 
 // ConnTotals are event counts.
 type ConnTotals struct {
-	// Opens counts connect() calls that sent on towards a destination
-	// (CLOSE -> SYN_SENT); Failures those that then found no local port
-	// (SYN_SENT -> CLOSE with no port: EADDRNOTAVAIL); ActiveCloses the
+	// Opens counts connect() calls towards a destination (CLOSE ->
+	// SYN_SENT, set before the port is chosen): every attempt, those that
+	// then found no port included. Failures counts those (SYN_SENT ->
+	// CLOSE with no local port: EADDRNOTAVAIL); ActiveCloses the
 	// connections this side closed first (ESTABLISHED -> FIN_WAIT1).
 	Opens        uint64 `json:"opens"`
 	Failures     uint64 `json:"connect_failures"`
 	ActiveCloses uint64 `json:"active_closes"`
 }
+
+// Connected is the attempts that got a port: Opens less Failures.
+func (t ConnTotals) Connected() uint64 { return t.Opens - min(t.Failures, t.Opens) }
 
 // Add adds o's counts to t.
 func (t *ConnTotals) Add(o ConnTotals) {

@@ -13,6 +13,12 @@ type Snapshot struct {
 	Sysctls  Sysctls        `json:"sysctls"`
 	Counters Counters       `json:"counters"`
 	Sockets  *SocketSummary `json:"sockets,omitempty"`
+	// Events are the kernel's connection events in the namespace since
+	// the previous snapshot of the same observer; nil where they are
+	// unavailable, and EventsUnavailable says why ("kernel events
+	// unavailable: REASON"; empty when nobody asked for them).
+	Events            *ConnEvents `json:"events,omitempty"`
+	EventsUnavailable string      `json:"events_unavailable,omitempty"`
 	// Degraded names each source that failed and the fallback that stood
 	// in for it, such as "sock_diag: ...; read /proc/net/tcp instead".
 	Degraded []string `json:"degraded,omitempty"`

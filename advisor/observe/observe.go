@@ -47,6 +47,10 @@ type Observer struct {
 	ns       Namespace // nil: the calling process's namespace
 	// dump is the sock_diag dump; tests replace it to inject failures.
 	dump familyDumper
+	// events are the kernel's connection events, read with each
+	// snapshot after eventsSince.
+	events      Events
+	eventsSince time.Time
 }
 
 // New returns an observer reading below procRoot (normally "/proc") and
@@ -89,6 +93,7 @@ func (o *Observer) read(depth Depth) (advisor.Snapshot, error) {
 	if snap.Counters, err = o.readCounters(); err != nil {
 		return snap, err
 	}
+	o.readEvents(&snap)
 	var states advisor.StateSet
 	switch {
 	case depth == Full || DumpNeeded(snap):

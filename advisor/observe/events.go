@@ -1,0 +1,48 @@
+package observe
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
+
+// EventSource answers what the kernel's connection events counted in a
+// network namespace (by inode) after a time: package connevents' Ledger.
+type EventSource interface {
+	Events(netns uint64, since time.Time) (advisor.ConnEvents, error)
+}
+
+// Events is the connection-event source observers read, or why there is
+// none: "kernel events unavailable: REASON".
+type Events struct {
+	Source      EventSource
+	Unavailable string
+}
+
+// WithEvents makes o read the kernel's connection events with each
+// snapshot, or note in it why they are unavailable. It returns o.
+func (o *Observer) WithEvents(ev Events) *Observer {
+	o.events = ev
+	return o
+}
+
+// readEvents reads the events of the namespace the calling thread is in
+// since the observer's last snapshot (the first one takes what the source
+// kept). A failing source leaves the snapshot without events and says so.
+func (o *Observer) readEvents(snap *advisor.Snapshot) {
+	if o.events.Source == nil {
+		snap.EventsUnavailable = o.events.Unavailable
+		return
+	}
+	ino, err := nsInode(filepath.Join(o.procRoot, "thread-self", "ns", "net"))
+	if err == nil {
+		var ev advisor.ConnEvents
+		if ev, err = o.events.Source.Events(ino, o.eventsSince); err == nil {
+			o.eventsSince = ev.Until
+			snap.Events = &ev
+			return
+		}
+	}
+	snap.EventsUnavailable = "kernel events unavailable: " + err.Error()
+}
