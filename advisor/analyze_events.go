@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"math"
 	"slices"
-	"time"
 )
 
 // EventFindings sums the kernel's connection events over the window.
@@ -28,19 +27,21 @@ type Opener struct {
 	Command string `json:"command"`
 	Unit    string `json:"unit"`
 	// Connected counts the calls that got a port, Failures those that
-	// found none (EADDRNOTAVAIL), over the events' window; the rates are
-	// per second of it.
+	// found none (EADDRNOTAVAIL), over the events' window. OpensPerSecond
+	// is every call (both) per second of it: the rate it tries to open
+	// connections at, which a full range does not lower.
 	Connected         uint64  `json:"connected"`
 	Failures          uint64  `json:"connect_failures"`
 	OpensPerSecond    float64 `json:"opens_per_second"`
 	FailuresPerSecond float64 `json:"failures_per_second"`
 }
 
-// windowEvents sums the events of the window's snapshots.
+// windowEvents sums the events of the window's snapshots. Each covers
+// the time since its observer's previous snapshot, and the agent's window
+// may skip ticks, so the time is the sum of their spans.
 func windowEvents(window []Snapshot) (EventFindings, []ConnFlow) {
 	var f EventFindings
 	var flows []ConnFlow
-	var since, until time.Time
 	for _, s := range window {
 		if s.Events == nil {
 			if s.EventsUnavailable != "" {
@@ -49,21 +50,16 @@ func windowEvents(window []Snapshot) (EventFindings, []ConnFlow) {
 			continue
 		}
 		ev := s.Events
-		if since.IsZero() || ev.Since.Before(since) {
-			since = ev.Since
-		}
-		if ev.Until.After(until) {
-			until = ev.Until
-		}
 		f.Available = true
+		f.Seconds += ev.Until.Sub(ev.Since).Seconds()
 		f.Totals.Add(ev.Totals)
 		f.Overflow += ev.Overflow
 		flows = append(flows, ev.Flows...)
 	}
 	if f.Available {
 		f.Unavailable = ""
-		f.Seconds = round4(until.Sub(since).Seconds())
 	}
+	f.Seconds = round4(f.Seconds)
 	return f, flows
 }
 
@@ -86,7 +82,7 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 		if secs <= 0 {
 			continue
 		}
-		opens := round4(float64(total.Connected()) / secs)
+		opens := round4(float64(total.Opens) / secs)
 		failRate := round4(float64(total.Failures) / secs)
 		d.OpensPerSecond, d.FailuresPerSecond = &opens, &failRate
 		// Every attempt wants a port for as long as a closed connection
@@ -129,7 +125,7 @@ func openersOf(flows []ConnFlow, local, remote string, secs float64, total *Conn
 	for p, t := range sums {
 		o := Opener{PID: p.pid, Command: p.command, Unit: p.unit, Connected: t.Connected(), Failures: t.Failures}
 		if secs > 0 {
-			o.OpensPerSecond = round4(float64(o.Connected) / secs)
+			o.OpensPerSecond = round4(float64(t.Opens) / secs)
 			o.FailuresPerSecond = round4(float64(o.Failures) / secs)
 		}
 		out = append(out, o)

@@ -44,11 +44,11 @@ func TestAnalyzeEvents(t *testing.T) {
 			},
 			available: true,
 			openers: []Opener{
-				{PID: 20, Command: "curl", Failures: 6000, FailuresPerSecond: 600},
+				{PID: 20, Command: "curl", Failures: 6000, OpensPerSecond: 600, FailuresPerSecond: 600},
 				{PID: 10, Command: "nginx", Unit: "nginx.service", Connected: 2000, OpensPerSecond: 200},
 			},
 			failures:    6000,
-			opensPerSec: 200,
+			opensPerSec: 800,
 			// (2000 + 6000) attempts over 10 s, each wanting 60 s.
 			demand:         48000,
 			plateauAtLeast: 48000,

@@ -137,7 +137,8 @@ type DestinationUse struct {
 	// From the kernel's connection events over the window (null, or
 	// empty, where they are unavailable): the processes whose connect()
 	// calls went towards it, most first; how many found no port; the
-	// rates of connections made and of failures; and Demand, the ports
+	// rates of connect() calls (failed ones included) and of failures;
+	// and Demand, the ports
 	// every attempt would hold for HoldSeconds — what a full
 	// destination needs, measured, where its sockets show only its
 	// capacity.

@@ -232,15 +232,15 @@ func openerVal(o advisor.Opener) cty.Value {
 	})
 }
 
-// openersVal is the list of openers, the one that connected most and the
-// one whose calls failed most (zero values when none).
+// openersVal is the list of openers, the one that called connect() most
+// and the one whose calls failed most (zero values when none).
 func openersVal(openers []advisor.Opener) (list, opener, failing cty.Value) {
 	vals := make([]cty.Value, len(openers))
 	opener, failing = openerVal(advisor.Opener{}), openerVal(advisor.Opener{})
 	var most, mostFailed advisor.Opener
 	for i, o := range openers {
 		vals[i] = openerVal(o)
-		if o.Connected > most.Connected {
+		if o.Connected+o.Failures > most.Connected+most.Failures {
 			most, opener = o, vals[i]
 		}
 		if o.Failures > mostFailed.Failures {

@@ -35,6 +35,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	if *check {
 		return diagnoseCheck(*policyPaths, *sel, *samples, *interval, stdout, stderr)
 	}

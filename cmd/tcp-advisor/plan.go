@@ -67,6 +67,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, formatOK, samplesOK, selOK); err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
@@ -43,6 +42,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
+	defer kernelEvents()()
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, paths.Observer(), session, systemd.NewLogger(stderr), systemd.NewNotifier())
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -170,7 +169,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
 	}
-	w := newWatch(ns, observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys), s, a.log)
+	w := newWatch(ns, a.cfg.Paths.ObserverIn(ns), s, a.log)
 	a.stateProblem(w)
 	return w, nil
 }

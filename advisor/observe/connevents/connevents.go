@@ -64,7 +64,7 @@ func Open() (*Tracer, error) {
 	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, unix.EPERM) {
 		return nil, refused(err)
 	}
-	t := &Tracer{cgroups: NewCgroupNames(CgroupRoot)}
+	t := &Tracer{cgroups: NewCgroupNames(CgroupRoot())}
 	if err := loadConnObjects(&t.objs, nil); err != nil {
 		return nil, refused(err)
 	}
@@ -145,7 +145,7 @@ func (t *Tracer) Drain() (Drained, error) {
 			return d, fmt.Errorf("drain flows: %w", err)
 		}
 		f := flowOf(k, sum(per))
-		f.Unit = t.cgroups.Unit(f.CgroupID)
+		f.Unit = t.cgroups.Unit(f.CgroupID, f.PID, f.Command)
 		d.Flows[uint64(k.Netns)] = append(d.Flows[uint64(k.Netns)], f)
 	}
 	for _, ns := range keysOf[uint32](t.objs.NetnsTotals) {

@@ -90,8 +90,9 @@ func TestCgroupNamesByInode(t *testing.T) {
 	machine := ino("machine.slice/machine-web.scope/payload")
 	user := ino("user.slice")
 	c := NewCgroupNames(root)
+	c.procRoot = t.TempDir() // no live process: the tree is walked
 	for id, want := range map[uint64]string{nginx: "nginx.service", worker: "haproxy.service", machine: "machine-web.scope", user: "", 1 << 60: ""} {
-		if got := c.Unit(id); got != want {
+		if got := c.Unit(id, 1, "nginx"); got != want {
 			t.Errorf("cgroup %d: %q, want %q", id, got, want)
 		}
 	}
