@@ -310,6 +310,7 @@ func (a *Agent) tickIn(w *watch) {
 		w.lastDump = now
 	}
 	a.noteDegraded(w, snap.Degraded)
+	a.noteConnectFailures(w, snap)
 	w.recent = keepLast(append(w.recent, snap), recentSize)
 	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
 	// makes every tick dump, so "stuck" spans minutes, not seconds.

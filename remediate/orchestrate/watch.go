@@ -40,6 +40,11 @@ type watch struct {
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
+	// lastFailures counts the connect() calls the last tick's events
+	// saw fail for lack of a port; connectFailing is set from the tick
+	// the first one failed to the tick none did.
+	lastFailures   uint64
+	connectFailing bool
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
