@@ -81,22 +81,51 @@ func Open() (*Tracer, error) {
 	return t, nil
 }
 
-// refused names why loading or attaching failed: a missing capability,
-// the kernel's lockdown, or the error itself.
+// refused names why loading or attaching failed: the missing
+// capabilities, the kernel's lockdown, or the error itself.
 func refused(err error) error {
-	reason := err.Error()
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		reason = "CAP_BPF and CAP_PERFMON missing (" + firstLine(err) + ")"
-		if mode := lockdownMode(lockdownPath); mode != "" && mode != "none" {
-			reason = "kernel lockdown (" + mode + ")"
-		}
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		return &UnavailableError{Reason: err.Error(), Err: err}
 	}
-	return &UnavailableError{Reason: reason, Err: err}
+	if missing := missingCaps(); missing != "" {
+		return &UnavailableError{Reason: missing + " missing", Err: err}
+	}
+	if mode := lockdownMode(lockdownPath); mode != "" && mode != "none" {
+		return &UnavailableError{Reason: "kernel lockdown (" + mode + ")", Err: err}
+	}
+	return &UnavailableError{Reason: "bpf() refused with the capabilities held (" + err.Error() + ")", Err: err}
 }
 
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
+// Capability bits (include/uapi/linux/capability.h).
+const (
+	capSysAdmin = 21
+	capPerfmon  = 38
+	capBPF      = 39
+)
+
+// missingCaps names the capabilities this process lacks to load and attach
+// a tracing program: CAP_BPF and CAP_PERFMON, which CAP_SYS_ADMIN stands in
+// for; "" when it holds them.
+func missingCaps() string {
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return ""
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if has(capSysAdmin) {
+		return ""
+	}
+	var missing []string
+	for _, c := range []struct {
+		bit  uint
+		name string
+	}{{capBPF, "CAP_BPF"}, {capPerfmon, "CAP_PERFMON"}} {
+		if !has(c.bit) {
+			missing = append(missing, c.name)
+		}
+	}
+	return strings.Join(missing, " and ")
 }
 
 // lockdownMode reads the active lockdown mode, the bracketed word of
