@@ -26,7 +26,7 @@ import (
 //
 //	unshare --pid --fork --kill-child --mount --propagation private --mount-proc
 //	  └─ sh: mount tmpfs; mount overlay lowerdir=/,upperdir=tmpfs; copy prep files
-//	     └─ exec systemd-nspawn --register=no --keep-unit --private-network --capability=CAP_BPF,CAP_PERFMON -D ROOT -b
+//	     └─ exec systemd-nspawn --register=no --keep-unit --private-network --capability=CAP_BPF,CAP_PERFMON --system-call-filter=bpf -D ROOT -b
 //	          └─ /usr/lib/systemd/systemd (the container's PID 1)
 //
 // The mounts live only in unshare's private mount namespace, so the host's
@@ -71,7 +71,7 @@ mount -t tmpfs -o size=2g,mode=0755 "$name" "$base/t"
 mkdir "$base/t/upper" "$base/t/work"
 mount -t overlay -o "lowerdir=/,upperdir=$base/t/upper,workdir=$base/t/work" "$name" "$base/root"
 cp -a "$prep/." "$base/root/"
-exec systemd-nspawn --register=no --keep-unit --private-network --quiet --capability=CAP_BPF,CAP_PERFMON \
+exec systemd-nspawn --register=no --keep-unit --private-network --quiet --capability=CAP_BPF,CAP_PERFMON --system-call-filter=bpf \
 	--console=read-only --link-journal=no --resolv-conf=off --timezone=off \
 	--machine="$name" -D "$base/root" -b
 `

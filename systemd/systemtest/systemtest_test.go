@@ -342,7 +342,7 @@ func testSandbox(t *testing.T, c *Container) {
 		}
 	}
 	want := map[string]string{
-		"CAPS":          "0000000000080004", // CAP_DAC_READ_SEARCH (2) | CAP_SYS_PTRACE (19)
+		"CAPS":          "000000c000080004", // CAP_DAC_READ_SEARCH (2) | CAP_SYS_PTRACE (19) | CAP_PERFMON (38) | CAP_BPF (39)
 		"NET_WRITE":     "ok",
 		"CORE_WRITE":    "ok",
 		"VM_WRITE":      "refused",
