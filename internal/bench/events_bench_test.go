@@ -1,15 +1,20 @@
 package bench
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/connevents"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
@@ -22,11 +27,12 @@ import (
 // the program attached, over that without.
 const (
 	eventsRate        = 20000
+	loadWorkers       = 4
 	maxEventsOverhead = 0.03
 )
 
 // loadRun is one fixed-rate connect load: the connections made and the CPU
-// time the load process used.
+// time this process (clients and server) used meanwhile.
 type loadRun struct {
 	ok  int
 	cpu time.Duration
@@ -39,34 +45,101 @@ func (r loadRun) cpuPerConn() time.Duration {
 	return r.cpu / time.Duration(r.ok)
 }
 
-// dialLoad runs tcpload dial at rate for d inside ns and returns what it made
-// and the CPU it used.
-func dialLoad(b *testing.B, ns *netnstest.NS, loadBin string, rate int, d time.Duration) loadRun {
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// inNetns locks the calling goroutine to its thread and moves the thread
+// into ns; the thread ends with the goroutine.
+func inNetns(ns netns.NsHandle) error {
+	runtime.LockOSThread()
+	return netns.Set(ns)
+}
+
+// connectLoad makes connections to 127.0.0.1:9000 inside ns at rate per
+// second for d, from workers threads with plain system calls (socket,
+// connect, close: the least CPU a connection can cost, so the program's
+// share shows), against a listener that accepts and closes each. It
+// returns the connections made and the CPU this process used.
+func connectLoad(b *testing.B, ns netns.NsHandle, rate, workers int, d time.Duration) loadRun {
 	b.Helper()
-	cmd := ns.Command(b.Context(), loadBin, "dial", "-addr", "127.0.0.1:9000", "-rate", strconv.Itoa(rate), "-conc", "8",
-		"-duration", d.String(), "-serve")
-	out, err := cmd.Output()
-	if err != nil {
-		b.Fatalf("tcpload dial: %v", err)
+	lfd := make(chan int, 1)
+	go func() {
+		if err := inNetns(ns); err != nil {
+			b.Error(err)
+			lfd <- -1
+			return
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err == nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			if err = unix.Bind(fd, &unix.SockaddrInet4{Port: 9000, Addr: [4]byte{127, 0, 0, 1}}); err == nil {
+				err = unix.Listen(fd, 4096)
+			}
+		}
+		if err != nil {
+			b.Error(err)
+			fd = -1
+		}
+		lfd <- fd
+	}()
+	listener := <-lfd
+	if listener < 0 {
+		b.FailNow()
 	}
-	var r loadRun
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var tk struct {
-			OK            int `json:"ok"`
-			EAddrNotAvail int `json:"eaddrnotavail"`
-			Other         int `json:"other"`
+	var accepted sync.WaitGroup
+	accepted.Add(1)
+	go func() {
+		defer accepted.Done()
+		for {
+			c, _, err := unix.Accept4(listener, unix.SOCK_CLOEXEC)
+			if err != nil {
+				return
+			}
+			unix.Close(c)
 		}
-		if err := json.Unmarshal([]byte(line), &tk); err != nil {
-			b.Fatalf("tcpload dial: %q: %v", line, err)
-		}
-		if tk.EAddrNotAvail+tk.Other > 0 {
-			b.Fatalf("tcpload dial failed: %s", out)
-		}
-		r.ok += tk.OK
+	}()
+	var made atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := selfCPU(b)
+	start := time.Now()
+	interval := time.Second * time.Duration(workers) / time.Duration(rate)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := inNetns(ns); err != nil {
+				b.Error(err)
+				return
+			}
+			next := start.Add(interval * time.Duration(w) / time.Duration(workers))
+			for time.Since(start) < d {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if err := unix.Connect(fd, &unix.SockaddrInet4{Port: 9000, Addr: [4]byte{127, 0, 0, 1}}); err == nil {
+					made.Add(1)
+				}
+				unix.Close(fd)
+				next = next.Add(interval)
+				if wait := time.Until(next); wait > 0 {
+					time.Sleep(wait)
+				}
+			}
+		}()
 	}
-	// ip netns exec execs the command: its rusage is tcpload's.
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	wg.Wait()
+	r := loadRun{ok: int(made.Load()), cpu: selfCPU(b) - cpu0}
+	unix.Shutdown(listener, unix.SHUT_RDWR)
+	unix.Close(listener)
+	accepted.Wait()
 	return r
 }
 
@@ -85,25 +158,29 @@ func procCPU(b *testing.B, pid int) time.Duration {
 }
 
 // BenchmarkConnectEvents measures what the connection-events program
-// costs: a loopback load of 20,000 connections/s (8 dialers, each closing
-// first) in a scratch namespace, alternately without and with the program
-// attached, 3 rounds of 4 s, comparing the load's CPU time per connection
-// (medians); then the agent's own CPU while it ticks every second under
-// the same load.
+// costs: a loopback load of 20,000 connections/s (4 threads of socket,
+// connect, close) in a scratch namespace, alternately without and with the
+// program attached (and drained every second), 3 rounds of 4 s, comparing
+// the connections made and the CPU time per connection (medians); then the
+// agent's own CPU while it ticks every second under the same load.
 func BenchmarkConnectEvents(b *testing.B) {
 	netnstest.Require(b)
-	loadBin := testbin.Build(b, "internal/cmd/tcpload")
 	advisorBin := testbin.Build(b, "cmd/tcp-advisor")
 	ns := netnstest.New(b)
-	// 20,000/s closing first keep up to 20,000 young TIME_WAIT sockets
-	// (tcp_tw_reuse 2 reuses loopback ports after 1 s): the scratch
-	// namespace gets the whole range.
+	// The listener closes first, so its side keeps the TIME_WAIT; the
+	// clients' ports come back at once. The scratch namespace gets the
+	// whole range all the same.
 	ns.SetSysctl(b, "net.ipv4.ip_local_port_range", "1024 65535")
+	handle, err := netns.GetFromName(ns.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer handle.Close()
 	const round = 4 * time.Second
 	for b.Loop() {
 		var off, on []loadRun
 		for range 3 {
-			off = append(off, dialLoad(b, ns, loadBin, eventsRate, round))
+			off = append(off, connectLoad(b, handle, eventsRate, loadWorkers, round))
 			tr, err := connevents.Open()
 			if err != nil {
 				b.Fatalf("events program: %v", err)
@@ -122,7 +199,7 @@ func BenchmarkConnectEvents(b *testing.B) {
 					}
 				}
 			}()
-			on = append(on, dialLoad(b, ns, loadBin, eventsRate, round))
+			on = append(on, connectLoad(b, handle, eventsRate, loadWorkers, round))
 			close(done)
 			tr.Close()
 		}
@@ -145,7 +222,7 @@ func BenchmarkConnectEvents(b *testing.B) {
 		}
 		time.Sleep(time.Second)
 		before, start := procCPU(b, agent.Process.Pid), time.Now()
-		dialLoad(b, ns, loadBin, eventsRate, round)
+		connectLoad(b, handle, eventsRate, loadWorkers, round)
 		used := procCPU(b, agent.Process.Pid) - before
 		wall := time.Since(start)
 		agent.Process.Signal(syscall.SIGTERM)
@@ -160,4 +237,3 @@ func median(runs []loadRun) loadRun {
 	slices.SortFunc(s, func(a, b loadRun) int { return int(a.cpuPerConn() - b.cpuPerConn()) })
 	return s[len(s)/2]
 }
-

@@ -109,8 +109,6 @@ static __always_inline void count(struct counts *c, int what)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
 	/*
 	 * CLOSE -> SYN_SENT: connect() (tcp_v4_connect, tcp_v6_connect) sets
 	 * SYN_SENT before inet_hash_connect() picks the port, in the caller's
@@ -118,24 +116,32 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 	 * found none (EADDRNOTAVAIL) and connect() undid the state.
 	 * ESTABLISHED -> FIN_WAIT1: this side closed first (tcp_close(),
 	 * tcp_shutdown()), in the closing process's context.
+	 * Every other change returns here, on the arguments alone: most of a
+	 * connection's changes cost a few compares.
 	 */
 	int what;
-	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
 		what = TCP_SYN_SENT;
-	else if (oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE && sport == 0)
+	else if (oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE)
 		what = TCP_CLOSE;
 	else if (oldstate == TCP_ESTABLISHED && newstate == TCP_FIN_WAIT1)
 		what = TCP_FIN_WAIT1;
 	else
 		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	/* The tracepoint's sk is a trusted BTF pointer: fields are read
+	 * directly, each access relocated by CO-RE. */
+	__u16 sport = sk->__sk_common.skc_num;
+	if (what == TCP_CLOSE && sport != 0)
+		return 0;
 
 	struct flow_key key = {};
-	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	key.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	key.netns = sk->__sk_common.skc_net.net->ns.inum;
+	key.family = sk->__sk_common.skc_family;
 	if (key.family == AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 s = sk->__sk_common.skc_rcv_saddr;
+		__be32 d = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(key.saddr, &s, 4);
 		__builtin_memcpy(key.daddr, &d, 4);
 	} else if (key.family == AF_INET6) {
@@ -144,8 +150,8 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 	} else {
 		return 0;
 	}
-	key.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (what == TCP_FIN_WAIT1 && (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)) {
+	key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (what == TCP_FIN_WAIT1 && (BPF_CORE_READ_BITFIELD(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)) {
 		/* Keyed by its local port: one entry per service, not one per
 		 * client port. */
 		key.dir = DIR_LOCAL_PORT;
