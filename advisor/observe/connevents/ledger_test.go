@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 )
 
 // drains hands out prepared drains in order.
@@ -95,5 +96,19 @@ func TestCgroupNamesByInode(t *testing.T) {
 		if got := c.Unit(id, 1, "nginx"); got != want {
 			t.Errorf("cgroup %d: %q, want %q", id, got, want)
 		}
+	}
+}
+
+// TestLedgerServesObserve: the ledger is what observers and the
+// all-namespaces pre-check read through observe.Events.
+func TestLedgerServesObserve(t *testing.T) {
+	src := &drains{{Totals: map[uint64]advisor.ConnTotals{9: {Opens: 4, Failures: 1}}}}
+	ev := observe.Events{Source: NewLedger(src)}
+	totals, ok := ev.NetnsTotals(time.Time{})
+	if !ok || totals[9] != (advisor.ConnTotals{Opens: 4, Failures: 1}) {
+		t.Errorf("totals %v, %v", totals, ok)
+	}
+	if _, ok := (observe.Events{Unavailable: "kernel events unavailable: x"}).NetnsTotals(time.Time{}); ok {
+		t.Error("totals without a source")
 	}
 }
