@@ -54,9 +54,9 @@ type ConnFlow struct {
 	Unit     string `json:"unit"`
 	CgroupID uint64 `json:"cgroup_id"`
 	// Local is the source address and Remote the destination of an
-	// outgoing connection. A connection whose local port bind() chose
-	// (an accepted one) is keyed by that port instead, LocalPort, with no
-	// remote: its peer's port is a new one each time.
+	// outgoing connection (one connect() was called on). Any other
+	// connection (an accepted one) is keyed by its local port instead,
+	// LocalPort, with no remote: its peer's port is a new one each time.
 	Local     netip.Addr     `json:"local"`
 	Remote    netip.AddrPort `json:"remote"`
 	LocalPort uint16         `json:"local_port,omitempty"`

@@ -210,10 +210,10 @@ func destinationVal(d advisor.DestinationUse) cty.Value {
 		"openers":               openers,
 		"opener":                opener,
 		"failing":               failing,
-		"connect_failures":      cty.NumberUIntVal(derefCount(d.ConnectFailures)),
+		"connect_failures":      cty.NumberUIntVal(valueOr0(d.ConnectFailures)),
 		"opens_per_second":      cty.NumberFloatVal(deref(d.OpensPerSecond)),
 		"failures_per_second":   cty.NumberFloatVal(deref(d.FailuresPerSecond)),
-		"demand":                cty.NumberIntVal(int64(derefInt(d.Demand))),
+		"demand":                cty.NumberIntVal(int64(valueOr0(d.Demand))),
 		"demand_known":          cty.BoolVal(d.Demand != nil),
 	})
 }
@@ -250,16 +250,11 @@ func openersVal(openers []advisor.Opener) (list, opener, failing cty.Value) {
 	return listOf(openerType, vals), opener, failing
 }
 
-func derefCount(p *uint64) uint64 {
+// valueOr0 is *p, or the zero value when p is nil.
+func valueOr0[T any](p *T) T {
+	var zero T
 	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func derefInt(p *int) int {
-	if p == nil {
-		return 0
+		return zero
 	}
 	return *p
 }

@@ -40,6 +40,7 @@ type connFlowKey struct {
 const (
 	connMapFlows             = "flows"
 	connMapNetnsTotals       = "netns_totals"
+	connMapOutgoing          = "outgoing"
 	connMapOverflows         = "overflows"
 	connProgInetSockSetState = "inet_sock_set_state"
 )
@@ -95,6 +96,7 @@ type connProgramSpecs struct {
 type connMapSpecs struct {
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	NetnsTotals *ebpf.MapSpec `ebpf:"netns_totals"`
+	Outgoing    *ebpf.MapSpec `ebpf:"outgoing"`
 	Overflows   *ebpf.MapSpec `ebpf:"overflows"`
 }
 
@@ -126,6 +128,7 @@ func (o *connObjects) Close() error {
 type connMaps struct {
 	Flows       *ebpf.Map `ebpf:"flows"`
 	NetnsTotals *ebpf.Map `ebpf:"netns_totals"`
+	Outgoing    *ebpf.Map `ebpf:"outgoing"`
 	Overflows   *ebpf.Map `ebpf:"overflows"`
 }
 
@@ -133,6 +136,7 @@ func (m *connMaps) Close() error {
 	return _ConnClose(
 		m.Flows,
 		m.NetnsTotals,
+		m.Outgoing,
 		m.Overflows,
 	)
 }

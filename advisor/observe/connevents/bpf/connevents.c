@@ -18,8 +18,6 @@ char __license[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define TASK_COMM_LEN 16
-/* sk_userlocks bit: bind() chose the local port (include/net/sock.h). */
-#define SOCK_BINDPORT_LOCK 8
 
 /* TCP states (include/net/tcp_states.h). */
 #define TCP_ESTABLISHED 1
@@ -27,9 +25,9 @@ char __license[] SEC("license") = "GPL";
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 
-/* Where a flow's port is: the remote port of an outgoing connection, or
- * the local port of a socket bind() chose its port for (an accepted
- * connection, whose peer's port is a new one each time). */
+/* Where a flow's port is: the remote port of an outgoing connection (one
+ * that went through connect()), or the local port of any other socket (an
+ * accepted connection, whose peer's port is a new one each time). */
 #define DIR_OUT 0
 #define DIR_LOCAL_PORT 1
 
@@ -69,6 +67,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct counts);
 } netns_totals SEC(".maps");
+
+/* Marks the sockets connect() was called on, for as long as they live (the
+ * kernel frees a socket's storage with it): their active close is counted
+ * towards their destination, any other socket's by its local port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} outgoing SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -151,9 +159,12 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 		return 0;
 	}
 	key.port = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (what == TCP_FIN_WAIT1 && (BPF_CORE_READ_BITFIELD(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)) {
-		/* Keyed by its local port: one entry per service, not one per
-		 * client port. */
+	if (what == TCP_SYN_SENT) {
+		__u8 one = 1;
+		bpf_sk_storage_get(&outgoing, (struct sock *)sk, &one, BPF_SK_STORAGE_GET_F_CREATE);
+	} else if (what == TCP_FIN_WAIT1 && !bpf_sk_storage_get(&outgoing, (struct sock *)sk, 0, 0)) {
+		/* Not connect()ed: keyed by its local port, one entry per
+		 * service, not one per client port. */
 		key.dir = DIR_LOCAL_PORT;
 		key.port = sport;
 		__builtin_memset(key.daddr, 0, sizeof(key.daddr));

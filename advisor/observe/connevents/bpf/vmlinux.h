@@ -34,6 +34,15 @@ enum {
 enum bpf_map_type {
 	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_SK_STORAGE = 24,
+};
+
+enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+
+enum {
+	BPF_SK_STORAGE_GET_F_CREATE = 1,
 };
 
 enum {
@@ -88,7 +97,6 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
-	u8 sk_userlocks;
 	u16 sk_protocol;
 };
 
