@@ -11,6 +11,10 @@ import (
 // window and a little more.
 const Keep = 5 * time.Minute
 
+// minPull is the least time between two drains: the observers of many
+// namespaces, asking one after the other in a tick, share one drain.
+const minPull = 250 * time.Millisecond
+
 // Drainer is a Tracer, or a test's stand-in.
 type Drainer interface {
 	Drain() (Drained, error)
@@ -93,12 +97,15 @@ func (l *Ledger) NetnsTotals(since time.Time) (map[uint64]advisor.ConnTotals, er
 
 // pull drains the tracer into the ledger and forgets drains older than Keep.
 func (l *Ledger) pull() error {
+	now := l.now()
+	last := l.drains[len(l.drains)-1].at
+	if now.Sub(last) < minPull && len(l.drains) > 1 {
+		return nil
+	}
 	got, err := l.src.Drain()
 	if err != nil {
 		return err
 	}
-	now := l.now()
-	last := l.drains[len(l.drains)-1].at
 	lost := got.Overflow - min(l.overflow, got.Overflow)
 	l.overflow = got.Overflow
 	l.drains = append(l.drains, drain{since: last, at: now, Drained: got, overflow: lost})

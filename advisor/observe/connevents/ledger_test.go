@@ -112,3 +112,24 @@ func TestLedgerServesObserve(t *testing.T) {
 		t.Error("totals without a source")
 	}
 }
+
+// TestLedgerSharesADrain: observers asking within minPull of the last
+// drain share it rather than drain the maps again.
+func TestLedgerSharesADrain(t *testing.T) {
+	src := &drains{{Totals: map[uint64]advisor.ConnTotals{1: {Opens: 1}}}, {Totals: map[uint64]advisor.ConnTotals{1: {Opens: 2}}}}
+	t0 := time.Unix(1000, 0)
+	now := t0
+	l := &Ledger{src: src, now: func() time.Time { return now }}
+	l.drains = []drain{{since: t0, at: t0}}
+	now = t0.Add(time.Second)
+	a, _ := l.Events(1, t0)
+	now = now.Add(minPull / 2)
+	b, _ := l.Events(1, t0)
+	if a.Totals.Opens != 1 || b.Totals.Opens != 1 || len(*src) != 1 {
+		t.Errorf("first %+v, second %+v, drains left %d", a.Totals, b.Totals, len(*src))
+	}
+	now = now.Add(minPull)
+	if c, _ := l.Events(1, t0); c.Totals.Opens != 3 {
+		t.Errorf("after minPull: %+v", c.Totals)
+	}
+}
