@@ -83,12 +83,16 @@ func Open() (*Tracer, error) {
 
 // refused names why loading or attaching failed: the missing
 // capabilities, the kernel's lockdown, or the error itself.
+//
+// The capabilities come first, whatever the error says: the library
+// rewords some refusals (a map created without CAP_BPF reads as "prealloc
+// maps not supported").
 func refused(err error) error {
-	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
-		return &UnavailableError{Reason: err.Error(), Err: err}
-	}
 	if missing := missingCaps(); missing != "" {
 		return &UnavailableError{Reason: missing + " missing", Err: err}
+	}
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		return &UnavailableError{Reason: err.Error(), Err: err}
 	}
 	if mode := lockdownMode(lockdownPath); mode != "" && mode != "none" {
 		return &UnavailableError{Reason: "kernel lockdown (" + mode + ")", Err: err}
