@@ -84,19 +84,19 @@ type DestKey struct {
 type DestCount struct {
 	// InUse counts the sockets holding a local port towards it, in any
 	// state; TimeWait the part of them in TIME_WAIT.
-	InUse    int
-	TimeWait int
+	InUse    int `json:"in_use"`
+	TimeWait int `json:"time_wait"`
 	// The TIME_WAIT sockets by age (60 s less idiag_expires, the time
 	// left): younger than tcp_tw_reuse_delay, which connect() cannot
 	// reuse even where tcp_tw_reuse is in effect; younger than RateWindow,
 	// the arrivals that give the close rate; and within RateWindow of
 	// expiring.
-	TimeWaitYoung    int
-	TimeWaitRecent   int
-	TimeWaitExpiring int
+	TimeWaitYoung    int `json:"time_wait_young"`
+	TimeWaitRecent   int `json:"time_wait_recent"`
+	TimeWaitExpiring int `json:"time_wait_expiring"`
 	// Inodes samples the sockets towards it that a process holds (not in
 	// TIME_WAIT): their owners are who opens the connections.
-	Inodes [SampledInodes]uint32
+	Inodes [SampledInodes]uint32 `json:"inodes"`
 }
 
 // SampledInodes is how many sockets per destination are kept to find the

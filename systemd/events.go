@@ -185,6 +185,10 @@ const (
 	// FieldConnectFailures counts connect() calls that found no local
 	// port, over the time an event covers.
 	FieldConnectFailures = "CONNECT_FAILURES"
+	// FieldRecording is the recording the flight recorder wrote when a
+	// critical finding started or a change was applied: replay it with
+	// `tcp-advisor plan --replay FILE`.
+	FieldRecording = "RECORDING"
 )
 
 // Fields the Logger sets itself; an Event may not carry them.

@@ -70,8 +70,9 @@ func waitListening(t *testing.T, ns *netnstest.NS, addr string) {
 // the kernel's connection events the plan names nginx, its unit, the
 // connections it opens per second and its failing connect() calls, and the
 // keepalive fix; with the events program refused (CAP_BPF, CAP_PERFMON and
-// CAP_SYS_ADMIN dropped) it still names nginx from its sockets, and says
-// why the events are unavailable.
+// CAP_SYS_ADMIN dropped) it still names nginx from its sockets, and its
+// recording replays to the same plan; the agent's flight recording replays
+// to what it announced.
 func TestKernelNginxWithoutKeepalive(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	netnstest.RequireTools(t, "nginx")
@@ -145,44 +146,47 @@ http {
 	}
 	t.Cleanup(func() { load.Process.Kill(); load.Wait() })
 	began := time.Now()
-	// Refused, from the second second on: while the ports last, the
-	// connections nginx has open name it.
+	// From the second second on, while the ports last, the connections
+	// nginx has open name it. The agent watches too, dry-run, with its
+	// flight recorder. This plan runs with the events program refused
+	// (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN dropped): it names nginx
+	// from its sockets, and its recording replays to the same plan.
+	agentState := nobodyDir(t)
+	agent := startAgent(t, ns, advisorBin, "--mode", "dry-run", "--interval", "1s", "--detail-interval", "1s", "--state-dir", agentState)
 	time.Sleep(2 * time.Second)
-	out, stderr, code := runExit(t, ns, "setpriv", "--inh-caps=-bpf,-perfmon,-sys_admin", "--bounding-set=-bpf,-perfmon,-sys_admin", "--",
-		advisorBin, "diagnose", "--format", "json", "--samples", "2", "--interval", "1s")
-	var d struct {
-		Events struct {
-			Available   bool   `json:"available"`
-			Unavailable string `json:"unavailable"`
-		} `json:"events"`
+	recording := filepath.Join(nobodyDir(t), "nginx-lb.json.gz")
+	name, args := withoutBPF(advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir(), "--record", recording)
+	out, stderr, code := runExit(t, ns, name, args...)
+	var p planJSON
+	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
+		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
 	}
-	if err := json.Unmarshal([]byte(out), &d); err != nil {
-		t.Fatalf("diagnose without CAP_BPF: exit %d: %v\n%s%s", code, err, out, stderr)
+	// The recording replays to the same plan elsewhere: in a fresh
+	// namespace with nothing in it, as nobody.
+	elsewhere := netnstest.New(t)
+	replayed, stderr, code := runExit(t, elsewhere, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		nobodyBinary(t, advisorBin), "plan", "--format", "json", "--detailed-exitcode", "--replay", recording)
+	if code != 2 || replayed != out {
+		t.Errorf("replayed plan (exit %d) differs from the live one:\n%s\nlive:\n%s%s", code, replayed, out, stderr)
 	}
-	if d.Events.Available || !strings.HasPrefix(d.Events.Unavailable, "kernel events unavailable: CAP_BPF and CAP_PERFMON missing") {
-		t.Errorf("without CAP_BPF: events %+v", d.Events)
-	}
-	for _, want := range []string{"opened by nginx", "keepalive 32;"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("without CAP_BPF the advice lacks %q:\n%s", want, out)
+	keepScenario(t, recording, "nginx-lb")
+	reason := portExhaustionReason(p)
+	for _, want := range []string{"opened by nginx", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("without the events, the plan's reason lacks %q:\n%s", want, reason)
 		}
 	}
 
 	// With the events, once the destination is full (1000 ports at about
 	// 190 connections/s): its connect() calls fail and leave nothing open
-	// to see, and the events still name nginx.
+	// to see, and the events still name nginx, its unit and its rates.
 	time.Sleep(time.Until(began.Add(6 * time.Second)))
 	out, stderr, code = runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir())
-	var p planJSON
+	p = planJSON{}
 	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
 		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
 	}
-	var reason string
-	for _, c := range p.Changes {
-		if c.Rule == "port-exhaustion" {
-			reason = c.Reason
-		}
-	}
+	reason = portExhaustionReason(p)
 	opens := regexp.MustCompile(`nginx \(` + regexp.QuoteMeta(unit) + `\) opens [1-9][0-9,]*/s towards 127\.0\.0\.1:9000; [1-9][0-9,]* connect\(\) failed for lack of a port in the last [0-9]+ s \(nginx in ` + regexp.QuoteMeta(unit) + `, [1-9][0-9,]*/s\)`)
 	if !opens.MatchString(reason) {
 		t.Errorf("the plan's reason does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
@@ -193,8 +197,20 @@ http {
 		}
 	}
 	t.Logf("plan: %s", reason)
+	agent.stop(t, syscall.SIGTERM)
+	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
 	load.Wait()
 	t.Logf("load: %s", strings.TrimSpace(loadOut.String()))
+}
+
+// portExhaustionReason is the reason of the plan's port-exhaustion change.
+func portExhaustionReason(p planJSON) string {
+	for _, c := range p.Changes {
+		if c.Rule == "port-exhaustion" {
+			return c.Reason
+		}
+	}
+	return ""
 }
 
 // leaker is a Python service that accepts connections and never closes
@@ -251,4 +267,5 @@ func TestKernelPythonLeak(t *testing.T) {
 	if !strings.Contains(text, "file descriptors of its limit of 1024 (RLIMIT_NOFILE") || !strings.Contains(text, "python3 (pid") {
 		t.Errorf("the report does not give the descriptors against the limit:\n%s", text)
 	}
+	recordScenario(t, ns, advisorBin, "python-close-wait-leak", 3*time.Second)
 }

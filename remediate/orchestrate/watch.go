@@ -9,6 +9,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -23,12 +24,8 @@ type watch struct {
 	obs     Observer
 	session *Session
 	log     Logger
-	// recent holds the latest snapshots, for rates and per-destination
-	// growth; details the latest ones with a CLOSE_WAIT dump, for growth
-	// and stuck sockets over minutes. Both are short, so memory stays
-	// bounded however large the socket table.
-	recent   []advisor.Snapshot
-	details  []advisor.Snapshot
+	// history is the window the agent judges.
+	history  advisor.History
 	lastDump time.Time
 	// announced holds the recommendations, refusals and leaks logged while
 	// they keep firing, so each is logged once, not every tick.
@@ -45,10 +42,15 @@ type watch struct {
 	// the first one failed to the tick none did.
 	lastFailures   uint64
 	connectFailing bool
+	// flight is the namespace's flight recorder, nil when off; level is
+	// the last tick's plan level, to see a critical finding start.
+	flight *record.Flight
+	level  string
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{obs: obs, session: session, announced: map[string]bool{}}
+	w := &watch{obs: obs, session: session, announced: map[string]bool{},
+		history: advisor.History{Recent: advisor.AgentRecent, Details: advisor.AgentDetails}}
 	w.in(ns, log)
 	return w
 }
@@ -175,6 +177,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 		return nil, err
 	}
 	w := newWatch(ns, a.cfg.Paths.ObserverIn(ns), s, a.log)
+	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
 }
