@@ -113,6 +113,9 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		}
 		errs = append(errs, ruleFailures(j.Judgement, stderr))
 		plan := j.Plan(set, st)
+		if j.NS != nil {
+			plan = plan.WithPlatform(j.NS.Container)
+		}
 		actionable = actionable || plan.Actionable()
 		if !many {
 			if *format == "json" {
