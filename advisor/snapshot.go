@@ -19,6 +19,9 @@ type Snapshot struct {
 	// unavailable: REASON"; empty when nobody asked for them).
 	Events            *ConnEvents `json:"events,omitempty"`
 	EventsUnavailable string      `json:"events_unavailable,omitempty"`
+	// Precheck is what the pre-check decided about the socket dump and
+	// why; nil when nothing decided (a snapshot made by hand).
+	Precheck *Precheck `json:"precheck,omitempty"`
 	// Degraded names each source that failed and the fallback that stood
 	// in for it, such as "sock_diag: ...; read /proc/net/tcp instead".
 	Degraded []string `json:"degraded,omitempty"`

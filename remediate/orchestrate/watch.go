@@ -11,6 +11,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -187,7 +188,12 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
 	}
-	w := newWatch(ns, a.cfg.Paths.ObserverIn(ns), s, a.log)
+	// The namespace's detail dump, due every DetailEvery, walks the
+	// host's whole shared socket table: it is taken only where a rule
+	// asks for it (or the pre-check calls for the whole table).
+	obs := a.cfg.Paths.ObserverIn(ns)
+	obs.SetAsker(rulesAsk(func() *policies.Set { return a.set }))
+	w := newWatch(ns, obs, s, a.log)
 	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
