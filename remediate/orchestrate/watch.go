@@ -47,6 +47,9 @@ type watch struct {
 	// the first one failed to the tick none did.
 	lastFailures   uint64
 	connectFailing bool
+	// knownSet is the policy set whose counters the metrics hold at zero
+	// for this namespace.
+	knownSet *policies.Set
 	// flight is the namespace's flight recorder, nil when off; level is
 	// the last tick's plan level, to see a critical finding start.
 	flight *record.Flight

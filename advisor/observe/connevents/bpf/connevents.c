@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
 /*
  * Connection events: counts, per network namespace, cgroup, process and
  * destination, the connections opened, the connect() calls that failed
@@ -12,7 +12,8 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
-char __license[] SEC("license") = "GPL";
+/* The kernel loads tracing programs under a GPL-compatible licence only. */
+char __license[] SEC("license") = "Dual MIT/GPL";
 
 #define AF_INET 2
 #define AF_INET6 10
