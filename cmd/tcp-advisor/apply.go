@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -21,6 +20,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, samplesOK); err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := orchestrate.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
+	j, err := orchestrate.Judge(paths.Observer(), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	judgeAll := func(set *policies.Set) ([]orchestrate.TargetJudgement, bool, error) {
 		return judgements(rp, "diagnose", *sel, set, *samples, *interval, stderr)
 	}

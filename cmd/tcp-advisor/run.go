@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -77,6 +76,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
+	defer kernelEvents()()
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, log, systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, paths.Observer(), session, log, systemd.NewNotifier())
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		if *format == "json" {
 			return empty.WriteJSON(stdout)
 		}
-		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n", version, noStateMessage(*stateDir))
+		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n%s\n", version, noStateMessage(*stateDir), kernelEventsLine())
 		return err
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
@@ -55,7 +55,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if *format == "json" {
 		err = report.WriteJSON(stdout)
 	} else if err = report.WriteText(stdout); err == nil {
-		err = statusNamespaces(*stateDir, *history, stdout, stderr)
+		if err = statusNamespaces(*stateDir, *history, stdout, stderr); err == nil {
+			_, err = fmt.Fprintln(stdout, kernelEventsLine())
+		}
 	}
 	if err == nil && session.Problem() != nil {
 		// The report lists what could be salvaged; stderr and the exit

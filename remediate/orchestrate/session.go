@@ -20,6 +20,21 @@ type Paths struct {
 	Proc  string // normally /proc
 	Sys   string // normally /proc/sys
 	Netns string // where `ip netns` names namespaces, normally /run/netns
+	// Events is the kernel's connection events every observer reads, or
+	// why they are unavailable; zero: none asked for.
+	Events observe.Events
+}
+
+// Observer returns an observer of this process's namespace, reading the
+// connection events.
+func (p Paths) Observer() *observe.Observer {
+	return observe.New(p.Proc, p.Sys).WithEvents(p.Events)
+}
+
+// ObserverIn returns an observer of namespace ns, reading the connection
+// events.
+func (p Paths) ObserverIn(ns observe.Namespace) *observe.Observer {
+	return observe.NewIn(ns, p.Proc, p.Sys).WithEvents(p.Events)
 }
 
 // DefaultPaths are the paths of a real host.
