@@ -44,7 +44,7 @@ build:
 # (as root), system tests in a systemd-nspawn container, the default
 # policies' tests against their recordings, and a short fuzz of each parser.
 # Under CI=true nothing may skip for lack of root or tools.
-test: deps build lint unit policy-test fuzz
+test: deps build lint bpf unit policy-test fuzz
 
 # policy-test runs the default policies' tests (policies/*.hcltest) with the
 # binary just built, as an operator runs a site's.
@@ -72,11 +72,13 @@ policy-recordings:
 # python3-apt (the Ansible role, run in the system test's container), nginx
 # (a real proxy without upstream keepalive), python3 (a leaking service),
 # groff (groff-base, to lint the man page), man (man-db, to find it once
-# installed), zsh (to check the zsh completion) and git (lint and fuzz list
-# the repository's files with git ls-files). A package counts only when
+# installed), zsh (to check the zsh completion), git (lint and fuzz list
+# the repository's files with git ls-files), and clang, llvm (llvm-strip),
+# libbpf-dev (bpf_helpers.h) and bpftool, which rebuild and inspect the
+# connection-events program (make bpf). A package counts only when
 # installed: one removed with its configuration kept (config-files) is known
 # to dpkg but missing.
-DEB_DEPS := git iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh
+DEB_DEPS := git iproute2 procps util-linux systemd-container prometheus curl ansible-core python3-apt nginx python3 groff-base man-db zsh clang llvm libbpf-dev bpftool
 deps:
 	@missing=$$(for p in $(DEB_DEPS); do \
 		[ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || echo $$p; \
@@ -85,6 +87,18 @@ deps:
 		echo "installing $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# bpf recompiles the connection-events program with clang (go generate,
+# bpf2go pinned in go.mod) and fails when the object or its Go bindings
+# differ from the committed ones: a plain go build needs no C compiler, and
+# what it embeds is what the source says. bpf2go's flags are fixed and it
+# maps the source directory to a relative path, so the output does not
+# depend on where the checkout lies.
+BPF_DIR := advisor/observe/connevents
+.PHONY: bpf
+bpf:
+	cd $(BPF_DIR) && $(GO) generate
+	@git diff --exit-code --stat -- $(BPF_DIR) || { echo "bpf: the committed eBPF objects differ from what $(BPF_DIR)/bpf/connevents.c compiles to: commit the regenerated ones" >&2; exit 1; }
 
 unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)

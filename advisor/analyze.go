@@ -36,10 +36,11 @@ func AnalyzeWithDumps(window, closeWaitDumps []Snapshot) Findings {
 		WindowSeconds: last.Time.Sub(window[0].Time).Seconds(),
 	}
 	analyzeStates(&f, window)
-	analyzePorts(&f, recent)
+	analyzePorts(&f, recent, window)
 	analyzeRates(&f, first, last)
 	analyzeCloseWait(&f, withDump(closeWaitDumps, CloseWait))
 	analyzeQueues(&f, first, last)
+	analyzeEvents(&f, window)
 	f.Degraded = degraded(window)
 	return f
 }
@@ -97,7 +98,9 @@ func analyzeStates(f *Findings, window []Snapshot) {
 	f.Orphans = OrphanFindings{Count: last.Counters.Orphan, Max: last.Sysctls.Int(KeyMaxOrphans)}
 }
 
-func analyzePorts(f *Findings, recent []Snapshot) {
+// analyzePorts finds the destinations' figures in the recent samples; the
+// owners of a destination's connections come from the whole window.
+func analyzePorts(f *Findings, recent, window []Snapshot) {
 	last := recent[len(recent)-1]
 	sc := last.Sysctls
 	rng, reserved := sc.PortRange(), sc.ReservedPorts()
@@ -142,7 +145,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 	f.Destinations = make([]DestinationUse, 0, min(len(all), maxListed))
 	for _, r := range all[:min(len(all), maxListed)] {
 		d := r.use
-		d.Owners = countOwners(recentOwners(recent, r.key))
+		d.Owners = countOwners(recentOwners(window, r.key))
 		open := 0.0
 		if before != nil {
 			old := before.Sockets.PerDestination[r.key]
@@ -457,9 +460,10 @@ func firstDescriptors(window []Snapshot) (map[int]int, float64) {
 }
 
 // recentOwners returns the owners of k's sampled sockets in the latest
-// snapshot that found any: a destination with no open connection at the
-// last dump — a full one, whose connect() calls fail — keeps the owners
-// seen while its connections were open.
+// snapshot of the window that found any: a destination with no open
+// connection at the last dump — a full one, whose connect() calls fail —
+// keeps the owners seen while its connections were open, as long as the
+// window reaches back (the agent's keeps its detail dumps for minutes).
 func recentOwners(recent []Snapshot, k DestKey) []Owner {
 	for i := len(recent) - 1; i >= 0; i-- {
 		if s := recent[i].Sockets; s != nil {

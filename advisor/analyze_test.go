@@ -299,4 +299,13 @@ func TestDestinationOwners(t *testing.T) {
 	if len(w.Owners) != 2 || w.Owners[0].PID != 7 || w.Owners[0].Count != 2 || w.Owners[0].Command != "nginx" {
 		t.Errorf("owners %+v", w.Owners)
 	}
+	// Full since: no connection open in the rate samples, the owners
+	// come from the oldest sample of the window.
+	window := []Snapshot{s}
+	for i := 1; i <= rateSamples; i++ {
+		window = append(window, snapAt(i, 0, map[DestKey]int{dest("10.0.0.2:80"): 1000}))
+	}
+	if w := Analyze(window).Connections.Worst; len(w.Owners) != 2 || w.Owners[0].Command != "nginx" {
+		t.Errorf("owners once full %+v", w.Owners)
+	}
 }

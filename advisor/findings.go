@@ -29,6 +29,8 @@ type Findings struct {
 	Orphans      OrphanFindings    `json:"orphans"`
 	CloseWait    CloseWaitFindings `json:"close_wait"`
 	Queues       QueueFindings     `json:"queues"`
+	// Events sums the kernel's connection events over the window.
+	Events EventFindings `json:"events"`
 	// Degraded lists the fallbacks the samples needed (see
 	// Snapshot.Degraded); absent when every source worked.
 	Degraded []string `json:"degraded,omitempty"`
@@ -132,6 +134,19 @@ type DestinationUse struct {
 	// sample of them, most first: who opens the connections (TIME_WAIT
 	// sockets have no owner). Empty when none was open at the dump.
 	Owners []OwnerCount `json:"owners"`
+	// From the kernel's connection events over the window (null, or
+	// empty, where they are unavailable): the processes whose connect()
+	// calls went towards it, most first; how many found no port; the
+	// rates of connect() calls (failed ones included) and of failures;
+	// and Demand, the ports
+	// every attempt would hold for HoldSeconds — what a full
+	// destination needs, measured, where its sockets show only its
+	// capacity.
+	Openers           []Opener `json:"openers"`
+	ConnectFailures   *uint64  `json:"connect_failures"`
+	OpensPerSecond    *float64 `json:"opens_per_second"`
+	FailuresPerSecond *float64 `json:"failures_per_second"`
+	Demand            *int     `json:"demand"`
 }
 
 // Pressure orders destinations by risk: the higher of the present and the

@@ -13,6 +13,12 @@ type Snapshot struct {
 	Sysctls  Sysctls        `json:"sysctls"`
 	Counters Counters       `json:"counters"`
 	Sockets  *SocketSummary `json:"sockets,omitempty"`
+	// Events are the kernel's connection events in the namespace since
+	// the previous snapshot of the same observer; nil where they are
+	// unavailable, and EventsUnavailable says why ("kernel events
+	// unavailable: REASON"; empty when nobody asked for them).
+	Events            *ConnEvents `json:"events,omitempty"`
+	EventsUnavailable string      `json:"events_unavailable,omitempty"`
 	// Precheck is what the pre-check decided about the socket dump and
 	// why; nil when nothing decided (a snapshot made by hand).
 	Precheck *Precheck `json:"precheck,omitempty"`

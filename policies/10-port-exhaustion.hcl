@@ -28,20 +28,35 @@ locals {
   # bind(): sockets on one source address hold 80 % of the range.
   bind_short = ports.bind_utilization >= 0.8
   # Ports to ask for: twice the plateau (or the bind() use). A full
-  # destination's demand is unseen — connect() calls that fail count
-  # nowhere — and at least its capacity: as much as one step allows.
-  wanted = worst.full ? 65536 : max(worst.plateau * 2, ports.distinct_in_use * 2)
+  # destination's sockets show only its capacity. The kernel's connection
+  # events measure its demand — every connect() attempt, failed ones
+  # included, each keeping a port hold_seconds — and the plateau of a full
+  # destination is at least that; without events the demand is unseen and
+  # at least the capacity: as much as one step allows.
+  wanted = worst.full && !worst.demand_known ? 65536 : max(worst.plateau * 2, ports.distinct_in_use * 2)
 
-  # Who opens the connections (the owners of the destination's open
-  # sockets), and how that program keeps them instead.
-  opener = worst.top_owner.command
+  # Who opens the connections: from the kernel's connection events where
+  # available (the caller of connect(), seen even when every call fails),
+  # else the owners of the destination's open sockets (SYN_SENT,
+  # ESTABLISHED, ...) the window saw; and how that program keeps them
+  # instead.
+  caller      = worst.opener.command != "" ? worst.opener : worst.failing
+  by_events   = local.caller.command != ""
+  opener      = local.by_events ? local.caller.command : worst.top_owner.command
+  opener_pid  = local.by_events ? local.caller.pid : worst.top_owner.pid
+  opener_unit = local.by_events ? local.caller.unit : worst.top_owner.unit
+  # "nginx (nginx.service) opens 300/s towards 127.0.0.1:8081; 7,769
+  # connect() failed for lack of a port in the last 10 s (nginx, 776/s)"
+  who_unit  = "${worst.opener.command}${worst.opener.unit != "" ? " (${worst.opener.unit})" : ""}"
+  who_opens = worst.opener.command != "" ? "; ${local.who_unit} opens ${thousands(worst.opener.opens_per_second)}/s towards ${worst.remote}" : ""
+  who_fails = worst.connect_failures > 0 ? "; ${thousands(worst.connect_failures)} connect() failed for lack of a port in the last ${round(events.seconds)} s (${worst.failing.command}${worst.failing.unit != "" ? " in ${worst.failing.unit}" : ""}, ${thousands(worst.failing.failures_per_second)}/s)" : ""
   reuse_hints = {
     nginx   = "keep upstream connections alive: add keepalive 32; to the upstream block that names ${worst.remote}, and proxy_http_version 1.1; with proxy_set_header Connection \"\"; in the locations that proxy to it"
     haproxy = "let idle server connections be reused: http-reuse safe (or aggressive) in the backend, and no option httpclose or option http-server-close"
     envoy   = "keep the cluster's upstream connections: leave max_requests_per_connection unset (or high) and use HTTP/1.1 keep-alive or HTTP/2 towards the cluster"
   }
   generic_hint = "reuse connections from a pool in the client (Go: one http.Transport with MaxIdleConnsPerHost; Java: a pooling HTTP client or a JDBC pool; Python: a requests.Session)"
-  churn_fix = local.opener != "" ? "the connections are opened by ${local.opener} (pid ${worst.top_owner.pid}${worst.top_owner.unit != "" ? ", unit ${worst.top_owner.unit}" : ""}); to stop opening one per request, ${lookup(local.reuse_hints, local.opener, local.generic_hint)}." : "to stop opening one connection per request, ${local.generic_hint}."
+  churn_fix = local.opener != "" ? "the connections are opened by ${local.opener} (pid ${local.opener_pid}${local.opener_unit != "" ? ", unit ${local.opener_unit}" : ""}); to stop opening one per request, ${lookup(local.reuse_hints, local.opener, local.generic_hint)}." : "to stop opening one connection per request, ${local.generic_hint}."
 }
 
 rule "port-exhaustion" {
@@ -57,7 +72,10 @@ rule "port-exhaustion" {
   message = join("", [
     local.connect_short ? join("", [
       "connect() runs short of ports towards ${worst.local} -> ${worst.remote}: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)}) in ${sysctl.ip_local_port_range.text}",
-      worst.full ? ", none is left: connect() fails with EADDRNOTAVAIL and the failed calls count nowhere, so the demand is at least the capacity" : "",
+      worst.full && !worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL and the failed calls count nowhere, so the demand is at least the capacity" : "",
+      worst.full && worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
+      local.who_opens,
+      local.who_fails,
       !worst.full ? "; ${round(worst.close_rate, 1)} connections/s close towards it and each keeps its port ${round(worst.hold_seconds)} s, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
       worst.runs_out && !worst.full ? "; at the rate of ${worst.exhaustion_basis} it runs out in ${duration(worst.seconds_to_exhaustion)}" : "",
       local.bind_short ? "; bind() to port 0 runs short as well: sockets on ${ports.bind_source} hold ${ports.distinct_in_use} distinct ports (${percent(ports.bind_utilization)})" : "",

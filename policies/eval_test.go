@@ -355,7 +355,7 @@ func TestSetGuardrail(t *testing.T) {
 func TestFormatDiagnostics(t *testing.T) {
 	_, diags := loadString(t, "rule \"r\" {\n  when = nope\n  message = \"m\"\n}\n")
 	diags = append(diags, fileError("/etc/tcp-advisor/policies.d", "Cannot read policy directory", "permission denied"))
-	want := "test.hcl:2:10: Unknown variable; There is no observation named \"nope\". The observations are: close_wait, connections, destinations, fin_wait2, listening_ports, local, orphans, ports, queues, states, sysctl, time_wait, window, worst.\n" +
+	want := "test.hcl:2:10: Unknown variable; There is no observation named \"nope\". The observations are: close_wait, connections, destinations, events, fin_wait2, listening_ports, local, orphans, ports, queues, states, sysctl, time_wait, window, worst.\n" +
 		"/etc/tcp-advisor/policies.d: Cannot read policy directory; permission denied\n"
 	if got := diagString(diags); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

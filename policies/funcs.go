@@ -27,6 +27,7 @@ func (s *Set) functions(sc advisor.Sysctls) map[string]function.Function {
 		"bounded":          s.boundedFunc(sc),
 		"percent":          percentFunc,
 		"duration":         durationFunc,
+		"thousands":        thousandsFunc,
 		"round":            roundFunc,
 		"clamp":            clampFunc,
 		"sum":              sumFunc,
@@ -280,6 +281,30 @@ var percentFunc = function.New(&function.Spec{
 		f, _ := args[0].AsBigFloat().Float64()
 		s := strconv.FormatFloat(math.Round(f*1000)/10, 'f', 1, 64)
 		return cty.StringVal(strings.TrimSuffix(s, ".0") + "%"), nil
+	},
+})
+
+var thousandsFunc = function.New(&function.Spec{
+	Description: `Formats a number rounded to a whole one with thousands separated: thousands(7769) is "7,769".`,
+	Params:      []function.Parameter{{Name: "num", Type: cty.Number}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		f, _ := args[0].AsBigFloat().Float64()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return cty.StringVal(strconv.FormatFloat(f, 'f', -1, 64)), nil
+		}
+		digits := strconv.FormatFloat(math.Abs(math.Round(f)), 'f', 0, 64)
+		var b strings.Builder
+		if math.Round(f) < 0 {
+			b.WriteByte('-')
+		}
+		for i, d := range digits {
+			if i > 0 && (len(digits)-i)%3 == 0 {
+				b.WriteByte(',')
+			}
+			b.WriteRune(d)
+		}
+		return cty.StringVal(b.String()), nil
 	},
 })
 

@@ -70,6 +70,16 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 	}
 	vars["worst"] = withAttr(worst, "known", cty.BoolVal(f.Connections.Worst != nil))
 
+	ev := f.Events
+	vars["events"] = cty.ObjectVal(map[string]cty.Value{
+		"available":        cty.BoolVal(ev.Available),
+		"unavailable":      str(ev.Unavailable),
+		"seconds":          flt(ev.Seconds),
+		"opens":            cty.NumberUIntVal(ev.Totals.Opens),
+		"connect_failures": cty.NumberUIntVal(ev.Totals.Failures),
+		"active_closes":    cty.NumberUIntVal(ev.Totals.ActiveCloses),
+	})
+
 	c := f.Connections
 	vars["connections"] = cty.ObjectVal(map[string]cty.Value{
 		"rates_known":              cty.BoolVal(c.ActiveOpensPerSecond != nil),
@@ -168,6 +178,7 @@ var destinationType = destinationVal(advisor.DestinationUse{}).Type()
 
 func destinationVal(d advisor.DestinationUse) cty.Value {
 	owners, top := ownersVal(d.Owners)
+	openers, opener, failing := openersVal(d.Openers)
 	secs := float64(unknownSeconds)
 	if d.SecondsToExhaustion != nil {
 		secs = *d.SecondsToExhaustion
@@ -196,7 +207,57 @@ func destinationVal(d advisor.DestinationUse) cty.Value {
 		"exhaustion_basis":      cty.StringVal(d.ExhaustionBasis),
 		"owners":                owners,
 		"top_owner":             top,
+		"events_known":          cty.BoolVal(d.ConnectFailures != nil),
+		"openers":               openers,
+		"opener":                opener,
+		"failing":               failing,
+		"connect_failures":      cty.NumberUIntVal(valueOr0(d.ConnectFailures)),
+		"opens_per_second":      cty.NumberFloatVal(deref(d.OpensPerSecond)),
+		"failures_per_second":   cty.NumberFloatVal(deref(d.FailuresPerSecond)),
+		"demand":                cty.NumberIntVal(int64(valueOr0(d.Demand))),
+		"demand_known":          cty.BoolVal(d.Demand != nil),
 	})
+}
+
+var openerType = openerVal(advisor.Opener{}).Type()
+
+func openerVal(o advisor.Opener) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{
+		"pid":                 cty.NumberIntVal(int64(o.PID)),
+		"command":             cty.StringVal(o.Command),
+		"unit":                cty.StringVal(o.Unit),
+		"connected":           cty.NumberUIntVal(o.Connected),
+		"connect_failures":    cty.NumberUIntVal(o.Failures),
+		"opens_per_second":    cty.NumberFloatVal(finite(o.OpensPerSecond)),
+		"failures_per_second": cty.NumberFloatVal(finite(o.FailuresPerSecond)),
+	})
+}
+
+// openersVal is the list of openers, the one that called connect() most
+// and the one whose calls failed most (zero values when none).
+func openersVal(openers []advisor.Opener) (list, opener, failing cty.Value) {
+	vals := make([]cty.Value, len(openers))
+	opener, failing = openerVal(advisor.Opener{}), openerVal(advisor.Opener{})
+	var most, mostFailed advisor.Opener
+	for i, o := range openers {
+		vals[i] = openerVal(o)
+		if o.Connected+o.Failures > most.Connected+most.Failures {
+			most, opener = o, vals[i]
+		}
+		if o.Failures > mostFailed.Failures {
+			mostFailed, failing = o, vals[i]
+		}
+	}
+	return listOf(openerType, vals), opener, failing
+}
+
+// valueOr0 is *p, or the zero value when p is nil.
+func valueOr0[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 var (

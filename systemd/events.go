@@ -50,6 +50,10 @@ const (
 	// EventObservationDegraded: a source failed and a fallback was used
 	// (sock_diag → /proc/net/tcp), or a source works again.
 	EventObservationDegraded
+	// EventConnectFailures: connect() calls in a namespace started failing
+	// because no local port was left towards their destination
+	// (EADDRNOTAVAIL, from the kernel's connection events), or stopped.
+	EventConnectFailures
 	// EventStateMovedAside: the network namespace a state file records
 	// no longer exists (an earlier boot, a container or pod recreated);
 	// the file was moved aside and a new state started.
@@ -87,6 +91,7 @@ var kinds = map[EventKind]kindInfo{
 	EventMetricsFailed:       {"metrics_failed", "ed09a0bd0c644b60a1fa2d07079b9f17", PriorityWarning},
 	EventStateStore:          {"state_store", "f00645886b614258bd86d049799485d1", PriorityErr},
 	EventObservationDegraded: {"observation_degraded", "af78f97fcdc54c7e8bd74fb0bc977c70", PriorityWarning},
+	EventConnectFailures:     {"connect_failures", "29b00cb9e2f547e29b22e08d7b5aa7a5", PriorityWarning},
 	EventStateMovedAside:     {"state_moved_aside", "d64085eeb070421e8016eab1b650c702", PriorityWarning},
 	EventAgentFailed:         {"agent_failed", "6826069f8a0a48c8964cd103482172a9", PriorityErr},
 }
@@ -188,6 +193,9 @@ const (
 	FieldPolicyChecksum = "POLICY_CHECKSUM"
 	FieldStateFile      = "STATE_FILE" // state file an event is about (or where it was moved)
 	FieldErrno          = "ERRNO"      // errno name of a failed write, such as EINVAL
+	// FieldConnectFailures counts connect() calls that found no local
+	// port, over the time an event covers.
+	FieldConnectFailures = "CONNECT_FAILURES"
 	// FieldRecording is the recording the flight recorder wrote when a
 	// critical finding started or a change was applied: replay it with
 	// `tcp-advisor plan --replay FILE`.

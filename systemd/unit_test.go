@@ -65,7 +65,7 @@ func TestUnitDirectives(t *testing.T) {
 		{"Unit.StartLimitIntervalSec", "300"},
 		{"Unit.StartLimitBurst", "5"},
 		{"Service.StateDirectory", "tcp-advisor"},
-		{"Service.CapabilityBoundingSet", "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"},
+		{"Service.CapabilityBoundingSet", "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_BPF CAP_PERFMON"},
 		{"Service.NoNewPrivileges", "yes"},
 		{"Service.ProtectSystem", "strict"},
 		{"Service.ProtectKernelTunables", "yes"},
@@ -91,7 +91,7 @@ func TestUnitDirectives(t *testing.T) {
 	if got := strings.Join(d["Service.ExecReload"], " | "); got != "/usr/bin/tcp-advisor validate --quiet --agent $MAINPID | /bin/kill -HUP $MAINPID" {
 		t.Errorf("ExecReload = %q", got)
 	}
-	if got := strings.Join(d["Service.SystemCallFilter"], " | "); got != "@system-service | ~@privileged @resources" {
+	if got := strings.Join(d["Service.SystemCallFilter"], " | "); got != "@system-service | ~@privileged @resources | bpf" {
 		t.Errorf("SystemCallFilter = %q", got)
 	}
 }

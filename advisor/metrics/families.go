@@ -96,6 +96,12 @@ var (
 		prometheus.GaugeValue, nil}
 	famPolicyInfo = family{"policy_info", "The policy set in force: its checksum (sha256 over the files' names and contents) and the agent's mode. Always 1.",
 		prometheus.GaugeValue, []string{"checksum", "mode"}}
+	famConnectFailures = family{"connect_failures_total", "connect() calls that failed because no local port was left towards their destination (EADDRNOTAVAIL), from the kernel's connection events; no series while the events are unavailable (see kernel_events_available).",
+		prometheus.CounterValue, nsLabels}
+	famConnectAttempts = family{"connect_attempts_total", "connect() calls (CLOSE -> SYN_SENT, failed ones included), from the kernel's connection events; no series while the events are unavailable.",
+		prometheus.CounterValue, nsLabels}
+	famEventsAvailable = family{"kernel_events_available", "1 while the kernel's connection events (the eBPF program on sock:inet_sock_set_state) feed the agent; 0 where the kernel refused them, with reason (\"kernel events unavailable: REASON\"): connect_failures_total then has no series and who opens connections comes from socket owners.",
+		prometheus.GaugeValue, []string{"reason"}}
 	famPolicyLoad = family{"policy_load_success", "1 if the last policy (re)load compiled, 0 if it failed and the previous set stays in force.",
 		prometheus.GaugeValue, nil}
 	famBuildInfo = family{"build_info", "The running tcp-advisor's version, the commit it was built from and the Go release that built it. Always 1.",
@@ -106,4 +112,5 @@ var (
 var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
 	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad, famBuildInfo,
+	famConnectFailures, famConnectAttempts, famEventsAvailable,
 }

@@ -72,6 +72,9 @@ type Metrics struct {
 	interval        prometheus.Gauge
 	policyInfo      *prometheus.GaugeVec
 	policyLoad      prometheus.Gauge
+	connectFailures *prometheus.CounterVec
+	connectAttempts *prometheus.CounterVec
+	eventsAvailable *prometheus.GaugeVec
 }
 
 // New returns a collector with its own registry, the Go runtime and process
@@ -103,10 +106,14 @@ func New(opts Options) *Metrics {
 	m.interval = gauge(famInterval)
 	m.policyInfo = gaugeVec(famPolicyInfo)
 	m.policyLoad = gauge(famPolicyLoad)
+	m.connectFailures = counter(famConnectFailures)
+	m.connectAttempts = counter(famConnectAttempts)
+	m.eventsAvailable = gaugeVec(famEventsAvailable)
 	buildInfo := gaugeVec(famBuildInfo)
 	buildInfo.WithLabelValues(opts.Version, opts.Revision, runtime.Version()).Set(1)
 	reg.MustRegister(m.tick, m.recommendations, m.changes, m.refusals, m.tickDuration, m.tickSuccess,
-		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad, buildInfo)
+		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad, buildInfo,
+		m.connectFailures, m.connectAttempts, m.eventsAvailable)
 	prefixed := prometheus.WrapRegistererWithPrefix(Namespace+"_", reg)
 	prefixed.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -125,8 +132,25 @@ func (m *Metrics) ObserveTick(netns, container string, snap advisor.Snapshot, f 
 		return
 	}
 	m.tick.update(netns, container, snap, f)
+	m.events(netns, container, snap)
 	m.tickSuccess.WithLabelValues(netns, container).Set(1)
 	m.lastSuccess.WithLabelValues(netns, container).SetToCurrentTime()
+}
+
+// events counts the snapshot's connection events, and says whether the
+// kernel gives them. The counters start at 0 with the namespace's first
+// tick, so a rate() sees the first failures.
+func (m *Metrics) events(netns, container string, snap advisor.Snapshot) {
+	switch {
+	case snap.Events != nil:
+		m.eventsAvailable.Reset()
+		m.eventsAvailable.WithLabelValues("").Set(1)
+		m.connectFailures.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Failures))
+		m.connectAttempts.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Opens))
+	case snap.EventsUnavailable != "":
+		m.eventsAvailable.Reset()
+		m.eventsAvailable.WithLabelValues(snap.EventsUnavailable).Set(0)
+	}
 }
 
 // Health records how the agent fares in one network namespace after a

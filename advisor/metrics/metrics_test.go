@@ -85,9 +85,47 @@ func busyHost(dests int) []advisor.Snapshot {
 			Sockets: sum,
 			Counters: advisor.Counters{TCPInUse: 12, TimeWait: tw, ActiveOpens: 1000 + float64(i)*500,
 				TimeWaitOverflow: 3},
+			Events: &advisor.ConnEvents{Since: at.Add(-10 * time.Second), Until: at,
+				Totals: advisor.ConnTotals{Opens: 500, Failures: 7}},
 		})
 	}
 	return window
+}
+
+// TestConnectEvents: connect_failures_total and connect_attempts_total add
+// each tick's events; kernel_events_available says 1, or 0 with the reason
+// once the events are unavailable, and the counters keep their totals.
+func TestConnectEvents(t *testing.T) {
+	m := New(Options{})
+	tick(m, busyHost(1))
+	tick(m, busyHost(1))
+	refused := busyHost(1)
+	last := &refused[len(refused)-1]
+	last.Events, last.EventsUnavailable = nil, "kernel events unavailable: CAP_BPF and CAP_PERFMON missing"
+	steps := []struct {
+		window    []advisor.Snapshot
+		failures  float64
+		attempts  float64
+		available map[string]float64
+	}{
+		{nil, 14, 1000, map[string]float64{"{}": 1}},
+		{refused, 14, 1000, map[string]float64{`{reason="kernel events unavailable: CAP_BPF and CAP_PERFMON missing"}`: 0}},
+	}
+	for i, st := range steps {
+		if st.window != nil {
+			tick(m, st.window)
+		}
+		got := gather(t, m)
+		if f := series(got["tcp_advisor_connect_failures_total"])["{}"]; f != st.failures {
+			t.Errorf("step %d: connect_failures_total %v, want %v", i, f, st.failures)
+		}
+		if a := series(got["tcp_advisor_connect_attempts_total"])["{}"]; a != st.attempts {
+			t.Errorf("step %d: connect_attempts_total %v, want %v", i, a, st.attempts)
+		}
+		if av := series(got["tcp_advisor_kernel_events_available"]); !maps.Equal(av, st.available) {
+			t.Errorf("step %d: kernel_events_available %v, want %v", i, av, st.available)
+		}
+	}
 }
 
 // tick feeds a window to m as the agent does.

@@ -146,17 +146,19 @@ func UnitFromCgroups(cgroups []procfs.Cgroup) string {
 	for _, cg := range cgroups {
 		switch {
 		case cg.HierarchyID == 0:
-			if u := unitFromPath(cg.Path); u != "" {
+			if u := UnitFromCgroupPath(cg.Path); u != "" {
 				return u
 			}
 		case len(cg.Controllers) == 1 && cg.Controllers[0] == "name=systemd":
-			v1 = unitFromPath(cg.Path)
+			v1 = UnitFromCgroupPath(cg.Path)
 		}
 	}
 	return v1
 }
 
-func unitFromPath(path string) string {
+// UnitFromCgroupPath returns the systemd unit of one cgroup path (see
+// UnitFromCgroups), or "".
+func UnitFromCgroupPath(path string) string {
 	for _, c := range strings.Split(path, "/") {
 		if c == "" || strings.HasSuffix(c, ".slice") {
 			continue

@@ -21,15 +21,15 @@ const NamedDir = "/run/netns"
 // inode of procRoot/self/ns/net, its name when a file in netnsDir is a
 // mount of the same namespace, its cookie and the boot id.
 func Current(procRoot, netnsDir string) (advisor.Netns, error) {
-	ino, err := nsInode(filepath.Join(procRoot, "self", "ns", "net"))
+	ino, err := InodeOf(filepath.Join(procRoot, "self", "ns", "net"))
 	if err != nil {
 		return advisor.Netns{}, fmt.Errorf("network namespace: %w", err)
 	}
 	return Identify(advisor.Netns{Inode: ino, Name: nameOf(netnsDir, ino)}, procRoot, ThreadCookie)
 }
 
-// nsInode returns the inode of a namespace file.
-func nsInode(path string) (uint64, error) {
+// InodeOf returns the inode of a namespace file such as /proc/self/ns/net.
+func InodeOf(path string) (uint64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, err

@@ -57,6 +57,10 @@ type Observer struct {
 	ns       netns.Enterer // nil: the calling process's namespace
 	// dump is the sock_diag dump; tests replace it to inject failures.
 	dump familyDumper
+	// events are the kernel's connection events, read with each
+	// snapshot after eventsSince.
+	events      Events
+	eventsSince time.Time
 	// last is the previous observation's cheap figures, for the
 	// pre-check's rates; ask, when set, says whether a rule needs the
 	// detail a quiet namespace's counters cannot give.
@@ -109,6 +113,7 @@ func (o *Observer) read(depth Depth) (advisor.Snapshot, error) {
 	if snap.Counters, err = o.readCounters(); err != nil {
 		return snap, err
 	}
+	o.readEvents(&snap)
 	states := o.precheck(&snap, depth)
 	if states == 0 {
 		return snap, nil

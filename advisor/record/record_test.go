@@ -54,8 +54,16 @@ func series(n int) Series {
 				State: advisor.CloseWait, RecvQ: 1, Inode: uint32(100 + j), Owner: &o,
 			})
 		}
-		snap := advisor.Snapshot{Time: t0.Add(time.Duration(i) * time.Second), Sysctls: sys,
-			Counters: advisor.Counters{TCPInUse: 20, TimeWait: 100 * (i + 1), ActiveOpens: float64(100 * i)}, Sockets: sum}
+		at := t0.Add(time.Duration(i) * time.Second)
+		snap := advisor.Snapshot{Time: at, Sysctls: sys,
+			Counters: advisor.Counters{TCPInUse: 20, TimeWait: 100 * (i + 1), ActiveOpens: float64(100 * i)}, Sockets: sum,
+			Events: &advisor.ConnEvents{Since: at.Add(-time.Second), Until: at, Totals: advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 20},
+				Flows: []advisor.ConnFlow{
+					{PID: 7, Command: "nginx", Unit: "nginx.service", CgroupID: 99, Local: dest.Local, Remote: dest.Remote,
+						ConnTotals: advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 10}},
+					{PID: 7, Command: "nginx", Unit: "nginx.service", CgroupID: 99, Local: netip.MustParseAddr("10.0.0.1"), LocalPort: 8000,
+						ConnTotals: advisor.ConnTotals{ActiveCloses: 10}},
+				}}}
 		s.Frames = append(s.Frames, Frame{Detail: i%3 == 0, Snapshot: snap})
 	}
 	return s

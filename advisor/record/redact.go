@@ -49,6 +49,22 @@ func (rd *redactor) snapshot(snap *advisor.Snapshot) {
 	for i := range snap.Degraded {
 		snap.Degraded[i] = fmt.Sprintf("degraded source %d (redacted)", i+1)
 	}
+	if ev := snap.Events; ev != nil {
+		flows := slices.Clone(ev.Flows)
+		for i := range flows {
+			f := &flows[i]
+			f.Local = rd.addr(f.Local)
+			if f.Remote.IsValid() {
+				f.Remote = rd.addrPort(f.Remote)
+			}
+			o := advisor.Owner{Command: f.Command, Unit: f.Unit}
+			rd.owner(&o)
+			f.Command, f.Unit, f.CgroupID = o.Command, o.Unit, 0
+		}
+		redacted := *ev
+		redacted.Flows = flows
+		snap.Events = &redacted
+	}
 	sum := snap.Sockets
 	if sum == nil {
 		return

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
@@ -23,6 +22,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, samplesOK); err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := judge.Judge(observe.New(paths.Proc, paths.Sys), set, *samples, *interval, progress(stderr, *samples, *interval))
+	j, err := judge.Judge(paths.Observer(), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}

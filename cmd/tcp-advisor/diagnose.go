@@ -38,6 +38,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	judgeAll := func(set *policies.Set) ([]judge.TargetJudgement, bool, error) {
 		return judgements(rp, "diagnose", *sel, set, *samples, *interval, stderr)
 	}

@@ -160,6 +160,32 @@ func TestKernelMetricsEndpoint(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 
+	// connect() calls that find no port towards 127.0.0.1:9000 (400 of
+	// its 1000 ports are left) raise connect_failures_total, from the
+	// kernel's connection events.
+	if av := gaugeBy(mfs["tcp_advisor_kernel_events_available"], "reason"); av[""] != 1 {
+		t.Errorf("tcp_advisor_kernel_events_available = %v, want 1", av)
+	}
+	failures := func(mfs map[string]*dto.MetricFamily) float64 {
+		var n float64
+		for _, m := range mfs["tcp_advisor_connect_failures_total"].GetMetric() {
+			n += m.GetCounter().GetValue()
+		}
+		return n
+	}
+	before := failures(mfs)
+	dial := ns.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:9000", "-rate", "300", "-duration", "3s", "-serve")
+	if !strings.Contains(dial, `"eaddrnotavail":`) || strings.Count(dial, `"eaddrnotavail":0`) == strings.Count(dial, "\n") {
+		t.Fatalf("the dial load never failed:\n%s", dial)
+	}
+	var after float64
+	waitFor(t, 10*time.Second, func() bool {
+		body, mfs = scrape(t, ns, url)
+		after = failures(mfs)
+		return after > before
+	}, "connect_failures_total to rise", agent)
+	t.Logf("tcp_advisor_connect_failures_total %v -> %v", before, after)
+
 	// The textfile holds the same families (written by the same registry).
 	data, err := os.ReadFile(textfile)
 	if err != nil {

@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/connevents"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 )
 
@@ -60,11 +63,16 @@ func waitListening(t *testing.T, ns *netnstest.NS, addr string) {
 	t.Fatalf("nothing listens on %s", addr)
 }
 
-// TestKernelNginxWithoutKeepalive: nginx proxies to a backend without
-// upstream keepalive, so it opens one connection per request and, closing
-// each first, keeps the TIME_WAIT: under 200 requests/s the backend's
-// 1000 ports run out. The plan names nginx, who opens the connections, and
-// the keepalive fix.
+// TestKernelNginxWithoutKeepalive: nginx, in a cgroup named like a
+// systemd service, proxies to a backend without upstream keepalive, so it
+// opens one connection per request and, closing each first, keeps the
+// TIME_WAIT: under 200 requests/s the backend's 1000 ports run out. From
+// the kernel's connection events the plan names nginx, its unit, the
+// connections it opens per second and its failing connect() calls, and the
+// keepalive fix; with the events program refused (CAP_BPF, CAP_PERFMON and
+// CAP_SYS_ADMIN dropped) it still names nginx from its sockets, and its
+// recording replays to the same plan; the agent's flight recording replays
+// to what it announced.
 func TestKernelNginxWithoutKeepalive(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	netnstest.RequireTools(t, "nginx")
@@ -98,7 +106,20 @@ http {
 		t.Fatal(err)
 	}
 	ns.Start(t, "ready", loadBin, "http", "-addr", "127.0.0.1:9000", "-delay", "300ms")
-	srv := ns.Command(context.Background(), nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
+	// nginx runs in a cgroup of its own, as under systemd.
+	unit := "nginx-" + ns.Name + ".service"
+	cgroup := filepath.Join(connevents.CgroupRoot(), "tcp-advisor-test.slice", unit)
+	if err := os.MkdirAll(cgroup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(cgroup); os.Remove(filepath.Dir(cgroup)) })
+	// ip netns exec mounts a sysfs of its own, without the cgroup tree:
+	// the test moves the shell into the cgroup, then lets it exec nginx.
+	srv := ns.Command(context.Background(), "sh", "-c", `read go && exec "$1" -p "$2" -c "$3" -g "daemon off;"`, "sh", nginx, dir, conf)
+	start, err := srv.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.Stderr = os.Stderr
 	// Its own process group, so the workers go with the master.
 	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -109,6 +130,12 @@ http {
 		syscall.Kill(-srv.Process.Pid, syscall.SIGKILL)
 		srv.Wait()
 	})
+	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(srv.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
 	waitListening(t, ns, "127.0.0.1:8080")
 
 	load := ns.Command(context.Background(), loadBin, "http-load", "-addr", "127.0.0.1:8080", "-rate", "200", "-conns", "80", "-duration", "12s")
@@ -118,15 +145,18 @@ http {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { load.Process.Kill(); load.Wait() })
-	// Sample from the second second on: while the ports last, the
-	// connections nginx has open name it; once the destination is full
-	// its connect() calls fail and leave nothing open to see.
-	// The agent watches too, dry-run, with its flight recorder.
+	began := time.Now()
+	// From the second second on, while the ports last, the connections
+	// nginx has open name it. The agent watches too, dry-run, with its
+	// flight recorder. This plan runs with the events program refused
+	// (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN dropped): it names nginx
+	// from its sockets, and its recording replays to the same plan.
 	agentState := nobodyDir(t)
 	agent := startAgent(t, ns, advisorBin, "--mode", "dry-run", "--interval", "1s", "--detail-interval", "1s", "--state-dir", agentState)
 	time.Sleep(2 * time.Second)
 	recording := filepath.Join(nobodyDir(t), "nginx-lb.json.gz")
-	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir(), "--record", recording)
+	name, args := withoutBPF(advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir(), "--record", recording)
+	out, stderr, code := runExit(t, ns, name, args...)
 	var p planJSON
 	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
 		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
@@ -140,21 +170,47 @@ http {
 		t.Errorf("replayed plan (exit %d) differs from the live one:\n%s\nlive:\n%s%s", code, replayed, out, stderr)
 	}
 	keepScenario(t, recording, "nginx-lb")
-	agent.stop(t, syscall.SIGTERM)
-	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
-	var reason string
-	for _, c := range p.Changes {
-		if c.Rule == "port-exhaustion" {
-			reason = c.Reason
+	reason := portExhaustionReason(p)
+	for _, want := range []string{"opened by nginx", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("without the events, the plan's reason lacks %q:\n%s", want, reason)
 		}
 	}
-	for _, want := range []string{"opened by nginx", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
+
+	// With the events, once the destination is full (1000 ports at about
+	// 190 connections/s): its connect() calls fail and leave nothing open
+	// to see, and the events still name nginx, its unit and its rates.
+	time.Sleep(time.Until(began.Add(6 * time.Second)))
+	out, stderr, code = runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir())
+	p = planJSON{}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
+		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
+	}
+	reason = portExhaustionReason(p)
+	opens := regexp.MustCompile(`nginx \(` + regexp.QuoteMeta(unit) + `\) opens [1-9][0-9,]*/s towards 127\.0\.0\.1:9000; [1-9][0-9,]* connect\(\) failed for lack of a port in the last [0-9]+ s \(nginx in ` + regexp.QuoteMeta(unit) + `, [1-9][0-9,]*/s\)`)
+	if !opens.MatchString(reason) {
+		t.Errorf("the plan's reason does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
+	}
+	for _, want := range []string{"opened by nginx", "unit " + unit, "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
 		if !strings.Contains(reason, want) {
 			t.Errorf("the plan's reason lacks %q:\n%s", want, reason)
 		}
 	}
+	t.Logf("plan: %s", reason)
+	agent.stop(t, syscall.SIGTERM)
+	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
 	load.Wait()
 	t.Logf("load: %s", strings.TrimSpace(loadOut.String()))
+}
+
+// portExhaustionReason is the reason of the plan's port-exhaustion change.
+func portExhaustionReason(p planJSON) string {
+	for _, c := range p.Changes {
+		if c.Rule == "port-exhaustion" {
+			return c.Reason
+		}
+	}
+	return ""
 }
 
 // leaker is a Python service that accepts connections and never closes

@@ -85,6 +85,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, formatOK, samplesOK, selOK, rpOK, replayAlone(fs, rp)); err != nil {
 		return err
 	}
+	defer kernelEvents()()
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -77,6 +76,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
+	defer kernelEvents()()
 	session, err := agent.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 			defer srv.Close()
 		}
 	}
-	a, err := agent.New(cfg, observe.New(paths.Proc, paths.Sys), session, log, systemd.NewNotifier())
+	a, err := agent.New(cfg, paths.Observer(), session, log, systemd.NewNotifier())
 	if err != nil {
 		return err
 	}

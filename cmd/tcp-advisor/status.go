@@ -34,7 +34,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		if *format == "json" {
 			return report.WriteStatusJSON(stdout, empty)
 		}
-		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n", version, noStateMessage(*stateDir))
+		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n%s\n", version, noStateMessage(*stateDir), kernelEventsLine())
 		return err
 	}
 	session, err := agent.OpenSession(paths, *stateDir, nil, "", nil)
@@ -56,7 +56,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if *format == "json" {
 		err = report.WriteStatusJSON(stdout, status)
 	} else if err = report.WriteStatusText(stdout, status); err == nil {
-		err = statusNamespaces(*stateDir, *history, stdout, stderr)
+		if err = statusNamespaces(*stateDir, *history, stdout, stderr); err == nil {
+			_, err = fmt.Fprintln(stdout, kernelEventsLine())
+		}
 	}
 	if err == nil && session.Problem() != nil {
 		// The report lists what could be salvaged; stderr and the exit

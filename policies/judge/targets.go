@@ -51,7 +51,7 @@ type Target struct {
 // first, named ones by name, the rest by inode.
 func (s Selection) Targets(paths observe.Paths) ([]Target, error) {
 	if !s.All && s.Name == "" && s.PID == 0 {
-		return []Target{{Obs: observe.New(paths.Proc, paths.Sys)}}, nil
+		return []Target{{Obs: paths.Observer()}}, nil
 	}
 	d := netns.NewDiscoverer(paths.Proc, paths.Netns)
 	var nss []netns.Namespace
@@ -77,7 +77,7 @@ func (s Selection) Targets(paths observe.Paths) ([]Target, error) {
 	out := make([]Target, len(nss))
 	for i := range nss {
 		n := nss[i]
-		out[i] = Target{NS: &n, Obs: observe.NewIn(&n, paths.Proc, paths.Sys)}
+		out[i] = Target{NS: &n, Obs: paths.ObserverIn(&n)}
 	}
 	return out, nil
 }

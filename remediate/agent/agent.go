@@ -320,6 +320,7 @@ func (a *Agent) tickIn(w *watch) {
 		w.lastDump = now
 	}
 	a.noteDegraded(w, snap.Degraded)
+	a.noteConnectFailures(w, snap)
 	w.history.Add(snap, depth == observe.Detail)
 	a.recordFrame(w, snap, depth == observe.Detail)
 	findings := w.history.Analyze()

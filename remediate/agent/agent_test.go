@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +27,9 @@ type fakeObserver struct {
 	active    float64
 	depths    []observe.Depth
 	now       time.Time
+	// failures, when set, give each snapshot connection events: the
+	// next count of connect() calls that found no port, by nginx.
+	failures []uint64
 }
 
 func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
@@ -50,8 +55,17 @@ func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
 		})
 	}
 	sum.States[advisor.CloseWait] = o.closeWait
-	return advisor.Snapshot{Time: o.now, Sysctls: sc, Sockets: sum,
-		Counters: advisor.Counters{TimeWait: o.inUse, ActiveOpens: o.active}}, nil
+	snap := advisor.Snapshot{Time: o.now, Sysctls: sc, Sockets: sum,
+		Counters: advisor.Counters{TimeWait: o.inUse, ActiveOpens: o.active}}
+	if len(o.failures) > 0 {
+		n := o.failures[0]
+		o.failures = o.failures[1:]
+		snap.Events = &advisor.ConnEvents{Since: o.now.Add(-2 * time.Second), Until: o.now,
+			Totals: advisor.ConnTotals{Opens: 100 + n, Failures: n},
+			Flows: []advisor.ConnFlow{{PID: 77, Command: "nginx", Unit: "nginx.service", Local: key.Local, Remote: key.Remote,
+				ConnTotals: advisor.ConnTotals{Opens: 100 + n, Failures: n}}}}
+	}
+	return snap, nil
 }
 
 type recordingLog struct {
@@ -402,5 +416,57 @@ func TestEnforceable(t *testing.T) {
 		if got := enforceable(tt.ns, tt.globs); got != tt.want {
 			t.Errorf("enforceable(%v, %v) = %v", tt.ns, tt.globs, got)
 		}
+	}
+}
+
+// TestConnectFailuresStartAndStop: the journal says once when connect()
+// calls start failing for lack of a port, naming the process, and once
+// when a tick sees none fail; the status line counts the tick's failures.
+func TestConnectFailuresStartAndStop(t *testing.T) {
+	a, obs, log, notify, _ := setup(t, "dry-run", "")
+	obs.failures = []uint64{0, 30, 50, 0, 0}
+	var kinds []string
+	for range 5 {
+		before := len(log.events)
+		a.Tick()
+		for _, e := range log.events[before:] {
+			if e.Kind == systemd.EventConnectFailures {
+				kinds = append(kinds, cmp.Or(e.Priority, e.Kind.DefaultPriority()).String()+" "+e.Message)
+				if e.Priority != systemd.PriorityNotice && (e.Fields[systemd.FieldConnectFailures] != "30" || e.Fields[systemd.FieldCommand] != "nginx" ||
+					e.Fields[systemd.FieldUnit] != "nginx.service" || e.Fields[systemd.FieldDestination] != "127.0.0.1:9000") {
+					t.Errorf("started event fields: %v", e.Fields)
+				}
+			}
+		}
+	}
+	want := []string{
+		"warning connect() failures started: 30 connect() calls found no local port in the last 2 s, 30 of them 127.0.0.1 -> 127.0.0.1:9000 by nginx (pid 77, unit nginx.service)",
+		"notice connect() failures stopped: no connect() call failed for lack of a port in the last 2 s",
+	}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("connect_failures events:\n%q\nwant\n%q", kinds, want)
+	}
+	if n := notify.has("STATUS=dry-run"); n != 5 {
+		t.Fatalf("status lines: %v", notify.calls)
+	}
+	var withFailures int
+	for _, c := range notify.calls {
+		if strings.Contains(c, "; 30 connect() failed for lack of a port") || strings.Contains(c, "; 50 connect() failed for lack of a port") {
+			withFailures++
+		}
+	}
+	if withFailures != 2 {
+		t.Errorf("%d status lines count failures, want 2: %v", withFailures, notify.calls)
+	}
+}
+
+// TestStatusLineSaysEventsUnavailable: where the kernel refused the events
+// program, every status line says why.
+func TestStatusLineSaysEventsUnavailable(t *testing.T) {
+	a, _, _, notify, _ := setup(t, "dry-run", "")
+	a.cfg.Paths.Events.Unavailable = "kernel events unavailable: no kernel BTF (/sys/kernel/btf/vmlinux)"
+	a.Tick()
+	if notify.has("STATUS=") != 1 || !strings.Contains(strings.Join(notify.calls, "\n"), "; kernel events unavailable: no kernel BTF (/sys/kernel/btf/vmlinux); tick ") {
+		t.Errorf("status lines: %v", notify.calls)
 	}
 }

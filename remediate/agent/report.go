@@ -194,6 +194,7 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 	var worst *advisor.DestinationUse
 	where := ""
 	tw, cw, failed := 0, 0, 0
+	var failures uint64
 	var f advisor.Findings
 	for _, w := range ws {
 		if !w.observed {
@@ -201,6 +202,7 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 			continue
 		}
 		f = w.findings
+		failures += w.lastFailures
 		tw += f.TimeWait.Count
 		cw += f.CloseWait.Count
 		if d := f.Connections.Worst; d != nil && (worst == nil || d.Pressure() > worst.Pressure()) {
@@ -225,6 +227,12 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 	}
 	if h := a.healthLine(ws); h != "" {
 		line += "; " + h
+	}
+	if failures > 0 {
+		line += fmt.Sprintf("; %d connect() failed for lack of a port", failures)
+	}
+	if why := a.cfg.Paths.Events.Unavailable; why != "" {
+		line += "; " + why
 	}
 	// What a soak test or an operator watching `systemctl status` needs to
 	// see the agent stays cheap: the tick's duration and the goroutines.

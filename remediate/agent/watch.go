@@ -44,6 +44,11 @@ type watch struct {
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
+	// lastFailures counts the connect() calls the last tick's events
+	// saw fail for lack of a port; connectFailing is set from the tick
+	// the first one failed to the tick none did.
+	lastFailures   uint64
+	connectFailing bool
 	// knownSet is the policy set whose counters the metrics hold at zero
 	// for this namespace.
 	knownSet *policies.Set
@@ -191,7 +196,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	// The namespace's detail dump, due every DetailEvery, walks the
 	// host's whole shared socket table: it is taken only where a rule
 	// asks for it (or the pre-check calls for the whole table).
-	obs := observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys)
+	obs := a.cfg.Paths.ObserverIn(ns)
 	obs.SetAsker(judge.RulesAsk(func() *policies.Set { return a.set }))
 	w := newWatch(ns, obs, s, a.log)
 	a.fly(w)

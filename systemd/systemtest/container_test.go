@@ -26,7 +26,7 @@ import (
 //
 //	unshare --pid --fork --kill-child --mount --propagation private --mount-proc
 //	  └─ sh: mount tmpfs; mount overlay lowerdir=/,upperdir=tmpfs; copy prep files
-//	     └─ systemd-nspawn --register=no --keep-unit --private-network -D ROOT -b
+//	     └─ systemd-nspawn --register=no --keep-unit --private-network --capability=CAP_BPF,CAP_PERFMON --system-call-filter=bpf -D ROOT -b
 //	          └─ /usr/lib/systemd/systemd (the container's PID 1)
 //
 // sh starts nspawn again when the container reboots (Reboot): the root and
@@ -78,7 +78,7 @@ cp -a "$prep/." "$base/root/"
 # the same root, as systemd-nspawn@.service does (RestartForceExitStatus=133).
 while :; do
 	rc=0
-	systemd-nspawn --register=no --keep-unit --private-network --quiet \
+	systemd-nspawn --register=no --keep-unit --private-network --quiet --capability=CAP_BPF,CAP_PERFMON --system-call-filter=bpf \
 		--console=read-only --link-journal=no --resolv-conf=off --timezone=off \
 		--machine="$name" -D "$base/root" -b || rc=$?
 	[ "$rc" -eq 133 ] || exit "$rc"

@@ -94,6 +94,9 @@ func (d Diagnosis) WriteText(w io.Writer, o TextOptions) error {
 	for _, r := range d.Degraded {
 		ew.printf("%s\n", wrap("DEGRADED: "+Printable(r), o.Width, "  "))
 	}
+	if why := d.Events.Unavailable; why != "" {
+		ew.printf("%s\n", wrap(Printable(why)+"; who opens connections comes from the sockets the samples saw", o.Width, "  "))
+	}
 	for _, v := range d.Verdicts {
 		head := fmt.Sprintf("[%s] %s", mark(v.Level), v.Topic)
 		if v.Rule != "" {

@@ -144,8 +144,23 @@ func destinationMath(w advisor.DestinationUse, count int) []string {
 		fmt.Sprintf("close rate from TIME_WAIT ages %.1f/s × %.0f s held + %d not in TIME_WAIT = plateau %d = %s of usable",
 			w.CloseRate, w.HoldSeconds, w.PortsInUse-w.TimeWait, w.Plateau, pct(w.PlateauUtilization)),
 	}
-	if w.Full {
+	switch {
+	case w.Full && w.Demand != nil:
+		out = append(out, fmt.Sprintf("no usable port left: connect() fails with EADDRNOTAVAIL; the calls measured below ask for %d ports, the plateau", *w.Demand))
+	case w.Full:
 		out = append(out, "no usable port left: connect() fails with EADDRNOTAVAIL, and failed calls count nowhere, so the demand is at least the capacity")
+	}
+	if w.Demand != nil && w.OpensPerSecond != nil {
+		line := fmt.Sprintf("connection events: %.1f connect() calls/s towards it, %d failed for lack of a port (%.1f/s); × %.0f s held = demand %d ports",
+			*w.OpensPerSecond, *w.ConnectFailures, *w.FailuresPerSecond, w.HoldSeconds, *w.Demand)
+		for i, o := range w.Openers[:min(len(w.Openers), 3)] {
+			sep := "; by "
+			if i > 0 {
+				sep = ", "
+			}
+			line += fmt.Sprintf("%s%s %.1f/s (%.1f/s failed)", sep, ownerString(o.PID, o.Command, o.Unit), o.OpensPerSecond, o.FailuresPerSecond)
+		}
+		out = append(out, line)
 	}
 	if w.SecondsToExhaustion != nil {
 		out = append(out, fmt.Sprintf("%d ports left at %s: runs out in %s", w.Headroom, w.ExhaustionBasis, seconds(*w.SecondsToExhaustion)))

@@ -91,6 +91,13 @@ func TestFacts(t *testing.T) {
 				Utilization: 0.95, Headroom: 50, CloseRate: 20, HoldSeconds: 60, Plateau: 1200, PlateauUtilization: 1.2,
 				SecondsToExhaustion: &secs, ExhaustionBasis: "TIME_WAIT arrivals minus expiries"}
 		}), TopicPorts, false, []string{"950 unavailable of 1000", "plateau 1200", "runs out in 12 s"}},
+		{"full, from the connection events", findings(func(f *advisor.Findings) {
+			secs, opens, fails, failures, demand := 0.0, 800.0, 600.0, uint64(6000), 48000
+			f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000, PortsUsable: 1000,
+				Utilization: 1, HoldSeconds: 60, Plateau: 48000, PlateauUtilization: 48, Full: true, SecondsToExhaustion: &secs, ExhaustionBasis: "no usable port left",
+				OpensPerSecond: &opens, FailuresPerSecond: &fails, ConnectFailures: &failures, Demand: &demand,
+				Openers: []advisor.Opener{{PID: 10, Command: "nginx", Unit: "nginx.service", Connected: 2000, Failures: 6000, OpensPerSecond: 800, FailuresPerSecond: 600}}}
+		}), TopicPorts, false, []string{"the calls measured below ask for 48000 ports", "800.0 connect() calls/s towards it, 6000 failed for lack of a port (600.0/s); × 60 s held = demand 48000 ports; by nginx (pid 10, unit nginx.service) 800.0/s (600.0/s failed)"}},
 		{"close-wait", findings(func(f *advisor.Findings) {
 			f.CloseWait = advisor.CloseWaitFindings{Count: 50, Growth: 10, Stuck: &stuck, Remotes: 1, Pattern: advisor.PatternOneRemote, UnreadEOF: 30, EOFRead: 20,
 				ByOwner:  []advisor.OwnerCount{{PID: 7, Command: "api", Unit: "api.service", Count: 50}},

@@ -1,0 +1,137 @@
+package advisor
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// EventFindings sums the kernel's connection events over the window.
+type EventFindings struct {
+	// Available is false where the kernel refused the events program or
+	// nobody asked for it; Unavailable then says why.
+	Available   bool   `json:"available"`
+	Unavailable string `json:"unavailable,omitempty"`
+	// Seconds is the time the events cover.
+	Seconds float64    `json:"seconds"`
+	Totals  ConnTotals `json:"totals"`
+	// Overflow counts events the flow map had no room for (host-wide):
+	// Totals still count them, the per-process figures do not.
+	Overflow uint64 `json:"overflow"`
+}
+
+// Opener is one process's connect() calls towards a destination, from the
+// kernel's connection events.
+type Opener struct {
+	PID     int    `json:"pid"`
+	Command string `json:"command"`
+	Unit    string `json:"unit"`
+	// Connected counts the calls that got a port, Failures those that
+	// found none (EADDRNOTAVAIL), over the events' window. OpensPerSecond
+	// is every call (both) per second of it: the rate it tries to open
+	// connections at, which a full range does not lower.
+	Connected         uint64  `json:"connected"`
+	Failures          uint64  `json:"connect_failures"`
+	OpensPerSecond    float64 `json:"opens_per_second"`
+	FailuresPerSecond float64 `json:"failures_per_second"`
+}
+
+// windowEvents sums the events of the window's snapshots. Each covers
+// the time since its observer's previous snapshot, and the agent's window
+// may skip ticks, so the time is the sum of their spans.
+func windowEvents(window []Snapshot) (EventFindings, []ConnFlow) {
+	var f EventFindings
+	var flows []ConnFlow
+	for _, s := range window {
+		if s.Events == nil {
+			if s.EventsUnavailable != "" {
+				f.Unavailable = s.EventsUnavailable
+			}
+			continue
+		}
+		ev := s.Events
+		f.Available = true
+		f.Seconds += ev.Until.Sub(ev.Since).Seconds()
+		f.Totals.Add(ev.Totals)
+		f.Overflow += ev.Overflow
+		flows = append(flows, ev.Flows...)
+	}
+	if f.Available {
+		f.Unavailable = ""
+	}
+	f.Seconds = round4(f.Seconds)
+	return f, flows
+}
+
+// analyzeEvents sets the window's event totals, and for each listed
+// destination who opened connections towards it and whose connect() calls
+// failed, and the demand those attempts measure.
+func analyzeEvents(f *Findings, window []Snapshot) {
+	var flows []ConnFlow
+	f.Events, flows = windowEvents(window)
+	if !f.Events.Available {
+		return
+	}
+	secs := f.Events.Seconds
+	for i := range f.Destinations {
+		d := &f.Destinations[i]
+		var total ConnTotals
+		d.Openers = openersOf(flows, d.Local, d.Remote, secs, &total)
+		failures := total.Failures
+		d.ConnectFailures = &failures
+		if secs <= 0 {
+			continue
+		}
+		opens := round4(float64(total.Opens) / secs)
+		failRate := round4(float64(total.Failures) / secs)
+		d.OpensPerSecond, d.FailuresPerSecond = &opens, &failRate
+		// Every attempt wants a port for as long as a closed connection
+		// keeps one: the demand the range would have to hold.
+		demand := int(math.Ceil(float64(total.Opens) / secs * d.HoldSeconds))
+		d.Demand = &demand
+		if d.Full {
+			d.Plateau = max(d.Plateau, demand)
+			if d.PortsUsable > 0 {
+				d.PlateauUtilization = max(d.PlateauUtilization, round4(float64(d.Plateau)/float64(d.PortsUsable)))
+			}
+		}
+	}
+	if f.Connections.Worst != nil && len(f.Destinations) > 0 {
+		worst := f.Destinations[0]
+		f.Connections.Worst = &worst
+	}
+}
+
+// openersOf sums the flows towards a destination by process, most attempts
+// first, and adds them all to total.
+func openersOf(flows []ConnFlow, local, remote string, secs float64, total *ConnTotals) []Opener {
+	type proc struct {
+		pid           int
+		command, unit string
+	}
+	sums := map[proc]ConnTotals{}
+	for _, fl := range flows {
+		k, ok := fl.Dest()
+		if !ok || k.Local.String() != local || k.Remote.String() != remote {
+			continue
+		}
+		p := proc{fl.PID, fl.Command, fl.Unit}
+		t := sums[p]
+		t.Add(fl.ConnTotals)
+		sums[p] = t
+		total.Add(fl.ConnTotals)
+	}
+	out := []Opener{}
+	for p, t := range sums {
+		o := Opener{PID: p.pid, Command: p.command, Unit: p.unit, Connected: t.Connected(), Failures: t.Failures}
+		if secs > 0 {
+			o.OpensPerSecond = round4(float64(t.Opens) / secs)
+			o.FailuresPerSecond = round4(float64(o.Failures) / secs)
+		}
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b Opener) int {
+		return cmp.Or(cmp.Compare(b.Connected+b.Failures, a.Connected+a.Failures), cmp.Compare(a.PID, b.PID))
+	})
+	return out
+}

@@ -1,0 +1,73 @@
+package advisor
+
+import (
+	"net/netip"
+	"time"
+)
+
+// ConnEvents is what the kernel's connection events counted in one network
+// namespace between Since and Until (advisor/KERNEL.md, "Connection
+// events"): who opened connections towards which destination, whose
+// connect() calls found no local port, and who closed first.
+type ConnEvents struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Totals counts every event of the namespace, Flows the same events
+	// by process and destination (without those the flow map had no room
+	// for: Overflow counts them, host-wide).
+	Totals   ConnTotals `json:"totals"`
+	Flows    []ConnFlow `json:"flows"`
+	Overflow uint64     `json:"overflow"`
+}
+
+// ConnTotals are event counts.
+type ConnTotals struct {
+	// Opens counts connect() calls towards a destination (CLOSE ->
+	// SYN_SENT, set before the port is chosen): every attempt, those that
+	// then found no port included. Failures counts those (SYN_SENT ->
+	// CLOSE with no local port: EADDRNOTAVAIL); ActiveCloses the
+	// connections this side closed first (ESTABLISHED -> FIN_WAIT1).
+	Opens        uint64 `json:"opens"`
+	Failures     uint64 `json:"connect_failures"`
+	ActiveCloses uint64 `json:"active_closes"`
+}
+
+// Connected is the attempts that got a port: Opens less Failures.
+func (t ConnTotals) Connected() uint64 { return t.Opens - min(t.Failures, t.Opens) }
+
+// Add adds o's counts to t.
+func (t *ConnTotals) Add(o ConnTotals) {
+	t.Opens += o.Opens
+	t.Failures += o.Failures
+	t.ActiveCloses += o.ActiveCloses
+}
+
+// ConnFlow is the events of one process (in one cgroup) towards one
+// destination.
+type ConnFlow struct {
+	// PID and Command are the process in whose context the events came:
+	// the caller of connect() for opens and failures, of close() or
+	// shutdown() for active closes. Unit is its cgroup's systemd unit or
+	// container scope, CgroupID the cgroup (v2) it names.
+	PID      int    `json:"pid"`
+	Command  string `json:"command"`
+	Unit     string `json:"unit"`
+	CgroupID uint64 `json:"cgroup_id"`
+	// Local is the source address and Remote the destination of an
+	// outgoing connection (one connect() was called on). Any other
+	// connection (an accepted one) is keyed by its local port instead,
+	// LocalPort, with no remote: its peer's port is a new one each time.
+	Local     netip.Addr     `json:"local"`
+	Remote    netip.AddrPort `json:"remote"`
+	LocalPort uint16         `json:"local_port,omitempty"`
+	ConnTotals
+}
+
+// Dest is the destination of an outgoing flow, as DestKey names it; ok is
+// false for a flow keyed by its local port.
+func (f ConnFlow) Dest() (k DestKey, ok bool) {
+	if f.LocalPort != 0 {
+		return DestKey{}, false
+	}
+	return DestKey{Local: f.Local.Unmap(), Remote: netip.AddrPortFrom(f.Remote.Addr().Unmap(), f.Remote.Port())}, true
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
+/*
+ * Connection events: counts, per network namespace, cgroup, process and
+ * destination, the connections opened, the connect() calls that failed
+ * before a local port was bound, and the active closes, from the
+ * sock:inet_sock_set_state tracepoint (advisor/KERNEL.md, "Connection
+ * events"). User space drains the maps once per sample.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+/* The kernel loads tracing programs under a GPL-compatible licence only. */
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define TASK_COMM_LEN 16
+
+/* TCP states (include/net/tcp_states.h). */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+
+/* Where a flow's port is: the remote port of an outgoing connection (one
+ * that went through connect()), or the local port of any other socket (an
+ * accepted connection, whose peer's port is a new one each time). */
+#define DIR_OUT 0
+#define DIR_LOCAL_PORT 1
+
+struct flow_key {
+	__u64 cgroup;
+	__u32 netns;
+	__u32 tgid;
+	__u8 comm[TASK_COMM_LEN];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 port;
+	__u8 family;
+	__u8 dir;
+	__u32 pad;
+};
+
+struct counts {
+	__u64 opens;
+	__u64 failures;
+	__u64 closes;
+};
+
+/* The overflow slots: a flow or a namespace that found its map full. */
+#define OVERFLOW_FLOWS 0
+#define OVERFLOW_NETNS 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct flow_key);
+	__type(value, struct counts);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct counts);
+} netns_totals SEC(".maps");
+
+/* Marks the sockets connect() was called on, for as long as they live (the
+ * kernel frees a socket's storage with it): their active close is counted
+ * towards their destination, any other socket's by its local port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} outgoing SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} overflows SEC(".maps");
+
+static __always_inline void overflowed(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&overflows, &slot);
+	if (n)
+		(*n)++;
+}
+
+/* counter returns the counts for key in map, adding a zero entry when
+ * there is none; NULL when the map is full. */
+static __always_inline struct counts *counter(void *map, const void *key)
+{
+	struct counts *c = bpf_map_lookup_elem(map, key);
+	if (c)
+		return c;
+	struct counts zero = {};
+	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline void count(struct counts *c, int what)
+{
+	if (what == TCP_SYN_SENT)
+		c->opens++;
+	else if (what == TCP_CLOSE)
+		c->failures++;
+	else
+		c->closes++;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	/*
+	 * CLOSE -> SYN_SENT: connect() (tcp_v4_connect, tcp_v6_connect) sets
+	 * SYN_SENT before inet_hash_connect() picks the port, in the caller's
+	 * context. SYN_SENT -> CLOSE with no local port: inet_hash_connect()
+	 * found none (EADDRNOTAVAIL) and connect() undid the state.
+	 * ESTABLISHED -> FIN_WAIT1: this side closed first (tcp_close(),
+	 * tcp_shutdown()), in the closing process's context.
+	 * Every other change returns here, on the arguments alone: most of a
+	 * connection's changes cost a few compares.
+	 */
+	int what;
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
+		what = TCP_SYN_SENT;
+	else if (oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE)
+		what = TCP_CLOSE;
+	else if (oldstate == TCP_ESTABLISHED && newstate == TCP_FIN_WAIT1)
+		what = TCP_FIN_WAIT1;
+	else
+		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	/* The tracepoint's sk is a trusted BTF pointer: fields are read
+	 * directly, each access relocated by CO-RE. */
+	__u16 sport = sk->__sk_common.skc_num;
+	if (what == TCP_CLOSE && sport != 0)
+		return 0;
+
+	struct flow_key key = {};
+	key.netns = sk->__sk_common.skc_net.net->ns.inum;
+	key.family = sk->__sk_common.skc_family;
+	if (key.family == AF_INET) {
+		__be32 s = sk->__sk_common.skc_rcv_saddr;
+		__be32 d = sk->__sk_common.skc_daddr;
+		__builtin_memcpy(key.saddr, &s, 4);
+		__builtin_memcpy(key.daddr, &d, 4);
+	} else if (key.family == AF_INET6) {
+		BPF_CORE_READ_INTO(&key.saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&key.daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return 0;
+	}
+	key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (what == TCP_SYN_SENT) {
+		__u8 one = 1;
+		bpf_sk_storage_get(&outgoing, (struct sock *)sk, &one, BPF_SK_STORAGE_GET_F_CREATE);
+	} else if (what == TCP_FIN_WAIT1 && !bpf_sk_storage_get(&outgoing, (struct sock *)sk, 0, 0)) {
+		/* Not connect()ed: keyed by its local port, one entry per
+		 * service, not one per client port. */
+		key.dir = DIR_LOCAL_PORT;
+		key.port = sport;
+		__builtin_memset(key.daddr, 0, sizeof(key.daddr));
+	}
+	key.cgroup = bpf_get_current_cgroup_id();
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+
+	struct counts *c = counter(&flows, &key);
+	if (c)
+		count(c, what);
+	else
+		overflowed(OVERFLOW_FLOWS);
+	c = counter(&netns_totals, &key.netns);
+	if (c)
+		count(c, what);
+	else
+		overflowed(OVERFLOW_NETNS);
+	return 0;
+}

@@ -1,0 +1,146 @@
+package connevents
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
+)
+
+// nsInode is the inode of a scratch namespace's file under /run/netns.
+func nsInode(t *testing.T, ns *netnstest.NS) uint64 {
+	t.Helper()
+	fi, err := os.Stat("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// openTracer opens the tracer, failing (never skipping) where the kernel
+// should allow it: every kernel test here runs as root.
+func openTracer(t *testing.T) *Tracer {
+	t.Helper()
+	netnstest.Require(t)
+	tr, err := Open()
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// client holds two connections to its own listener on HOST port 9000,
+// which take the namespace's two ports, then calls connect() 5 times
+// more, each failing with EADDRNOTAVAIL; the listener accepts one and
+// closes it first, then the client closes both.
+const client = `
+import errno, socket, sys
+host = sys.argv[1]
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+srv = socket.socket(family)
+srv.bind((host, 9000))
+srv.listen(16)
+held = []
+for _ in range(2):
+    c = socket.socket(family)
+    c.connect((host, 9000))
+    held.append(c)
+failed = 0
+for _ in range(5):
+    s = socket.socket(family)
+    try:
+        s.connect((host, 9000))
+    except OSError as e:
+        failed += e.errno == errno.EADDRNOTAVAIL
+    s.close()
+accepted, _ = srv.accept()
+accepted.close()
+for c in held:
+    c.close()
+print(failed)
+`
+
+// TestKernelCountsOpensFailuresCloses: in a namespace whose range has 2
+// ports, a client opens 2 connections, makes 5 connect() calls that find
+// no port; the listener closes one of the 2 first, the client the other;
+// over IPv4 and over IPv6. The ledger counts in that namespace exactly 7
+// opens, 5 failures and 2 active closes: by the client's command towards
+// the destination, and the listener's close keyed by its local port, not
+// the client's; another namespace sees none.
+func TestKernelCountsOpensFailuresCloses(t *testing.T) {
+	tr := openTracer(t)
+	python := testbin.Tool(t, "python3", "python3")
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			countEvents(t, NewLedger(tr), python, netip.MustParseAddr(host))
+		})
+	}
+}
+
+func countEvents(t *testing.T, ledger *Ledger, python string, host netip.Addr) {
+	start := time.Now()
+	ns := netnstest.New(t)
+	other := netnstest.New(t)
+	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40001")
+	if out := strings.TrimSpace(ns.MustRun(t, python, "-c", client, host.String())); out != "5" {
+		t.Fatalf("the client saw %s EADDRNOTAVAIL, want 5", out)
+	}
+	const ok, failed = 2, 5
+
+	ev, err := ledger.Events(nsInode(t, ns), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.Totals.Failures; got != uint64(failed) {
+		t.Errorf("failures %d, the client saw %d EADDRNOTAVAIL", got, failed)
+	}
+	// Every attempt sets SYN_SENT first; the ones that got a port also
+	// reach the server, whose accepted side never closes first.
+	if got := ev.Totals.Opens; got != uint64(ok+failed) {
+		t.Errorf("opens %d, want %d attempts", got, ok+failed)
+	}
+	if got := ev.Totals.ActiveCloses; got != uint64(ok) {
+		t.Errorf("active closes %d, want %d", got, ok)
+	}
+	dest := advisor.DestKey{Local: host, Remote: netip.AddrPortFrom(host, 9000)}
+	var byClient, byListener advisor.ConnTotals
+	for _, f := range ev.Flows {
+		switch k, isDest := f.Dest(); {
+		case isDest && k == dest && f.Command == "python3":
+			byClient.Add(f.ConnTotals)
+		case !isDest && f.LocalPort == 9000 && f.Local == host && !f.Remote.Addr().IsValid():
+			byListener.Add(f.ConnTotals)
+		}
+	}
+	if byClient != (advisor.ConnTotals{Opens: ok + failed, Failures: failed, ActiveCloses: 1}) ||
+		byListener != (advisor.ConnTotals{ActiveCloses: 1}) {
+		t.Errorf("towards %v %+v, on local port 9000 %+v; flows %+v", dest, byClient, byListener, ev.Flows)
+	}
+	quiet, err := ledger.Events(nsInode(t, other), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quiet.Totals != (advisor.ConnTotals{}) || len(quiet.Flows) != 0 {
+		t.Errorf("an idle namespace has events: %+v", quiet)
+	}
+	totals, err := ledger.NetnsTotals(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if totals[nsInode(t, ns)] != ev.Totals {
+		t.Errorf("namespace totals %+v, events %+v", totals[nsInode(t, ns)], ev.Totals)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
+}
