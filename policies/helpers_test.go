@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 

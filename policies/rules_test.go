@@ -14,10 +14,10 @@ type ruleCase struct {
 	name     string
 	mutate   func(o *observation)
 	fire     bool
-	severity string   // checked when not empty
-	changes  []Change // checked when fire; nil means none
-	contains []string // substrings of the message
-	lacks    []string // substrings the message must not hold
+	severity advisor.Severity // checked when not empty
+	changes  []Change         // checked when fire; nil means none
+	contains []string         // substrings of the message
+	lacks    []string         // substrings the message must not hold
 }
 
 func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
@@ -77,7 +77,7 @@ func TestRulePortExhaustion(t *testing.T) {
 		{name: "idle", fire: false},
 		{
 			name: "90% of 40000-40999 levelling off at 120%", mutate: func(o *observation) { *o = exhaustedHost() },
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			// Twice the plateau, 2400 ports: high rises, low stays;
 			// 40000 even, 42399 odd.
 			changes: []Change{{advisor.KeyPortRange, "40000 42399"}},
@@ -93,7 +93,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(40000, 40999)
 				o.setWorst(1000, 1000, nil)
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			// max_step 16384: 40000-57383.
 			changes:  []Change{{advisor.KeyPortRange, "40000 57383"}},
 			contains: []string{"none is left", "the demand is at least the capacity"},
@@ -124,7 +124,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				bindHeavy(o, 24000, 0.85)
 			},
-			fire: true, severity: SeverityWarning,
+			fire: true, severity: advisor.SeverityWarning,
 			// Twice the bind() use, 48000 ports, limited by max_step to
 			// 28232 + 16384 = 44616, and by 65535: high to the top, low
 			// stays.
@@ -140,7 +140,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				bindHeavy(o, 25409, 0.9)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
 		},
 		{
 			name: "bind() to port 0: 79% does not fire",
@@ -157,7 +157,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Ports.BindUtilization = 0.79
 			},
 			// Twice the 950 plateau: 1900 ports.
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41899"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41899"}},
 			contains: []string{"connect() runs short of ports towards", "once the range runs out towards a destination."},
 			lacks:    []string{"bind()", "IP_BIND_ADDRESS_NO_PORT"},
 		},
@@ -167,7 +167,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(40000, 40999)
 				o.setWorst(800, 900, nil)
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41799"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41799"}},
 		},
 		{
 			name: "open connections growing into the range within 5 minutes",
@@ -177,7 +177,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Connections.Worst.SecondsToExhaustion = ptr(300.0)
 				o.Findings.Connections.Worst.ExhaustionBasis = "growth of open connections"
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
 			contains: []string{"at the rate of growth of open connections it runs out in 5m0s"},
 		},
 		{
@@ -207,7 +207,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(32768, 65535)
 				o.setWorst(32768, 32768, nil)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
 			contains: []string{"more source addresses"},
 		},
 		{
@@ -243,7 +243,7 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 		{name: "idle", fire: false},
 		{
 			name: "active closer with reuse off", mutate: activeCloser,
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
 			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 wait in TIME_WAIT and hold 60% of its 1000 usable ports", "levels off at 96%", "tcp_tw_reuse is 0 (off)"},
 		},
 		{
@@ -270,7 +270,7 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 				o.setWorst(1000, 1000, nil)
 				o.setWorstTimeWait(1000)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}}, contains: []string{"(none is left)"},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}}, contains: []string{"(none is left)"},
 		},
 		{
 			name: "a plateau that fits: no reuse needed",
@@ -339,7 +339,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 		{name: "idle", fire: false},
 		{
 			name: "FIN_WAIT2 builds up, few orphans counted", mutate: finWait2,
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{
 				"2000 orphaned sockets in FIN_WAIT2 (of 2000)", "net.ipv4.tcp_fin_timeout (60 s)",
 				"Orphaned, they wait as timewait sockets: with the 4 in TIME_WAIT, 2004 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)",
@@ -353,7 +353,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				finWait2(o)
 				o.Findings.Orphans.Max = 0
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			lacks: []string{"tcp_max_orphans", "orphaned sockets of"},
 		},
 		{
@@ -373,7 +373,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				o.Findings.TimeWait.MaxBuckets = 4096
 				o.Findings.TimeWait.Count = 1500
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{"3500 of net.ipv4.tcp_max_tw_buckets (4096) are in use (85.4%)"},
 		},
 		{
@@ -393,7 +393,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				o.Findings.Orphans.Count = 1500
 				o.Findings.Orphans.Max = 2048
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 		},
 		{
 			name: "already at 30 s",
@@ -503,7 +503,7 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 		{name: "idle", fire: false},
 		{
 			name: "leak names process, unit, remote pattern and stuck sockets", mutate: leak,
-			fire: true, severity: SeverityCritical, changes: nil,
+			fire: true, severity: advisor.SeverityCritical, changes: nil,
 			contains: []string{
 				"412 sockets in CLOSE_WAIT (40 more than in the first of 3 CLOSE_WAIT dumps; 380 stuck in all 3)",
 				"400 held by java (pid 1234, unit orders.service)",
@@ -524,7 +524,7 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 				o.Findings.CloseWait.Pattern = advisor.PatternManyRemotes
 				o.Findings.CloseWait.Remotes = 300
 			},
-			fire: true, severity: SeverityWarning,
+			fire: true, severity: advisor.SeverityWarning,
 			contains: []string{"412 sockets in CLOSE_WAIT;", "owner unknown", "spread over 300 remotes (many-remotes)", "restarting the owning process"},
 			lacks:    []string{"stuck in all", "13"},
 		},
@@ -578,7 +578,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 				o.Findings.Queues.ListenDropsDelta = 250
 				o.Findings.Queues.Listeners = full
 			},
-			fire: true, severity: SeverityCritical, changes: nil,
+			fire: true, severity: advisor.SeverityCritical, changes: nil,
 			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "tcp_max_syn_backlog bounds the SYN queue, not the accept queue", "net.core.somaxconn (now 4096)", "listen() backlog"},
 		},
 		{
@@ -586,7 +586,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 			mutate: func(o *observation) {
 				o.Findings.Queues.Listeners = full
 			},
-			fire: true, severity: SeverityWarning, contains: []string{"1 listener(s) have a full accept queue"},
+			fire: true, severity: advisor.SeverityWarning, contains: []string{"1 listener(s) have a full accept queue"},
 		},
 		{
 			name: "queued but not full",

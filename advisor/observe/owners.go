@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // OwnerResolver maps socket inodes to the process that holds them, the way
@@ -144,7 +145,7 @@ func (r *OwnerResolver) ownerOf(p procfs.Proc, fd uintptr, ino uint32) *advisor.
 	if cgErr != nil {
 		o.Partial = true
 	} else {
-		o.Unit = UnitFromCgroups(cgroups)
+		o.Unit = netns.UnitFromCgroups(cgroups)
 	}
 	return o
 }
@@ -160,41 +161,4 @@ func parseSocketLink(target string) (uint32, bool) {
 		return 0, false
 	}
 	return uint32(ino), true
-}
-
-// UnitFromCgroups returns the systemd unit a process runs in: the first path
-// component below the slices, as systemd's cg_path_get_unit() does
-// ("/system.slice/nginx.service/worker" → "nginx.service"). It prefers the
-// unified (0::) hierarchy and falls back to the named systemd hierarchy on
-// cgroup v1 hosts. It returns "" outside units.
-func UnitFromCgroups(cgroups []procfs.Cgroup) string {
-	var v1 string
-	for _, cg := range cgroups {
-		switch {
-		case cg.HierarchyID == 0:
-			if u := UnitFromCgroupPath(cg.Path); u != "" {
-				return u
-			}
-		case len(cg.Controllers) == 1 && cg.Controllers[0] == "name=systemd":
-			v1 = UnitFromCgroupPath(cg.Path)
-		}
-	}
-	return v1
-}
-
-// UnitFromCgroupPath returns the systemd unit a cgroup path lies in (see
-// UnitFromCgroups), or "".
-func UnitFromCgroupPath(path string) string {
-	for _, c := range strings.Split(path, "/") {
-		if c == "" || strings.HasSuffix(c, ".slice") {
-			continue
-		}
-		for _, suffix := range []string{".service", ".scope", ".socket", ".mount", ".swap"} {
-			if strings.HasSuffix(c, suffix) {
-				return c
-			}
-		}
-		return ""
-	}
-	return ""
 }
