@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -122,14 +123,14 @@ func (r *OwnerResolver) socketAt(pid int, fd uintptr) (uint32, bool) {
 func (r *OwnerResolver) ownerOf(p procfs.Proc, fd uintptr, ino uint32) *advisor.Owner {
 	betweenScanAndRead(p.PID)
 	o := &advisor.Owner{PID: p.PID}
-	before, err := p.Stat()
+	before, err := statOf(p)
 	if err != nil {
 		o.Partial = true
 		return o
 	}
 	comm, commErr := p.Comm()
 	cgroups, cgErr := p.Cgroups()
-	after, err := p.Stat()
+	after, err := statOf(p)
 	if err != nil || after.Starttime != before.Starttime {
 		o.Partial = true
 		return o
@@ -148,6 +149,20 @@ func (r *OwnerResolver) ownerOf(p procfs.Proc, fd uintptr, ino uint32) *advisor.
 		o.Unit = netns.UnitFromCgroups(cgroups)
 	}
 	return o
+}
+
+// statOf is p.Stat() that returns an error where procfs v0.23.0 panics: it
+// slices past the end of a stat file that ends at the ")" closing the
+// command, or whose first "(" follows its last ")". The kernel writes
+// neither, but a process may be gone and its pid's files anything a test
+// or a fuzzer wrote.
+func statOf(p procfs.Proc) (st procfs.ProcStat, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = procfs.ProcStat{}, fmt.Errorf("/proc/%d/stat: malformed: %v", p.PID, r)
+		}
+	}()
+	return p.Stat()
 }
 
 // parseSocketLink parses an fd link target "socket:[12345]".
