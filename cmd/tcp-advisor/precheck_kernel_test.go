@@ -87,9 +87,14 @@ type precheckSections struct {
 			Name string `json:"name"`
 		} `json:"netns"`
 		Precheck *struct {
-			Dumped  bool   `json:"dumped"`
-			Summary string `json:"summary"`
-			Asked   string `json:"asked"`
+			Dumped          bool   `json:"dumped"`
+			Summary         string `json:"summary"`
+			Asked           string `json:"asked"`
+			ConnectFailures uint64 `json:"connect_failures"`
+			Holding         int    `json:"sockets_holding_ports"`
+			Usable          int    `json:"usable"`
+			Plateau         int    `json:"plateau_bound"`
+			Ahead           int    `json:"horizon_bound"`
 		} `json:"precheck"`
 		Diagnosis struct {
 			StatesComplete bool `json:"states_complete"`
@@ -196,25 +201,7 @@ func TestKernelAllNamespacesDumpsOnConnectFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all struct {
-		Namespaces []struct {
-			Netns struct {
-				Name string `json:"name"`
-			} `json:"netns"`
-			Precheck *struct {
-				Dumped          bool   `json:"dumped"`
-				Summary         string `json:"summary"`
-				ConnectFailures uint64 `json:"connect_failures"`
-				Holding         int    `json:"sockets_holding_ports"`
-				Usable          int    `json:"usable"`
-				Plateau         int    `json:"plateau_bound"`
-				Ahead           int    `json:"horizon_bound"`
-			} `json:"precheck"`
-			Diagnosis struct {
-				StatesComplete bool `json:"states_complete"`
-			} `json:"diagnosis"`
-		} `json:"namespaces"`
-	}
+	var all precheckSections
 	if err := json.Unmarshal(out, &all); err != nil {
 		t.Fatal(err)
 	}
