@@ -81,14 +81,14 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 		"time_wait_demand_bound":   flt(deref(c.TimeWaitDemandBound)),
 	})
 
-	tw := f.TimeWait
+	tw, fw := f.TimeWait, f.FinWait2
 	outgoing := 0
 	if tw.Outgoing != nil {
 		outgoing = *tw.Outgoing
 	}
 	vars["time_wait"] = cty.ObjectVal(map[string]cty.Value{
 		"count":          num(tw.Count),
-		"buckets_in_use": num(tw.BucketsInUse),
+		"buckets_in_use": num(max(tw.BucketsInUse, tw.Count+fw.OrphanedTimeWait)),
 		"outgoing":       num(outgoing),
 		"outgoing_known": cty.BoolVal(tw.Outgoing != nil),
 		"max_buckets":    num(tw.MaxBuckets),
@@ -96,7 +96,6 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 		"overflow_delta": flt(tw.OverflowDelta),
 	})
 
-	fw := f.FinWait2
 	vars["fin_wait2"] = cty.ObjectVal(map[string]cty.Value{
 		"count":               num(fw.Count),
 		"orphaned":            num(fw.Orphaned),
