@@ -211,8 +211,8 @@ type DetailedSocket struct {
 	// the same backlog as the accept queue (inet_csk_reqsk_queue_is_full).
 	// Counted only when the dump had SYN_RECV.
 	SynRecv uint32 `json:"syn_recv"`
-	Inode uint32 `json:"inode"`
-	Owner *Owner `json:"owner,omitempty"`
+	Inode   uint32 `json:"inode"`
+	Owner   *Owner `json:"owner,omitempty"`
 }
 
 // Owner is the process holding a socket and the systemd unit it runs in.

@@ -676,8 +676,8 @@ func TestDefaultsFixtures(t *testing.T) {
 	}{
 		{file: "idle.json"},
 		{
-			file:    "exhaustion.json",
-			fired:   []string{"port-exhaustion", "time-wait-reuse"},
+			file:  "exhaustion.json",
+			fired: []string{"port-exhaustion", "time-wait-reuse"},
 			// bind() to port 0 runs short on its own: the range grows for it
 			// (twice its 900 ports); connect() needs tcp_tw_reuse = 1 alone.
 			changes: []Change{{advisor.KeyPortRange, "40000 41799"}, {advisor.KeyTwReuse, "1"}},
