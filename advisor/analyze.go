@@ -157,7 +157,7 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 			old := before.Sockets.PerDestination[r.key]
 			g := round4(float64(d.PortsUnavailable-prev.unavailable(r.key, old)) / dt)
 			d.GrowthPerSecond = &g
-			open = round4(float64(r.count.Open()-old.Open()) / dt)
+			open = openGrowth(r.count.Open()-old.Open(), dt, f.Ports.Usable)
 		}
 		rules.exhaustion(&d, r.count, open)
 		f.Destinations = append(f.Destinations, d)
@@ -167,6 +167,18 @@ func analyzePorts(f *Findings, recent []Snapshot) {
 		f.Connections.Worst = &worst
 	}
 	analyzeSources(f, last, bindable)
+}
+
+// openGrowth is the growth per second of a destination's open connections
+// from the change between two dumps dt seconds apart. A change of a couple
+// of sockets, or under 1 % of the usable ports, is a connection caught
+// between its SYN and its close, not a leak: it counts as none, so one
+// dump that catches a burst does not set a time to exhaustion.
+func openGrowth(delta int, dt float64, usable int) float64 {
+	if delta <= max(2, usable/100) {
+		return 0
+	}
+	return round4(float64(delta) / dt)
 }
 
 // rankedDest is one destination's key, counts and figures while
