@@ -54,6 +54,12 @@ func readmeScenarios() map[string]observation {
 	o.Findings.Queues.ListenOverflowsDelta, o.Findings.Queues.ListenDropsDelta = 250, 250
 	o.Findings.Queues.Listeners = []advisor.ListenerQueue{{Address: "0.0.0.0:80", Queued: 512, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}}}
 	out["listen-queue-overflow"] = o
+
+	o = idleHost()
+	o.setSysctl(advisor.KeySyncookies, "0")
+	o.Findings.Queues.ReqQFullDropDelta = 235
+	o.Findings.Queues.SynQueues = []advisor.SynQueue{{Address: "0.0.0.0:443", SynRecv: 129, Backlog: 128, Owner: &advisor.Owner{PID: 812, Command: "envoy", Unit: "envoy.service"}}}
+	out["syn-queue-overflow"] = o
 	return out
 }
 

@@ -598,7 +598,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 				o.Findings.Queues.Listeners = full
 			},
 			fire: true, severity: SeverityCritical, changes: nil,
-			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "tcp_max_syn_backlog bounds the SYN queue, not the accept queue", "net.core.somaxconn (now 4096)", "listen() backlog"},
+			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "net.ipv4.tcp_max_syn_backlog bounds neither", "net.core.somaxconn (now 4096)", "listen() backlog"},
 		},
 		{
 			name: "a full accept queue without overflow yet",
@@ -735,4 +735,34 @@ func TestAcceptancePortRange(t *testing.T) {
 	if (pr.Low+pr.High)%2 == 0 {
 		t.Errorf("%v: low and high of the same parity", pr)
 	}
+}
+
+func TestRuleSynQueueOverflow(t *testing.T) {
+	full := func(o *observation) {
+		o.Findings.Queues.SynQueues = []advisor.SynQueue{{Address: "10.0.0.1:443", SynRecv: 9, Backlog: 8}}
+	}
+	runRuleCases(t, "syn-queue-overflow", []ruleCase{
+		{name: "idle", fire: false},
+		{name: "a SYN queue below its backlog", mutate: func(o *observation) {
+			o.Findings.Queues.SynQueues = []advisor.SynQueue{{Address: "10.0.0.1:443", SynRecv: 8, Backlog: 8}}
+		}},
+		{
+			name: "full, syncookies off: SYNs dropped", mutate: func(o *observation) {
+				full(o)
+				o.setSysctl(advisor.KeySyncookies, "0")
+				o.Findings.Queues.ReqQFullDropDelta = 235
+			},
+			fire: true, severity: SeverityCritical,
+			contains: []string{"the SYN queue of 10.0.0.1:443 holds 9 request(s) in SYN_RECV against its limit of 8", "235 SYNs found it full and were dropped (TCPReqQFullDrop)", "Turn net.ipv4.tcp_syncookies back on", "last quarter"},
+		},
+		{
+			name: "cookies answered", mutate: func(o *observation) {
+				full(o)
+				o.Findings.Queues.ReqQFullDoCookiesDelta = 40
+			},
+			fire: true, severity: SeverityWarning,
+			contains: []string{"40 SYNs found it full and were answered with a syncookie"},
+			lacks:    []string{"Turn net.ipv4.tcp_syncookies back on"},
+		},
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,4 +141,76 @@ func TestKernelIPv6Destination(t *testing.T) {
 		t.Errorf("plan exit %d: %+v; want tcp_tw_reuse = 1", code, p.Changes)
 	}
 	t.Logf("IPv6: %d ports held towards %s, %d in TIME_WAIT, full %v", w.PortsInUse, w.Remote, w.TimeWait, w.Full)
+}
+
+// TestKernelSynQueueOverflow: with tcp_syncookies 0 and somaxconn 8, a
+// listener whose SYN-ACKs never reach the client (the backend sends them
+// to a MAC address nobody has) keeps its request sockets in SYN_RECV
+// until its SYN queue is full, and drops every further SYN
+// (TCPReqQFullDrop). diagnose finds the listener, its SYN_RECV count and
+// the backlog that limits it; the plan explains it.
+func TestKernelSynQueueOverflow(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	client, backend := netnstest.New(t), netnstest.New(t)
+	netnstest.Link(t, client, backend, "10.99.2.1/24", "10.99.2.2/24")
+	backend.SetSysctl(t, "net.core.somaxconn", "8")
+	backend.SetSysctl(t, "net.ipv4.tcp_syncookies", "0")
+	dev := strings.Fields(backend.MustRun(t, "sh", "-c", "ls /sys/class/net | grep veth"))[0]
+	backend.MustRun(t, "ip", "neigh", "replace", "10.99.2.1", "lladdr", "02:00:00:00:99:01", "dev", dev, "nud", "permanent")
+	// Go listens with somaxconn as its backlog: min(8, 8).
+	backend.Start(t, "ready", loadBin, "serve", "-addr", "10.99.2.2:9000")
+	before := netstatCounter(t, backend, "TCPReqQFullDrop")
+	client.MustRun(t, loadBin, "dial", "-addr", "10.99.2.2:9000", "-rate", "40", "-conc", "40", "-duration", "3s")
+	drops := netstatCounter(t, backend, "TCPReqQFullDrop") - before
+
+	var d struct {
+		Queues struct {
+			SynQueues []struct {
+				Address string `json:"address"`
+				SynRecv int    `json:"syn_recv"`
+				Backlog int    `json:"backlog"`
+			} `json:"syn_queues"`
+		} `json:"queues"`
+	}
+	diagnoseInto(t, backend, advisorBin, &d, "--samples", "1")
+	inSS := ssCount(t, backend, "syn-recv")
+	t.Logf("TCPReqQFullDrop +%d; ss: %d SYN-RECV; tool: %+v", drops, inSS, d.Queues.SynQueues)
+	if drops == 0 {
+		t.Fatal("no SYN was dropped: the test proves nothing")
+	}
+	if q := d.Queues.SynQueues; len(q) != 1 || q[0].Address != "10.99.2.2:9000" || q[0].Backlog != 8 || q[0].SynRecv != inSS || q[0].SynRecv < 8 {
+		t.Errorf("SYN queues %+v: want 10.99.2.2:9000 with its %d SYN_RECV against a backlog of 8", q, inSS)
+	}
+	out, _, _ := runExit(t, backend, advisorBin, "plan", "--samples", "2", "--interval", "1s", "--state-dir", t.TempDir())
+	for _, want := range []string{"syn-queue-overflow", "SYN queue of 10.99.2.2:9000", "against its limit of 8"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// diagnoseInto runs diagnose --format json in ns and decodes it into v.
+func diagnoseInto(t *testing.T, ns *netnstest.NS, bin string, v any, args ...string) {
+	t.Helper()
+	out := ns.MustRun(t, bin, append([]string{"diagnose", "--format", "json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// netstatCounter reads one TcpExt counter in ns.
+func netstatCounter(t *testing.T, ns *netnstest.NS, name string) int {
+	t.Helper()
+	lines := strings.Split(ns.MustRun(t, "cat", "/proc/net/netstat"), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		keys, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		for j := range keys {
+			if keys[0] == "TcpExt:" && keys[j] == name && j < len(vals) {
+				n, _ := strconv.Atoi(vals[j])
+				return n
+			}
+		}
+	}
+	t.Fatalf("no TcpExt %s", name)
+	return 0
 }
