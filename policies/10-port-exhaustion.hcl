@@ -27,8 +27,10 @@ locals {
   # FIN_WAIT2 ones (30-fin-wait2.hcl), the range is sized for the plateau
   # those leave, and widened only if that plateau does not fit. A widening
   # then waits for the next evaluation, once they are in effect.
-  reuse_frees     = !worst.tw_reuse_in_effect && sysctl.tcp_tw_reuse != 1 && worst.plateau_with_reuse < worst.plateau && worst.time_wait >= 0.5 * max(worst.ports_unavailable, 1)
-  orphans_lead    = worst.fin_wait2_orphaned >= 0.5 * max(worst.ports_unavailable, 1)
+  # will_set: only where the rule that makes the smaller change is enabled
+  # and its guardrail allows it.
+  reuse_frees     = will_set("time-wait-reuse", "net.ipv4.tcp_tw_reuse", 1) && !worst.tw_reuse_in_effect && sysctl.tcp_tw_reuse != 1 && sysctl.tcp_timestamps != 0 && worst.plateau_with_reuse < worst.plateau && worst.time_wait >= 0.5 * max(worst.ports_unavailable, 1)
+  orphans_lead    = will_set("fin-wait2-orphans", "net.ipv4.tcp_fin_timeout", sysctl.tcp_fin_timeout - 1) && worst.fin_wait2_orphaned >= 0.5 * max(worst.ports_unavailable, 1)
   after_reuse     = local.reuse_frees ? worst.plateau_with_reuse : worst.plateau
   after_fin       = local.after_reuse - worst.orphan_plateau + ceil(worst.orphan_close_rate * bounded("net.ipv4.tcp_fin_timeout", 0))
   needed_plateau  = local.orphans_lead ? local.after_fin : local.after_reuse

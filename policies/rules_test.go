@@ -766,3 +766,29 @@ func TestRuleSynQueueOverflow(t *testing.T) {
 		},
 	})
 }
+
+// TestSmallerChangeOnlyWhereItCanBeMade: port-exhaustion leaves the
+// destination to tcp_tw_reuse = 1 only where time-wait-reuse can propose
+// it; disabled, or forbidden by a guardrail, the range is widened at once.
+func TestSmallerChangeOnlyWhereItCanBeMade(t *testing.T) {
+	o := exhaustedHost()
+	o.Findings.Ports.BindUtilization = 0.1
+	for name, src := range map[string]string{
+		"defaults":              "",
+		"reuse rule disabled":   "rule \"time-wait-reuse\" {\n  enabled = false\n}\n",
+		"reuse 1 not permitted": "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [0, 2]\n}\n",
+	} {
+		set, diags := load(defaultSources(), []source{{name: "site.hcl", src: []byte(src)}})
+		if diags.HasErrors() {
+			t.Fatal(diagString(diags))
+		}
+		recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+		if diags.HasErrors() {
+			t.Fatal(diagString(diags))
+		}
+		widened := find(recs, "port-exhaustion") != nil
+		if widened != (name != "defaults") {
+			t.Errorf("%s: port-exhaustion fired %v", name, widened)
+		}
+	}
+}
