@@ -41,9 +41,9 @@ locals {
   # into them within ten minutes.
   connect_short = worst.known && (local.needed_plateau >= 0.9 * worst.ports_usable || (worst.runs_out && worst.exhaustion_basis == "growth of open connections" && worst.seconds_to_exhaustion < 600) || (worst.runs_out && !local.smaller_changes && worst.seconds_to_exhaustion < 600))
   # bind(): sockets on one source address hold 80 % of the range — unless
-  # one destination's connections alone hold them and a smaller change
-  # frees that destination's ports.
-  bind_short = ports.bind_utilization >= 0.8 && !(local.smaller_changes && ports.distinct_in_use <= worst.ports_in_use)
+  # one destination's own connections hold them all: its plateau, above,
+  # decides for those.
+  bind_short = ports.bind_utilization >= 0.8 && !(worst.known && ports.distinct_in_use <= worst.ports_in_use)
   # Ports to ask for: twice the plateau (or the bind() use). A full
   # destination's demand is unseen — connect() calls that fail count
   # nowhere — and at least its capacity: as much as one step allows.

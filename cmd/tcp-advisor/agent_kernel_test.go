@@ -224,7 +224,7 @@ func TestKernelAgentKilledThenRollback(t *testing.T) {
 	agent := startAgent(t, ns, advisorBin, "--mode", "enforce", "--interval", "1s", "--state-dir", stateDir)
 	dial(t, ns, loadBin, 300, 8*time.Second)
 	agent.stop(t, syscall.SIGKILL)
-	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got == "40000 40999" {
+	if got := ns.Sysctl(t, "net.ipv4.tcp_tw_reuse"); got == "0" {
 		t.Fatalf("nothing was applied before the kill:\n%s", agent.log.String())
 	}
 	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)
