@@ -85,6 +85,17 @@ func (s *Set) portRangeLimits(sc advisor.Sysctls, cur advisor.PortRange) widenLi
 		l.floor = max(l.floor, sc.Int(advisor.KeyUnprivilegedPortStart), int(*g.Min))
 	}
 	l.ceiling = min(l.ceiling, int(max(*g.Max, 0)))
+	// A reserved block of ports above the range — ports services open on
+	// demand, such as reserve = ["49152-65535"] — is a ceiling: the range
+	// grows up to it, not into it, since the ports it took in would be
+	// reserved again and add nothing. Single reserved ports are reserved
+	// in ip_local_reserved_ports when the range takes them in.
+	for _, r := range g.Reserve {
+		if r.High > r.Low && r.Low > cur.High {
+			l.ceiling = min(l.ceiling, r.Low-1)
+			break
+		}
+	}
 	if g.MaxStep != nil {
 		l.maxStep = *g.MaxStep
 	}
