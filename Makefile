@@ -23,7 +23,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
 LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: all build deps test unit fuzz lint bench soak clean
+.PHONY: all build deps test unit policy-test policy-test-update policy-recordings fuzz lint bench soak clean
 
 all: build
 
@@ -35,9 +35,28 @@ build:
 	packaging/gen-docs.sh $(BIN) $(dir $(BIN))
 
 # test runs everything: unit tests, kernel tests in scratch network namespaces
-# (as root), system tests in a systemd-nspawn container, and a short fuzz of
-# each parser. Under CI=true nothing may skip for lack of root or tools.
-test: deps build lint unit fuzz
+# (as root), system tests in a systemd-nspawn container, the default
+# policies' tests against their recordings, and a short fuzz of each parser.
+# Under CI=true nothing may skip for lack of root or tools.
+test: deps build lint unit policy-test fuzz
+
+# policy-test runs the default policies' tests (policies/*.hcltest) with the
+# binary just built, as an operator runs a site's.
+policy-test: build
+	$(BIN) test policies/
+
+# policy-test-update rewrites the expect blocks of the default policies'
+# tests to the outcome the policies reach now, after a deliberate change of
+# outcome: review the diff before committing it.
+policy-test-update: build
+	$(BIN) test --update policies/
+
+# policy-recordings records again, as root, the kernel scenarios the default
+# policies' tests replay (policies/testdata/recordings); then
+# `make policy-test-update` brings the expectations in line.
+policy-recordings:
+	CI=true TCP_ADVISOR_RECORD_SCENARIOS=$(CURDIR)/policies/testdata/recordings $(GO) test -count=1 -timeout 10m \
+		-run 'TestKernel(NginxWithoutKeepalive|PythonLeak|FinWait2TowardsAPeerThatNeverCloses|ReuseOnLoopbackNeedsNothing|PlateauNeverWidened)$$' ./cmd/tcp-advisor/
 
 # deps installs the Debian packages the kernel and system tests use, when
 # missing: ip (iproute2), ss, sysctl (procps), unshare, nsenter and setpriv

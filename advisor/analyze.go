@@ -287,6 +287,11 @@ func (r portRules) unavailable(k DestKey, c DestCount) int {
 	if r.reuseInEffect(k) {
 		return c.InUse - (c.TimeWait - c.TimeWaitYoung)
 	}
+	if r.reuse == 2 && r.timestamps {
+		// Reuse 2 also takes a TIME_WAIT socket bound to lo, whatever
+		// its addresses (tw_bound_dev_if == LOOPBACK_IFINDEX).
+		return c.InUse - (c.TimeWaitOnLo - c.TimeWaitOnLoYoung)
+	}
 	return c.InUse
 }
 

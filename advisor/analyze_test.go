@@ -354,3 +354,26 @@ func TestOpenGrowthIgnoresBursts(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeWaitBoundToLo: with tcp_tw_reuse = 2, a TIME_WAIT socket bound to
+// lo is reused whatever its addresses, so towards a non-loopback address
+// only the young ones among them block connect().
+func TestTimeWaitBoundToLo(t *testing.T) {
+	sc := MustSysctls(map[string]string{
+		KeyPortRange: "40000 40999", KeyReservedPorts: "", KeyFinTimeout: "60",
+		KeyTwReuse: "2", KeyTwReuseDelay: "1000", KeyTimestamps: "1", KeyUnprivilegedPortStart: "1024",
+	})
+	r := newPortRules(sc, 1000)
+	k := dest("10.0.0.2:80")
+	for _, tt := range []struct {
+		c    DestCount
+		want int
+	}{
+		{DestCount{InUse: 100, TimeWait: 100, TimeWaitYoung: 10}, 100},
+		{DestCount{InUse: 100, TimeWait: 100, TimeWaitYoung: 10, TimeWaitOnLo: 60, TimeWaitOnLoYoung: 6}, 46},
+	} {
+		if got := r.unavailable(k, tt.c); got != tt.want {
+			t.Errorf("%+v: %d unavailable, want %d", tt.c, got, tt.want)
+		}
+	}
+}

@@ -88,27 +88,33 @@ type DestKey struct {
 type DestCount struct {
 	// InUse counts the sockets holding a local port towards it, in any
 	// state; TimeWait the part of them in TIME_WAIT.
-	InUse    int
-	TimeWait int
+	InUse    int `json:"in_use"`
+	TimeWait int `json:"time_wait"`
 	// The TIME_WAIT sockets by age (60 s less idiag_expires, the time
 	// left): younger than tcp_tw_reuse_delay, which connect() cannot
 	// reuse even where tcp_tw_reuse is in effect; younger than RateWindow,
 	// the arrivals that give the close rate; and within RateWindow of
 	// expiring.
-	TimeWaitYoung    int
-	TimeWaitRecent   int
-	TimeWaitExpiring int
+	TimeWaitYoung    int `json:"time_wait_young"`
+	TimeWaitRecent   int `json:"time_wait_recent"`
+	TimeWaitExpiring int `json:"time_wait_expiring"`
 	// FinWait2Orphaned counts the orphaned FIN_WAIT2 sockets towards it:
 	// closed by their process, waiting tcp_fin_timeout for the peer's FIN
 	// (as timewait sockets in substate FIN_WAIT2 once their FIN is
 	// acknowledged). tcp_tw_reuse never takes their ports. By age, as for
 	// TIME_WAIT: younger than RateWindow, and within RateWindow of going.
-	FinWait2Orphaned int
-	FinWait2Recent   int
-	FinWait2Expiring int
+	// TimeWaitOnLo counts the TIME_WAIT sockets bound to the loopback
+	// device (SO_BINDTODEVICE "lo"), TimeWaitOnLoYoung those of them
+	// younger than tcp_tw_reuse_delay: tcp_tw_reuse = 2 reuses such a
+	// socket whatever its addresses (tcp_twsk_unique).
+	TimeWaitOnLo      int `json:"time_wait_on_lo,omitempty"`
+	TimeWaitOnLoYoung int `json:"time_wait_on_lo_young,omitempty"`
+	FinWait2Orphaned  int `json:"fin_wait2_orphaned"`
+	FinWait2Recent    int `json:"fin_wait2_recent"`
+	FinWait2Expiring  int `json:"fin_wait2_expiring"`
 	// Inodes samples the sockets towards it that a process holds (not in
 	// TIME_WAIT): their owners are who opens the connections.
-	Inodes [SampledInodes]uint32
+	Inodes [SampledInodes]uint32 `json:"inodes"`
 }
 
 // Open counts the sockets towards the destination that are not closed:

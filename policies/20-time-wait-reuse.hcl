@@ -21,7 +21,8 @@ locals {
 
 rule "time-wait-reuse" {
   topic    = "time-wait"
-  severity = worst.full ? "critical" : "warning"
+  # Critical as port-exhaustion is: full, at 90 % now, or out within a minute.
+  severity = worst.full || worst.utilization >= 0.9 || (worst.runs_out && worst.seconds_to_exhaustion < 60) ? "critical" : "warning"
 
   when = sysctl.tcp_tw_reuse != 1 && sysctl.tcp_timestamps != 0 && local.closed_hold_ports && local.short
 

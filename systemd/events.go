@@ -177,6 +177,10 @@ const (
 	FieldPolicyChecksum = "POLICY_CHECKSUM"
 	FieldStateFile      = "STATE_FILE" // state file an event is about (or where it was moved)
 	FieldErrno          = "ERRNO"      // errno name of a failed write, such as EINVAL
+	// FieldRecording is the recording the flight recorder wrote when a
+	// critical finding started or a change was applied: replay it with
+	// `tcp-advisor plan --replay FILE`.
+	FieldRecording = "RECORDING"
 )
 
 // Fields the Logger sets itself; an Event may not carry them.

@@ -169,6 +169,10 @@ func newAggregator(states advisor.StateSet, cfg DumpConfig) *aggregator {
 	}
 }
 
+// loopbackIfIndex is LOOPBACK_IFINDEX: a timewait socket's idiag_if is the
+// device it was bound to (tw_bound_dev_if).
+const loopbackIfIndex = 1
+
 // idiag_timer values (inet_diag_msg): the keepalive timer, which also
 // times an orphan's FIN_WAIT2 while it is a full socket, and a timewait
 // socket's timer (inet_twsk_diag_fill).
@@ -268,6 +272,12 @@ func (a *aggregator) add(m diagMsg) {
 			age := time.Duration(timeWaitMs-left) * time.Millisecond
 			if age < a.cfg.ReuseDelay {
 				c.TimeWaitYoung++
+			}
+			if m.IfIndex == loopbackIfIndex {
+				c.TimeWaitOnLo++
+				if age < a.cfg.ReuseDelay {
+					c.TimeWaitOnLoYoung++
+				}
 			}
 			if timeWaitMs-left < rateWindowMs {
 				c.TimeWaitRecent++

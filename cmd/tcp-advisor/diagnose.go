@@ -23,7 +23,8 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	format, formatOK := formatFlag(fs)
 	check := fs.Bool("check", false, "behave as a monitoring plugin: print one summary line with performance data and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a usage error)")
 	sel, selOK := namespaceFlags(fs)
-	err := parseFlags(fs, args, formatOK, samplesOK, selOK)
+	rp, rpOK := replayFlags(fs)
+	err := parseFlags(fs, args, formatOK, samplesOK, selOK, rpOK, replayAlone(fs, rp))
 	var ue usageError
 	if errors.As(err, &ue) && checkAsked(fs, args, check) {
 		// A monitoring plugin called wrongly has not checked anything: its
@@ -35,18 +36,21 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	judgeAll := func(set *policies.Set) ([]orchestrate.TargetJudgement, bool, error) {
+		return judgements(rp, "diagnose", *sel, set, *samples, *interval, stderr)
+	}
 	if *check {
-		return diagnoseCheck(*policyPaths, *sel, *samples, *interval, stdout, stderr)
+		return diagnoseCheck(*policyPaths, judgeAll, stdout, stderr)
 	}
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
-	js, err := judge(*sel, set, *samples, *interval, stderr)
+	js, many, err := judgeAll(set)
 	if err != nil {
 		return err
 	}
-	if !sel.Many() {
+	if !many {
 		j := js[0]
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			return err
@@ -142,7 +146,7 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 // the check from judging — policies that do not load, an observation or a
 // rule that fails — is UNKNOWN, never OK. Over several namespaces the worst
 // one decides, and the line names it.
-func diagnoseCheck(policyPaths []string, sel orchestrate.Selection, samples int, interval time.Duration, stdout, stderr io.Writer) error {
+func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]orchestrate.TargetJudgement, bool, error), stdout, stderr io.Writer) error {
 	unknown := func(err error) error {
 		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
 		return exitError{code: unknownStatus}
@@ -151,7 +155,7 @@ func diagnoseCheck(policyPaths []string, sel orchestrate.Selection, samples int,
 	if err != nil {
 		return unknown(err)
 	}
-	js, err := judge(sel, set, samples, interval, stderr)
+	js, many, err := judgeAll(set)
 	if err != nil {
 		return unknown(err)
 	}
@@ -166,7 +170,7 @@ func diagnoseCheck(policyPaths []string, sel orchestrate.Selection, samples int,
 		l, s := j.Diagnosis().Check()
 		if s > status {
 			line, status = l, s
-			if sel.Many() {
+			if many {
 				line = strings.Replace(line, " - ", fmt.Sprintf(" - namespace %s: ", j.NS), 1)
 			}
 		}

@@ -152,7 +152,7 @@ func TestBashCompletion(t *testing.T) {
 		words []string
 		want  string
 	}{
-		{[]string{""}, "diagnose plan validate run apply rollback status version --help --version"},
+		{[]string{""}, "diagnose plan record test validate run apply rollback status version --help --version"},
 		{[]string{"ro"}, "rollback"},
 		{[]string{"--v"}, "--version"},
 		{[]string{"run", "--"}, "--" + strings.Join(visible(t)["run"], " --")},

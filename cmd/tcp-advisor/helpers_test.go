@@ -29,19 +29,11 @@ func TestMain(m *testing.M) {
 // test ends.
 func nobodyBinary(t *testing.T, bin string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "tcp-advisor-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	b, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	copied := filepath.Join(dir, filepath.Base(bin))
+	copied := filepath.Join(nobodyDir(t), filepath.Base(bin))
 	if err := os.WriteFile(copied, b, 0o755); err != nil {
 		t.Fatal(err)
 	}

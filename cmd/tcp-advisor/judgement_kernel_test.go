@@ -116,11 +116,14 @@ func changeTo(p planJSON, key string) (string, bool) {
 // wider range or tcp_tw_reuse = 1 would change nothing.
 func TestKernelReuseOnLoopbackNeedsNothing(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
+	start := time.Now()
 	ns := netnstest.New(t)
 	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "2")
 	dl := startDial(t, ns, loadBin, "127.0.0.1:9000", 200, 14*time.Second, true)
-	time.Sleep(8 * time.Second)
+	time.Sleep(6 * time.Second)
+	recordScenario(t, ns, advisorBin, "loopback-tw-reuse-2", 2*time.Second)
+	time.Sleep(time.Until(start.Add(8 * time.Second)))
 
 	d := diagnoseWorst(t, ns, advisorBin)
 	w := d.Connections.Worst
@@ -210,11 +213,16 @@ func TestKernelPlateauNeverWidened(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ns := exhaustionNS(t)
+			start := time.Now()
 			dl := startDial(t, ns, loadBin, "127.0.0.1:9000", tc.rate, 75*time.Second, true)
 			time.Sleep(tc.agentAfter)
 			state := t.TempDir()
 			agent := startAgent(t, ns, advisorBin, "--mode", "enforce", "--interval", "1s", "--detail-interval", "5s", "--state-dir", state)
-			time.Sleep(72*time.Second - tc.agentAfter)
+			time.Sleep(70*time.Second - tc.agentAfter)
+			if tc.agentAfter > 0 {
+				recordScenario(t, ns, advisorBin, "steady-backend", 2*time.Second)
+			}
+			time.Sleep(time.Until(start.Add(72 * time.Second)))
 			d := diagnoseWorst(t, ns, advisorBin)
 			agent.stop(t, 15)
 			dl.wait()

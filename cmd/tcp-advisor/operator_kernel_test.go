@@ -122,12 +122,27 @@ http {
 	// Sample from the second second on: while the ports last, the
 	// connections nginx has open name it; once the destination is full
 	// its connect() calls fail and leave nothing open to see.
+	// The agent watches too, dry-run, with its flight recorder.
+	agentState := nobodyDir(t)
+	agent := startAgent(t, ns, advisorBin, "--mode", "dry-run", "--interval", "1s", "--detail-interval", "1s", "--state-dir", agentState)
 	time.Sleep(2 * time.Second)
-	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir())
+	recording := filepath.Join(nobodyDir(t), "nginx-lb.json.gz")
+	out, stderr, code := runExit(t, ns, advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir(), "--record", recording)
 	var p planJSON
 	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
 		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
 	}
+	// The recording replays to the same plan elsewhere: in a fresh
+	// namespace with nothing in it, as nobody.
+	elsewhere := netnstest.New(t)
+	replayed, stderr, code := runExit(t, elsewhere, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		nobodyBinary(t, advisorBin), "plan", "--format", "json", "--detailed-exitcode", "--replay", recording)
+	if code != 2 || replayed != out {
+		t.Errorf("replayed plan (exit %d) differs from the live one:\n%s\nlive:\n%s%s", code, replayed, out, stderr)
+	}
+	keepScenario(t, recording, "nginx-lb")
+	agent.stop(t, syscall.SIGTERM)
+	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
 	if len(p.Changes) != 1 || p.Changes[0].Key != "net.ipv4.tcp_tw_reuse" || p.Changes[0].To != "1" {
 		t.Fatalf("plan %+v: want tcp_tw_reuse = 1 alone", p.Changes)
 	}
@@ -208,4 +223,5 @@ func TestKernelPythonLeak(t *testing.T) {
 	if !strings.Contains(text, "file descriptors of its limit of 1024 (RLIMIT_NOFILE") || !strings.Contains(text, "python3 (pid") {
 		t.Errorf("the report does not give the descriptors against the limit:\n%s", text)
 	}
+	recordScenario(t, ns, advisorBin, "python-close-wait-leak", 3*time.Second)
 }

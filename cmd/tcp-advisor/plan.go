@@ -56,6 +56,21 @@ func ruleFailures(j orchestrate.Judgement, stderr io.Writer) error {
 	return nil
 }
 
+// planState reads the state of j's namespace, for its cooldowns and
+// managed keys. plan never writes: a state file it cannot read only loses
+// it what it would have taken into account. A replay plans as on a host
+// where tcp-advisor has changed nothing.
+func planState(rp *replayOptions, j orchestrate.TargetJudgement, stateDir string) (*remediate.State, error) {
+	if rp.file != "" {
+		return nil, nil
+	}
+	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	if err != nil {
+		return nil, err
+	}
+	return remediate.NewStore(j.StateDir(stateDir, here)).Load()
+}
+
 func runPlan(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan")
 	policyPaths := policyFlag(fs)
@@ -64,18 +79,15 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	stateDir := fs.String("state-dir", defaultStateDir, "state directory, read for cooldowns and managed keys (never written)")
 	samples, interval, samplesOK := sampleFlags(fs, 2)
 	sel, selOK := namespaceFlags(fs)
-	if err := parseFlags(fs, args, formatOK, samplesOK, selOK); err != nil {
+	rp, rpOK := replayFlags(fs)
+	if err := parseFlags(fs, args, formatOK, samplesOK, selOK, rpOK, replayAlone(fs, rp)); err != nil {
 		return err
 	}
 	set, err := loadPolicies(*policyPaths, stderr)
 	if err != nil {
 		return err
 	}
-	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
-	if err != nil {
-		return err
-	}
-	js, err := judge(*sel, set, *samples, *interval, stderr)
+	js, many, err := judgements(rp, "plan", *sel, set, *samples, *interval, stderr)
 	if err != nil {
 		return err
 	}
@@ -88,9 +100,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			sections = append(sections, namespaceSection{Netns: j.NS, Error: j.Err.Error()})
 			continue
 		}
-		// plan never writes: a state file it cannot read only loses it
-		// the cooldowns and managed keys it would have taken into account.
-		st, err := remediate.NewStore(j.StateDir(*stateDir, here)).Load()
+		st, err := planState(rp, j, *stateDir)
 		var ce *remediate.CorruptError
 		switch {
 		case errors.As(err, &ce):
@@ -103,7 +113,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		errs = append(errs, ruleFailures(j.Judgement, stderr))
 		plan := j.Plan(set, st)
 		actionable = actionable || plan.Actionable()
-		if !sel.Many() {
+		if !many {
 			if *format == "json" {
 				errs = append(errs, plan.WriteJSON(stdout))
 			} else {
@@ -118,7 +128,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout)
 		}
 	}
-	if sel.Many() && *format == "json" {
+	if many && *format == "json" {
 		errs = append(errs, writeSectionsJSON(stdout, sections))
 	}
 	if err := errors.Join(errs...); err != nil {

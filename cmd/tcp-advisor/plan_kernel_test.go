@@ -15,6 +15,7 @@ import (
 )
 
 type planJSON struct {
+	Level   string `json:"level"`
 	Changes []struct {
 		Key, From, To, Rule, Reason string
 	} `json:"changes"`

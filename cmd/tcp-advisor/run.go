@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
@@ -27,6 +28,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	textfile := fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)")
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)")
 	top := fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series")
+	flight := durationFlag(fs, "flight-recorder", record.DefaultKeep, "how far back the flight recorder keeps frames in the state directory; a critical finding or an applied change writes them to a recording the journal entry names (RECORDING=)")
+	flightSize := fs.Int("flight-recorder-size", record.DefaultMaxBytes>>20, "MiB the flight recorder keeps at most per namespace; 0 turns it off")
 	all := fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -40,6 +43,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *detail < time.Second {
 		return usagef("--detail-interval %s: want 1s or more", *detail)
 	}
+	if *flightSize < 0 {
+		return usagef("--flight-recorder-size %d: want MiB, 0 or more", *flightSize)
+	}
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
@@ -49,6 +55,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
+	if *flightSize > 0 {
+		cfg.FlightRecorder, cfg.FlightRecorderBytes = *flight, int64(*flightSize)<<20
+	}
 	if *textfile != "" || *listen != "" {
 		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
 		cfg.Metrics = m

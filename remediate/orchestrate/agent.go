@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +69,11 @@ type Config struct {
 	AllNamespaces bool
 	Paths         Paths
 	StateDir      string
+	// FlightRecorder is how far back the flight recorder keeps frames in
+	// each namespace's state directory, in at most FlightRecorderBytes;
+	// zero turns it off.
+	FlightRecorder      time.Duration
+	FlightRecorderBytes int64
 }
 
 // Agent runs the loop. Create it with New.
@@ -88,14 +94,9 @@ type Agent struct {
 	metricsFailing bool
 	// ticks are the tick figures Health reports.
 	ticks tickFigures
+	// host names the host in recordings.
+	host string
 }
-
-// How many snapshots the agent keeps: six ticks for rates, and three
-// CLOSE_WAIT dumps (about two minutes at the default cadence) for leaks.
-const (
-	recentSize  = 6
-	detailsSize = 3
-)
 
 // New returns an agent working on the session's state and sysctls. It
 // loads the policies and checks the state belongs to this network
@@ -105,6 +106,8 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 		cfg.DetailEvery = time.Minute
 	}
 	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
+	a.host, _ = os.Hostname()
+	a.fly(a.own)
 	if err := session.CheckNamespace(); err != nil {
 		return nil, err
 	}
@@ -310,13 +313,9 @@ func (a *Agent) tickIn(w *watch) {
 		w.lastDump = now
 	}
 	a.noteDegraded(w, snap.Degraded)
-	w.recent = keepLast(append(w.recent, snap), recentSize)
-	// CLOSE_WAIT history keeps the detail cadence even when the pre-check
-	// makes every tick dump, so "stuck" spans minutes, not seconds.
-	if depth == observe.Detail && snap.Sockets != nil {
-		w.details = keepLast(append(w.details, snap), detailsSize)
-	}
-	findings := advisor.AnalyzeWithDumps(merge(w.details, w.recent), w.details)
+	w.history.Add(snap, depth == observe.Detail)
+	a.recordFrame(w, snap, depth == observe.Detail)
+	findings := w.history.Analyze()
 	w.findings = findings
 
 	// The snapshot has just read every managed key's live value.
@@ -336,39 +335,11 @@ func (a *Agent) tickIn(w *watch) {
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
 	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
-	a.report(w, plan, findings, diags, enforce)
+	recording := a.criticalStarted(w, plan, now)
+	a.report(w, plan, findings, diags, enforce, recording)
 	a.metricsPlan(w, recs, plan)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
-		a.apply(w, a.withoutBackedOff(w, plan), findings)
+		a.apply(w, a.withoutBackedOff(w, plan), findings, recording)
 	}
 	a.metricsTick(w, snap, findings, start, nil)
-}
-
-// keepLast returns the last n snapshots of s.
-func keepLast(s []advisor.Snapshot, n int) []advisor.Snapshot {
-	if len(s) > n {
-		return append(s[:0:0], s[len(s)-n:]...)
-	}
-	return s
-}
-
-// merge returns the snapshots of a and b in time order, each once.
-func merge(a, b []advisor.Snapshot) []advisor.Snapshot {
-	out := make([]advisor.Snapshot, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i].Time.Before(b[j].Time)):
-			out = append(out, a[i])
-			i++
-		case i == len(a) || b[j].Time.Before(a[i].Time):
-			out = append(out, b[j])
-			j++
-		default: // the same snapshot in both
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	return out
 }

@@ -67,6 +67,8 @@ type watchHealth struct {
 	store    *storeFailure // nil while the store works
 	keys     map[string]*backoff
 	degraded []string
+	// flightFailing is set while the flight recorder cannot write.
+	flightFailing bool
 }
 
 // storeFailure is a failing state store: why, and when to probe it again.

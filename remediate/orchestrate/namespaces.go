@@ -7,6 +7,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
@@ -101,7 +102,8 @@ func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Du
 			continue
 		}
 		w := windows[t]
-		out[t].Judgement = Judgement{Last: w[len(w)-1], Findings: advisor.Analyze(w)}
+		out[t].Window = w
+		out[t].Judgement = Judgement{Last: w[len(w)-1], Findings: OneShotHistory(w).Analyze()}
 		out[t].Recs, out[t].Diags = set.Evaluate(out[t].Last, out[t].Findings)
 	}
 	return out
@@ -111,7 +113,33 @@ func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Du
 type TargetJudgement struct {
 	Target
 	Judgement
-	Err error
+	// Window is the snapshots judged, oldest first.
+	Window []advisor.Snapshot
+	Err    error
+}
+
+// OneShotHistory is the history of a one-shot command's window: every
+// sample, each a full dump.
+func OneShotHistory(window []advisor.Snapshot) *advisor.History {
+	h := &advisor.History{Recent: len(window), Details: len(window)}
+	for _, s := range window {
+		h.Add(s, true)
+	}
+	return h
+}
+
+// Series is the target's window as a recorded series, judged as it was.
+func (j TargetJudgement) Series() record.Series {
+	s := record.Series{Window: record.Window{Recent: len(j.Window), Details: len(j.Window)}}
+	if j.NS != nil {
+		s.Netns, s.Host = advisor.Netns{Inode: j.NS.Inode, Name: j.NS.Name}, j.NS.Host
+	} else if len(j.Window) > 0 {
+		s.Host = j.Window[0].Sysctls.InitialNamespace()
+	}
+	for _, snap := range j.Window {
+		s.Frames = append(s.Frames, record.Frame{Detail: true, Snapshot: snap})
+	}
+	return s
 }
 
 // StateDir is the state directory of the target's namespace below dir: dir

@@ -1,12 +1,15 @@
 package orchestrate
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/advisor/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -33,9 +36,59 @@ func Judge(obs *observe.Observer, set *policies.Set, samples int, interval time.
 	if err != nil {
 		return Judgement{}, err
 	}
-	j := Judgement{Last: window[len(window)-1], Findings: advisor.Analyze(window)}
+	j := Judgement{Last: window[len(window)-1], Findings: OneShotHistory(window).Analyze()}
 	j.Recs, j.Diags = set.Evaluate(j.Last, j.Findings)
 	return j, nil
+}
+
+// Replay judges a recorded series at offset from its start (negative: its
+// last frame) as it was judged live: the same window, analysis and
+// policies. It needs no privileges and reads nothing of this host.
+func Replay(s record.Series, set *policies.Set, offset time.Duration) (Judgement, error) {
+	last, f, err := s.Replay(offset)
+	if err != nil {
+		return Judgement{}, err
+	}
+	j := Judgement{Last: last, Findings: f}
+	j.Recs, j.Diags = set.Evaluate(last, f)
+	return j, nil
+}
+
+// ReplayAll judges every series of the recording at offset, one target
+// each, named as it was recorded.
+func ReplayAll(rec *record.Recording, set *policies.Set, offset time.Duration) ([]TargetJudgement, error) {
+	if len(rec.Series) == 0 {
+		return nil, errors.New("the recording holds no namespace")
+	}
+	var out []TargetJudgement
+	for _, s := range rec.Series {
+		j, err := Replay(s, set, offset)
+		if err != nil {
+			return nil, err
+		}
+		ns := &netns.Namespace{Inode: s.Netns.Inode, Name: s.Netns.Name, Host: s.Host}
+		out = append(out, TargetJudgement{Target: Target{NS: ns}, Judgement: j})
+	}
+	return out, nil
+}
+
+// RecordingOf is the recording, made by source on host, of the windows the
+// judgements read; here names the namespace this process runs in. A
+// target without a judgement is left out.
+func RecordingOf(js []TargetJudgement, here advisor.Netns, source, host string, now time.Time) *record.Recording {
+	rec := record.New(source, now)
+	rec.Host = host
+	for _, j := range js {
+		if j.Err != nil {
+			continue
+		}
+		s := j.Series()
+		if j.NS == nil {
+			s.Netns = here
+		}
+		rec.Series = append(rec.Series, s)
+	}
+	return rec
 }
 
 // Diagnosis explains the judgement.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -26,8 +27,9 @@ func (a *Agent) eventIn(w *watch, kind systemd.EventKind, msg string, fields map
 
 // report logs what this tick's plan says that was not already said while it
 // kept firing: recommendations (changes it would make where it does not
-// enforce), advice, refusals and leaks.
-func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags hcl.Diagnostics, enforce bool) {
+// enforce), advice, refusals and leaks. recording, when not empty, is the
+// flight recording written this tick, named in each entry.
+func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags hcl.Diagnostics, enforce bool, recording string) {
 	current := map[string]bool{}
 	once := func(id string, log func()) {
 		current[id] = true
@@ -35,13 +37,19 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 			log()
 		}
 	}
+	event := func(kind systemd.EventKind, msg string, fields map[string]string) {
+		if recording != "" {
+			fields[systemd.FieldRecording] = recording
+		}
+		a.eventIn(w, kind, msg, fields)
+	}
 	for _, d := range diags {
 		if d.Severity != hcl.DiagError {
 			continue
 		}
 		where, fields := diagFields(d)
 		once("evaluation:"+where+d.Summary, func() {
-			a.eventIn(w, systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
+			event(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
 		})
 	}
 	mode := a.Mode()
@@ -53,22 +61,24 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 			break
 		}
 		// The proposed value follows the numbers tick by tick; what is
-		// announced once is the rule's wish to change the key.
-		once("change:"+c.Rule+"\x00"+c.Key, func() {
-			a.eventIn(w, systemd.EventRecommendation,
+		// announced once is the rule's wish to change the key, and again
+		// when its severity changes: a warning turned critical (whose
+		// entry names the flight recording) is news.
+		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+c.Severity, func() {
+			event(systemd.EventRecommendation,
 				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
 				changeFields(c, mode, &f))
 		})
 	}
 	for _, adv := range plan.Advice {
-		once("advice:"+adv.Rule, func() {
-			a.eventIn(w, systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
+		once("advice:"+adv.Rule+"\x00"+adv.Severity, func() {
+			event(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
 				map[string]string{systemd.FieldRule: adv.Rule, systemd.FieldReason: adv.Message})
 		})
 	}
 	for _, r := range plan.Refused {
-		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail, func() {
-			a.eventIn(w, systemd.EventChangeRefused,
+		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail+"\x00"+r.Severity, func() {
+			event(systemd.EventChangeRefused,
 				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Bound, r.Source, r.Reason),
 				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,
 					systemd.FieldNewValue: r.To, systemd.FieldGuardrail: r.Guardrail, systemd.FieldReason: r.Reason})
@@ -79,7 +89,7 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 	if cw := f.CloseWait; len(cw.ByOwner) > 0 && cw.Stuck != nil && *cw.Stuck > 0 {
 		top := cw.ByOwner[0]
 		once(fmt.Sprintf("leak:%d", top.PID), func() {
-			a.eventIn(w, systemd.EventCloseWaitLeak,
+			event(systemd.EventCloseWaitLeak,
 				fmt.Sprintf("CLOSE_WAIT leak: %s (pid %d, unit %s) holds %d of %d CLOSE_WAIT sockets, %+d over the window, %d stuck, remote pattern %s; an application bug no sysctl fixes",
 					top.Command, top.PID, top.Unit, top.Count, cw.Count, cw.Growth, *cw.Stuck, cw.Pattern),
 				map[string]string{systemd.FieldPID: fmt.Sprint(top.PID), systemd.FieldUnit: top.Unit, systemd.FieldCommand: top.Command,
@@ -101,24 +111,38 @@ func diagFields(d *hcl.Diagnostic) (where string, fields map[string]string) {
 	return where, fields
 }
 
-// apply writes the plan and logs each change applied or failed.
-func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings) {
+// apply writes the plan and logs each change applied or failed. recording
+// is the flight recording this tick already wrote, if any; applied changes
+// write one otherwise.
+func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recording string) {
 	if len(plan.Changes) == 0 {
 		return
 	}
 	applied, failed := w.session.Applier.Apply(w.session.State, plan)
 	a.applied += len(applied)
 	a.metricsApplied(w, applied, failed)
-	logApplied(w.log, a.Mode(), applied, a.sortFailures(w, applied, failed), &f)
+	if len(applied) > 0 && recording == "" {
+		keys := make([]string, len(applied))
+		for i, c := range applied {
+			keys[i] = c.Key
+		}
+		recording = a.dumpFlight(w, "change applied: "+strings.Join(keys, ", "), a.now())
+	}
+	logApplied(w.log, a.Mode(), applied, a.sortFailures(w, applied, failed), &f, recording)
 }
 
 // logApplied logs each change applied, and each change of a group that
-// failed; findings (may be nil) add the worst destination.
-func logApplied(log Logger, mode string, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings) {
+// failed; findings (may be nil) add the worst destination, and recording
+// (may be empty) the flight recording the changes applied made.
+func logApplied(log Logger, mode string, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings, recording string) {
 	for _, c := range applied {
+		fields := changeFields(c.Change, mode, f)
+		if recording != "" {
+			fields[systemd.FieldRecording] = recording
+		}
 		_ = log.Log(systemd.Event{Kind: systemd.EventChangeApplied,
 			Message: fmt.Sprintf("set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-			Fields:  changeFields(c.Change, mode, f)})
+			Fields:  fields})
 	}
 	for _, fl := range failed {
 		var ae *remediate.AppliedError

@@ -182,7 +182,7 @@ func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.F
 		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
 	}
 	applied, failed := s.Applier.Apply(s.State, plan)
-	logApplied(s.log, policies.ModeEnforce, applied, failed, nil)
+	logApplied(s.log, policies.ModeEnforce, applied, failed, nil, "")
 	return applied, failed
 }
 

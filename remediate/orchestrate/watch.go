@@ -10,6 +10,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -24,12 +25,8 @@ type watch struct {
 	obs     Observer
 	session *Session
 	log     Logger
-	// recent holds the latest snapshots, for rates and per-destination
-	// growth; details the latest ones with a CLOSE_WAIT dump, for growth
-	// and stuck sockets over minutes. Both are short, so memory stays
-	// bounded however large the socket table.
-	recent   []advisor.Snapshot
-	details  []advisor.Snapshot
+	// history is the window the agent judges.
+	history  advisor.History
 	lastDump time.Time
 	// announced holds the recommendations, refusals and leaks logged while
 	// they keep firing, so each is logged once, not every tick.
@@ -41,10 +38,15 @@ type watch struct {
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
+	// flight is the namespace's flight recorder, nil when off; level is
+	// the last tick's plan level, to see a critical finding start.
+	flight *record.Flight
+	level  string
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{obs: obs, session: session, announced: map[string]bool{}}
+	w := &watch{obs: obs, session: session, announced: map[string]bool{},
+		history: advisor.History{Recent: advisor.AgentRecent, Details: advisor.AgentDetails}}
 	w.in(ns, log)
 	return w
 }
@@ -171,6 +173,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 		return nil, err
 	}
 	w := newWatch(ns, observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys), s, a.log)
+	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
 }

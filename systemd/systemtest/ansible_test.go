@@ -39,6 +39,25 @@ rule "site-advice" {
 `, version, version)
 }
 
+// policyTests holds the site's policy tests inside the container.
+const policyTests = "/root/policy-tests"
+
+// sitePolicyTest expects, on the recording of the nginx load balancer
+// without upstream keepalive, the default rules' changes and the site's
+// advice.
+const sitePolicyTest = `test "the nginx incident needs tcp_tw_reuse alone" {
+  recording = "nginx-lb.json.gz"
+
+  expect {
+    level = "critical"
+    change "net.ipv4.tcp_tw_reuse" {
+      rule = "time-wait-reuse"
+    }
+    advice "site-advice" {}
+  }
+}
+`
+
 // brokenSitePolicy fails to compile: an attribute without a value.
 const brokenSitePolicy = `rule "site-advice" {
   when =
@@ -246,6 +265,46 @@ func TestAnsibleRoleInContainer(t *testing.T) {
 			t.Errorf("MainPID %s -> %s: a policy change restarted the agent instead of reloading it", pid, now)
 		}
 		waitTextfile(t, c, `tcp_advisor_policy_info{checksum="`+v2+`",mode="dry-run"} 1`)
+	})
+
+	// The site's policy tests run on the controller (here the container
+	// itself) before anything is copied: a set that keeps the recorded
+	// incident's outcome goes out, one that changes it stops the play.
+	c.CopyIn(t, filepath.Join(testbin.RepoRoot(t), "policies", "testdata", "recordings", "nginx-lb.json.gz"), policyTests+"/nginx-lb.json.gz", 0o644)
+	c.WriteFile(t, policyTests+"/site.hcltest", []byte(sitePolicyTest), 0o644)
+	t.Run("policy tests pass", func(t *testing.T) {
+		tested := map[string]any{"tcp_advisor_policy_tests": []string{policyTests}}
+		for k, v := range vars {
+			tested[k] = v
+		}
+		r := runPlaybook(t, c, tested)
+		if r.err != nil || r.failed != 0 || r.changed != 0 {
+			t.Fatalf("run: err %v, failed %d, changed %d\n%s", r.err, r.failed, r.changed, r.out)
+		}
+		if !strings.Contains(r.out, "TASK [tcp_advisor : Run the policy tests on the controller]") {
+			t.Errorf("the policy tests did not run:\n%s", r.out)
+		}
+	})
+	t.Run("failing policy tests stop the rollout", func(t *testing.T) {
+		failing := map[string]any{"tcp_advisor_policy_tests": []string{policyTests}}
+		for k, v := range vars {
+			failing[k] = v
+		}
+		failing["tcp_advisor_policies"] = map[string]string{"10-site.hcl": sitePolicyText(3) + "rule \"time-wait-reuse\" {\n  enabled = false\n}\n"}
+		r := runPlaybook(t, c, failing)
+		if r.err == nil || r.failed == 0 {
+			t.Fatalf("a policy set whose tests fail went through:\n%s", r.out)
+		}
+		failure := regexp.MustCompile(`TASK \[tcp_advisor : Run the policy tests on the controller\] \**\n(fatal|failed): \[localhost\][^\n]*non-zero return code`)
+		if !failure.MatchString(r.out) || !strings.Contains(r.out, `the plan differs`) || !strings.Contains(r.out, `site.hcltest:1`) {
+			t.Errorf("want the policy tests to fail the play with the diff:\n%s", r.out)
+		}
+		if strings.Contains(r.out, "TASK [tcp_advisor : Write the policy files]") {
+			t.Errorf("the play went on to write policy files:\n%s", r.out)
+		}
+		if got := c.Run(t, "cat", sitePolicy); got != sitePolicyText(2) {
+			t.Errorf("%s changed by a refused rollout:\n%s", sitePolicy, got)
+		}
 	})
 
 	// A broken policy is refused twice over: by the role's check of the
