@@ -99,6 +99,10 @@ func exhaustionNS(t *testing.T) *netnstest.NS {
 	ns := netnstest.New(t)
 	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	// Timestamps off: tcp_tw_reuse = 1, the smaller change, cannot free
+	// TIME_WAIT ports, so an exhausted destination needs the wider range.
+	// Tests of the smallest change first turn them back on.
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "0")
 	return ns
 }
 
@@ -130,6 +134,7 @@ func TestKernelAgentEnforceStopsExhaustion(t *testing.T) {
 	})
 
 	ns := exhaustionNS(t)
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "1")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse_delay", "4000")
 	stateDir := t.TempDir()
 	agent := startAgent(t, ns, advisorBin, "--mode", "enforce", "--interval", "2s", "--state-dir", stateDir)
@@ -224,7 +229,7 @@ func TestKernelAgentKilledThenRollback(t *testing.T) {
 	agent := startAgent(t, ns, advisorBin, "--mode", "enforce", "--interval", "1s", "--state-dir", stateDir)
 	dial(t, ns, loadBin, 300, 8*time.Second)
 	agent.stop(t, syscall.SIGKILL)
-	if got := ns.Sysctl(t, "net.ipv4.tcp_tw_reuse"); got == "0" {
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got == "40000 40999" {
 		t.Fatalf("nothing was applied before the kill:\n%s", agent.log.String())
 	}
 	ns.MustRun(t, advisorBin, "rollback", "--yes", "--state-dir", stateDir)

@@ -32,6 +32,7 @@ type refusedJSON struct {
 func TestKernelPolicyLayers(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "1")
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 	write := func(dir, name, src string) string {
 		t.Helper()
@@ -61,8 +62,9 @@ rule "port-exhaustion" {
 		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatalf("exit %d: %v\n%s%s", code, err, out, stderr)
 		}
-		if code != 0 || len(p.Changes) != 0 {
-			t.Errorf("exit %d with changes %+v: a warning refused is nothing to do, not an error\n%s", code, p.Changes, stderr)
+		// A critical change refused needs a person: 2, not an error.
+		if code != 2 || len(p.Changes) != 0 {
+			t.Errorf("exit %d with changes %+v: a critical change refused needs a person, and is not an error\n%s", code, p.Changes, stderr)
 		}
 		if len(p.Refused) != 1 || p.Refused[0].Key != "net.ipv4.tcp_tw_reuse" || p.Refused[0].Guardrail != "allowed" ||
 			p.Refused[0].Bound != "allowed 0, 2" || !strings.HasPrefix(p.Refused[0].Source, file+":2:1") || p.Refused[0].Rule != "time-wait-reuse" {

@@ -71,6 +71,7 @@ func TestKernelNginxWithoutKeepalive(t *testing.T) {
 	netnstest.RequireTools(t, "nginx")
 	nginx, _ := exec.LookPath("nginx")
 	ns := exhaustionNS(t)
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "1")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(`worker_processes 1;

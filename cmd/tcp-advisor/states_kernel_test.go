@@ -31,12 +31,12 @@ func btoi(b bool) int {
 // leakyBackend joins a client and a backend namespace over a veth link;
 // the backend accepts connections on 10.99.0.2:9100 and never closes them
 // (it leaks CLOSE_WAIT), so a client that closes first keeps orphans in
-// FIN_WAIT2. The client's range is 300 ports.
-func leakyBackend(t *testing.T, loadBin, finTimeout string) (client *netnstest.NS) {
+// FIN_WAIT2. The client's range is portRange.
+func leakyBackend(t *testing.T, loadBin, portRange, finTimeout string) (client *netnstest.NS) {
 	t.Helper()
 	client, backend := netnstest.New(t), netnstest.New(t)
 	netnstest.Link(t, client, backend, "10.99.0.1/24", "10.99.0.2/24")
-	client.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40299")
+	client.SetSysctl(t, "net.ipv4.ip_local_port_range", portRange)
 	client.SetSysctl(t, "net.ipv4.tcp_fin_timeout", finTimeout)
 	client.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
 	backend.Start(t, "ready", loadBin, "closewait", "-addr", "10.99.0.2:9100", "-n", "0")
@@ -50,12 +50,27 @@ func leakyBackend(t *testing.T, loadBin, finTimeout string) (client *netnstest.N
 // tcp_fin_timeout 40 s, 10/s fill the destination (400 > 300): the plan
 // lowers tcp_fin_timeout, names the peer, and proposes neither
 // tcp_tw_reuse (it never takes an orphan's port) nor a wider range (a
-// lower tcp_fin_timeout suffices).
+// lower tcp_fin_timeout suffices). 1,500 orphans on a 28,232-port range do
+// no harm and change nothing.
 func TestKernelOrphanedFinWait2(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
+	t.Run("1500 harmless orphans", func(t *testing.T) {
+		t.Parallel()
+		client := leakyBackend(t, loadBin, "32768 60999", "60")
+		client.MustRun(t, loadBin, "dial", "-addr", "10.99.0.2:9100", "-rate", "500", "-duration", "3s")
+		inSS := ssCount(t, client, "fin-wait-2")
+		p, code := planChanges(t, client, advisorBin, "--samples", "2", "--interval", "1s")
+		t.Logf("%d orphans in ss on a 28,232-port range: plan exit %d, %d change(s), %d advice", inSS, code, len(p.Changes), len(p.Advice))
+		if inSS < 1200 {
+			t.Fatalf("%d orphans: the test proves nothing", inSS)
+		}
+		if code != 0 || len(p.Changes) != 0 || len(p.Advice) != 0 {
+			t.Errorf("plan exit %d with %+v and %+v; want nothing", code, p.Changes, p.Advice)
+		}
+	})
 	t.Run("levelling off at 60 percent", func(t *testing.T) {
 		t.Parallel()
-		client := leakyBackend(t, loadBin, "20")
+		client := leakyBackend(t, loadBin, "40000 40299", "20")
 		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 9, 30*time.Second, false)
 		time.Sleep(26 * time.Second)
 		d := diagnoseWorst(t, client, advisorBin)
@@ -83,7 +98,7 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 	})
 	t.Run("a full destination", func(t *testing.T) {
 		t.Parallel()
-		client := leakyBackend(t, loadBin, "40")
+		client := leakyBackend(t, loadBin, "40000 40299", "40")
 		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 10, 36*time.Second, false)
 		time.Sleep(33 * time.Second)
 		p, code := planChanges(t, client, advisorBin)
