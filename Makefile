@@ -7,6 +7,10 @@ BIN       := bin/tcp-advisor
 PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
+# Recipes run in bash with pipefail, so a failing command piped into a
+# filter (make bench's grep) still fails the target.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 # The version and commit stamped into the binary (tcp-advisor --version),
 # and the commit's date, which dates the man page.
@@ -131,11 +135,18 @@ vulncheck:
 
 # bench needs root: the quiet tick runs in a fresh network namespace, the
 # 150,000-socket comparison with ss in a scratch one it makes and removes, the
-# ticks across many namespaces in 110 scratch ones, from the host.
+# ticks across many namespaces in 110 scratch ones, from the host, and
+# diagnose --all-namespaces beside 50 and 100 scratch ones, with a /proc and
+# /run/netns of their own so that only the benchmark's namespaces and the
+# host's are seen, not those other work on the machine leaves. The rules'
+# question to a quiet namespace needs no kernel.
 bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
 	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/observe/netns/
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
+	$(GO) test -count=1 -run '^$$' -bench RulesAsk -benchtime 2000x ./remediate/orchestrate/
+	$(GO) test -count=1 -run '^$$' -bench DiagnoseVersus -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
+	unshare --mount --pid --fork --mount-proc sh -c 'mkdir -p /run/netns && mount -t tmpfs tcp-advisor-bench /run/netns && \
+	  $(GO) test -count=1 -run "^$$" -bench AllNamespaces -benchtime 1x -timeout 30m -v ./internal/bench/' | grep -v '^=== RUN'
 
 # soak (root, minutes; not part of test) runs the agent enforcing every
 # second for SOAK_DURATION (default 10m) under sustained churn in a scratch

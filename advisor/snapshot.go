@@ -13,6 +13,9 @@ type Snapshot struct {
 	Sysctls  Sysctls        `json:"sysctls"`
 	Counters Counters       `json:"counters"`
 	Sockets  *SocketSummary `json:"sockets,omitempty"`
+	// Precheck is what the pre-check decided about the socket dump and
+	// why; nil when nothing decided (a snapshot made by hand).
+	Precheck *Precheck `json:"precheck,omitempty"`
 	// Degraded names each source that failed and the fallback that stood
 	// in for it, such as "sock_diag: ...; read /proc/net/tcp instead".
 	Degraded []string `json:"degraded,omitempty"`
@@ -240,10 +243,15 @@ type Owner struct {
 
 // Netns identifies a network namespace: its inode (what `ls -l
 // /proc/PID/ns/net` shows as net:[INODE]) and, when `ip netns` named it,
-// its name.
+// its name. The inode is no identity over time: a freed namespace's inode
+// number goes to the next new one at once. Cookie (SO_NETNS_COOKIE, Linux
+// 5.14+) is never reused within a boot, so Cookie with BootID names one
+// namespace for good; both are zero where the kernel has no cookie.
 type Netns struct {
-	Inode uint64 `json:"inode"`
-	Name  string `json:"name,omitempty"`
+	Inode  uint64 `json:"inode"`
+	Name   string `json:"name,omitempty"`
+	Cookie uint64 `json:"cookie,omitempty"`
+	BootID string `json:"boot_id,omitempty"`
 }
 
 // String formats the namespace as "net:[INODE]" with its name, if any.

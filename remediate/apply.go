@@ -69,7 +69,24 @@ func (a *Applier) ReleaseChangedKeys(st *State) ([]Released, error) {
 
 // ReleaseChangedKeysIn is ReleaseChangedKeys with live values already
 // read (a snapshot's sysctls); keys missing from live are read.
+// The check runs under the state's lock on the state as it is on disk:
+// keys another process rolled back are no longer managed, and when that
+// process wrote anything since live was read, every value is read again.
 func (a *Applier) ReleaseChangedKeysIn(st *State, live advisor.Sysctls) ([]Released, error) {
+	// Reading needs no lock (the file is replaced whole); a state that
+	// manages nothing needs no more.
+	refreshed, err := a.Store.Refresh(st)
+	if err != nil || !st.anyActive() {
+		return nil, err
+	}
+	again, unlock, err := a.Store.Lock(st)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if refreshed || again {
+		live = advisor.Sysctls{}
+	}
 	var out []Released
 	now := a.Now()
 	for _, key := range st.Keys() {
@@ -125,6 +142,18 @@ func (a *Applier) Apply(st *State, plan Plan) ([]Applied, []Failure) {
 }
 
 func (a *Applier) applyGroup(st *State, group []Change) (_ []Applied, err error) {
+	// The whole group, from recording the originals to recording the new
+	// values, is one read-modify-write of the state under its lock. A
+	// state another process wrote since the plan was made (a rollback, an
+	// apply) may change what the guard allows: plan again.
+	refreshed, unlock, err := a.Store.Lock(st)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if refreshed {
+		return nil, fmt.Errorf("%w since the plan was made; nothing applied, the next plan starts from it", ErrStateChanged)
+	}
 	now := a.Now()
 	// Keys this group starts managing are forgotten again if it fails and
 	// every key it wrote was restored; otherwise the record stays, so the
@@ -232,7 +261,15 @@ func (a *Applier) restore(written []Change) error {
 // when none are given), the port range before the reserved ports, and stops
 // managing them. Keys released after an outside change are restored only
 // when named.
+//
+// It works under the state's lock on the state as it is on disk, which
+// replaces st if another process wrote it meanwhile.
 func (a *Applier) Rollback(st *State, keys ...string) ([]Rollback, error) {
+	_, unlock, err := a.Store.Lock(st)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	named := len(keys) > 0
 	if !named {
 		for _, k := range st.Keys() {

@@ -107,15 +107,21 @@ func (p Planner) check(c Change, snap advisor.Snapshot) *Refusal {
 		return refusal(c, GuardBuiltin, reg.Bounds(), "built-in", "%v", err)
 	}
 	if p.State != nil {
-		if m, ok := p.State.Managed[c.Key]; ok {
-			if m.Released {
-				return refusal(c, GuardReleased, "released at "+m.ReleasedAt.Format(time.RFC3339), "state",
-					"changed outside tcp-advisor; it is no longer managed (tcp-advisor rollback --key %s restores the original)", c.Key)
-			}
-			if next := m.LastChange.Add(pol.Cooldown); pol.Cooldown > 0 && p.Now.Before(next) {
-				return refusal(c, GuardCooldown, "cooldown "+pol.Cooldown.String(), pol.SourceOf("cooldown"),
-					"last changed %s ago", p.Now.Sub(m.LastChange).Round(time.Second))
-			}
+		m, managed := p.State.Managed[c.Key]
+		if managed && m.Released {
+			return refusal(c, GuardReleased, "released at "+m.ReleasedAt.Format(time.RFC3339), "state",
+				"changed outside tcp-advisor; it is no longer managed (tcp-advisor rollback --key %s restores the original)", c.Key)
+		}
+		// A rollback changed the key too: the cooldown runs from it, so
+		// an agent in enforce mode changes a rolled-back key again at
+		// most once per cooldown.
+		if last, what, ok := p.State.lastChange(c.Key); ok && pol.Cooldown > 0 && p.Now.Before(last.Add(pol.Cooldown)) {
+			return refusal(c, GuardCooldown, "cooldown "+pol.Cooldown.String(), pol.SourceOf("cooldown"),
+				"%s %s ago", what, p.Now.Sub(last).Round(time.Second))
+		}
+		// Hysteresis is about tcp-advisor's own changes: a rollback ends
+		// the key's record, and the direction starts afresh.
+		if managed {
 			if dir := direction(c.Key, c.From, c.To); dir != 0 && m.Direction != 0 && dir != m.Direction {
 				return refusal(c, GuardHysteresis, "no reversal", "built-in",
 					"would reverse the change to %q made at %s; only an explicit rollback goes back", m.LastWritten, m.LastChange.Format(time.RFC3339))

@@ -23,6 +23,9 @@ type Change struct {
 	// Group ties changes that must apply together or not at all, in
 	// order: a widened port range and the reserved ports it needs.
 	Group int `json:"group"`
+	// Platform says how to keep the change in the definition of the
+	// container or pod whose namespace it is for (PlatformTerms).
+	Platform string `json:"platform,omitempty"`
 }
 
 // Advice is a recommendation no sysctl carries out: an advice-only rule, or

@@ -58,6 +58,9 @@ func (p Plan) WriteText(w io.Writer, o report.TextOptions) error {
 			for _, c := range g {
 				fmt.Fprintf(&b, "\n  %s\n      %q -> %q\n      rule %s (%s, %s)\n%s\n", c.Key, c.From, c.To, c.Rule, c.Severity, c.RuleSource,
 					wrapIndented(c.Reason, o.Width, "      "))
+				if c.Platform != "" {
+					fmt.Fprintf(&b, "%s\n", wrapIndented("A value written into a container's namespace is lost when the container is recreated: "+c.Platform+".", o.Width, "      "))
+				}
 			}
 		}
 	}

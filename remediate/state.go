@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -86,6 +87,12 @@ type Store struct {
 	// what Refuse was given: a file tcp-advisor cannot read, or must not
 	// write over, is never overwritten. MoveAside clears a CorruptError.
 	blocked error
+	// seen is the file as last read or written (nil: none), to tell
+	// another process's write from this store's own.
+	seen []byte
+	// lockFD is the locked directory while held > 0 (see Lock).
+	lockFD int
+	held   int
 }
 
 // NewStore returns a store in dir; the directory is created on first save.
@@ -97,13 +104,14 @@ func NewStore(dir string) *Store { return &Store{dir: dir} }
 func (s *Store) Load() (*State, error) {
 	path := s.Path()
 	s.blocked = nil
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: StateVersion, Managed: map[string]*ManagedKey{}}, nil
-	}
+	b, err := s.readFile()
 	if err != nil {
-		s.blocked = &StoreError{Op: "read", Path: path, Err: err}
+		s.blocked = err
 		return nil, s.blocked
+	}
+	s.seen = b
+	if b == nil {
+		return &State{Version: StateVersion, Managed: map[string]*ManagedKey{}}, nil
 	}
 	// ParseState fails only with a *CorruptError or a *VersionError.
 	st, err := ParseState(path, b)
@@ -127,13 +135,28 @@ func (s *Store) Path() string { return filepath.Join(s.dir, StateFile) }
 // Save writes the state atomically, readable by its owner and group only
 // (0640, in a 0750 directory). The state file names no secret, but it is
 // the only record of the host's original values: nobody else may replace
-// it.
+// it. Outside Lock, Save takes the lock for the write and refuses
+// (ErrStateChanged) when another process wrote the file since this store
+// read it.
 func (s *Store) Save(st *State) error {
 	if len(st.History) > maxHistory {
 		st.History = st.History[len(st.History)-maxHistory:]
 	}
 	if s.blocked != nil {
 		return &StoreError{Op: "write", Path: s.Path(), Err: fmt.Errorf("refusing to overwrite a state file tcp-advisor cannot read: %w", s.blocked)}
+	}
+	if s.held == 0 {
+		if err := s.lockDir(); err != nil {
+			return err
+		}
+		defer s.release()
+		changed, err := s.changedOnDisk()
+		if err != nil {
+			return err
+		}
+		if changed {
+			return &StoreError{Op: "write", Path: s.Path(), Err: ErrStateChanged}
+		}
 	}
 	st.Version = StateVersion
 	b, err := json.MarshalIndent(st, "", "  ")
@@ -144,27 +167,42 @@ func (s *Store) Save(st *State) error {
 		return &StoreError{Op: "create directory", Path: s.dir, Err: err}
 	}
 	// Temporary files a crash left behind are stale: only one process
-	// writes the state at a time.
+	// writes the state at a time (it holds the lock).
 	if stale, err := filepath.Glob(filepath.Join(s.dir, "."+StateFile+".tmp-*")); err == nil {
 		for _, f := range stale {
 			os.Remove(f)
 		}
 	}
-	if err := WriteFileAtomic(s.Path(), append(b, '\n'), 0o640); err != nil {
+	b = append(b, '\n')
+	if err := WriteFileAtomic(s.Path(), b, 0o640); err != nil {
 		return &StoreError{Op: "write", Path: s.Path(), Err: err}
 	}
+	s.seen = b
 	return nil
 }
 
-// MoveAside renames an unreadable state file to state.json.corrupt-<UTC
-// time> in the same directory, so that a new state can be written without
-// destroying whatever an operator may still recover from the old one. It
-// returns the new name.
-func (s *Store) MoveAside(now time.Time) (string, error) {
-	aside := s.Path() + ".corrupt-" + now.UTC().Format("20060102T150405.000000000Z")
+// The reasons a state file is moved aside, which end its new name.
+const (
+	// AsideCorrupt: the file does not parse.
+	AsideCorrupt = "corrupt"
+	// AsideGone: the network namespace it records no longer exists.
+	AsideGone = "gone"
+)
+
+// MoveAside renames the state file to state.json.<why>-<UTC time> in the
+// same directory (why is AsideCorrupt or AsideGone), so that a new state
+// can be written without destroying whatever an operator may still
+// recover from the old one. It returns the new name.
+func (s *Store) MoveAside(why string, now time.Time) (string, error) {
+	if err := s.lockDir(); err != nil {
+		return "", err
+	}
+	defer s.release()
+	aside := s.Path() + "." + why + "-" + now.UTC().Format("20060102T150405.000000000Z")
 	if err := os.Rename(s.Path(), aside); err != nil {
 		return "", &StoreError{Op: "move aside", Path: s.Path(), Err: err}
 	}
+	s.seen = nil
 	var ve *VersionError
 	if !errors.As(s.blocked, &ve) {
 		s.blocked = nil
@@ -232,36 +270,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return d.Sync()
 }
 
-// NamespaceError says that a state belongs to another network namespace.
-type NamespaceError struct {
-	Dir         string
-	State, Here advisor.Netns
-}
-
-func (e *NamespaceError) Error() string {
-	return fmt.Sprintf("the state in %s records sysctls of network namespace %s, but this process runs in %s: "+
-		"its originals belong there; run tcp-advisor inside that namespace (ip netns exec NAME, nsenter --net=/proc/PID/ns/net) or use another --state-dir",
-		e.Dir, e.State, e.Here)
-}
-
-// CheckNamespace refuses a state recorded in another network namespace
-// than here, and adopts here for a state that records none yet.
-func (st *State) CheckNamespace(dir string, here advisor.Netns) error {
-	if st.Namespace == nil {
-		// A new state, or one written before namespaces were recorded,
-		// whose keys were changed from wherever it ran: adopt here.
-		st.Namespace = &here
-		return nil
-	}
-	if st.Namespace.Inode != here.Inode {
-		return &NamespaceError{Dir: dir, State: *st.Namespace, Here: here}
-	}
-	if here.Name != "" {
-		st.Namespace.Name = here.Name
-	}
-	return nil
-}
-
 // Keys returns the managed keys in name order.
 func (st *State) Keys() []string {
 	keys := make([]string, 0, len(st.Managed))
@@ -276,6 +284,37 @@ func (st *State) Keys() []string {
 func (st *State) Active(key string) (*ManagedKey, bool) {
 	m, ok := st.Managed[key]
 	return m, ok && !m.Released
+}
+
+// lastChange returns when tcp-advisor last changed key, and how: its last
+// write while it manages the key, else the rollback that ended managing
+// it; ok is false when neither is recorded.
+func (st *State) lastChange(key string) (when time.Time, what string, ok bool) {
+	if m, managed := st.Managed[key]; managed {
+		return m.LastChange, "last changed", true
+	}
+	for i := len(st.History) - 1; i >= 0; i-- {
+		if r := st.History[i]; r.Key == key {
+			return r.Time, "rolled back", r.Action == ActionRollback
+		}
+	}
+	return time.Time{}, "", false
+}
+
+// rolledBack returns, in key order, the last record of each key whose last
+// record is a rollback and that is not managed.
+func (st *State) rolledBack() []Record {
+	last := map[string]Record{}
+	for _, r := range st.History {
+		last[r.Key] = r
+	}
+	var out []Record
+	for _, k := range slices.Sorted(maps.Keys(last)) {
+		if _, managed := st.Managed[k]; !managed && last[k].Action == ActionRollback {
+			out = append(out, last[k])
+		}
+	}
+	return out
 }
 
 // anyActive reports whether any key is managed and not released.

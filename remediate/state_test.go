@@ -122,11 +122,11 @@ func TestStateNamespace(t *testing.T) {
 	here := advisor.Netns{Inode: 4026531840, Name: ""}
 	other := advisor.Netns{Inode: 4026532999, Name: "lb-blue"}
 	st := &State{Managed: map[string]*ManagedKey{}}
-	if err := st.CheckNamespace("/var/lib/tcp-advisor", here); err != nil || st.Namespace == nil || *st.Namespace != here {
+	if err := st.CheckNamespace("/var/lib/tcp-advisor", here, nil); err != nil || st.Namespace == nil || *st.Namespace != here {
 		t.Fatalf("a new state adopts this namespace: %v %v", err, st.Namespace)
 	}
 	st.Namespace = &other
-	err := st.CheckNamespace("/var/lib/tcp-advisor", here)
+	err := st.CheckNamespace("/var/lib/tcp-advisor", here, nil)
 	var nerr *NamespaceError
 	if !errors.As(err, &nerr) || !strings.Contains(err.Error(), "lb-blue (net:[4026532999])") || !strings.Contains(err.Error(), "net:[4026531840]") {
 		t.Errorf("a state from another namespace: %v", err)

@@ -167,7 +167,7 @@ func TestStoreNeverOverwritesUnreadable(t *testing.T) {
 		if errors.As(err, &ve) {
 			continue
 		}
-		aside, err := s.MoveAside(t0)
+		aside, err := s.MoveAside(AsideCorrupt, t0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,6 +50,13 @@ const (
 	// EventObservationDegraded: a source failed and a fallback was used
 	// (sock_diag → /proc/net/tcp), or a source works again.
 	EventObservationDegraded
+	// EventStateMovedAside: the network namespace a state file records
+	// no longer exists (an earlier boot, a container or pod recreated);
+	// the file was moved aside and a new state started.
+	EventStateMovedAside
+	// EventAgentFailed: the agent could not start, or stopped on an
+	// error; the message says why and the catalog what to do.
+	EventAgentFailed
 	// eventKindsEnd follows the last kind: a new kind goes before it.
 	eventKindsEnd
 )
@@ -80,6 +87,8 @@ var kinds = map[EventKind]kindInfo{
 	EventMetricsFailed:       {"metrics_failed", "ed09a0bd0c644b60a1fa2d07079b9f17", PriorityWarning},
 	EventStateStore:          {"state_store", "f00645886b614258bd86d049799485d1", PriorityErr},
 	EventObservationDegraded: {"observation_degraded", "af78f97fcdc54c7e8bd74fb0bc977c70", PriorityWarning},
+	EventStateMovedAside:     {"state_moved_aside", "d64085eeb070421e8016eab1b650c702", PriorityWarning},
+	EventAgentFailed:         {"agent_failed", "6826069f8a0a48c8964cd103482172a9", PriorityErr},
 }
 
 // EventKinds returns every defined kind, in declaration order.
@@ -171,6 +180,7 @@ const (
 	FieldNetns       = "NETNS"       // the network namespace an event is about: its name, container or net:[inode]
 	FieldNetnsInode  = "NETNS_INODE" // that namespace's inode
 	FieldContainer   = "CONTAINER"   // its container: runtime://id, and the pod UID
+	FieldPlatform    = "PLATFORM"    // how to keep a change in that container's or pod's definition
 	// FieldPolicyChecksum is the loaded policy set's checksum
 	// (policies.Set.Checksum): hosts that report the same one run the same
 	// policy files.

@@ -285,7 +285,7 @@ func TestKernelPreCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if DumpNeeded(quiet) {
+	if advisor.CheckPorts(nil, advisor.CheapOf(quiet)).Dump {
 		t.Fatalf("pre-check asks for a dump with %d sockets and %d ports",
 			quiet.SocketsHoldingPorts(), quiet.Sysctls.UsablePorts())
 	}
@@ -312,8 +312,8 @@ func TestKernelPreCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !DumpNeeded(busy) || busy.ExhaustionPossible() || busy.Sockets == nil || busy.Sockets.Dumped&allStates != allStates {
-		t.Errorf("90-port range: needed=%v possible=%v, want the full dump", DumpNeeded(busy), busy.ExhaustionPossible())
+	if !advisor.CheckPorts(nil, advisor.CheapOf(busy)).Dump || busy.ExhaustionPossible() || busy.Sockets == nil || busy.Sockets.Dumped&allStates != allStates {
+		t.Errorf("90-port range: needed=%v possible=%v, want the full dump", advisor.CheckPorts(nil, advisor.CheapOf(busy)).Dump, busy.ExhaustionPossible())
 	}
 }
 

@@ -18,14 +18,14 @@ import (
 const NetnsDir = "/run/netns"
 
 // CurrentNetns identifies the network namespace this process runs in: the
-// inode of procRoot/self/ns/net, and its name when a file in netnsDir is a
-// mount of the same namespace.
+// inode of procRoot/self/ns/net, its name when a file in netnsDir is a
+// mount of the same namespace, its cookie and the boot id.
 func CurrentNetns(procRoot, netnsDir string) (advisor.Netns, error) {
 	ino, err := nsInode(filepath.Join(procRoot, "self", "ns", "net"))
 	if err != nil {
 		return advisor.Netns{}, fmt.Errorf("network namespace: %w", err)
 	}
-	return advisor.Netns{Inode: ino, Name: netnsName(netnsDir, ino)}, nil
+	return Identify(advisor.Netns{Inode: ino, Name: netnsName(netnsDir, ino)}, procRoot, NetnsCookie)
 }
 
 // nsInode returns the inode of a namespace file.

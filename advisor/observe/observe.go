@@ -14,8 +14,8 @@ import (
 )
 
 // Depth says how much of the socket table an observation dumps. Whatever
-// the depth, when the sockstat pre-check says a destination could be
-// exhausted, every state is dumped and counted per destination.
+// the depth, when the pre-check says a destination could run short (see
+// advisor.CheckPorts), every state is dumped and counted per destination.
 type Depth int
 
 const (
@@ -24,11 +24,20 @@ const (
 	// state, which costs a millisecond or more on a large machine.
 	Quiet Depth = iota
 	// Detail also dumps the CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets and
-	// resolves the owners of the CLOSE_WAIT and LISTEN ones.
+	// resolves the owners of the CLOSE_WAIT and LISTEN ones, unless the
+	// observer's Asker says no rule needs them.
 	Detail
+	// Checked dumps every state when the pre-check or the Asker calls for
+	// it, and nothing otherwise: a one-shot look at many namespaces.
+	Checked
 	// Full always dumps every state, for a complete histogram.
 	Full
 )
+
+// Asker reports whether a rule needs the per-socket detail of a snapshot
+// whose counters the pre-check found quiet, and names it ("" when none
+// does). It sees the sysctls and counters only.
+type Asker func(advisor.Snapshot) string
 
 // detailStates are the sockets that analysis names owners for, and the
 // FIN_WAIT2 ones: orphans in FIN_WAIT2 become timewait socks that sockstat
@@ -49,7 +58,17 @@ type Observer struct {
 	ns       Namespace // nil: the calling process's namespace
 	// dump is the sock_diag dump; tests replace it to inject failures.
 	dump familyDumper
+	// last is the previous observation's cheap figures, for the
+	// pre-check's rates; ask, when set, says whether a rule needs the
+	// detail a quiet namespace's counters cannot give.
+	last *advisor.CheapFigures
+	ask  Asker
 }
+
+// SetAsker makes Detail and Checked observations dump only where the
+// pre-check or ask calls for it. Without one, Detail always dumps its
+// states and Checked dumps where the pre-check says.
+func (o *Observer) SetAsker(ask Asker) { o.ask = ask }
 
 // New returns an observer reading below procRoot (normally "/proc") and
 // sysRoot (normally "/proc/sys").
@@ -91,13 +110,8 @@ func (o *Observer) read(depth Depth) (advisor.Snapshot, error) {
 	if snap.Counters, err = o.readCounters(); err != nil {
 		return snap, err
 	}
-	var states advisor.StateSet
-	switch {
-	case depth == Full || DumpNeeded(snap):
-		states = allStates
-	case depth == Detail:
-		states = detailStates
-	default:
+	states := o.precheck(&snap, depth)
+	if states == 0 {
 		return snap, nil
 	}
 	cfg := DumpConfigOf(snap.Sysctls)
@@ -131,17 +145,42 @@ func (o *Observer) resolveOwners(sum *advisor.SocketSummary, depth Depth) {
 	}
 }
 
-// DumpFraction is the share of the usable range at which the pre-check asks
-// for the per-socket dump: no destination can be busier than the sockets
-// holding ports in all, and the default policies start to act when one
-// destination uses half its ports.
-const DumpFraction = 0.5
-
-// DumpNeeded reports whether the pre-check calls for the per-socket dump:
-// enough sockets hold local ports that one destination could be at
-// DumpFraction of the usable range.
-func DumpNeeded(s advisor.Snapshot) bool {
-	return float64(s.SocketsHoldingPorts()) >= DumpFraction*float64(s.Sysctls.UsablePorts())
+// precheck decides what to dump of the snapshot's namespace and records
+// why in snap.Precheck: every state where a destination could run short
+// (advisor.CheckPorts), or where depth is Full; the detail states, or at
+// Checked every state, where a rule asks; nothing otherwise.
+func (o *Observer) precheck(snap *advisor.Snapshot, depth Depth) advisor.StateSet {
+	cheap := advisor.CheapOf(*snap)
+	pc := advisor.CheckPorts(o.last, cheap)
+	// Observations closer together than RateInterval keep the older
+	// figures, so that the rate runs over at least that long.
+	if o.last == nil || cheap.Time.Sub(o.last.Time) >= advisor.RateInterval {
+		o.last = &cheap
+	}
+	var states advisor.StateSet
+	switch {
+	case pc.Dump:
+		states = allStates
+	case depth == Full:
+		pc.Asked = "every socket asked for"
+		states = allStates
+	case depth == Detail && o.ask == nil:
+		pc.Asked = "the detail dump is due"
+		states = detailStates
+	case depth == Detail || depth == Checked:
+		if o.ask == nil {
+			break
+		}
+		if pc.Asked = o.ask(*snap); pc.Asked == "" {
+			break
+		}
+		states = detailStates
+		if depth == Checked {
+			states = allStates
+		}
+	}
+	snap.Precheck = &pc
+	return states
 }
 
 // Window takes n snapshots, interval apart, oldest first. It stops early with

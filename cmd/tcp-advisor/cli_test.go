@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -313,5 +314,24 @@ func TestCheckUsageErrorsAreUnknown(t *testing.T) {
 		if !strings.Contains(stderr, "tcp-advisor diagnose --help") {
 			t.Errorf("diagnose %v: stderr does not point at --help: %q", tt.args, stderr)
 		}
+	}
+}
+
+// TestRunFailureIsAnEvent: an error that stops the agent is an
+// agent_failed event (MESSAGE_ID and catalog entry), said once, exit 1.
+// Where no journal listens the event is the stderr line.
+func TestRunFailureIsAnEvent(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/journal/socket"); err == nil {
+		t.Skip("journald listens here: the event goes there, not to stderr")
+	}
+	policy := filepath.Join(t.TempDir(), "broken.hcl")
+	if err := os.WriteFile(policy, []byte("rule \"x\" {\n  when = \n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	code := dispatch([]string{"run", "--policy", policy, "--state-dir", t.TempDir()}, io.Discard, &stderr)
+	failed := regexp.MustCompile(`(?m)^\S+ err agent_failed: tcp-advisor agent failed: policies did not compile`)
+	if code != 1 || len(failed.FindAllString(stderr.String(), -1)) != 1 || strings.Contains(stderr.String(), "tcp-advisor run: ") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and one agent_failed line, no other error line", code, stderr.String())
 	}
 }

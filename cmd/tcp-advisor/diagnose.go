@@ -88,7 +88,7 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 	if err != nil {
 		return nil, err
 	}
-	js := orchestrate.JudgeAll(targets, set, samples, interval, progress(stderr, samples, interval))
+	js := orchestrate.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
 	}
@@ -104,7 +104,7 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 	var failed error
 	o := textOptions(stdout)
 	for _, j := range js {
-		sec := namespaceSection{Netns: j.NS}
+		sec := namespaceSection{Netns: j.NS, Precheck: precheckOf(j.Judgement)}
 		if j.Err != nil {
 			sec.Error = j.Err.Error()
 			fmt.Fprintf(stderr, "tcp-advisor diagnose: namespace %s: %v\n", j.NS, j.Err)
@@ -125,6 +125,9 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 			continue
 		}
 		fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+		if sec.Precheck != nil {
+			fmt.Fprintln(stdout, sec.Precheck.Summary)
+		}
 		if err := d.WriteText(stdout, o); err != nil {
 			return err
 		}
@@ -139,6 +142,7 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 	if len(quiet) > 0 {
 		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), joinNames(quiet))
 	}
+	fmt.Fprintln(stdout, dumpedLine(sections))
 	return failed
 }
 

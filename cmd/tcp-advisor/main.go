@@ -36,8 +36,12 @@ type command struct {
 // commandTable returns the commands in the order help lists them.
 func commandTable() []command {
 	return []command{
-		{name: "diagnose", summary: "observe this host and explain its TCP state with numbers", run: runDiagnose},
-		{name: "plan", summary: "observe once, evaluate the policies and show the sysctl changes they propose", run: runPlan},
+		{name: "diagnose", summary: "observe this host and explain its TCP state with numbers", details: []string{
+			"With --all-namespaces a namespace's sockets are dumped only where its counters say a destination could run short or a rule asks for per-socket detail: every dump walks the host's whole shared socket table. Each namespace says whether it was dumped and why (JSON: precheck); --full dumps every one.",
+		}, run: runDiagnose},
+		{name: "plan", summary: "observe once, evaluate the policies and show the sysctl changes they propose", details: []string{
+			"With --all-namespaces a namespace's sockets are dumped only where its counters say a destination could run short or a rule asks for per-socket detail: every dump walks the host's whole shared socket table. Each namespace says whether it was dumped and why (JSON: precheck); --full dumps every one.",
+		}, run: runPlan},
 		{name: "record", summary: "record the observation series the analysis reads, for replay and policy tests", details: []string{
 			"record observes as the agent does, every --interval for --for, dumping CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets every --detail-interval and every socket when the pre-check calls for it, and writes gzip-compressed JSON with a format version (its JSON Schema is advisor/record/recording.schema.json): sysctls, counters, the socket states, per-destination port use with TIME_WAIT ages, the owners of the busiest destinations, and every CLOSE_WAIT and listening socket (leaks are matched across samples), never every socket. Addresses and names are kept as observed; --redact replaces them with consistent stand-ins (loopback and unspecified addresses kept, as the analysis tells them apart). diagnose --replay and plan --replay judge a recording on any machine, without privileges.",
 		}, run: runRecord},

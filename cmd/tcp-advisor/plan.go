@@ -112,6 +112,9 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		}
 		errs = append(errs, ruleFailures(j.Judgement, stderr))
 		plan := j.Plan(set, st)
+		if j.NS != nil {
+			plan = plan.WithPlatform(j.NS.Container)
+		}
 		actionable = actionable || plan.Actionable()
 		if !many {
 			if *format == "json" {
@@ -121,15 +124,22 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			}
 			continue
 		}
-		sections = append(sections, namespaceSection{Netns: j.NS, Plan: plan})
+		sec := namespaceSection{Netns: j.NS, Plan: plan, Precheck: precheckOf(j.Judgement)}
+		sections = append(sections, sec)
 		if *format == "text" && (len(plan.Changes)+len(plan.Refused)+len(plan.Advice) > 0) {
 			fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+			if sec.Precheck != nil {
+				fmt.Fprintln(stdout, sec.Precheck.Summary)
+			}
 			errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
 			fmt.Fprintln(stdout)
 		}
 	}
 	if many && *format == "json" {
 		errs = append(errs, writeSectionsJSON(stdout, sections))
+	}
+	if sel.Many() && *format == "text" {
+		fmt.Fprintln(stdout, dumpedLine(sections))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

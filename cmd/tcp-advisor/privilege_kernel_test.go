@@ -39,7 +39,7 @@ func TestKernelEnforceNeedsPrivilege(t *testing.T) {
 		t.Errorf("run --mode enforce as nobody: %v after %v, want exit 1 at start", err, took.Round(time.Millisecond))
 	}
 	for _, want := range []string{
-		"tcp-advisor run: enforce mode needs to write the sysctls its rules set, and this process may not",
+		"agent_failed: tcp-advisor agent failed: enforce mode needs to write the sysctls its rules set, and this process may not",
 		"cannot write net.ipv4.ip_local_port_range, ",
 		"(open /proc/sys/net/ipv4/ip_local_port_range: permission denied)",
 		"or in dry-run mode",

@@ -18,7 +18,9 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
-func runAgent(args []string, stdout, stderr io.Writer) error {
+func runAgent(args []string, stdout, stderr io.Writer) (err error) {
+	log := systemd.NewLogger(stderr)
+	defer func() { err = agentFailed(log, err) }()
 	fs := newFlags("run")
 	policyPaths := policyFlag(fs)
 	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
@@ -49,7 +51,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *top < 1 {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
+	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)
 			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPERM) {
-				return fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
+				err = fmt.Errorf("%w (the packaged unit allows no IP socket: install its drop-in /usr/share/tcp-advisor/metrics-listen.conf)", err)
 			}
 			if err != nil {
 				return err
@@ -72,7 +74,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, systemd.NewLogger(stderr), systemd.NewNotifier())
+	a, err := orchestrate.New(cfg, observe.New(paths.Proc, paths.Sys), session, log, systemd.NewNotifier())
 	if err != nil {
 		return err
 	}
@@ -90,4 +92,32 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	return a.Run(ctx, reload)
+}
+
+// agentFailed logs an error that stops the agent as an agent_failed
+// event, whose catalog entry says what to do. The event is where it is
+// said: the exit status is 1 without another line. A usage error is also
+// printed as usage, with the pointer to --help (the event only goes to the
+// journal then); a request for help is no failure.
+func agentFailed(log *systemd.Logger, err error) error {
+	var help helpRequest
+	var usage usageError
+	switch {
+	case err == nil, errors.As(err, &help):
+		return err
+	case errors.As(err, &usage):
+		if log.Journal() {
+			_ = log.Log(failedEvent(err))
+		}
+		return err
+	}
+	if log.Log(failedEvent(err)) != nil {
+		return err
+	}
+	return exitError{code: 1}
+}
+
+// failedEvent is the agent_failed event of err.
+func failedEvent(err error) systemd.Event {
+	return systemd.Event{Kind: systemd.EventAgentFailed, Message: "tcp-advisor agent failed: " + err.Error()}
 }

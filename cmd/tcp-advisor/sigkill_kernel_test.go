@@ -42,10 +42,13 @@ func TestKernelSIGKILLDuringEnforce(t *testing.T) {
 	time.Sleep(3 * time.Second) // the range fills
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 12))
-	stateDir := t.TempDir()
-	statePath := filepath.Join(stateDir, remediate.StateFile)
 	withRecords := 0
 	for trial := range sigkillTrials {
+		// A state of its own per trial: a rollback starts the keys'
+		// cooldowns, which would keep the next trial's agent from
+		// changing anything.
+		stateDir := t.TempDir()
+		statePath := filepath.Join(stateDir, remediate.StateFile)
 		// Half the kills land in the first tick (start-up, observe,
 		// apply), half anywhere in the first two ticks.
 		delay := time.Duration(rng.Int64N(int64(150 * time.Millisecond)))

@@ -13,6 +13,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	stateDir := stateDirFlag(fs)
 	format, formatOK := formatFlag(fs)
 	history := fs.Int("history", 10, "how many of the last changes to show")
+	originals := fs.Bool("originals", false, "print only the original value of each sysctl tcp-advisor still manages here, in sysctl.conf form: `sysctl -p FILE` restores them without tcp-advisor")
 	if err := parseFlags(fs, args, formatOK); err != nil {
 		return err
 	}
@@ -24,6 +25,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if none {
+		if *originals {
+			return nil
+		}
 		if *format == "json" {
 			return remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}.WriteJSON(stdout)
 		}
@@ -35,6 +39,16 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	report := session.Status(*history)
+	if *originals {
+		if err := report.WriteOriginals(stdout, *stateDir); err != nil {
+			return err
+		}
+		if session.Problem() != nil {
+			fmt.Fprintf(stderr, "tcp-advisor status: %v\n", session.Problem())
+			return exitError{code: 1}
+		}
+		return nil
+	}
 	if *format == "json" {
 		err = report.WriteJSON(stdout)
 	} else if err = report.WriteText(stdout); err == nil {

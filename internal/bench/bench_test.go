@@ -40,9 +40,15 @@ type measurement struct {
 func (m measurement) ms() float64  { return float64(m.wall.Microseconds()) / 1000 }
 func (m measurement) mib() float64 { return float64(m.rssKiB) / 1024 }
 
+// runner runs a command in some network namespace: a *netnstest.NS, or
+// host.
+type runner interface {
+	MustRun(t testing.TB, name string, args ...string) string
+}
+
 // measureOnce runs a command inside ns through the measure helper (see
 // internal/cmd/measure for why), with its output discarded.
-func measureOnce(b *testing.B, ns *netnstest.NS, measureBin, name string, args ...string) (time.Duration, int64) {
+func measureOnce(b *testing.B, ns runner, measureBin, name string, args ...string) (time.Duration, int64) {
 	b.Helper()
 	out := ns.MustRun(b, measureBin, append([]string{name}, args...)...)
 	var m struct {
@@ -63,7 +69,7 @@ type command struct {
 
 // measureAll runs the commands in turn, runs times, so that each sees the
 // same table and the same machine load, and returns their medians.
-func measureAll(b *testing.B, ns *netnstest.NS, measureBin string, runs int, cmds []command) []measurement {
+func measureAll(b *testing.B, ns runner, measureBin string, runs int, cmds []command) []measurement {
 	walls := make([][]time.Duration, len(cmds))
 	out := make([]measurement, len(cmds))
 	for range runs {

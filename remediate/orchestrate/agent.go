@@ -105,6 +105,9 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 	if cfg.DetailEvery <= 0 {
 		cfg.DetailEvery = time.Minute
 	}
+	// What the session does on the agent's behalf (moving a state aside)
+	// goes to the agent's log.
+	session.log = log
 	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
 	a.host, _ = os.Hostname()
 	a.fly(a.own)
@@ -318,8 +321,11 @@ func (a *Agent) tickIn(w *watch) {
 	findings := w.history.Analyze()
 	w.findings = findings
 
-	// The snapshot has just read every managed key's live value.
+	// The snapshot has just read every managed key's live value. The
+	// state is read again: another process may have changed it.
+	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
 	released, err := w.session.Applier.ReleaseChangedKeysIn(w.session.State, snap.Sysctls)
+	a.noteRollbacks(w, enforce)
 	for _, r := range released {
 		logReleased(w.log, r)
 	}
@@ -334,7 +340,6 @@ func (a *Agent) tickIn(w *watch) {
 	// A rule that fails to evaluate is skipped; the others still act.
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
-	enforce := a.Mode() == policies.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
 	recording := a.criticalStarted(w, plan, now)
 	a.report(w, plan, findings, diags, enforce, recording)
 	a.metricsPlan(w, recs, plan)

@@ -205,7 +205,7 @@ func (a *Agent) storeUsable(w *watch) bool {
 			a.storeFailed(w, err, "")
 			return false
 		}
-	} else if err := store.Save(w.session.State); err != nil {
+	} else if err := saveFresh(store, w.session.State); err != nil {
 		a.storeFailed(w, err, "")
 		return false
 	}
@@ -328,4 +328,15 @@ func (a *Agent) stateProblem(w *watch) {
 	if w.session.Problem() != nil {
 		a.storeFailed(w, w.session.Problem(), "`tcp-advisor status` explains; `tcp-advisor rollback` restores what was salvaged and moves a corrupt file aside")
 	}
+}
+
+// saveFresh saves the state under the store's lock, as read again under
+// it: the probe never writes an old copy over another process's records.
+func saveFresh(store *remediate.Store, st *remediate.State) error {
+	_, unlock, err := store.Lock(st)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return store.Save(st)
 }

@@ -256,17 +256,20 @@ func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*
 // refused and left as it is, one that records no namespace is adopted.
 func TestAgentReloadedStateChecksNamespace(t *testing.T) {
 	tests := []struct {
-		name, fixed string
-		refused     bool
+		name, fixed    string
+		alive, refused bool
 	}{
-		{"another namespace", `{"version":1,"namespace":{"inode":1},"managed":{}}`, true},
-		{"no namespace", `{"version":1,"managed":{}}`, false},
+		{"another namespace", `{"version":1,"namespace":{"inode":1},"managed":{}}`, true, true},
+		// Gone: moved aside, and the agent starts afresh.
+		{"a namespace that is gone", `{"version":1,"namespace":{"inode":1},"managed":{}}`, false, false},
+		{"no namespace", `{"version":1,"managed":{}}`, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, _, log, notify, root := setup(t, "enforce", "")
 			store := a.own.session.Applier.Store
 			a, clock := restartWithState(t, a, root, log, notify, `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`)
+			a.own.session.alive = func(advisor.Netns) (bool, error) { return tt.alive, nil }
 			a.Tick()
 			if err := os.WriteFile(store.Path(), []byte(tt.fixed), 0o640); err != nil {
 				t.Fatal(err)
@@ -285,6 +288,9 @@ func TestAgentReloadedStateChecksNamespace(t *testing.T) {
 					t.Errorf("health = %+v", h)
 				}
 				return
+			}
+			if aside, _ := filepath.Glob(store.Path() + ".gone-*"); strings.Contains(tt.fixed, "namespace") != (len(aside) == 1 && log.count(systemd.EventStateMovedAside) == 1) {
+				t.Errorf("moved aside: %v, %d state_moved_aside events", aside, log.count(systemd.EventStateMovedAside))
 			}
 			st, err := store.Load()
 			if err != nil || st.Namespace == nil || st.Namespace.Inode != a.own.session.Here.Inode || len(st.Managed) == 0 {

@@ -2,6 +2,8 @@ package orchestrate
 
 import (
 	"errors"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -19,6 +21,19 @@ type Selection struct {
 	All  bool
 	Name string
 	PID  int
+	// Full dumps every namespace of All per socket, not only those the
+	// pre-check or a rule calls for.
+	Full bool
+}
+
+// Depth is how deep to observe each selected namespace: one namespace is
+// dumped whole; of all of them, only those the pre-check or a rule calls
+// for, unless Full.
+func (s Selection) Depth() observe.Depth {
+	if s.Many() && !s.Full {
+		return observe.Checked
+	}
+	return observe.Full
 }
 
 // Many reports whether the selection may hold several namespaces, whose
@@ -69,44 +84,68 @@ func (s Selection) Targets(paths Paths) ([]Target, error) {
 
 // JudgeAll takes the window of every target in step — one sample of each,
 // then the interval — and judges each. A namespace that vanishes or cannot
-// be read while sampling has its error in Err and no judgement.
-func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Duration, progress func(done, total int)) []TargetJudgement {
+// be read while sampling has its error in Err and no judgement. depth is
+// observe.Full to dump every namespace, or observe.Checked to dump only
+// those whose pre-check or rules call for it (each snapshot's Precheck
+// says which and why).
+func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Duration, depth observe.Depth, progress func(done, total int)) []TargetJudgement {
+	ask := rulesAsk(func() *policies.Set { return set })
+	for _, t := range targets {
+		t.Obs.SetAsker(ask)
+	}
 	windows := make([][]advisor.Snapshot, len(targets))
 	errs := make([]error, len(targets))
 	for i := range max(samples, 1) {
 		if i > 0 {
 			time.Sleep(interval)
 		}
-		for t := range targets {
+		sideBySide(len(targets), func(t int) {
 			if errs[t] != nil {
-				continue
+				return
 			}
-			s, err := targets[t].Obs.Observe(observe.Full)
+			s, err := targets[t].Obs.Observe(depth)
 			if err != nil {
 				errs[t] = err
-				continue
+				return
 			}
 			windows[t] = append(windows[t], s)
-		}
+		})
 		if progress != nil {
 			progress(i+1, max(samples, 1))
 		}
 	}
 	out := make([]TargetJudgement, len(targets))
-	for t := range targets {
+	sideBySide(len(targets), func(t int) {
 		out[t] = TargetJudgement{Target: targets[t], Err: errs[t]}
 		if errs[t] == nil && len(windows[t]) == 0 {
 			out[t].Err = errors.New("no sample")
 		}
 		if out[t].Err != nil {
-			continue
+			return
 		}
 		w := windows[t]
 		out[t].Window = w
 		out[t].Judgement = Judgement{Last: w[len(w)-1], Findings: OneShotHistory(w).Analyze()}
 		out[t].Recs, out[t].Diags = set.Evaluate(out[t].Last, out[t].Findings)
-	}
+	})
 	return out
+}
+
+// sideBySide calls fn for 0 ≤ i < n, two calls per CPU at a time, and
+// returns when all have: one namespace's dump can take a while (it walks
+// the shared socket table), and the quiet ones are read and judged
+// meanwhile (their reads wait on the kernel as much as they run).
+func sideBySide(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	for i := range n {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			fn(i)
+		})
+	}
+	wg.Wait()
 }
 
 // TargetJudgement is one namespace's judgement, or why there is none.

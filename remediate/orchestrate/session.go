@@ -3,10 +3,13 @@ package orchestrate
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -33,11 +36,18 @@ type Session struct {
 	// PersistNote says why a drop-in the policy asks for is not written,
 	// or is empty.
 	PersistNote string
-	// initial is true in the initial network namespace, the only one a
-	// drop-in may configure.
-	initial  bool
-	stateDir string
-	log      Logger
+	// initial is true in the initial network namespace.
+	initial bool
+	// bootConfigured is true where /etc/sysctl.d configures this
+	// namespace at boot: the initial namespace, or a booted container's
+	// own for its services (observe.BootConfigured). The only place a
+	// drop-in is written.
+	bootConfigured bool
+	stateDir       string
+	log            Logger
+	// alive tells whether a network namespace a state records still
+	// exists (remediate.State.CheckNamespace).
+	alive remediate.Alive
 }
 
 // OpenSession loads the state under stateDir and wires the applier to the
@@ -57,6 +67,10 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 		return nil, err
 	}
 	s := openSession(sys, stateDir, here, observe.InitialNamespace(paths.Sys), log)
+	if !s.bootConfigured {
+		s.bootConfigured, _ = observe.BootConfigured(paths.Proc, policies.PersistDir)
+	}
+	s.alive = paths.alive
 	switch {
 	case set != nil && set.Settings.Persist:
 		persistPath = set.Settings.PersistPath
@@ -71,13 +85,14 @@ func OpenSession(paths Paths, stateDir string, set *policies.Set, persistPath st
 
 // openSession opens the state in dir for the network namespace here, with
 // the applier wired to sys; initial tells whether here is the initial
-// namespace. A nil log logs nothing.
+// namespace (which /etc/sysctl.d configures at boot). A nil log logs
+// nothing.
 func openSession(sys *remediate.Sysctls, dir string, here advisor.Netns, initial bool, log Logger) *Session {
 	if log == nil {
 		log = discard{}
 	}
 	s := &Session{Applier: &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now},
-		Here: here, initial: initial, stateDir: dir, log: log}
+		Here: here, initial: initial, bootConfigured: initial, stateDir: dir, log: log}
 	s.load()
 	return s
 }
@@ -132,7 +147,7 @@ func (s *Session) Salvage() (string, error) {
 	if !errors.As(problem, &ce) {
 		return "", problem
 	}
-	aside, err := s.Applier.Store.MoveAside(s.Applier.Now())
+	aside, err := s.Applier.Store.MoveAside(remediate.AsideCorrupt, s.Applier.Now())
 	if err != nil {
 		return "", err
 	}
@@ -145,18 +160,61 @@ func (s *Session) Salvage() (string, error) {
 }
 
 // persistTo points the applier at the drop-in path ("" for none), unless
-// this is not the initial network namespace.
+// /etc/sysctl.d does not configure this network namespace at boot.
 func (s *Session) persistTo(path string) {
 	s.PersistNote = ""
-	if path != "" && !s.initial {
-		s.PersistNote = fmt.Sprintf("%s is not written: it configures the initial network namespace at boot, and this is %s", path, s.Here)
+	if path != "" && !s.bootConfigured {
+		s.PersistNote = fmt.Sprintf("%s is not written: it configures the initial network namespace at boot, or a booted container's own for that container's services, and this is %s", path, s.Here)
 		path = ""
 	}
 	s.Applier.Persist = remediate.Persister{Path: path}
 }
 
-// CheckNamespace refuses a state recorded in another network namespace.
-func (s *Session) CheckNamespace() error { return s.State.CheckNamespace(s.stateDir, s.Here) }
+// CheckNamespace refuses a state recorded in another network namespace
+// that still exists. A state whose namespace is gone is moved aside
+// (state.json.gone-<time>), journalled, and the session starts afresh:
+// the values it recorded went with the namespace. Except where a drop-in
+// carried them over: a state from an earlier boot of a namespace that
+// /etc/sysctl.d configures at boot, whose drop-in is still there, was
+// re-applied at boot and goes on.
+func (s *Session) CheckNamespace() error {
+	err := s.State.CheckNamespace(s.stateDir, s.Here, s.alive)
+	var gone *remediate.NamespaceGoneError
+	if !errors.As(err, &gone) {
+		return err
+	}
+	if path := s.State.PersistPath; gone.OtherBoot && s.bootConfigured && path != "" && fileExists(path) {
+		s.State.Namespace = &s.Here
+		_ = s.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
+			Message: fmt.Sprintf("the state in %s was recorded on an earlier boot; %s re-applied its values at this boot, so tcp-advisor goes on managing them", s.stateDir, path),
+			Fields:  map[string]string{systemd.FieldReason: "carried over a reboot by " + path, systemd.FieldStateFile: s.Applier.Store.Path()}})
+		return nil
+	}
+	aside, merr := s.Applier.Store.MoveAside(remediate.AsideGone, s.Applier.Now())
+	if merr != nil {
+		return errors.Join(err, merr)
+	}
+	keys := s.State.Keys()
+	*s.State = remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}, Namespace: &s.Here}
+	_ = s.log.Log(systemd.Event{Kind: systemd.EventStateMovedAside,
+		Message: fmt.Sprintf("%v; moved it aside to %s and started a new state (it managed: %s)", gone, aside, orNone(keys)),
+		Fields:  map[string]string{systemd.FieldReason: gone.Error(), systemd.FieldStateFile: aside, systemd.FieldNetns: gone.State.String()}})
+	return nil
+}
+
+// fileExists reports whether path names an existing file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// orNone joins names, or says "none".
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
 
 // discard is the Logger of a session that logs nothing.
 type discard struct{}
@@ -221,4 +279,34 @@ func logReleased(log Logger, r remediate.Released) {
 		Message: fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
 		Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found},
 	})
+}
+
+// alive reports whether the network namespace id names still exists among
+// those discovery finds (named ones and those processes run in): by its
+// cookie, or by its inode for an id without one. A namespace held only by
+// an open file or a mount elsewhere is not found, and counts as gone.
+func (p Paths) alive(id advisor.Netns) (bool, error) {
+	nss, err := netns.NewDiscoverer(p.Proc, p.Netns).Discover()
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nss {
+		if id.Cookie == 0 {
+			if n.Inode == id.Inode {
+				return true, nil
+			}
+			continue
+		}
+		c, err := n.Cookie()
+		if errors.Is(err, netns.ErrGone) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", n, err)
+		}
+		if c == id.Cookie {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -35,6 +36,9 @@ type watch struct {
 	// whether that tick observed at all.
 	findings advisor.Findings
 	observed bool
+	// lastSeen is the newest history record of the state the agent has
+	// read, to tell the records other processes add (noteRollbacks).
+	lastSeen *remediate.Record
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
@@ -45,7 +49,7 @@ type watch struct {
 }
 
 func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
-	w := &watch{obs: obs, session: session, announced: map[string]bool{},
+	w := &watch{obs: obs, session: session, announced: map[string]bool{}, lastSeen: lastRecord(session.State),
 		history: advisor.History{Recent: advisor.AgentRecent, Details: advisor.AgentDetails}}
 	w.in(ns, log)
 	return w
@@ -85,6 +89,13 @@ func (l namespaceLogger) Log(e systemd.Event) error {
 	fields[systemd.FieldNetnsInode] = fmt.Sprint(l.ns.Inode)
 	if c := l.ns.Container; c != nil {
 		fields[systemd.FieldContainer] = c.String()
+		// A change made or proposed here is lost with the container: say
+		// how its platform keeps it.
+		if key, value := fields[systemd.FieldKey], fields[systemd.FieldNewValue]; key != "" &&
+			(e.Kind == systemd.EventChangeApplied || e.Kind == systemd.EventRecommendation) {
+			fields[systemd.FieldPlatform] = remediate.PlatformTerms(c, key, value)
+			e.Message += "; " + fields[systemd.FieldPlatform]
+		}
 	}
 	e.Fields = fields
 	e.Message = fmt.Sprintf("[netns %s] %s", l.ns, e.Message)
@@ -172,7 +183,12 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
 	}
-	w := newWatch(ns, observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys), s, a.log)
+	// The namespace's detail dump, due every DetailEvery, walks the
+	// host's whole shared socket table: it is taken only where a rule
+	// asks for it (or the pre-check calls for the whole table).
+	obs := observe.NewIn(ns, a.cfg.Paths.Proc, a.cfg.Paths.Sys)
+	obs.SetAsker(rulesAsk(func() *policies.Set { return a.set }))
+	w := newWatch(ns, obs, s, a.log)
 	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
@@ -202,7 +218,14 @@ func OpenSessionIn(ns *netns.Namespace, paths Paths, stateDir string, log Logger
 	if err != nil {
 		return nil, err
 	}
-	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), advisor.Netns{Inode: ns.Inode, Name: ns.Name}, ns.Host, log)
+	// A namespace that cannot be entered for its cookie cannot be written
+	// either: its state is told by its inode alone.
+	here := advisor.Netns{Inode: ns.Inode, Name: ns.Name}
+	if id, err := observe.Identify(here, paths.Proc, ns.Cookie); err == nil {
+		here = id
+	}
+	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), here, ns.Host, log)
+	s.alive = paths.alive
 	s.persistTo("")
 	return s, nil
 }

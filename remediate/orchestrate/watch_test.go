@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -134,5 +135,21 @@ func TestAllNamespacesCorruptStateWatched(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(file); string(b) != torn {
 		t.Errorf("the corrupt file was overwritten: %q", b)
+	}
+}
+
+// TestNamespaceLoggerPlatformTerms: a change applied in a pod's namespace
+// says, in the journal, how the pod's spec keeps it.
+func TestNamespaceLoggerPlatformTerms(t *testing.T) {
+	log := &recordingLog{}
+	ns := &netns.Namespace{Inode: 4026532999, Container: &netns.Container{Runtime: "containerd", ID: strings.Repeat("ab", 32), PodUID: "0b7c5e2a-1f3d-4a6b-9c8d-7e6f5a4b3c2d"}}
+	l := namespaceLogger{Logger: log, ns: ns}
+	if err := l.Log(systemd.Event{Kind: systemd.EventChangeApplied, Message: "set it",
+		Fields: map[string]string{systemd.FieldKey: "net.ipv4.ip_local_port_range", systemd.FieldNewValue: "40000 57383"}}); err != nil {
+		t.Fatal(err)
+	}
+	e := log.events[0]
+	if p := e.Fields[systemd.FieldPlatform]; !strings.Contains(p, `securityContext.sysctls: [{name: net.ipv4.ip_local_port_range, value: "40000 57383"}]`) || !strings.Contains(e.Message, p) {
+		t.Errorf("event: %q, %s=%q", e.Message, systemd.FieldPlatform, p)
 	}
 }

@@ -26,8 +26,11 @@ import (
 //
 //	unshare --pid --fork --kill-child --mount --propagation private --mount-proc
 //	  └─ sh: mount tmpfs; mount overlay lowerdir=/,upperdir=tmpfs; copy prep files
-//	     └─ exec systemd-nspawn --register=no --keep-unit --private-network -D ROOT -b
+//	     └─ systemd-nspawn --register=no --keep-unit --private-network -D ROOT -b
 //	          └─ /usr/lib/systemd/systemd (the container's PID 1)
+//
+// sh starts nspawn again when the container reboots (Reboot): the root and
+// its files stay, the network namespace and the boot id are new.
 //
 // The mounts live only in unshare's private mount namespace, so the host's
 // mount table never sees them and they vanish with the last process in it.
@@ -71,9 +74,15 @@ mount -t tmpfs -o size=2g,mode=0755 "$name" "$base/t"
 mkdir "$base/t/upper" "$base/t/work"
 mount -t overlay -o "lowerdir=/,upperdir=$base/t/upper,workdir=$base/t/work" "$name" "$base/root"
 cp -a "$prep/." "$base/root/"
-exec systemd-nspawn --register=no --keep-unit --private-network --quiet \
-	--console=read-only --link-journal=no --resolv-conf=off --timezone=off \
-	--machine="$name" -D "$base/root" -b
+# systemd-nspawn exits 133 when the container reboots: boot it again, on
+# the same root, as systemd-nspawn@.service does (RestartForceExitStatus=133).
+while :; do
+	rc=0
+	systemd-nspawn --register=no --keep-unit --private-network --quiet \
+		--console=read-only --link-journal=no --resolv-conf=off --timezone=off \
+		--machine="$name" -D "$base/root" -b || rc=$?
+	[ "$rc" -eq 133 ] || exit "$rc"
+done
 `
 
 // requireSystemTest skips the test when this machine cannot run it, or fails
@@ -221,8 +230,8 @@ func removeStalePropagateDirs() {
 	}
 }
 
-// findPIDs waits for systemd-nspawn (unshare's child) and the container's
-// systemd (nspawn's child, running /usr/lib/systemd/systemd).
+// findPIDs waits for systemd-nspawn (the boot script's child) and the
+// container's systemd (nspawn's child, running /usr/lib/systemd/systemd).
 func (c *Container) findPIDs(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -232,8 +241,13 @@ func (c *Container) findPIDs(timeout time.Duration) error {
 		default:
 		}
 		if c.nspawn == 0 {
-			if kids := children(c.cmd.Process.Pid); len(kids) == 1 {
-				c.nspawn = kids[0]
+			// unshare's child is the boot script's sh, nspawn its child.
+			for _, sh := range children(c.cmd.Process.Pid) {
+				for _, pid := range children(sh) {
+					if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && strings.HasSuffix(exe, "/systemd-nspawn") {
+						c.nspawn = pid
+					}
+				}
 			}
 		}
 		if c.nspawn != 0 {
@@ -273,6 +287,32 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// Reboot reboots the container (systemctl reboot inside) and waits until
+// its systemd has booted again: the same root and files, a new network
+// namespace and boot.
+func (c *Container) Reboot(t *testing.T) {
+	t.Helper()
+	oldNspawn := c.nspawn
+	_, _ = c.Try("systemctl", "reboot")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", oldNspawn)); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s: no reboot in 60s\n%s", c.Name, c.consoleTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.nspawn, c.pid1 = 0, 0
+	if err := c.findPIDs(30 * time.Second); err != nil {
+		t.Fatalf("container %s did not start again: %v\n%s", c.Name, err, c.consoleTail())
+	}
+	if state, err := c.waitBooted(90 * time.Second); state != "running" && state != "degraded" {
+		t.Fatalf("container %s after reboot: is-system-running = %q (%v)\n%s", c.Name, state, err, c.consoleTail())
+	}
 }
 
 // exec runs a command inside the container (all of PID 1's namespaces) and

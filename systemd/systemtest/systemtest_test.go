@@ -65,8 +65,10 @@ func TestServiceInContainer(t *testing.T) {
 			{"broken policy", testBrokenPolicy},
 			{"enforce under exhaustion", testEnforce},
 			{"close-wait leak", testCloseWaitLeak},
+			{"rollback beside the agent", testRollbackBesideAgent},
 			{"stop", testStop},
 			{"rollback", testRollback},
+			{"reboot", testReboot},
 		} {
 			if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
 				return
@@ -231,7 +233,8 @@ func testDocs(t *testing.T, c *Container) {
 
 // testEnforceUnprivileged: `run --mode enforce` as a user who may not write
 // sysctls fails at start, in a unit of its own, and journald records its
-// error at priority err.
+// error at priority err as an agent_failed event, whose catalog entry says
+// what to do.
 func testEnforceUnprivileged(t *testing.T, c *Container) {
 	const u = "tcpadv-unprivileged"
 	out, err := c.Try("systemd-run", "--wait", "--quiet", "--unit="+u, "-p", "User=nobody",
@@ -244,8 +247,8 @@ func testEnforceUnprivileged(t *testing.T, c *Container) {
 	for _, e := range unitJournal(t, c, u+".service") {
 		if strings.Contains(e["MESSAGE"], "enforce mode needs to write the sysctls its rules set") {
 			found = true
-			if e["PRIORITY"] != "3" {
-				t.Errorf("the error is journalled at PRIORITY=%s, want 3: %v", e["PRIORITY"], e)
+			if e["PRIORITY"] != "3" || e["MESSAGE_ID"] != systemd.EventAgentFailed.MessageID() {
+				t.Errorf("the error is journalled at PRIORITY=%s MESSAGE_ID=%s, want 3 and agent_failed's: %v", e["PRIORITY"], e["MESSAGE_ID"], e)
 			}
 		}
 		if strings.Contains(e["MESSAGE"], "did not set") {
@@ -678,7 +681,7 @@ func testStop(t *testing.T, c *Container) {
 }
 
 // testUpgrade: the new version installs over the old, keeps the changed
-// conffile and restarts a running agent; a reinstall leaves a stopped agent
+// conffile and the state directory and restarts a running agent; a reinstall leaves a stopped agent
 // stopped. Leaves the agent stopped.
 // testRollback: after the stop, which left the widened range alone,
 // `tcp-advisor rollback` restores the original and journals each key with
@@ -704,7 +707,11 @@ func testUpgrade(t *testing.T, c *Container) {
 	c.Sh(t, "echo '"+marker+"' >> /etc/tcp-advisor/tcp-advisor.env")
 	c.Run(t, "systemctl", "start", unit)
 	pid := show(t, c, "MainPID")
+	state := c.Sh(t, "ls /var/lib/tcp-advisor && cat /var/lib/tcp-advisor/state.json.gone-*")
 	c.Run(t, "dpkg", "-i", "--force-confold", "/var/tmp/tcp-advisor_"+newVersion+".deb")
+	if after := c.Sh(t, "ls /var/lib/tcp-advisor && cat /var/lib/tcp-advisor/state.json.gone-*"); after != state {
+		t.Errorf("the upgrade changed the state directory:\n%s\nwas:\n%s", after, state)
+	}
 	if v := c.Run(t, "dpkg-query", "-W", "-f=${Version}", "tcp-advisor"); v != newVersion+"-1" {
 		t.Errorf("version after upgrade = %q", v)
 	}
@@ -726,9 +733,23 @@ func testUpgrade(t *testing.T, c *Container) {
 }
 
 // testRemove: remove stops and disables the service and drops its unit and
-// catalog, keeping configuration; purge deletes configuration and state.
+// catalog, keeping configuration, and says at the prompt which sysctls keep
+// tcp-advisor's values and how to restore them. Purge deletes the
+// configuration but keeps the state while a key still differs from its
+// original, and says so; `sysctl -p` on the file removal left restores
+// them. A purge with nothing changed deletes the state.
 func testRemove(t *testing.T, c *Container) {
-	c.Run(t, "dpkg", "-r", "tcp-advisor")
+	widened := applyUnderPressure(t, c)
+	out := c.Run(t, "dpkg", "-r", "tcp-advisor")
+	for _, want := range []string{
+		"tcp-advisor: these sysctls keep the values tcp-advisor set; their originals are in " + restoreFile,
+		"  " + rangeKey + ` (original "` + rangeStart + `")`,
+		"sysctl -p " + restoreFile,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dpkg -r does not say %q:\n%s", want, out)
+		}
+	}
 	if out, _ := c.Try("systemctl", "is-active", unit); strings.TrimSpace(out) == "active" {
 		t.Errorf("service still active after dpkg -r")
 	}
@@ -744,11 +765,24 @@ func testRemove(t *testing.T, c *Container) {
 	}
 	c.Run(t, "test", "-f", "/etc/tcp-advisor/tcp-advisor.env")
 
+	out = c.Run(t, "dpkg", "-P", "tcp-advisor")
+	if !strings.Contains(out, "tcp-advisor: kept /var/lib/tcp-advisor: it holds the only record of the original values of "+rangeKey) {
+		t.Errorf("purge with %s still %s does not say it keeps the state:\n%s", rangeKey, widened, out)
+	}
+	if _, err := c.Try("test", "-e", "/etc/tcp-advisor/tcp-advisor.env"); err == nil {
+		t.Errorf("tcp-advisor.env still there after purge")
+	}
+	c.Run(t, "test", "-f", stateFile)
+	c.Run(t, "sysctl", "-q", "-p", restoreFile)
+	if r := liveRange(t, c); r != rangeStart {
+		t.Errorf("sysctl -p %s: %s = %s, want the original %s", restoreFile, rangeKey, r, rangeStart)
+	}
+
+	// Nothing differs from its original any more: purge deletes the state.
+	c.Run(t, "dpkg", "-i", "/var/tmp/tcp-advisor_"+newVersion+".deb")
 	c.Run(t, "dpkg", "-P", "tcp-advisor")
-	for _, p := range []string{"/etc/tcp-advisor/tcp-advisor.env", "/var/lib/tcp-advisor"} {
-		if _, err := c.Try("test", "-e", p); err == nil {
-			t.Errorf("%s still there after purge", p)
-		}
+	if _, err := c.Try("test", "-e", "/var/lib/tcp-advisor"); err == nil {
+		t.Errorf("/var/lib/tcp-advisor still there after a purge with nothing changed")
 	}
 }
 
