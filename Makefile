@@ -13,15 +13,13 @@ SHELL       := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
 # The version and commit stamped into the binary (tcp-advisor --version),
-# and the commit's date, which dates the man page.
-# A plain build names itself after git (`git describe`); `make package`
-# stamps the package's version, VERSION (default 0.1.0), so the binary and
-# its package agree.
-ifeq ($(filter command line environment,$(origin VERSION)),)
-VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-PKG_VERSION := 0.1.0
-else
-PKG_VERSION := $(VERSION)
+# and the commit's date, which dates the man page. The version comes from
+# the release tags (vX.Y.Z) through packaging/version.sh: 0.2.0 on the tag
+# v0.2.0, 0.2.0+3.gabc1234 three commits later, +dirty with uncommitted
+# changes. `make build` and `make package` stamp the same one, so the
+# binary and its packages agree; `make package VERSION=1.2.3` overrides it.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell packaging/version.sh 2>/dev/null || echo 0.0.0+unknown)
 endif
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
@@ -159,13 +157,11 @@ clean:
 	rm -rf bin dist
 
 # package builds dist/*.deb and dist/*.rpm from packaging/nfpm.yaml with nfpm,
-# pinned in go.mod as a tool. VERSION (default 0.1.0) sets the version, of
-# the packages and of the binary in them.
+# pinned in go.mod as a tool, at VERSION (above), the binary's version too.
 .PHONY: package
-package: VERSION := $(PKG_VERSION)
 package: build
 	@mkdir -p dist
 	@set -e; for fmt in deb rpm; do \
-		TCP_ADVISOR_VERSION="$(PKG_VERSION)" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
+		TCP_ADVISOR_VERSION="$(VERSION)" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
 			$(GO) tool nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
 	done

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/promql/parser"
+
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
@@ -80,6 +82,8 @@ var grafanaVars = strings.NewReplacer(
 	"$__interval", "1m",
 	"$__range", "6h",
 	"$instance", ".+",
+	"$netns", ".*",
+	"$container", ".*",
 )
 
 // labelValuesRE matches a template variable query label_values(selector, label).
@@ -201,6 +205,46 @@ func TestDashboardImportable(t *testing.T) {
 		"Destination utilization", "CLOSE_WAIT sockets by owner", "Tick duration", "Since the last successful tick"} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("no panel %q", want)
+		}
+	}
+}
+
+// TestDashboardNamespaceVariables: the netns and container variables
+// exist, and every selector of a family labelled by namespace (all but the
+// agent-wide ones) honours them, so picking a container narrows every
+// panel to it.
+func TestDashboardNamespaceVariables(t *testing.T) {
+	d := readDashboard(t)
+	vars := map[string]bool{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v.Type == "query"
+	}
+	if !vars["netns"] || !vars["container"] {
+		t.Fatalf("template variables %v: want netns and container queries", vars)
+	}
+	agentWide := regexp.MustCompile(`^tcp_advisor_(policy_info|policy_load_success|tick_interval_seconds|build_info|process_.*|go_.*)$`)
+	withoutContainer := regexp.MustCompile(`^tcp_advisor_(recommendations|changes|refusals)_total$`)
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			e, err := promql.ParseExpr(grafanaVars.Replace(strings.NewReplacer(`"$netns"`, `"NETNS"`, `"$container"`, `"CONTAINER"`).Replace(tg.Expr)))
+			if err != nil {
+				t.Errorf("panel %q: %v", p.Title, err)
+				continue
+			}
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				vs, ok := n.(*parser.VectorSelector)
+				if !ok || agentWide.MatchString(vs.Name) {
+					return nil
+				}
+				s := vs.String()
+				if !strings.Contains(s, `netns=~"NETNS"`) {
+					t.Errorf("panel %q: %s ignores the netns variable", p.Title, s)
+				}
+				if !withoutContainer.MatchString(vs.Name) && !strings.Contains(s, `container=~"CONTAINER"`) {
+					t.Errorf("panel %q: %s ignores the container variable", p.Title, s)
+				}
+				return nil
+			})
 		}
 	}
 }

@@ -2,9 +2,14 @@ package packaging
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"debug/buildinfo"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +19,7 @@ import (
 	_ "github.com/goreleaser/nfpm/v2/rpm" // registers the rpm packager
 
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
+	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
 // binDir is where `make build` writes the binary and the documentation it
@@ -112,6 +118,7 @@ func TestContents(t *testing.T) {
 		{"/usr/share/tcp-advisor/metrics-listen.conf", "", "packaging/systemd/metrics-listen.conf", 0o644},
 		{"/usr/share/tcp-advisor/prometheus/tcp-advisor.rules.yml", "", "packaging/prometheus/tcp-advisor.rules.yml", 0o644},
 		{"/usr/share/tcp-advisor/grafana/tcp-advisor.json", "", "packaging/grafana/tcp-advisor.json", 0o644},
+		{"/usr/share/doc/tcp-advisor/CHANGELOG.md", "", "CHANGELOG.md", 0o644},
 	}
 	// zsh's completion directory differs between the distributions.
 	zsh := map[string]string{"deb": "/usr/share/zsh/vendor-completions/_tcp-advisor", "rpm": "/usr/share/zsh/site-functions/_tcp-advisor"}
@@ -123,10 +130,18 @@ func TestContents(t *testing.T) {
 				byDst[c.Destination] = c
 			}
 		}
-		rows := append(tests[:len(tests):len(tests)], struct {
+		type row = struct {
 			dst, typ, src string
 			mode          os.FileMode
-		}{zsh[format], "", "", 0o644})
+		}
+		rows := append(tests[:len(tests):len(tests)], row{zsh[format], "", "", 0o644})
+		// The licence: Debian's copyright file; the rpm's %license files.
+		if format == "deb" {
+			rows = append(rows, row{"/usr/share/doc/tcp-advisor/copyright", "", "packaging/deb/copyright", 0o644})
+		} else {
+			rows = append(rows, row{"/usr/share/licenses/tcp-advisor/LICENSE", files.TypeRPMLicense, "LICENSE", 0o644},
+				row{"/usr/share/licenses/tcp-advisor/NOTICE", files.TypeRPMLicense, "NOTICE", 0o644})
+		}
 		for _, tt := range rows {
 			t.Run(format+tt.dst, func(t *testing.T) {
 				c, ok := byDst[tt.dst]
@@ -152,19 +167,60 @@ func TestContents(t *testing.T) {
 	}
 }
 
-func TestEnvFileIsAllComments(t *testing.T) {
+// envAssignments evaluates an EnvironmentFile= as systemd does for the
+// simple lines this file has: comments and blank lines skipped, KEY=VALUE
+// with one pair of double quotes stripped, the last assignment winning.
+func envAssignments(text string) map[string]string {
+	env := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		env[strings.TrimSpace(k)] = v
+	}
+	return env
+}
+
+// TestEnvFileInstructions follows the shipped tcp-advisor.env's own
+// instructions: as shipped it sets nothing, and uncommenting any one of its
+// example lines puts exactly that line's flags in force (nothing later in
+// the file overrides it).
+func TestEnvFileInstructions(t *testing.T) {
 	data, err := os.ReadFile("etc/tcp-advisor.env")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
+	text := string(data)
+	if env := envAssignments(text); len(env) != 0 {
+		t.Errorf("the shipped tcp-advisor.env sets %v; it should set nothing until a line is uncommented", env)
+	}
+	lines := strings.Split(text, "\n")
+	examples := 0
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "#TCP_ADVISOR_ARGS=") {
 			continue
 		}
-		// The one assignment the unit expands; empty: no extra flags.
-		if line != "TCP_ADVISOR_ARGS=" {
-			t.Errorf("default tcp-advisor.env sets more than an empty TCP_ADVISOR_ARGS: %q", line)
+		examples++
+		edited := slices.Clone(lines)
+		edited[i] = strings.TrimPrefix(line, "#")
+		want := strings.Trim(strings.TrimPrefix(edited[i], "TCP_ADVISOR_ARGS="), `"`)
+		if got := envAssignments(strings.Join(edited, "\n"))["TCP_ADVISOR_ARGS"]; got != want {
+			t.Errorf("uncommenting line %d (%s) gives TCP_ADVISOR_ARGS=%q, want %q", i+1, line, got, want)
 		}
+	}
+	if !strings.Contains(text, "\n#TCP_ADVISOR_ARGS=\"--mode enforce\"\n") {
+		t.Errorf("tcp-advisor.env has no line to uncomment for enforce mode")
+	}
+	if examples < 3 {
+		t.Errorf("tcp-advisor.env has %d example lines, want the enforce, textfile and endpoint ones", examples)
 	}
 }
 
@@ -226,6 +282,14 @@ func TestBuild(t *testing.T) {
 				if !bytes.HasPrefix(buf.Bytes(), []byte{0xed, 0xab, 0xee, 0xdb}) {
 					t.Errorf("%s does not start with the RPM lead", target)
 				}
+				// The header (uncompressed, unlike the payload) holds the
+				// License tag and the file names, base names apart from
+				// their directories.
+				for _, s := range []string{"Apache-2.0\x00", "/usr/share/licenses/tcp-advisor/\x00", "LICENSE\x00", "NOTICE\x00"} {
+					if !bytes.Contains(buf.Bytes(), []byte(s)) {
+						t.Errorf("the .rpm's header lacks %q", s)
+					}
+				}
 			case "deb":
 				dpkgDeb := testbin.Tool(t, "dpkg-deb", "dpkg")
 				out, err := exec.Command(dpkgDeb, "-I", target, "conffiles").CombinedOutput()
@@ -248,7 +312,7 @@ func TestBuild(t *testing.T) {
 				if err != nil {
 					t.Fatalf("dpkg-deb -c: %v\n%s", err, out)
 				}
-				for _, f := range []string{"./usr/bin/tcp-advisor", "./usr/share/man/man8/tcp-advisor.8.gz",
+				for _, f := range []string{"./usr/bin/tcp-advisor", "./usr/share/man/man8/tcp-advisor.8.gz", "./usr/share/doc/tcp-advisor/copyright",
 					"./usr/share/bash-completion/completions/tcp-advisor", "./usr/share/zsh/vendor-completions/_tcp-advisor"} {
 					if !strings.Contains(string(out), " "+f+"\n") {
 						t.Errorf("the .deb lacks %s:\n%s", f, out)
@@ -259,5 +323,136 @@ func TestBuild(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPolicyDirREADME follows the README installed in
+// /etc/tcp-advisor/policies.d: files there layer on the built-in defaults
+// (a file that turns one default off keeps the others), and of two files
+// declaring one rule the later in name order wins.
+func TestPolicyDirREADME(t *testing.T) {
+	data, err := os.ReadFile("etc/policies.d/README")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(data)), " ")
+	for _, claim := range []string{
+		"layered on the default policies built into the agent",
+		"When two files here declare the same rule, the later file in name order wins",
+		"tcp-advisor validate /etc/tcp-advisor/policies.d",
+	} {
+		if !strings.Contains(readme, claim) {
+			t.Errorf("policies.d/README does not say %q", claim)
+		}
+	}
+	defaults := len(policies.Default().Rules)
+	dir := t.TempDir()
+	write := func(name, src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("20-off.hcl", "rule \"time-wait-reuse\" {\n  enabled = false\n}\n")
+	write("10-base.hcl", "rule \"site\" {\n  when    = true\n  message = \"base\"\n}\n")
+	write("50-site.hcl", "# the site's version\nrule \"site\" {\n  when    = true\n  message = \"site\"\n}\n")
+	set, diags := policies.Load(dir)
+	if diags.HasErrors() {
+		t.Fatalf("validate: %v", diags)
+	}
+	if got := len(set.Rules); got != defaults {
+		t.Errorf("%d rules, want the %d defaults, less time-wait-reuse, plus site", got, defaults)
+	}
+	i := slices.IndexFunc(set.Rules, func(r *policies.Rule) bool { return r.Name == "site" })
+	if i < 0 {
+		t.Fatalf("rule site missing: %s", set.Describe())
+	}
+	r := set.Rules[i]
+	if filepath.Base(r.Source.Filename) != "50-site.hcl" || r.Source.Start.Line != 2 || r.Replaces == nil || filepath.Base(r.Replaces.Filename) != "10-base.hcl" {
+		t.Errorf("rule site comes from %s, replacing %v: want 50-site.hcl:2 replacing 10-base.hcl", policies.RangeString(r.Source), r.Replaces)
+	}
+}
+
+// apacheLicenseSHA256 is the SHA-256 of the Apache License 2.0 as the
+// Apache Software Foundation publishes it (LICENSE-2.0.txt).
+const apacheLicenseSHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+// TestLicence: LICENSE is the Apache License 2.0 word for word, NOTICE
+// names the copyright holders, and the Debian copyright file is in the
+// machine-readable format with every stanza's licence defined.
+func TestLicence(t *testing.T) {
+	text, err := os.ReadFile("../LICENSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(text)); sum != apacheLicenseSHA256 {
+		t.Errorf("LICENSE is not the Apache License 2.0 as published: sha256 %s", sum)
+	}
+	notice, err := os.ReadFile("../NOTICE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(notice), "Copyright 2026 The tcp-advisor Authors\n") {
+		t.Errorf("NOTICE lacks the copyright line:\n%s", notice)
+	}
+	cp, err := os.ReadFile("deb/copyright")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paragraphs := strings.Split(strings.TrimSpace(string(cp)), "\n\n")
+	if !strings.HasPrefix(paragraphs[0], "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n") {
+		t.Errorf("copyright does not start with the format's header paragraph:\n%s", paragraphs[0])
+	}
+	used, defined := map[string]bool{}, map[string]bool{}
+	for _, p := range paragraphs[1:] {
+		fields := map[string]string{}
+		for _, line := range strings.Split(p, "\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, " ") {
+				fields[k] = v
+			}
+		}
+		switch {
+		case fields["Files"] != "":
+			if fields["Copyright"] == "" || fields["License"] == "" {
+				t.Errorf("Files paragraph without Copyright or License:\n%s", p)
+			}
+			used[fields["License"]] = true
+		case fields["License"] != "":
+			if !strings.Contains(p, "\n ") {
+				t.Errorf("License paragraph %s has no text", fields["License"])
+			}
+			defined[fields["License"]] = true
+		}
+	}
+	if !used["Apache-2.0"] {
+		t.Error("copyright: no Files paragraph under Apache-2.0")
+	}
+	for l := range used {
+		if !defined[l] {
+			t.Errorf("copyright: licence %s is used but has no License paragraph", l)
+		}
+	}
+}
+
+// majorSuffix is a module path's major version element, /v2 and up.
+var majorSuffix = regexp.MustCompile(`/v[0-9]+$`)
+
+// TestCopyrightNamesLinkedModules: the Debian copyright file names every
+// Go module linked into the binary (go version -m), so its list cannot
+// fall behind go.mod.
+func TestCopyrightNamesLinkedModules(t *testing.T) {
+	bi, err := buildinfo.ReadFile(testbin.Build(t, "cmd/tcp-advisor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := os.ReadFile("deb/copyright")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range bi.Deps {
+		name := majorSuffix.ReplaceAllString(dep.Path, "")
+		if !strings.Contains(string(cp), " "+name+" (") {
+			t.Errorf("deb/copyright does not name %s, linked into /usr/bin/tcp-advisor", name)
+		}
 	}
 }

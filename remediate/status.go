@@ -23,6 +23,8 @@ type KeyStatus struct {
 
 // Status is the report of `tcp-advisor status`.
 type Status struct {
+	// Version is the version of the tcp-advisor reporting.
+	Version     string      `json:"version"`
 	Managed     []KeyStatus `json:"managed"`
 	LastChanges []Record    `json:"last_changes"`
 	PersistPath string      `json:"persist_path,omitempty"`
@@ -80,6 +82,9 @@ func (s Status) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
 // WriteText writes the status for a person.
 func (s Status) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if s.Version != "" {
+		fmt.Fprintf(&b, "tcp-advisor %s\n", s.Version)
+	}
 	switch {
 	case s.StateNewer:
 		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", esc(s.StateProblem))

@@ -88,7 +88,7 @@ func TestCatalogMatchesEventKinds(t *testing.T) {
 		}
 	}
 	known := []string{FieldRule, FieldKey, FieldOldValue, FieldNewValue, FieldDestination, FieldUtilization,
-		FieldPID, FieldUnit, FieldCommand, FieldPolicyFile, FieldPolicyLine, FieldMode, FieldGuardrail, FieldReason, FieldPolicyChecksum,
+		FieldPID, FieldUnit, FieldCommand, FieldPolicyFile, FieldPolicyLine, FieldMode, FieldVersion, FieldGuardrail, FieldReason, FieldPolicyChecksum,
 		FieldStateFile, FieldErrno}
 	for id, e := range entries {
 		t.Run(id, func(t *testing.T) {

@@ -175,6 +175,7 @@ const (
 	FieldPolicyFile  = "POLICY_FILE" // policy file an event is about
 	FieldPolicyLine  = "POLICY_LINE" // line in it
 	FieldMode        = "MODE"        // dry-run or enforce
+	FieldVersion     = "VERSION"     // the agent's version
 	FieldGuardrail   = "GUARDRAIL"   // guardrail that refused a change
 	FieldReason      = "REASON"      // why, with the numbers
 	FieldNetns       = "NETNS"       // the network namespace an event is about: its name, container or net:[inode]

@@ -59,7 +59,6 @@ func TestUnitDirectives(t *testing.T) {
 		{"Service.Type", "notify"},
 		{"Service.NotifyAccess", "main"},
 		{"Service.ExecStart", "/usr/bin/tcp-advisor run --policy /etc/tcp-advisor/policies.d --state-dir /var/lib/tcp-advisor $TCP_ADVISOR_ARGS"},
-		{"Service.ExecReload", "/bin/kill -HUP $MAINPID"},
 		{"Service.EnvironmentFile", "-/etc/tcp-advisor/tcp-advisor.env"},
 		{"Service.WatchdogSec", "60s"},
 		{"Service.Restart", "on-failure"},
@@ -87,6 +86,10 @@ func TestUnitDirectives(t *testing.T) {
 				t.Errorf("%s = %q, want %q", tt.key, got, tt.want)
 			}
 		})
+	}
+	// A reload compiles the agent's policies before it signals the agent.
+	if got := strings.Join(d["Service.ExecReload"], " | "); got != "/usr/bin/tcp-advisor validate --quiet --agent $MAINPID | /bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload = %q", got)
 	}
 	if got := strings.Join(d["Service.SystemCallFilter"], " | "); got != "@system-service | ~@privileged @resources" {
 		t.Errorf("SystemCallFilter = %q", got)
@@ -134,5 +137,25 @@ func TestUnitVerify(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// stateModesRE finds the README's promise about the state directory.
+var stateModesRE = regexp.MustCompile(`mode (0[0-7]{3}) in a (0[0-7]{3}) directory`)
+
+// TestStateDirectoryModeAsDocumented: the directory systemd makes for the
+// agent's state has the mode the README states.
+func TestStateDirectoryModeAsDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := stateModesRE.FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md states no mode for the state directory (\"mode 0NNN in a 0NNN directory\")")
+	}
+	d := unitDirectives(t, unitFile)
+	if got := d["Service.StateDirectoryMode"]; len(got) != 1 || got[0] != string(m[2]) {
+		t.Errorf("StateDirectoryMode = %v, README.md says the directory is %s", got, m[2])
 	}
 }

@@ -44,7 +44,7 @@ func TestUsageErrorsPrintOnceAndExit2(t *testing.T) {
 				name, marker string
 				args         []string
 			}{
-				{"unknown flag", "no-such-flag", []string{"--no-such-flag"}},
+				{"unknown flag", "flag provided but not defined: --no-such-flag\n", []string{"--no-such-flag"}},
 			}
 			fs := flagsOf(t, c)
 			fs.VisitAll(func(f *flag.Flag) {
@@ -54,7 +54,7 @@ func TestUsageErrorsPrintOnceAndExit2(t *testing.T) {
 				cases = append(cases, struct {
 					name, marker string
 					args         []string
-				}{"--" + f.Name + " without a value", "flag needs an argument: -" + f.Name, []string{"--" + f.Name}})
+				}{"--" + f.Name + " without a value", "flag needs an argument: --" + f.Name + "\n", []string{"--" + f.Name}})
 			})
 			if c.operands == "" {
 				cases = append(cases, struct {
@@ -108,7 +108,7 @@ func TestDurationFlags(t *testing.T) {
 				{"fast", "not a duration"},
 			} {
 				_, stderr, code := run(c.name, "--"+f.Name, tt.value)
-				if code != 2 || strings.Count(stderr, tt.want) != 1 {
+				if code != 2 || strings.Count(stderr, tt.want) != 1 || !strings.Contains(stderr, " for flag --"+f.Name+": ") {
 					t.Errorf("%s --%s %s: exit %d, want 2 and %q once:\n%s", c.name, f.Name, tt.value, code, tt.want, stderr)
 				}
 				_, stderr, code = run(c.name, "--"+f.Name+"="+tt.value)

@@ -82,7 +82,8 @@ func checkAsked(fs *flag.FlagSet, args []string, check *bool) bool {
 	}
 }
 
-// judge observes the selected namespaces and judges each.
+// judge observes the selected namespaces and judges each; several come
+// worst first.
 func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]orchestrate.TargetJudgement, error) {
 	targets, err := sel.Targets(paths)
 	if err != nil {
@@ -91,6 +92,9 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 	js := orchestrate.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
+	}
+	if sel.Many() {
+		orchestrate.WorstFirst(js)
 	}
 	return js, nil
 }

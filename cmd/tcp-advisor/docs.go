@@ -22,7 +22,7 @@ var flagHints = map[string]clidoc.Hint{
 	"key":              {Arg: "KEY", Values: advisor.SettableKeys()},
 	"samples":          {Arg: "N"},
 	"history":          {Arg: "N"},
-	"netns":            {Arg: "NAME"},
+	"netns":            {Arg: "NAME", ValuesFrom: "tcp-advisor netns-names"},
 	"netns-pid":        {Arg: "PID"},
 	"metrics-textfile": {Arg: "FILE", Complete: clidoc.CompleteFiles},
 	"metrics-listen":   {Arg: "ADDR"},
@@ -105,6 +105,9 @@ func about() clidoc.Program {
 				{Tag: "/var/lib/tcp-advisor/state.json", Text: "The default --state-dir's state: the keys tcp-advisor manages, their original values and the change history."},
 				{Tag: "/etc/tcp-advisor/tcp-advisor.env", Text: "TCP_ADVISOR_ARGS, extra flags for the service's run."},
 				{Tag: "/etc/sysctl.d/90-tcp-advisor.conf", Text: "The drop-in written when a policy asks for persistence (agent { persist = true })."},
+			}},
+			{Title: "Copyright", Items: []clidoc.Item{
+				{Text: "Copyright 2026 The tcp-advisor Authors. Licensed under the Apache License, Version 2.0 (SPDX: Apache-2.0); the packages install its text (/usr/share/doc/tcp-advisor/copyright and /usr/share/common-licenses/Apache-2.0 on Debian, /usr/share/licenses/tcp-advisor/LICENSE on RPM distributions). Distributed on an \"AS IS\" basis, without warranties or conditions of any kind."},
 			}},
 			{Title: "See also", Items: []clidoc.Item{
 				{Text: "sysctl(8), ss(8), systemctl(1), journalctl(1), ip-netns(8)"},

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
@@ -183,6 +184,34 @@ func TestBashCompletion(t *testing.T) {
 	}
 }
 
+// TestNetnsCompletion: bash completes --netns with the names the installed
+// tcp-advisor lists (a stand-in on PATH here), and netns-names lists the
+// host's namespace and a named one by their names.
+func TestNetnsCompletion(t *testing.T) {
+	bash := testbin.Tool(t, "bash", "bash")
+	script := generated(t, "gen-completion", "bash")
+	bin := t.TempDir()
+	stub := "#!/bin/sh\n[ \"$1\" = netns-names ] && printf '%s\\n' host lb-blue payments/envoy-7f9c lb-green\n"
+	if err := os.WriteFile(filepath.Join(bin, "tcp-advisor"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := script + "\nCOMP_WORDS=(tcp-advisor diagnose --netns lb-); COMP_CWORD=3; _tcp_advisor; echo \"${COMPREPLY[*]}\"\n"
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", prog)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if got := strings.TrimSpace(string(out)); err != nil || got != "lb-blue lb-green" {
+		t.Errorf("tcp-advisor diagnose --netns lb-<Tab> = %q (%v), want \"lb-blue lb-green\"", got, err)
+	}
+
+	netnstest.Require(t)
+	ns := netnstest.New(t)
+	stdout, stderr, code := run("netns-names")
+	names := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || !slices.Contains(names, "host") || !slices.Contains(names, ns.Name) {
+		t.Errorf("netns-names: exit %d, want host and %s among:\n%s%s", code, ns.Name, stdout, stderr)
+	}
+}
+
 // zshComplete types line and Tab into an interactive zsh (through zpty)
 // with the completion in $1 put in $fpath ($3 is the line without trailing
 // blanks, which zle need not print when it draws the line again). Each step waits for what it expects: the
@@ -213,6 +242,12 @@ func TestZshCompletion(t *testing.T) {
 	if err := os.WriteFile(script, []byte(zshComplete), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// --netns completes with what the installed tcp-advisor lists: a
+	// stand-in on PATH.
+	stub := "#!/bin/sh\n[ \"$1\" = netns-names ] && printf '%s\\n' host lb-blue lb-green\n"
+	if err := os.WriteFile(filepath.Join(dir, "tcp-advisor"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ansi := regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
 	cmds := visible(t)
 	for _, tt := range []struct {
@@ -230,6 +265,7 @@ func TestZshCompletion(t *testing.T) {
 		{"tcp-advisor run --mode ", []string{"dry-run", "enforce"}},
 		{"tcp-advisor rollback --", []string{"--key", "--persist-path", "--state-dir", "--yes"}},
 		{"tcp-advisor status --format ", []string{"text", "json"}},
+		{"tcp-advisor diagnose --netns lb-", []string{"lb-blue", "lb-green"}},
 	} {
 		// Each case mostly waits for zsh: run them side by side.
 		t.Run(tt.line, func(t *testing.T) {
@@ -238,6 +274,7 @@ func TestZshCompletion(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, zsh, "-f", script, dir, tt.line, strings.TrimSpace(tt.line))
 			cmd.WaitDelay = time.Second
+			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%q: %v\n%s", tt.line, err, out)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ func parseFlags(fs *flag.FlagSet, args []string, checks ...func() error) error {
 	case errors.Is(err, flag.ErrHelp):
 		return helpRequest{fs}
 	case err != nil:
-		return usageError{err: err}
+		return usageError{err: errors.New(doubleDash(err.Error()))}
 	}
 	name := strings.TrimPrefix(fs.Name(), "tcp-advisor ")
 	if c, ok := lookup(name); ok && c.operands == "" && fs.NArg() > 0 {
@@ -38,6 +39,21 @@ func parseFlags(fs *flag.FlagSet, args []string, checks ...func() error) error {
 		}
 	}
 	return nil
+}
+
+// flagNameRE finds the flag name in the flag package's errors ("flag
+// provided but not defined: -x", "invalid value "5" for flag -interval:
+// ...", "flag needs an argument: -mode"), which it writes with one dash.
+var flagNameRE = regexp.MustCompile(`(: |flag |for )-([A-Za-z0-9][A-Za-z0-9_-]*)`)
+
+// doubleDash rewrites the first flag name in a flag package error as
+// tcp-advisor documents its flags: --interval, not -interval.
+func doubleDash(msg string) string {
+	m := flagNameRE.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg
+	}
+	return msg[:m[4]-1] + "--" + msg[m[4]:]
 }
 
 // durationValue is a duration flag that must be more than zero and says

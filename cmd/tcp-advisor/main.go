@@ -48,7 +48,9 @@ func commandTable() []command {
 		{name: "test", summary: "run the policy tests (*.hcltest) against their recordings", operands: "[PATH...]", operandFiles: true, details: []string{
 			"Each test names a recording, a moment in it and the outcome the policies must reach there: the plan's level and exactly its changes (with values), refusals (with guardrails) and advice (with severity and texts). The policies tested are the --policy paths, else the *.hcl files beside each test file, layered on the defaults as the agent layers them. A failure is printed as a diff of the expected and the actual outcome with the test's file:line. Exit status as go test: 0 every test passed, 1 a test failed or could not run (or no test was found), 2 a usage error. --update rewrites the expect blocks to the outcome reached now.",
 		}, run: runPolicyTests},
-		{name: "validate", summary: "check policy files or directories without touching the kernel", operands: "PATH...", operandFiles: true, run: runValidate},
+		{name: "validate", summary: "check policy files or directories without touching the kernel", details: []string{
+			"The files are layered on the built-in defaults as the agent layers them; errors print as file:line:column: message, and the exit status is 1. With --agent PID, validate also checks the policy paths of that running agent (its --policy flags, read from its command line): the packaged unit's ExecReload runs validate --quiet --agent $MAINPID before it signals the agent, so systemctl reload fails on policies that do not compile.",
+		}, operands: "[PATH]...", operandFiles: true, run: runValidate},
 		{name: "run", summary: "run the agent: observe, plan and (in enforce mode) apply every interval", details: []string{
 			"In enforce mode the agent first checks that it may write the sysctls its rules set, and refuses to start when it may not (neither root nor CAP_NET_ADMIN over the network namespace, or a read-only /proc/sys). SIGHUP reloads the policies: a set that fails to load, or asks for enforce mode without that permission, is logged at priority err and the previous one stays in force.",
 		}, run: runAgent},
@@ -62,6 +64,7 @@ func commandTable() []command {
 			"Without a state file in --state-dir tcp-advisor has changed nothing there, and status says so and creates nothing.",
 		}, run: runStatus},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with", run: runVersion},
+		{name: "netns-names", summary: "list the names --netns takes, one a line, for shell completion", hidden: true, run: runNetnsNames},
 		{name: "gen-man", summary: "write the tcp-advisor(8) man page (roff) to standard output", hidden: true, run: runGenMan},
 		{name: "gen-completion", summary: "write a shell completion script to standard output", operands: "SHELL", operandValues: []string{"bash", "zsh"}, hidden: true, run: runGenCompletion},
 	}

@@ -17,7 +17,7 @@ import (
 func namespaceFlags(fs *flag.FlagSet) (*orchestrate.Selection, func() error) {
 	var s orchestrate.Selection
 	fs.BoolVar(&s.All, "all-namespaces", false, "look at every network namespace of the host, one section each")
-	fs.StringVar(&s.Name, "netns", "", "look at the network namespace `ip netns` named NAME")
+	fs.StringVar(&s.Name, "netns", "", "look at the network namespace called NAME: its `ip netns` name, nspawn machine, pod (namespace/name), Docker or Podman container name or id, hostname, pod UID or net:[inode]")
 	fs.IntVar(&s.PID, "netns-pid", 0, "look at the network namespace process PID runs in")
 	fs.BoolVar(&s.Full, "full", false, "with --all-namespaces, dump every namespace's sockets, not only those whose counters say a destination could run short or a rule asks about (one namespace is always dumped)")
 	return &s, func() error {
@@ -115,4 +115,27 @@ func sectionHeader(n *netns.Namespace) string {
 		fmt.Fprintf(&b, ", held by %s%s", strings.Join(ps, ", "), more)
 	}
 	return b.String() + "\n"
+}
+
+// runNetnsNames lists every name of every namespace, for the completion of
+// --netns.
+func runNetnsNames(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("netns-names")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	nss, err := netns.NewDiscoverer(paths.Proc, paths.Netns).Discover()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, n := range nss {
+		for _, name := range n.Names() {
+			if !seen[name] {
+				seen[name] = true
+				fmt.Fprintln(stdout, name)
+			}
+		}
+	}
+	return nil
 }

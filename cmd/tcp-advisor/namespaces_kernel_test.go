@@ -137,6 +137,12 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	leak.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:8000", "-rate", "100", "-duration", "3s")
 	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	hostReserved := netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports")
+	// A container no runtime names, with a hostname of its own and
+	// exhausted: the agent names it by that hostname.
+	green := netnstest.UnnamedHost(t, "lb-green", "", "sleep", "300")
+	green.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
+	green.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	green.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 
 	dir := t.TempDir()
 	policy := dir + "/00-agent.hcl"
@@ -174,7 +180,8 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	if netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range") != hostRange || netnstest.HostSysctl(t, "net.ipv4.ip_local_reserved_ports") != hostReserved {
 		t.Error("the test host's own namespace changed")
 	}
-	for _, want := range []string{"NETNS=" + target.Name, "change_applied: [netns " + target.Name + "]", "[netns " + other.Name + "] dry-run: would set net.ipv4.ip_local_port_range"} {
+	for _, want := range []string{"NETNS=" + target.Name, "change_applied: [netns " + target.Name + "]", "[netns " + other.Name + "] dry-run: would set net.ipv4.ip_local_port_range",
+		"[netns lb-green] dry-run: would set net.ipv4.ip_local_port_range", "NETNS=lb-green"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the agent's log lacks %q:\n%s", want, out)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,21 +19,46 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
+// agentOptions are the flags of run.
+type agentOptions struct {
+	policyPaths *pathList
+	mode        *string
+	interval    *time.Duration
+	detail      *time.Duration
+	stateDir    *string
+	textfile    *string
+	listen      *string
+	top         *int
+	flight      *time.Duration
+	flightSize  *int
+	all         *bool
+}
+
+// agentFlags returns run's flag set. validate --agent parses a running
+// agent's command line with it, to find the policy paths it reloads.
+func agentFlags() (*flag.FlagSet, *agentOptions) {
+	fs := newFlags("run")
+	return fs, &agentOptions{
+		policyPaths: policyFlag(fs),
+		mode:        fs.String("mode", "", "dry-run or enforce (default: the policy's mode)"),
+		interval:    durationFlag(fs, "interval", 0, "tick interval, 1s or more (default: the policy's interval)"),
+		detail:      durationFlag(fs, "detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps"),
+		stateDir:    stateDirFlag(fs),
+		textfile:    fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)"),
+		listen:      fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)"),
+		top:         fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series"),
+		flight:      durationFlag(fs, "flight-recorder", record.DefaultKeep, "how far back the flight recorder keeps frames in the state directory; a critical finding or an applied change writes them to a recording the journal entry names (RECORDING=)"),
+		flightSize:  fs.Int("flight-recorder-size", record.DefaultMaxBytes>>20, "MiB the flight recorder keeps at most per namespace; 0 turns it off"),
+		all:         fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them"),
+	}
+}
+
 func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 	log := systemd.NewLogger(stderr)
 	defer func() { err = agentFailed(log, err) }()
-	fs := newFlags("run")
-	policyPaths := policyFlag(fs)
-	mode := fs.String("mode", "", "dry-run or enforce (default: the policy's mode)")
-	interval := durationFlag(fs, "interval", 0, "tick interval, 1s or more (default: the policy's interval)")
-	detail := durationFlag(fs, "detail-interval", time.Minute, "how often a tick also dumps CLOSE_WAIT, FIN_WAIT2 and LISTEN sockets; a CLOSE_WAIT socket counts as stuck after three such dumps")
-	stateDir := stateDirFlag(fs)
-	textfile := fs.String("metrics-textfile", "", "write Prometheus metrics to this file each tick, atomically (node_exporter's textfile collector reads /var/lib/prometheus/node-exporter/*.prom on Debian)")
-	listen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9815 (off by default)")
-	top := fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series")
-	flight := durationFlag(fs, "flight-recorder", record.DefaultKeep, "how far back the flight recorder keeps frames in the state directory; a critical finding or an applied change writes them to a recording the journal entry names (RECORDING=)")
-	flightSize := fs.Int("flight-recorder-size", record.DefaultMaxBytes>>20, "MiB the flight recorder keeps at most per namespace; 0 turns it off")
-	all := fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them")
+	fs, o := agentFlags()
+	policyPaths, mode, interval, detail, stateDir := o.policyPaths, o.mode, o.interval, o.detail, o.stateDir
+	textfile, listen, top, flight, flightSize, all := o.textfile, o.listen, o.top, o.flight, o.flightSize, o.all
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,13 +81,14 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	version, revision := versionInfo()
 	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
-		AllNamespaces: *all, Paths: paths, StateDir: *stateDir}
+		AllNamespaces: *all, Paths: paths, StateDir: *stateDir, Version: version}
 	if *flightSize > 0 {
 		cfg.FlightRecorder, cfg.FlightRecorderBytes = *flight, int64(*flightSize)<<20
 	}
 	if *textfile != "" || *listen != "" {
-		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile})
+		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile, Version: version, Revision: revision})
 		cfg.Metrics = m
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)

@@ -24,14 +24,16 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	version, _ := versionInfo()
 	if none {
 		if *originals {
 			return nil
 		}
+		empty := remediate.Status{Version: version, Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}
 		if *format == "json" {
-			return remediate.Status{Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}.WriteJSON(stdout)
+			return empty.WriteJSON(stdout)
 		}
-		_, err := fmt.Fprintln(stdout, noStateMessage(*stateDir))
+		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n", version, noStateMessage(*stateDir))
 		return err
 	}
 	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
@@ -39,6 +41,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	report := session.Status(*history)
+	report.Version = version
 	if *originals {
 		if err := report.WriteOriginals(stdout, *stateDir); err != nil {
 			return err

@@ -76,7 +76,7 @@ func TestMakeStampsVersion(t *testing.T) {
 	if _, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err != nil {
 		testbin.Missing(t, "not a git checkout")
 	}
-	describe := output(t, root, nil, "git", "describe", "--tags", "--always", "--dirty")
+	describe := output(t, root, nil, filepath.Join(root, "packaging", "version.sh"), root)
 	short := output(t, root, nil, "git", "rev-parse", "--short", "HEAD")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tcp-advisor")

@@ -30,9 +30,24 @@ type Holder struct {
 // until the command runs (its comm is name's).
 func Unnamed(t testing.TB, ready, name string, args ...string) *Holder {
 	t.Helper()
+	return unnamed(t, []string{"--net"}, `ip link set lo up && exec "$0" "$@"`, ready, name, args...)
+}
+
+// UnnamedHost is Unnamed with a UTS namespace of its own too, whose
+// hostname is hostname: a container as `unshare` or an unregistered
+// systemd-nspawn makes one, which no runtime names.
+func UnnamedHost(t testing.TB, hostname, ready, name string, args ...string) *Holder {
+	t.Helper()
+	RequireTools(t, "hostname")
+	return unnamed(t, []string{"--net", "--uts"}, `hostname '`+hostname+`' && ip link set lo up && exec "$0" "$@"`, ready, name, args...)
+}
+
+// unnamed starts name with args under unshare with flags, after script's
+// set-up (which ends by exec'ing "$0" "$@"), and waits as Unnamed does.
+func unnamed(t testing.TB, flags []string, script, ready, name string, args ...string) *Holder {
+	t.Helper()
 	RequireTools(t, "unshare", "sh", "ip", "nsenter")
-	script := `ip link set lo up && exec "$0" "$@"`
-	cmd := exec.Command("unshare", append([]string{"--net", "--", "sh", "-c", script, name}, args...)...)
+	cmd := exec.Command("unshare", append(append(flags, "--", "sh", "-c", script, name), args...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -69,6 +69,9 @@ type Config struct {
 	AllNamespaces bool
 	Paths         Paths
 	StateDir      string
+	// Version is the running build's version, journalled when the agent
+	// starts.
+	Version string
 	// FlightRecorder is how far back the flight recorder keeps frames in
 	// each namespace's state directory, in at most FlightRecorderBytes;
 	// zero turns it off.
@@ -291,7 +294,8 @@ func (a *Agent) Tick() {
 	if !a.ready {
 		a.ready = true
 		_ = a.notify.Ready()
-		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor running in %s mode, every %s", a.Mode(), a.Interval()), map[string]string{systemd.FieldMode: a.Mode()})
+		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor %s running in %s mode, every %s", a.cfg.Version, a.Mode(), a.Interval()),
+			map[string]string{systemd.FieldMode: a.Mode(), systemd.FieldVersion: a.cfg.Version})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -28,6 +29,9 @@ type Metrics interface {
 	Health(netns, container string, stateStoreOK bool, backingOff, degraded []string)
 	// Refusal counts a planned change a guardrail refused at this tick.
 	Refusal(netns, rule, key, guardrail string)
+	// Known creates at zero, in one namespace, the counters the rules
+	// of the set in force may increase.
+	Known(netns string, rules []metrics.RuleSeries)
 	// PolicyLoaded records a (re)load: the set in force, or ok false when
 	// it failed and the previous set stays.
 	PolicyLoaded(checksum, mode string, interval time.Duration, ok bool)
@@ -102,9 +106,41 @@ func (a *Agent) metricsTick(w *watch, snap advisor.Snapshot, f advisor.Findings,
 		return
 	}
 	ns, container := w.labels()
+	if w.knownSet != a.set {
+		a.cfg.Metrics.Known(ns, ruleSeries(a.set))
+		w.knownSet = a.set
+	}
 	a.cfg.Metrics.ObserveTick(ns, container, snap, f, time.Since(start), err)
 	store, backingOff, degraded := w.health.problems("")
 	a.cfg.Metrics.Health(ns, container, store == "", backingOff, degraded)
+}
+
+// ruleSeries lists what each rule of set may count: every severity, the
+// keys it sets and the guardrails the set declares for each.
+func ruleSeries(set *policies.Set) []metrics.RuleSeries {
+	var out []metrics.RuleSeries
+	for _, r := range set.Rules {
+		rs := metrics.RuleSeries{Rule: r.Name, Keys: r.Keys, Guardrails: map[string][]string{},
+			Severities: []string{policies.SeverityInfo, policies.SeverityWarning, policies.SeverityCritical}}
+		for _, key := range r.Keys {
+			g := set.Guardrail(key)
+			declared := []struct {
+				name string
+				set  bool
+			}{
+				{remediate.GuardMin, g.Min != nil}, {remediate.GuardMax, g.Max != nil},
+				{remediate.GuardMaxStep, g.MaxStep != nil}, {remediate.GuardAllowed, len(g.Allowed) > 0},
+				{remediate.GuardCooldown, g.Cooldown > 0},
+			}
+			for _, d := range declared {
+				if d.set {
+					rs.Guardrails[key] = append(rs.Guardrails[key], d.name)
+				}
+			}
+		}
+		out = append(out, rs)
+	}
+	return out
 }
 
 // metricsFlush publishes the figures of the tick. A failure to publish is

@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,6 +130,27 @@ func JudgeAll(targets []Target, set *policies.Set, samples int, interval time.Du
 		out[t].Recs, out[t].Diags = set.Evaluate(out[t].Last, out[t].Findings)
 	})
 	return out
+}
+
+// WorstFirst orders judgements of several namespaces for a person: the
+// worst level first (critical, warning, info, ok), namespaces that could
+// not be judged last, discovery order (host, named, by inode) within each.
+func WorstFirst(js []TargetJudgement) {
+	type ranked struct {
+		rank int
+		j    TargetJudgement
+	}
+	rs := make([]ranked, len(js))
+	for i, j := range js {
+		rs[i] = ranked{rank: -1, j: j}
+		if j.Err == nil {
+			rs[i].rank = policies.SeverityRank(j.Diagnosis().Level)
+		}
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int { return b.rank - a.rank })
+	for i, r := range rs {
+		js[i] = r.j
+	}
 }
 
 // sideBySide calls fn for 0 ≤ i < n, two calls per CPU at a time, and

@@ -42,6 +42,9 @@ type watch struct {
 	// health is the state store's, the keys backing off and the
 	// fallbacks in use.
 	health watchHealth
+	// knownSet is the policy set whose counters the metrics hold at zero
+	// for this namespace.
+	knownSet *policies.Set
 	// flight is the namespace's flight recorder, nil when off; level is
 	// the last tick's plan level, to see a critical finding start.
 	flight *record.Flight

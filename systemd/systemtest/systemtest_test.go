@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/dashboard"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -62,13 +66,17 @@ func TestServiceInContainer(t *testing.T) {
 			{"start", testStart},
 			{"journal", testJournal},
 			{"reload", testReload},
+			{"policy directory README", testPolicyDirREADME},
 			{"broken policy", testBrokenPolicy},
+			{"env file enforce line", testEnvFileEnforce},
 			{"enforce under exhaustion", testEnforce},
 			{"close-wait leak", testCloseWaitLeak},
+			{"all namespaces, worst first", testAllNamespacesWorstFirst},
 			{"rollback beside the agent", testRollbackBesideAgent},
 			{"stop", testStop},
 			{"rollback", testRollback},
 			{"reboot", testReboot},
+			{"metrics endpoint, first scrape", testMetricsFirstScrape},
 		} {
 			if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
 				return
@@ -99,26 +107,26 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 	if err := os.MkdirAll(filepath.Join(stage, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"systemd", "packaging", "policies"} {
+	for _, d := range []string{"systemd", "packaging", "policies", "LICENSE", "NOTICE", "CHANGELOG.md"} {
 		if err := os.Symlink(filepath.Join(root, d), filepath.Join(stage, d)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	binPath := testbin.Build(t, "cmd/tcp-advisor")
-	bin, err := os.ReadFile(binPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(stage, "bin", "tcp-advisor"), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The man page and completions, as `make build` writes them.
-	gen := exec.Command(filepath.Join(root, "packaging", "gen-docs.sh"), filepath.Join(stage, "bin", "tcp-advisor"), filepath.Join(stage, "bin"))
-	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("gen-docs.sh: %v\n%s", err, out)
-	}
 	debs := map[string]string{}
 	for _, v := range versions {
+		// The binary carries the package's version, as `make package`
+		// stamps it.
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version="+v, "-o", filepath.Join(stage, "bin", "tcp-advisor"), "./cmd/tcp-advisor")
+		build.Dir = root
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", v, err, out)
+		}
+		// The man page and completions, as `make build` writes them.
+		gen := exec.Command(filepath.Join(root, "packaging", "gen-docs.sh"), filepath.Join(stage, "bin", "tcp-advisor"), filepath.Join(stage, "bin"))
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("gen-docs.sh: %v\n%s", err, out)
+		}
 		target := filepath.Join(dir, "tcp-advisor_"+v+".deb")
 		cmd := exec.Command(nfpm, "package", "--config", "packaging/nfpm.yaml", "--packager", "deb", "--target", target)
 		cmd.Dir = stage
@@ -167,12 +175,17 @@ func testPackage(t *testing.T, c *Container) {
 	files := c.Run(t, "dpkg", "-L", "tcp-advisor")
 	for _, f := range []string{"/usr/bin/tcp-advisor", "/usr/lib/systemd/system/tcp-advisor.service",
 		"/usr/lib/systemd/catalog/tcp-advisor.catalog", "/etc/tcp-advisor/policies.d",
-		manPage, "/usr/share/bash-completion/completions/tcp-advisor", "/usr/share/zsh/vendor-completions/_tcp-advisor"} {
+		manPage, "/usr/share/bash-completion/completions/tcp-advisor", "/usr/share/zsh/vendor-completions/_tcp-advisor",
+		"/usr/share/doc/tcp-advisor/copyright", "/usr/share/doc/tcp-advisor/CHANGELOG.md"} {
 		if !containsLine(files, f) {
 			t.Errorf("dpkg -L does not list %s:\n%s", f, files)
 		}
 	}
 	testDocs(t, c)
+	if cp := c.Run(t, "cat", "/usr/share/doc/tcp-advisor/copyright"); !strings.Contains(cp, "\nLicense: Apache-2.0\n") {
+		t.Errorf("/usr/share/doc/tcp-advisor/copyright names no Apache-2.0 licence:\n%s", cp)
+	}
+	c.Run(t, "test", "-f", "/usr/share/common-licenses/Apache-2.0")
 
 	cat := c.Run(t, "systemctl", "cat", unit)
 	for _, want := range []string{
@@ -218,7 +231,7 @@ func testDocs(t *testing.T, c *Container) {
 		t.Errorf("man -w tcp-advisor = %q, want %s", where, manPage)
 	}
 	page := c.Sh(t, "MANWIDTH=100 man -P cat tcp-advisor 2>&1")
-	for _, want := range []string{"TCP-ADVISOR(8)", "tcp-advisor rollback", "--state-dir DIR", "EXIT STATUS"} {
+	for _, want := range []string{"TCP-ADVISOR(8)", "tcp-advisor rollback", "--state-dir DIR", "EXIT STATUS", "COPYRIGHT", "Apache License, Version 2.0"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("man tcp-advisor lacks %q:\n%s", want, page)
 		}
@@ -468,6 +481,13 @@ func testJournal(t *testing.T, c *Container) {
 	if started[systemd.FieldMode] == "" {
 		t.Errorf("agent_started entry has no %s field: %v", systemd.FieldMode, started)
 	}
+	// The version the package installed, in the entry and in status.
+	if v := started[systemd.FieldVersion]; v != oldVersion || !strings.Contains(started["MESSAGE"], "tcp-advisor "+oldVersion+" running") {
+		t.Errorf("agent_started %s = %q, MESSAGE %q: want version %s", systemd.FieldVersion, v, started["MESSAGE"], oldVersion)
+	}
+	if out := c.Run(t, "tcp-advisor", "status"); !strings.HasPrefix(out, "tcp-advisor "+oldVersion+"\n") {
+		t.Errorf("status does not start with its version:\n%s", out)
+	}
 	waitEvent(t, c, systemd.EventPolicyLoaded, 0, 15*time.Second, nil)
 
 	known := map[string]bool{}
@@ -514,8 +534,11 @@ rule "broken" {
 }
 `
 
-// testBrokenPolicy: a reload with a broken file keeps the agent (and its
-// policies) running and names the file and line. Leaves policies.d empty.
+// testBrokenPolicy: `systemctl reload` with a broken file fails, names
+// the file, line and column where `systemctl status` shows it, and never
+// signals the agent, which keeps its policies. The agent's own check (a
+// SIGHUP that bypasses the unit's ExecReload) keeps them too and journals
+// the error. Leaves policies.d empty.
 func testBrokenPolicy(t *testing.T, c *Container) {
 	const path = "/etc/tcp-advisor/policies.d/50-broken.hcl"
 	pid := show(t, c, "MainPID")
@@ -525,7 +548,27 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	c.WriteFile(t, path, []byte(brokenPolicy), 0o644)
 	t.Cleanup(func() { c.Try("rm", "-f", path) })
 
-	c.Run(t, "systemctl", "reload", unit)
+	out, err := c.Try("systemctl", "reload", unit)
+	if err == nil {
+		t.Fatalf("systemctl reload with a broken policy succeeded: %s", out)
+	}
+	t.Logf("systemctl reload: %v: %s", err, strings.TrimSpace(out))
+	const at = path + ":3:3: "
+	status, _ := c.Try("systemctl", "status", "--no-pager", "--lines", "20", unit) // exits 0 while active
+	if !strings.Contains(status, at) {
+		t.Errorf("systemctl status does not show %q:\n%s", at, status)
+	}
+	time.Sleep(time.Second)
+	requireActive(t, c)
+	if now := show(t, c, "MainPID"); now != pid {
+		t.Errorf("MainPID %s -> %s: a broken policy restarted the agent", pid, now)
+	}
+	if n := len(events(t, c, systemd.EventReloaded)); n != reloaded {
+		t.Errorf("the agent was signalled although the policies do not compile (%d -> %d reloaded entries)", reloaded, n)
+	}
+
+	// A SIGHUP that bypasses ExecReload: the agent checks again.
+	c.Run(t, "systemctl", "kill", "--kill-who=main", "--signal=SIGHUP", unit)
 	e := waitEvent(t, c, systemd.EventPolicyRejected, rejected, 20*time.Second, func(e journalEntry) bool {
 		return strings.HasSuffix(e[systemd.FieldPolicyFile], "50-broken.hcl")
 	})
@@ -540,11 +583,7 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	if r["PRIORITY"] != "3" || !strings.HasPrefix(r["MESSAGE"], "reload failed, previous policy stays in force") {
 		t.Errorf("failed reload journalled at PRIORITY=%s: %q", r["PRIORITY"], r["MESSAGE"])
 	}
-	time.Sleep(time.Second)
 	requireActive(t, c)
-	if now := show(t, c, "MainPID"); now != pid {
-		t.Errorf("MainPID %s -> %s: a broken policy restarted the agent", pid, now)
-	}
 	if n := len(events(t, c, systemd.EventPolicyLoaded)); n != loaded {
 		t.Errorf("a policy set was loaded from a broken directory (%d -> %d policy_loaded entries)", loaded, n)
 	}
@@ -554,6 +593,68 @@ func testBrokenPolicy(t *testing.T, c *Container) {
 	c.Run(t, "systemctl", "reload", unit)
 	waitEvent(t, c, systemd.EventPolicyLoaded, loaded, 20*time.Second, nil)
 	requireActive(t, c)
+}
+
+// readmeCommands returns the indented command lines of the installed
+// policies.d README that start with one of prefixes.
+func readmeCommands(readme string, prefixes ...string) []string {
+	var out []string
+	for _, line := range strings.Split(readme, "\n") {
+		trimmed := strings.TrimSpace(line)
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, " ") && strings.HasPrefix(trimmed, p) {
+				out = append(out, trimmed)
+			}
+		}
+	}
+	return out
+}
+
+// testPolicyDirREADME follows the README installed in policies.d: two files
+// declaring one rule validate (the later wins, on top of the defaults) with
+// the command it gives, and the reload it gives loads them. Leaves
+// policies.d empty.
+func testPolicyDirREADME(t *testing.T, c *Container) {
+	readme := c.Run(t, "cat", "/etc/tcp-advisor/policies.d/README")
+	validate := readmeCommands(readme, "tcp-advisor validate")
+	reload := readmeCommands(readme, "systemctl reload")
+	if len(validate) != 1 || len(reload) != 1 {
+		t.Fatalf("the README gives validate commands %q and reload commands %q, want one each:\n%s", validate, reload, readme)
+	}
+	dir := "/etc/tcp-advisor/policies.d/"
+	c.WriteFile(t, dir+"10-base.hcl", []byte("rule \"site\" {\n  when    = true\n  message = \"base\"\n}\n"), 0o644)
+	c.WriteFile(t, dir+"50-site.hcl", []byte("rule \"site\" {\n  when    = false\n  message = \"site\"\n}\n"), 0o644)
+	t.Cleanup(func() { c.Try("rm", "-f", dir+"10-base.hcl", dir+"50-site.hcl") })
+	out := c.Sh(t, validate[0])
+	if !strings.Contains(out, dir+"50-site.hcl:1:1 (replaces "+dir+"10-base.hcl:1:1") || !strings.Contains(out, "port-exhaustion") {
+		t.Errorf("%s: want site from 50-site.hcl replacing 10-base.hcl, on top of the defaults:\n%s", validate[0], out)
+	}
+	loaded := len(events(t, c, systemd.EventPolicyLoaded))
+	c.Sh(t, reload[0])
+	waitEvent(t, c, systemd.EventPolicyLoaded, loaded, 20*time.Second, nil)
+	c.Run(t, "rm", "-f", dir+"10-base.hcl", dir+"50-site.hcl")
+	c.Run(t, "systemctl", "reload", unit)
+}
+
+// testEnvFileEnforce follows the shipped tcp-advisor.env: uncomment its
+// enforce line and restart, as its header says; the agent then runs in
+// enforce mode. Leaves the line uncommented.
+func testEnvFileEnforce(t *testing.T, c *Container) {
+	const env = "/etc/tcp-advisor/tcp-advisor.env"
+	const line = `TCP_ADVISOR_ARGS="--mode enforce"`
+	c.Run(t, "sed", "-i", "s/^#"+line+"$/"+line+"/", env)
+	if text := c.Run(t, "cat", env); !containsLine(text, line) {
+		t.Fatalf("%s has no line %q to uncomment:\n%s", env, "#"+line, text)
+	}
+	started := len(events(t, c, systemd.EventAgentStarted))
+	c.Run(t, "systemctl", "restart", unit)
+	e := waitEvent(t, c, systemd.EventAgentStarted, started, 20*time.Second, nil)
+	if e[systemd.FieldMode] != "enforce" {
+		t.Errorf("after uncommenting the enforce line, the agent started in %s mode: %s", e[systemd.FieldMode], e["MESSAGE"])
+	}
+	if status := show(t, c, "StatusText"); !strings.Contains(status, "enforce") {
+		t.Errorf("StatusText %q does not say enforce", status)
+	}
 }
 
 // testEnforce: under per-destination port exhaustion in enforce mode the
@@ -595,6 +696,18 @@ func testEnforce(t *testing.T, c *Container) {
 	low, high := portRange(t, c.Run(t, "sysctl", "-n", key))
 	if high-low+1 <= 200 {
 		t.Errorf("%s = %d %d after the change, not wider than 200 ports", key, low, high)
+	}
+	// The state directory and file have the modes README.md states.
+	readme, err := os.ReadFile(filepath.Join(testbin.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`mode 0([0-7]{3}) in a 0([0-7]{3}) directory`).FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md states no mode for the state file and directory")
+	}
+	if got := strings.TrimSpace(c.Run(t, "stat", "-c", "%a", "/var/lib/tcp-advisor/state.json", "/var/lib/tcp-advisor")); got != string(m[1])+"\n"+string(m[2]) {
+		t.Errorf("state file and directory modes %q, README.md says %s in %s", got, m[1], m[2])
 	}
 	// journalctl field matches work on the agent's own fields.
 	if len(journal(t, c, systemd.FieldKey+"="+key, "MESSAGE_ID="+systemd.EventChangeApplied.MessageID())) == 0 {
@@ -649,6 +762,62 @@ func testCloseWaitLeak(t *testing.T, c *Container) {
 	}
 }
 
+// testAllNamespacesWorstFirst: a container (its own network and UTS
+// namespaces, its hostname lb-blue, as an unregistered nspawn container or
+// `unshare` makes one) runs out of ports; `diagnose --all-namespaces` lists
+// it first and by that name, ahead of a named namespace with TIME_WAIT
+// sockets that discovery lists before it; --netns finds it by name.
+func testAllNamespacesWorstFirst(t *testing.T, c *Container) {
+	// Named namespaces come before unnamed ones in discovery order: one
+	// with TIME_WAIT sockets (something to say, nothing wrong) would open
+	// the list.
+	c.Run(t, "ip", "netns", "add", "aaa-busy")
+	t.Cleanup(func() { c.Try("ip", "netns", "del", "aaa-busy") })
+	c.Run(t, "ip", "netns", "exec", "aaa-busy", "sh", "-c", "ip link set lo up && /usr/local/bin/tcpload timewait -addr 127.0.0.1:9000 -n 5")
+	c.Run(t, "systemd-run", "--unit=tcpadv-lb-blue", "unshare", "--net", "--uts", "--", "sh", "-c",
+		`hostname lb-blue && ip link set lo up && sysctl -qw net.ipv4.ip_local_port_range="40000 40099" net.ipv4.tcp_tw_reuse=0 && `+
+			`/usr/local/bin/tcpload timewait -addr 127.0.0.1:9000 -n 95 && echo ready && exec sleep 600`)
+	t.Cleanup(func() { c.Try("systemctl", "stop", "tcpadv-lb-blue") })
+	deadline := time.Now().Add(30 * time.Second)
+	// A line of its own: systemd's "Started" line quotes the command.
+	for !containsLine(c.Run(t, "journalctl", "-u", "tcpadv-lb-blue", "-o", "cat", "--no-pager"), "ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lb-blue container did not make its TIME_WAIT sockets:\n%s", c.Run(t, "journalctl", "-u", "tcpadv-lb-blue", "--no-pager"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	text := c.Run(t, "tcp-advisor", "diagnose", "--all-namespaces")
+	first, _, _ := strings.Cut(text, "\n")
+	if !strings.HasPrefix(first, "=== network namespace lb-blue (net:[") {
+		t.Errorf("diagnose --all-namespaces does not open with lb-blue:\n%s", text)
+	}
+	if busy := strings.Index(text, "=== network namespace aaa-busy "); busy < 0 || busy < strings.Index(text, "lb-blue") {
+		t.Errorf("the section of aaa-busy does not follow lb-blue's:\n%s", text)
+	}
+	var out struct {
+		Namespaces []struct {
+			Netns struct {
+				Hostname string `json:"hostname"`
+				Name     string `json:"name"`
+				Host     bool   `json:"host"`
+			} `json:"netns"`
+			Diagnosis struct {
+				Level string `json:"level"`
+			} `json:"diagnosis"`
+		} `json:"namespaces"`
+	}
+	if err := json.Unmarshal([]byte(c.Run(t, "tcp-advisor", "diagnose", "--all-namespaces", "--format", "json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Namespaces) < 3 || out.Namespaces[0].Netns.Hostname != "lb-blue" || out.Namespaces[0].Diagnosis.Level != "critical" {
+		t.Errorf("diagnose --all-namespaces --format json: want lb-blue (critical) first: %+v", out.Namespaces)
+	}
+	if got := c.Run(t, "tcp-advisor", "diagnose", "--netns", "lb-blue"); !strings.Contains(got, "CRIT") {
+		t.Errorf("diagnose --netns lb-blue is not critical:\n%s", got)
+	}
+	t.Logf("diagnose --all-namespaces opens with: %s", first)
+}
+
 func portRange(t *testing.T, s string) (int, int) {
 	t.Helper()
 	f := strings.Fields(s)
@@ -700,6 +869,73 @@ func testRollback(t *testing.T, c *Container) {
 	if !strings.Contains(out, `"NEW_VALUE":"40000 40199"`) {
 		t.Errorf("no change_rolled_back entry for %s with NEW_VALUE=40000 40199:\n%s", key, out)
 	}
+}
+
+// testMetricsFirstScrape follows the header of the packaged drop-in
+// metrics-listen.conf and the env file's endpoint line, then scrapes the
+// restarted agent once: the first scrape carries every family the packaged
+// dashboard queries. Leaves the agent stopped, without the drop-in, and the
+// env file as it was.
+func testMetricsFirstScrape(t *testing.T, c *Container) {
+	const env = "/etc/tcp-advisor/tcp-advisor.env"
+	const line = `TCP_ADVISOR_ARGS="--metrics-listen 127.0.0.1:9815"`
+	saved := c.Run(t, "cat", env)
+	t.Cleanup(func() {
+		c.WriteFile(t, env, []byte(saved), 0o644)
+		c.Try("rm", "-rf", "/etc/systemd/system/tcp-advisor.service.d")
+		c.Try("systemctl", "daemon-reload")
+		c.Try("systemctl", "stop", unit)
+	})
+	header, _, _ := strings.Cut(c.Run(t, "cat", "/usr/share/tcp-advisor/metrics-listen.conf"), "\n#\n# The unit")
+	_, steps, ok := strings.Cut(header, "To use it:\n")
+	if !ok {
+		t.Fatalf("metrics-listen.conf's header has no \"To use it:\" steps:\n%s", header)
+	}
+	ran := 0
+	for _, l := range strings.Split(steps, "\n") {
+		cmd, ok := strings.CutPrefix(l, "#   ")
+		switch {
+		case !ok || strings.TrimSpace(cmd) == "":
+		case strings.HasPrefix(cmd, "#   TCP_ADVISOR_ARGS="):
+			// "in /etc/tcp-advisor/tcp-advisor.env:" that line: the env
+			// file has it as an example to uncomment.
+			if want := strings.TrimPrefix(cmd, "#   "); want != line {
+				t.Fatalf("the drop-in asks for %s, the test expects %s", want, line)
+			}
+			c.Run(t, "sed", "-i", "s/^#"+line+"$/"+line+"/", env)
+			if !containsLine(c.Run(t, "cat", env), line) {
+				t.Fatalf("%s has no line #%s to uncomment", env, line)
+			}
+		case strings.HasPrefix(cmd, "#"):
+		default:
+			c.Sh(t, cmd)
+			ran++
+		}
+	}
+	if ran != 3 {
+		t.Fatalf("ran %d commands of the drop-in's header, want mkdir, cp and the restart:\n%s", ran, steps)
+	}
+	requireActive(t, c)
+	body := c.Run(t, "curl", "-sf", "http://127.0.0.1:9815/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("the first scrape: %v\n%s", err, body)
+	}
+	families, err := dashboard.Families(filepath.Join(testbin.RepoRoot(t), "packaging", "grafana", "tcp-advisor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if mf := mfs[f]; mf == nil || len(mf.GetMetric()) == 0 {
+			t.Errorf("the first scrape of the agent has no %s, which the dashboard queries", f)
+		}
+	}
+	bi := mfs["tcp_advisor_build_info"]
+	if bi == nil || len(bi.GetMetric()) != 1 || !strings.Contains(bi.GetMetric()[0].String(), `value:"`+oldVersion+`"`) {
+		t.Errorf("tcp_advisor_build_info does not carry version %s: %v", oldVersion, bi)
+	}
+	t.Logf("first scrape: %d families, every one of the %d the dashboard queries", len(mfs), len(families))
 }
 
 func testUpgrade(t *testing.T, c *Container) {

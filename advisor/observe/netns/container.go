@@ -20,6 +20,11 @@ type Container struct {
 	ID string `json:"id,omitempty"`
 	// PodUID is the Kubernetes pod UID in its usual dashed form.
 	PodUID string `json:"pod_uid,omitempty"`
+	// Name is the container's name in its runtime (docker ps, podman
+	// ps), and Pod its pod as "namespace/name", where the host keeps them
+	// (see NameSources); empty otherwise.
+	Name string `json:"name,omitempty"`
+	Pod  string `json:"pod,omitempty"`
 }
 
 // String is the container as "runtime://id" (the form Kubernetes prints in

@@ -29,6 +29,8 @@ type Discoverer struct {
 	namedDir string
 	// MaxProcesses caps the processes listed per namespace.
 	MaxProcesses int
+	// Names are where the names of containers come from.
+	Names NameSources
 
 	// host is the initial namespace's inode once known: it lives as long
 	// as the host, so it is looked for until found, then remembered.
@@ -51,6 +53,7 @@ func NewDiscoverer(procRoot, namedDir string) *Discoverer {
 		procRoot:     procRoot,
 		namedDir:     namedDir,
 		MaxProcesses: DefaultMaxProcesses,
+		Names:        DefaultNameSources,
 		notInitial:   make(map[uint64]bool),
 		isInitial:    probeInitial,
 	}
@@ -120,22 +123,65 @@ func (d *Discoverer) Discover() ([]Namespace, error) {
 	}
 	d.procs = seen
 	d.markHost(out, withKthreads)
+	known := d.readNames()
+	for i := range out {
+		known.name(&out[i])
+		d.nameByProcess(&out[i])
+	}
 	slices.SortFunc(out, Compare)
 	return out, nil
 }
 
-// ByName discovers the namespaces and returns the one with the given name.
+// nameByProcess names a namespace that nothing else names after its
+// processes: the machine in their cgroup path, else the hostname of the
+// first one's UTS namespace (read once per process).
+func (d *Discoverer) nameByProcess(n *Namespace) {
+	if n.Host || len(n.Processes) == 0 || n.Name != "" || n.Machine != "" {
+		return
+	}
+	pid := n.Processes[0].PID
+	c := d.procs[pid]
+	if c.machine != "" {
+		n.Machine = c.machine
+		return
+	}
+	if n.Container != nil && (n.Container.Name != "" || n.Container.Pod != "") {
+		return
+	}
+	if !c.hostnameRead {
+		c.hostname, _ = utsHostname(d.procRoot, pid)
+		c.hostnameRead = true
+		d.procs[pid] = c
+	}
+	n.Hostname = c.hostname
+}
+
+// ByName discovers the namespaces and returns the one that answers to name
+// (see Names): its `ip netns` name, machine, pod, container name,
+// hostname, container id or pod UID. A name that several namespaces answer
+// to is refused, naming them.
 func (d *Discoverer) ByName(name string) (Namespace, error) {
 	nss, err := d.Discover()
 	if err != nil {
 		return Namespace{}, err
 	}
+	var found []Namespace
 	for _, n := range nss {
-		if n.Name == name {
-			return n, nil
+		if slices.Contains(n.Names(), name) {
+			found = append(found, n)
 		}
 	}
-	return Namespace{}, fmt.Errorf("no network namespace named %q in %s", name, d.namedDir)
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return Namespace{}, fmt.Errorf("no network namespace named %q (by ip netns, machine, pod, container or hostname)", name)
+	}
+	var which []string
+	for _, n := range found {
+		which = append(which, fmt.Sprintf("net:[%d]", n.Inode))
+	}
+	return Namespace{}, fmt.Errorf("%d network namespaces answer to %q: %s; name one by its inode (net:[N]) or use --netns-pid", len(found), name, strings.Join(which, ", "))
 }
 
 // ByPID discovers the namespaces and returns the one process pid is in.
@@ -180,6 +226,12 @@ func (d *Discoverer) list(procFS procfs.FS, n *Namespace, seen map[int]cachedPro
 			if cgroups, err := p.Cgroups(); err == nil {
 				c.unit = observe.UnitFromCgroups(cgroups)
 				c.container = ContainerFromCgroups(cgroups)
+				for _, cg := range cgroups {
+					if m := machineFromPath(cg.Path); m != "" {
+						c.machine = m
+						break
+					}
+				}
 			}
 		}
 		seen[pid] = c
@@ -201,6 +253,11 @@ type cachedProc struct {
 	start     uint64 // starttime in /proc/<pid>/stat: pid and start name a process
 	unit      string
 	container *Container
+	machine   string // the nspawn machine its cgroup path names
+	// hostname is its UTS namespace's hostname ("" when the host's),
+	// once hostnameRead.
+	hostname     string
+	hostnameRead bool
 }
 
 // markHost marks the initial network namespace. Kernel threads all live in

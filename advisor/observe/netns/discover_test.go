@@ -33,6 +33,7 @@ func fixtureDiscoverer(t *testing.T, procRoot string, probe *probeFake) *Discove
 	}
 	d := NewDiscoverer(procRoot, named)
 	d.isInitial = probe.isInitial
+	d.Names = NameSources{} // not the host's containers
 	return d
 }
 

@@ -426,3 +426,30 @@ func cgroup2Root(t *testing.T) string {
 	testbin.Missing(t, "no cgroup2 hierarchy mounted")
 	return ""
 }
+
+// TestKernelHostnameNamesContainer: a namespace that no runtime names is
+// named by the hostname its holder's own UTS namespace has, as a container
+// sets it; one whose holder shares the host's UTS namespace is not.
+func TestKernelHostnameNamesContainer(t *testing.T) {
+	green := netnstest.UnnamedHost(t, "lb-green", "", "sleep", "300")
+	plain := netnstest.Unnamed(t, "", "sleep", "300")
+	d := netns.NewDiscoverer("/proc", "/run/netns")
+	d.Names = netns.NameSources{}
+	n, err := d.ByPID(green.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Hostname != "lb-green" || n.String() != "lb-green" {
+		t.Errorf("namespace of a holder with hostname lb-green: Hostname %q, String %q", n.Hostname, n.String())
+	}
+	if got, err := d.ByName("lb-green"); err != nil || got.Inode != n.Inode {
+		t.Errorf("ByName(lb-green) = net:[%d], %v; want net:[%d]", got.Inode, err, n.Inode)
+	}
+	p, err := d.ByPID(plain.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Hostname != "" || !strings.HasPrefix(p.String(), "net:[") {
+		t.Errorf("namespace whose holder shares the host's UTS namespace: Hostname %q, String %q", p.Hostname, p.String())
+	}
+}

@@ -3,6 +3,7 @@ package netns
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,15 @@ type Namespace struct {
 	// the same for all the pod's containers). Nil otherwise, and always
 	// for the host's namespace.
 	Container *Container `json:"container,omitempty"`
+	// Machine is the name of the machine the namespace is, for a
+	// systemd-nspawn container (or VM): the name machined registered
+	// its leader under, or the name in its processes' cgroup path
+	// (machine-NAME.scope).
+	Machine string `json:"machine,omitempty"`
+	// Hostname is the hostname of its first listed process's UTS
+	// namespace, when that is not the host's and nothing else names the
+	// namespace.
+	Hostname string `json:"hostname,omitempty"`
 
 	// named is the path of the namespace's name; holders the pids seen
 	// holding it, ascending; procRoot the /proc they were seen in. Do
@@ -51,20 +61,61 @@ type Process struct {
 	Container *Container `json:"container,omitempty"`
 }
 
-// String names the namespace for people: "host", its name, its container,
-// or "netns:[inode]" with its first process.
+// String names the namespace as the operator knows it: "host", the name
+// `ip netns` gave it, the machine name of an nspawn container, the pod
+// ("namespace/name"), the Docker or Podman container name, the hostname
+// its container set, the container's id, or, failing all of them,
+// "net:[inode]" with its first process.
 func (n Namespace) String() string {
 	switch {
 	case n.Host:
 		return "host"
 	case n.Name != "":
 		return n.Name
+	case n.Machine != "":
+		return n.Machine
+	case n.Container != nil && n.Container.Pod != "":
+		return n.Container.Pod
+	case n.Container != nil && n.Container.Name != "":
+		return n.Container.Name
+	case n.Hostname != "":
+		return n.Hostname
 	case n.Container != nil:
 		return n.Container.String()
 	case len(n.Processes) > 0:
 		return fmt.Sprintf("net:[%d] (%s %d)", n.Inode, n.Processes[0].Command, n.Processes[0].PID)
 	}
 	return fmt.Sprintf("net:[%d]", n.Inode)
+}
+
+// Names returns every name the namespace answers to, as --netns takes
+// them: "host", its `ip netns` name, machine name, pod, container name,
+// hostname, container id (whole or its first 12 digits), pod UID and
+// "net:[inode]".
+func (n Namespace) Names() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if n.Host {
+		add("host")
+	}
+	add(n.Name)
+	add(n.Machine)
+	if c := n.Container; c != nil {
+		add(c.Pod)
+		add(c.Name)
+	}
+	add(n.Hostname)
+	if c := n.Container; c != nil {
+		add(c.ID)
+		add(c.ID[:min(12, len(c.ID))])
+		add(c.PodUID)
+	}
+	add(fmt.Sprintf("net:[%d]", n.Inode))
+	return out
 }
 
 // Compare orders namespaces the way Discover lists them: the host's first,

@@ -42,13 +42,13 @@ var (
 		prometheus.GaugeValue, nsLabels}
 	famDestinations = family{"destinations", "Destinations (local address, remote address and port) that hold ephemeral ports; only at ticks that dumped the whole socket table.",
 		prometheus.GaugeValue, nsLabels}
-	famDestInUse = family{"destination_ports_in_use", "Ephemeral ports in use towards one destination (sockets holding one, TIME_WAIT included), for the --metrics-top destinations under most pressure, in the order diagnose lists them; local=\"other\",remote=\"other\" sums the rest. Only at ticks that dumped the whole socket table.",
+	famDestInUse = family{"destination_ports_in_use", "Ephemeral ports in use towards one destination (sockets holding one, TIME_WAIT included), for the --metrics-top destinations under most pressure, in the order diagnose lists them; local=\"other\",remote=\"other\" sums the rest. At ticks without a whole-table dump, one series local=\"any\",remote=\"any\": the pre-check's bound on every destination, sockets_holding_ports.",
 		prometheus.GaugeValue, withNS("local", "remote")}
 	famDestUsable = family{"destination_ports_usable", "Ephemeral ports a destination can use (the same for every destination); series as destination_ports_in_use.",
 		prometheus.GaugeValue, withNS("local", "remote")}
-	famDestUtil = family{"destination_utilization_ratio", "Ports connect() cannot use towards one destination (in use, less the TIME_WAIT sockets tcp_tw_reuse lets it take) over usable ports, 0 to 1, diagnose's utilization; for local=\"other\",remote=\"other\" that of the most pressed destination not listed.",
+	famDestUtil = family{"destination_utilization_ratio", "Ports connect() cannot use towards one destination (in use, less the TIME_WAIT sockets tcp_tw_reuse lets it take) over usable ports, 0 to 1, diagnose's utilization; for local=\"other\",remote=\"other\" that of the most pressed destination not listed; for local=\"any\",remote=\"any\" (ticks without a whole-table dump) the pre-check's bound, sockets_holding_ports over usable ports.",
 		prometheus.GaugeValue, withNS("local", "remote")}
-	famWorst = family{"destination_worst_utilization_ratio", "Utilization (as destination_utilization_ratio) of the destination under most pressure, diagnose's worst destination, 0 to 1 (0 with none); only at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports.",
+	famWorst = family{"destination_worst_utilization_ratio", "Utilization (as destination_utilization_ratio) of the destination under most pressure, diagnose's worst destination, 0 to 1 (0 with none), at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports; at other ticks the pre-check's bound, sockets_holding_ports over usable ports, which no destination exceeds.",
 		prometheus.GaugeValue, nsLabels}
 	famNewConns = family{"new_outgoing_connections_per_second", "New outgoing connection attempts per second (Tcp ActiveOpens over the agent's recent ticks).",
 		prometheus.GaugeValue, nsLabels}
@@ -58,7 +58,7 @@ var (
 		prometheus.CounterValue, nsLabels}
 	famCloseWait = family{"close_wait_sockets", "CLOSE_WAIT sockets by owning process command and systemd unit (\"unknown\" when no process could be found), the --metrics-top largest owners; command=\"other\",unit=\"other\" sums the rest. From the latest CLOSE_WAIT dump.",
 		prometheus.GaugeValue, withNS("command", "unit")}
-	famStuck = family{"close_wait_stuck_sockets", "CLOSE_WAIT sockets present in each of the last CLOSE_WAIT dumps (same socket cookie and addresses): no kernel timeout ends them, only the owner's close().",
+	famStuck = family{"close_wait_stuck_sockets", "CLOSE_WAIT sockets present in each of the last CLOSE_WAIT dumps (same socket cookie and addresses): no kernel timeout ends them, only the owner's close(). 0 until the agent has made enough dumps to tell.",
 		prometheus.GaugeValue, nsLabels}
 	famOrphans = family{"fin_wait2_orphaned_sockets", "Orphaned FIN_WAIT2 sockets: closed here first, waiting tcp_fin_timeout for a peer that has not closed (the backend's end is in CLOSE_WAIT). Each holds its port towards that peer, which tcp_tw_reuse never frees; from the latest dump that listed FIN_WAIT2.",
 		prometheus.GaugeValue, nsLabels}
@@ -93,7 +93,7 @@ var (
 		prometheus.CounterValue, []string{"netns", "rule", "key", "guardrail"}}
 	famStateStoreOK = family{"state_store_ok", "1 while the agent can read and write its state file in the namespace, 0 while it cannot: nothing is applied there meanwhile, observing goes on.",
 		prometheus.GaugeValue, nsLabels}
-	famBackoff = family{"sysctl_write_backoff", "1 for each sysctl whose last write failed (EINVAL, EACCES, EROFS, or a different read-back): the agent leaves it alone for a minute, doubling up to an hour, until a write succeeds. No series while none backs off.",
+	famBackoff = family{"sysctl_write_backoff", "1 for each sysctl whose last write failed (EINVAL, EACCES, EROFS, or a different read-back): the agent leaves it alone for a minute, doubling up to an hour, until a write succeeds; 0 for every other sysctl tcp-advisor may set.",
 		prometheus.GaugeValue, withNS("key")}
 	famDegraded = family{"observation_degraded", "How many observation fallbacks the last tick needed (for example the socket dump read from /proc/net/tcp because sock_diag failed); 0 when every source worked.",
 		prometheus.GaugeValue, nsLabels}
@@ -109,10 +109,12 @@ var (
 		prometheus.GaugeValue, []string{"checksum", "mode"}}
 	famPolicyLoad = family{"policy_load_success", "1 if the last policy (re)load compiled, 0 if it failed and the previous set stays in force.",
 		prometheus.GaugeValue, nil}
+	famBuildInfo = family{"build_info", "The running tcp-advisor's version, the commit it was built from and the Go release that built it. Always 1.",
+		prometheus.GaugeValue, []string{"version", "revision", "goversion"}}
 )
 
 // actionFamilies are metrics the Metrics type holds directly.
 var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
-	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad,
+	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad, famBuildInfo,
 }

@@ -16,6 +16,7 @@ package metrics
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type Options struct {
 	TopN int
 	// Textfile, when set, is the file Flush writes (see WriteTextfile).
 	Textfile string
+	// Version and Revision name the running build in
+	// tcp_advisor_build_info, with the Go release that built it.
+	Version, Revision string
 }
 
 // Metrics collects the agent's metrics. Its methods are safe for concurrent
@@ -99,8 +103,10 @@ func New(opts Options) *Metrics {
 	m.interval = gauge(famInterval)
 	m.policyInfo = gaugeVec(famPolicyInfo)
 	m.policyLoad = gauge(famPolicyLoad)
+	buildInfo := gaugeVec(famBuildInfo)
+	buildInfo.WithLabelValues(opts.Version, opts.Revision, runtime.Version()).Set(1)
 	reg.MustRegister(m.tick, m.recommendations, m.changes, m.refusals, m.tickDuration, m.tickSuccess,
-		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad)
+		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad, buildInfo)
 	prefixed := prometheus.WrapRegistererWithPrefix(Namespace+"_", reg)
 	prefixed.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -133,9 +139,42 @@ func (m *Metrics) Health(netns, container string, stateStoreOK bool, backingOff,
 	}
 	m.stateStoreOK.WithLabelValues(netns, container).Set(ok)
 	m.degraded.WithLabelValues(netns, container).Set(float64(len(degraded)))
-	m.backoff.DeletePartialMatch(prometheus.Labels{"netns": netns, "container": container})
+	for _, reg := range advisor.Registry() {
+		if reg.Settable {
+			m.backoff.WithLabelValues(netns, container, reg.Name).Set(0)
+		}
+	}
 	for _, key := range backingOff {
 		m.backoff.WithLabelValues(netns, container, key).Set(1)
+	}
+}
+
+// RuleSeries is what one rule of the policy set in force may count: its
+// name, the severities it may give, the sysctls it may change and, per
+// key, the guardrails the set declares for it.
+type RuleSeries struct {
+	Rule       string
+	Severities []string
+	Keys       []string
+	Guardrails map[string][]string
+}
+
+// Known creates, at zero, the action counters each rule may increase in
+// one network namespace, so they exist from the first scrape: a rate over
+// a counter that appears only at its first increase misses that increase,
+// and a dashboard panel with no series says "No data" on a healthy host.
+func (m *Metrics) Known(netns string, rules []RuleSeries) {
+	for _, r := range rules {
+		for _, sev := range r.Severities {
+			m.recommendations.WithLabelValues(netns, r.Rule, sev)
+		}
+		for _, key := range r.Keys {
+			m.changes.WithLabelValues(netns, r.Rule, key, OutcomeApplied)
+			m.changes.WithLabelValues(netns, r.Rule, key, OutcomeFailed)
+			for _, g := range r.Guardrails[key] {
+				m.refusals.WithLabelValues(netns, r.Rule, key, g)
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -305,9 +307,21 @@ func TestQuietTick(t *testing.T) {
 	quiet.Counters.TimeWait = 42
 	m.ObserveTick("", "", quiet, advisor.AnalyzeWithDumps(append(window, quiet), window), time.Millisecond, nil)
 	got := gather(t, m)
-	for _, fam := range []string{"destinations", "destination_ports_in_use", "destination_ports_usable", "destination_utilization_ratio", "destination_worst_utilization_ratio"} {
-		if _, ok := got[Namespace+"_"+fam]; ok {
-			t.Errorf("%s exported without a socket dump", fam)
+	if _, ok := got[Namespace+"_destinations"]; ok {
+		t.Errorf("destinations exported without a socket dump")
+	}
+	// Without a dump, the pre-check's bound on every destination: no
+	// destination holds more than the sockets holding ports.
+	f := advisor.AnalyzeWithDumps(append(window, quiet), window)
+	bound := float64(f.Ports.SocketsHoldingPorts) / float64(f.Ports.Usable)
+	for fam, want := range map[string]map[string]float64{
+		"destination_ports_in_use":            {`{local="any",remote="any"}`: float64(f.Ports.SocketsHoldingPorts)},
+		"destination_ports_usable":            {`{local="any",remote="any"}`: float64(f.Ports.Usable)},
+		"destination_utilization_ratio":       {`{local="any",remote="any"}`: bound},
+		"destination_worst_utilization_ratio": {`{}`: bound},
+	} {
+		if s := series(got[Namespace+"_"+fam]); !mapsEqual(s, want) || bound <= 0 {
+			t.Errorf("%s = %v, want the bound %v", fam, s, want)
 		}
 	}
 	// sockstat's tw counts the last dump's orphaned FIN_WAIT2 timewait
@@ -553,8 +567,16 @@ func TestHealth(t *testing.T) {
 		if got := series(fams["tcp_advisor_observation_degraded"])["{}"]; got != st.wantDegr {
 			t.Errorf("step %d: observation_degraded %v, want %v", i, got, st.wantDegr)
 		}
-		if got := series(fams["tcp_advisor_sysctl_write_backoff"]); !mapsEqual(got, st.wantBackoff) {
-			t.Errorf("step %d: sysctl_write_backoff %v, want %v", i, got, st.wantBackoff)
+		// Every settable key has a series, 0 unless it backs off.
+		want := map[string]float64{}
+		for _, reg := range advisor.Registry() {
+			if reg.Settable {
+				want[fmt.Sprintf("{key=%q}", reg.Name)] = 0
+			}
+		}
+		maps.Copy(want, st.wantBackoff)
+		if got := series(fams["tcp_advisor_sysctl_write_backoff"]); !mapsEqual(got, want) {
+			t.Errorf("step %d: sysctl_write_backoff %v, want %v", i, got, want)
 		}
 	}
 }
@@ -602,5 +624,28 @@ func TestEndpointSpeaksOnlyScrapes(t *testing.T) {
 				t.Errorf("HTTP/2 preface answered with success: %.80q", reply)
 			}
 		})
+	}
+}
+
+// TestFirstScrapeSeries: before any recommendation, change or refusal,
+// the counters of every rule exist at zero, and build_info names the
+// build.
+func TestFirstScrapeSeries(t *testing.T) {
+	m := New(Options{Version: "1.2.3", Revision: "abc1234"})
+	m.Known("", []RuleSeries{{Rule: "port-exhaustion", Severities: []string{"warning", "critical"},
+		Keys: []string{"net.ipv4.ip_local_port_range"}, Guardrails: map[string][]string{"net.ipv4.ip_local_port_range": {"max", "max_step"}}}})
+	got := gather(t, m)
+	want := map[string]map[string]float64{
+		"recommendations_total": {`{rule="port-exhaustion",severity="warning"}`: 0, `{rule="port-exhaustion",severity="critical"}`: 0},
+		"changes_total": {`{key="net.ipv4.ip_local_port_range",outcome="applied",rule="port-exhaustion"}`: 0,
+			`{key="net.ipv4.ip_local_port_range",outcome="failed",rule="port-exhaustion"}`: 0},
+		"refusals_total": {`{guardrail="max",key="net.ipv4.ip_local_port_range",rule="port-exhaustion"}`: 0,
+			`{guardrail="max_step",key="net.ipv4.ip_local_port_range",rule="port-exhaustion"}`: 0},
+		"build_info": {fmt.Sprintf(`{goversion=%q,revision="abc1234",version="1.2.3"}`, runtime.Version()): 1},
+	}
+	for fam, w := range want {
+		if s := series(got[Namespace+"_"+fam]); !mapsEqual(s, w) {
+			t.Errorf("%s = %v, want %v", fam, s, w)
+		}
 	}
 }

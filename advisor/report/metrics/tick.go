@@ -35,6 +35,8 @@ func newTickValues(snap advisor.Snapshot, f advisor.Findings, topN int) *tickVal
 	v.add(famUsable, float64(f.Ports.Usable))
 	if f.StatesComplete && snap.Sockets != nil {
 		v.destinations(snap, f, topN)
+	} else {
+		v.destinationBound(f)
 	}
 	if r := f.Connections.ActiveOpensPerSecond; r != nil {
 		v.add(famNewConns, *r)
@@ -46,6 +48,9 @@ func newTickValues(snap advisor.Snapshot, f advisor.Findings, topN int) *tickVal
 	}
 	if s := f.CloseWait.Stuck; s != nil {
 		v.add(famStuck, float64(*s))
+	} else if f.CloseWait.Samples > 0 {
+		// Too few CLOSE_WAIT dumps yet to call a socket stuck: none is.
+		v.add(famStuck, 0)
 	}
 	if f.CloseWait.Samples > 0 {
 		// Detail dumps list FIN_WAIT2 with CLOSE_WAIT.
@@ -126,6 +131,28 @@ func (v *tickValues) destinations(snap advisor.Snapshot, f advisor.Findings, top
 		worst = util(*w)
 	}
 	v.add(famWorst, worst)
+}
+
+// Any labels the destination series of a tick without a whole-table dump:
+// the bound the pre-check put on every destination.
+const Any = "any"
+
+// destinationBound exports, at a tick without a whole-table dump, what the
+// pre-check proved of every destination: none holds more ports than the
+// sockets that may hold one (sockets_holding_ports), so none is more
+// utilized than that over the usable ports. One series labelled Any, and
+// the worst destination's utilization as that bound, which stays below the
+// half of the usable ports where the agent starts dumping.
+func (v *tickValues) destinationBound(f advisor.Findings) {
+	usable := float64(f.Ports.Usable)
+	bound := 0.0
+	if usable > 0 {
+		bound = min(1, float64(f.Ports.SocketsHoldingPorts)/usable)
+	}
+	v.add(famDestInUse, float64(min(f.Ports.SocketsHoldingPorts, f.Ports.Usable)), Any, Any)
+	v.add(famDestUsable, usable, Any, Any)
+	v.add(famDestUtil, bound, Any, Any)
+	v.add(famWorst, bound)
 }
 
 // closeWait exports CLOSE_WAIT sockets by (command, unit), the topN largest

@@ -113,6 +113,9 @@ type Flag struct {
 	// page; Complete applies when there are none.
 	Values   []string
 	Complete Completion
+	// ValuesFrom is a command line whose output, one value a line, the
+	// completion offers, for values only the running host knows.
+	ValuesFrom string
 }
 
 // Section is a man page section after COMMANDS.
@@ -136,9 +139,10 @@ type Repeatable interface {
 
 // Hint adds what a flag.FlagSet does not say about a flag.
 type Hint struct {
-	Arg      string
-	Values   []string
-	Complete Completion
+	Arg        string
+	Values     []string
+	Complete   Completion
+	ValuesFrom string
 }
 
 // FlagsOf describes the flags of fs in name order. The argument's name
@@ -165,7 +169,7 @@ func FlagsOf(fs *flag.FlagSet, hints map[string]Hint) []Flag {
 			if h.Arg != "" {
 				arg = h.Arg
 			}
-			fl.Values, fl.Complete = slices.Clone(h.Values), h.Complete
+			fl.Values, fl.Complete, fl.ValuesFrom = slices.Clone(h.Values), h.Complete, h.ValuesFrom
 		}
 		fl.Arg = arg
 		switch fl.Default {

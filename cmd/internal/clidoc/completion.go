@@ -54,6 +54,9 @@ func (p Program) WriteBash(w io.Writer) error {
 			arms := map[string][]string{}
 			for _, f := range valued {
 				st := bashValues(f.Values, f.Complete)
+				if f.ValuesFrom != "" {
+					st = fmt.Sprintf("COMPREPLY=($(compgen -W \"$(%s 2>/dev/null)\" -- \"$cur\"))", f.ValuesFrom)
+				}
 				if _, ok := arms[st]; !ok {
 					stmts = append(stmts, st)
 				}
@@ -174,7 +177,11 @@ func zshFlag(f Flag) string {
 	if f.Arg == "" {
 		return spec + desc
 	}
-	return spec + "=" + desc + ":" + zshText(strings.ToLower(f.Arg)) + ":" + zshAction(f.Values, f.Complete)
+	action := zshAction(f.Values, f.Complete)
+	if f.ValuesFrom != "" {
+		action = "{compadd -- ${(f)\"$(" + f.ValuesFrom + " 2>/dev/null)\"}}"
+	}
+	return spec + "=" + desc + ":" + zshText(strings.ToLower(f.Arg)) + ":" + action
 }
 
 // zshAction is the _arguments action that completes a value.
