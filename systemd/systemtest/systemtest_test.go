@@ -660,8 +660,9 @@ func testEnvFileEnforce(t *testing.T, c *Container) {
 // testEnforce: under per-destination port exhaustion in enforce mode the
 // agent widens the container's ip_local_port_range (its own network
 // namespace: the host's is never touched) and says so in the journal.
-// Leaves the agent running in enforce mode, and the CLOSE_WAIT leaker of
-// testCloseWaitLeak running.
+// Leaves the agent running in enforce mode, tcp_timestamps off (the
+// exhaustion tests after it want the range too), and the CLOSE_WAIT leaker
+// of testCloseWaitLeak running.
 func testEnforce(t *testing.T, c *Container) {
 	const key = "net.ipv4.ip_local_port_range"
 	c.Run(t, "sysctl", "-q", "-w", key+"=40000 40199") // 200 ports, different parity
@@ -681,7 +682,6 @@ func testEnforce(t *testing.T, c *Container) {
 	// ports and the range is what helps.
 	c.Run(t, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0")
 	c.Run(t, "sysctl", "-q", "-w", "net.ipv4.tcp_timestamps=0")
-	defer c.Try("sysctl", "-q", "-w", "net.ipv4.tcp_timestamps=1")
 	c.Run(t, "systemd-run", "--unit=tcpadv-dial", "/usr/local/bin/tcpload", "dial", "-addr", "127.0.0.1:9000", "-rate", "10", "-duration", "60s", "-serve")
 	defer c.Try("systemctl", "stop", "tcpadv-dial")
 	e := waitEvent(t, c, systemd.EventChangeApplied, applied, 55*time.Second, func(e journalEntry) bool {
