@@ -77,6 +77,8 @@ func ReadCountersOf(procRoot string, pid int) (advisor.Counters, error) {
 	c.TimeWaitOverflow = derefF(ns.TcpExt.TCPTimeWaitOverflow)
 	c.ListenOverflows = derefF(ns.TcpExt.ListenOverflows)
 	c.ListenDrops = derefF(ns.TcpExt.ListenDrops)
+	c.ReqQFullDrop = derefF(ns.TcpExt.TCPReqQFullDrop)
+	c.ReqQFullDoCookies = derefF(ns.TcpExt.TCPReqQFullDoCookies)
 	return c, nil
 }
 
