@@ -143,8 +143,10 @@ type DestinationUse struct {
 	// PlateauWithReuse is the plateau tcp_tw_reuse = 1 would leave: each
 	// TIME_WAIT socket holding its port tcp_tw_reuse_delay, not 60 s. It
 	// equals Plateau where reuse is in effect already or cannot work
-	// (tcp_timestamps off); it is not raised to the capacity of a full
-	// destination, whose demand is unseen.
+	// (tcp_timestamps off). It is not raised to the capacity of a full
+	// destination, whose demand is unseen, but to the demand the kernel's
+	// connection events measure where they are available: every attempt
+	// keeping its port tcp_tw_reuse_delay.
 	PlateauWithReuse int `json:"plateau_with_reuse"`
 	// Full is true when no usable port is left (within 1 %): connect()
 	// calls that fail with EADDRNOTAVAIL count nowhere, so the demand is

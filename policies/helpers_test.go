@@ -127,6 +127,24 @@ func (o *observation) setWorstTimeWait(n int) {
 	}
 }
 
+// setWorstDemand gives the worst destination the connection events' figures:
+// opensPerSecond connect() calls, failed ones included, each keeping a
+// port its hold; a full destination's plateau is at least that demand, and
+// the plateau reuse would leave at least the demand at 1 s.
+func (o *observation) setWorstDemand(opensPerSecond float64) {
+	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+		demand := int(math.Ceil(opensPerSecond * w.HoldSeconds))
+		w.OpensPerSecond, w.Demand = ptr(opensPerSecond), &demand
+		if w.Full {
+			w.Plateau = max(w.Plateau, demand)
+			w.PlateauUtilization = float64(w.Plateau) / float64(w.PortsUsable)
+			if w.PlateauWithReuse < w.Plateau {
+				w.PlateauWithReuse = max(w.PlateauWithReuse, w.Open+int(math.Ceil(opensPerSecond)))
+			}
+		}
+	}
+}
+
 // setWorstOrphans makes n of the worst destination's ports orphaned
 // FIN_WAIT2 sockets, arriving at rate per second and waiting hold seconds.
 func (o *observation) setWorstOrphans(n int, rate, hold float64) {

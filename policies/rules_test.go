@@ -133,6 +133,23 @@ func TestRulePortExhaustion(t *testing.T) {
 			contains: []string{"none is left", "the demand is at least the capacity"},
 		},
 		{
+			// 300/s each keeping its port 1 s with reuse: 300 + 300 open
+			// fit 1000, so tcp_tw_reuse = 1 alone, though the demand at
+			// 60 s (18000) does not.
+			name:   "a full destination whose measured demand reuse holds: no widening",
+			mutate: fullWithDemand(300),
+		},
+		{
+			// 2000/s × 1 s + 300 open = 2300 even with reuse: twice that,
+			// 4600 ports, where the measured close rate (16.7/s) would
+			// have asked for no widening at all.
+			name:   "a full destination whose measured demand outgrows reuse: widened for it",
+			mutate: fullWithDemand(2000),
+			fire:   true, severity: SeverityCritical,
+			changes:  []Change{{advisor.KeyPortRange, "40000 44599"}},
+			contains: []string{"ask for 120,000", "even with net.ipv4.tcp_tw_reuse = 1 it would level off at 2300"},
+		},
+		{
 			name: "a steady destination at 60% is never widened",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
@@ -679,7 +696,7 @@ func TestDefaultsFixtures(t *testing.T) {
 		{file: "idle.json"},
 		{
 			file:  "exhaustion.json",
-			fired: []string{"time-wait-reuse"},
+			fired: []string{"connection-churn", "time-wait-reuse"},
 			// The smallest change first: tcp_tw_reuse = 1 frees the
 			// destination's TIME_WAIT ports (the 900 bind() would find
 			// taken are its own), so the range stays.
@@ -767,6 +784,18 @@ func TestRuleSynQueueOverflow(t *testing.T) {
 			lacks:    []string{"Turn net.ipv4.tcp_syncookies back on"},
 		},
 	})
+}
+
+// fullWithDemand makes 40000-40999 full towards the worst destination, 700
+// of its ports in TIME_WAIT and 300 open, with the connection events
+// measuring opensPerSecond connect() calls towards it.
+func fullWithDemand(opensPerSecond float64) func(*observation) {
+	return func(o *observation) {
+		o.setPortRange(40000, 40999)
+		o.setWorst(1000, 1000, nil)
+		o.setWorstTimeWait(700)
+		o.setWorstDemand(opensPerSecond)
+	}
 }
 
 // TestSmallerChangeOnlyWhereItCanBeMade: port-exhaustion leaves the

@@ -172,11 +172,13 @@ http {
 		t.Errorf("replayed plan (exit %d) differs from the live one:\n%s\nlive:\n%s%s", code, replayed, out, stderr)
 	}
 	keepScenario(t, recording, "nginx-lb")
+	// The plan's change is reuse alone; the churn behind it is the
+	// connection-churn advice's to name.
 	wantReuseAlone(t, p)
-	reason := portExhaustionReason(p)
+	reason := churnAdvice(p)
 	for _, want := range []string{"opened by nginx", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
 		if !strings.Contains(reason, want) {
-			t.Errorf("without the events, the plan's reason lacks %q:\n%s", want, reason)
+			t.Errorf("without the events, the plan's churn advice lacks %q:\n%s", want, reason)
 		}
 	}
 
@@ -190,17 +192,17 @@ http {
 		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
 	}
 	wantReuseAlone(t, p)
-	reason = portExhaustionReason(p)
+	reason = churnAdvice(p)
 	opens := regexp.MustCompile(`nginx \(` + regexp.QuoteMeta(unit) + `\) opens [1-9][0-9,]*/s towards 127\.0\.0\.1:9000; [1-9][0-9,]* connect\(\) failed for lack of a port in the last [0-9]+ s \(nginx in ` + regexp.QuoteMeta(unit) + `, [1-9][0-9,]*/s\)`)
 	if !opens.MatchString(reason) {
-		t.Errorf("the plan's reason does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
+		t.Errorf("the plan's churn advice does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
 	}
 	for _, want := range []string{"opened by nginx", "unit " + unit, "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
 		if !strings.Contains(reason, want) {
-			t.Errorf("the plan's reason lacks %q:\n%s", want, reason)
+			t.Errorf("the plan's churn advice lacks %q:\n%s", want, reason)
 		}
 	}
-	t.Logf("plan: %s", reason)
+	t.Logf("plan: %+v; advice: %s", p.Changes, reason)
 	agent.stop(t, syscall.SIGTERM)
 	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
 	load.Wait()
@@ -233,11 +235,11 @@ func wantReuseAlone(t *testing.T, p planJSON) {
 	}
 }
 
-// portExhaustionReason is the reason of the plan's port-exhaustion change.
-func portExhaustionReason(p planJSON) string {
-	for _, c := range p.Changes {
-		if c.Rule == "port-exhaustion" {
-			return c.Reason
+// churnAdvice is the message of the plan's connection-churn advice.
+func churnAdvice(p planJSON) string {
+	for _, a := range p.Advice {
+		if a.Rule == "connection-churn" {
+			return a.Message
 		}
 	}
 	return ""

@@ -35,6 +35,9 @@ test "nginx incident" {
     change "net.ipv4.tcp_tw_reuse" {
       to = "1"
     }
+    advice "connection-churn" {
+      contains = "opened by nginx"
+    }
   }
 }
 `}
