@@ -293,6 +293,13 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 	runRuleCases(t, "time-wait-reuse", []ruleCase{
 		{name: "idle", fire: false},
 		{
+			// 300 open + 300/s × 1 s: the demand the events measure,
+			// not the 16.7/s a full range lets through.
+			name: "full, demand measured: reuse suffices for it", mutate: fullWithDemand(300),
+			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}},
+			contains: []string{"smallest change that suffices: the destination would level off at 600 ports (60%) at the connect() rate the kernel's connection events measure"},
+		},
+		{
 			name: "active closer with reuse off", mutate: activeCloser,
 			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
 			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 wait in TIME_WAIT and hold 60% of its 1000 usable ports", "levels off at 96%", "tcp_tw_reuse is 0 (off)"},
