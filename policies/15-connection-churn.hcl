@@ -43,7 +43,7 @@ rule "connection-churn" {
 
   message = join("", [
     "${worst.local} -> ${worst.remote} runs short of ports at the present settings: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)})",
-    worst.demand_known ? "; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
+    worst.demand_known && worst.demand > 0 ? "; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
     local.who_opens,
     local.who_fails,
     ".",

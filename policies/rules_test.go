@@ -63,6 +63,53 @@ func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
 	}
 }
 
+// TestRuleConnectionChurn: the churn behind a destination that runs short
+// is named whichever change the plan makes, tcp_tw_reuse = 1 alone
+// included, with who opens the connections and whose connect() fails.
+func TestRuleConnectionChurn(t *testing.T) {
+	nginx := advisor.Opener{PID: 2210, Command: "nginx", Unit: "nginx.service", Connected: 2000, Failures: 7769, OpensPerSecond: 300, FailuresPerSecond: 776.9}
+	runRuleCases(t, "connection-churn", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "a 60% plateau: nothing runs short", fire: false,
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, 600, ptr(0.0))
+			},
+		},
+		{
+			name: "reuse alone is the change: nginx and its keepalive fix from its sockets",
+			mutate: func(o *observation) {
+				*o = exhaustedHost()
+				o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+			},
+			fire: true, severity: SeverityCritical,
+			contains: []string{"runs short of ports at the present settings", "opened by nginx (pid 2210, unit nginx.service)", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`},
+			lacks:    []string{"ask for", "connect() failed"},
+		},
+		{
+			name: "full, from the connection events: who opens, who fails, the demand",
+			mutate: func(o *observation) {
+				fullWithDemand(977)(o)
+				o.Findings.Connections.Worst.Openers = []advisor.Opener{nginx}
+				o.Findings.Connections.Worst.ConnectFailures = ptr(uint64(7769))
+			},
+			fire: true, severity: SeverityCritical,
+			contains: []string{"ask for 58,620", "nginx (nginx.service) opens 300/s towards 10.0.0.2:8080",
+				"7,769 connect() failed for lack of a port", "(nginx in nginx.service, 777/s)", "keepalive 32;"},
+		},
+		{
+			name: "events that saw no call: no demand of 0",
+			mutate: func(o *observation) {
+				*o = exhaustedHost()
+				o.setWorstDemand(0)
+			},
+			fire: true, severity: SeverityCritical,
+			lacks: []string{"ask for"},
+		},
+	})
+}
+
 func TestRulePortExhaustion(t *testing.T) {
 	// bindHeavy spreads distinct ports over many destinations, the busiest
 	// holding 1200 of the default range's 28232.
