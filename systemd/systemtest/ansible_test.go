@@ -43,7 +43,8 @@ rule "site-advice" {
 const policyTests = "/root/policy-tests"
 
 // sitePolicyTest expects, on the recording of the nginx load balancer
-// without upstream keepalive, the default rules' changes and the site's
+// without upstream keepalive, the default rules' change, their churn advice
+// naming nginx, and the site's
 // advice.
 const sitePolicyTest = `test "the nginx incident needs tcp_tw_reuse alone" {
   recording = "nginx-lb.json.gz"
@@ -54,6 +55,9 @@ const sitePolicyTest = `test "the nginx incident needs tcp_tw_reuse alone" {
       rule = "time-wait-reuse"
     }
     advice "site-advice" {}
+    advice "connection-churn" {
+      contains = "opened by nginx"
+    }
   }
 }
 `

@@ -212,7 +212,7 @@ func testPackage(t *testing.T, c *Container) {
 	}
 	c.Run(t, "test", "-f", "/etc/tcp-advisor/policies.d/README")
 	// The default policies ship as files to copy from, and validate.
-	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 15 file(s), 8 rule(s)") || !strings.Contains(out, "(replaces default/10-port-exhaustion.hcl") {
+	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 16 file(s), 8 rule(s)") || !strings.Contains(out, "(replaces default/10-port-exhaustion.hcl") {
 		t.Errorf("validate of the shipped defaults: %q", out)
 	}
 }
