@@ -59,7 +59,8 @@ func withDump(window []Snapshot, s TCPState) []Snapshot {
 // complete reports whether a snapshot dumped every state, so that its
 // per-destination counts are whole.
 func complete(s Snapshot) bool {
-	return s.Sockets != nil && s.Sockets.Dumped == StatesOf(AllStates()...)
+	all := StatesOf(AllStates()...)
+	return s.Sockets != nil && s.Sockets.Dumped&all == all
 }
 
 func analyzeStates(f *Findings, window []Snapshot) {
@@ -71,22 +72,23 @@ func analyzeStates(f *Findings, window []Snapshot) {
 	}
 	f.StatesComplete = complete(last)
 	// The latest dump with FIN_WAIT2 sockets, which may be older than last.
-	var fw2, orphanFW2 int
+	var fw2, orphanFW2, orphanTW int
 	if dumps := withDump(window, FinWait2); len(dumps) > 0 {
 		sum := dumps[len(dumps)-1].Sockets
-		fw2, orphanFW2 = sum.States.Get(FinWait2), sum.OrphanFinWait2
+		fw2, orphanFW2, orphanTW = sum.States.Get(FinWait2), sum.OrphanFinWait2, sum.OrphanFinWait2TW
 	}
 	if !f.StatesComplete {
 		// sockstat's tw counts every timewait sock, IPv4 and IPv6: TIME_WAIT
 		// and the orphans waiting in FIN_WAIT2. Without a dump in this
 		// snapshot, the latest dump's orphan count is the best estimate of
 		// the second, so the figure does not jump between ticks.
-		if tw := last.Counters.TimeWait - orphanFW2; tw > 0 {
+		if tw := last.Counters.TimeWait - orphanTW; tw > 0 {
 			f.States[TimeWait.String()] = tw
 		}
 	}
 	f.TimeWait = TimeWaitFindings{
 		Count:         f.States[TimeWait.String()],
+		BucketsInUse:  last.Counters.TimeWait,
 		MaxBuckets:    last.Sysctls.Int(KeyMaxTwBuckets),
 		OverflowTotal: last.Counters.TimeWaitOverflow,
 	}
@@ -94,7 +96,9 @@ func analyzeStates(f *Findings, window []Snapshot) {
 		out := sum.Ephemeral.Get(TimeWait)
 		f.TimeWait.Outgoing = &out
 	}
-	f.FinWait2 = FinWait2Findings{Count: fw2, Orphaned: orphanFW2, FinTimeout: last.Sysctls.Int(KeyFinTimeout)}
+	fin := last.Sysctls.Int(KeyFinTimeout)
+	f.FinWait2 = FinWait2Findings{Count: fw2, Orphaned: orphanFW2, OrphanedTimeWait: orphanTW, FinTimeout: fin,
+		OrphanHoldSeconds: OrphanFinWait2Hold(fin).Seconds()}
 	f.Orphans = OrphanFindings{Count: last.Counters.Orphan, Max: last.Sysctls.Int(KeyMaxOrphans)}
 }
 
@@ -118,6 +122,11 @@ func analyzePorts(f *Findings, recent, window []Snapshot) {
 	if last.Sockets != nil && last.Sockets.Dumped.Has(Listen) {
 		n := last.Sockets.ListenPortsInRange
 		f.Ports.ListenPortsInRange = &n
+		f.Ports.Usable = max(f.Ports.Usable-n, 0)
+	}
+	if last.Sockets != nil && last.Sockets.Dumped.Has(BoundInactive) {
+		n, all := last.Sockets.BoundPortsInRange, last.Sockets.BoundInactive
+		f.Ports.BoundPortsInRange, f.Ports.BoundInactive = &n, &all
 		f.Ports.Usable = max(f.Ports.Usable-n, 0)
 	}
 	if !complete(last) {
@@ -151,7 +160,7 @@ func analyzePorts(f *Findings, recent, window []Snapshot) {
 			old := before.Sockets.PerDestination[r.key]
 			g := round4(float64(d.PortsUnavailable-prev.unavailable(r.key, old)) / dt)
 			d.GrowthPerSecond = &g
-			open = round4(float64((r.count.InUse-r.count.TimeWait)-(old.InUse-old.TimeWait)) / dt)
+			open = openGrowth(r.count.Open()-old.Open(), dt, f.Ports.Usable)
 		}
 		rules.exhaustion(&d, r.count, open)
 		f.Destinations = append(f.Destinations, d)
@@ -161,6 +170,18 @@ func analyzePorts(f *Findings, recent, window []Snapshot) {
 		f.Connections.Worst = &worst
 	}
 	analyzeSources(f, last, bindable)
+}
+
+// openGrowth is the growth per second of a destination's open connections
+// from the change between two dumps dt seconds apart. A change of a couple
+// of sockets, or under 1 % of the usable ports, is a connection caught
+// between its SYN and its close, not a leak: it counts as none, so one
+// dump that catches a burst does not set a time to exhaustion.
+func openGrowth(delta int, dt float64, usable int) float64 {
+	if delta <= max(2, usable/100) {
+		return 0
+	}
+	return round4(float64(delta) / dt)
 }
 
 // rankedDest is one destination's key, counts and figures while
@@ -231,6 +252,7 @@ type portRules struct {
 	reuse      int     // tcp_tw_reuse
 	timestamps bool    // tcp_timestamps on
 	delay      float64 // tcp_tw_reuse_delay in seconds
+	orphanHold float64 // an orphaned FIN_WAIT2 socket's life, seconds
 }
 
 func newPortRules(sc Sysctls, usable int) portRules {
@@ -239,6 +261,7 @@ func newPortRules(sc Sysctls, usable int) portRules {
 		reuse:      sc.Int(KeyTwReuse),
 		timestamps: sc.Int(KeyTimestamps) != 0,
 		delay:      float64(sc.Int(KeyTwReuseDelay)) / 1000,
+		orphanHold: OrphanFinWait2Hold(sc.Int(KeyFinTimeout)).Seconds(),
 	}
 }
 
@@ -267,20 +290,28 @@ func (r portRules) unavailable(k DestKey, c DestCount) int {
 	if r.reuseInEffect(k) {
 		return c.InUse - (c.TimeWait - c.TimeWaitYoung)
 	}
+	if r.reuse == 2 && r.timestamps {
+		// Reuse 2 also takes a TIME_WAIT socket bound to lo, whatever
+		// its addresses (tw_bound_dev_if == LOOPBACK_IFINDEX).
+		return c.InUse - (c.TimeWaitOnLo - c.TimeWaitOnLoYoung)
+	}
 	return c.InUse
 }
 
 // destination computes one destination's present use and its plateau.
 func (r portRules) destination(k DestKey, c DestCount) DestinationUse {
 	d := DestinationUse{
-		Local:         k.Local.String(),
-		Remote:        k.Remote.String(),
-		Loopback:      loopback(k),
-		PortsInUse:    c.InUse,
-		TimeWait:      c.TimeWait,
-		ReuseInEffect: r.reuseInEffect(k),
-		PortsUsable:   r.usable,
-		HoldSeconds:   TimeWaitLen.Seconds(),
+		Local:             k.Local.String(),
+		Remote:            k.Remote.String(),
+		Loopback:          loopback(k),
+		PortsInUse:        c.InUse,
+		TimeWait:          c.TimeWait,
+		FinWait2Orphaned:  c.FinWait2Orphaned,
+		Open:              c.Open(),
+		ReuseInEffect:     r.reuseInEffect(k),
+		PortsUsable:       r.usable,
+		HoldSeconds:       TimeWaitLen.Seconds(),
+		OrphanHoldSeconds: r.orphanHold,
 	}
 	d.PortsUnavailable = r.unavailable(k, c)
 	d.TimeWaitReusable = c.InUse - d.PortsUnavailable
@@ -296,7 +327,17 @@ func (r portRules) destination(k DestKey, c DestCount) DestinationUse {
 	if window > 0 {
 		d.CloseRate = round4(float64(arrivals) / window)
 	}
-	d.Plateau = (c.InUse - c.TimeWait) + int(math.Ceil(d.CloseRate*d.HoldSeconds))
+	// Orphans towards a peer that does not close level off on their own
+	// clock, tcp_fin_timeout, whatever tcp_tw_reuse says.
+	d.OrphanCloseRate = round4(float64(c.FinWait2Recent) / RateWindow.Seconds())
+	d.OrphanPlateau = int(math.Ceil(d.OrphanCloseRate * d.OrphanHoldSeconds))
+	d.Plateau = d.Open + int(math.Ceil(d.CloseRate*d.HoldSeconds)) + d.OrphanPlateau
+	// The plateau tcp_tw_reuse = 1 would leave: TIME_WAIT holding each
+	// port tcp_tw_reuse_delay instead of 60 s (timestamps on).
+	d.PlateauWithReuse = d.Plateau
+	if !d.ReuseInEffect && r.timestamps {
+		d.PlateauWithReuse = d.Open + int(math.Ceil(d.CloseRate*r.delay)) + d.OrphanPlateau
+	}
 	if r.usable > 0 {
 		d.Utilization = round4(float64(d.PortsUnavailable) / float64(r.usable))
 		d.PlateauUtilization = round4(float64(d.Plateau) / float64(r.usable))
@@ -324,9 +365,9 @@ func (r portRules) exhaustion(d *DestinationUse, c DestCount, openGrowth float64
 	// TIME_WAIT arrivals minus expiries, per second, from the ages; where
 	// reuse is in effect the blocking TIME_WAIT count is steady after the
 	// delay.
-	net := 0.0
+	net := float64(c.FinWait2Recent-c.FinWait2Expiring) / RateWindow.Seconds()
 	if !d.ReuseInEffect {
-		net = float64(c.TimeWaitRecent-c.TimeWaitExpiring) / RateWindow.Seconds()
+		net += float64(c.TimeWaitRecent-c.TimeWaitExpiring) / RateWindow.Seconds()
 	}
 	measured := 0.0
 	if d.GrowthPerSecond != nil {
@@ -338,6 +379,9 @@ func (r portRules) exhaustion(d *DestinationUse, c DestCount, openGrowth float64
 	case d.Plateau >= d.PortsUsable:
 		if rate := max(net+max(openGrowth, 0), measured); rate > 0 {
 			basis := "TIME_WAIT arrivals minus expiries"
+			if c.FinWait2Orphaned > 0 {
+				basis = "TIME_WAIT and orphaned FIN_WAIT2 arrivals minus expiries"
+			}
 			if measured > net+max(openGrowth, 0) {
 				basis = "measured growth"
 			}
@@ -532,9 +576,21 @@ func analyzeQueues(f *Findings, first, last Snapshot) {
 		ListenOverflowsTotal: last.Counters.ListenOverflows,
 		ListenOverflowsDelta: last.Counters.ListenOverflows - first.Counters.ListenOverflows,
 		ListenDropsDelta:     last.Counters.ListenDrops - first.Counters.ListenDrops,
+		SynQueues:            []SynQueue{},
+
+		ReqQFullDropDelta:      last.Counters.ReqQFullDrop - first.Counters.ReqQFullDrop,
+		ReqQFullDoCookiesDelta: last.Counters.ReqQFullDoCookies - first.Counters.ReqQFullDoCookies,
 	}
 	if last.Sockets != nil {
 		q.Backlog = last.Sockets.Queued
+		for _, l := range last.Sockets.Listeners {
+			if l.SynRecv > 0 {
+				q.SynQueues = append(q.SynQueues, SynQueue{Address: l.ID.Local.String(), SynRecv: l.SynRecv, Backlog: l.SendQ, Owner: l.Owner})
+			}
+		}
+		slices.SortFunc(q.SynQueues, func(a, b SynQueue) int {
+			return cmp.Or(cmp.Compare(float64(b.SynRecv)/float64(max(b.Backlog, 1)), float64(a.SynRecv)/float64(max(a.Backlog, 1))), cmp.Compare(a.Address, b.Address))
+		})
 		for _, l := range last.Sockets.Listeners {
 			if l.RecvQ == 0 {
 				continue

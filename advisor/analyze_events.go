@@ -73,6 +73,7 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 		return
 	}
 	secs := f.Events.Seconds
+	sc := window[len(window)-1].Sysctls
 	for i := range f.Destinations {
 		d := &f.Destinations[i]
 		var total ConnTotals
@@ -91,6 +92,13 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 		d.Demand = &demand
 		if d.Full {
 			d.Plateau = max(d.Plateau, demand)
+			// The same attempts with tcp_tw_reuse = 1, each keeping its
+			// port tcp_tw_reuse_delay: the plateau reuse would leave,
+			// where the measured close rate is only what the range let
+			// through.
+			if reuse := newPortRules(sc, d.PortsUsable); !d.ReuseInEffect && reuse.timestamps {
+				d.PlateauWithReuse = max(d.PlateauWithReuse, d.Open+int(math.Ceil(float64(total.Opens)/secs*reuse.delay))+d.OrphanPlateau)
+			}
 			if d.PortsUsable > 0 {
 				d.PlateauUtilization = max(d.PlateauUtilization, round4(float64(d.Plateau)/float64(d.PortsUsable)))
 			}

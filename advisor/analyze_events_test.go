@@ -35,6 +35,10 @@ func TestAnalyzeEvents(t *testing.T) {
 		opensPerSec    float64
 		demand         int
 		plateauAtLeast int
+		// What tcp_tw_reuse = 1 would leave: the same attempts, each
+		// keeping its port tcp_tw_reuse_delay (1 s), not the rate the
+		// full range let through.
+		plateauWithReuse int
 	}{
 		{
 			name: "full destination, demand measured over 10 s",
@@ -50,8 +54,9 @@ func TestAnalyzeEvents(t *testing.T) {
 			failures:    6000,
 			opensPerSec: 800,
 			// (2000 + 6000) attempts over 10 s, each wanting 60 s.
-			demand:         48000,
-			plateauAtLeast: 48000,
+			demand:           48000,
+			plateauAtLeast:   48000,
+			plateauWithReuse: 800, // 800 attempts/s × 1 s, none open
 		},
 		{
 			name: "events refused: the reason, no openers",
@@ -89,6 +94,9 @@ func TestAnalyzeEvents(t *testing.T) {
 			}
 			if *w.ConnectFailures != tt.failures || *w.OpensPerSecond != tt.opensPerSec || *w.Demand != tt.demand || w.Plateau < tt.plateauAtLeast {
 				t.Errorf("failures %d, opens/s %v, demand %d, plateau %d", *w.ConnectFailures, *w.OpensPerSecond, *w.Demand, w.Plateau)
+			}
+			if w.PlateauWithReuse != tt.plateauWithReuse {
+				t.Errorf("plateau with reuse %d, want %d (open %d)", w.PlateauWithReuse, tt.plateauWithReuse, w.Open)
 			}
 			if f.Events.Seconds != 10 || f.Events.Totals.Failures != 6000 {
 				t.Errorf("window events %+v", f.Events)

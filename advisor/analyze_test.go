@@ -309,3 +309,80 @@ func TestDestinationOwners(t *testing.T) {
 		t.Errorf("owners once full %+v", w.Owners)
 	}
 }
+
+// TestOrphanedFinWait2Destination: orphans towards a peer that never closes
+// level off at their close rate × tcp_fin_timeout on their own clock: they
+// are neither TIME_WAIT nor open connections, tcp_tw_reuse frees none of
+// them, and at 10/s × 60 s in 1000 ports nothing runs out.
+func TestOrphanedFinWait2Destination(t *testing.T) {
+	k := dest("10.0.0.2:9100")
+	snap := func(sec, n int) Snapshot {
+		s := snapAt(sec, 0, nil)
+		s.Sysctls = MustSysctls(map[string]string{
+			KeyPortRange: "40000 40999", KeyReservedPorts: "", KeyMaxTwBuckets: "131072", KeyFinTimeout: "60",
+			KeyTwReuse: "1", KeyTwReuseDelay: "1000", KeyTimestamps: "1", KeyUnprivilegedPortStart: "1024",
+		})
+		s.Sockets.PerDestination[k] = DestCount{InUse: n + 1, FinWait2Orphaned: n, FinWait2Recent: 50, FinWait2Expiring: 50}
+		s.Sockets.States[FinWait2] = n
+		return s
+	}
+	f := Analyze([]Snapshot{snap(0, 590), snap(2, 600)})
+	w := f.Connections.Worst
+	if w == nil || w.FinWait2Orphaned != 600 || w.Open != 1 || w.TimeWait != 0 || w.TimeWaitReusable != 0 || w.PortsUnavailable != 601 {
+		t.Fatalf("worst = %+v", w)
+	}
+	if w.OrphanCloseRate != 10 || w.OrphanHoldSeconds != 60 || w.OrphanPlateau != 600 || w.Plateau != 601 || w.SecondsToExhaustion != nil {
+		t.Errorf("orphans at %v/s × %v s: plateau %d, runs out in %v; want 10/s × 60 s, 601, never",
+			w.OrphanCloseRate, w.OrphanHoldSeconds, w.Plateau, w.SecondsToExhaustion)
+	}
+}
+
+func TestOrphanFinWait2Hold(t *testing.T) {
+	for fin, want := range map[int]time.Duration{15: 15 * time.Second, 60: time.Minute, 70: 20 * time.Second, 120: 2 * time.Minute, 200: 280 * time.Second} {
+		if got := OrphanFinWait2Hold(fin); got != want {
+			t.Errorf("tcp_fin_timeout %d: %v, want %v", fin, got, want)
+		}
+	}
+}
+
+func TestOpenGrowthIgnoresBursts(t *testing.T) {
+	tests := []struct {
+		delta  int
+		dt     float64
+		usable int
+		want   float64
+	}{
+		{1, 1, 300, 0},    // one connection caught in flight
+		{3, 1, 1000, 0},   // under 1 % of the ports
+		{20, 2, 1000, 10}, // a leak
+		{-50, 1, 1000, 0},
+	}
+	for _, tt := range tests {
+		if got := openGrowth(tt.delta, tt.dt, tt.usable); got != tt.want {
+			t.Errorf("openGrowth(%d, %v, %d) = %v, want %v", tt.delta, tt.dt, tt.usable, got, tt.want)
+		}
+	}
+}
+
+// TestTimeWaitBoundToLo: with tcp_tw_reuse = 2, a TIME_WAIT socket bound to
+// lo is reused whatever its addresses, so towards a non-loopback address
+// only the young ones among them block connect().
+func TestTimeWaitBoundToLo(t *testing.T) {
+	sc := MustSysctls(map[string]string{
+		KeyPortRange: "40000 40999", KeyReservedPorts: "", KeyFinTimeout: "60",
+		KeyTwReuse: "2", KeyTwReuseDelay: "1000", KeyTimestamps: "1", KeyUnprivilegedPortStart: "1024",
+	})
+	r := newPortRules(sc, 1000)
+	k := dest("10.0.0.2:80")
+	for _, tt := range []struct {
+		c    DestCount
+		want int
+	}{
+		{DestCount{InUse: 100, TimeWait: 100, TimeWaitYoung: 10}, 100},
+		{DestCount{InUse: 100, TimeWait: 100, TimeWaitYoung: 10, TimeWaitOnLo: 60, TimeWaitOnLoYoung: 6}, 46},
+	} {
+		if got := r.unavailable(k, tt.c); got != tt.want {
+			t.Errorf("%+v: %d unavailable, want %d", tt.c, got, tt.want)
+		}
+	}
+}

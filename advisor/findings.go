@@ -47,10 +47,17 @@ type PortFindings struct {
 	// reserved: bind() created their buckets, so connect() skips them
 	// for every destination. Null when the socket table was not dumped.
 	ListenPortsInRange *int `json:"listen_ports_in_range"`
-	// Usable is Size - ReservedInRange - ListenPortsInRange: the ports
-	// one destination can use. Sockets bound to a port but not connected
-	// hold ports too and are invisible to sock_diag; the pre-check counts
-	// them in the initial namespace.
+	// BoundPortsInRange counts the ports inside the range, not reserved
+	// and not listening, that sockets bound but neither connected nor
+	// listening hold; connect() skips them too. BoundInactive counts
+	// those sockets wherever their port. Null where the kernel does not
+	// dump them (before Linux 6.8) or the table was not dumped.
+	BoundPortsInRange *int `json:"bound_ports_in_range"`
+	BoundInactive     *int `json:"bound_inactive"`
+	// Usable is Size - ReservedInRange - ListenPortsInRange -
+	// BoundPortsInRange: the ports one destination can use. Before Linux
+	// 6.8, sockets bound to a port but not connected are invisible to
+	// sock_diag; the pre-check then bounds them in the initial namespace.
 	Usable int `json:"usable"`
 	// SocketsHoldingPorts is the pre-check total (see
 	// Snapshot.SocketsHoldingPorts).
@@ -92,6 +99,13 @@ type DestinationUse struct {
 	// state, as ss lists them; TimeWait the part of them in TIME_WAIT.
 	PortsInUse int `json:"ports_in_use"`
 	TimeWait   int `json:"time_wait"`
+	// FinWait2Orphaned counts its orphaned FIN_WAIT2 sockets: closed
+	// first towards a peer that has not closed, each waiting
+	// OrphanHoldSeconds (from tcp_fin_timeout) for the peer's FIN.
+	// tcp_tw_reuse never frees their ports. Open counts the rest, the
+	// sockets not closed: PortsInUse - TimeWait - FinWait2Orphaned.
+	FinWait2Orphaned int `json:"fin_wait2_orphaned"`
+	Open             int `json:"open"`
 	// ReuseInEffect is true when tcp_tw_reuse lets connect() take the
 	// port of an older TIME_WAIT socket towards it (1, or 2 towards
 	// loopback; timestamps on). TimeWaitReusable counts those older than
@@ -111,13 +125,29 @@ type DestinationUse struct {
 	// connect(): 60 s (TIME_WAIT), or tcp_tw_reuse_delay where reuse is
 	// in effect.
 	HoldSeconds float64 `json:"hold_seconds"`
+	// OrphanCloseRate is the connections per second that become orphans
+	// in FIN_WAIT2 towards it, from their ages in one dump, and
+	// OrphanHoldSeconds how long each keeps its port (see
+	// OrphanFinWait2Hold); OrphanPlateau is their product, where the
+	// orphans level off.
+	OrphanCloseRate   float64 `json:"orphan_close_rate_per_second"`
+	OrphanHoldSeconds float64 `json:"orphan_hold_seconds"`
+	OrphanPlateau     int     `json:"orphan_plateau"`
 	// Plateau is where PortsUnavailable levels off at the present rates:
-	// the sockets not in TIME_WAIT plus CloseRate × HoldSeconds.
+	// Open plus CloseRate × HoldSeconds plus OrphanPlateau.
 	// PlateauUtilization is its share of PortsUsable. A destination whose
 	// plateau fits its usable ports never runs out, however fast it
 	// climbs on the way.
 	Plateau            int     `json:"plateau"`
 	PlateauUtilization float64 `json:"plateau_utilization"`
+	// PlateauWithReuse is the plateau tcp_tw_reuse = 1 would leave: each
+	// TIME_WAIT socket holding its port tcp_tw_reuse_delay, not 60 s. It
+	// equals Plateau where reuse is in effect already or cannot work
+	// (tcp_timestamps off). It is not raised to the capacity of a full
+	// destination, whose demand is unseen, but to the demand the kernel's
+	// connection events measure where they are available: every attempt
+	// keeping its port tcp_tw_reuse_delay.
+	PlateauWithReuse int `json:"plateau_with_reuse"`
 	// Full is true when no usable port is left (within 1 %): connect()
 	// calls that fail with EADDRNOTAVAIL count nowhere, so the demand is
 	// at least the capacity, and Plateau is a lower bound.
@@ -174,6 +204,9 @@ type ConnFindings struct {
 // TimeWaitFindings covers TIME_WAIT load and bucket overflow.
 type TimeWaitFindings struct {
 	Count int `json:"count"`
+	// BucketsInUse is sockstat's tw: every timewait socket, TIME_WAIT and
+	// orphaned FIN_WAIT2 alike, each holding one of tcp_max_tw_buckets.
+	BucketsInUse int `json:"buckets_in_use"`
 	// Outgoing counts TIME_WAIT sockets on ephemeral local ports: those of
 	// connections this host opened and closed first. Null when the
 	// pre-check skipped the dump.
@@ -190,9 +223,15 @@ type FinWait2Findings struct {
 	// Count is every FIN_WAIT2 socket in the latest dump that had them;
 	// Orphaned those no process holds, the only ones tcp_fin_timeout ends
 	// (a socket a process holds waits as long as the process keeps it).
-	Count      int `json:"count"`
-	Orphaned   int `json:"orphaned"`
-	FinTimeout int `json:"fin_timeout"`
+	Count    int `json:"count"`
+	Orphaned int `json:"orphaned"`
+	// OrphanedTimeWait is the part of Orphaned that are timewait sockets
+	// (substate FIN_WAIT2), which take tcp_max_tw_buckets; the rest are
+	// still full sockets, counted in sockstat's orphan.
+	OrphanedTimeWait int `json:"orphaned_timewait"`
+	FinTimeout       int `json:"fin_timeout"`
+	// OrphanHoldSeconds is how long each orphan waits (OrphanFinWait2Hold).
+	OrphanHoldSeconds float64 `json:"orphan_hold_seconds"`
 }
 
 // OrphanFindings covers the host's orphaned sockets (closed by their
@@ -285,7 +324,34 @@ type QueueFindings struct {
 	ListenOverflowsTotal float64 `json:"listen_overflows_total"`
 	ListenOverflowsDelta float64 `json:"listen_overflows_delta"`
 	ListenDropsDelta     float64 `json:"listen_drops_delta"`
+	// SynQueues are the listeners with request sockets (SYN_RECV) waiting
+	// for the handshake's last ACK, fullest first; empty when the dump
+	// did not include SYN_RECV.
+	SynQueues []SynQueue `json:"syn_queues"`
+	// ReqQFullDropDelta and ReqQFullDoCookiesDelta are the rises of
+	// TcpExt TCPReqQFullDrop and TCPReqQFullDoCookies over the window:
+	// SYNs a full SYN queue dropped (tcp_syncookies 0) or answered with a
+	// syncookie.
+	ReqQFullDropDelta      float64 `json:"req_q_full_drop_delta"`
+	ReqQFullDoCookiesDelta float64 `json:"req_q_full_do_cookies_delta"`
 }
+
+// SynQueue is one listener's SYN queue.
+type SynQueue struct {
+	Address string `json:"address"`
+	// SynRecv counts its request sockets; Backlog is its limit, the
+	// listen() backlog capped by net.core.somaxconn at listen() time,
+	// which bounds the accept queue too.
+	SynRecv uint32 `json:"syn_recv"`
+	Backlog uint32 `json:"backlog"`
+	Owner   *Owner `json:"owner,omitempty"`
+}
+
+// Full reports whether the SYN queue is full: tcp_conn_request() refuses a
+// new request socket once the queue holds more than the backlog
+// (inet_csk_reqsk_queue_is_full), dropping the SYN or answering it with a
+// syncookie.
+func (q SynQueue) Full() bool { return q.SynRecv > q.Backlog }
 
 // ListenerQueue is one listening socket's accept queue.
 type ListenerQueue struct {
@@ -300,3 +366,18 @@ type ListenerQueue struct {
 // completed handshake once more than Backlog connections wait
 // (sk_acceptq_is_full), so a queue is full at Backlog + 1.
 func (l ListenerQueue) Full() bool { return l.Queued > l.Backlog }
+
+// OrphanFinWait2Hold is how long an orphaned socket waits in FIN_WAIT2 for
+// its peer's FIN, given tcp_fin_timeout in seconds. Up to 60 s
+// (TCP_TIMEWAIT_LEN) it is a timewait socket for tcp_fin_timeout
+// (tcp_time_wait() from tcp_rcv_state_process() or tcp_close()). Longer,
+// it stays a full socket for tcp_fin_timeout − 60 s, and then
+// tcp_keepalive_timer() hands tcp_time_wait() the same tcp_fin_timeout −
+// 60 s: twice that in all (measured on 6.18: 70 s lasts 20 s).
+func OrphanFinWait2Hold(finTimeout int) time.Duration {
+	fin := time.Duration(finTimeout) * time.Second
+	if fin <= TimeWaitLen {
+		return fin
+	}
+	return 2 * (fin - TimeWaitLen)
+}

@@ -186,7 +186,8 @@ func (c CheapFigures) Ceiling(f Findings) Findings {
 	f.States[FinWait2.String()] = hashed + tw
 	f.TimeWait.Count = tw
 	f.TimeWait.Outgoing = &tw
-	f.FinWait2.Count, f.FinWait2.Orphaned = hashed+tw, tw
+	f.FinWait2.Count, f.FinWait2.Orphaned, f.FinWait2.OrphanedTimeWait = hashed+tw, tw, tw
+	f.TimeWait.BucketsInUse = tw
 	stuck := hashed
 	f.CloseWait = CloseWaitFindings{Count: hashed, UnreadEOF: hashed, EOFRead: hashed, Growth: hashed,
 		Remotes: hashed, Pattern: f.CloseWait.Pattern, Samples: 1, Stuck: &stuck}

@@ -49,6 +49,11 @@ type Counters struct {
 	TimeWaitOverflow float64 `json:"tcp_time_wait_overflow"`
 	ListenOverflows  float64 `json:"listen_overflows"`
 	ListenDrops      float64 `json:"listen_drops"`
+	// SYN queue overflows (tcp_syn_flood_action): a SYN dropped, with
+	// tcp_syncookies 0, or answered with a cookie instead of a request
+	// socket.
+	ReqQFullDrop      float64 `json:"tcp_req_q_full_drop"`
+	ReqQFullDoCookies float64 `json:"tcp_req_q_full_do_cookies"`
 }
 
 // SocketsHoldingPorts is the pre-check total (advisor/KERNEL.md, "The
@@ -62,6 +67,11 @@ type Counters struct {
 func (s Snapshot) SocketsHoldingPorts() int {
 	c := s.Counters
 	hashed := c.TCPInUse + c.TCP6InUse
+	if s.Sockets != nil && s.Sockets.Dumped.Has(BoundInactive) {
+		// The kernel dumped the bound-only sockets (Linux 6.8): count
+		// them, in any namespace, instead of the estimate.
+		return hashed + s.Sockets.BoundInactive + c.TimeWait
+	}
 	if s.Sysctls.InitialNamespace() {
 		hashed = max(hashed, c.Alloc)
 	}
@@ -97,10 +107,28 @@ type DestCount struct {
 	TimeWaitYoung    int `json:"time_wait_young"`
 	TimeWaitRecent   int `json:"time_wait_recent"`
 	TimeWaitExpiring int `json:"time_wait_expiring"`
+	// FinWait2Orphaned counts the orphaned FIN_WAIT2 sockets towards it:
+	// closed by their process, waiting tcp_fin_timeout for the peer's FIN
+	// (as timewait sockets in substate FIN_WAIT2 once their FIN is
+	// acknowledged). tcp_tw_reuse never takes their ports. By age, as for
+	// TIME_WAIT: younger than RateWindow, and within RateWindow of going.
+	// TimeWaitOnLo counts the TIME_WAIT sockets bound to the loopback
+	// device (SO_BINDTODEVICE "lo"), TimeWaitOnLoYoung those of them
+	// younger than tcp_tw_reuse_delay: tcp_tw_reuse = 2 reuses such a
+	// socket whatever its addresses (tcp_twsk_unique).
+	TimeWaitOnLo      int `json:"time_wait_on_lo,omitempty"`
+	TimeWaitOnLoYoung int `json:"time_wait_on_lo_young,omitempty"`
+	FinWait2Orphaned  int `json:"fin_wait2_orphaned"`
+	FinWait2Recent    int `json:"fin_wait2_recent"`
+	FinWait2Expiring  int `json:"fin_wait2_expiring"`
 	// Inodes samples the sockets towards it that a process holds (not in
 	// TIME_WAIT): their owners are who opens the connections.
 	Inodes [SampledInodes]uint32 `json:"inodes"`
 }
+
+// Open counts the sockets towards the destination that are not closed:
+// neither TIME_WAIT nor orphaned FIN_WAIT2.
+func (c DestCount) Open() int { return c.InUse - c.TimeWait - c.FinWait2Orphaned }
 
 // SampledInodes is how many sockets per destination are kept to find the
 // processes that open its connections.
@@ -150,10 +178,22 @@ type SocketSummary struct {
 	// dumped.
 	UDPPorts PortSet `json:"udp_ports"`
 	// OrphanFinWait2 counts the FIN_WAIT2 sockets no process holds (inode
-	// 0): the orphans tcp_fin_timeout governs, kept as timewait socks that
-	// sockstat counts in tw. A FIN_WAIT2 socket a process still holds
-	// waits as long as the process keeps it.
-	OrphanFinWait2 int `json:"orphan_fin_wait2"`
+	// 0): the orphans tcp_fin_timeout governs. OrphanFinWait2TW is the
+	// part of them that are timewait sockets (substate FIN_WAIT2), which
+	// sockstat counts in tw and which take tcp_max_tw_buckets like
+	// TIME_WAIT; the rest are still full sockets (tcp_fin_timeout > 60 s).
+	// A FIN_WAIT2 socket a process still holds waits as long as the
+	// process keeps it.
+	OrphanFinWait2   int `json:"orphan_fin_wait2"`
+	OrphanFinWait2TW int `json:"orphan_fin_wait2_timewait"`
+	// BoundInactive counts the sockets bound to a port that neither
+	// connected nor listen, and BoundPortsInRange their distinct ports
+	// inside the range, not reserved and not a listener's: connect()
+	// skips them for every destination, like listening ports. Both are
+	// known only when the kernel dumps such sockets (Linux 6.8,
+	// TCP_BOUND_INACTIVE) and Dumped has BoundInactive.
+	BoundInactive     int `json:"bound_inactive"`
+	BoundPortsInRange int `json:"bound_ports_in_range"`
 	// DestOwners are the processes holding the sampled sockets of the
 	// busiest destinations, by destination.
 	DestOwners map[DestKey][]Owner `json:"-"`
@@ -181,8 +221,13 @@ type DetailedSocket struct {
 	// RecvQ and SendQ; for a listener, the accept queue and its backlog.
 	RecvQ uint32 `json:"recvq"`
 	SendQ uint32 `json:"sendq"`
-	Inode uint32 `json:"inode"`
-	Owner *Owner `json:"owner,omitempty"`
+	// SynRecv is, for a listener, its SYN queue: the request sockets
+	// (SYN_RECV) waiting for the handshake's last ACK. It is bounded by
+	// the same backlog as the accept queue (inet_csk_reqsk_queue_is_full).
+	// Counted only when the dump had SYN_RECV.
+	SynRecv uint32 `json:"syn_recv"`
+	Inode   uint32 `json:"inode"`
+	Owner   *Owner `json:"owner,omitempty"`
 }
 
 // Owner is the process holding a socket and the systemd unit it runs in.

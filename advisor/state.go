@@ -22,6 +22,13 @@ const (
 	maxState
 )
 
+// BoundInactive is TCP_BOUND_INACTIVE (Linux 6.8): not a state a socket is
+// in but a pseudo-state sock_diag answers for when asked for it alone — a
+// socket bound to a port that neither connected nor listens (state CLOSE,
+// in the bind hash only). It is outside AllStates: a request for "every
+// state" does not dump them.
+const BoundInactive TCPState = 13
+
 var stateNames = [...]string{
 	Established: "ESTABLISHED",
 	SynSent:     "SYN_SENT",
@@ -41,6 +48,9 @@ var stateNames = [...]string{
 func (s TCPState) String() string {
 	if s > 0 && s < maxState {
 		return stateNames[s]
+	}
+	if s == BoundInactive {
+		return "BOUND_INACTIVE"
 	}
 	return fmt.Sprintf("STATE_%d", uint8(s))
 }

@@ -22,41 +22,44 @@ guardrail "net.ipv4.ip_local_port_range" {
 }
 
 locals {
+  # The smallest change first: where tcp_tw_reuse = 1 frees TIME_WAIT ports
+  # (20-time-wait-reuse.hcl) or a lower tcp_fin_timeout frees orphaned
+  # FIN_WAIT2 ones (30-fin-wait2.hcl), the range is sized for the plateau
+  # those leave, and widened only if that plateau does not fit. A widening
+  # then waits for the next evaluation, once they are in effect.
+  # will_set: only where the rule that makes the smaller change is enabled
+  # and its guardrail allows it.
+  reuse_frees     = will_set("time-wait-reuse", "net.ipv4.tcp_tw_reuse", 1) && !worst.tw_reuse_in_effect && sysctl.tcp_tw_reuse != 1 && sysctl.tcp_timestamps != 0 && worst.plateau_with_reuse < worst.plateau && worst.time_wait >= 0.5 * max(worst.ports_unavailable, 1)
+  orphans_lead    = will_set("fin-wait2-orphans", "net.ipv4.tcp_fin_timeout", sysctl.tcp_fin_timeout - 1) && worst.fin_wait2_orphaned >= 0.5 * max(worst.ports_unavailable, 1)
+  # A full destination's demand, where the connection events measure it,
+  # is in worst.plateau and, at tcp_tw_reuse_delay, worst.plateau_with_reuse.
+  # It counts each attempt as holding a port a TIME_WAIT's 60 s, which an
+  # orphan does not: where the orphans lead, they are sized from their own
+  # measured rate, from the capacity up.
+  measured        = max(worst.open + ceil(worst.close_rate * worst.hold_seconds) + worst.orphan_plateau, worst.full ? worst.ports_usable : 0)
+  after_reuse     = local.reuse_frees ? worst.plateau_with_reuse : (local.orphans_lead ? local.measured : worst.plateau)
+  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(worst.orphan_close_rate * bounded("net.ipv4.tcp_fin_timeout", 0))
+  needed_plateau  = local.orphans_lead ? local.after_fin : local.after_reuse
+  smaller_changes = local.reuse_frees || local.orphans_lead
+
   # connect(): the busiest destination levels off within 10 % of its usable
-  # ports, or its open connections grow into them within ten minutes.
-  connect_short = worst.known && (worst.plateau_utilization >= 0.9 || (worst.runs_out && worst.seconds_to_exhaustion < 600))
-  # bind(): sockets on one source address hold 80 % of the range.
-  bind_short = ports.bind_utilization >= 0.8
+  # ports even after the smaller changes, or its open connections grow
+  # into them within ten minutes.
+  connect_short = worst.known && (local.needed_plateau >= 0.9 * worst.ports_usable || (worst.runs_out && worst.exhaustion_basis == "growth of open connections" && worst.seconds_to_exhaustion < 600) || (worst.runs_out && !local.smaller_changes && worst.seconds_to_exhaustion < 600))
+  # bind(): sockets on one source address hold 80 % of the range — unless
+  # one destination's own connections hold them all: its plateau, above,
+  # decides for those.
+  bind_short = ports.bind_utilization >= 0.8 && !(worst.known && ports.distinct_in_use <= worst.ports_in_use)
   # Ports to ask for: twice the plateau (or the bind() use). A full
   # destination's sockets show only its capacity. The kernel's connection
   # events measure its demand — every connect() attempt, failed ones
-  # included, each keeping a port hold_seconds — and the plateau of a full
-  # destination is at least that; without events the demand is unseen and
-  # at least the capacity: as much as one step allows.
-  wanted = worst.full && !worst.demand_known ? 65536 : max(worst.plateau * 2, ports.distinct_in_use * 2)
+  # included, each keeping a port hold_seconds (tcp_tw_reuse_delay in
+  # plateau_with_reuse) — and the plateau of a full destination is at
+  # least that; without events the demand is unseen and at least the
+  # capacity: as much as one step allows, unless a smaller change frees
+  # its ports first.
+  wanted = worst.full && !worst.demand_known && !local.smaller_changes ? 65536 : max(local.needed_plateau * 2, ports.distinct_in_use * 2)
 
-  # Who opens the connections: from the kernel's connection events where
-  # available (the caller of connect(), seen even when every call fails),
-  # else the owners of the destination's open sockets (SYN_SENT,
-  # ESTABLISHED, ...) the window saw; and how that program keeps them
-  # instead.
-  caller      = worst.opener.command != "" ? worst.opener : worst.failing
-  by_events   = local.caller.command != ""
-  opener      = local.by_events ? local.caller.command : worst.top_owner.command
-  opener_pid  = local.by_events ? local.caller.pid : worst.top_owner.pid
-  opener_unit = local.by_events ? local.caller.unit : worst.top_owner.unit
-  # "nginx (nginx.service) opens 300/s towards 127.0.0.1:8081; 7,769
-  # connect() failed for lack of a port in the last 10 s (nginx, 776/s)"
-  who_unit  = "${worst.opener.command}${worst.opener.unit != "" ? " (${worst.opener.unit})" : ""}"
-  who_opens = worst.opener.command != "" ? "; ${local.who_unit} opens ${thousands(worst.opener.opens_per_second)}/s towards ${worst.remote}" : ""
-  who_fails = worst.connect_failures > 0 ? "; ${thousands(worst.connect_failures)} connect() failed for lack of a port in the last ${round(events.seconds)} s (${worst.failing.command}${worst.failing.unit != "" ? " in ${worst.failing.unit}" : ""}, ${thousands(worst.failing.failures_per_second)}/s)" : ""
-  reuse_hints = {
-    nginx   = "keep upstream connections alive: add keepalive 32; to the upstream block that names ${worst.remote}, and proxy_http_version 1.1; with proxy_set_header Connection \"\"; in the locations that proxy to it"
-    haproxy = "let idle server connections be reused: http-reuse safe (or aggressive) in the backend, and no option httpclose or option http-server-close"
-    envoy   = "keep the cluster's upstream connections: leave max_requests_per_connection unset (or high) and use HTTP/1.1 keep-alive or HTTP/2 towards the cluster"
-  }
-  generic_hint = "reuse connections from a pool in the client (Go: one http.Transport with MaxIdleConnsPerHost; Java: a pooling HTTP client or a JDBC pool; Python: a requests.Session)"
-  churn_fix = local.opener != "" ? "the connections are opened by ${local.opener} (pid ${local.opener_pid}${local.opener_unit != "" ? ", unit ${local.opener_unit}" : ""}); to stop opening one per request, ${lookup(local.reuse_hints, local.opener, local.generic_hint)}." : "to stop opening one connection per request, ${local.generic_hint}."
 }
 
 rule "port-exhaustion" {
@@ -74,9 +77,8 @@ rule "port-exhaustion" {
       "connect() runs short of ports towards ${worst.local} -> ${worst.remote}: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)}) in ${sysctl.ip_local_port_range.text}",
       worst.full && !worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL and the failed calls count nowhere, so the demand is at least the capacity" : "",
       worst.full && worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
-      local.who_opens,
-      local.who_fails,
-      !worst.full ? "; ${round(worst.close_rate, 1)} connections/s close towards it and each keeps its port ${round(worst.hold_seconds)} s, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
+      !worst.full ? "; ${round(worst.close_rate, 1)} connections/s enter TIME_WAIT towards it and each keeps its port ${round(worst.hold_seconds)} s${worst.fin_wait2_orphaned > 0 ? ", ${round(worst.orphan_close_rate, 1)}/s are orphaned in FIN_WAIT2 and each waits ${round(worst.orphan_hold_seconds)} s for the peer's FIN" : ""}, with ${worst.open} open, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
+      local.smaller_changes ? "; even ${local.reuse_frees ? "with net.ipv4.tcp_tw_reuse = 1" : ""}${local.reuse_frees && local.orphans_lead ? " and " : ""}${local.orphans_lead ? "with net.ipv4.tcp_fin_timeout lowered" : ""} it would level off at ${local.needed_plateau}" : "",
       worst.runs_out && !worst.full ? "; at the rate of ${worst.exhaustion_basis} it runs out in ${duration(worst.seconds_to_exhaustion)}" : "",
       local.bind_short ? "; bind() to port 0 runs short as well: sockets on ${ports.bind_source} hold ${ports.distinct_in_use} distinct ports (${percent(ports.bind_utilization)})" : "",
     ]) : join("", [
@@ -87,7 +89,6 @@ rule "port-exhaustion" {
   ])
 
   advice = join(" ", [
-    local.connect_short ? "Fix the churn at its source: ${local.churn_fix}" : "",
     "Widen net.ipv4.ip_local_port_range by raising its high end (within the guardrail);",
     "ports services hold inside the new range are added to net.ipv4.ip_local_reserved_ports in the same change.",
     "When the range cannot grow further, reuse connections (keep-alive, pooling) or spread them over more source addresses;",

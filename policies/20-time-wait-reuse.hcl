@@ -13,13 +13,16 @@ guardrail "net.ipv4.tcp_tw_reuse" {
 locals {
   # Closed connections are most of what holds the busiest destination's
   # ports, reuse is not in effect towards it, and it runs short.
-  closed_hold_ports = worst.known && !worst.tw_reuse_in_effect && worst.time_wait >= 0.5 * worst.ports_in_use
+  # (Orphaned FIN_WAIT2 sockets are closed too, but reuse never takes
+  # their ports: 30-fin-wait2.hcl.)
+  closed_hold_ports = worst.known && !worst.tw_reuse_in_effect && worst.time_wait >= 0.5 * max(worst.ports_unavailable, 1)
   short             = worst.plateau_utilization >= 0.9 || (worst.runs_out && worst.seconds_to_exhaustion < 600)
 }
 
 rule "time-wait-reuse" {
   topic    = "time-wait"
-  severity = worst.full ? "critical" : "warning"
+  # Critical as port-exhaustion is: full, at 90 % now, or out within a minute.
+  severity = worst.full || worst.utilization >= 0.9 || (worst.runs_out && worst.seconds_to_exhaustion < 60) ? "critical" : "warning"
 
   when = sysctl.tcp_tw_reuse != 1 && sysctl.tcp_timestamps != 0 && local.closed_hold_ports && local.short
 
@@ -33,6 +36,7 @@ rule "time-wait-reuse" {
     "Set net.ipv4.tcp_tw_reuse = 1 so connect() can take a TIME_WAIT port towards the same destination once it is ${sysctl.tcp_tw_reuse_delay} ms old:",
     "each closed connection then holds its port about ${round(sysctl.tcp_tw_reuse_delay / 1000, 1)} s instead of 60 s.",
     "TIME_WAIT itself lasts 60 s whatever net.ipv4.tcp_fin_timeout says.",
+    worst.plateau_with_reuse < 0.9 * worst.ports_usable ? "This is the smallest change that suffices: the destination would level off at ${worst.plateau_with_reuse} ports (${percent(worst.plateau_with_reuse / max(worst.ports_usable, 1))})${worst.full ? (worst.demand_known ? " at the connect() rate the kernel's connection events measure, failed calls included" : " at the rate measured while it was full") : ""}; the port range is widened only if it still runs short once reuse is in effect." : "Even with reuse the destination would level off at ${worst.plateau_with_reuse} ports: the port range is widened in the same plan, sized for that.",
   ])
 
   set "net.ipv4.tcp_tw_reuse" {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ func (s *Set) functions(sc advisor.Sysctls) map[string]function.Function {
 		// tcp-advisor helpers.
 		"widen_port_range": s.widenPortRangeFunc(sc),
 		"bounded":          s.boundedFunc(sc),
+		"will_set":         s.willSetFunc(),
 		"percent":          percentFunc,
 		"duration":         durationFunc,
 		"thousands":        thousandsFunc,
@@ -85,6 +87,17 @@ func (s *Set) portRangeLimits(sc advisor.Sysctls, cur advisor.PortRange) widenLi
 		l.floor = max(l.floor, sc.Int(advisor.KeyUnprivilegedPortStart), int(*g.Min))
 	}
 	l.ceiling = min(l.ceiling, int(max(*g.Max, 0)))
+	// A reserved block of ports above the range — ports services open on
+	// demand, such as reserve = ["49152-65535"] — is a ceiling: the range
+	// grows up to it, not into it, since the ports it took in would be
+	// reserved again and add nothing. Single reserved ports are reserved
+	// in ip_local_reserved_ports when the range takes them in.
+	for _, r := range g.Reserve {
+		if r.High > r.Low && r.Low > cur.High {
+			l.ceiling = min(l.ceiling, r.Low-1)
+			break
+		}
+	}
 	if g.MaxStep != nil {
 		l.maxStep = *g.MaxStep
 	}
@@ -240,6 +253,38 @@ func (s *Set) widenPortRangeFunc(sc advisor.Sysctls) function.Function {
 			}
 			r := widenPortRange(cur, ceilInt(args[1]), s.portRangeLimits(sc, cur))
 			return cty.StringVal(r.String()), nil
+		},
+	})
+}
+
+// willSetFunc is will_set(rule, key, value): whether the set can propose
+// value for key through rule — the rule is loaded, not disabled, sets key,
+// and key's guardrail allows value. A rule that leaves room for a smaller
+// change another rule makes asks it first, so that a disabled rule or a
+// guardrail that forbids the value does not leave the shortage unhandled.
+func (s *Set) willSetFunc() function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns whether rule can propose value for key: enabled, setting key, and within key's guardrail.",
+		Params: []function.Parameter{
+			{Name: "rule", Type: cty.String},
+			{Name: "key", Type: cty.String},
+			{Name: "value", Type: cty.Number},
+		},
+		Type: function.StaticReturnType(cty.Bool),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name, key := args[0].AsString(), args[1].AsString()
+			if _, off := s.Disabled[name]; off {
+				return cty.False, nil
+			}
+			i := slices.IndexFunc(s.Rules, func(r *Rule) bool { return r.Name == name })
+			if i < 0 || !slices.Contains(s.Rules[i].Keys, key) {
+				return cty.False, nil
+			}
+			v := ceilInt(args[2])
+			g := s.Guardrail(key)
+			ok := (g.Min == nil || v >= *g.Min) && (g.Max == nil || v <= *g.Max) &&
+				(len(g.Allowed) == 0 || slices.Contains(g.Allowed, strconv.FormatInt(v, 10)))
+			return cty.BoolVal(ok), nil
 		},
 	})
 }
@@ -414,7 +459,7 @@ func unknownResult(f function.Function) function.Function {
 // helpers that read live state return unknown values there.
 func (s *Set) staticFunctions() map[string]function.Function {
 	fs := s.functions(advisor.Sysctls{})
-	for _, name := range []string{"widen_port_range", "bounded"} {
+	for _, name := range []string{"widen_port_range", "bounded", "will_set"} {
 		fs[name] = unknownResult(fs[name])
 	}
 	return fs

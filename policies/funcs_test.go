@@ -205,3 +205,20 @@ guardrail "net.ipv4.ip_local_port_range" {
 		}
 	}
 }
+
+// TestWideningKeepsClearOfReservedRanges: a reserved range above the port
+// range is a ceiling; a single reserved port is not.
+func TestWideningKeepsClearOfReservedRanges(t *testing.T) {
+	sc := advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999", advisor.KeyUnprivilegedPortStart: "1024"})
+	for reserve, wantHigh := range map[string]int{
+		`["49152-65535"]`: 49151,
+		`[41500]`:         56383,
+		`["30000-32767", "45000-45999", "50000-50999"]`: 44999,
+	} {
+		set := mustLoad(t, "guardrail \"net.ipv4.ip_local_port_range\" {\n  max_step = 15384\n  reserve = "+reserve+"\n}\n")
+		got := widenPortRange(advisor.PortRange{Low: 40000, High: 40999}, 65536, set.portRangeLimits(sc, advisor.PortRange{Low: 40000, High: 40999}))
+		if got.Low != 40000 || got.High != wantHigh {
+			t.Errorf("reserve %s: widened to %v, want 40000 %d", reserve, got, wantHigh)
+		}
+	}
+}

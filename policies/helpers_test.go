@@ -2,6 +2,7 @@ package policies
 
 import (
 	"encoding/json"
+	"math"
 	"net/netip"
 	"os"
 	"strings"
@@ -96,6 +97,7 @@ func (o *observation) setWorst(n, plateau int, growth *float64) {
 		Local: "10.0.0.1", Remote: "10.0.0.2:8080", PortsInUse: n, PortsUnavailable: n, PortsUsable: usable,
 		Utilization: float64(n) / float64(usable), Headroom: max(usable-n, 0), GrowthPerSecond: growth,
 		HoldSeconds: 60, CloseRate: float64(plateau) / 60, Plateau: plateau, PlateauUtilization: float64(plateau) / float64(usable),
+		Open: n, PlateauWithReuse: plateau,
 	}
 	w.Full = w.Headroom <= usable/100
 	if w.Full {
@@ -113,9 +115,45 @@ func (o *observation) setWorst(n, plateau int, growth *float64) {
 }
 
 // setWorstTimeWait makes n of the worst destination's ports TIME_WAIT.
+// Where tcp_tw_reuse = 1 would work (timestamps on, reuse not on), the
+// plateau it leaves holds each TIME_WAIT port 1 s.
 func (o *observation) setWorstTimeWait(n int) {
-	o.Findings.Connections.Worst.TimeWait = n
-	o.Findings.Destinations[0].TimeWait = n
+	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+		w.TimeWait, w.Open = n, w.PortsInUse-n
+		if o.Snapshot.Sysctls.Int(advisor.KeyTimestamps) != 0 && o.Snapshot.Sysctls.Int(advisor.KeyTwReuse) != 1 && !w.ReuseInEffect {
+			w.PlateauWithReuse = w.Open + int(math.Ceil(w.CloseRate))
+		} else {
+			w.PlateauWithReuse = w.Plateau
+		}
+	}
+}
+
+// setWorstDemand gives the worst destination the connection events' figures:
+// opensPerSecond connect() calls, failed ones included, each keeping a
+// port its hold; a full destination's plateau is at least that demand, and
+// the plateau reuse would leave at least the demand at 1 s.
+func (o *observation) setWorstDemand(opensPerSecond float64) {
+	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+		demand := int(math.Ceil(opensPerSecond * w.HoldSeconds))
+		w.OpensPerSecond, w.Demand = ptr(opensPerSecond), &demand
+		if w.Full {
+			w.Plateau = max(w.Plateau, demand)
+			w.PlateauUtilization = float64(w.Plateau) / float64(w.PortsUsable)
+			if w.PlateauWithReuse < w.Plateau {
+				w.PlateauWithReuse = max(w.PlateauWithReuse, w.Open+int(math.Ceil(opensPerSecond)))
+			}
+		}
+	}
+}
+
+// setWorstOrphans makes n of the worst destination's ports orphaned
+// FIN_WAIT2 sockets, arriving at rate per second and waiting hold seconds.
+func (o *observation) setWorstOrphans(n int, rate, hold float64) {
+	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+		w.FinWait2Orphaned, w.Open = n, w.PortsInUse-w.TimeWait-n
+		w.OrphanCloseRate, w.OrphanHoldSeconds, w.OrphanPlateau = rate, hold, int(math.Ceil(rate*hold))
+		w.CloseRate = 0
+	}
 }
 
 // setActiveOpens sets the outgoing connection rate and its TIME_WAIT bound.

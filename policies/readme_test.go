@@ -14,13 +14,28 @@ import (
 // one per default rule.
 func readmeScenarios() map[string]observation {
 	out := map[string]observation{}
+	// Timestamps off: tcp_tw_reuse cannot work, so the range must grow.
 	o := exhaustedHost()
+	o.setSysctl(advisor.KeyTimestamps, "0")
+	o.setWorstTimeWait(880)
 	o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
 	out["port-exhaustion"] = o
 	out["time-wait-reuse"] = exhaustedHost()
+	// Timestamps on: tcp_tw_reuse = 1 alone is the plan's change, and the
+	// churn behind it is still named, with nginx's own fix.
+	o = exhaustedHost()
+	o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+	out["connection-churn"] = o
 
+	// A backend that leaks CLOSE_WAIT on this host: orphans fill the
+	// range towards it.
 	o = idleHost()
-	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.Orphans.Count = 2000, 2000, 10
+	o.setPortRange(40000, 40999)
+	o.setWorst(1000, 1000, nil)
+	o.setWorstOrphans(1000, 16.6, 60)
+	o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.FinWait2.OrphanedTimeWait = 1000, 1000, 1000
+	o.Findings.CloseWait.ByOwner = []advisor.OwnerCount{{PID: 4242, Command: "backend", Unit: "backend.service", Count: 700}}
+	o.Findings.CloseWait.Count = 700
 	out["fin-wait2-orphans"] = o
 
 	o = idleHost()
@@ -44,6 +59,12 @@ func readmeScenarios() map[string]observation {
 	o.Findings.Queues.ListenOverflowsDelta, o.Findings.Queues.ListenDropsDelta = 250, 250
 	o.Findings.Queues.Listeners = []advisor.ListenerQueue{{Address: "0.0.0.0:80", Queued: 512, Backlog: 511, Owner: &advisor.Owner{PID: 77, Command: "haproxy", Unit: "haproxy.service"}}}
 	out["listen-queue-overflow"] = o
+
+	o = idleHost()
+	o.setSysctl(advisor.KeySyncookies, "0")
+	o.Findings.Queues.ReqQFullDropDelta = 235
+	o.Findings.Queues.SynQueues = []advisor.SynQueue{{Address: "0.0.0.0:443", SynRecv: 129, Backlog: 128, Owner: &advisor.Owner{PID: 812, Command: "envoy", Unit: "envoy.service"}}}
+	out["syn-queue-overflow"] = o
 	return out
 }
 

@@ -63,6 +63,53 @@ func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
 	}
 }
 
+// TestRuleConnectionChurn: the churn behind a destination that runs short
+// is named whichever change the plan makes, tcp_tw_reuse = 1 alone
+// included, with who opens the connections and whose connect() fails.
+func TestRuleConnectionChurn(t *testing.T) {
+	nginx := advisor.Opener{PID: 2210, Command: "nginx", Unit: "nginx.service", Connected: 2000, Failures: 7769, OpensPerSecond: 300, FailuresPerSecond: 776.9}
+	runRuleCases(t, "connection-churn", []ruleCase{
+		{name: "idle", fire: false},
+		{
+			name: "a 60% plateau: nothing runs short", fire: false,
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, 600, ptr(0.0))
+			},
+		},
+		{
+			name: "reuse alone is the change: nginx and its keepalive fix from its sockets",
+			mutate: func(o *observation) {
+				*o = exhaustedHost()
+				o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			contains: []string{"runs short of ports at the present settings", "opened by nginx (pid 2210, unit nginx.service)", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`},
+			lacks:    []string{"ask for", "connect() failed"},
+		},
+		{
+			name: "full, from the connection events: who opens, who fails, the demand",
+			mutate: func(o *observation) {
+				fullWithDemand(977)(o)
+				o.Findings.Connections.Worst.Openers = []advisor.Opener{nginx}
+				o.Findings.Connections.Worst.ConnectFailures = ptr(uint64(7769))
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			contains: []string{"ask for 58,620", "nginx (nginx.service) opens 300/s towards 10.0.0.2:8080",
+				"7,769 connect() failed for lack of a port", "(nginx in nginx.service, 777/s)", "keepalive 32;"},
+		},
+		{
+			name: "events that saw no call: no demand of 0",
+			mutate: func(o *observation) {
+				*o = exhaustedHost()
+				o.setWorstDemand(0)
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			lacks: []string{"ask for"},
+		},
+	})
+}
+
 func TestRulePortExhaustion(t *testing.T) {
 	// bindHeavy spreads distinct ports over many destinations, the busiest
 	// holding 1200 of the default range's 28232.
@@ -76,16 +123,50 @@ func TestRulePortExhaustion(t *testing.T) {
 	runRuleCases(t, "port-exhaustion", []ruleCase{
 		{name: "idle", fire: false},
 		{
-			name: "90% of 40000-40999 levelling off at 120%", mutate: func(o *observation) { *o = exhaustedHost() },
+			name: "90% of 40000-40999 levelling off at 120%, tcp_tw_reuse cannot work",
+			mutate: func(o *observation) {
+				*o = exhaustedHost()
+				o.setSysctl(advisor.KeyTimestamps, "0")
+				o.setWorstTimeWait(880)
+			},
 			fire: true, severity: advisor.SeverityCritical,
 			// Twice the plateau, 2400 ports: high rises, low stays;
 			// 40000 even, 42399 odd.
 			changes: []Change{{advisor.KeyPortRange, "40000 42399"}},
 			contains: []string{
 				"connect() runs short of ports towards 10.0.0.1 -> 10.0.0.2:8080: 900 of 1000 usable ports are unavailable (90%)",
-				"20 connections/s close towards it and each keeps its port 60 s, so it levels off at 1200 (120%)",
-				"at the rate of measured growth it runs out in 20s", "bind() to port 0 runs short as well: sockets on 10.0.0.1 hold 900 distinct ports (90%)",
+				"20 connections/s enter TIME_WAIT towards it and each keeps its port 60 s, with 20 open, so it levels off at 1200 (120%)",
+				"at the rate of measured growth it runs out in 20s",
 			},
+			// The 900 ports bind() would find taken are the destination's own.
+			lacks: []string{"bind() to port 0 runs short"},
+		},
+		{
+			name: "tcp_tw_reuse = 1 alone suffices: no widening",
+			mutate: func(o *observation) {
+				*o = exhaustedHost()
+				o.Findings.Ports.BindUtilization = 0.1
+			},
+		},
+		{
+			name: "orphaned FIN_WAIT2 fills it: tcp_fin_timeout at 15 s suffices, no widening",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(1000, 1000, nil)
+				o.setWorstOrphans(1000, 16.6, 60)
+			},
+		},
+		{
+			name: "orphans at 70/s: even 15 s does not fit, widened for that plateau",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(900, 4200, ptr(10.0))
+				o.setWorstOrphans(900, 70, 60)
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			// 70/s x 15 s = 1050 ports, twice: 2100.
+			changes:  []Change{{advisor.KeyPortRange, "40000 42099"}},
+			contains: []string{"with net.ipv4.tcp_fin_timeout lowered it would level off at 1050"},
 		},
 		{
 			name: "a full destination: demand unseen, as wide as one step allows",
@@ -97,6 +178,23 @@ func TestRulePortExhaustion(t *testing.T) {
 			// max_step 16384: 40000-57383.
 			changes:  []Change{{advisor.KeyPortRange, "40000 57383"}},
 			contains: []string{"none is left", "the demand is at least the capacity"},
+		},
+		{
+			// 300/s each keeping its port 1 s with reuse: 300 + 300 open
+			// fit 1000, so tcp_tw_reuse = 1 alone, though the demand at
+			// 60 s (18000) does not.
+			name:   "a full destination whose measured demand reuse holds: no widening",
+			mutate: fullWithDemand(300),
+		},
+		{
+			// 2000/s × 1 s + 300 open = 2300 even with reuse: twice that,
+			// 4600 ports, where the measured close rate (16.7/s) would
+			// have asked for no widening at all.
+			name:   "a full destination whose measured demand outgrows reuse: widened for it",
+			mutate: fullWithDemand(2000),
+			fire:   true, severity: advisor.SeverityCritical,
+			changes:  []Change{{advisor.KeyPortRange, "40000 44599"}},
+			contains: []string{"ask for 120,000", "even with net.ipv4.tcp_tw_reuse = 1 it would level off at 2300"},
 		},
 		{
 			name: "a steady destination at 60% is never widened",
@@ -242,6 +340,13 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 	runRuleCases(t, "time-wait-reuse", []ruleCase{
 		{name: "idle", fire: false},
 		{
+			// 300 open + 300/s × 1 s: the demand the events measure,
+			// not the 16.7/s a full range lets through.
+			name: "full, demand measured: reuse suffices for it", mutate: fullWithDemand(300),
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}},
+			contains: []string{"smallest change that suffices: the destination would level off at 600 ports (60%) at the connect() rate the kernel's connection events measure"},
+		},
+		{
 			name: "active closer with reuse off", mutate: activeCloser,
 			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
 			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 wait in TIME_WAIT and hold 60% of its 1000 usable ports", "levels off at 96%", "tcp_tw_reuse is 0 (off)"},
@@ -327,102 +432,78 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 }
 
 func TestRuleFinWait2Orphans(t *testing.T) {
-	// With tcp_fin_timeout <= 60 s an orphan in FIN_WAIT2 is a timewait
-	// minisock: sockstat counts it in tw, not in orphan, so the orphan
-	// count stays low.
-	finWait2 := func(o *observation) {
-		o.Findings.FinWait2.Count = 2000
-		o.Findings.FinWait2.Orphaned = 2000
-		o.Findings.Orphans.Count = 10
+	// Orphans whose wait for the peer's FIN is harmless: 1,500 of them on
+	// the default range, the destination levelling off far inside it.
+	harmless := func(o *observation) {
+		o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.FinWait2.OrphanedTimeWait = 1500, 1500, 1500
+		o.Findings.TimeWait.BucketsInUse = 1504
+		o.setWorst(1500, 1500, ptr(0.0))
+		o.setWorstOrphans(1500, 25, 60)
+	}
+	// Towards a peer that never closes, orphans fill a 1000-port range.
+	fillDestination := func(o *observation) {
+		o.setPortRange(40000, 40999)
+		o.setWorst(1000, 1000, nil)
+		o.setWorstOrphans(1000, 16.6, 60)
+		o.Findings.FinWait2.Count, o.Findings.FinWait2.Orphaned, o.Findings.FinWait2.OrphanedTimeWait = 1000, 1000, 1000
+		o.Findings.CloseWait.ByOwner = []advisor.OwnerCount{{PID: 4242, Command: "leaky", Unit: "leaky.service", Count: 700}}
+		o.Findings.CloseWait.Count = 700
 	}
 	runRuleCases(t, "fin-wait2-orphans", []ruleCase{
 		{name: "idle", fire: false},
+		{name: "1,500 harmless orphans on a wide range change nothing", mutate: harmless},
 		{
-			name: "FIN_WAIT2 builds up, few orphans counted", mutate: finWait2,
-			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			name: "a steady 60% plateau of orphans is left alone",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40999)
+				o.setWorst(600, 600, ptr(0.0))
+				o.setWorstOrphans(600, 10, 60)
+			},
+		},
+		{
+			name: "orphans fill a destination: tcp_fin_timeout lowered, the peer named", mutate: fillDestination,
+			fire: true, severity: advisor.SeverityCritical,
+			// Demand unseen at a full destination: at least halved.
+			changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{
-				"2000 orphaned sockets in FIN_WAIT2 (of 2000)", "net.ipv4.tcp_fin_timeout (60 s)",
-				"Orphaned, they wait as timewait sockets: with the 4 in TIME_WAIT, 2004 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)",
-				"; 10 orphaned sockets host-wide of net.ipv4.tcp_max_orphans 262144.",
+				"1000 connections from 10.0.0.1 to 10.0.0.2:8080 were closed here and wait in FIN_WAIT2 for a FIN the peer does not send",
+				"10.0.0.2:8080 does not close its end; on this host leaky (pid 4242, unit leaky.service) holds 700 connection(s) in CLOSE_WAIT",
+				"net.ipv4.tcp_tw_reuse does not help",
 			},
-			lacks: []string{"as a full socket"},
 		},
 		{
-			name: "tcp_max_orphans unreadable: not shown",
+			name: "orphans levelling off past a destination's ports: sized to fit",
 			mutate: func(o *observation) {
-				finWait2(o)
-				o.Findings.Orphans.Max = 0
+				o.setPortRange(40000, 40999)
+				o.setWorst(700, 1200, ptr(8.0))
+				o.setWorstOrphans(700, 20, 60)
 			},
-			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
-			lacks: []string{"tcp_max_orphans", "orphaned sockets of"},
+			// 80% of 1000 ports at 20/s: 40 s.
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "40"}},
+			contains: []string{"20/s join them and each waits 60 s"},
 		},
 		{
-			name: "no TIME_WAIT: the budget is FIN_WAIT2's alone",
+			name: "orphans and TIME_WAIT near tcp_max_tw_buckets",
 			mutate: func(o *observation) {
-				finWait2(o)
-				o.Findings.TimeWait.Count = 0
-			},
-			fire: true, changes: []Change{{advisor.KeyFinTimeout, "30"}},
-			contains: []string{"timewait sockets: 2000 of net.ipv4.tcp_max_tw_buckets (262144) are in use (0.8%)"},
-		},
-		{
-			name: "FIN_WAIT2 and TIME_WAIT near tcp_max_tw_buckets are critical",
-			mutate: func(o *observation) {
-				finWait2(o)
+				harmless(o)
 				o.setSysctl(advisor.KeyMaxTwBuckets, "4096")
 				o.Findings.TimeWait.MaxBuckets = 4096
-				o.Findings.TimeWait.Count = 1500
+				o.Findings.TimeWait.Count = 2000
+				o.Findings.TimeWait.BucketsInUse = 3500
 			},
-			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
-			contains: []string{"3500 of net.ipv4.tcp_max_tw_buckets (4096) are in use (85.4%)"},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			contains: []string{"3500 timewait sockets use 85.4% of net.ipv4.tcp_max_tw_buckets (4096)"},
 		},
 		{
-			name: "from 120 s the guardrail's max of 60 holds",
+			name: "over 60 s, orphans near tcp_max_orphans: back to 60",
 			mutate: func(o *observation) {
-				finWait2(o)
+				harmless(o)
 				o.setSysctl(advisor.KeyFinTimeout, "120")
-				o.Findings.Orphans.Count = 1500
-			},
-			fire: true, changes: []Change{{advisor.KeyFinTimeout, "60"}},
-			contains: []string{"(120 s) for their FIN (the first 60 s as a full socket)", "1500 orphaned sockets host-wide"},
-		},
-		{
-			name: "orphans near tcp_max_orphans are critical",
-			mutate: func(o *observation) {
-				finWait2(o)
-				o.Findings.Orphans.Count = 1500
+				o.Findings.Orphans.Count = 1700
 				o.Findings.Orphans.Max = 2048
 			},
-			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "30"}},
-		},
-		{
-			name: "already at 30 s",
-			mutate: func(o *observation) {
-				finWait2(o)
-				o.setSysctl(advisor.KeyFinTimeout, "30")
-			},
-		},
-		{
-			name: "few FIN_WAIT2 sockets",
-			mutate: func(o *observation) {
-				finWait2(o)
-				o.Findings.FinWait2.Count = 900
-				o.Findings.FinWait2.Orphaned = 900
-			},
-		},
-		{
-			name: "FIN_WAIT2 held by the application (half-closed) is not tcp_fin_timeout's",
-			mutate: func(o *observation) {
-				finWait2(o)
-				o.Findings.FinWait2.Orphaned = 0
-			},
-		},
-		{
-			name: "huge TIME_WAIT is not a FIN_WAIT2 problem",
-			mutate: func(o *observation) {
-				o.Findings.TimeWait.Count = 250000
-				o.Findings.TimeWait.Outgoing = ptr(250000)
-			},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "60"}},
+			contains: []string{"1700 orphaned sockets host-wide of net.ipv4.tcp_max_orphans 2048"},
 		},
 	})
 }
@@ -438,7 +519,18 @@ func TestRuleTimeWaitBucketOverflow(t *testing.T) {
 		{
 			name: "overflow doubles the buckets", mutate: overflow,
 			fire: true, changes: []Change{{advisor.KeyMaxTwBuckets, "524288"}},
-			contains: []string{"50 closing sockets skipped TIME_WAIT", "(262144)", "1234 since boot", "TIME_WAIT lasts 60 s"},
+			contains: []string{"50 sockets found net.ipv4.tcp_max_tw_buckets (262144) full", "those entering TIME_WAIT skipped it, orphans entering FIN_WAIT2 were destroyed", "1234 since boot", "TIME_WAIT lasts 60 s"},
+		},
+		{
+			name: "orphans hold most buckets: never says tcp_fin_timeout does not help",
+			mutate: func(o *observation) {
+				overflow(o)
+				o.Findings.TimeWait.Count = 62144
+				o.Findings.FinWait2.Orphaned, o.Findings.FinWait2.OrphanedTimeWait = 200000, 200000
+			},
+			fire: true, changes: []Change{{advisor.KeyMaxTwBuckets, "524288"}},
+			contains: []string{"262144 timewait sockets are in use: 62144 in TIME_WAIT, 200000 orphaned in FIN_WAIT2", "a lower net.ipv4.tcp_fin_timeout frees them sooner"},
+			lacks:    []string{"does not help", "frees only"},
 		},
 		{
 			name: "max_step limits the rise",
@@ -579,7 +671,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 				o.Findings.Queues.Listeners = full
 			},
 			fire: true, severity: advisor.SeverityCritical, changes: nil,
-			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "tcp_max_syn_backlog bounds the SYN queue, not the accept queue", "net.core.somaxconn (now 4096)", "listen() backlog"},
+			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "net.ipv4.tcp_max_syn_backlog bounds neither", "net.core.somaxconn (now 4096)", "listen() backlog"},
 		},
 		{
 			name: "a full accept queue without overflow yet",
@@ -657,9 +749,12 @@ func TestDefaultsFixtures(t *testing.T) {
 	}{
 		{file: "idle.json"},
 		{
-			file:    "exhaustion.json",
-			fired:   []string{"port-exhaustion", "time-wait-reuse"},
-			changes: []Change{{advisor.KeyPortRange, "40000 42439"}, {advisor.KeyTwReuse, "1"}},
+			file:  "exhaustion.json",
+			fired: []string{"connection-churn", "time-wait-reuse"},
+			// The smallest change first: tcp_tw_reuse = 1 frees the
+			// destination's TIME_WAIT ports (the 900 bind() would find
+			// taken are its own), so the range stays.
+			changes: []Change{{advisor.KeyTwReuse, "1"}},
 		},
 		{file: "pure-server.json"},
 		{file: "close-wait-leak.json", fired: []string{"close-wait-leak"}},
@@ -690,7 +785,10 @@ func TestDefaultsFixtures(t *testing.T) {
 // TestAcceptancePortRange: the acceptance case's range is wider, keeps its
 // low end, stays in bounds and has low and high of different parity.
 func TestAcceptancePortRange(t *testing.T) {
+	// Timestamps off: reuse cannot work, the range must grow.
 	o := exhaustedHost()
+	o.setSysctl(advisor.KeyTimestamps, "0")
+	o.setWorstTimeWait(880)
 	recs, diags := Default().Evaluate(o.Snapshot, o.Findings)
 	if diags.HasErrors() {
 		t.Fatal(diagString(diags))
@@ -709,5 +807,73 @@ func TestAcceptancePortRange(t *testing.T) {
 	}
 	if (pr.Low+pr.High)%2 == 0 {
 		t.Errorf("%v: low and high of the same parity", pr)
+	}
+}
+
+func TestRuleSynQueueOverflow(t *testing.T) {
+	full := func(o *observation) {
+		o.Findings.Queues.SynQueues = []advisor.SynQueue{{Address: "10.0.0.1:443", SynRecv: 9, Backlog: 8}}
+	}
+	runRuleCases(t, "syn-queue-overflow", []ruleCase{
+		{name: "idle", fire: false},
+		{name: "a SYN queue below its backlog", mutate: func(o *observation) {
+			o.Findings.Queues.SynQueues = []advisor.SynQueue{{Address: "10.0.0.1:443", SynRecv: 8, Backlog: 8}}
+		}},
+		{
+			name: "full, syncookies off: SYNs dropped", mutate: func(o *observation) {
+				full(o)
+				o.setSysctl(advisor.KeySyncookies, "0")
+				o.Findings.Queues.ReqQFullDropDelta = 235
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			contains: []string{"the SYN queue of 10.0.0.1:443 holds 9 request(s) in SYN_RECV against its limit of 8", "235 SYNs found it full and were dropped (TCPReqQFullDrop)", "Turn net.ipv4.tcp_syncookies back on", "last quarter"},
+		},
+		{
+			name: "cookies answered", mutate: func(o *observation) {
+				full(o)
+				o.Findings.Queues.ReqQFullDoCookiesDelta = 40
+			},
+			fire: true, severity: advisor.SeverityWarning,
+			contains: []string{"40 SYNs found it full and were answered with a syncookie"},
+			lacks:    []string{"Turn net.ipv4.tcp_syncookies back on"},
+		},
+	})
+}
+
+// fullWithDemand makes 40000-40999 full towards the worst destination, 700
+// of its ports in TIME_WAIT and 300 open, with the connection events
+// measuring opensPerSecond connect() calls towards it.
+func fullWithDemand(opensPerSecond float64) func(*observation) {
+	return func(o *observation) {
+		o.setPortRange(40000, 40999)
+		o.setWorst(1000, 1000, nil)
+		o.setWorstTimeWait(700)
+		o.setWorstDemand(opensPerSecond)
+	}
+}
+
+// TestSmallerChangeOnlyWhereItCanBeMade: port-exhaustion leaves the
+// destination to tcp_tw_reuse = 1 only where time-wait-reuse can propose
+// it; disabled, or forbidden by a guardrail, the range is widened at once.
+func TestSmallerChangeOnlyWhereItCanBeMade(t *testing.T) {
+	o := exhaustedHost()
+	o.Findings.Ports.BindUtilization = 0.1
+	for name, src := range map[string]string{
+		"defaults":              "",
+		"reuse rule disabled":   "rule \"time-wait-reuse\" {\n  enabled = false\n}\n",
+		"reuse 1 not permitted": "guardrail \"net.ipv4.tcp_tw_reuse\" {\n  allowed = [0, 2]\n}\n",
+	} {
+		set, diags := load(defaultSources(), []source{{name: "site.hcl", src: []byte(src)}})
+		if diags.HasErrors() {
+			t.Fatal(diagString(diags))
+		}
+		recs, diags := set.Evaluate(o.Snapshot, o.Findings)
+		if diags.HasErrors() {
+			t.Fatal(diagString(diags))
+		}
+		widened := find(recs, "port-exhaustion") != nil
+		if widened != (name != "defaults") {
+			t.Errorf("%s: port-exhaustion fired %v", name, widened)
+		}
 	}
 }

@@ -40,9 +40,12 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 	vars["sysctl"] = cty.ObjectVal(sysctls)
 
 	p := f.Ports
-	listenInRange := 0
+	listenInRange, boundInRange := 0, 0
 	if p.ListenPortsInRange != nil {
 		listenInRange = *p.ListenPortsInRange
+	}
+	if p.BoundPortsInRange != nil {
+		boundInRange = *p.BoundPortsInRange
 	}
 	vars["ports"] = cty.ObjectVal(map[string]cty.Value{
 		"low":                   num(p.Range.Low),
@@ -51,6 +54,7 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 		"usable":                num(p.Usable),
 		"reserved_in_range":     num(p.ReservedInRange),
 		"listen_ports_in_range": num(listenInRange),
+		"bound_ports_in_range":  num(boundInRange),
 		"sockets_holding_ports": num(p.SocketsHoldingPorts),
 		"exhaustion_possible":   cty.BoolVal(p.ExhaustionPossible),
 		"destination_count":     num(p.DestinationCount),
@@ -88,13 +92,14 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 		"time_wait_demand_bound":   flt(deref(c.TimeWaitDemandBound)),
 	})
 
-	tw := f.TimeWait
+	tw, fw := f.TimeWait, f.FinWait2
 	outgoing := 0
 	if tw.Outgoing != nil {
 		outgoing = *tw.Outgoing
 	}
 	vars["time_wait"] = cty.ObjectVal(map[string]cty.Value{
 		"count":          num(tw.Count),
+		"buckets_in_use": num(max(tw.BucketsInUse, tw.Count+fw.OrphanedTimeWait)),
 		"outgoing":       num(outgoing),
 		"outgoing_known": cty.BoolVal(tw.Outgoing != nil),
 		"max_buckets":    num(tw.MaxBuckets),
@@ -102,11 +107,12 @@ func variables(snap advisor.Snapshot, f advisor.Findings) map[string]cty.Value {
 		"overflow_delta": flt(tw.OverflowDelta),
 	})
 
-	fw := f.FinWait2
 	vars["fin_wait2"] = cty.ObjectVal(map[string]cty.Value{
-		"count":       num(fw.Count),
-		"orphaned":    num(fw.Orphaned),
-		"fin_timeout": num(fw.FinTimeout),
+		"count":               num(fw.Count),
+		"orphaned":            num(fw.Orphaned),
+		"orphaned_timewait":   num(fw.OrphanedTimeWait),
+		"fin_timeout":         num(fw.FinTimeout),
+		"orphan_hold_seconds": flt(fw.OrphanHoldSeconds),
 	})
 	vars["orphans"] = cty.ObjectVal(map[string]cty.Value{
 		"count": num(f.Orphans.Count),
@@ -189,6 +195,12 @@ func destinationVal(d advisor.DestinationUse) cty.Value {
 		"loopback":              cty.BoolVal(d.Loopback),
 		"ports_in_use":          cty.NumberIntVal(int64(d.PortsInUse)),
 		"time_wait":             cty.NumberIntVal(int64(d.TimeWait)),
+		"fin_wait2_orphaned":    cty.NumberIntVal(int64(d.FinWait2Orphaned)),
+		"open":                  cty.NumberIntVal(int64(d.Open)),
+		"orphan_close_rate":     cty.NumberFloatVal(finite(d.OrphanCloseRate)),
+		"orphan_hold_seconds":   cty.NumberFloatVal(finite(d.OrphanHoldSeconds)),
+		"orphan_plateau":        cty.NumberIntVal(int64(d.OrphanPlateau)),
+		"plateau_with_reuse":    cty.NumberIntVal(int64(d.PlateauWithReuse)),
 		"tw_reuse_in_effect":    cty.BoolVal(d.ReuseInEffect),
 		"time_wait_reusable":    cty.NumberIntVal(int64(d.TimeWaitReusable)),
 		"ports_unavailable":     cty.NumberIntVal(int64(d.PortsUnavailable)),
@@ -264,6 +276,7 @@ var (
 	ownerType    = ownerVal(advisor.OwnerCount{}).Type()
 	remoteType   = remoteVal(advisor.RemoteCount{}).Type()
 	listenerType = listenerVal(advisor.ListenerQueue{}).Type()
+	synQueueType = synQueueVal(advisor.SynQueue{}).Type()
 )
 
 func ownerVal(o advisor.OwnerCount) cty.Value {
@@ -370,6 +383,22 @@ func listenerVal(l advisor.ListenerQueue) cty.Value {
 	})
 }
 
+func synQueueVal(q advisor.SynQueue) cty.Value {
+	var o advisor.Owner
+	if q.Owner != nil {
+		o = *q.Owner
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"address":  cty.StringVal(q.Address),
+		"syn_recv": cty.NumberIntVal(int64(q.SynRecv)),
+		"backlog":  cty.NumberIntVal(int64(q.Backlog)),
+		"full":     cty.BoolVal(q.Full()),
+		"pid":      cty.NumberIntVal(int64(o.PID)),
+		"command":  cty.StringVal(o.Command),
+		"unit":     cty.StringVal(o.Unit),
+	})
+}
+
 func queuesVal(q advisor.QueueFindings) cty.Value {
 	ls := slices.Clone(q.Listeners)
 	// The fullest listener first: the one a message should name.
@@ -388,18 +417,36 @@ func queuesVal(q advisor.QueueFindings) cty.Value {
 	if len(vals) > 0 {
 		top = vals[0]
 	}
+	// SYN queues come fullest first from analysis.
+	syn := make([]cty.Value, len(q.SynQueues))
+	fullSyn := 0
+	for i, s := range q.SynQueues {
+		syn[i] = synQueueVal(s)
+		if s.Full() {
+			fullSyn++
+		}
+	}
+	topSyn := synQueueVal(advisor.SynQueue{})
+	if len(syn) > 0 {
+		topSyn = syn[0]
+	}
 	return cty.ObjectVal(map[string]cty.Value{
-		"listen_overflows_total": cty.NumberFloatVal(finite(q.ListenOverflowsTotal)),
-		"listen_overflows_delta": cty.NumberFloatVal(finite(q.ListenOverflowsDelta)),
-		"listen_drops_delta":     cty.NumberFloatVal(finite(q.ListenDropsDelta)),
-		"recvq_sockets":          cty.NumberIntVal(int64(q.Backlog.RecvQSockets)),
-		"recvq_bytes":            cty.NumberUIntVal(q.Backlog.RecvQBytes),
-		"sendq_sockets":          cty.NumberIntVal(int64(q.Backlog.SendQSockets)),
-		"sendq_bytes":            cty.NumberUIntVal(q.Backlog.SendQBytes),
-		"queued_listeners":       cty.NumberIntVal(int64(len(ls))),
-		"full_listeners":         cty.NumberIntVal(int64(full)),
-		"top_listener":           top,
-		"listeners":              listOf(listenerType, vals),
+		"syn_queues":                  listOf(synQueueType, syn),
+		"full_syn_queues":             cty.NumberIntVal(int64(fullSyn)),
+		"top_syn_queue":               topSyn,
+		"req_q_full_drop_delta":       cty.NumberFloatVal(finite(q.ReqQFullDropDelta)),
+		"req_q_full_do_cookies_delta": cty.NumberFloatVal(finite(q.ReqQFullDoCookiesDelta)),
+		"listen_overflows_total":      cty.NumberFloatVal(finite(q.ListenOverflowsTotal)),
+		"listen_overflows_delta":      cty.NumberFloatVal(finite(q.ListenOverflowsDelta)),
+		"listen_drops_delta":          cty.NumberFloatVal(finite(q.ListenDropsDelta)),
+		"recvq_sockets":               cty.NumberIntVal(int64(q.Backlog.RecvQSockets)),
+		"recvq_bytes":                 cty.NumberUIntVal(q.Backlog.RecvQBytes),
+		"sendq_sockets":               cty.NumberIntVal(int64(q.Backlog.SendQSockets)),
+		"sendq_bytes":                 cty.NumberUIntVal(q.Backlog.SendQBytes),
+		"queued_listeners":            cty.NumberIntVal(int64(len(ls))),
+		"full_listeners":              cty.NumberIntVal(int64(full)),
+		"top_listener":                top,
+		"listeners":                   listOf(listenerType, vals),
 	})
 }
 

@@ -60,6 +60,16 @@ var (
 		prometheus.GaugeValue, withNS("command", "unit")}
 	famStuck = family{"close_wait_stuck_sockets", "CLOSE_WAIT sockets present in each of the last CLOSE_WAIT dumps (same socket cookie and addresses): no kernel timeout ends them, only the owner's close(). 0 until the agent has made enough dumps to tell.",
 		prometheus.GaugeValue, nsLabels}
+	famOrphans = family{"fin_wait2_orphaned_sockets", "Orphaned FIN_WAIT2 sockets: closed here first, waiting tcp_fin_timeout for a peer that has not closed (the backend's end is in CLOSE_WAIT). Each holds its port towards that peer, which tcp_tw_reuse never frees; from the latest dump that listed FIN_WAIT2.",
+		prometheus.GaugeValue, nsLabels}
+	famDestOrphans = family{"destination_fin_wait2_orphaned", "Orphaned FIN_WAIT2 sockets per destination, part of destination_ports_in_use; series as destination_ports_in_use.",
+		prometheus.GaugeValue, withNS("local", "remote")}
+	famSynRecv = family{"listener_syn_recv", "Request sockets (SYN_RECV) in a listener's SYN queue, for the --metrics-top fullest listeners that have any; the queue's limit is the listener's backlog. At ticks whose dump included SYN_RECV.",
+		prometheus.GaugeValue, withNS("address")}
+	famSynBacklog = family{"listener_backlog", "A listener's backlog, min(its listen() backlog, net.core.somaxconn), which bounds its SYN queue and its accept queue; series as listener_syn_recv.",
+		prometheus.GaugeValue, withNS("address")}
+	famSynOverflow = family{"syn_queue_overflow_total", "The kernel's TcpExt TCPReqQFullDrop (outcome=\"drop\", tcp_syncookies off) and TCPReqQFullDoCookies (outcome=\"cookie\"): SYNs that found a SYN queue full.",
+		prometheus.CounterValue, withNS("outcome")}
 	famSysctl = family{"sysctl_value", "Current value of each sysctl tcp-advisor reads whose value is one integer, by dotted key.",
 		prometheus.GaugeValue, withNS("key")}
 	famPortRange = family{"local_port_range", "net.ipv4.ip_local_port_range, bound=\"low\" and bound=\"high\" (inclusive).",
@@ -70,6 +80,7 @@ var (
 var tickFamilies = []family{
 	famSockets, famHolding, famUsable, famDestinations, famDestInUse, famDestUsable, famDestUtil, famWorst,
 	famNewConns, famActiveOpens, famTWOverflow, famCloseWait, famStuck, famSysctl, famPortRange,
+	famOrphans, famDestOrphans, famSynRecv, famSynBacklog, famSynOverflow,
 }
 
 // The families the agent's actions update.

@@ -58,7 +58,11 @@ func busyHost(dests int) []advisor.Snapshot {
 		for d := range dests {
 			k := advisor.DestKey{Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.AddrPortFrom(netip.MustParseAddr("10.1.0.1"), uint16(8000+d))}
 			n := 10 * (d + 1)
-			sum.PerDestination[k] = advisor.DestCount{InUse: n, TimeWait: n}
+			// d of its sockets are orphaned FIN_WAIT2 timewait sockets,
+			// which sockstat's tw counts with TIME_WAIT.
+			sum.PerDestination[k] = advisor.DestCount{InUse: n, TimeWait: n - d, FinWait2Orphaned: d}
+			sum.OrphanFinWait2 += d
+			sum.OrphanFinWait2TW += d
 			tw += n
 		}
 		owners := []*advisor.Owner{
@@ -74,17 +78,19 @@ func busyHost(dests int) []advisor.Snapshot {
 				Owner: owners[j%len(owners)],
 			})
 		}
-		sum.States[advisor.TimeWait] = tw
+		sum.States[advisor.TimeWait] = tw - sum.OrphanFinWait2
+		sum.States[advisor.FinWait2] = sum.OrphanFinWait2
+		sum.Listeners = []advisor.DetailedSocket{{ID: advisor.SocketID{Local: netip.MustParseAddrPort("0.0.0.0:443")}, State: advisor.Listen, SendQ: 128, SynRecv: 129}}
 		sum.States[advisor.CloseWait] = 7
 		sum.States[advisor.Established] = 3
 		sum.States[advisor.Listen] = 2
-		sum.Ephemeral[advisor.TimeWait] = tw
+		sum.Ephemeral[advisor.TimeWait] = tw - sum.OrphanFinWait2
 		window = append(window, advisor.Snapshot{
 			Time:    at,
 			Sysctls: sysctls(),
 			Sockets: sum,
 			Counters: advisor.Counters{TCPInUse: 12, TimeWait: tw, ActiveOpens: 1000 + float64(i)*500,
-				TimeWaitOverflow: 3},
+				TimeWaitOverflow: 3, ReqQFullDrop: 235, ReqQFullDoCookies: 4},
 			Events: &advisor.ConnEvents{Since: at.Add(-10 * time.Second), Until: at,
 				Totals: advisor.ConnTotals{Opens: 500, Failures: 7}},
 		})
@@ -248,7 +254,8 @@ func TestBusyTick(t *testing.T) {
 		family, series string
 		want           float64
 	}{
-		{"sockets", `{state="TIME_WAIT"}`, 150},
+		{"sockets", `{state="TIME_WAIT"}`, 140},
+		{"sockets", `{state="FIN_WAIT2"}`, 10},
 		{"sockets", `{state="CLOSE_WAIT"}`, 7},
 		{"sockets", `{state="ESTABLISHED"}`, 3},
 		{"sockets", `{state="SYN_SENT"}`, 0},
@@ -273,6 +280,14 @@ func TestBusyTick(t *testing.T) {
 		{"close_wait_sockets", `{command="unknown",unit="unknown"}`, 1},
 		{"close_wait_sockets", `{command="other",unit="other"}`, 0},
 		{"close_wait_stuck_sockets", `{}`, 7},
+		// Destination d holds d orphans: 0+1+2+3+4.
+		{"fin_wait2_orphaned_sockets", `{}`, 10},
+		{"destination_fin_wait2_orphaned", `{local="10.0.0.1",remote="10.1.0.1:8004"}`, 4},
+		{"destination_fin_wait2_orphaned", `{local="other",remote="other"}`, 1},
+		{"listener_syn_recv", `{address="0.0.0.0:443"}`, 129},
+		{"listener_backlog", `{address="0.0.0.0:443"}`, 128},
+		{"syn_queue_overflow_total", `{outcome="drop"}`, 235},
+		{"syn_queue_overflow_total", `{outcome="cookie"}`, 4},
 		{"sysctl_value", `{key="net.ipv4.tcp_tw_reuse"}`, 2},
 		{"sysctl_value", `{key="net.core.somaxconn"}`, 4096},
 		{"local_port_range", `{bound="low"}`, 40000},
@@ -389,7 +404,9 @@ func TestQuietTick(t *testing.T) {
 			t.Errorf("%s = %v, want the bound %v", fam, s, want)
 		}
 	}
-	want := map[string]float64{`{state="TIME_WAIT"}`: 42, `{state="CLOSE_WAIT"}`: 7, `{state="FIN_WAIT2"}`: 0}
+	// sockstat's tw counts the last dump's orphaned FIN_WAIT2 timewait
+	// socket too: 42 - 1 are TIME_WAIT.
+	want := map[string]float64{`{state="TIME_WAIT"}`: 41, `{state="CLOSE_WAIT"}`: 7, `{state="FIN_WAIT2"}`: 1}
 	if s := series(got[Namespace+"_sockets"]); !mapsEqual(s, want) {
 		t.Errorf("sockets = %v, want %v", s, want)
 	}

@@ -52,6 +52,16 @@ func newTickValues(snap advisor.Snapshot, f advisor.Findings, topN int) *tickVal
 		// Too few CLOSE_WAIT dumps yet to call a socket stuck: none is.
 		v.add(famStuck, 0)
 	}
+	if f.CloseWait.Samples > 0 {
+		// Detail dumps list FIN_WAIT2 with CLOSE_WAIT.
+		v.add(famOrphans, float64(f.FinWait2.Orphaned))
+	}
+	for _, q := range f.Queues.SynQueues[:min(topN, len(f.Queues.SynQueues))] {
+		v.add(famSynRecv, float64(q.SynRecv), q.Address)
+		v.add(famSynBacklog, float64(q.Backlog), q.Address)
+	}
+	v.add(famSynOverflow, snap.Counters.ReqQFullDrop, "drop")
+	v.add(famSynOverflow, snap.Counters.ReqQFullDoCookies, "cookie")
 	v.sysctls(snap.Sysctls)
 	return v
 }
@@ -101,10 +111,12 @@ func (v *tickValues) destinations(snap advisor.Snapshot, f advisor.Findings, top
 		v.add(famDestInUse, float64(d.PortsInUse), d.Local, d.Remote)
 		v.add(famDestUsable, usable, d.Local, d.Remote)
 		v.add(famDestUtil, util(d), d.Local, d.Remote)
+		v.add(famDestOrphans, float64(d.FinWait2Orphaned), d.Local, d.Remote)
 	}
-	inUse, restUtil := 0, 0.0
+	inUse, orphans, restUtil := 0, 0, 0.0
 	for _, d := range rest {
 		inUse += d.PortsInUse
+		orphans += d.FinWait2Orphaned
 	}
 	if len(rest) > 0 {
 		restUtil = util(rest[0])
@@ -112,6 +124,7 @@ func (v *tickValues) destinations(snap advisor.Snapshot, f advisor.Findings, top
 	v.add(famDestInUse, float64(inUse), Other, Other)
 	v.add(famDestUsable, usable, Other, Other)
 	v.add(famDestUtil, restUtil, Other, Other)
+	v.add(famDestOrphans, float64(orphans), Other, Other)
 	v.add(famDestinations, float64(len(all)))
 	worst := 0.0
 	if w := f.Connections.Worst; w != nil {

@@ -78,6 +78,8 @@ func ReadCountersOf(procRoot string, pid int) (advisor.Counters, error) {
 	c.TimeWaitOverflow = derefF(ns.TcpExt.TCPTimeWaitOverflow)
 	c.ListenOverflows = derefF(ns.TcpExt.ListenOverflows)
 	c.ListenDrops = derefF(ns.TcpExt.ListenDrops)
+	c.ReqQFullDrop = derefF(ns.TcpExt.TCPReqQFullDrop)
+	c.ReqQFullDoCookies = derefF(ns.TcpExt.TCPReqQFullDoCookies)
 	return c, checkCounters(c)
 }
 
@@ -95,6 +97,7 @@ func checkCounters(c advisor.Counters) error {
 		{"snmp Tcp ActiveOpens", c.ActiveOpens}, {"snmp Tcp PassiveOpens", c.PassiveOpens},
 		{"netstat TcpExt TCPTimeWaitOverflow", c.TimeWaitOverflow},
 		{"netstat TcpExt ListenOverflows", c.ListenOverflows}, {"netstat TcpExt ListenDrops", c.ListenDrops},
+		{"netstat TcpExt TCPReqQFullDrop", c.ReqQFullDrop}, {"netstat TcpExt TCPReqQFullDoCookies", c.ReqQFullDoCookies},
 	} {
 		if n.v < 0 || math.IsNaN(n.v) || math.IsInf(n.v, 0) {
 			return fmt.Errorf("%s is %v: not a count", n.name, n.v)

@@ -296,7 +296,7 @@ func TestKernelPreCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if detail.Sockets.Dumped != detailStates || detail.Sockets.States.Get(advisor.TimeWait) != 0 || len(detail.Sockets.Listeners) != 1 {
+	if detail.Sockets.Dumped&allStates != detailStates || detail.Sockets.States.Get(advisor.TimeWait) != 0 || len(detail.Sockets.Listeners) != 1 {
 		t.Errorf("detail tick dumped %b with %d TIME_WAIT and %d listeners; want only CLOSE_WAIT and LISTEN",
 			detail.Sockets.Dumped, detail.Sockets.States.Get(advisor.TimeWait), len(detail.Sockets.Listeners))
 	}
@@ -312,7 +312,53 @@ func TestKernelPreCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !advisor.CheckPorts(nil, advisor.CheapOf(busy)).Dump || busy.ExhaustionPossible() || busy.Sockets == nil || busy.Sockets.Dumped != allStates {
+	if !advisor.CheckPorts(nil, advisor.CheapOf(busy)).Dump || busy.ExhaustionPossible() || busy.Sockets == nil || busy.Sockets.Dumped&allStates != allStates {
 		t.Errorf("90-port range: needed=%v possible=%v, want the full dump", advisor.CheckPorts(nil, advisor.CheapOf(busy)).Dump, busy.ExhaustionPossible())
+	}
+}
+
+// TestKernelBoundInactive: sockets bound to a port and never connected nor
+// listening are dumped as TCP_BOUND_INACTIVE (Linux 6.8): their ports
+// inside the range count once each, not the ones outside it nor a
+// listener's, and they count for bind() on their address.
+func TestKernelBoundInactive(t *testing.T) {
+	if !netnstest.Inside(t) {
+		return
+	}
+	if !boundInactiveDumped() {
+		t.Skip("kernel older than 6.8: bound-only sockets are invisible to sock_diag")
+	}
+	setSysctl(t, advisor.KeyPortRange, "40000 40099")
+	bind := func(addr string) {
+		t.Helper()
+		ap := netip.MustParseAddrPort(addr)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+			t.Fatalf("bind %s: %v", addr, err)
+		}
+	}
+	for _, a := range []string{"127.0.0.1:40010", "127.0.0.1:40011", "0.0.0.0:40012", "127.0.0.1:30000"} {
+		bind(a)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:40020")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	snap, err := New("/proc", "/proc/sys").Observe(Full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := snap.Sockets
+	if !sum.Dumped.Has(advisor.BoundInactive) || sum.BoundInactive != 4 || sum.BoundPortsInRange != 3 || sum.ListenPortsInRange != 1 {
+		t.Errorf("bound-only sockets: dumped %v, %d sockets, %d ports in range, %d listening; want 4, 3, 1",
+			sum.Dumped.Has(advisor.BoundInactive), sum.BoundInactive, sum.BoundPortsInRange, sum.ListenPortsInRange)
+	}
+	if n := sum.States.Total(); n != 1 {
+		t.Errorf("%d sockets in the state histogram, want the listener alone: %v", n, sum.States.Map())
 	}
 }

@@ -43,7 +43,9 @@ type Asker func(advisor.Snapshot) string
 // detailStates are the sockets that analysis names owners for, and the
 // FIN_WAIT2 ones: orphans in FIN_WAIT2 become timewait socks that sockstat
 // counts as tw, so only a dump tells them apart from TIME_WAIT.
-var detailStates = advisor.StatesOf(advisor.CloseWait, advisor.Listen, advisor.FinWait2)
+// SYN_RECV comes with them: the request sockets that fill listeners' SYN
+// queues.
+var detailStates = advisor.StatesOf(advisor.CloseWait, advisor.Listen, advisor.FinWait2, advisor.SynRecv)
 
 // allStates is every state a socket table can hold.
 var allStates = advisor.StatesOf(advisor.AllStates()...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,10 +40,14 @@ func (r *inetDiagReq) Serialize() []byte {
 
 // diagMsg is the part of struct inet_diag_msg tcp-advisor uses.
 type diagMsg struct {
-	State   advisor.TCPState
+	State advisor.TCPState
+	// Timer is idiag_timer: which timer Expires is for (timerTimeWait for
+	// a timewait socket, whatever its substate).
+	Timer   uint8
 	Local   netip.AddrPort
 	Remote  netip.AddrPort
 	Cookie  uint64
+	IfIndex uint32
 	Expires uint32
 	RQueue  uint32
 	WQueue  uint32
@@ -61,6 +66,7 @@ func parseDiagMsg(b []byte) (diagMsg, error) {
 	var m diagMsg
 	family := b[0]
 	m.State = advisor.TCPState(b[1])
+	m.Timer = b[2]
 	sport := binary.BigEndian.Uint16(b[4:6])
 	dport := binary.BigEndian.Uint16(b[6:8])
 	var src, dst netip.Addr
@@ -76,6 +82,7 @@ func parseDiagMsg(b []byte) (diagMsg, error) {
 	}
 	m.Local = netip.AddrPortFrom(src, sport)
 	m.Remote = netip.AddrPortFrom(dst, dport)
+	m.IfIndex = binary.NativeEndian.Uint32(b[40:44])
 	m.Cookie = uint64(binary.NativeEndian.Uint32(b[44:48])) | uint64(binary.NativeEndian.Uint32(b[48:52]))<<32
 	m.Expires = binary.NativeEndian.Uint32(b[52:56])
 	m.RQueue = binary.NativeEndian.Uint32(b[56:60])
@@ -93,9 +100,15 @@ type aggregator struct {
 	// listening marks listening ports: a socket on one is a server's
 	// accepted connection, not an outgoing one, even inside the range.
 	listening portBits
-	// listenersInRange are the listeners inside the range and not
-	// reserved, by address, for the per-source bind() figures.
+	// listenersInRange are the listeners and bound-only sockets inside
+	// the range and not reserved, by address, for the per-source bind()
+	// figures.
 	listenersInRange []netip.AddrPort
+	// listenerAt indexes Listeners by local address, to count each
+	// one's SYN queue.
+	listenerAt map[netip.AddrPort]int
+	// bound marks the ports bound-only sockets hold inside the range.
+	bound portBits
 	// bySource marks, per local address, the ports outgoing sockets hold.
 	bySource map[netip.Addr]*portBits
 	err      error
@@ -109,6 +122,9 @@ type DumpConfig struct {
 	// ReuseDelay is tcp_tw_reuse_delay: TIME_WAIT sockets younger than it
 	// are counted apart (DestCount.TimeWaitYoung).
 	ReuseDelay time.Duration
+	// FinTimeout is tcp_fin_timeout: orphaned FIN_WAIT2 sockets' ages
+	// come from it.
+	FinTimeout time.Duration
 }
 
 // DumpConfigOf returns the dump configuration the sysctls call for.
@@ -117,6 +133,7 @@ func DumpConfigOf(sc advisor.Sysctls) DumpConfig {
 		Range:      sc.PortRange(),
 		Reserved:   sc.ReservedPorts(),
 		ReuseDelay: time.Duration(sc.Int(advisor.KeyTwReuseDelay)) * time.Millisecond,
+		FinTimeout: time.Duration(sc.Int(advisor.KeyFinTimeout)) * time.Second,
 	}
 }
 
@@ -147,7 +164,37 @@ func newAggregator(states advisor.StateSet, cfg DumpConfig) *aggregator {
 			Dumped:         states,
 			PerDestination: make(map[advisor.DestKey]advisor.DestCount),
 		},
-		bySource: make(map[netip.Addr]*portBits),
+		bySource:   make(map[netip.Addr]*portBits),
+		listenerAt: make(map[netip.AddrPort]int),
+	}
+}
+
+// loopbackIfIndex is LOOPBACK_IFINDEX: a timewait socket's idiag_if is the
+// device it was bound to (tw_bound_dev_if).
+const loopbackIfIndex = 1
+
+// idiag_timer values (inet_diag_msg): the keepalive timer, which also
+// times an orphan's FIN_WAIT2 while it is a full socket, and a timewait
+// socket's timer (inet_twsk_diag_fill).
+const (
+	timerKeepalive = 2
+	timerTimeWait  = 3
+)
+
+// orphanAge is how long ago an orphaned FIN_WAIT2 socket's wait began,
+// from the timer it shows and the time left on it (see
+// advisor.OrphanFinWait2Hold for the two phases), and whether it is
+// within advisor.RateWindow of going.
+func orphanAge(m diagMsg, fin time.Duration) (age time.Duration, expiring bool) {
+	left := time.Duration(m.Expires) * time.Millisecond
+	phase := fin - advisor.TimeWaitLen // the full-socket phase, when > 0
+	switch {
+	case m.Timer == timerTimeWait && phase <= 0:
+		return max(fin-left, 0), left < advisor.RateWindow
+	case m.Timer == timerTimeWait:
+		return phase + max(phase-left, 0), left < advisor.RateWindow
+	default:
+		return max(phase-left, 0), false
 	}
 }
 
@@ -162,10 +209,18 @@ func (a *aggregator) add(m diagMsg) {
 	if !m.State.Valid() {
 		return
 	}
-	s.States[m.State]++
 	lport := m.Local.Port()
+	// The kernel reports a bound-only socket in its real state, CLOSE
+	// (inet_diag_dump_icsk's bind-hash walk): no other socket of the
+	// dump is in that state, as CLOSE sockets are in no other hash.
+	if m.State == advisor.BoundInactive || (m.State == advisor.Close && a.sum.Dumped.Has(advisor.BoundInactive)) {
+		a.addBound(m)
+		return
+	}
+	s.States[m.State]++
 	switch m.State {
 	case advisor.Listen:
+		a.listenerAt[m.Local] = len(s.Listeners)
 		s.Listeners = append(s.Listeners, detailed(m))
 		first := a.listening.set(lport)
 		if a.cfg.Range.Contains(int(lport)) && !a.cfg.Reserved.Contains(int(lport)) {
@@ -180,7 +235,12 @@ func (a *aggregator) add(m diagMsg) {
 	case advisor.FinWait2:
 		if m.Inode == 0 {
 			s.OrphanFinWait2++
+			if m.Timer == timerTimeWait {
+				s.OrphanFinWait2TW++
+			}
 		}
+	case advisor.SynRecv:
+		a.addRequest(m)
 	}
 	if m.State.HoldsLocalPort() && m.Remote.Port() != 0 && a.cfg.Range.Contains(int(lport)) && !a.listening.has(lport) {
 		k := advisor.DestKey{Local: m.Local.Addr(), Remote: m.Remote}
@@ -194,6 +254,16 @@ func (a *aggregator) add(m diagMsg) {
 				}
 			}
 		}
+		if m.State == advisor.FinWait2 && m.Inode == 0 {
+			c.FinWait2Orphaned++
+			age, expiring := orphanAge(m, a.cfg.FinTimeout)
+			if age < advisor.RateWindow {
+				c.FinWait2Recent++
+			}
+			if expiring {
+				c.FinWait2Expiring++
+			}
+		}
 		if m.State == advisor.TimeWait {
 			c.TimeWait++
 			// idiag_expires is the time left; the age is what has passed
@@ -202,6 +272,12 @@ func (a *aggregator) add(m diagMsg) {
 			age := time.Duration(timeWaitMs-left) * time.Millisecond
 			if age < a.cfg.ReuseDelay {
 				c.TimeWaitYoung++
+			}
+			if m.IfIndex == loopbackIfIndex {
+				c.TimeWaitOnLo++
+				if age < a.cfg.ReuseDelay {
+					c.TimeWaitOnLoYoung++
+				}
 			}
 			if timeWaitMs-left < rateWindowMs {
 				c.TimeWaitRecent++
@@ -229,10 +305,43 @@ func (a *aggregator) add(m diagMsg) {
 	}
 }
 
+// addRequest counts a request socket (SYN_RECV, on a listener's port) in
+// its listener's SYN queue: the listener on its address, or the one on the
+// wildcard address and the same port.
+func (a *aggregator) addRequest(m diagMsg) {
+	i, ok := a.listenerAt[m.Local]
+	if !ok {
+		i, ok = a.listenerAt[netip.AddrPortFrom(netip.IPv4Unspecified(), m.Local.Port())]
+	}
+	if !ok {
+		i, ok = a.listenerAt[netip.AddrPortFrom(netip.IPv6Unspecified(), m.Local.Port())]
+	}
+	if ok {
+		a.sum.Listeners[i].SynRecv++
+	}
+}
+
+// addBound counts a socket bound to a port that neither connected nor
+// listens (TCP_BOUND_INACTIVE). Its bind bucket came from bind(), so
+// connect() skips its port for every destination (__inet_hash_connect),
+// and bind() to port 0 on its address or the wildcard cannot have it.
+func (a *aggregator) addBound(m diagMsg) {
+	a.sum.BoundInactive++
+	p := m.Local.Port()
+	if p == 0 || !a.cfg.Range.Contains(int(p)) || a.cfg.Reserved.Contains(int(p)) {
+		return
+	}
+	a.listenersInRange = append(a.listenersInRange, m.Local)
+	a.bound.set(p)
+}
+
 // finish completes the per-source figures: bind() to port 0 on an address
 // conflicts with sockets on that address and on the wildcard, so the
 // listeners on either count for it.
 func (a *aggregator) finish() {
+	for w := range a.bound {
+		a.sum.BoundPortsInRange += bits.OnesCount64(a.bound[w] &^ a.listening[w])
+	}
 	a.sum.BySource = make(map[netip.Addr]int, len(a.bySource))
 	for addr, b := range a.bySource {
 		for _, l := range a.listenersInRange {
@@ -266,6 +375,32 @@ func detailed(m diagMsg) advisor.DetailedSocket {
 	}
 }
 
+// boundInactiveSince is the first kernel whose sock_diag dumps sockets
+// bound to a port but neither connected nor listening, when asked for the
+// pseudo-state TCP_BOUND_INACTIVE (commit 91051f003948, "tcp: Dump
+// bound-only sockets in inet_diag"). Older kernels ignore the bit.
+var boundInactiveSince = [2]int{6, 8}
+
+// boundInactiveDumped reports whether the running kernel dumps bound-only
+// sockets.
+var boundInactiveDumped = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), boundInactiveSince)
+})
+
+// kernelAtLeast reports whether a kernel release such as
+// "6.18.44-fc-v1300" is at least version want (major, minor).
+func kernelAtLeast(release string, want [2]int) bool {
+	var major, minor int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &major, &minor); n < 2 {
+		return false
+	}
+	return major > want[0] || (major == want[0] && minor >= want[1])
+}
+
 // DumpSockets asks the kernel for the TCP sockets (IPv4 and IPv6) in the
 // given states over NETLINK_SOCK_DIAG, in this process's network namespace,
 // and aggregates them while the dump streams in. Local ports are counted per
@@ -284,6 +419,11 @@ type familyDumper func(agg *aggregator, family uint8, states advisor.StateSet) e
 
 func dumpSockets(dump familyDumper, states advisor.StateSet, cfg DumpConfig) (*advisor.SocketSummary, error) {
 	listen := advisor.StatesOf(advisor.Listen)
+	if boundInactiveDumped() {
+		// The bind hash holds them: a walk that, like the listeners',
+		// skips the established hash.
+		listen |= advisor.StatesOf(advisor.BoundInactive)
+	}
 	states |= listen
 	var err error
 	for range dumpRetries {

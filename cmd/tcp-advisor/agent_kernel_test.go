@@ -99,14 +99,21 @@ func exhaustionNS(t *testing.T) *netnstest.NS {
 	ns := netnstest.New(t)
 	ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	// Timestamps off: tcp_tw_reuse = 1, the smaller change, cannot free
+	// TIME_WAIT ports, so an exhausted destination needs the wider range.
+	// Tests of the smallest change first turn them back on.
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "0")
 	return ns
 }
 
 // TestKernelAgentEnforceStopsExhaustion: a client dials 127.0.0.1:9000 at
-// 300/s and closes first. Alone it exhausts 1000 ports within seconds; with
-// the agent enforcing every 2 s the range widens and the last 10 seconds of
-// a 40-second run see no failure. status shows the change and the original;
-// rollback restores both keys exactly.
+// 300/s and closes first. Alone it exhausts 1000 ports within seconds. With
+// tcp_tw_reuse_delay 4 s, tcp_tw_reuse = 1 alone would leave 300/s × 4 s =
+// 1200 ports held: the agent enforcing every 2 s applies reuse, and widens
+// the range — in the same plan where it measured the rate, or at a later
+// tick once reuse is in effect and the destination still runs short — and
+// the last 10 seconds of a 40-second run see no failure. status shows the
+// change and the original; rollback restores every key exactly.
 func TestKernelAgentEnforceStopsExhaustion(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 
@@ -127,9 +134,14 @@ func TestKernelAgentEnforceStopsExhaustion(t *testing.T) {
 	})
 
 	ns := exhaustionNS(t)
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "1")
+	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse_delay", "4000")
 	stateDir := t.TempDir()
 	agent := startAgent(t, ns, advisorBin, "--mode", "enforce", "--interval", "2s", "--state-dir", stateDir)
 	ticks := dial(t, ns, loadBin, 300, 40*time.Second)
+	if got := ns.Sysctl(t, "net.ipv4.tcp_tw_reuse"); got != "1" {
+		t.Errorf("tcp_tw_reuse = %q, want 1 applied first", got)
+	}
 	if n := failures(ticks, 30); n != 0 {
 		t.Errorf("%d failed connects in the last 10 s: %+v", n, ticks)
 	}

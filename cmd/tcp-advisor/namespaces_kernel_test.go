@@ -142,6 +142,9 @@ func TestKernelAgentAllNamespaces(t *testing.T) {
 	green := netnstest.UnnamedHost(t, "lb-green", "", "sleep", "300")
 	green.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
 	green.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	// Timestamps off, as in exhaustionNS: tcp_tw_reuse = 1, the smaller
+	// change, cannot free its ports, so it needs the wider range.
+	green.SetSysctl(t, "net.ipv4.tcp_timestamps", "0")
 	green.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")
 
 	dir := t.TempDir()

@@ -66,18 +66,20 @@ func waitListening(t *testing.T, ns *netnstest.NS, addr string) {
 // TestKernelNginxWithoutKeepalive: nginx, in a cgroup named like a
 // systemd service, proxies to a backend without upstream keepalive, so it
 // opens one connection per request and, closing each first, keeps the
-// TIME_WAIT: under 200 requests/s the backend's 1000 ports run out. From
-// the kernel's connection events the plan names nginx, its unit, the
+// TIME_WAIT: under 200 requests/s the backend's 1000 ports run out. The
+// plan is the smallest change that works, tcp_tw_reuse = 1 alone, no wider
+// range; from the kernel's connection events it names nginx, its unit, the
 // connections it opens per second and its failing connect() calls, and the
 // keepalive fix; with the events program refused (CAP_BPF, CAP_PERFMON and
 // CAP_SYS_ADMIN dropped) it still names nginx from its sockets, and its
 // recording replays to the same plan; the agent's flight recording replays
-// to what it announced.
+// to what it announced; applied, the plan ends the 502s.
 func TestKernelNginxWithoutKeepalive(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	netnstest.RequireTools(t, "nginx")
 	nginx, _ := exec.LookPath("nginx")
 	ns := exhaustionNS(t)
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "1")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(`worker_processes 1;
@@ -170,10 +172,13 @@ http {
 		t.Errorf("replayed plan (exit %d) differs from the live one:\n%s\nlive:\n%s%s", code, replayed, out, stderr)
 	}
 	keepScenario(t, recording, "nginx-lb")
-	reason := portExhaustionReason(p)
+	// The plan's change is reuse alone; the churn behind it is the
+	// connection-churn advice's to name.
+	wantReuseAlone(t, p)
+	reason := churnAdvice(p)
 	for _, want := range []string{"opened by nginx", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
 		if !strings.Contains(reason, want) {
-			t.Errorf("without the events, the plan's reason lacks %q:\n%s", want, reason)
+			t.Errorf("without the events, the plan's churn advice lacks %q:\n%s", want, reason)
 		}
 	}
 
@@ -186,28 +191,55 @@ http {
 	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 2 {
 		t.Fatalf("plan: exit %d: %v\n%s%s", code, err, out, stderr)
 	}
-	reason = portExhaustionReason(p)
+	wantReuseAlone(t, p)
+	reason = churnAdvice(p)
 	opens := regexp.MustCompile(`nginx \(` + regexp.QuoteMeta(unit) + `\) opens [1-9][0-9,]*/s towards 127\.0\.0\.1:9000; [1-9][0-9,]* connect\(\) failed for lack of a port in the last [0-9]+ s \(nginx in ` + regexp.QuoteMeta(unit) + `, [1-9][0-9,]*/s\)`)
 	if !opens.MatchString(reason) {
-		t.Errorf("the plan's reason does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
+		t.Errorf("the plan's churn advice does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
 	}
 	for _, want := range []string{"opened by nginx", "unit " + unit, "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`} {
 		if !strings.Contains(reason, want) {
-			t.Errorf("the plan's reason lacks %q:\n%s", want, reason)
+			t.Errorf("the plan's churn advice lacks %q:\n%s", want, reason)
 		}
 	}
-	t.Logf("plan: %s", reason)
+	t.Logf("plan: %+v; advice: %s", p.Changes, reason)
 	agent.stop(t, syscall.SIGTERM)
 	replayAgentRecording(t, agent.log.String(), elsewhere, nobodyBinary(t, advisorBin))
 	load.Wait()
-	t.Logf("load: %s", strings.TrimSpace(loadOut.String()))
+	t.Logf("load before: %s", strings.TrimSpace(loadOut.String()))
+	if !strings.Contains(loadOut.String(), "errors") || strings.Contains(loadOut.String(), "errors 0") {
+		t.Fatalf("load before the change: %q, want failures (502s)", loadOut.String())
+	}
+	if out, stderr, code := runExit(t, ns, advisorBin, "apply", "--yes", "--samples", "1", "--state-dir", t.TempDir()); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+	}
+	if got := ns.Sysctl(t, "net.ipv4.ip_local_port_range"); got != "40000 40999" {
+		t.Errorf("range %q: widened although reuse suffices", got)
+	}
+	after := ns.MustRun(t, loadBin, "http-load", "-addr", "127.0.0.1:8080", "-rate", "200", "-conns", "80", "-duration", "6s")
+	t.Logf("load after tcp_tw_reuse = 1: %s", strings.TrimSpace(after))
+	if !strings.Contains(after, "errors 0") {
+		t.Errorf("load after the change: %q, want no error", after)
+	}
 }
 
-// portExhaustionReason is the reason of the plan's port-exhaustion change.
-func portExhaustionReason(p planJSON) string {
-	for _, c := range p.Changes {
-		if c.Rule == "port-exhaustion" {
-			return c.Reason
+// wantReuseAlone fails t unless p's only change is tcp_tw_reuse = 1, the
+// smallest change that suffices.
+func wantReuseAlone(t *testing.T, p planJSON) {
+	t.Helper()
+	if len(p.Changes) != 1 || p.Changes[0].Key != "net.ipv4.tcp_tw_reuse" || p.Changes[0].To != "1" {
+		t.Fatalf("plan %+v: want tcp_tw_reuse = 1 alone", p.Changes)
+	}
+	if !strings.Contains(p.Changes[0].Reason, "smallest change that suffices") {
+		t.Errorf("the plan's reason lacks %q:\n%s", "smallest change that suffices", p.Changes[0].Reason)
+	}
+}
+
+// churnAdvice is the message of the plan's connection-churn advice.
+func churnAdvice(p planJSON) string {
+	for _, a := range p.Advice {
+		if a.Rule == "connection-churn" {
+			return a.Message
 		}
 	}
 	return ""

@@ -27,6 +27,9 @@ const sigkillTrials = 50
 func TestKernelSIGKILLDuringEnforce(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
 	ns := exhaustionNS(t)
+	// Timestamps on: each trial's agent has a change to make, tcp_tw_reuse
+	// = 1 first, whatever the cooldown an earlier trial's range left.
+	ns.SetSysctl(t, "net.ipv4.tcp_timestamps", "1")
 	originals := map[string]string{}
 	for _, k := range advisor.Registry() {
 		if _, _, code := runExit(t, ns, "sysctl", "-n", k.Name); k.Settable && code == 0 {

@@ -22,6 +22,12 @@ func quietSnapshot(inuse, tw int, listenOverflows float64) advisor.Snapshot {
 	}
 }
 
+// maxTwBuckets sets snap's tcp_max_tw_buckets.
+func maxTwBuckets(snap advisor.Snapshot, n string) advisor.Snapshot {
+	snap.Sysctls = snap.Sysctls.With(advisor.KeyMaxTwBuckets, n)
+	return snap
+}
+
 // initialNamespace makes snap the initial namespace's, whose sockstat
 // alloc counts every TCP socket of the host.
 func initialNamespace(snap advisor.Snapshot, alloc int) advisor.Snapshot {
@@ -48,7 +54,10 @@ func TestRulesAsk(t *testing.T) {
 		{"no socket", defaults, quietSnapshot(0, 0, 0), ""},
 		{"12 sockets", defaults, quietSnapshot(10, 2, 0), ""},
 		{"150 hashed sockets could be CLOSE_WAIT", defaults, quietSnapshot(150, 0, 0), "rule close-wait-leak asks"},
-		{"1000 timewait sockets could be orphaned FIN_WAIT2", defaults, quietSnapshot(5, 1000, 0), "rule fin-wait2-orphans asks"},
+		// Orphans count only where they could do harm: 1000 of 262144
+		// timewait buckets on a 28,232-port range cannot.
+		{"1000 harmless timewait sockets", defaults, quietSnapshot(5, 1000, 0), ""},
+		{"1000 timewait sockets near tcp_max_tw_buckets could be orphaned FIN_WAIT2", defaults, maxTwBuckets(quietSnapshot(5, 1000, 0), "1200"), "rule fin-wait2-orphans asks"},
 		{"a rule that fires on counters alone does not ask", withAlways, quietSnapshot(10, 2, 0), ""},
 		{"other namespaces' sockets in the initial namespace's alloc are no CLOSE_WAIT", defaults, initialNamespace(quietSnapshot(1, 0, 0), 235), ""},
 	} {

@@ -133,8 +133,10 @@ var sysTree = map[string]string{
 	"net/ipv4/tcp_max_tw_buckets":         "131072",
 	"net/ipv4/tcp_max_syn_backlog":        "4096",
 	"net/ipv4/tcp_syncookies":             "1",
-	"net/ipv4/tcp_timestamps":             "1",
-	"net/core/somaxconn":                  "4096",
+	// Timestamps off: tcp_tw_reuse cannot free the TIME_WAIT ports, so an
+	// exhausted destination gets its range widened at once.
+	"net/ipv4/tcp_timestamps": "0",
+	"net/core/somaxconn":      "4096",
 }
 
 func setup(t *testing.T, mode string, policyDir string) (*Agent, *fakeObserver, *recordingLog, *recordingNotifier, string) {

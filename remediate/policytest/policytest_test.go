@@ -37,24 +37,27 @@ func TestRun(t *testing.T) {
 		expect string
 		diff   string // "" when the test passes
 	}{
+		// The nginx incident needs tcp_tw_reuse = 1 alone, and the advice
+		// names the churn behind it.
 		{"exact", `level = "critical"
-    change "net.ipv4.ip_local_port_range" { to = "40000 57383" }
-    change "net.ipv4.tcp_tw_reuse" { rule = "time-wait-reuse" }`, ""},
-		{"a wrong value", `change "net.ipv4.ip_local_port_range" { to = "40000 41000" }
-    change "net.ipv4.tcp_tw_reuse" {}`, `- change "net.ipv4.ip_local_port_range" { to = "40000 41000" }
-+ change "net.ipv4.ip_local_port_range" { to = "40000 57383" }
+    change "net.ipv4.tcp_tw_reuse" { rule = "time-wait-reuse" }
+    advice "connection-churn" { severity = "critical" }`, ""},
+		{"a wrong value", `change "net.ipv4.tcp_tw_reuse" { to = "2" }
+    advice "connection-churn" { severity = "critical" }`, `- change "net.ipv4.tcp_tw_reuse" { to = "2" }
++ change "net.ipv4.tcp_tw_reuse" { to = "1" }
 `},
-		{"a change not expected", `change "net.ipv4.tcp_tw_reuse" {}`, `+ change "net.ipv4.ip_local_port_range" { rule = "port-exhaustion", to = "40000 57383" }
+		{"a change not expected", `level = "critical"
+    advice "connection-churn" { severity = "critical" }`, `+ change "net.ipv4.tcp_tw_reuse" { rule = "time-wait-reuse", to = "1" }
 `},
 		{"nothing expected", `level = "ok"`, `- level = "ok"
-+ change "net.ipv4.ip_local_port_range" { rule = "port-exhaustion", to = "40000 57383" }
++ advice "connection-churn" { severity = "critical" }
 + change "net.ipv4.tcp_tw_reuse" { rule = "time-wait-reuse", to = "1" }
 + level = "critical"
 `},
-		{"a text the reason holds", `change "net.ipv4.ip_local_port_range" { contains = "opened by nginx" }
-    change "net.ipv4.tcp_tw_reuse" {}`, ""},
-		{"advice that does not come", `change "net.ipv4.ip_local_port_range" {}
-    change "net.ipv4.tcp_tw_reuse" {}
+		{"a text the advice holds", `change "net.ipv4.tcp_tw_reuse" {}
+    advice "connection-churn" { contains = ["opened by nginx", "keepalive 32;"] }`, ""},
+		{"advice that does not come", `change "net.ipv4.tcp_tw_reuse" {}
+    advice "connection-churn" { severity = "critical" }
     advice "close-wait-leak" { severity = "critical" }`, `- advice "close-wait-leak" { severity = "critical" }
 `},
 	}
@@ -108,7 +111,8 @@ func TestRefusal(t *testing.T) {
 		t.Fatal(diags)
 	}
 	test := loadTest(t, `change "net.ipv4.ip_local_port_range" {}
-    change "net.ipv4.tcp_tw_reuse" { to = "1" }`)
+    change "net.ipv4.tcp_tw_reuse" { to = "1" }
+    advice "connection-churn" { severity = "critical" }`)
 	r := Run(test, set, map[string]*record.Recording{})
 	if r.Err != nil {
 		t.Fatal(r.Err)

@@ -43,20 +43,21 @@ rule "site-advice" {
 const policyTests = "/root/policy-tests"
 
 // sitePolicyTest expects, on the recording of the nginx load balancer
-// without upstream keepalive, the default rules' changes and the site's
+// without upstream keepalive, the default rules' change, their churn advice
+// naming nginx, and the site's
 // advice.
-const sitePolicyTest = `test "the nginx incident still widens the range" {
+const sitePolicyTest = `test "the nginx incident needs tcp_tw_reuse alone" {
   recording = "nginx-lb.json.gz"
 
   expect {
     level = "critical"
-    change "net.ipv4.ip_local_port_range" {
-      rule = "port-exhaustion"
-    }
     change "net.ipv4.tcp_tw_reuse" {
       rule = "time-wait-reuse"
     }
     advice "site-advice" {}
+    advice "connection-churn" {
+      contains = "opened by nginx"
+    }
   }
 }
 `
@@ -293,7 +294,7 @@ func TestAnsibleRoleInContainer(t *testing.T) {
 		for k, v := range vars {
 			failing[k] = v
 		}
-		failing["tcp_advisor_policies"] = map[string]string{"10-site.hcl": sitePolicyText(3) + "rule \"port-exhaustion\" {\n  enabled = false\n}\n"}
+		failing["tcp_advisor_policies"] = map[string]string{"10-site.hcl": sitePolicyText(3) + "rule \"time-wait-reuse\" {\n  enabled = false\n}\n"}
 		r := runPlaybook(t, c, failing)
 		if r.err == nil || r.failed == 0 {
 			t.Fatalf("a policy set whose tests fail went through:\n%s", r.out)

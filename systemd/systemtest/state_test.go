@@ -172,7 +172,9 @@ func testRollbackBesideAgent(t *testing.T, c *Container) {
 func applyUnderPressure(t *testing.T, c *Container) string {
 	t.Helper()
 	c.Sh(t, "rm -f "+stateFile)
-	c.Run(t, "sysctl", "-q", "-w", rangeKey+"="+rangeStart, "net.ipv4.tcp_tw_reuse=0")
+	// Timestamps off: tcp_tw_reuse = 1, the smaller change, cannot free
+	// the TIME_WAIT ports, so the range is what apply changes.
+	c.Run(t, "sysctl", "-q", "-w", rangeKey+"="+rangeStart, "net.ipv4.tcp_tw_reuse=0", "net.ipv4.tcp_timestamps=0")
 	c.Run(t, "/usr/local/bin/tcpload", "timewait", "-addr", "127.0.0.1:9300", "-n", "190")
 	out := c.Run(t, "tcp-advisor", "apply", "--yes", "--samples", "1")
 	r := liveRange(t, c)

@@ -212,7 +212,7 @@ func testPackage(t *testing.T, c *Container) {
 	}
 	c.Run(t, "test", "-f", "/etc/tcp-advisor/policies.d/README")
 	// The default policies ship as files to copy from, and validate.
-	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 14 file(s), 6 rule(s)") || !strings.Contains(out, "(replaces default/10-port-exhaustion.hcl") {
+	if out := c.Run(t, "tcp-advisor", "validate", "/usr/share/tcp-advisor/policies"); !strings.HasPrefix(out, "ok: 16 file(s), 8 rule(s)") || !strings.Contains(out, "(replaces default/10-port-exhaustion.hcl") {
 		t.Errorf("validate of the shipped defaults: %q", out)
 	}
 }
@@ -665,8 +665,9 @@ func testEnvFileEnforce(t *testing.T, c *Container) {
 // testEnforce: under per-destination port exhaustion in enforce mode the
 // agent widens the container's ip_local_port_range (its own network
 // namespace: the host's is never touched) and says so in the journal.
-// Leaves the agent running in enforce mode, and the CLOSE_WAIT leaker of
-// testCloseWaitLeak running.
+// Leaves the agent running in enforce mode, tcp_timestamps off (the
+// exhaustion tests after it want the range too), and the CLOSE_WAIT leaker
+// of testCloseWaitLeak running.
 func testEnforce(t *testing.T, c *Container) {
 	const key = "net.ipv4.ip_local_port_range"
 	c.Run(t, "sysctl", "-q", "-w", key+"=40000 40199") // 200 ports, different parity
@@ -681,8 +682,11 @@ func testEnforce(t *testing.T, c *Container) {
 	// so the destination levels off at 600 ports, three times the 200 of
 	// the range. Once the host-wide pre-check (sockets holding ports at
 	// half the usable ports) lets the agent dump the table, it measures the
-	// close rate from the TIME_WAIT ages and widens the range.
+	// close rate from the TIME_WAIT ages and widens the range. Timestamps
+	// are off, so tcp_tw_reuse = 1, the smaller change, cannot free the
+	// ports and the range is what helps.
 	c.Run(t, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0")
+	c.Run(t, "sysctl", "-q", "-w", "net.ipv4.tcp_timestamps=0")
 	c.Run(t, "systemd-run", "--unit=tcpadv-dial", "/usr/local/bin/tcpload", "dial", "-addr", "127.0.0.1:9000", "-rate", "10", "-duration", "60s", "-serve")
 	defer c.Try("systemctl", "stop", "tcpadv-dial")
 	e := waitEvent(t, c, systemd.EventChangeApplied, applied, 55*time.Second, func(e journalEntry) bool {

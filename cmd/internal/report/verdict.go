@@ -139,10 +139,13 @@ func destinationMath(w advisor.DestinationUse, count int) []string {
 		reuse = fmt.Sprintf("tcp_tw_reuse in effect towards it: %d TIME_WAIT sockets older than the reuse delay can be reused", w.TimeWaitReusable)
 	}
 	out := []string{
-		fmt.Sprintf("%s → %s: %d sockets hold ports (%d in TIME_WAIT); %s → %d unavailable of %d usable = %s, %d left (%d destination(s) in all)",
-			w.Local, w.Remote, w.PortsInUse, w.TimeWait, reuse, w.PortsUnavailable, w.PortsUsable, pct(w.Utilization), w.Headroom, count),
-		fmt.Sprintf("close rate from TIME_WAIT ages %.1f/s × %.0f s held + %d not in TIME_WAIT = plateau %d = %s of usable",
-			w.CloseRate, w.HoldSeconds, w.PortsInUse-w.TimeWait, w.Plateau, pct(w.PlateauUtilization)),
+		fmt.Sprintf("%s → %s: %d sockets hold ports (%d in TIME_WAIT, %d orphaned in FIN_WAIT2, %d open); %s → %d unavailable of %d usable = %s, %d left (%d destination(s) in all)",
+			w.Local, w.Remote, w.PortsInUse, w.TimeWait, w.FinWait2Orphaned, w.Open, reuse, w.PortsUnavailable, w.PortsUsable, pct(w.Utilization), w.Headroom, count),
+		fmt.Sprintf("close rate from TIME_WAIT ages %.1f/s × %.0f s held + orphans from their ages %.1f/s × %.0f s waiting for the peer's FIN + %d open = plateau %d = %s of usable",
+			w.CloseRate, w.HoldSeconds, w.OrphanCloseRate, w.OrphanHoldSeconds, w.Open, w.Plateau, pct(w.PlateauUtilization)),
+	}
+	if w.FinWait2Orphaned > 0 {
+		out = append(out, fmt.Sprintf("%s does not close its end: tcp_tw_reuse never frees an orphan's port; a lower tcp_fin_timeout does", w.Remote))
 	}
 	switch {
 	case w.Full && w.Demand != nil:
@@ -210,8 +213,8 @@ func finWait2Facts(f advisor.Findings) facts {
 	if f.Orphans.Max > 0 {
 		limit = fmt.Sprintf(" of tcp_max_orphans %d", f.Orphans.Max)
 	}
-	t.math = append(t.math, fmt.Sprintf("%d FIN_WAIT2, %d of them orphaned (they wait tcp_fin_timeout %d s and share tcp_max_tw_buckets %d with TIME_WAIT); %d orphaned sockets host-wide in all states%s",
-		w.Count, w.Orphaned, w.FinTimeout, f.TimeWait.MaxBuckets, f.Orphans.Count, limit))
+	t.math = append(t.math, fmt.Sprintf("%d FIN_WAIT2, %d of them orphaned (each waits %.0f s from tcp_fin_timeout %d s; %d as timewait sockets sharing tcp_max_tw_buckets %d with TIME_WAIT: %d in use); %d orphaned sockets host-wide in all states%s",
+		w.Count, w.Orphaned, w.OrphanHoldSeconds, w.FinTimeout, w.OrphanedTimeWait, f.TimeWait.MaxBuckets, f.TimeWait.BucketsInUse, f.Orphans.Count, limit))
 	t.summary = fmt.Sprintf("%d sockets wait in FIN_WAIT2 for the peer to close, %d of them orphaned.", w.Count, w.Orphaned)
 	return t
 }
@@ -258,6 +261,10 @@ func queueFacts(f advisor.Findings) facts {
 		fmt.Sprintf("ListenOverflows %.0f total, +%.0f in window; ListenDrops +%.0f", q.ListenOverflowsTotal, q.ListenOverflowsDelta, q.ListenDropsDelta))
 	for _, l := range q.Listeners {
 		t.math = append(t.math, fmt.Sprintf("listener %s: %d connections wait for accept(), backlog %d (full above %d)", l.Address, l.Queued, l.Backlog, l.Backlog))
+	}
+	t.math = append(t.math, fmt.Sprintf("SYN queues: TCPReqQFullDrop +%.0f, TCPReqQFullDoCookies +%.0f in window", q.ReqQFullDropDelta, q.ReqQFullDoCookiesDelta))
+	for _, s := range q.SynQueues {
+		t.math = append(t.math, fmt.Sprintf("listener %s: %d requests in SYN_RECV, backlog %d (full above %d)", s.Address, s.SynRecv, s.Backlog, s.Backlog))
 	}
 	t.summary = fmt.Sprintf("%d listener(s) with connections waiting for accept(); %.0f listen overflows in the window.", len(q.Listeners), q.ListenOverflowsDelta)
 	return t
