@@ -111,7 +111,7 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 	// What the session does on the agent's behalf (moving a state aside)
 	// goes to the agent's log.
 	session.log = log
-	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
+	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log, cfg.Metrics)}
 	a.host, _ = os.Hostname()
 	a.fly(a.own)
 	if err := session.CheckNamespace(); err != nil {
@@ -347,7 +347,7 @@ func (a *Agent) tickIn(w *watch) {
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
 	recording := a.criticalStarted(w, plan, now)
 	a.report(w, plan, findings, diags, enforce, recording)
-	a.metricsPlan(w, recs, plan)
+	ruleFired(w.sink, recs)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
 		a.apply(w, a.withoutBackedOff(w, plan), findings, recording)
 	}

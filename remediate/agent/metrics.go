@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"errors"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -19,16 +19,13 @@ type Metrics interface {
 	// the one the agent runs in when it watches no other); err is set
 	// when the tick could not observe.
 	ObserveTick(netns, container string, snap advisor.Snapshot, f advisor.Findings, took time.Duration, err error)
-	// Recommendation counts a rule's recommendation at this tick.
-	Recommendation(netns, rule, severity string)
-	// Change counts a change tried in enforce mode: "applied" or "failed".
-	Change(netns, rule, key, outcome string)
+	// Sink counts, in one namespace, the events the agent emits: the
+	// rules that fired, the changes applied and failed, the refusals.
+	Sink(netns string) event.Sink
 	// Health records the agent's health in one namespace after its tick:
 	// whether the state store works, the keys whose writes back off and
 	// the observation fallbacks in use.
 	Health(netns, container string, stateStoreOK bool, backingOff, degraded []string)
-	// Refusal counts a planned change a guardrail refused at this tick.
-	Refusal(netns, rule, key, guardrail string)
 	// Known creates at zero, in one namespace, the counters the rules
 	// of the set in force may increase.
 	Known(netns string, rules []metrics.RuleSeries)
@@ -38,12 +35,6 @@ type Metrics interface {
 	// Flush publishes the figures (writes the textfile, if any).
 	Flush() error
 }
-
-// Change outcomes passed to Metrics.Change.
-const (
-	outcomeApplied = "applied"
-	outcomeFailed  = "failed"
-)
 
 // metricsPolicy tells the metrics which policy set is in force.
 func (a *Agent) metricsPolicy(ok bool) {
@@ -65,38 +56,10 @@ func (w *watch) labels() (netns, container string) {
 	return w.ns.String(), container
 }
 
-// metricsPlan counts the tick's recommendations and refusals.
-func (a *Agent) metricsPlan(w *watch, recs []policies.Recommendation, plan remediate.Plan) {
-	if a.cfg.Metrics == nil {
-		return
-	}
-	ns, _ := w.labels()
+// ruleFired tells the sink which rules fired at this tick.
+func ruleFired(sink event.Sink, recs []policies.Recommendation) {
 	for _, r := range recs {
-		a.cfg.Metrics.Recommendation(ns, r.Rule, string(r.Severity))
-	}
-	for _, r := range plan.Refused {
-		a.cfg.Metrics.Refusal(ns, r.Rule, r.Key, r.Guardrail)
-	}
-}
-
-// metricsApplied counts the changes applied and failed. A group that
-// failed after the kernel took it (an AppliedError) is already in applied.
-func (a *Agent) metricsApplied(w *watch, applied []remediate.Applied, failed []remediate.Failure) {
-	if a.cfg.Metrics == nil {
-		return
-	}
-	ns, _ := w.labels()
-	for _, c := range applied {
-		a.cfg.Metrics.Change(ns, c.Rule, c.Key, outcomeApplied)
-	}
-	for _, fl := range failed {
-		var ae *remediate.AppliedError
-		if errors.As(fl.Err, &ae) {
-			continue
-		}
-		for _, c := range fl.Changes {
-			a.cfg.Metrics.Change(ns, c.Rule, c.Key, outcomeFailed)
-		}
+		sink.Emit(event.RuleFired{Rule: r.Rule, Severity: r.Severity})
 	}
 }
 

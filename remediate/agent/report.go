@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -37,7 +38,7 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 			log()
 		}
 	}
-	event := func(kind systemd.EventKind, msg string, fields map[string]string) {
+	announce := func(kind systemd.EventKind, msg string, fields map[string]string) {
 		if recording != "" {
 			fields[systemd.FieldRecording] = recording
 		}
@@ -49,7 +50,7 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		}
 		where, fields := diagFields(d)
 		once("evaluation:"+where+d.Summary, func() {
-			event(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
+			announce(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
 		})
 	}
 	mode := a.Mode()
@@ -65,31 +66,30 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		// when its severity changes: a warning turned critical (whose
 		// entry names the flight recording) is news.
 		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+string(c.Severity), func() {
-			event(systemd.EventRecommendation,
+			announce(systemd.EventRecommendation,
 				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
 				changeFields(c, mode, &f))
 		})
 	}
 	for _, adv := range plan.Advice {
 		once("advice:"+adv.Rule+"\x00"+string(adv.Severity), func() {
-			event(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
+			announce(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
 				map[string]string{systemd.FieldRule: adv.Rule, systemd.FieldReason: adv.Message})
 		})
 	}
 	for _, r := range plan.Refused {
-		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail+"\x00"+string(r.Severity), func() {
-			event(systemd.EventChangeRefused,
-				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Bound, r.Source, r.Reason),
-				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,
-					systemd.FieldNewValue: r.To, systemd.FieldGuardrail: r.Guardrail, systemd.FieldReason: r.Reason})
-		})
+		// Every refusal counts; one the previous tick made is no news.
+		id := "refused:" + r.Rule + "\x00" + r.Key + "\x00" + r.Guardrail + "\x00" + string(r.Severity)
+		current[id] = true
+		w.sink.Emit(event.ChangeRefused{Change: eventChange(r.Change), Guardrail: r.Guardrail, Bound: r.Bound,
+			Source: r.Source, Reason: r.Reason, Severity: r.Severity, Recording: recording, Repeated: w.announced[id]})
 	}
 	// A leak is sockets that stay: CLOSE_WAIT seen once may be a server
 	// between the peer's FIN and its own close().
 	if cw := f.CloseWait; len(cw.ByOwner) > 0 && cw.Stuck != nil && *cw.Stuck > 0 {
 		top := cw.ByOwner[0]
 		once(fmt.Sprintf("leak:%d", top.PID), func() {
-			event(systemd.EventCloseWaitLeak,
+			announce(systemd.EventCloseWaitLeak,
 				fmt.Sprintf("CLOSE_WAIT leak: %s (pid %d, unit %s) holds %d of %d CLOSE_WAIT sockets, %+d over the window, %d stuck, remote pattern %s; an application bug no sysctl fixes",
 					top.Command, top.PID, top.Unit, top.Count, cw.Count, cw.Growth, *cw.Stuck, cw.Pattern),
 				map[string]string{systemd.FieldPID: fmt.Sprint(top.PID), systemd.FieldUnit: top.Unit, systemd.FieldCommand: top.Command,
@@ -120,7 +120,6 @@ func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recordi
 	}
 	applied, failed := w.session.Applier.Apply(w.session.State, plan)
 	a.applied += len(applied)
-	a.metricsApplied(w, applied, failed)
 	if len(applied) > 0 && recording == "" {
 		keys := make([]string, len(applied))
 		for i, c := range applied {
@@ -128,46 +127,43 @@ func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recordi
 		}
 		recording = a.dumpFlight(w, "change applied: "+strings.Join(keys, ", "), a.now())
 	}
-	logApplied(w.log, a.Mode(), applied, a.sortFailures(w, applied, failed), &f, recording)
+	emitApplied(w.sink, a.Mode(), applied, a.sortFailures(w, applied, failed), &f, recording)
 }
 
-// logApplied logs each change applied, and each change of a group that
+// emitApplied emits each change applied, and each change of a group that
 // failed; findings (may be nil) add the worst destination, and recording
 // (may be empty) the flight recording the changes applied made.
-func logApplied(log Logger, mode advisor.Mode, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings, recording string) {
-	for _, c := range applied {
-		fields := changeFields(c.Change, mode, f)
-		if recording != "" {
-			fields[systemd.FieldRecording] = recording
-		}
-		_ = log.Log(systemd.Event{Kind: systemd.EventChangeApplied,
-			Message: fmt.Sprintf("set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-			Fields:  fields})
+func emitApplied(sink event.Sink, mode advisor.Mode, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings, recording string) {
+	ctx := event.Context{Mode: mode, Recording: recording}
+	if f != nil {
+		ctx.Worst = f.Connections.Worst
 	}
+	for _, c := range applied {
+		sink.Emit(event.ChangeApplied{Change: eventChange(c.Change), Context: ctx})
+	}
+	ctx.Recording = ""
 	for _, fl := range failed {
 		var ae *remediate.AppliedError
 		if errors.As(fl.Err, &ae) {
 			for _, c := range fl.Changes {
-				fields := changeFields(c, mode, f)
-				fields[systemd.FieldReason] = ae.Err.Error()
-				_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
-					Message: fmt.Sprintf("%s is %q as planned, but %v", c.Key, c.To, ae.Err), Fields: fields})
+				sink.Emit(event.ChangeFailed{Change: eventChange(c), Context: ctx, Err: ae.Err, AfterWrite: true})
 			}
 			continue
 		}
 		var we *sysctl.WriteError
-		errors.As(fl.Err, &we)
+		errno := ""
+		if errors.As(fl.Err, &we) {
+			errno = we.Errno()
+		}
 		for _, c := range fl.Changes {
-			fields := changeFields(c, mode, f)
-			fields[systemd.FieldReason] = fl.Err.Error()
-			if we != nil && we.Errno() != "" {
-				fields[systemd.FieldErrno] = we.Errno()
-			}
-			_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
-				Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", c.Key, c.To, c.Rule, fl.Err),
-				Fields:  fields})
+			sink.Emit(event.ChangeFailed{Change: eventChange(c), Context: ctx, Err: fl.Err, Errno: errno})
 		}
 	}
+}
+
+// eventChange is how events tell a planned change.
+func eventChange(c remediate.Change) event.Change {
+	return event.Change{Rule: c.Rule, Key: c.Key, From: c.From, To: c.To, Reason: c.Reason}
 }
 
 // changeFields are the journal fields of a change; findings (may be nil)

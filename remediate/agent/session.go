@@ -232,7 +232,7 @@ func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.F
 		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
 	}
 	applied, failed := s.Applier.Apply(s.State, plan)
-	logApplied(s.log, advisor.ModeEnforce, applied, failed, nil, "")
+	emitApplied(systemd.JournalSink{Log: s.log}, advisor.ModeEnforce, applied, failed, nil, "")
 	return applied, failed
 }
 

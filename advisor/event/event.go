@@ -1,0 +1,100 @@
+// Package event declares what the remediation agent reports as typed
+// events, and the Sink they go to. The journal (systemd.JournalSink) and
+// the metrics (metrics.Metrics.Sink) are sinks; the agent emits each
+// event once, to a Fanout of them, instead of logging and counting in
+// pairs. A sink is bound to one network namespace: events carry no
+// namespace of their own.
+package event
+
+import "github.com/tcp-advisor/tcp-advisor/advisor"
+
+// Event is one thing the agent did or saw. Each sink acts on the kinds it
+// knows and ignores the others.
+type Event interface {
+	// event keeps the set of events to this package's types.
+	event()
+}
+
+// Sink receives the agent's events.
+type Sink interface {
+	Emit(Event)
+}
+
+// SinkFunc lets a function be a Sink.
+type SinkFunc func(Event)
+
+// Emit calls f(e).
+func (f SinkFunc) Emit(e Event) { f(e) }
+
+// Fanout is a Sink that passes each event to every one of its sinks, in
+// order; nil sinks are skipped.
+type Fanout []Sink
+
+// Emit passes e to each sink.
+func (s Fanout) Emit(e Event) {
+	for _, sink := range s {
+		if sink != nil {
+			sink.Emit(e)
+		}
+	}
+}
+
+// Change is a sysctl change a rule asked for, as events tell it.
+type Change struct {
+	Rule, Key, From, To string
+	// Reason is why the rule asked for it.
+	Reason string
+}
+
+// Context is what the journal says about the circumstances of a change.
+type Context struct {
+	// Mode is the mode the agent acts in.
+	Mode advisor.Mode
+	// Worst is the destination nearest its port limit; nil when unknown.
+	Worst *advisor.DestinationUse
+	// Recording is the flight recording this tick wrote, if any.
+	Recording string
+}
+
+// ChangeApplied: a change was written and read back.
+type ChangeApplied struct {
+	Change
+	Context
+}
+
+// ChangeFailed: a change was not made. When AfterWrite is set the kernel
+// took it but it was not fully recorded: it counts as applied, not
+// failed.
+type ChangeFailed struct {
+	Change
+	Context
+	// Err is why; Errno names the errno of a failed write, if known.
+	Err        error
+	Errno      string
+	AfterWrite bool
+}
+
+// ChangeRefused: a guardrail refused a planned change at this tick.
+// Repeated is set when the same refusal was emitted at the previous tick:
+// it still counts, but is no news.
+type ChangeRefused struct {
+	Change
+	// Guardrail names the guardrail; Bound is what it enforces and Source
+	// where it is declared; Reason (which hides Change.Reason) is why it
+	// refused.
+	Guardrail, Bound, Source, Reason string
+	Severity                         advisor.Severity
+	Recording                        string
+	Repeated                         bool
+}
+
+// RuleFired: a rule recommended something at this tick, with a severity.
+type RuleFired struct {
+	Rule     string
+	Severity advisor.Severity
+}
+
+func (ChangeApplied) event() {}
+func (ChangeFailed) event()  {}
+func (ChangeRefused) event() {}
+func (RuleFired) event()     {}

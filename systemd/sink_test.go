@@ -1,0 +1,71 @@
+package systemd
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
+)
+
+// eventLog keeps the events logged.
+type eventLog struct{ got []Event }
+
+func (l *eventLog) Log(e Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	l.got = append(l.got, e)
+	return nil
+}
+
+// TestJournalSink: each event becomes the journal entry of its kind with
+// its fields; what is no news to the journal is not logged.
+func TestJournalSink(t *testing.T) {
+	change := event.Change{Rule: "reuse", Key: "net.ipv4.tcp_tw_reuse", From: "2", To: "1", Reason: "ports short"}
+	worst := &advisor.DestinationUse{Remote: "10.0.0.7:443", Utilization: 0.91234}
+	changeFields := map[string]string{FieldRule: "reuse", FieldKey: "net.ipv4.tcp_tw_reuse", FieldOldValue: "2",
+		FieldNewValue: "1", FieldReason: "ports short", FieldMode: "enforce"}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range changeFields {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	enforce := event.Context{Mode: advisor.ModeEnforce}
+	tests := []struct {
+		name string
+		e    event.Event
+		want []Event
+	}{
+		{name: "applied", e: event.ChangeApplied{Change: change, Context: event.Context{Mode: advisor.ModeEnforce, Worst: worst, Recording: "/var/lib/r.json"}},
+			want: []Event{{Kind: EventChangeApplied, Message: `set net.ipv4.tcp_tw_reuse from "2" to "1" (rule reuse): ports short`,
+				Fields: with(map[string]string{FieldDestination: "10.0.0.7:443", FieldUtilization: "0.9123", FieldRecording: "/var/lib/r.json"})}}},
+		{name: "failed write names its errno", e: event.ChangeFailed{Change: change, Context: enforce, Err: errors.New("permission denied"), Errno: "EPERM"},
+			want: []Event{{Kind: EventChangeFailed, Message: `did not set net.ipv4.tcp_tw_reuse to "1" (rule reuse): permission denied; the group was left as it was`,
+				Fields: with(map[string]string{FieldReason: "permission denied", FieldErrno: "EPERM"})}}},
+		{name: "failed after the write", e: event.ChangeFailed{Change: change, Context: enforce, Err: errors.New("state not saved"), Errno: "EIO", AfterWrite: true},
+			want: []Event{{Kind: EventChangeFailed, Message: `net.ipv4.tcp_tw_reuse is "1" as planned, but state not saved`,
+				Fields: with(map[string]string{FieldReason: "state not saved"})}}},
+		{name: "refused", e: event.ChangeRefused{Change: change, Guardrail: "max", Bound: "max 1", Source: "p.hcl:3:5", Reason: "over the bound", Recording: "/r"},
+			want: []Event{{Kind: EventChangeRefused, Message: `refused net.ipv4.tcp_tw_reuse "2" -> "1" (rule reuse) by guardrail max (max 1, p.hcl:3:5): over the bound`,
+				Fields: map[string]string{FieldRule: "reuse", FieldKey: "net.ipv4.tcp_tw_reuse", FieldOldValue: "2", FieldNewValue: "1",
+					FieldGuardrail: "max", FieldReason: "over the bound", FieldRecording: "/r"}}}},
+		{name: "refused again is no news", e: event.ChangeRefused{Change: change, Guardrail: "max", Repeated: true}},
+		{name: "a rule firing is only counted", e: event.RuleFired{Rule: "reuse", Severity: advisor.SeverityWarning}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log eventLog
+			JournalSink{Log: &log}.Emit(tt.e)
+			if !reflect.DeepEqual(log.got, tt.want) {
+				t.Errorf("logged\n%+v\nwant\n%+v", log.got, tt.want)
+			}
+		})
+	}
+}
