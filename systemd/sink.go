@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 )
@@ -13,17 +14,36 @@ type EventLogger interface {
 
 // JournalSink is the journal's event.Sink: it logs each event it knows
 // through Log, with its kind's MESSAGE_ID and fields. Events that are no
-// news (a refusal repeated) and events only the metrics count are not
-// logged.
+// news (a refusal repeated, a tick that went well) and events only the
+// metrics count are not logged.
 type JournalSink struct {
 	Log EventLogger
 }
 
 // Emit logs e; a logging failure has nowhere better to go.
 func (s JournalSink) Emit(e event.Event) {
+	if r, ok := e.(event.PolicyRejected); ok {
+		for _, p := range r.Problems {
+			_ = s.Log.Log(policyRejected(p))
+		}
+		return
+	}
 	if je, ok := journalEvent(e); ok {
 		_ = s.Log.Log(je)
 	}
+}
+
+// policyRejected is the journal entry of one error of a rejected policy.
+func policyRejected(p event.PolicyProblem) Event {
+	where := ""
+	fields := map[string]string{FieldReason: p.Summary + ": " + p.Detail}
+	if p.File != "" {
+		where = fmt.Sprintf("%s:%d:%d: ", p.File, p.Line, p.Column)
+		fields[FieldPolicyFile] = p.File
+		fields[FieldPolicyLine] = fmt.Sprint(p.Line)
+	}
+	return Event{Kind: EventPolicyRejected, Fields: fields,
+		Message: where + "policy rejected, previous policy stays in force: " + p.Summary + ": " + p.Detail}
 }
 
 // journalEvent is the journal entry of e, if it has one.
@@ -46,6 +66,16 @@ func journalEvent(e event.Event) (Event, bool) {
 		return Event{Kind: EventChangeFailed,
 			Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", e.Key, e.To, e.Rule, e.Err),
 			Fields:  fields}, true
+	case event.TickDone:
+		if e.Err == nil {
+			return Event{}, false
+		}
+		return Event{Kind: EventObservationFailed, Message: "observation failed: " + e.Err.Error()}, true
+	case event.PolicyLoaded:
+		return Event{Kind: EventPolicyLoaded,
+			Message: fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", e.Description, e.Checksum, e.Mode),
+			Fields: map[string]string{FieldMode: string(e.Mode), FieldPolicyFile: strings.Join(e.Files, ","),
+				FieldPolicyChecksum: e.Checksum}}, true
 	case event.ChangeRefused:
 		if e.Repeated {
 			return Event{}, false

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
@@ -57,6 +58,20 @@ func TestJournalSink(t *testing.T) {
 				Fields: map[string]string{FieldRule: "reuse", FieldKey: "net.ipv4.tcp_tw_reuse", FieldOldValue: "2", FieldNewValue: "1",
 					FieldGuardrail: "max", FieldReason: "over the bound", FieldRecording: "/r"}}}},
 		{name: "refused again is no news", e: event.ChangeRefused{Change: change, Guardrail: "max", Repeated: true}},
+		{name: "a tick that observed is no news", e: event.TickDone{Took: time.Second}},
+		{name: "a tick that could not observe", e: event.TickDone{Err: errors.New("netlink: EPERM")},
+			want: []Event{{Kind: EventObservationFailed, Message: "observation failed: netlink: EPERM"}}},
+		{name: "policy loaded", e: event.PolicyLoaded{Description: "2 rules", Files: []string{"/a.hcl", "/b.hcl"}, Checksum: "abc", Mode: advisor.ModeDryRun},
+			want: []Event{{Kind: EventPolicyLoaded, Message: "policy loaded: 2 rules, checksum abc; the agent runs in dry-run mode",
+				Fields: map[string]string{FieldMode: "dry-run", FieldPolicyFile: "/a.hcl,/b.hcl", FieldPolicyChecksum: "abc"}}}},
+		{name: "policy rejected: one entry per problem", e: event.PolicyRejected{Problems: []event.PolicyProblem{
+			{Summary: "Unsupported argument", Detail: "no foo here", File: "/a.hcl", Line: 3, Column: 5},
+			{Summary: "No policy", Detail: "no file"}}},
+			want: []Event{
+				{Kind: EventPolicyRejected, Message: "/a.hcl:3:5: policy rejected, previous policy stays in force: Unsupported argument: no foo here",
+					Fields: map[string]string{FieldReason: "Unsupported argument: no foo here", FieldPolicyFile: "/a.hcl", FieldPolicyLine: "3"}},
+				{Kind: EventPolicyRejected, Message: "policy rejected, previous policy stays in force: No policy: no file",
+					Fields: map[string]string{FieldReason: "No policy: no file"}}}},
 		{name: "a rule firing is only counted", e: event.RuleFired{Rule: "reuse", Severity: advisor.SeverityWarning}},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,11 @@
 // namespace of their own.
 package event
 
-import "github.com/tcp-advisor/tcp-advisor/advisor"
+import (
+	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+)
 
 // Event is one thing the agent did or saw. Each sink acts on the kinds it
 // knows and ignores the others.
@@ -98,3 +102,61 @@ func (ChangeApplied) event() {}
 func (ChangeFailed) event()  {}
 func (ChangeRefused) event() {}
 func (RuleFired) event()     {}
+
+// PolicyLoaded: a policy set was compiled and is now in force.
+type PolicyLoaded struct {
+	// Description sums the set up; Files are its files, Checksum
+	// identifies it.
+	Description string
+	Files       []string
+	Checksum    string
+	// Mode and Interval are how the agent runs under it.
+	Mode     advisor.Mode
+	Interval time.Duration
+}
+
+// PolicyRejected: a policy set did not compile; the previous set stays in
+// force.
+type PolicyRejected struct {
+	Problems []PolicyProblem
+}
+
+// PolicyProblem is one error in a policy file.
+type PolicyProblem struct {
+	Summary, Detail string
+	// File, Line and Column are where it is; File is "" when it has no
+	// position.
+	File         string
+	Line, Column int
+}
+
+// TickDone: a tick in one namespace ended, having observed Snapshot and
+// judged Findings in Took; Err is set when it could not observe (Snapshot
+// and Findings are then empty).
+type TickDone struct {
+	Snapshot advisor.Snapshot
+	Findings advisor.Findings
+	Took     time.Duration
+	Err      error
+	// NewRules, when set, are what the rules of a set newly in force here
+	// may count.
+	NewRules []RuleSeries
+	// StateStoreOK, BackingOff (keys whose writes back off) and Degraded
+	// (observation fallbacks in use) are the agent's health after it.
+	StateStoreOK         bool
+	BackingOff, Degraded []string
+}
+
+// RuleSeries is what one rule of the policy set in force may count: its
+// name, the severities it may give, the sysctls it may change and, per
+// key, the guardrails the set declares for it.
+type RuleSeries struct {
+	Rule       string
+	Severities []string
+	Keys       []string
+	Guardrails map[string][]string
+}
+
+func (PolicyLoaded) event()   {}
+func (PolicyRejected) event() {}
+func (TickDone) event()       {}

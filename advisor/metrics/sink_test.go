@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -30,7 +31,7 @@ func TestSink(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New(Options{})
-			m.Sink("lb-blue").Emit(tt.e)
+			m.Sink("lb-blue", "").Emit(tt.e)
 			for _, c := range []struct {
 				what      string
 				got, want float64
@@ -56,4 +57,40 @@ func count(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestSinkTicksAndPolicies: tick and policy events set the gauges the
+// direct calls set.
+func TestSinkTicksAndPolicies(t *testing.T) {
+	gauge := func(g prometheus.Gauge) float64 {
+		var m dto.Metric
+		if err := g.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+	m := New(Options{})
+	sink := m.Sink("lb-blue", "docker:web")
+	sink.Emit(event.PolicyLoaded{Checksum: "abc", Mode: "enforce", Interval: 5 * time.Second})
+	if got := gauge(m.policyLoad); got != 1 {
+		t.Errorf("policy load after PolicyLoaded = %v, want 1", got)
+	}
+	if got := gauge(m.interval); got != 5 {
+		t.Errorf("interval = %v, want 5", got)
+	}
+	sink.Emit(event.PolicyRejected{})
+	if got := gauge(m.policyLoad); got != 0 {
+		t.Errorf("policy load after PolicyRejected = %v, want 0", got)
+	}
+	sink.Emit(event.TickDone{StateStoreOK: true, NewRules: []event.RuleSeries{{Rule: "widen", Severities: []string{"critical"}}}})
+	if got := gauge(m.tickSuccess.WithLabelValues("lb-blue", "docker:web")); got != 1 {
+		t.Errorf("tick success = %v, want 1", got)
+	}
+	if _, ok := gather(t, m)[famRecommendations.fqName()]; !ok {
+		t.Errorf("NewRules did not create %s", famRecommendations.fqName())
+	}
+	sink.Emit(event.TickDone{Err: errors.New("netlink: EPERM")})
+	if got := gauge(m.tickSuccess.WithLabelValues("lb-blue", "docker:web")); got != 0 {
+		t.Errorf("tick success after a failed tick = %v, want 0", got)
+	}
 }

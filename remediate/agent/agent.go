@@ -14,12 +14,12 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -81,8 +81,11 @@ type Config struct {
 
 // Agent runs the loop. Create it with New.
 type Agent struct {
-	cfg    Config
-	log    Logger
+	cfg Config
+	log Logger
+	// sink receives the events that belong to no namespace: journal and
+	// metrics.
+	sink   event.Fanout
 	notify Notifier
 	now    func() time.Time
 	set    *policies.Set
@@ -112,6 +115,10 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 	// goes to the agent's log.
 	session.log = log
 	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log, cfg.Metrics)}
+	a.sink = event.Fanout{systemd.JournalSink{Log: log}}
+	if cfg.Metrics != nil {
+		a.sink = append(a.sink, cfg.Metrics.Sink("", ""))
+	}
 	a.host, _ = os.Hostname()
 	a.fly(a.own)
 	if err := session.CheckNamespace(); err != nil {
@@ -149,14 +156,18 @@ func (a *Agent) Interval() time.Duration {
 func (a *Agent) loadPolicies() error {
 	set, diags := policies.Load(a.cfg.PolicyPaths...)
 	if diags.HasErrors() {
+		var rejected event.PolicyRejected
 		for _, d := range diags {
 			if d.Severity != hcl.DiagError {
 				continue
 			}
-			where, fields := diagFields(d)
-			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
+			p := event.PolicyProblem{Summary: d.Summary, Detail: d.Detail}
+			if d.Subject != nil {
+				p.File, p.Line, p.Column = d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column
+			}
+			rejected.Problems = append(rejected.Problems, p)
 		}
-		a.metricsPolicy(false)
+		a.sink.Emit(rejected)
 		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
 	}
 	for _, d := range diags {
@@ -179,12 +190,8 @@ func (a *Agent) loadPolicies() error {
 		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
 			Message: "policy asks for persistence: " + a.own.session.PersistNote})
 	}
-	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
-		systemd.FieldMode:           string(a.Mode()),
-		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
-		systemd.FieldPolicyChecksum: set.Checksum(),
-	})
-	a.metricsPolicy(true)
+	a.sink.Emit(event.PolicyLoaded{Description: set.Describe(), Files: set.Files, Checksum: set.Checksum(),
+		Mode: a.Mode(), Interval: a.Interval()})
 	return nil
 }
 
@@ -312,8 +319,7 @@ func (a *Agent) tickIn(w *watch) {
 	snap, err := w.obs.Observe(depth)
 	w.observed = err == nil
 	if err != nil {
-		a.eventIn(w, systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
-		a.metricsTick(w, snap, advisor.Findings{}, start, err)
+		a.tickEnded(w, snap, advisor.Findings{}, start, err)
 		return
 	}
 	if depth == observe.Detail {
@@ -351,5 +357,5 @@ func (a *Agent) tickIn(w *watch) {
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
 		a.apply(w, a.withoutBackedOff(w, plan), findings, recording)
 	}
-	a.metricsTick(w, snap, findings, start, nil)
+	a.tickEnded(w, snap, findings, start, nil)
 }

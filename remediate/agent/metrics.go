@@ -5,43 +5,21 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
-	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // Metrics receives the agent's figures for export; *metrics.Metrics (in
-// advisor/metrics) is one. The agent calls it with plain values.
+// advisor/metrics) is one.
 type Metrics interface {
-	// ObserveTick records a tick's observation, findings and duration in
-	// one network namespace (netns and container label it; both "" for
-	// the one the agent runs in when it watches no other); err is set
-	// when the tick could not observe.
-	ObserveTick(netns, container string, snap advisor.Snapshot, f advisor.Findings, took time.Duration, err error)
-	// Sink counts, in one namespace, the events the agent emits: the
-	// rules that fired, the changes applied and failed, the refusals.
-	Sink(netns string) event.Sink
-	// Health records the agent's health in one namespace after its tick:
-	// whether the state store works, the keys whose writes back off and
-	// the observation fallbacks in use.
-	Health(netns, container string, stateStoreOK bool, backingOff, degraded []string)
-	// Known creates at zero, in one namespace, the counters the rules
-	// of the set in force may increase.
-	Known(netns string, rules []metrics.RuleSeries)
-	// PolicyLoaded records a (re)load: the set in force, or ok false when
-	// it failed and the previous set stays.
-	PolicyLoaded(checksum, mode string, interval time.Duration, ok bool)
+	// Sink records, in one namespace (netns and container label it; both
+	// "" for the one the agent runs in when it watches no other), the
+	// events the agent emits: ticks, rules fired, changes applied, failed
+	// and refused, policy sets loaded or rejected.
+	Sink(netns, container string) event.Sink
 	// Flush publishes the figures (writes the textfile, if any).
 	Flush() error
-}
-
-// metricsPolicy tells the metrics which policy set is in force.
-func (a *Agent) metricsPolicy(ok bool) {
-	if a.cfg.Metrics == nil || a.set == nil {
-		return
-	}
-	a.cfg.Metrics.PolicyLoaded(a.set.Checksum(), string(a.Mode()), a.Interval(), ok)
 }
 
 // labels are the namespace labels of a watch's metrics: "" for the
@@ -63,27 +41,25 @@ func ruleFired(sink event.Sink, recs []policies.Recommendation) {
 	}
 }
 
-// metricsTick records one namespace's tick.
-func (a *Agent) metricsTick(w *watch, snap advisor.Snapshot, f advisor.Findings, start time.Time, err error) {
-	if a.cfg.Metrics == nil {
-		return
-	}
-	ns, container := w.labels()
+// tickEnded emits the end of one namespace's tick, with the agent's health
+// there and, when a new policy set is in force, what its rules may count.
+func (a *Agent) tickEnded(w *watch, snap advisor.Snapshot, f advisor.Findings, start time.Time, err error) {
+	e := event.TickDone{Snapshot: snap, Findings: f, Took: time.Since(start), Err: err}
 	if w.knownSet != a.set {
-		a.cfg.Metrics.Known(ns, ruleSeries(a.set))
+		e.NewRules = ruleSeries(a.set)
 		w.knownSet = a.set
 	}
-	a.cfg.Metrics.ObserveTick(ns, container, snap, f, time.Since(start), err)
 	store, backingOff, degraded := w.health.problems("")
-	a.cfg.Metrics.Health(ns, container, store == "", backingOff, degraded)
+	e.StateStoreOK, e.BackingOff, e.Degraded = store == "", backingOff, degraded
+	w.sink.Emit(e)
 }
 
 // ruleSeries lists what each rule of set may count: every severity, the
 // keys it sets and the guardrails the set declares for each.
-func ruleSeries(set *policies.Set) []metrics.RuleSeries {
-	var out []metrics.RuleSeries
+func ruleSeries(set *policies.Set) []event.RuleSeries {
+	var out []event.RuleSeries
 	for _, r := range set.Rules {
-		rs := metrics.RuleSeries{Rule: r.Name, Keys: r.Keys, Guardrails: map[string][]string{},
+		rs := event.RuleSeries{Rule: r.Name, Keys: r.Keys, Guardrails: map[string][]string{},
 			Severities: []string{string(advisor.SeverityInfo), string(advisor.SeverityWarning), string(advisor.SeverityCritical)}}
 		for _, key := range r.Keys {
 			g := set.Guardrail(key)

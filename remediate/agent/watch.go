@@ -78,8 +78,7 @@ func (w *watch) in(ns *netns.Namespace, log Logger, m Metrics) {
 	}
 	sink := event.Fanout{systemd.JournalSink{Log: w.log}}
 	if m != nil {
-		netns, _ := w.labels()
-		sink = append(sink, m.Sink(netns))
+		sink = append(sink, m.Sink(w.labels()))
 	}
 	w.sink = sink
 }
