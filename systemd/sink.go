@@ -2,8 +2,10 @@ package systemd
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 )
 
@@ -76,6 +78,48 @@ func journalEvent(e event.Event) (Event, bool) {
 			Message: fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", e.Description, e.Checksum, e.Mode),
 			Fields: map[string]string{FieldMode: string(e.Mode), FieldPolicyFile: strings.Join(e.Files, ","),
 				FieldPolicyChecksum: e.Checksum}}, true
+	case event.Reloaded:
+		fields := map[string]string{FieldMode: string(e.Mode)}
+		if e.Err != nil {
+			// The agent goes on with the old policy, not the one the
+			// operator just asked for: that is an error to see.
+			return Event{Kind: EventReloaded, Priority: PriorityErr, Fields: fields,
+				Message: "reload failed, previous policy stays in force: " + e.Err.Error()}, true
+		}
+		return Event{Kind: EventReloaded, Fields: fields, Message: "reload finished: policy in force is " + e.Policy}, true
+	case event.ConnectFailuresStarted:
+		return connectFailuresStarted(e), true
+	case event.ConnectFailuresStopped:
+		reason := fmt.Sprintf("no connect() call failed for lack of a port in the last %.0f s", e.Window.Seconds())
+		return Event{Kind: EventConnectFailures, Priority: PriorityNotice,
+			Message: "connect() failures stopped: " + reason, Fields: map[string]string{FieldReason: reason}}, true
+	case event.RolledBack:
+		return Event{Kind: EventChangeRolledBack,
+			Message: fmt.Sprintf("rolled back %s from %q to its original %q", e.Key, e.From, e.To),
+			Fields:  keyFields(e.Key, e.From, e.To)}, true
+	case event.RollbackSeen:
+		next := "the agent runs in dry-run mode here and only reports what it would change"
+		if e.Mode == advisor.ModeEnforce {
+			next = fmt.Sprintf("the agent manages it from this value: in enforce mode a rule that still asks changes it again, "+
+				"once %s after the rollback (the key's cooldown); to keep the original, run the agent with --mode dry-run or disable the rule",
+				e.Cooldown)
+		}
+		fields := keyFields(e.Key, e.From, e.To)
+		fields[FieldMode], fields[FieldReason] = string(e.Mode), "rollback seen by the agent"
+		return Event{Kind: EventChangeRolledBack, Fields: fields,
+			Message: fmt.Sprintf("%s was rolled back from %q to its original %q by tcp-advisor rollback; %s", e.Key, e.From, e.To, next)}, true
+	case event.KeyReleased:
+		return Event{Kind: EventKeyReleased,
+			Message: fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", e.Key, e.Found, e.Expected),
+			Fields:  keyFields(e.Key, e.Expected, e.Found)}, true
+	case event.StateMovedAside:
+		managed := "none"
+		if len(e.Keys) > 0 {
+			managed = strings.Join(e.Keys, ", ")
+		}
+		return Event{Kind: EventStateMovedAside,
+			Message: fmt.Sprintf("%s; moved it aside to %s and started a new state (it managed: %s)", e.Reason, e.Aside, managed),
+			Fields:  map[string]string{FieldReason: e.Reason, FieldStateFile: e.Aside, FieldNetns: e.Netns}}, true
 	case event.ChangeRefused:
 		if e.Repeated {
 			return Event{}, false
@@ -106,4 +150,32 @@ func changeFields(c event.Change, ctx event.Context) map[string]string {
 		fields[FieldRecording] = ctx.Recording
 	}
 	return fields
+}
+
+// connectFailuresStarted is the journal entry of connect() failures that
+// started, naming the flow that failed most.
+func connectFailuresStarted(e event.ConnectFailuresStarted) Event {
+	reason := fmt.Sprintf("%d connect() calls found no local port in the last %.0f s", e.Failures, e.Window.Seconds())
+	fields := map[string]string{FieldConnectFailures: strconv.FormatUint(e.Failures, 10)}
+	if f := e.Worst; f.Failures > 0 {
+		owner := fmt.Sprintf("%s (pid %d)", f.Command, f.PID)
+		if f.Unit != "" {
+			owner = fmt.Sprintf("%s (pid %d, unit %s)", f.Command, f.PID, f.Unit)
+		}
+		reason += fmt.Sprintf(", %d of them %s -> %s by %s", f.Failures, f.Local, f.Remote, owner)
+		fields[FieldDestination] = f.Remote.String()
+		fields[FieldCommand] = f.Command
+		fields[FieldPID] = strconv.Itoa(f.PID)
+		if f.Unit != "" {
+			fields[FieldUnit] = f.Unit
+		}
+	}
+	fields[FieldReason] = reason
+	return Event{Kind: EventConnectFailures, Message: "connect() failures started: " + reason, Fields: fields}
+}
+
+// keyFields are the journal fields of a key that went from one value to
+// another.
+func keyFields(key, from, to string) map[string]string {
+	return map[string]string{FieldKey: key, FieldOldValue: from, FieldNewValue: to}
 }

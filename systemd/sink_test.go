@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"errors"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -72,6 +73,35 @@ func TestJournalSink(t *testing.T) {
 					Fields: map[string]string{FieldReason: "Unsupported argument: no foo here", FieldPolicyFile: "/a.hcl", FieldPolicyLine: "3"}},
 				{Kind: EventPolicyRejected, Message: "policy rejected, previous policy stays in force: No policy: no file",
 					Fields: map[string]string{FieldReason: "No policy: no file"}}}},
+		{name: "reloaded", e: event.Reloaded{Policy: "2 rules", Mode: advisor.ModeEnforce},
+			want: []Event{{Kind: EventReloaded, Message: "reload finished: policy in force is 2 rules", Fields: map[string]string{FieldMode: "enforce"}}}},
+		{name: "reload failed is an error", e: event.Reloaded{Policy: "2 rules", Mode: advisor.ModeEnforce, Err: errors.New("policies did not compile (1 errors)")},
+			want: []Event{{Kind: EventReloaded, Priority: PriorityErr, Message: "reload failed, previous policy stays in force: policies did not compile (1 errors)",
+				Fields: map[string]string{FieldMode: "enforce"}}}},
+		{name: "connect failures started", e: event.ConnectFailuresStarted{Failures: 12, Window: 30 * time.Second, Worst: advisor.ConnFlow{
+			PID: 42, Command: "curl", Unit: "job.service", Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.MustParseAddrPort("10.0.0.7:443"),
+			ConnTotals: advisor.ConnTotals{Failures: 9}}},
+			want: []Event{{Kind: EventConnectFailures,
+				Message: "connect() failures started: 12 connect() calls found no local port in the last 30 s, 9 of them 10.0.0.1 -> 10.0.0.7:443 by curl (pid 42, unit job.service)",
+				Fields: map[string]string{FieldConnectFailures: "12", FieldDestination: "10.0.0.7:443", FieldCommand: "curl", FieldPID: "42", FieldUnit: "job.service",
+					FieldReason: "12 connect() calls found no local port in the last 30 s, 9 of them 10.0.0.1 -> 10.0.0.7:443 by curl (pid 42, unit job.service)"}}}},
+		{name: "connect failures stopped", e: event.ConnectFailuresStopped{Window: 30 * time.Second},
+			want: []Event{{Kind: EventConnectFailures, Priority: PriorityNotice,
+				Message: "connect() failures stopped: no connect() call failed for lack of a port in the last 30 s",
+				Fields:  map[string]string{FieldReason: "no connect() call failed for lack of a port in the last 30 s"}}}},
+		{name: "rollback seen in dry-run", e: event.RollbackSeen{RolledBack: event.RolledBack{Key: "net.ipv4.tcp_tw_reuse", From: "1", To: "2"}, Mode: advisor.ModeDryRun},
+			want: []Event{{Kind: EventChangeRolledBack,
+				Message: `net.ipv4.tcp_tw_reuse was rolled back from "1" to its original "2" by tcp-advisor rollback; the agent runs in dry-run mode here and only reports what it would change`,
+				Fields: map[string]string{FieldKey: "net.ipv4.tcp_tw_reuse", FieldOldValue: "1", FieldNewValue: "2", FieldMode: "dry-run",
+					FieldReason: "rollback seen by the agent"}}}},
+		{name: "key released", e: event.KeyReleased{Key: "net.ipv4.tcp_tw_reuse", Expected: "1", Found: "0"},
+			want: []Event{{Kind: EventKeyReleased,
+				Message: `net.ipv4.tcp_tw_reuse changed outside tcp-advisor to "0" (tcp-advisor wrote "1"); keeping it and no longer managing it`,
+				Fields:  map[string]string{FieldKey: "net.ipv4.tcp_tw_reuse", FieldOldValue: "1", FieldNewValue: "0"}}}},
+		{name: "state moved aside", e: event.StateMovedAside{Reason: "namespace gone", Netns: "net:[4026531840]", Aside: "/var/lib/s.gone"},
+			want: []Event{{Kind: EventStateMovedAside,
+				Message: "namespace gone; moved it aside to /var/lib/s.gone and started a new state (it managed: none)",
+				Fields:  map[string]string{FieldReason: "namespace gone", FieldStateFile: "/var/lib/s.gone", FieldNetns: "net:[4026531840]"}}}},
 		{name: "a rule firing is only counted", e: event.RuleFired{Rule: "reuse", Severity: advisor.SeverityWarning}},
 	}
 	for _, tt := range tests {

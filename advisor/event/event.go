@@ -160,3 +160,62 @@ type RuleSeries struct {
 func (PolicyLoaded) event()   {}
 func (PolicyRejected) event() {}
 func (TickDone) event()       {}
+
+// Reloaded: a reload finished. Err is set when the new policy did not
+// load and Policy, the set's description, is the one that stays in force.
+type Reloaded struct {
+	Policy string
+	Mode   advisor.Mode
+	Err    error
+}
+
+// ConnectFailuresStarted: connect() calls in a namespace began failing for
+// lack of a local port: Failures of them over Window, Worst (zero when
+// unknown) the flow that failed most.
+type ConnectFailuresStarted struct {
+	Failures uint64
+	Window   time.Duration
+	Worst    advisor.ConnFlow
+}
+
+// ConnectFailuresStopped: no connect() call failed for lack of a port over
+// Window.
+type ConnectFailuresStopped struct {
+	Window time.Duration
+}
+
+// RolledBack: the operator restored a key to its original value.
+type RolledBack struct {
+	Key, From, To string
+}
+
+// RollbackSeen: the agent found in its state a rollback another process
+// made; in enforce Mode a rule that still asks changes the key again once
+// Cooldown has passed.
+type RollbackSeen struct {
+	RolledBack
+	Mode     advisor.Mode
+	Cooldown time.Duration
+}
+
+// KeyReleased: someone else changed a key the agent managed, from the
+// Expected value it wrote to Found; the agent keeps theirs.
+type KeyReleased struct {
+	Key, Expected, Found string
+}
+
+// StateMovedAside: the namespace a state file records is gone (Reason
+// says how; Netns names it); the file was moved to Aside and a new state
+// started. Keys are what it managed.
+type StateMovedAside struct {
+	Reason, Netns, Aside string
+	Keys                 []string
+}
+
+func (Reloaded) event()               {}
+func (ConnectFailuresStarted) event() {}
+func (ConnectFailuresStopped) event() {}
+func (RolledBack) event()             {}
+func (RollbackSeen) event()           {}
+func (KeyReleased) event()            {}
+func (StateMovedAside) event()        {}

@@ -272,17 +272,8 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 // Reload re-compiles the policies between ticks.
 func (a *Agent) Reload() {
 	_ = a.notify.Reloading()
-	e := systemd.Event{Kind: systemd.EventReloaded}
-	if err := a.loadPolicies(); err != nil {
-		// The agent goes on with the old policy, not the one the operator
-		// just asked for: that is an error to see, not information.
-		e.Priority = systemd.PriorityErr
-		e.Message = "reload failed, previous policy stays in force: " + err.Error()
-	} else {
-		e.Message = "reload finished: policy in force is " + a.set.Describe()
-	}
-	e.Fields = map[string]string{systemd.FieldMode: string(a.Mode())}
-	_ = a.log.Log(e)
+	err := a.loadPolicies()
+	a.sink.Emit(event.Reloaded{Policy: a.set.Describe(), Mode: a.Mode(), Err: err})
 	_ = a.notify.Ready()
 }
 
@@ -338,7 +329,7 @@ func (a *Agent) tickIn(w *watch) {
 	released, err := w.session.Applier.ReleaseChangedKeysIn(w.session.State, snap.Sysctls)
 	a.noteRollbacks(w, enforce)
 	for _, r := range released {
-		logReleased(w.log, r)
+		w.sink.Emit(keyReleased(r))
 	}
 	var se *remediate.StoreError
 	switch {
