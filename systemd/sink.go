@@ -68,6 +68,17 @@ func journalEvent(e event.Event) (Event, bool) {
 		return Event{Kind: EventChangeFailed,
 			Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", e.Key, e.To, e.Rule, e.Err),
 			Fields:  fields}, true
+	case event.ChangeRecommended:
+		return Event{Kind: EventRecommendation,
+			Message: fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", e.Key, e.From, e.To, e.Rule, e.Reason),
+			Fields:  changeFields(e.Change, e.Context)}, true
+	case event.AdviceGiven:
+		fields := map[string]string{FieldRule: e.Rule, FieldReason: e.Message}
+		if e.Recording != "" {
+			fields[FieldRecording] = e.Recording
+		}
+		return Event{Kind: EventRecommendation, Fields: fields,
+			Message: fmt.Sprintf("advice (rule %s, %s): %s", e.Rule, e.Severity, e.Message)}, true
 	case event.TickDone:
 		if e.Err == nil {
 			return Event{}, false

@@ -102,6 +102,13 @@ func TestJournalSink(t *testing.T) {
 			want: []Event{{Kind: EventStateMovedAside,
 				Message: "namespace gone; moved it aside to /var/lib/s.gone and started a new state (it managed: none)",
 				Fields:  map[string]string{FieldReason: "namespace gone", FieldStateFile: "/var/lib/s.gone", FieldNetns: "net:[4026531840]"}}}},
+		{name: "change recommended", e: event.ChangeRecommended{Change: change, Severity: advisor.SeverityCritical,
+			Context: event.Context{Mode: advisor.ModeDryRun, Recording: "/r"}},
+			want: []Event{{Kind: EventRecommendation, Message: `dry-run: would set net.ipv4.tcp_tw_reuse from "2" to "1" (rule reuse): ports short`,
+				Fields: with(map[string]string{FieldMode: "dry-run", FieldRecording: "/r"})}}},
+		{name: "advice given", e: event.AdviceGiven{Rule: "leak", Message: "fix the app", Severity: advisor.SeverityWarning},
+			want: []Event{{Kind: EventRecommendation, Message: "advice (rule leak, warning): fix the app",
+				Fields: map[string]string{FieldRule: "leak", FieldReason: "fix the app"}}}},
 		{name: "a rule firing is only counted", e: event.RuleFired{Rule: "reuse", Severity: advisor.SeverityWarning}},
 	}
 	for _, tt := range tests {

@@ -219,3 +219,23 @@ func (RolledBack) event()             {}
 func (RollbackSeen) event()           {}
 func (KeyReleased) event()            {}
 func (StateMovedAside) event()        {}
+
+// ChangeRecommended: where the agent does not enforce, a rule began
+// asking for a change, or its severity changed. While it keeps asking
+// with the same severity there is no new event; the value it proposes
+// follows the numbers.
+type ChangeRecommended struct {
+	Change
+	Context
+	Severity advisor.Severity
+}
+
+// AdviceGiven: a rule began giving advice, or its severity changed.
+type AdviceGiven struct {
+	Rule, Message string
+	Severity      advisor.Severity
+	Recording     string
+}
+
+func (ChangeRecommended) event() {}
+func (AdviceGiven) event()       {}

@@ -66,15 +66,13 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		// when its severity changes: a warning turned critical (whose
 		// entry names the flight recording) is news.
 		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+string(c.Severity), func() {
-			announce(systemd.EventRecommendation,
-				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-				changeFields(c, mode, &f))
+			w.sink.Emit(event.ChangeRecommended{Change: eventChange(c), Severity: c.Severity,
+				Context: event.Context{Mode: mode, Worst: f.Connections.Worst, Recording: recording}})
 		})
 	}
 	for _, adv := range plan.Advice {
 		once("advice:"+adv.Rule+"\x00"+string(adv.Severity), func() {
-			announce(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
-				map[string]string{systemd.FieldRule: adv.Rule, systemd.FieldReason: adv.Message})
+			w.sink.Emit(event.AdviceGiven{Rule: adv.Rule, Message: adv.Message, Severity: adv.Severity, Recording: recording})
 		})
 	}
 	for _, r := range plan.Refused {
@@ -164,23 +162,6 @@ func emitApplied(sink event.Sink, mode advisor.Mode, applied []remediate.Applied
 // eventChange is how events tell a planned change.
 func eventChange(c remediate.Change) event.Change {
 	return event.Change{Rule: c.Rule, Key: c.Key, From: c.From, To: c.To, Reason: c.Reason}
-}
-
-// changeFields are the journal fields of a change; findings (may be nil)
-// add the worst destination.
-func changeFields(c remediate.Change, mode advisor.Mode, f *advisor.Findings) map[string]string {
-	fields := map[string]string{
-		systemd.FieldRule: c.Rule, systemd.FieldKey: c.Key, systemd.FieldOldValue: c.From,
-		systemd.FieldNewValue: c.To, systemd.FieldReason: c.Reason, systemd.FieldMode: string(mode),
-	}
-	if f == nil {
-		return fields
-	}
-	if w := f.Connections.Worst; w != nil {
-		fields[systemd.FieldDestination] = w.Remote
-		fields[systemd.FieldUtilization] = fmt.Sprintf("%.4f", w.Utilization)
-	}
-	return fields
 }
 
 // statusLine is the one-line summary `systemctl status` shows: the mode,
