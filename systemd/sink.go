@@ -79,6 +79,23 @@ func journalEvent(e event.Event) (Event, bool) {
 		}
 		return Event{Kind: EventRecommendation, Fields: fields,
 			Message: fmt.Sprintf("advice (rule %s, %s): %s", e.Rule, e.Severity, e.Message)}, true
+	case event.ObservationDegraded:
+		return Event{Kind: EventObservationDegraded, Message: "observation degraded: " + e.Fallback,
+			Fields: map[string]string{FieldReason: e.Fallback}}, true
+	case event.ObservationRecovered:
+		return Event{Kind: EventObservationDegraded, Priority: PriorityNotice,
+			Message: "observation works fully again (was: " + strings.Join(e.Was, "; ") + ")",
+			Fields:  map[string]string{FieldReason: "recovered"}}, true
+	case event.StoreFailing:
+		msg := fmt.Sprintf("state store failing: %v; nothing is applied until it works again (retrying in %s, then less and less often, up to every %s); observing goes on", e.Err, e.Retry, e.MaxRetry)
+		if e.What != "" {
+			msg += "; " + e.What
+		}
+		return Event{Kind: EventStateStore, Message: msg, Fields: map[string]string{FieldReason: e.Err.Error(), FieldStateFile: e.File}}, true
+	case event.StoreRecovered:
+		return Event{Kind: EventStateStore, Priority: PriorityNotice,
+			Message: "state store works again: " + e.File + " can be written; applying resumes",
+			Fields:  map[string]string{FieldReason: "recovered from: " + e.Was.Error(), FieldStateFile: e.File}}, true
 	case event.TickDone:
 		if e.Err == nil {
 			return Event{}, false

@@ -239,3 +239,38 @@ type AdviceGiven struct {
 
 func (ChangeRecommended) event() {}
 func (AdviceGiven) event()       {}
+
+// ObservationDegraded: a source failed and the tick used a fallback
+// (Fallback says which), from this tick on.
+type ObservationDegraded struct {
+	Fallback string
+}
+
+// ObservationRecovered: every source works again; Was lists the
+// fallbacks that were in use.
+type ObservationRecovered struct {
+	Was []string
+}
+
+// StoreFailing: the state store of a namespace (File) began failing with
+// Err; nothing is applied there until it works again. Retry is when it is
+// tried again, then less and less often up to every MaxRetry; What, if
+// set, says what the failure kept from being done.
+type StoreFailing struct {
+	Err             error
+	File            string
+	Retry, MaxRetry time.Duration
+	What            string
+}
+
+// StoreRecovered: the state store (File) works again after failing with
+// Was.
+type StoreRecovered struct {
+	Was  error
+	File string
+}
+
+func (ObservationDegraded) event()  {}
+func (ObservationRecovered) event() {}
+func (StoreFailing) event()         {}
+func (StoreRecovered) event()       {}
