@@ -26,7 +26,7 @@ type JournalSink struct {
 func (s JournalSink) Emit(e event.Event) {
 	if r, ok := e.(event.PolicyRejected); ok {
 		for _, p := range r.Problems {
-			_ = s.Log.Log(policyRejected(p))
+			_ = s.Log.Log(policyEvent(p, "policy rejected, previous policy stays in force: ", ""))
 		}
 		return
 	}
@@ -35,8 +35,10 @@ func (s JournalSink) Emit(e event.Event) {
 	}
 }
 
-// policyRejected is the journal entry of one error of a rejected policy.
-func policyRejected(p event.PolicyProblem) Event {
+// policyEvent is the journal entry of a policy problem: where it is, what
+// it did (a policy rejected, a rule skipped) and what is wrong; recording,
+// if set, names the flight recording.
+func policyEvent(p event.PolicyProblem, did, recording string) Event {
 	where := ""
 	fields := map[string]string{FieldReason: p.Summary + ": " + p.Detail}
 	if p.File != "" {
@@ -44,8 +46,10 @@ func policyRejected(p event.PolicyProblem) Event {
 		fields[FieldPolicyFile] = p.File
 		fields[FieldPolicyLine] = fmt.Sprint(p.Line)
 	}
-	return Event{Kind: EventPolicyRejected, Fields: fields,
-		Message: where + "policy rejected, previous policy stays in force: " + p.Summary + ": " + p.Detail}
+	if recording != "" {
+		fields[FieldRecording] = recording
+	}
+	return Event{Kind: EventPolicyRejected, Fields: fields, Message: where + did + p.Summary + ": " + p.Detail}
 }
 
 // journalEvent is the journal entry of e, if it has one.
@@ -96,6 +100,27 @@ func journalEvent(e event.Event) (Event, bool) {
 		return Event{Kind: EventStateStore, Priority: PriorityNotice,
 			Message: "state store works again: " + e.File + " can be written; applying resumes",
 			Fields:  map[string]string{FieldReason: "recovered from: " + e.Was.Error(), FieldStateFile: e.File}}, true
+	case event.RuleSkipped:
+		return policyEvent(e.Problem, "rule skipped, the others still run: ", e.Recording), true
+	case event.CloseWaitLeak:
+		top := e.Top
+		fields := map[string]string{FieldPID: fmt.Sprint(top.PID), FieldUnit: top.Unit, FieldCommand: top.Command,
+			FieldReason: fmt.Sprintf("%d CLOSE_WAIT, pattern %s", e.Total, e.Pattern)}
+		if e.Recording != "" {
+			fields[FieldRecording] = e.Recording
+		}
+		return Event{Kind: EventCloseWaitLeak, Fields: fields,
+			Message: fmt.Sprintf("CLOSE_WAIT leak: %s (pid %d, unit %s) holds %d of %d CLOSE_WAIT sockets, %+d over the window, %d stuck, remote pattern %s; an application bug no sysctl fixes",
+				top.Command, top.PID, top.Unit, top.Count, e.Total, e.Growth, e.Stuck, e.Pattern)}, true
+	case event.AgentStarted:
+		return Event{Kind: EventAgentStarted, Message: fmt.Sprintf("tcp-advisor %s running in %s mode, every %s", e.Version, e.Mode, e.Interval),
+			Fields: map[string]string{FieldMode: string(e.Mode), FieldVersion: e.Version}}, true
+	case event.AgentStopping:
+		return Event{Kind: EventAgentStopped, Message: "tcp-advisor stopping; applied settings stay as they are (rollback is an explicit command)"}, true
+	case event.MetricsFailing:
+		return Event{Kind: EventMetricsFailed, Message: "metrics not written: " + e.Err.Error(), Fields: map[string]string{FieldReason: e.Err.Error()}}, true
+	case event.MetricsRecovered:
+		return Event{Kind: EventMetricsFailed, Priority: PriorityInfo, Message: "metrics written again"}, true
 	case event.TickDone:
 		if e.Err == nil {
 			return Event{}, false

@@ -274,3 +274,46 @@ func (ObservationDegraded) event()  {}
 func (ObservationRecovered) event() {}
 func (StoreFailing) event()         {}
 func (StoreRecovered) event()       {}
+
+// RuleSkipped: a rule failed to evaluate at this tick and was skipped;
+// the others still ran. The problem is said once while it lasts.
+type RuleSkipped struct {
+	Problem   PolicyProblem
+	Recording string
+}
+
+// CloseWaitLeak: a process holds CLOSE_WAIT sockets that stay (Stuck of
+// them): an application bug no sysctl fixes. Top is the process holding
+// most; Total, Growth and Pattern describe all of the namespace's.
+type CloseWaitLeak struct {
+	Top                  advisor.OwnerCount
+	Total, Growth, Stuck int
+	Pattern              advisor.RemotePattern
+	Recording            string
+}
+
+// AgentStarted: the agent finished its first tick and is ready.
+type AgentStarted struct {
+	Version  string
+	Mode     advisor.Mode
+	Interval time.Duration
+}
+
+// AgentStopping: the agent is shutting down.
+type AgentStopping struct{}
+
+// MetricsFailing: the metrics could not be published (Err), from now
+// until MetricsRecovered.
+type MetricsFailing struct {
+	Err error
+}
+
+// MetricsRecovered: the metrics are published again.
+type MetricsRecovered struct{}
+
+func (RuleSkipped) event()      {}
+func (CloseWaitLeak) event()    {}
+func (AgentStarted) event()     {}
+func (AgentStopping) event()    {}
+func (MetricsFailing) event()   {}
+func (MetricsRecovered) event() {}

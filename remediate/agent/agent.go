@@ -161,11 +161,7 @@ func (a *Agent) loadPolicies() error {
 			if d.Severity != hcl.DiagError {
 				continue
 			}
-			p := event.PolicyProblem{Summary: d.Summary, Detail: d.Detail}
-			if d.Subject != nil {
-				p.File, p.Line, p.Column = d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column
-			}
-			rejected.Problems = append(rejected.Problems, p)
+			rejected.Problems = append(rejected.Problems, policyProblem(d))
 		}
 		a.sink.Emit(rejected)
 		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
@@ -254,7 +250,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 		select {
 		case <-ctx.Done():
 			_ = a.notify.Stopping()
-			a.event(systemd.EventAgentStopped, "tcp-advisor stopping; applied settings stay as they are (rollback is an explicit command)", nil)
+			a.sink.Emit(event.AgentStopping{})
 			return nil
 		case <-reload:
 			a.Reload()
@@ -292,8 +288,7 @@ func (a *Agent) Tick() {
 	if !a.ready {
 		a.ready = true
 		_ = a.notify.Ready()
-		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor %s running in %s mode, every %s", a.cfg.Version, a.Mode(), a.Interval()),
-			map[string]string{systemd.FieldMode: string(a.Mode()), systemd.FieldVersion: a.cfg.Version})
+		a.sink.Emit(event.AgentStarted{Version: a.cfg.Version, Mode: a.Mode(), Interval: a.Interval()})
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // Metrics receives the agent's figures for export; *metrics.Metrics (in
@@ -91,9 +90,9 @@ func (a *Agent) metricsFlush() {
 	ferr := a.cfg.Metrics.Flush()
 	switch {
 	case ferr != nil && !a.metricsFailing:
-		a.event(systemd.EventMetricsFailed, "metrics not written: "+ferr.Error(), map[string]string{systemd.FieldReason: ferr.Error()})
+		a.sink.Emit(event.MetricsFailing{Err: ferr})
 	case ferr == nil && a.metricsFailing:
-		_ = a.log.Log(systemd.Event{Kind: systemd.EventMetricsFailed, Priority: systemd.PriorityInfo, Message: "metrics written again"})
+		a.sink.Emit(event.MetricsRecovered{})
 	}
 	a.metricsFailing = ferr != nil
 }

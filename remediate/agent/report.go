@@ -38,19 +38,13 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 			log()
 		}
 	}
-	announce := func(kind systemd.EventKind, msg string, fields map[string]string) {
-		if recording != "" {
-			fields[systemd.FieldRecording] = recording
-		}
-		a.eventIn(w, kind, msg, fields)
-	}
 	for _, d := range diags {
 		if d.Severity != hcl.DiagError {
 			continue
 		}
-		where, fields := diagFields(d)
-		once("evaluation:"+where+d.Summary, func() {
-			announce(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
+		p := policyProblem(d)
+		once(fmt.Sprintf("evaluation:%s:%d:%d: %s", p.File, p.Line, p.Column, d.Summary), func() {
+			w.sink.Emit(event.RuleSkipped{Problem: p, Recording: recording})
 		})
 	}
 	mode := a.Mode()
@@ -87,26 +81,19 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 	if cw := f.CloseWait; len(cw.ByOwner) > 0 && cw.Stuck != nil && *cw.Stuck > 0 {
 		top := cw.ByOwner[0]
 		once(fmt.Sprintf("leak:%d", top.PID), func() {
-			announce(systemd.EventCloseWaitLeak,
-				fmt.Sprintf("CLOSE_WAIT leak: %s (pid %d, unit %s) holds %d of %d CLOSE_WAIT sockets, %+d over the window, %d stuck, remote pattern %s; an application bug no sysctl fixes",
-					top.Command, top.PID, top.Unit, top.Count, cw.Count, cw.Growth, *cw.Stuck, cw.Pattern),
-				map[string]string{systemd.FieldPID: fmt.Sprint(top.PID), systemd.FieldUnit: top.Unit, systemd.FieldCommand: top.Command,
-					systemd.FieldReason: fmt.Sprintf("%d CLOSE_WAIT, pattern %s", cw.Count, cw.Pattern)})
+			w.sink.Emit(event.CloseWaitLeak{Top: top, Total: cw.Count, Growth: cw.Growth, Stuck: *cw.Stuck, Pattern: cw.Pattern, Recording: recording})
 		})
 	}
 	w.announced = current
 }
 
-// diagFields are the journal fields of a policy diagnostic, and where it
-// points: "file:line:column: ", or "" when it has no position.
-func diagFields(d *hcl.Diagnostic) (where string, fields map[string]string) {
-	fields = map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
+// policyProblem is how events tell a policy diagnostic.
+func policyProblem(d *hcl.Diagnostic) event.PolicyProblem {
+	p := event.PolicyProblem{Summary: d.Summary, Detail: d.Detail}
 	if d.Subject != nil {
-		where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		fields[systemd.FieldPolicyFile] = d.Subject.Filename
-		fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
+		p.File, p.Line, p.Column = d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column
 	}
-	return where, fields
+	return p
 }
 
 // apply writes the plan and logs each change applied or failed. recording
