@@ -102,6 +102,8 @@ var (
 		prometheus.CounterValue, nsLabels}
 	famEventsAvailable = family{"kernel_events_available", "1 while the kernel's connection events (the eBPF program on sock:inet_sock_set_state) feed the agent; 0 where the kernel refused them, with reason (\"kernel events unavailable: REASON\"): connect_failures_total then has no series and who opens connections comes from socket owners.",
 		prometheus.GaugeValue, []string{"reason"}}
+	famEventsOverflow = family{"kernel_events_overflow_total", "Connection events the events program's flow map had no room for, host-wide, since the agent attached it: connect_failures_total and connect_attempts_total still count them, the per-process figures do not. 0 while the events are unavailable.",
+		prometheus.CounterValue, nil}
 	famPolicyLoad = family{"policy_load_success", "1 if the last policy (re)load compiled, 0 if it failed and the previous set stays in force.",
 		prometheus.GaugeValue, nil}
 	famBuildInfo = family{"build_info", "The running tcp-advisor's version, the commit it was built from and the Go release that built it. Always 1.",
@@ -112,5 +114,5 @@ var (
 var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
 	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad, famBuildInfo,
-	famConnectFailures, famConnectAttempts, famEventsAvailable,
+	famConnectFailures, famConnectAttempts, famEventsAvailable, famEventsOverflow,
 }

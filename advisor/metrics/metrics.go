@@ -76,6 +76,12 @@ type Metrics struct {
 	connectFailures *prometheus.CounterVec
 	connectAttempts *prometheus.CounterVec
 	eventsAvailable *prometheus.GaugeVec
+	eventsOverflow  prometheus.Counter
+	// overflowMu guards overflowSeen, the largest OverflowTotal counted:
+	// namespaces' ticks may carry the same host-wide total, and in any
+	// order.
+	overflowMu   sync.Mutex
+	overflowSeen uint64
 }
 
 // New returns a collector with its own registry, the Go runtime and process
@@ -110,11 +116,12 @@ func New(opts Options) *Metrics {
 	m.connectFailures = counter(famConnectFailures)
 	m.connectAttempts = counter(famConnectAttempts)
 	m.eventsAvailable = gaugeVec(famEventsAvailable)
+	m.eventsOverflow = prometheus.NewCounter(prometheus.CounterOpts{Name: famEventsOverflow.fqName(), Help: famEventsOverflow.help})
 	buildInfo := gaugeVec(famBuildInfo)
 	buildInfo.WithLabelValues(opts.Version, opts.Revision, runtime.Version()).Set(1)
 	reg.MustRegister(m.tick, m.recommendations, m.changes, m.refusals, m.tickDuration, m.tickSuccess,
 		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad, buildInfo,
-		m.connectFailures, m.connectAttempts, m.eventsAvailable)
+		m.connectFailures, m.connectAttempts, m.eventsAvailable, m.eventsOverflow)
 	prefixed := prometheus.WrapRegistererWithPrefix(Namespace+"_", reg)
 	prefixed.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -148,9 +155,21 @@ func (m *Metrics) events(netns, container string, snap advisor.Snapshot) {
 		m.eventsAvailable.WithLabelValues("").Set(1)
 		m.connectFailures.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Failures))
 		m.connectAttempts.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Opens))
+		m.overflow(snap.Events.OverflowTotal)
 	case snap.EventsUnavailable != "":
 		m.eventsAvailable.Reset()
 		m.eventsAvailable.WithLabelValues(snap.EventsUnavailable).Set(0)
+	}
+}
+
+// overflow raises kernel_events_overflow_total to total, the program's
+// host-wide count, where it is more than what was counted already.
+func (m *Metrics) overflow(total uint64) {
+	m.overflowMu.Lock()
+	defer m.overflowMu.Unlock()
+	if total > m.overflowSeen {
+		m.eventsOverflow.Add(float64(total - m.overflowSeen))
+		m.overflowSeen = total
 	}
 }
 

@@ -128,6 +128,48 @@ func TestConnectEvents(t *testing.T) {
 	}
 }
 
+// TestEventsOverflow: kernel_events_overflow_total is 0 from the first
+// scrape and follows the events program's host-wide count: several
+// namespaces carrying the same count, or an older one, count it once.
+func TestEventsOverflow(t *testing.T) {
+	m := New(Options{})
+	overflow := func() float64 {
+		t.Helper()
+		s := series(gather(t, m)["tcp_advisor_kernel_events_overflow_total"])
+		v, ok := s["{}"]
+		if !ok {
+			t.Fatalf("no kernel_events_overflow_total series: %v", s)
+		}
+		return v
+	}
+	if v := overflow(); v != 0 {
+		t.Fatalf("first scrape: %v, want 0", v)
+	}
+	steps := []struct {
+		netns string
+		total uint64 // 0: events unavailable
+		want  float64
+	}{
+		{"a", 5, 5},
+		{"b", 5, 5},
+		{"b", 8, 8},
+		{"a", 6, 8},
+		{"a", 0, 8},
+		{"a", 9, 9},
+	}
+	for i, st := range steps {
+		snap := advisor.Snapshot{Time: time.Unix(int64(1000+i), 0), Sysctls: sysctls(),
+			Events: &advisor.ConnEvents{OverflowTotal: st.total}}
+		if st.total == 0 {
+			snap.Events, snap.EventsUnavailable = nil, "kernel events unavailable: x"
+		}
+		m.ObserveTick(st.netns, "", snap, advisor.Analyze([]advisor.Snapshot{snap}), time.Millisecond, nil)
+		if v := overflow(); v != st.want {
+			t.Errorf("step %d (%s, total %d): %v, want %v", i, st.netns, st.total, v, st.want)
+		}
+	}
+}
+
 // tick feeds a window to m as the agent does.
 func tick(m *Metrics, window []advisor.Snapshot) {
 	m.ObserveTick("", "", window[len(window)-1], advisor.Analyze(window), 3*time.Millisecond, nil)

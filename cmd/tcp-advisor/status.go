@@ -32,7 +32,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		}
 		empty := remediate.Status{Version: version, Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}
 		if *format == "json" {
-			return report.WriteStatusJSON(stdout, empty)
+			return report.WriteStatusJSON(stdout, empty, kernelEventsStatus())
 		}
 		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n%s\n", version, noStateMessage(*stateDir), kernelEventsLine())
 		return err
@@ -54,7 +54,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if *format == "json" {
-		err = report.WriteStatusJSON(stdout, status)
+		err = report.WriteStatusJSON(stdout, status, kernelEventsStatus())
 	} else if err = report.WriteStatusText(stdout, status); err == nil {
 		if err = statusNamespaces(*stateDir, *history, stdout, stderr); err == nil {
 			_, err = fmt.Fprintln(stdout, kernelEventsLine())

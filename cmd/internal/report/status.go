@@ -9,8 +9,22 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
-// WriteStatusJSON writes the status as indented JSON.
-func WriteStatusJSON(w io.Writer, s remediate.Status) error { return writeJSON(w, s) }
+// KernelEvents says whether the kernel gives this process its connection
+// events, in the words of diagnose's JSON "events": Unavailable is "kernel
+// events unavailable: REASON" where it refuses them.
+type KernelEvents struct {
+	Available   bool   `json:"available"`
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// WriteStatusJSON writes the status and whether the kernel's connection
+// events are available as indented JSON.
+func WriteStatusJSON(w io.Writer, s remediate.Status, ev KernelEvents) error {
+	return writeJSON(w, struct {
+		remediate.Status
+		Events KernelEvents `json:"events"`
+	}{s, ev})
+}
 
 // WriteStatusText writes the status for a person.
 func WriteStatusText(w io.Writer, s remediate.Status) error {

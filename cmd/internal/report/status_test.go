@@ -70,3 +70,35 @@ func TestWriteOriginals(t *testing.T) {
 		t.Errorf("nothing managed: %q %v", b.String(), err)
 	}
 }
+
+// TestStatusJSONSaysEvents: status JSON has the events' availability in
+// diagnose's words, beside the status's own keys.
+func TestStatusJSONSaysEvents(t *testing.T) {
+	const why = "kernel events unavailable: CAP_BPF and CAP_PERFMON missing"
+	tests := []struct {
+		name string
+		ev   KernelEvents
+		want string
+	}{
+		{"refused", KernelEvents{Unavailable: why}, `"events": {
+    "available": false,
+    "unavailable": "` + why + `"
+  }`},
+		{"available", KernelEvents{Available: true}, `"events": {
+    "available": true
+  }`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := WriteStatusJSON(&b, remediate.Status{Version: "1.2.3", Managed: []remediate.KeyStatus{}}, tt.ev); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []string{tt.want, `"version": "1.2.3"`, `"managed": []`} {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("lacks %s:\n%s", w, b.String())
+				}
+			}
+		})
+	}
+}
