@@ -42,6 +42,15 @@ type Applier struct {
 	Now     func() time.Time
 }
 
+// RollbackOrder is the order in which a rollback restores keys: the
+// reverse of applyOrder's, so the port range goes back before the
+// reserved ports it needed.
+func RollbackOrder(keys []string) []string {
+	order := applyOrder(keys)
+	slices.Reverse(order)
+	return order
+}
+
 // applyOrder sorts keys so that reserved ports come before the port range:
 // a wider range is never live before the ports it must not hand out are
 // reserved.
@@ -279,8 +288,7 @@ func (a *Applier) Rollback(st *State, keys ...string) ([]Rollback, error) {
 			}
 		}
 	}
-	order := applyOrder(keys)
-	slices.Reverse(order)
+	order := RollbackOrder(keys)
 	now := a.Now()
 	var out []Rollback
 	var errs []error

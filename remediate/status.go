@@ -1,10 +1,6 @@
 package remediate
 
 import (
-	"fmt"
-	"io"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
@@ -78,11 +74,16 @@ func NewStatus(st *State, sys *sysctl.Tree, n int) Status {
 	return s
 }
 
-// WriteOriginals writes, in sysctl.conf form, the original value of each
-// key tcp-advisor still manages (released keys keep the value someone else
-// set): `sysctl -p` on the output restores them without tcp-advisor, as a
-// rollback would, reserved ports last. Nothing when it manages none.
-func (s Status) WriteOriginals(w io.Writer, stateDir string) error {
+// Original is a managed key and the value it had before tcp-advisor
+// changed it.
+type Original struct {
+	Key, Value string
+}
+
+// Originals are the original values of the keys tcp-advisor still
+// manages (released keys keep the value someone else set), in the order a
+// rollback restores them; none when it manages none.
+func (s Status) Originals() []Original {
 	var keys []string
 	original := map[string]string{}
 	for _, k := range s.Managed {
@@ -91,17 +92,9 @@ func (s Status) WriteOriginals(w io.Writer, stateDir string) error {
 			original[k.Key] = k.Original
 		}
 	}
-	if len(keys) == 0 {
-		return nil
+	var out []Original
+	for _, k := range RollbackOrder(keys) {
+		out = append(out, Original{Key: k, Value: original[k]})
 	}
-	order := applyOrder(keys)
-	slices.Reverse(order)
-	var b strings.Builder
-	fmt.Fprintf(&b, "# The original values of the sysctls tcp-advisor changed, as its state in %s\n", stateDir)
-	b.WriteString("# records them. Restore them with: sysctl -p THIS-FILE (or tcp-advisor rollback).\n")
-	for _, k := range order {
-		fmt.Fprintf(&b, "%s = %s\n", k, oneLine(original[k]))
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return out
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 )
 
 // DefaultTopN is how many destinations and CLOSE_WAIT owners get series of
@@ -192,15 +193,9 @@ func (m *Metrics) Health(netns, container string, stateStoreOK bool, backingOff,
 	}
 }
 
-// RuleSeries is what one rule of the policy set in force may count: its
-// name, the severities it may give, the sysctls it may change and, per
-// key, the guardrails the set declares for it.
-type RuleSeries struct {
-	Rule       string
-	Severities []string
-	Keys       []string
-	Guardrails map[string][]string
-}
+// RuleSeries is what one rule of the policy set in force may count
+// (event.RuleSeries, which the agent's tick events carry).
+type RuleSeries = event.RuleSeries
 
 // Known creates, at zero, the action counters each rule may increase in
 // one network namespace, so they exist from the first scrape: a rate over

@@ -106,12 +106,12 @@ func judgeSelection(sel judge.Selection, set *policies.Set, samples int, interva
 // namespace, in text those with something to say, then a line naming the
 // quiet ones.
 func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr io.Writer) error {
-	var sections []namespaceSection
+	var sections []report.Section
 	var quiet []string
 	var failed error
 	o := textOptions(stdout)
 	for _, j := range js {
-		sec := namespaceSection{Netns: j.NS, Precheck: precheckOf(j.Judgement)}
+		sec := report.Section{Netns: j.NS, Precheck: report.PrecheckOf(j.Judgement)}
 		if j.Err != nil {
 			sec.Error = j.Err.Error()
 			fmt.Fprintf(stderr, "tcp-advisor diagnose: namespace %s: %v\n", j.NS, j.Err)
@@ -131,7 +131,7 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 			quiet = append(quiet, j.NS.String())
 			continue
 		}
-		fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+		fmt.Fprintf(stdout, "%s", report.SectionHeader(j.NS))
 		if sec.Precheck != nil {
 			fmt.Fprintln(stdout, sec.Precheck.Summary)
 		}
@@ -141,15 +141,15 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 		fmt.Fprintln(stdout)
 	}
 	if format == "json" {
-		if err := writeSectionsJSON(stdout, sections); err != nil {
+		if err := report.WriteSectionsJSON(stdout, sections); err != nil {
 			return err
 		}
 		return failed
 	}
 	if len(quiet) > 0 {
-		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), joinNames(quiet))
+		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), report.JoinNames(quiet))
 	}
-	fmt.Fprintln(stdout, dumpedLine(sections))
+	fmt.Fprintln(stdout, report.DumpedLine(sections))
 	return failed
 }
 
@@ -191,18 +191,4 @@ func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]judge.T
 		return exitError{code: status}
 	}
 	return nil
-}
-
-func joinNames(names []string) string {
-	if len(names) > 10 {
-		return fmt.Sprintf("%s and %d more", joinNames(names[:10]), len(names)-10)
-	}
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
-		}
-		out += n
-	}
-	return out
 }

@@ -94,13 +94,13 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var sections []namespaceSection
+	var sections []report.Section
 	var errs []error
 	actionable := false
 	for _, j := range js {
 		if j.Err != nil {
 			errs = append(errs, fmt.Errorf("namespace %s: %w", j.NS, j.Err))
-			sections = append(sections, namespaceSection{Netns: j.NS, Error: j.Err.Error()})
+			sections = append(sections, report.Section{Netns: j.NS, Error: j.Err.Error()})
 			continue
 		}
 		st, err := planState(rp, j, *stateDir)
@@ -127,10 +127,10 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			}
 			continue
 		}
-		sec := namespaceSection{Netns: j.NS, Plan: plan, Precheck: precheckOf(j.Judgement)}
+		sec := report.Section{Netns: j.NS, Plan: plan, Precheck: report.PrecheckOf(j.Judgement)}
 		sections = append(sections, sec)
 		if *format == "text" && (len(plan.Changes)+len(plan.Refused)+len(plan.Advice) > 0) {
-			fmt.Fprintf(stdout, "%s", sectionHeader(j.NS))
+			fmt.Fprintf(stdout, "%s", report.SectionHeader(j.NS))
 			if sec.Precheck != nil {
 				fmt.Fprintln(stdout, sec.Precheck.Summary)
 			}
@@ -139,10 +139,10 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if many && *format == "json" {
-		errs = append(errs, writeSectionsJSON(stdout, sections))
+		errs = append(errs, report.WriteSectionsJSON(stdout, sections))
 	}
 	if sel.Many() && *format == "text" {
-		fmt.Fprintln(stdout, dumpedLine(sections))
+		fmt.Fprintln(stdout, report.DumpedLine(sections))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

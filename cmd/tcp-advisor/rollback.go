@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -54,7 +55,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	for _, ns := range states {
 		if ns.Session == nil {
 			if n := len(ns.State.Managed); n > 0 {
-				fmt.Fprintf(stdout, "network namespace %s is gone: its %d changed sysctl(s) went with it; nothing to restore there\n", ns.Name(), n)
+				report.WriteGoneNamespace(stdout, ns.Name(), n)
 			}
 			continue
 		}
@@ -79,23 +80,16 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	var restore, kept []string
+	var restore, kept []report.RollbackKey
 	for _, sc := range live {
 		for _, k := range sc.targets {
-			restore = append(restore, fmt.Sprintf("  %s %q -> %q (original)%s", k, sc.live(k), sc.session.State.Managed[k].Original, sc.where))
+			restore = append(restore, sc.key(k))
 		}
 		for _, k := range sc.kept {
-			kept = append(kept, fmt.Sprintf("  %s is %q, original %q%s; tcp-advisor rollback --key %s restores it", k, sc.live(k), sc.session.State.Managed[k].Original, sc.where, k))
+			kept = append(kept, sc.key(k))
 		}
 	}
-	if len(restore) == 0 {
-		fmt.Fprintln(stdout, "Nothing to roll back.")
-	} else {
-		fmt.Fprintln(stdout, "Will restore:\n"+strings.Join(restore, "\n"))
-	}
-	if len(kept) > 0 {
-		fmt.Fprintln(stdout, "Not restored (released: someone else changed them after tcp-advisor did, and their values stay):\n"+strings.Join(kept, "\n"))
-	}
+	report.WriteRollbackPlan(stdout, restore, kept)
 	if len(restore) == 0 {
 		return nil
 	}
@@ -108,7 +102,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 		}
 		rolled, err := sc.session.Rollback(sc.targets...)
 		for _, r := range rolled {
-			fmt.Fprintf(stdout, "restored %s = %q (was %q)%s\n", r.Key, r.To, r.From, sc.where)
+			report.WriteRestored(stdout, r, sc.where)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s%w", sc.label, err))
@@ -128,14 +122,14 @@ func (sc *rollbackScope) plan(named []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s%w", sc.label, err)
 		}
-		fmt.Fprintf(stdout, "%s%v\nmoved the unreadable state file aside to %s; restoring the %d original(s) still readable\n", sc.label, problem, aside, len(sc.session.State.Managed))
+		report.WriteSalvaged(stdout, sc.label, problem, aside, len(sc.session.State.Managed))
 	}
 	released, err := sc.session.ReleaseChangedKeys()
 	if err != nil {
 		return fmt.Errorf("%s%w", sc.label, err)
 	}
 	for _, r := range released {
-		fmt.Fprintf(stdout, "released %s: changed outside tcp-advisor to %q (tcp-advisor wrote %q)%s\n", r.Key, r.Found, r.Expected, sc.where)
+		report.WriteReleased(stdout, r, sc.where)
 	}
 	st := sc.session.State
 	for _, k := range st.Keys() {
@@ -150,13 +144,14 @@ func (sc *rollbackScope) plan(named []string, stdout io.Writer) error {
 	return nil
 }
 
-// live reads a key's value in the scope's namespace.
-func (sc *rollbackScope) live(key string) string {
+// key is a key of the scope as the rollback plan shows it: its live
+// value in the scope's namespace and its original.
+func (sc *rollbackScope) key(key string) report.RollbackKey {
 	v, err := sc.session.Applier.Sysctls.Get(key)
 	if err != nil {
-		return "unreadable: " + err.Error()
+		v = "unreadable: " + err.Error()
 	}
-	return v
+	return report.RollbackKey{Key: key, Live: v, Original: sc.session.State.Managed[key].Original, Where: sc.where}
 }
 
 // orNone joins names, or says "none".

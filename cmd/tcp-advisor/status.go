@@ -44,7 +44,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	status := session.Status(*history)
 	status.Version = version
 	if *originals {
-		if err := status.WriteOriginals(stdout, *stateDir); err != nil {
+		if err := report.WriteOriginals(stdout, status, *stateDir); err != nil {
 			return err
 		}
 		if session.Problem() != nil {

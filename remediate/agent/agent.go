@@ -14,12 +14,12 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
@@ -81,8 +81,11 @@ type Config struct {
 
 // Agent runs the loop. Create it with New.
 type Agent struct {
-	cfg    Config
-	log    Logger
+	cfg Config
+	log Logger
+	// sink receives the events that belong to no namespace: journal and
+	// metrics.
+	sink   event.Fanout
 	notify Notifier
 	now    func() time.Time
 	set    *policies.Set
@@ -111,7 +114,11 @@ func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier
 	// What the session does on the agent's behalf (moving a state aside)
 	// goes to the agent's log.
 	session.log = log
-	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
+	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log, cfg.Metrics)}
+	a.sink = event.Fanout{systemd.JournalSink{Log: log}}
+	if cfg.Metrics != nil {
+		a.sink = append(a.sink, cfg.Metrics.Sink("", ""))
+	}
 	a.host, _ = os.Hostname()
 	a.fly(a.own)
 	if err := session.CheckNamespace(); err != nil {
@@ -149,14 +156,14 @@ func (a *Agent) Interval() time.Duration {
 func (a *Agent) loadPolicies() error {
 	set, diags := policies.Load(a.cfg.PolicyPaths...)
 	if diags.HasErrors() {
+		var rejected event.PolicyRejected
 		for _, d := range diags {
 			if d.Severity != hcl.DiagError {
 				continue
 			}
-			where, fields := diagFields(d)
-			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
+			rejected.Problems = append(rejected.Problems, policyProblem(d))
 		}
-		a.metricsPolicy(false)
+		a.sink.Emit(rejected)
 		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
 	}
 	for _, d := range diags {
@@ -179,12 +186,8 @@ func (a *Agent) loadPolicies() error {
 		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
 			Message: "policy asks for persistence: " + a.own.session.PersistNote})
 	}
-	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
-		systemd.FieldMode:           string(a.Mode()),
-		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
-		systemd.FieldPolicyChecksum: set.Checksum(),
-	})
-	a.metricsPolicy(true)
+	a.sink.Emit(event.PolicyLoaded{Description: set.Describe(), Files: set.Files, Checksum: set.Checksum(),
+		Mode: a.Mode(), Interval: a.Interval()})
 	return nil
 }
 
@@ -247,7 +250,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 		select {
 		case <-ctx.Done():
 			_ = a.notify.Stopping()
-			a.event(systemd.EventAgentStopped, "tcp-advisor stopping; applied settings stay as they are (rollback is an explicit command)", nil)
+			a.sink.Emit(event.AgentStopping{})
 			return nil
 		case <-reload:
 			a.Reload()
@@ -265,17 +268,8 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 // Reload re-compiles the policies between ticks.
 func (a *Agent) Reload() {
 	_ = a.notify.Reloading()
-	e := systemd.Event{Kind: systemd.EventReloaded}
-	if err := a.loadPolicies(); err != nil {
-		// The agent goes on with the old policy, not the one the operator
-		// just asked for: that is an error to see, not information.
-		e.Priority = systemd.PriorityErr
-		e.Message = "reload failed, previous policy stays in force: " + err.Error()
-	} else {
-		e.Message = "reload finished: policy in force is " + a.set.Describe()
-	}
-	e.Fields = map[string]string{systemd.FieldMode: string(a.Mode())}
-	_ = a.log.Log(e)
+	err := a.loadPolicies()
+	a.sink.Emit(event.Reloaded{Policy: a.set.Describe(), Mode: a.Mode(), Err: err})
 	_ = a.notify.Ready()
 }
 
@@ -294,8 +288,7 @@ func (a *Agent) Tick() {
 	if !a.ready {
 		a.ready = true
 		_ = a.notify.Ready()
-		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor %s running in %s mode, every %s", a.cfg.Version, a.Mode(), a.Interval()),
-			map[string]string{systemd.FieldMode: string(a.Mode()), systemd.FieldVersion: a.cfg.Version})
+		a.sink.Emit(event.AgentStarted{Version: a.cfg.Version, Mode: a.Mode(), Interval: a.Interval()})
 	}
 }
 
@@ -312,8 +305,7 @@ func (a *Agent) tickIn(w *watch) {
 	snap, err := w.obs.Observe(depth)
 	w.observed = err == nil
 	if err != nil {
-		a.eventIn(w, systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
-		a.metricsTick(w, snap, advisor.Findings{}, start, err)
+		a.tickEnded(w, snap, advisor.Findings{}, start, err)
 		return
 	}
 	if depth == observe.Detail {
@@ -332,7 +324,7 @@ func (a *Agent) tickIn(w *watch) {
 	released, err := w.session.Applier.ReleaseChangedKeysIn(w.session.State, snap.Sysctls)
 	a.noteRollbacks(w, enforce)
 	for _, r := range released {
-		logReleased(w.log, r)
+		w.sink.Emit(keyReleased(r))
 	}
 	var se *remediate.StoreError
 	switch {
@@ -347,9 +339,9 @@ func (a *Agent) tickIn(w *watch) {
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
 	recording := a.criticalStarted(w, plan, now)
 	a.report(w, plan, findings, diags, enforce, recording)
-	a.metricsPlan(w, recs, plan)
+	ruleFired(w.sink, recs)
 	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
 		a.apply(w, a.withoutBackedOff(w, plan), findings, recording)
 	}
-	a.metricsTick(w, snap, findings, start, nil)
+	a.tickEnded(w, snap, findings, start, nil)
 }

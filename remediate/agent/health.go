@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // Back-off after failures. A key whose write fails (EINVAL, EACCES, EROFS,
@@ -165,13 +165,7 @@ func (a *Agent) storeFailed(w *watch, err error, what string) {
 	if !first {
 		return
 	}
-	msg := fmt.Sprintf("state store failing: %v; nothing is applied until it works again (retrying in %s, then less and less often, up to every %s); observing goes on", err, wait, backoffMax)
-	if what != "" {
-		msg += "; " + what
-	}
-	a.eventIn(w, systemd.EventStateStore, msg, map[string]string{
-		systemd.FieldReason: err.Error(), systemd.FieldStateFile: w.session.Applier.Store.Path(),
-	})
+	w.sink.Emit(event.StoreFailing{Err: err, File: w.session.Applier.Store.Path(), Retry: wait, MaxRetry: backoffMax, What: what})
 }
 
 // storeRecovered marks w's state store working again and logs it.
@@ -181,10 +175,7 @@ func (a *Agent) storeRecovered(w *watch) {
 	if was == nil {
 		return
 	}
-	path := w.session.Applier.Store.Path()
-	_ = w.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
-		Message: "state store works again: " + path + " can be written; applying resumes",
-		Fields:  map[string]string{systemd.FieldReason: "recovered from: " + was.err.Error(), systemd.FieldStateFile: path}})
+	w.sink.Emit(event.StoreRecovered{Was: was.err, File: w.session.Applier.Store.Path()})
 }
 
 // storeUsable reports whether this tick may apply. While the store fails,
@@ -312,13 +303,11 @@ func (a *Agent) noteDegraded(w *watch, now []string) {
 	w.health.degraded = slices.Clone(now)
 	for _, d := range now {
 		if !slices.Contains(before, d) {
-			a.eventIn(w, systemd.EventObservationDegraded, "observation degraded: "+d, map[string]string{systemd.FieldReason: d})
+			w.sink.Emit(event.ObservationDegraded{Fallback: d})
 		}
 	}
 	if len(before) > 0 && len(now) == 0 {
-		_ = w.log.Log(systemd.Event{Kind: systemd.EventObservationDegraded, Priority: systemd.PriorityNotice,
-			Message: "observation works fully again (was: " + strings.Join(before, "; ") + ")",
-			Fields:  map[string]string{systemd.FieldReason: "recovered"}})
+		w.sink.Emit(event.ObservationRecovered{Was: before})
 	}
 }
 

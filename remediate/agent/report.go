@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -37,19 +38,13 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 			log()
 		}
 	}
-	event := func(kind systemd.EventKind, msg string, fields map[string]string) {
-		if recording != "" {
-			fields[systemd.FieldRecording] = recording
-		}
-		a.eventIn(w, kind, msg, fields)
-	}
 	for _, d := range diags {
 		if d.Severity != hcl.DiagError {
 			continue
 		}
-		where, fields := diagFields(d)
-		once("evaluation:"+where+d.Summary, func() {
-			event(systemd.EventPolicyRejected, where+"rule skipped, the others still run: "+d.Summary+": "+d.Detail, fields)
+		p := policyProblem(d)
+		once(fmt.Sprintf("evaluation:%s:%d:%d: %s", p.File, p.Line, p.Column, d.Summary), func() {
+			w.sink.Emit(event.RuleSkipped{Problem: p, Recording: recording})
 		})
 	}
 	mode := a.Mode()
@@ -65,50 +60,40 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		// when its severity changes: a warning turned critical (whose
 		// entry names the flight recording) is news.
 		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+string(c.Severity), func() {
-			event(systemd.EventRecommendation,
-				fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-				changeFields(c, mode, &f))
+			w.sink.Emit(event.ChangeRecommended{Change: eventChange(c), Severity: c.Severity,
+				Context: event.Context{Mode: mode, Worst: f.Connections.Worst, Recording: recording}})
 		})
 	}
 	for _, adv := range plan.Advice {
 		once("advice:"+adv.Rule+"\x00"+string(adv.Severity), func() {
-			event(systemd.EventRecommendation, fmt.Sprintf("advice (rule %s, %s): %s", adv.Rule, adv.Severity, adv.Message),
-				map[string]string{systemd.FieldRule: adv.Rule, systemd.FieldReason: adv.Message})
+			w.sink.Emit(event.AdviceGiven{Rule: adv.Rule, Message: adv.Message, Severity: adv.Severity, Recording: recording})
 		})
 	}
 	for _, r := range plan.Refused {
-		once("refused:"+r.Rule+"\x00"+r.Key+"\x00"+r.Guardrail+"\x00"+string(r.Severity), func() {
-			event(systemd.EventChangeRefused,
-				fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", r.Key, r.From, r.To, r.Rule, r.Guardrail, r.Bound, r.Source, r.Reason),
-				map[string]string{systemd.FieldRule: r.Rule, systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From,
-					systemd.FieldNewValue: r.To, systemd.FieldGuardrail: r.Guardrail, systemd.FieldReason: r.Reason})
-		})
+		// Every refusal counts; one the previous tick made is no news.
+		id := "refused:" + r.Rule + "\x00" + r.Key + "\x00" + r.Guardrail + "\x00" + string(r.Severity)
+		current[id] = true
+		w.sink.Emit(event.ChangeRefused{Change: eventChange(r.Change), Guardrail: r.Guardrail, Bound: r.Bound,
+			Source: r.Source, Reason: r.Reason, Severity: r.Severity, Recording: recording, Repeated: w.announced[id]})
 	}
 	// A leak is sockets that stay: CLOSE_WAIT seen once may be a server
 	// between the peer's FIN and its own close().
 	if cw := f.CloseWait; len(cw.ByOwner) > 0 && cw.Stuck != nil && *cw.Stuck > 0 {
 		top := cw.ByOwner[0]
 		once(fmt.Sprintf("leak:%d", top.PID), func() {
-			event(systemd.EventCloseWaitLeak,
-				fmt.Sprintf("CLOSE_WAIT leak: %s (pid %d, unit %s) holds %d of %d CLOSE_WAIT sockets, %+d over the window, %d stuck, remote pattern %s; an application bug no sysctl fixes",
-					top.Command, top.PID, top.Unit, top.Count, cw.Count, cw.Growth, *cw.Stuck, cw.Pattern),
-				map[string]string{systemd.FieldPID: fmt.Sprint(top.PID), systemd.FieldUnit: top.Unit, systemd.FieldCommand: top.Command,
-					systemd.FieldReason: fmt.Sprintf("%d CLOSE_WAIT, pattern %s", cw.Count, cw.Pattern)})
+			w.sink.Emit(event.CloseWaitLeak{Top: top, Total: cw.Count, Growth: cw.Growth, Stuck: *cw.Stuck, Pattern: cw.Pattern, Recording: recording})
 		})
 	}
 	w.announced = current
 }
 
-// diagFields are the journal fields of a policy diagnostic, and where it
-// points: "file:line:column: ", or "" when it has no position.
-func diagFields(d *hcl.Diagnostic) (where string, fields map[string]string) {
-	fields = map[string]string{systemd.FieldReason: d.Summary + ": " + d.Detail}
+// policyProblem is how events tell a policy diagnostic.
+func policyProblem(d *hcl.Diagnostic) event.PolicyProblem {
+	p := event.PolicyProblem{Summary: d.Summary, Detail: d.Detail}
 	if d.Subject != nil {
-		where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		fields[systemd.FieldPolicyFile] = d.Subject.Filename
-		fields[systemd.FieldPolicyLine] = fmt.Sprint(d.Subject.Start.Line)
+		p.File, p.Line, p.Column = d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column
 	}
-	return where, fields
+	return p
 }
 
 // apply writes the plan and logs each change applied or failed. recording
@@ -120,7 +105,6 @@ func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recordi
 	}
 	applied, failed := w.session.Applier.Apply(w.session.State, plan)
 	a.applied += len(applied)
-	a.metricsApplied(w, applied, failed)
 	if len(applied) > 0 && recording == "" {
 		keys := make([]string, len(applied))
 		for i, c := range applied {
@@ -128,63 +112,43 @@ func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recordi
 		}
 		recording = a.dumpFlight(w, "change applied: "+strings.Join(keys, ", "), a.now())
 	}
-	logApplied(w.log, a.Mode(), applied, a.sortFailures(w, applied, failed), &f, recording)
+	emitApplied(w.sink, a.Mode(), applied, a.sortFailures(w, applied, failed), &f, recording)
 }
 
-// logApplied logs each change applied, and each change of a group that
+// emitApplied emits each change applied, and each change of a group that
 // failed; findings (may be nil) add the worst destination, and recording
 // (may be empty) the flight recording the changes applied made.
-func logApplied(log Logger, mode advisor.Mode, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings, recording string) {
-	for _, c := range applied {
-		fields := changeFields(c.Change, mode, f)
-		if recording != "" {
-			fields[systemd.FieldRecording] = recording
-		}
-		_ = log.Log(systemd.Event{Kind: systemd.EventChangeApplied,
-			Message: fmt.Sprintf("set %s from %q to %q (rule %s): %s", c.Key, c.From, c.To, c.Rule, c.Reason),
-			Fields:  fields})
+func emitApplied(sink event.Sink, mode advisor.Mode, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings, recording string) {
+	ctx := event.Context{Mode: mode, Recording: recording}
+	if f != nil {
+		ctx.Worst = f.Connections.Worst
 	}
+	for _, c := range applied {
+		sink.Emit(event.ChangeApplied{Change: eventChange(c.Change), Context: ctx})
+	}
+	ctx.Recording = ""
 	for _, fl := range failed {
 		var ae *remediate.AppliedError
 		if errors.As(fl.Err, &ae) {
 			for _, c := range fl.Changes {
-				fields := changeFields(c, mode, f)
-				fields[systemd.FieldReason] = ae.Err.Error()
-				_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
-					Message: fmt.Sprintf("%s is %q as planned, but %v", c.Key, c.To, ae.Err), Fields: fields})
+				sink.Emit(event.ChangeFailed{Change: eventChange(c), Context: ctx, Err: ae.Err, AfterWrite: true})
 			}
 			continue
 		}
 		var we *sysctl.WriteError
-		errors.As(fl.Err, &we)
+		errno := ""
+		if errors.As(fl.Err, &we) {
+			errno = we.Errno()
+		}
 		for _, c := range fl.Changes {
-			fields := changeFields(c, mode, f)
-			fields[systemd.FieldReason] = fl.Err.Error()
-			if we != nil && we.Errno() != "" {
-				fields[systemd.FieldErrno] = we.Errno()
-			}
-			_ = log.Log(systemd.Event{Kind: systemd.EventChangeFailed,
-				Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", c.Key, c.To, c.Rule, fl.Err),
-				Fields:  fields})
+			sink.Emit(event.ChangeFailed{Change: eventChange(c), Context: ctx, Err: fl.Err, Errno: errno})
 		}
 	}
 }
 
-// changeFields are the journal fields of a change; findings (may be nil)
-// add the worst destination.
-func changeFields(c remediate.Change, mode advisor.Mode, f *advisor.Findings) map[string]string {
-	fields := map[string]string{
-		systemd.FieldRule: c.Rule, systemd.FieldKey: c.Key, systemd.FieldOldValue: c.From,
-		systemd.FieldNewValue: c.To, systemd.FieldReason: c.Reason, systemd.FieldMode: string(mode),
-	}
-	if f == nil {
-		return fields
-	}
-	if w := f.Connections.Worst; w != nil {
-		fields[systemd.FieldDestination] = w.Remote
-		fields[systemd.FieldUtilization] = fmt.Sprintf("%.4f", w.Utilization)
-	}
-	return fields
+// eventChange is how events tell a planned change.
+func eventChange(c remediate.Change) event.Change {
+	return event.Change{Rule: c.Rule, Key: c.Key, From: c.From, To: c.To, Reason: c.Reason}
 }
 
 // statusLine is the one-line summary `systemctl status` shows: the mode,

@@ -1,11 +1,9 @@
 package agent
 
 import (
-	"fmt"
-
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // newRecords returns the records of history that follow last, the newest
@@ -44,16 +42,8 @@ func (a *Agent) noteRollbacks(w *watch, enforce bool) {
 		if r.Action != remediate.ActionRollback {
 			continue
 		}
-		next := "the agent runs in dry-run mode here and only reports what it would change"
-		if enforce {
-			next = fmt.Sprintf("the agent manages it from this value: in enforce mode a rule that still asks changes it again, "+
-				"once %s after the rollback (the key's cooldown); to keep the original, run the agent with --mode dry-run or disable the rule",
-				a.set.Guardrail(r.Key).Cooldown)
-		}
-		a.eventIn(w, systemd.EventChangeRolledBack,
-			fmt.Sprintf("%s was rolled back from %q to its original %q by tcp-advisor rollback; %s", r.Key, r.From, r.To, next),
-			map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From, systemd.FieldNewValue: r.To,
-				systemd.FieldMode: string(modeName(enforce)), systemd.FieldReason: "rollback seen by the agent"})
+		w.sink.Emit(event.RollbackSeen{RolledBack: event.RolledBack{Key: r.Key, From: r.From, To: r.To},
+			Mode: modeName(enforce), Cooldown: a.set.Guardrail(r.Key).Cooldown})
 	}
 	w.lastSeen = lastRecord(st)
 }

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
@@ -188,9 +188,7 @@ func (s *Session) CheckNamespace() error {
 	}
 	keys := s.State.Keys()
 	*s.State = remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}, Namespace: &s.Here}
-	_ = s.log.Log(systemd.Event{Kind: systemd.EventStateMovedAside,
-		Message: fmt.Sprintf("%v; moved it aside to %s and started a new state (it managed: %s)", gone, aside, orNone(keys)),
-		Fields:  map[string]string{systemd.FieldReason: gone.Error(), systemd.FieldStateFile: aside, systemd.FieldNetns: gone.State.String()}})
+	s.events().Emit(event.StateMovedAside{Reason: gone.Error(), Netns: gone.State.String(), Aside: aside, Keys: keys})
 	return nil
 }
 
@@ -198,14 +196,6 @@ func (s *Session) CheckNamespace() error {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// orNone joins names, or says "none".
-func orNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }
 
 // discard is the Logger of a session that logs nothing.
@@ -221,7 +211,7 @@ func (s *Session) ReleaseChangedKeys() ([]remediate.Released, error) {
 	}
 	released, err := s.Applier.ReleaseChangedKeys(s.State)
 	for _, r := range released {
-		logReleased(s.log, r)
+		s.events().Emit(keyReleased(r))
 	}
 	return released, err
 }
@@ -232,7 +222,7 @@ func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.F
 		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
 	}
 	applied, failed := s.Applier.Apply(s.State, plan)
-	logApplied(s.log, advisor.ModeEnforce, applied, failed, nil, "")
+	emitApplied(s.events(), advisor.ModeEnforce, applied, failed, nil, "")
 	return applied, failed
 }
 
@@ -244,11 +234,7 @@ func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
 	}
 	rolled, err := s.Applier.Rollback(s.State, keys...)
 	for _, r := range rolled {
-		_ = s.log.Log(systemd.Event{
-			Kind:    systemd.EventChangeRolledBack,
-			Message: fmt.Sprintf("rolled back %s from %q to its original %q", r.Key, r.From, r.To),
-			Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.From, systemd.FieldNewValue: r.To},
-		})
+		s.events().Emit(event.RolledBack{Key: r.Key, From: r.From, To: r.To})
 	}
 	return rolled, err
 }
@@ -265,13 +251,13 @@ func (s *Session) Status(history int) remediate.Status {
 	return st
 }
 
-func logReleased(log Logger, r remediate.Released) {
-	_ = log.Log(systemd.Event{
-		Kind:    systemd.EventKeyReleased,
-		Message: fmt.Sprintf("%s changed outside tcp-advisor to %q (tcp-advisor wrote %q); keeping it and no longer managing it", r.Key, r.Found, r.Expected),
-		Fields:  map[string]string{systemd.FieldKey: r.Key, systemd.FieldOldValue: r.Expected, systemd.FieldNewValue: r.Found},
-	})
+// keyReleased is the event of a key someone else changed.
+func keyReleased(r remediate.Released) event.KeyReleased {
+	return event.KeyReleased{Key: r.Key, Expected: r.Expected, Found: r.Found}
 }
+
+// events is where the session's events go: its log.
+func (s *Session) events() event.Sink { return systemd.JournalSink{Log: s.log} }
 
 // TargetStateDir is the state directory of a judged namespace below dir:
 // dir itself for the namespace this process runs in (here), a directory of

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
@@ -28,6 +29,8 @@ type watch struct {
 	obs     Observer
 	session *Session
 	log     Logger
+	// sink receives the events of this namespace: journal and metrics.
+	sink event.Sink
 	// history is the window the agent judges.
 	history  advisor.History
 	lastDump time.Time
@@ -58,20 +61,26 @@ type watch struct {
 	level  advisor.Severity
 }
 
-func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger) *watch {
+func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger, m Metrics) *watch {
 	w := &watch{obs: obs, session: session, announced: map[string]bool{}, lastSeen: lastRecord(session.State),
 		history: advisor.History{Recent: advisor.AgentRecent, Details: advisor.AgentDetails}}
-	w.in(ns, log)
+	w.in(ns, log, m)
 	return w
 }
 
 // in points w at namespace ns, with a logger that names the namespace in
-// every event unless it is the host's.
-func (w *watch) in(ns *netns.Namespace, log Logger) {
+// every event unless it is the host's, and a sink that sends the agent's
+// events there and to the metrics m (may be nil) of the namespace.
+func (w *watch) in(ns *netns.Namespace, log Logger, m Metrics) {
 	w.ns, w.log = ns, log
 	if ns != nil && !ns.Host {
 		w.log = namespaceLogger{Logger: log, ns: ns}
 	}
+	sink := event.Fanout{systemd.JournalSink{Log: w.log}}
+	if m != nil {
+		sink = append(sink, m.Sink(w.labels()))
+	}
+	w.sink = sink
 }
 
 // name is how the status line names the namespace.
@@ -183,7 +192,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	ns := new(netns.Namespace)
 	*ns = n
 	if n.Inode == a.own.session.Here.Inode {
-		a.own.in(ns, a.log)
+		a.own.in(ns, a.log, a.cfg.Metrics)
 		return a.own, nil
 	}
 	s, err := OpenSessionIn(ns, a.cfg.Paths, a.cfg.StateDir, a.log)
@@ -198,7 +207,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	// asks for it (or the pre-check calls for the whole table).
 	obs := a.cfg.Paths.ObserverIn(ns)
 	obs.SetAsker(judge.RulesAsk(func() *policies.Set { return a.set }))
-	w := newWatch(ns, obs, s, a.log)
+	w := newWatch(ns, obs, s, a.log, a.cfg.Metrics)
 	a.fly(w)
 	a.stateProblem(w)
 	return w, nil

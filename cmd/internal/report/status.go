@@ -73,3 +73,24 @@ func WriteStatusText(w io.Writer, s remediate.Status) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// WriteOriginals writes, in sysctl.conf form, the original value of each
+// key tcp-advisor still manages, as its state in stateDir records them:
+// `sysctl -p` on the output restores them without tcp-advisor, as a
+// rollback would, reserved ports last. Nothing when it manages none.
+func WriteOriginals(w io.Writer, s remediate.Status, stateDir string) error {
+	originals := s.Originals()
+	if len(originals) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# The original values of the sysctls tcp-advisor changed, as its state in %s\n", stateDir)
+	b.WriteString("# records them. Restore them with: sysctl -p THIS-FILE (or tcp-advisor rollback).\n")
+	for _, o := range originals {
+		// sysctl.conf takes a value on one line, words separated by a
+		// space (a port range reads back with a tab).
+		fmt.Fprintf(&b, "%s = %s\n", o.Key, strings.Join(strings.Fields(o.Value), " "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
