@@ -449,6 +449,21 @@ func show(t *testing.T, c *Container, prop string) string {
 	return strings.TrimSpace(c.Run(t, "systemctl", "show", "-p", prop, "--value", unit))
 }
 
+// settledState is the unit's ActiveState once it has left "activating"
+// and "reloading", or after 30 s: a restart the package's scripts started
+// may still be waiting for the new agent's READY=1 on a loaded machine.
+func settledState(t *testing.T, c *Container) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		state := show(t, c, "ActiveState")
+		if (state != "activating" && state != "reloading") || time.Now().After(deadline) {
+			return state
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func requireActive(t *testing.T, c *Container) {
 	t.Helper()
 	if state := show(t, c, "ActiveState"); state != "active" {
@@ -948,6 +963,7 @@ func testUpgrade(t *testing.T, c *Container) {
 	c.Sh(t, "echo '"+marker+"' >> /etc/tcp-advisor/tcp-advisor.env")
 	c.Run(t, "systemctl", "start", unit)
 	pid := show(t, c, "MainPID")
+	restarts := show(t, c, "NRestarts")
 	state := c.Sh(t, "ls /var/lib/tcp-advisor && cat /var/lib/tcp-advisor/state.json.gone-*")
 	c.Run(t, "dpkg", "-i", "--force-confold", "/var/tmp/tcp-advisor_"+newVersion+".deb")
 	if after := c.Sh(t, "ls /var/lib/tcp-advisor && cat /var/lib/tcp-advisor/state.json.gone-*"); after != state {
@@ -959,8 +975,11 @@ func testUpgrade(t *testing.T, c *Container) {
 	if env := c.Run(t, "cat", "/etc/tcp-advisor/tcp-advisor.env"); !strings.Contains(env, marker) {
 		t.Errorf("upgrade replaced the changed tcp-advisor.env:\n%s", env)
 	}
-	if state := show(t, c, "ActiveState"); state != "active" {
+	if state := settledState(t, c); state != "active" {
 		t.Errorf("ActiveState after upgrade = %q, want active", state)
+	}
+	if now := show(t, c, "NRestarts"); now != restarts {
+		t.Errorf("NRestarts %s -> %s: the agent failed and systemd restarted it after the upgrade", restarts, now)
 	}
 	if now := show(t, c, "MainPID"); now == pid {
 		t.Errorf("MainPID unchanged (%s): the running agent was not restarted on the new binary", pid)
