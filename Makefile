@@ -7,6 +7,10 @@ BIN       := bin/tcp-advisor
 PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
+# The tools the build runs (staticcheck, govulncheck, nfpm) are pinned in a
+# module of their own, so go.mod lists only what the binary links; the
+# packaging tests (nfpm, the PromQL parser) are a module of their own too.
+TOOL      := $(GO) tool -modfile=$(CURDIR)/internal/tools/go.mod
 # Recipes run in bash with pipefail, so a failing command piped into a
 # filter (make bench's grep) still fails the target.
 SHELL       := /bin/bash
@@ -98,6 +102,7 @@ bpf:
 
 unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	cd packaging && $(GO) test -count=1 ./...
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
 # Finding no fuzz targets (no git, or not a checkout) fails rather than
@@ -120,11 +125,12 @@ lint: vulncheck
 	if [ -z "$$files" ]; then echo "lint: git ls-files lists no Go files (needs git and a checkout)" >&2; exit 1; fi; \
 	out=$$(gofmt -l $$files); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) tool staticcheck $(PKGS)
+	$(TOOL) staticcheck $(PKGS)
 	$(GO) vet -tags soak ./internal/soak/
-	$(GO) tool staticcheck -tags soak ./internal/soak/
+	$(TOOL) staticcheck -tags soak ./internal/soak/
+	cd packaging && $(GO) vet ./... && $(TOOL) staticcheck ./...
 
-# vulncheck runs govulncheck (a go tool, pinned in go.mod) against the Go
+# vulncheck runs govulncheck (a go tool, pinned in internal/tools/go.mod) against the Go
 # vulnerability database as the golang.org/x/vulndb module carries it: the
 # module proxy serves it where vuln.go.dev may be out of reach. Its OSV
 # files are indexed once per VULNDB_VERSION into bin/ with vulndb's own
@@ -143,7 +149,7 @@ vulncheck:
 		$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns $$src/data/osv -out $(VULNDB_DIR).tmp; \
 		mv $(VULNDB_DIR).tmp $(VULNDB_DIR); \
 	fi
-	$(GO) tool govulncheck -db $(VULNDB) $(PKGS)
+	$(TOOL) govulncheck -db $(VULNDB) $(PKGS)
 
 # bench needs root: the quiet tick runs in a fresh network namespace, the
 # 150,000-socket comparison with ss in a scratch one it makes and removes, the
@@ -154,8 +160,8 @@ vulncheck:
 # question to a quiet namespace needs no kernel.
 bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
-	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/observe/netns/
-	$(GO) test -count=1 -run '^$$' -bench RulesAsk -benchtime 2000x ./remediate/orchestrate/
+	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/netns/
+	$(GO) test -count=1 -run '^$$' -bench RulesAsk -benchtime 2000x ./policies/judge/
 	$(GO) test -count=1 -run '^$$' -bench DiagnoseVersus -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
 	unshare --mount --pid --fork --mount-proc sh -c 'mkdir -p /run/netns && mount -t tmpfs tcp-advisor-bench /run/netns && \
 	  $(GO) test -count=1 -run "^$$" -bench AllNamespaces -benchtime 1x -timeout 30m -v ./internal/bench/' | grep -v '^=== RUN'
@@ -171,11 +177,11 @@ clean:
 	rm -rf bin dist
 
 # package builds dist/*.deb and dist/*.rpm from packaging/nfpm.yaml with nfpm,
-# pinned in go.mod as a tool, at VERSION (above), the binary's version too.
+# pinned in internal/tools/go.mod as a tool, at VERSION (above), the binary's version too.
 .PHONY: package
 package: build
 	@mkdir -p dist
 	@set -e; for fmt in deb rpm; do \
 		TCP_ADVISOR_VERSION="$(VERSION)" TCP_ADVISOR_ARCH="$$($(GO) env GOARCH)" \
-			$(GO) tool nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
+			$(TOOL) nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
 	done

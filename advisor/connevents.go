@@ -18,6 +18,11 @@ type ConnEvents struct {
 	Totals   ConnTotals `json:"totals"`
 	Flows    []ConnFlow `json:"flows"`
 	Overflow uint64     `json:"overflow"`
+	// OverflowTotal is Overflow since the events program was attached,
+	// as of Until: host-wide, the same whichever namespace's events
+	// carry it, so that counting it does not count each namespace anew.
+	// Not recorded: a replay has none.
+	OverflowTotal uint64 `json:"-"`
 }
 
 // ConnTotals are event counts.

@@ -7,8 +7,8 @@ import (
 
 // CheapFigures are what the pre-check reads each tick without walking the
 // socket table (advisor/KERNEL.md, "The pre-check"). CheapOf takes them from
-// a snapshot's sysctls and counters; a source of connection events can add
-// to Attempts what the counters never see.
+// a snapshot's sysctls and counters, and ConnectFailures from its connection
+// events, which see what the counters never do.
 type CheapFigures struct {
 	Time time.Time `json:"-"`
 	// Usable is the ports one destination can use: the range less the
@@ -28,13 +28,18 @@ type CheapFigures struct {
 	// Attempts counts outgoing connection attempts so far: Tcp
 	// ActiveOpens, which rises once per SYN sent (tcp_connect). A
 	// connect() that finds no free port fails before that and never
-	// counts; an event source that sees those failures adds them here.
+	// counts: ConnectFailures does.
 	Attempts float64 `json:"attempts"`
+	// ConnectFailures counts the connect() calls that found no local port
+	// since the previous snapshot, from the kernel's connection events (0
+	// where they are unavailable): each one is a destination already
+	// short of ports.
+	ConnectFailures uint64 `json:"connect_failures"`
 }
 
 // CheapOf returns the snapshot's cheap figures.
 func CheapOf(s Snapshot) CheapFigures {
-	return CheapFigures{
+	c := CheapFigures{
 		Time:      s.Time,
 		Usable:    s.Sysctls.UsablePorts(),
 		Hashed:    s.Counters.TCPInUse + s.Counters.TCP6InUse,
@@ -42,6 +47,10 @@ func CheapOf(s Snapshot) CheapFigures {
 		TimeWait:  s.Counters.TimeWait,
 		Attempts:  s.Counters.ActiveOpens,
 	}
+	if s.Events != nil {
+		c.ConnectFailures = s.Events.Totals.Failures
+	}
+	return c
 }
 
 // Open is the sockets holding a local port outside TIME_WAIT.
@@ -90,6 +99,9 @@ type Precheck struct {
 	// PrecheckHorizon. Both equal Holding without rates.
 	Plateau int `json:"plateau_bound"`
 	Ahead   int `json:"horizon_bound"`
+	// ConnectFailures is CheapFigures.ConnectFailures: connect() calls
+	// that found no local port since the previous snapshot.
+	ConnectFailures uint64 `json:"connect_failures"`
 	// Asked names what asked for the dump when the ports did not: a rule
 	// that needs per-socket detail, or a flag. Empty otherwise.
 	Asked string `json:"asked,omitempty"`
@@ -99,12 +111,14 @@ type Precheck struct {
 // nil, those of the tick before (advisor/KERNEL.md, "The pre-check"). No
 // destination can hold more ports than all the sockets holding local ports
 // together, and each port taken after now needs a connection attempt.
-// It asks for the dump when the sockets holding ports reach DumpFraction
-// of the usable ports, when the plateau bound does, or when open sockets
-// growing at their present rate reach the usable ports within
+// It asks for the dump when connect() calls failed for lack of a port
+// since the previous snapshot, when the sockets holding ports reach
+// DumpFraction of the usable ports, when the plateau bound does, or when
+// open sockets growing at their present rate reach the usable ports within
 // PrecheckHorizon.
 func CheckPorts(prev *CheapFigures, cur CheapFigures) Precheck {
-	p := Precheck{Holding: cur.Holding(), Usable: cur.Usable, Plateau: cur.Holding(), Ahead: cur.Holding()}
+	p := Precheck{Holding: cur.Holding(), Usable: cur.Usable, Plateau: cur.Holding(), Ahead: cur.Holding(),
+		ConnectFailures: cur.ConnectFailures}
 	if prev != nil {
 		if dt := cur.Time.Sub(prev.Time).Seconds(); dt >= RateInterval.Seconds() {
 			p.RatesKnown = true
@@ -116,7 +130,7 @@ func CheckPorts(prev *CheapFigures, cur CheapFigures) Precheck {
 		}
 	}
 	half := DumpFraction * float64(p.Usable)
-	p.Dump = float64(p.Holding) >= half || float64(p.Plateau) >= half || p.Ahead >= p.Usable
+	p.Dump = p.ConnectFailures > 0 || float64(p.Holding) >= half || float64(p.Plateau) >= half || p.Ahead >= p.Usable
 	return p
 }
 
@@ -133,7 +147,8 @@ func ceilInt(x float64) int {
 func (p Precheck) Dumped() bool { return p.Dump || p.Asked != "" }
 
 // String says whether the namespace was dumped and why, such as "dumped:
-// no — 12 sockets hold ports of 28232 usable".
+// no — 12 sockets hold ports of 28232 usable" or "dumped: yes — a
+// destination is short: 40 connect() calls found no local port; ...".
 func (p Precheck) String() string {
 	figures := fmt.Sprintf("%d sockets hold ports of %d usable", p.Holding, p.Usable)
 	if p.RatesKnown {
@@ -141,6 +156,8 @@ func (p Precheck) String() string {
 			p.AttemptsPerSecond, p.OpenGrowthPerSecond, p.Plateau, p.Ahead, PrecheckHorizon)
 	}
 	switch {
+	case p.ConnectFailures > 0:
+		return fmt.Sprintf("dumped: yes — a destination is short: %d connect() calls found no local port; ", p.ConnectFailures) + figures
 	case p.Dump:
 		return "dumped: yes — a destination could run short: " + figures
 	case p.Asked != "":

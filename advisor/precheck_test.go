@@ -35,6 +35,12 @@ func TestCheckPorts(t *testing.T) {
 		{name: "open sockets falling", prev: ptr(at(0, 400, 0, 0)), cur: at(10, 300, 0, 0), plateau: 300, ahead: 300},
 		{name: "counter reset reads as no attempts", prev: ptr(at(0, 1, 0, 5000)), cur: at(10, 1, 0, 10), plateau: 1, ahead: 1},
 		{name: "ticks closer than a second take no rate", prev: ptr(at(0, 1, 0, 0)), cur: at(0.2, 1, 0, 100), plateau: 1, ahead: 1},
+		// A full destination: no socket open, ActiveOpens still, but
+		// connect() fails for lack of a port.
+		{name: "connect() failing in a quiet namespace", prev: ptr(at(0, 2, 10, 100)), cur: failing(at(10, 2, 10, 100), 40), dump: true, plateau: 12, ahead: 12,
+			wantWords: "dumped: yes — a destination is short: 40 connect() calls found no local port; 12 sockets hold ports of 1000 usable"},
+		{name: "no failures since the last tick", prev: ptr(failing(at(0, 2, 10, 100), 40)), cur: at(10, 2, 10, 100), plateau: 12, ahead: 12,
+			wantWords: "dumped: no"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := CheckPorts(tc.prev, tc.cur)
@@ -49,6 +55,24 @@ func TestCheckPorts(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func failing(c CheapFigures, failures uint64) CheapFigures {
+	c.ConnectFailures = failures
+	return c
+}
+
+// TestCheapOfEvents: the snapshot's connection events give the connect()
+// failures since the previous snapshot; without events there are none.
+func TestCheapOfEvents(t *testing.T) {
+	snap := Snapshot{Events: &ConnEvents{Totals: ConnTotals{Opens: 50, Failures: 40}}}
+	if got := CheapOf(snap).ConnectFailures; got != 40 {
+		t.Errorf("with events: %d connect failures, want 40", got)
+	}
+	snap.Events, snap.EventsUnavailable = nil, "kernel events unavailable: x"
+	if got := CheapOf(snap).ConnectFailures; got != 0 {
+		t.Errorf("without events: %d connect failures, want 0", got)
+	}
+}
 
 func TestPrecheckAsked(t *testing.T) {
 	p := CheckPorts(nil, CheapFigures{Usable: 28232, Hashed: 150})

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
+	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
 )
 
 // exported is every metric family the agent can export.

@@ -5,9 +5,10 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // Evaluate runs every rule against one observation and returns the rules
@@ -46,7 +47,7 @@ func evalRule(r *Rule, ctx *hcl.EvalContext) (*Recommendation, hcl.Diagnostics) 
 	if diags.HasErrors() || !fire.True() {
 		return nil, diags
 	}
-	rec := &Recommendation{Rule: r.Name, Topic: r.Topic, Severity: SeverityWarning, Source: r.Source, Changes: []Change{}}
+	rec := &Recommendation{Rule: r.Name, Topic: r.Topic, Severity: advisor.SeverityWarning, Source: r.Source, Changes: []Change{}}
 	if r.severity != nil {
 		v, d := evalAs(r.severity, ctx, cty.String, "severity")
 		diags = append(diags, d...)
@@ -56,7 +57,7 @@ func evalRule(r *Rule, ctx *hcl.EvalContext) (*Recommendation, hcl.Diagnostics) 
 		if err := checkSeverity(v.AsString()); err != nil {
 			return nil, append(diags, exprError(r.severity, "Invalid severity", err.Error()+"."))
 		}
-		rec.Severity = v.AsString()
+		rec.Severity = advisor.Severity(v.AsString())
 	}
 	for _, part := range []struct {
 		expr hcl.Expression

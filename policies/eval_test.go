@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // TestVariablesTypes: the observation's types never depend on its values,
@@ -129,13 +130,13 @@ rule "range-object" {
 	if first == nil || !slices.Equal(first.Changes, []Change{{advisor.KeySomaxconn, "8192"}, {advisor.KeyTwReuse, "2"}}) {
 		t.Fatalf("first: %+v", first)
 	}
-	if first.Severity != SeverityCritical || first.Summary != "first 4096" || first.Advice != "do it" || first.Message != "first 4096 do it" || first.Topic != "first" {
+	if first.Severity != advisor.SeverityCritical || first.Summary != "first 4096" || first.Advice != "do it" || first.Message != "first 4096 do it" || first.Topic != "first" {
 		t.Errorf("first: %+v", *first)
 	}
 	if first.Source.Filename != "test.hcl" || first.Source.Start.Line != 6 {
 		t.Errorf("first declared at %v", first.Source)
 	}
-	if r := find(recs, "second"); r == nil || len(r.Changes) != 1 || r.Changes[0].Value != "60000" || r.Severity != SeverityWarning || r.Topic != "queues" {
+	if r := find(recs, "second"); r == nil || len(r.Changes) != 1 || r.Changes[0].Value != "60000" || r.Severity != advisor.SeverityWarning || r.Topic != "queues" {
 		t.Errorf("second: %+v", r)
 	}
 	if r := find(recs, "range-object"); r == nil || len(r.Changes) != 1 || r.Changes[0].Value != "31768 60999" {
@@ -187,7 +188,7 @@ rule "through-a-local" {
 
 func TestSettings(t *testing.T) {
 	def := mustLoad(t, "")
-	if def.Settings.Mode != ModeDryRun || def.Settings.Interval != 10*time.Second || def.Settings.Persist ||
+	if def.Settings.Mode != advisor.ModeDryRun || def.Settings.Interval != 10*time.Second || def.Settings.Persist ||
 		def.Settings.PersistPath != "/etc/sysctl.d/90-tcp-advisor.conf" {
 		t.Errorf("defaults: %+v", def.Settings)
 	}
@@ -200,7 +201,7 @@ agent {
 }
 `)
 	got := s.Settings
-	if got.Mode != ModeEnforce || got.Interval != 30*time.Second || !got.Persist || got.PersistPath != "/etc/sysctl.d/95-lb.conf" {
+	if got.Mode != advisor.ModeEnforce || got.Interval != 30*time.Second || !got.Persist || got.PersistPath != "/etc/sysctl.d/95-lb.conf" {
 		t.Errorf("settings %+v", got)
 	}
 	if len(got.Sources) != 1 || got.Sources[0].Start.Line != 2 {

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // functions returns the function library of the language. The helpers that

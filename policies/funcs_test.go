@@ -5,8 +5,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 func TestWidenPortRange(t *testing.T) {

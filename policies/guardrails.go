@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
@@ -21,22 +22,22 @@ import (
 // agent decodes an agent block and merges it into the settings: each
 // attribute it sets overrides what earlier blocks set, the way a later
 // sysctl.d file overrides a key.
-func (l *loader) agent(b *hcl.Block) {
-	c, diags := b.Body.Content(agentSchema)
-	l.diags = append(l.diags, diags...)
+func (l *loader) agent(b *block) {
+	var c agentBody
+	l.diags = append(l.diags, gohcl.DecodeBody(b.Body, nil, &c)...)
 	st := &l.set.Settings
 	st.Sources = append(st.Sources, b.DefRange)
-	if a, ok := c.Attributes["mode"]; ok {
+	if a := c.Mode; a != nil {
 		if v, ok := l.constant(a, cty.String); ok {
-			switch m := v.AsString(); m {
-			case ModeDryRun, ModeEnforce:
+			switch m := advisor.Mode(v.AsString()); m {
+			case advisor.ModeDryRun, advisor.ModeEnforce:
 				st.Mode = m
 			default:
-				l.errorf(a.Expr.Range(), "Invalid mode", "mode %q: want %q or %q.", m, ModeDryRun, ModeEnforce)
+				l.errorf(a.Expr.Range(), "Invalid mode", "mode %q: want %q or %q.", m, advisor.ModeDryRun, advisor.ModeEnforce)
 			}
 		}
 	}
-	if a, ok := c.Attributes["interval"]; ok {
+	if a := c.Interval; a != nil {
 		if d, ok := l.duration(a); ok {
 			if d < time.Second {
 				l.errorf(a.Expr.Range(), "Invalid interval", "interval %s: want 1s or more.", d)
@@ -45,12 +46,12 @@ func (l *loader) agent(b *hcl.Block) {
 			}
 		}
 	}
-	if a, ok := c.Attributes["persist"]; ok {
+	if a := c.Persist; a != nil {
 		if v, ok := l.constant(a, cty.Bool); ok {
 			st.Persist = v.True()
 		}
 	}
-	if a, ok := c.Attributes["persist_path"]; ok {
+	if a := c.PersistPath; a != nil {
 		if v, ok := l.constant(a, cty.String); ok {
 			if err := CheckPersistPath(v.AsString()); err != nil {
 				l.errorf(a.Expr.Range(), "Invalid persist_path", "%s.", err)
@@ -59,7 +60,7 @@ func (l *loader) agent(b *hcl.Block) {
 			}
 		}
 	}
-	if a, ok := c.Attributes["enforce_namespaces"]; ok {
+	if a := c.EnforceNamespaces; a != nil {
 		if v, ok := l.constant(a, cty.List(cty.String)); ok {
 			var globs []string
 			for it := v.ElementIterator(); it.Next(); {
@@ -128,13 +129,14 @@ func (l *loader) duration(a *hcl.Attribute) (time.Duration, bool) {
 // guardrail decodes a guardrail block and merges it into the set. Its
 // bounds may only tighten the registry's: a guardrail never lets a rule do
 // more than tcp-advisor does with no policy at all.
-func (l *loader) guardrail(b *hcl.Block) {
-	key, keyRange := b.Labels[0], b.LabelRanges[0]
+func (l *loader) guardrail(b *block) {
+	key, keyRange := b.Label, b.LabelRange
 	if err := advisor.CheckSettable(key); err != nil {
 		l.errorf(keyRange, "Key not allowed", "%s.", err)
 		return
 	}
-	c, diags := b.Body.Content(guardrailSchema)
+	var c guardrailBody
+	diags := gohcl.DecodeBody(b.Body, nil, &c)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return
@@ -142,8 +144,8 @@ func (l *loader) guardrail(b *hcl.Block) {
 	reg, _ := advisor.LookupSysctl(key)
 	isRange, isList := reg.Kind == advisor.KindPortRange, reg.Kind == advisor.KindPortList
 	g := Guardrail{Key: key, Sources: []hcl.Range{b.DefRange}, BoundSources: map[string]hcl.Range{}}
-	for name := range c.Attributes {
-		g.BoundSources[name] = b.DefRange
+	for _, a := range present(&c) {
+		g.BoundSources[a.Name] = b.DefRange
 	}
 	ok := true
 	bad := func(a *hcl.Attribute, summary, format string, args ...any) {
@@ -156,7 +158,7 @@ func (l *loader) guardrail(b *hcl.Block) {
 		}
 		return isRange
 	}
-	if a, has := c.Attributes["allow_privileged_low"]; has && portRangeOnly(a) {
+	if a := c.AllowPrivilegedLow; a != nil && portRangeOnly(a) {
 		if v, vok := l.constant(a, cty.Bool); vok {
 			g.AllowPrivilegedLow = v.True()
 		} else {
@@ -183,25 +185,24 @@ func (l *loader) guardrail(b *hcl.Block) {
 		}
 		return 0, false
 	}
-	for _, n := range []string{"min", "max"} {
-		a, has := c.Attributes[n]
-		if !has {
+	for _, a := range []*hcl.Attribute{c.Min, c.Max} {
+		if a == nil {
 			continue
 		}
 		if isList {
-			bad(a, "Not applicable", "%s does not apply to %s, a list of ports.", n, key)
+			bad(a, "Not applicable", "%s does not apply to %s, a list of ports.", a.Name, key)
 			continue
 		}
-		if v, vok := bound(a); vok && n == "min" {
+		if v, vok := bound(a); vok && a == c.Min {
 			g.Min = &v
 		} else if vok {
 			g.Max = &v
 		}
 	}
 	if g.Min != nil && g.Max != nil && *g.Min > *g.Max {
-		bad(c.Attributes["min"], "Invalid guardrail", "min %d is above max %d.", *g.Min, *g.Max)
+		bad(c.Min, "Invalid guardrail", "min %d is above max %d.", *g.Min, *g.Max)
 	}
-	if a, has := c.Attributes["low_floor"]; has && portRangeOnly(a) {
+	if a := c.LowFloor; a != nil && portRangeOnly(a) {
 		if v, vok := bound(a); vok {
 			if g.Min != nil && v < *g.Min {
 				bad(a, "Invalid guardrail", "low_floor %d is below min %d, the lowest low the guardrail allows.", v, *g.Min)
@@ -210,7 +211,7 @@ func (l *loader) guardrail(b *hcl.Block) {
 			}
 		}
 	}
-	if a, has := c.Attributes["max_step"]; has {
+	if a := c.MaxStep; a != nil {
 		if v, vok := l.constantInt(a); !vok {
 			ok = false
 		} else if isList {
@@ -221,14 +222,14 @@ func (l *loader) guardrail(b *hcl.Block) {
 			g.MaxStep = &v
 		}
 	}
-	if a, has := c.Attributes["cooldown"]; has {
+	if a := c.Cooldown; a != nil {
 		if d, dok := l.duration(a); dok {
 			g.Cooldown = d
 		} else {
 			ok = false
 		}
 	}
-	if a, has := c.Attributes["allowed"]; has {
+	if a := c.Allowed; a != nil {
 		v, vok := l.constant(a, cty.DynamicPseudoType)
 		if !vok {
 			ok = false
@@ -251,7 +252,7 @@ func (l *loader) guardrail(b *hcl.Block) {
 			}
 		}
 	}
-	if a, has := c.Attributes["reserve"]; has && portRangeOnly(a) {
+	if a := c.Reserve; a != nil && portRangeOnly(a) {
 		if ports, pok := l.portList(a); pok {
 			g.Reserve = ports
 		} else {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 

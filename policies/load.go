@@ -11,45 +11,13 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
-)
-
-// The schema of a policy file.
-var (
-	fileSchema = &hcl.BodySchema{
-		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "agent"},
-			{Type: "locals"},
-			{Type: "guardrail", LabelNames: []string{"key"}},
-			{Type: "rule", LabelNames: []string{"name"}},
-		},
-	}
-	agentSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{
-			{Name: "mode"}, {Name: "interval"}, {Name: "persist"}, {Name: "persist_path"}, {Name: "defaults"},
-			{Name: "enforce_namespaces"},
-		},
-	}
-	guardrailSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{
-			{Name: "min"}, {Name: "max"}, {Name: "allowed"}, {Name: "max_step"},
-			{Name: "cooldown"}, {Name: "allow_privileged_low"}, {Name: "low_floor"}, {Name: "reserve"},
-		},
-	}
-	ruleSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{
-			{Name: "enabled"}, {Name: "topic"}, {Name: "severity"}, {Name: "when"}, {Name: "message"}, {Name: "advice"},
-		},
-		Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"key"}}},
-	}
-	setSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "value", Required: true}},
-	}
 )
 
 // Limits on what a policy file may hold, so that a broken or hostile file
@@ -79,8 +47,8 @@ type source struct {
 // file is one parsed policy file.
 type file struct {
 	source
-	content *hcl.BodyContent
-	locals  *locals
+	blocks []*block // in declaration order
+	locals *locals
 }
 
 // Load reads and validates policy files and directories (a directory
@@ -253,7 +221,7 @@ func load(defaults, operator []source) (*Set, hcl.Diagnostics) {
 		l.set.Files = append(l.set.Files, f.name)
 		l.set.sources = append(l.set.sources, f.source)
 		f.locals = l.locals(f)
-		for _, b := range f.content.Blocks {
+		for _, b := range f.blocks {
 			switch b.Type {
 			case "agent":
 				l.agent(b)
@@ -264,7 +232,7 @@ func load(defaults, operator []source) (*Set, hcl.Diagnostics) {
 	}
 	for _, f := range files {
 		declared := map[string]hcl.Range{}
-		for _, b := range f.content.Blocks {
+		for _, b := range f.blocks {
 			if b.Type == "rule" {
 				l.rule(f, b, declared)
 			}
@@ -290,9 +258,9 @@ func (l *loader) parse(srcs []source) []*file {
 		if f == nil || diags.HasErrors() {
 			continue
 		}
-		c, diags := f.Body.Content(fileSchema)
-		l.diags = append(l.diags, diags...)
-		out = append(out, &file{source: s, content: c})
+		var pf policyFile
+		l.diags = append(l.diags, gohcl.DecodeBody(f.Body, nil, &pf)...)
+		out = append(out, &file{source: s, blocks: pf.blocks()})
 	}
 	return out
 }
@@ -302,12 +270,13 @@ func (l *loader) parse(srcs []source) []*file {
 func (l *loader) defaultsWanted(ops []*file) bool {
 	want := true
 	for _, f := range ops {
-		for _, b := range f.content.Blocks {
+		for _, b := range f.blocks {
 			if b.Type != "agent" {
 				continue
 			}
-			attrs, _ := b.Body.JustAttributes()
-			if a, ok := attrs["defaults"]; ok {
+			var ab agentBody
+			_ = gohcl.DecodeBody(b.Body, nil, &ab) // agent reports them
+			if a := ab.Defaults; a != nil {
 				if v, ok := l.constant(a, cty.Bool); ok {
 					want = v.True()
 				}
@@ -370,8 +339,8 @@ func (l *loader) constantInt(a *hcl.Attribute) (int64, bool) {
 
 // rule decodes a rule block and layers it on the rules declared so far:
 // declared holds the rules of this file, which may not repeat a name.
-func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
-	name, nameRange := b.Labels[0], b.LabelRanges[0]
+func (l *loader) rule(f *file, b *block, declared map[string]hcl.Range) {
+	name, nameRange := b.Label, b.LabelRange
 	if !ruleName.MatchString(name) {
 		l.errorf(nameRange, "Invalid rule name",
 			"Rule name %q must start with a letter or digit and hold only letters, digits, '-', '_' and '.'.", name)
@@ -383,12 +352,13 @@ func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
 	}
 	declared[name] = b.DefRange
 
-	c, diags := b.Body.Content(ruleSchema)
+	var c ruleBody
+	diags := gohcl.DecodeBody(b.Body, nil, &c)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return
 	}
-	if a, ok := c.Attributes["enabled"]; ok {
+	if a := c.Enabled; a != nil {
 		v, ok := l.constant(a, cty.Bool)
 		if !ok {
 			return
@@ -399,13 +369,13 @@ func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
 		}
 	}
 	r := &Rule{Name: name, Topic: name, Source: b.DefRange, file: f}
-	if a, ok := c.Attributes["topic"]; ok {
+	if a := c.Topic; a != nil {
 		if v, ok := l.constant(a, cty.String); ok {
 			r.Topic = v.AsString()
 		}
 	}
-	a, ok := c.Attributes["when"]
-	if !ok {
+	a := c.When
+	if a == nil {
 		l.errorf(b.DefRange, "Missing when", "Rule %q needs a when condition (or enabled = false to turn a rule off).", name)
 		return
 	}
@@ -413,7 +383,7 @@ func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
 	if v, ok := l.check(f, a.Expr); ok {
 		l.checkType(a, v, cty.Bool)
 	}
-	if a, ok := c.Attributes["severity"]; ok {
+	if a := c.Severity; a != nil {
 		r.severity = a.Expr
 		if v, ok := l.check(f, a.Expr); ok && l.checkType(a, v, cty.String) {
 			if v, _ := convert.Convert(v, cty.String); v.IsKnown() {
@@ -423,24 +393,24 @@ func (l *loader) rule(f *file, b *hcl.Block, declared map[string]hcl.Range) {
 			}
 		}
 	}
-	for _, n := range []string{"message", "advice"} {
-		a, ok := c.Attributes[n]
-		if !ok {
+	for _, a := range []*hcl.Attribute{c.Message, c.Advice} {
+		if a == nil {
 			continue
 		}
 		if v, ok := l.check(f, a.Expr); ok {
 			l.checkType(a, v, cty.String)
 		}
-		if n == "message" {
-			r.message = a.Expr
-		} else {
-			r.advice = a.Expr
-		}
+	}
+	if c.Message != nil {
+		r.message = c.Message.Expr
+	}
+	if c.Advice != nil {
+		r.advice = c.Advice.Expr
 	}
 	if r.message == nil && r.advice == nil {
 		l.errorf(b.DefRange, "Missing message", "Rule %q needs a message, an advice, or both.", name)
 	}
-	l.sets(r, c.Blocks)
+	l.sets(r, c.Sets)
 	if i, ok := l.ruleAt[name]; ok {
 		prev := l.set.Rules[i].Source
 		r.Replaces = &prev
@@ -473,10 +443,10 @@ func (l *loader) disable(name string, at hcl.Range) {
 // checked against the registry: their shape and the bounds tcp-advisor
 // never crosses. Policy guardrails are the guard's to apply, when a change
 // is planned.
-func (l *loader) sets(r *Rule, blocks hcl.Blocks) {
+func (l *loader) sets(r *Rule, blocks []*keyed) {
 	keyAt := map[string]hcl.Range{}
 	for _, sb := range blocks {
-		key, keyRange := sb.Labels[0], sb.LabelRanges[0]
+		key, keyRange := sb.Key, sb.KeyRange
 		if err := advisor.CheckSettable(key); err != nil {
 			l.errorf(keyRange, "Key not allowed", "%s.", err)
 			continue
@@ -486,10 +456,10 @@ func (l *loader) sets(r *Rule, blocks hcl.Blocks) {
 			continue
 		}
 		keyAt[key] = keyRange
-		sc, diags := sb.Body.Content(setSchema)
-		l.diags = append(l.diags, diags...)
-		a, ok := sc.Attributes["value"]
-		if !ok {
+		var sc setBody
+		l.diags = append(l.diags, gohcl.DecodeBody(sb.Body, nil, &sc)...)
+		a := sc.Value
+		if a == nil {
 			continue
 		}
 		r.sets = append(r.sets, setAction{key: key, value: a.Expr, rng: keyRange})
@@ -549,11 +519,11 @@ func (l *loader) checkType(a *hcl.Attribute, v cty.Value, want cty.Type) bool {
 
 // checkSeverity reports whether s is a severity a rule may have.
 func checkSeverity(s string) error {
-	switch s {
-	case SeverityInfo, SeverityWarning, SeverityCritical:
+	switch advisor.Severity(s) {
+	case advisor.SeverityInfo, advisor.SeverityWarning, advisor.SeverityCritical:
 		return nil
 	}
-	return fmt.Errorf("severity %q: want %q, %q or %q", s, SeverityInfo, SeverityWarning, SeverityCritical)
+	return fmt.Errorf("severity %q: want %q, %q or %q", s, advisor.SeverityInfo, advisor.SeverityWarning, advisor.SeverityCritical)
 }
 
 // checkObservation checks a variable reference against the observation

@@ -31,7 +31,7 @@ type locals struct {
 func (l *loader) locals(f *file) *locals {
 	lc := &locals{attrs: map[string]*hcl.Attribute{}, static: map[string]cty.Value{},
 		staticContext: &hcl.EvalContext{Variables: maps.Clone(unknownVariables), Functions: l.staticFunctions}}
-	for _, b := range f.content.Blocks {
+	for _, b := range f.blocks {
 		if b.Type != "locals" {
 			continue
 		}

@@ -10,36 +10,12 @@ package policies
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
-
-// Mode values.
-const (
-	// ModeDryRun reports the plan and writes nothing.
-	ModeDryRun = "dry-run"
-	// ModeEnforce writes changes within guardrails.
-	ModeEnforce = "enforce"
-)
-
-// Severity values, mildest first. Every report of tcp-advisor grades with
-// these, plus "ok" where no rule fired.
-const (
-	SeverityOK       = "ok"
-	SeverityInfo     = "info"
-	SeverityWarning  = "warning"
-	SeverityCritical = "critical"
-)
-
-// SeverityRank orders severities: ok 0, info 1, warning 2, critical 3; -1
-// for anything else.
-func SeverityRank(s string) int {
-	return slices.Index([]string{SeverityOK, SeverityInfo, SeverityWarning, SeverityCritical}, s)
-}
 
 // Defaults of the agent block.
 const (
@@ -53,7 +29,7 @@ const (
 // Settings are the agent block's settings, merged across files attribute
 // by attribute: a later file's attribute overrides an earlier one's.
 type Settings struct {
-	Mode        string        // "dry-run" (default) | "enforce"
+	Mode        advisor.Mode  // "dry-run" (default) | "enforce"
 	Interval    time.Duration // default 10s
 	Persist     bool          // default false: write applied values to a sysctl.d drop-in
 	PersistPath string        // default "/etc/sysctl.d/90-tcp-advisor.conf"
@@ -68,7 +44,7 @@ type Settings struct {
 
 // DefaultSettings returns the settings used when no agent block sets them.
 func DefaultSettings() Settings {
-	return Settings{Mode: ModeDryRun, Interval: DefaultInterval, PersistPath: DefaultPersistPath, EnforceNamespaces: []string{"host"}}
+	return Settings{Mode: advisor.ModeDryRun, Interval: DefaultInterval, PersistPath: DefaultPersistPath, EnforceNamespaces: []string{"host"}}
 }
 
 // Guardrail bounds the changes to one sysctl. A policy guardrail only ever
@@ -132,11 +108,11 @@ type Change struct {
 
 // Recommendation is one rule that fired.
 type Recommendation struct {
-	Rule     string   // rule label
-	Topic    string   // what the rule is about; the rule's name unless it says
-	Severity string   // "info" | "warning" | "critical"
-	Message  string   // rendered message and advice, joined
-	Changes  []Change // proposed values; empty for advice-only rules
+	Rule     string           // rule label
+	Topic    string           // what the rule is about; the rule's name unless it says
+	Severity advisor.Severity // "info" | "warning" | "critical"
+	Message  string           // rendered message and advice, joined
+	Changes  []Change         // proposed values; empty for advice-only rules
 	// Summary and Advice are the rendered message and advice attributes
 	// that Message joins; either may be empty.
 	Summary string

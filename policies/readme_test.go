@@ -120,7 +120,7 @@ func TestReadmeExamples(t *testing.T) {
 			t.Errorf("%s did not fire on its scenario: %s", rule, diagString(diags))
 			continue
 		}
-		if r.Severity != severity {
+		if string(r.Severity) != severity {
 			t.Errorf("%s: README says %s, policy says %s", rule, severity, r.Severity)
 		}
 		if norm(text) != norm(r.Message) {

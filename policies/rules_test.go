@@ -14,10 +14,10 @@ type ruleCase struct {
 	name     string
 	mutate   func(o *observation)
 	fire     bool
-	severity string   // checked when not empty
-	changes  []Change // checked when fire; nil means none
-	contains []string // substrings of the message
-	lacks    []string // substrings the message must not hold
+	severity advisor.Severity // checked when not empty
+	changes  []Change         // checked when fire; nil means none
+	contains []string         // substrings of the message
+	lacks    []string         // substrings the message must not hold
 }
 
 func runRuleCases(t *testing.T, rule string, cases []ruleCase) {
@@ -83,7 +83,7 @@ func TestRuleConnectionChurn(t *testing.T) {
 				*o = exhaustedHost()
 				o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"runs short of ports at the present settings", "opened by nginx (pid 2210, unit nginx.service)", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`},
 			lacks:    []string{"ask for", "connect() failed"},
 		},
@@ -94,7 +94,7 @@ func TestRuleConnectionChurn(t *testing.T) {
 				o.Findings.Connections.Worst.Openers = []advisor.Opener{nginx}
 				o.Findings.Connections.Worst.ConnectFailures = ptr(uint64(7769))
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"ask for 58,620", "nginx (nginx.service) opens 300/s towards 10.0.0.2:8080",
 				"7,769 connect() failed for lack of a port", "(nginx in nginx.service, 777/s)", "keepalive 32;"},
 		},
@@ -104,7 +104,7 @@ func TestRuleConnectionChurn(t *testing.T) {
 				*o = exhaustedHost()
 				o.setWorstDemand(0)
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			lacks: []string{"ask for"},
 		},
 	})
@@ -129,7 +129,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setSysctl(advisor.KeyTimestamps, "0")
 				o.setWorstTimeWait(880)
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			// Twice the plateau, 2400 ports: high rises, low stays;
 			// 40000 even, 42399 odd.
 			changes: []Change{{advisor.KeyPortRange, "40000 42399"}},
@@ -163,7 +163,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setWorst(900, 4200, ptr(10.0))
 				o.setWorstOrphans(900, 70, 60)
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			// 70/s x 15 s = 1050 ports, twice: 2100.
 			changes:  []Change{{advisor.KeyPortRange, "40000 42099"}},
 			contains: []string{"with net.ipv4.tcp_fin_timeout lowered it would level off at 1050"},
@@ -174,7 +174,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(40000, 40999)
 				o.setWorst(1000, 1000, nil)
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			// max_step 16384: 40000-57383.
 			changes:  []Change{{advisor.KeyPortRange, "40000 57383"}},
 			contains: []string{"none is left", "the demand is at least the capacity"},
@@ -192,7 +192,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			// have asked for no widening at all.
 			name:   "a full destination whose measured demand outgrows reuse: widened for it",
 			mutate: fullWithDemand(2000),
-			fire:   true, severity: SeverityCritical,
+			fire:   true, severity: advisor.SeverityCritical,
 			changes:  []Change{{advisor.KeyPortRange, "40000 44599"}},
 			contains: []string{"ask for 120,000", "even with net.ipv4.tcp_tw_reuse = 1 it would level off at 2300"},
 		},
@@ -222,7 +222,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				bindHeavy(o, 24000, 0.85)
 			},
-			fire: true, severity: SeverityWarning,
+			fire: true, severity: advisor.SeverityWarning,
 			// Twice the bind() use, 48000 ports, limited by max_step to
 			// 28232 + 16384 = 44616, and by 65535: high to the top, low
 			// stays.
@@ -238,7 +238,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				bindHeavy(o, 25409, 0.9)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
 		},
 		{
 			name: "bind() to port 0: 79% does not fire",
@@ -255,7 +255,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Ports.BindUtilization = 0.79
 			},
 			// Twice the 950 plateau: 1900 ports.
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41899"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41899"}},
 			contains: []string{"connect() runs short of ports towards", "once the range runs out towards a destination."},
 			lacks:    []string{"bind()", "IP_BIND_ADDRESS_NO_PORT"},
 		},
@@ -265,7 +265,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(40000, 40999)
 				o.setWorst(800, 900, nil)
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41799"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41799"}},
 		},
 		{
 			name: "open connections growing into the range within 5 minutes",
@@ -275,7 +275,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.Findings.Connections.Worst.SecondsToExhaustion = ptr(300.0)
 				o.Findings.Connections.Worst.ExhaustionBasis = "growth of open connections"
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
 			contains: []string{"at the rate of growth of open connections it runs out in 5m0s"},
 		},
 		{
@@ -305,7 +305,7 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setPortRange(32768, 65535)
 				o.setWorst(32768, 32768, nil)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyPortRange, "32768 65535"}},
 			contains: []string{"more source addresses"},
 		},
 		{
@@ -343,12 +343,12 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			// 300 open + 300/s × 1 s: the demand the events measure,
 			// not the 16.7/s a full range lets through.
 			name: "full, demand measured: reuse suffices for it", mutate: fullWithDemand(300),
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}},
 			contains: []string{"smallest change that suffices: the destination would level off at 600 ports (60%) at the connect() rate the kernel's connection events measure"},
 		},
 		{
 			name: "active closer with reuse off", mutate: activeCloser,
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyTwReuse, "1"}},
 			contains: []string{"600 connections from 10.0.0.1 to 10.0.0.2:8080 wait in TIME_WAIT and hold 60% of its 1000 usable ports", "levels off at 96%", "tcp_tw_reuse is 0 (off)"},
 		},
 		{
@@ -375,7 +375,7 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 				o.setWorst(1000, 1000, nil)
 				o.setWorstTimeWait(1000)
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}}, contains: []string{"(none is left)"},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}}, contains: []string{"(none is left)"},
 		},
 		{
 			name: "a plateau that fits: no reuse needed",
@@ -462,7 +462,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 		},
 		{
 			name: "orphans fill a destination: tcp_fin_timeout lowered, the peer named", mutate: fillDestination,
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			// Demand unseen at a full destination: at least halved.
 			changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{
@@ -479,7 +479,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				o.setWorstOrphans(700, 20, 60)
 			},
 			// 80% of 1000 ports at 20/s: 40 s.
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "40"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "40"}},
 			contains: []string{"20/s join them and each waits 60 s"},
 		},
 		{
@@ -491,7 +491,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				o.Findings.TimeWait.Count = 2000
 				o.Findings.TimeWait.BucketsInUse = 3500
 			},
-			fire: true, severity: SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
+			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyFinTimeout, "30"}},
 			contains: []string{"3500 timewait sockets use 85.4% of net.ipv4.tcp_max_tw_buckets (4096)"},
 		},
 		{
@@ -502,7 +502,7 @@ func TestRuleFinWait2Orphans(t *testing.T) {
 				o.Findings.Orphans.Count = 1700
 				o.Findings.Orphans.Max = 2048
 			},
-			fire: true, severity: SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "60"}},
+			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyFinTimeout, "60"}},
 			contains: []string{"1700 orphaned sockets host-wide of net.ipv4.tcp_max_orphans 2048"},
 		},
 	})
@@ -595,7 +595,7 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 		{name: "idle", fire: false},
 		{
 			name: "leak names process, unit, remote pattern and stuck sockets", mutate: leak,
-			fire: true, severity: SeverityCritical, changes: nil,
+			fire: true, severity: advisor.SeverityCritical, changes: nil,
 			contains: []string{
 				"412 sockets in CLOSE_WAIT (40 more than in the first of 3 CLOSE_WAIT dumps; 380 stuck in all 3)",
 				"400 held by java (pid 1234, unit orders.service)",
@@ -616,7 +616,7 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 				o.Findings.CloseWait.Pattern = advisor.PatternManyRemotes
 				o.Findings.CloseWait.Remotes = 300
 			},
-			fire: true, severity: SeverityWarning,
+			fire: true, severity: advisor.SeverityWarning,
 			contains: []string{"412 sockets in CLOSE_WAIT;", "owner unknown", "spread over 300 remotes (many-remotes)", "restarting the owning process"},
 			lacks:    []string{"stuck in all", "13"},
 		},
@@ -670,7 +670,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 				o.Findings.Queues.ListenDropsDelta = 250
 				o.Findings.Queues.Listeners = full
 			},
-			fire: true, severity: SeverityCritical, changes: nil,
+			fire: true, severity: advisor.SeverityCritical, changes: nil,
 			contains: []string{"250 connections overflowed", "fullest: 0.0.0.0:80 with 512 of 511 queued (haproxy, pid 77, unit haproxy.service)", "net.ipv4.tcp_max_syn_backlog bounds neither", "net.core.somaxconn (now 4096)", "listen() backlog"},
 		},
 		{
@@ -678,7 +678,7 @@ func TestRuleListenQueueOverflow(t *testing.T) {
 			mutate: func(o *observation) {
 				o.Findings.Queues.Listeners = full
 			},
-			fire: true, severity: SeverityWarning, contains: []string{"1 listener(s) have a full accept queue"},
+			fire: true, severity: advisor.SeverityWarning, contains: []string{"1 listener(s) have a full accept queue"},
 		},
 		{
 			name: "queued but not full",
@@ -825,7 +825,7 @@ func TestRuleSynQueueOverflow(t *testing.T) {
 				o.setSysctl(advisor.KeySyncookies, "0")
 				o.Findings.Queues.ReqQFullDropDelta = 235
 			},
-			fire: true, severity: SeverityCritical,
+			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"the SYN queue of 10.0.0.1:443 holds 9 request(s) in SYN_RECV against its limit of 8", "235 SYNs found it full and were dropped (TCPReqQFullDrop)", "Turn net.ipv4.tcp_syncookies back on", "last quarter"},
 		},
 		{
@@ -833,7 +833,7 @@ func TestRuleSynQueueOverflow(t *testing.T) {
 				full(o)
 				o.Findings.Queues.ReqQFullDoCookiesDelta = 40
 			},
-			fire: true, severity: SeverityWarning,
+			fire: true, severity: advisor.SeverityWarning,
 			contains: []string{"40 SYNs found it full and were answered with a syncookie"},
 			lacks:    []string{"Turn net.ipv4.tcp_syncookies back on"},
 		},

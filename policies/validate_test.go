@@ -197,7 +197,7 @@ func TestDefaultFilesLoad(t *testing.T) {
 	if len(def.Rules) < 6 {
 		t.Errorf("Default() has %d rules", len(def.Rules))
 	}
-	if def.Settings.Mode != ModeDryRun {
+	if def.Settings.Mode != advisor.ModeDryRun {
 		t.Errorf("default mode %q", def.Settings.Mode)
 	}
 	dir, diags := Load(".")
@@ -350,7 +350,7 @@ rule "close-wait-leak" {
 	if i < 0 || set.Rules[i].Replaces == nil || set.Rules[i].Replaces.Filename != DefaultPrefix+"50-close-wait.hcl" || !strings.HasSuffix(set.Rules[i].Source.Filename, "60-rule.hcl") {
 		t.Fatalf("close-wait-leak not replaced in place: %+v", set.Rules)
 	}
-	if set.Settings.Mode != ModeEnforce || set.Settings.Interval != 10*time.Second || len(set.Settings.Sources) != 2 {
+	if set.Settings.Mode != advisor.ModeEnforce || set.Settings.Interval != 10*time.Second || len(set.Settings.Sources) != 2 {
 		t.Errorf("settings %+v", set.Settings)
 	}
 
@@ -391,7 +391,7 @@ func TestLoadNoRules(t *testing.T) {
 			t.Errorf("warning lacks %q:\n%s", want, got)
 		}
 	}
-	if set.Settings.Mode != ModeEnforce {
+	if set.Settings.Mode != advisor.ModeEnforce {
 		t.Errorf("mode %q", set.Settings.Mode)
 	}
 	if _, diags = Load(); len(diags) > 0 {

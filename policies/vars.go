@@ -5,8 +5,9 @@ import (
 	"math"
 	"slices"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
 
 // unknownSeconds stands for a destination's seconds_to_exhaustion when it

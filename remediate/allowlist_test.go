@@ -3,6 +3,8 @@ package remediate
 import (
 	"errors"
 	"testing"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 )
 
 // TestWritePathAllowList: whatever a plan or a state file says, the
@@ -21,7 +23,7 @@ func TestWritePathAllowList(t *testing.T) {
 	st, _ := a.Store.Load()
 	for _, key := range []string{"kernel.panic", "net.ipv4.ip_forward", "net.ipv4.tcp_timestamps", "net..ipv4.tcp_tw_reuse", "net/ipv4/tcp_tw_reuse"} {
 		_, failed := a.Apply(st, Plan{Changes: []Change{{Key: key, From: keys[key], To: "1", Group: 1}}})
-		var we *WriteError
+		var we *sysctl.WriteError
 		if len(failed) != 1 {
 			t.Errorf("%s: plan applied", key)
 		} else if key == "kernel.panic" || key == "net.ipv4.ip_forward" || key == "net.ipv4.tcp_timestamps" {
@@ -41,7 +43,7 @@ func TestWritePathAllowList(t *testing.T) {
 			t.Errorf("%s = %q, want %q untouched", k, got, v)
 		}
 	}
-	sys, _ := NewSysctls(root)
+	sys, _ := sysctl.New(root)
 	if err := sys.Set("kernel.panic", "1"); err == nil {
 		t.Error("Set wrote kernel.panic")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 )
 
 // Applied is one change written and read back.
@@ -35,7 +36,7 @@ type Rollback struct {
 // Applier writes plans to the kernel and keeps the state store and the
 // drop-in up to date.
 type Applier struct {
-	Sysctls *Sysctls
+	Sysctls *sysctl.Tree
 	Store   *Store
 	Persist Persister
 	Now     func() time.Time

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 )
 
 func newApplier(t *testing.T, root string, persist string) *Applier {
 	t.Helper()
-	sys, err := NewSysctls(root)
+	sys, err := sysctl.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}

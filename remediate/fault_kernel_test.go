@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -131,14 +132,14 @@ func TestKernelWriteRejectedRestoresGroup(t *testing.T) {
 	if len(applied) != 0 || len(failed) != 1 {
 		t.Fatalf("applied %+v, failed %+v", applied, failed)
 	}
-	var we *WriteError
+	var we *sysctl.WriteError
 	if !errors.As(failed[0].Err, &we) || we.Key != advisor.KeyPortRange || we.Errno() != "EINVAL" {
 		t.Fatalf("error %v, want a WriteError for %s with EINVAL", failed[0].Err, advisor.KeyPortRange)
 	}
 	if msg := failed[0].Err.Error(); !strings.Contains(msg, advisor.KeyPortRange) || !strings.Contains(msg, "EINVAL") {
 		t.Errorf("message %q lacks the key or the errno", msg)
 	}
-	sys, _ := NewSysctls("/proc/sys")
+	sys, _ := sysctl.New("/proc/sys")
 	if got, _ := sys.Get(advisor.KeyReservedPorts); got != "" {
 		t.Errorf("reserved ports %q: not restored", got)
 	}
@@ -164,7 +165,7 @@ func TestKernelReadOnlyProcSys(t *testing.T) {
 	if err := unix.Mount("", "/proc/sys", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
 	}
-	sys, _ := NewSysctls("/proc/sys")
+	sys, _ := sysctl.New("/proc/sys")
 	before, _ := sys.Get(advisor.KeyReservedPorts)
 	a := newApplier(t, "/proc/sys", "")
 	st, _ := a.Store.Load()
@@ -173,7 +174,7 @@ func TestKernelReadOnlyProcSys(t *testing.T) {
 	r, _ := sys.Get(advisor.KeyPortRange)
 	plan.Changes[1].From = r
 	_, failed := a.Apply(st, plan)
-	var we *WriteError
+	var we *sysctl.WriteError
 	if len(failed) != 1 || !errors.As(failed[0].Err, &we) || we.Errno() != "EROFS" || we.Key != advisor.KeyReservedPorts {
 		t.Fatalf("failed = %+v, want EROFS on %s", failed, advisor.KeyReservedPorts)
 	}

@@ -48,22 +48,19 @@ const (
 	GuardReleased = "released"
 )
 
-// Refusal is a change a guardrail stopped: what was proposed, by which
-// rule, and the guardrail, its bound and where it is declared.
+// Refusal is a change a guardrail stopped: the change (what was proposed,
+// by which rule) and the guardrail, its bound and where it is declared.
 type Refusal struct {
-	Key      string `json:"key"`
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Rule     string `json:"rule"`
-	Severity string `json:"severity"`
-	// RuleSource is where the rule is declared.
-	RuleSource string `json:"rule_source"`
-	Guardrail  string `json:"guardrail"`
+	// Change is the refused change. Its Reason, the rule's, is hidden in
+	// JSON by the refusal's own.
+	Change
+	Guardrail string `json:"guardrail"`
 	// Bound is the bound the guardrail enforces, such as "max_step 16384".
 	Bound string `json:"bound"`
 	// Source is where the guardrail is declared: file:line:column, or
 	// "built-in".
 	Source string `json:"guardrail_source"`
+	// Reason is why the guardrail refused it.
 	Reason string `json:"reason"`
 }
 
@@ -89,8 +86,7 @@ func (p Planner) checkGroup(changes []Change, snap advisor.Snapshot) *Refusal {
 
 // refusal starts a refusal of c.
 func refusal(c Change, guardrail, bound, source, format string, args ...any) *Refusal {
-	return &Refusal{Key: c.Key, From: c.From, To: c.To, Rule: c.Rule, Severity: c.Severity, RuleSource: c.RuleSource,
-		Guardrail: guardrail, Bound: bound, Source: source, Reason: fmt.Sprintf(format, args...)}
+	return &Refusal{Change: c, Guardrail: guardrail, Bound: bound, Source: source, Reason: fmt.Sprintf(format, args...)}
 }
 
 // check checks one change against its key's guardrails.

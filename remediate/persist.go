@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/internal/atomicfile"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
@@ -79,7 +80,7 @@ func (p Persister) Sync(st *State, now time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(p.Path), 0o755); err != nil {
 		return err
 	}
-	return WriteFileAtomic(p.Path, []byte(b.String()), 0o644)
+	return atomicfile.WriteFile(p.Path, []byte(b.String()), 0o644)
 }
 
 // oneLine keeps a value on its line: sysctl values never hold line breaks,

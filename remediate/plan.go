@@ -12,11 +12,11 @@ import (
 
 // Change is one sysctl write of a plan.
 type Change struct {
-	Key      string `json:"key"`
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Rule     string `json:"rule"`
-	Severity string `json:"severity"`
+	Key      string           `json:"key"`
+	From     string           `json:"from"`
+	To       string           `json:"to"`
+	Rule     string           `json:"rule"`
+	Severity advisor.Severity `json:"severity"`
 	// RuleSource is where the rule is declared, file:line:column.
 	RuleSource string `json:"rule_source"`
 	Reason     string `json:"reason"`
@@ -31,10 +31,10 @@ type Change struct {
 // Advice is a recommendation no sysctl carries out: an advice-only rule, or
 // a rule whose values the host already has.
 type Advice struct {
-	Rule       string `json:"rule"`
-	Severity   string `json:"severity"`
-	RuleSource string `json:"rule_source"`
-	Message    string `json:"message"`
+	Rule       string           `json:"rule"`
+	Severity   advisor.Severity `json:"severity"`
+	RuleSource string           `json:"rule_source"`
+	Message    string           `json:"message"`
 }
 
 // Plan is what tcp-advisor proposes for one observation: every rule that
@@ -44,11 +44,11 @@ type Plan struct {
 	Time time.Time `json:"time"`
 	// Level is the worst severity of the rules that fired, "ok" when none
 	// did; Counts counts those rules by severity.
-	Level   string         `json:"level"`
-	Counts  map[string]int `json:"counts"`
-	Changes []Change       `json:"changes"`
-	Refused []Refusal      `json:"refused"`
-	Advice  []Advice       `json:"advice"`
+	Level   advisor.Severity         `json:"level"`
+	Counts  map[advisor.Severity]int `json:"counts"`
+	Changes []Change                 `json:"changes"`
+	Refused []Refusal                `json:"refused"`
+	Advice  []Advice                 `json:"advice"`
 }
 
 // Actionable reports whether the plan asks something of someone: changes
@@ -59,12 +59,12 @@ func (p Plan) Actionable() bool {
 		return true
 	}
 	for _, r := range p.Refused {
-		if r.Severity == policies.SeverityCritical {
+		if r.Severity == advisor.SeverityCritical {
 			return true
 		}
 	}
 	for _, a := range p.Advice {
-		if a.Severity == policies.SeverityCritical {
+		if a.Severity == advisor.SeverityCritical {
 			return true
 		}
 	}
@@ -95,7 +95,7 @@ type Planner struct {
 
 // Build turns recommendations into a plan for snap.
 func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Plan {
-	plan := Plan{Time: p.Now, Level: policies.SeverityOK, Counts: map[string]int{},
+	plan := Plan{Time: p.Now, Level: advisor.SeverityOK, Counts: map[advisor.Severity]int{},
 		Changes: []Change{}, Advice: []Advice{}, Refused: []Refusal{}}
 	claimed := map[string]string{} // key → rule that first set it
 	// live keeps the observed values; sim is what each group leaves, so
@@ -104,7 +104,7 @@ func (p Planner) Build(snap advisor.Snapshot, recs []policies.Recommendation) Pl
 	group := 0
 	for _, rec := range recs {
 		plan.Counts[rec.Severity]++
-		if policies.SeverityRank(rec.Severity) > policies.SeverityRank(plan.Level) {
+		if advisor.Severity(rec.Severity).Rank() > advisor.Severity(plan.Level).Rank() {
 			plan.Level = rec.Severity
 		}
 		source := policies.RangeString(rec.Source)

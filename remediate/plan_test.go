@@ -1,6 +1,8 @@
 package remediate
 
 import (
+	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +103,7 @@ func TestRefusalNamesThePolicyFile(t *testing.T) {
 	if len(plan.Refused) != 1 || !strings.HasSuffix(plan.Refused[0].Source, "p.hcl:2:1") {
 		t.Errorf("refused %+v", plan.Refused)
 	}
-	if plan.Level != policies.SeverityWarning || plan.Counts[policies.SeverityWarning] != 1 || plan.Actionable() {
+	if plan.Level != advisor.SeverityWarning || plan.Counts[advisor.SeverityWarning] != 1 || plan.Actionable() {
 		t.Errorf("level %s counts %v actionable %v", plan.Level, plan.Counts, plan.Actionable())
 	}
 }
@@ -218,7 +220,7 @@ func TestPlannerAdviceAndConflicts(t *testing.T) {
 		t.Errorf("refused = %+v", plan.Refused)
 	}
 	// Critical advice is something to act on.
-	if plan.Level != policies.SeverityCritical || !plan.Actionable() {
+	if plan.Level != advisor.SeverityCritical || !plan.Actionable() {
 		t.Errorf("level %s actionable %v", plan.Level, plan.Actionable())
 	}
 	adviceOnly := Planner{Set: set, Now: t0}.Build(snapshot("40000 40999", ""), recs[:1])
@@ -257,5 +259,26 @@ func TestPlannerReservesPolicyPorts(t *testing.T) {
 	plan := Planner{Set: set, Now: t0}.Build(snap, []policies.Recommendation{rec("widen", advisor.KeyPortRange, "40000 45999")})
 	if len(plan.Changes) != 2 || plan.Changes[0].To != "41000,41500,44000-44009" {
 		t.Errorf("changes %+v refused %+v", plan.Changes, plan.Refused)
+	}
+}
+
+// TestRefusalJSON: a refusal carries its change's fields flat, and its
+// reason is the guardrail's, not the rule's.
+func TestRefusalJSON(t *testing.T) {
+	c := Change{Key: advisor.KeyFinTimeout, From: "60", To: "5", Rule: "fin", Severity: advisor.SeverityWarning,
+		RuleSource: "p.hcl:1:1", Reason: "the rule's reason", Group: 2}
+	b, err := json.Marshal(refusal(c, GuardMin, "min 10", "p.hcl:9:1", "5 is below %d", 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"key": advisor.KeyFinTimeout, "from": "60", "to": "5", "rule": "fin", "severity": "warning",
+		"rule_source": "p.hcl:1:1", "group": 2.0, "guardrail": GuardMin, "bound": "min 10", "guardrail_source": "p.hcl:9:1",
+		"reason": "5 is below 10"}
+	if !maps.Equal(got, want) {
+		t.Errorf("refusal JSON %s, want %v", b, want)
 	}
 }

@@ -3,7 +3,7 @@ package remediate
 import (
 	"fmt"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // kubernetesSafe are the sysctls of tcp-advisor's allow-list that

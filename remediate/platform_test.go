@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 func TestPlatformTerms(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/atomicfile"
 )
 
 // StateFile is the name of the state file inside the state directory.
@@ -174,7 +175,7 @@ func (s *Store) Save(st *State) error {
 		}
 	}
 	b = append(b, '\n')
-	if err := WriteFileAtomic(s.Path(), b, 0o640); err != nil {
+	if err := writeFile(s.Path(), b, 0o640); err != nil {
 		return &StoreError{Op: "write", Path: s.Path(), Err: err}
 	}
 	s.seen = b
@@ -231,44 +232,9 @@ func (e *StoreError) Error() string {
 // Unwrap returns the underlying error.
 func (e *StoreError) Unwrap() error { return e.Err }
 
-// rename is os.Rename; tests replace it to stop a save just before the
-// rename, as a crash would.
-var rename = os.Rename
-
-// WriteFileAtomic replaces path with data: it writes a temporary file in the
-// same directory, fsyncs it, renames it over path and fsyncs the directory.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// writeFile is atomicfile.WriteFile; tests replace it to stop a save as a
+// crash would.
+var writeFile = atomicfile.WriteFile
 
 // Keys returns the managed keys in name order.
 func (st *State) Keys() []string {

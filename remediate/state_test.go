@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/atomicfile"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
@@ -31,9 +32,9 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 }
 
-// TestStoreCrashBeforeRename: a save stopped after the temporary file is
-// written and synced but before the rename leaves the old state readable
-// and whole, and the next save works.
+// TestStoreCrashBeforeRename: a save stopped before its atomic write
+// replaced the file (package atomicfile tests a stop just before the
+// rename) leaves the old state readable and whole, and the next save works.
 func TestStoreCrashBeforeRename(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	s := NewStore(dir)
@@ -43,11 +44,11 @@ func TestStoreCrashBeforeRename(t *testing.T) {
 	before, _ := os.ReadFile(filepath.Join(dir, StateFile))
 
 	var tmpSeen []byte
-	rename = func(from, to string) error {
-		tmpSeen, _ = os.ReadFile(from) // what the crash leaves on disk
+	writeFile = func(_ string, data []byte, _ os.FileMode) error {
+		tmpSeen = data // what the crash leaves in the temporary file
 		return errors.New("crash before rename")
 	}
-	t.Cleanup(func() { rename = os.Rename })
+	t.Cleanup(func() { writeFile = atomicfile.WriteFile })
 	err := s.Save(&State{Managed: map[string]*ManagedKey{"k": {Original: "new"}}})
 	if err == nil {
 		t.Fatal("save succeeded without its rename")
@@ -64,7 +65,7 @@ func TestStoreCrashBeforeRename(t *testing.T) {
 		t.Fatalf("load after crash: %+v %v", got, err)
 	}
 
-	rename = os.Rename
+	writeFile = atomicfile.WriteFile
 	if err := s.Save(&State{Managed: map[string]*ManagedKey{"k": {Original: "new"}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -236,39 +236,3 @@ func FuzzParseState(f *testing.F) {
 		}
 	})
 }
-
-// TestStatusTextExplainsTheProblem: a corrupt file's status lists what was
-// salvaged and points at rollback; a newer version's says nothing is read
-// and rollback leaves it alone, without claiming to manage nothing.
-func TestStatusTextExplainsTheProblem(t *testing.T) {
-	tests := []struct {
-		name      string
-		status    Status
-		want, not []string
-	}{
-		{"corrupt", Status{StateProblem: "state file x is corrupt", Managed: []KeyStatus{{Key: "net.ipv4.tcp_tw_reuse", Original: "2"}}},
-			[]string{"STATE FILE PROBLEM: state file x is corrupt", "what could still be read", "net.ipv4.tcp_tw_reuse"},
-			[]string{"leaves it and every sysctl alone"}},
-		{"newer", Status{StateProblem: "state file x has version 2", StateNewer: true},
-			[]string{"STATE FILE PROBLEM: state file x has version 2", "rollback leaves it and every sysctl alone"},
-			[]string{"manages no sysctl", "restores their"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var b strings.Builder
-			if err := tt.status.WriteText(&b); err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(b.String(), w) {
-					t.Errorf("lacks %q:\n%s", w, b.String())
-				}
-			}
-			for _, n := range tt.not {
-				if strings.Contains(b.String(), n) {
-					t.Errorf("says %q:\n%s", n, b.String())
-				}
-			}
-		})
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 )
 
 // KeyStatus is one managed key as `tcp-advisor status` shows it.
@@ -54,7 +56,7 @@ const afterRollback = "an agent in enforce mode manages it from this value: a ru
 
 // NewStatus reports the state with each key's live value and the last n
 // history records, newest first.
-func NewStatus(st *State, sys *Sysctls, n int) Status {
+func NewStatus(st *State, sys *sysctl.Tree, n int) Status {
 	s := Status{Managed: []KeyStatus{}, LastChanges: []Record{}, PersistPath: st.PersistPath}
 	for _, k := range st.Keys() {
 		m := st.Managed[k]
@@ -74,57 +76,6 @@ func NewStatus(st *State, sys *Sysctls, n int) Status {
 		s.LastChanges = append(s.LastChanges, st.History[i])
 	}
 	return s
-}
-
-// WriteJSON writes the status as indented JSON.
-func (s Status) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
-
-// WriteText writes the status for a person.
-func (s Status) WriteText(w io.Writer) error {
-	var b strings.Builder
-	if s.Version != "" {
-		fmt.Fprintf(&b, "tcp-advisor %s\n", s.Version)
-	}
-	switch {
-	case s.StateNewer:
-		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", esc(s.StateProblem))
-		b.WriteString("  This tcp-advisor reads nothing from it, and rollback leaves it and every sysctl alone.\n")
-		_, err := io.WriteString(w, b.String())
-		return err
-	case s.StateProblem != "":
-		fmt.Fprintf(&b, "STATE FILE PROBLEM: %s\n", esc(s.StateProblem))
-		b.WriteString("  The keys below are what could still be read. `tcp-advisor rollback` restores their\n")
-		b.WriteString("  originals and moves a corrupt file aside before writing a new one.\n\n")
-	}
-	if len(s.Managed) == 0 {
-		b.WriteString("tcp-advisor manages no sysctl.\n")
-	} else {
-		b.WriteString("Managed sysctls:\n")
-		for _, k := range s.Managed {
-			fmt.Fprintf(&b, "  %s\n      original %q, last written %q at %s, live %q\n", k.Key, k.Original, k.LastWritten, k.LastChange.Format(time.RFC3339), k.Live)
-			if k.Released {
-				fmt.Fprintf(&b, "      released: %s\n", esc(k.Why))
-			}
-		}
-	}
-	for _, r := range s.RolledBack {
-		fmt.Fprintf(&b, "Rolled back %s at %s to %q, no longer managed:\n      %s\n", r.Key, r.Time.Format(time.RFC3339), r.To, r.Next)
-	}
-	if s.PersistPath != "" {
-		fmt.Fprintf(&b, "Persisted in %s\n", s.PersistPath)
-	}
-	if len(s.LastChanges) > 0 {
-		b.WriteString("Last changes (newest first):\n")
-		for _, r := range s.LastChanges {
-			fmt.Fprintf(&b, "  %s %-8s %s %q -> %q", r.Time.Format(time.RFC3339), r.Action, r.Key, r.From, r.To)
-			if r.Rule != "" {
-				fmt.Fprintf(&b, " (rule %s)", esc(r.Rule))
-			}
-			b.WriteString("\n")
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // WriteOriginals writes, in sysctl.conf form, the original value of each

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strconv"
 
@@ -79,7 +80,30 @@ func ReadCountersOf(procRoot string, pid int) (advisor.Counters, error) {
 	c.ListenDrops = derefF(ns.TcpExt.ListenDrops)
 	c.ReqQFullDrop = derefF(ns.TcpExt.TCPReqQFullDrop)
 	c.ReqQFullDoCookies = derefF(ns.TcpExt.TCPReqQFullDoCookies)
-	return c, nil
+	return c, checkCounters(c)
+}
+
+// checkCounters refuses counts no kernel writes: negative, or not finite.
+// A /proc that shows them is not the kernel's, and figures computed from
+// them would be nonsense.
+func checkCounters(c advisor.Counters) error {
+	for _, n := range []struct {
+		name string
+		v    float64
+	}{
+		{"sockstat TCP inuse", float64(c.TCPInUse)}, {"sockstat6 TCP6 inuse", float64(c.TCP6InUse)},
+		{"sockstat TCP tw", float64(c.TimeWait)}, {"sockstat TCP orphan", float64(c.Orphan)},
+		{"sockstat TCP alloc", float64(c.Alloc)},
+		{"snmp Tcp ActiveOpens", c.ActiveOpens}, {"snmp Tcp PassiveOpens", c.PassiveOpens},
+		{"netstat TcpExt TCPTimeWaitOverflow", c.TimeWaitOverflow},
+		{"netstat TcpExt ListenOverflows", c.ListenOverflows}, {"netstat TcpExt ListenDrops", c.ListenDrops},
+		{"netstat TcpExt TCPReqQFullDrop", c.ReqQFullDrop}, {"netstat TcpExt TCPReqQFullDoCookies", c.ReqQFullDoCookies},
+	} {
+		if n.v < 0 || math.IsNaN(n.v) || math.IsInf(n.v, 0) {
+			return fmt.Errorf("%s is %v: not a count", n.name, n.v)
+		}
+	}
+	return nil
 }
 
 func deref(p *int) int {

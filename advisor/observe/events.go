@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // EventSource answers what the kernel's connection events counted after a
@@ -53,7 +54,7 @@ func (o *Observer) readEvents(snap *advisor.Snapshot) {
 		snap.EventsUnavailable = o.events.Unavailable
 		return
 	}
-	ino, err := nsInode(filepath.Join(o.procRoot, "thread-self", "ns", "net"))
+	ino, err := netns.InodeOf(filepath.Join(o.procRoot, "thread-self", "ns", "net"))
 	if err == nil {
 		var ev advisor.ConnEvents
 		if ev, err = o.events.Source.Events(ino, o.eventsSince); err == nil {

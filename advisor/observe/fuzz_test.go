@@ -2,8 +2,10 @@ package observe
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -38,7 +40,8 @@ func FuzzParseProcNetTCP(f *testing.F) {
 }
 
 // FuzzReadCounters feeds sockstat, snmp and netstat files through
-// ReadCounters over a scratch /proc.
+// ReadCounters over a scratch /proc: never a panic, and counters it
+// accepts are counts (not negative, finite), the same on a second read.
 func FuzzReadCounters(f *testing.F) {
 	read := func(p string) []byte {
 		b, err := os.ReadFile(filepath.Join("testdata/proc", p))
@@ -49,17 +52,30 @@ func FuzzReadCounters(f *testing.F) {
 	}
 	f.Add(read("net/sockstat"), read("1/net/snmp"), read("1/net/netstat"))
 	f.Add([]byte("TCP: inuse"), []byte("Tcp: ActiveOpens\nTcp: 1"), []byte("TcpExt:\n"))
+	f.Add([]byte("TCP: inuse -1 orphan 0 tw 0 alloc 0 mem 0\n"), read("1/net/snmp"), read("1/net/netstat"))
 	f.Fuzz(func(t *testing.T, sockstat, snmp, netstat []byte) {
-		root := t.TempDir()
-		os.MkdirAll(filepath.Join(root, "net"), 0o755)
-		os.MkdirAll(filepath.Join(root, "1", "net"), 0o755)
-		os.WriteFile(filepath.Join(root, "net", "sockstat"), sockstat, 0o644)
-		os.WriteFile(filepath.Join(root, "1", "net", "snmp"), snmp, 0o644)
-		os.WriteFile(filepath.Join(root, "1", "net", "netstat"), netstat, 0o644)
-		os.Symlink("1", filepath.Join(root, "self"))
+		root := scratchProc(t, sockstat, snmp, netstat)
 		c, err := ReadCounters(root)
-		if err == nil && (c.TCPInUse < 0 || c.TimeWait < 0) {
-			t.Logf("negative counters accepted: %+v", c)
+		if err != nil {
+			return
+		}
+		v := reflect.ValueOf(c)
+		for i := range v.NumField() {
+			var n float64
+			switch f := v.Field(i); f.Kind() {
+			case reflect.Int:
+				n = float64(f.Int())
+			case reflect.Float64:
+				n = f.Float()
+			default:
+				t.Fatalf("Counters.%s is a %s: teach the fuzz target its bounds", v.Type().Field(i).Name, f.Kind())
+			}
+			if n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+				t.Errorf("accepted Counters.%s = %v: not a count", v.Type().Field(i).Name, n)
+			}
+		}
+		if again, err := ReadCounters(root); err != nil || again != c {
+			t.Errorf("second read %+v, %v; first %+v", again, err, c)
 		}
 	})
 }

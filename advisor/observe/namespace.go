@@ -7,17 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
-
-// Namespace is a network namespace an Observer can read from inside, such
-// as one found by package observe/netns. Do must run fn on an OS thread that
-// is inside the namespace for the whole call, and fn must do all its work on
-// that thread: it reads /proc/sys, which resolves a sysctl in the opening
-// thread's namespace, /proc/<tid>/net, and opens its netlink socket there
-// (a socket belongs to the namespace it was created in).
-type Namespace interface {
-	Do(fn func() error) error
-}
 
 // NewIn returns an observer of the network namespace ns. procRoot and sysRoot
 // are as for New, and must be the real /proc and /proc/sys for the
@@ -25,7 +16,7 @@ type Namespace interface {
 // observations (with each discovery's view of the namespace). The owners of sockets are looked up in every process
 // of procRoot: socket inodes are unique host-wide, so an owner is found
 // whichever namespace the process runs in.
-func NewIn(ns Namespace, procRoot, sysRoot string) *Observer {
+func NewIn(ns netns.Enterer, procRoot, sysRoot string) *Observer {
 	o := New(procRoot, sysRoot)
 	o.ns = ns
 	return o

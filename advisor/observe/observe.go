@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // Depth says how much of the socket table an observation dumps. Whatever
@@ -55,7 +56,7 @@ type Observer struct {
 	sysRoot  string
 	owners   *OwnerResolver
 	now      func() time.Time
-	ns       Namespace // nil: the calling process's namespace
+	ns       netns.Enterer // nil: the calling process's namespace
 	// dump is the sock_diag dump; tests replace it to inject failures.
 	dump familyDumper
 	// events are the kernel's connection events, read with each

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // OwnerResolver maps socket inodes to the process that holds them, the way
@@ -121,14 +123,14 @@ func (r *OwnerResolver) socketAt(pid int, fd uintptr) (uint32, bool) {
 func (r *OwnerResolver) ownerOf(p procfs.Proc, fd uintptr, ino uint32) *advisor.Owner {
 	betweenScanAndRead(p.PID)
 	o := &advisor.Owner{PID: p.PID}
-	before, err := p.Stat()
+	before, err := statOf(p)
 	if err != nil {
 		o.Partial = true
 		return o
 	}
 	comm, commErr := p.Comm()
 	cgroups, cgErr := p.Cgroups()
-	after, err := p.Stat()
+	after, err := statOf(p)
 	if err != nil || after.Starttime != before.Starttime {
 		o.Partial = true
 		return o
@@ -144,9 +146,23 @@ func (r *OwnerResolver) ownerOf(p procfs.Proc, fd uintptr, ino uint32) *advisor.
 	if cgErr != nil {
 		o.Partial = true
 	} else {
-		o.Unit = UnitFromCgroups(cgroups)
+		o.Unit = netns.UnitFromCgroups(cgroups)
 	}
 	return o
+}
+
+// statOf is p.Stat() that returns an error where procfs v0.23.0 panics: it
+// slices past the end of a stat file that ends at the ")" closing the
+// command, or whose first "(" follows its last ")". The kernel writes
+// neither, but a process may be gone and its pid's files anything a test
+// or a fuzzer wrote.
+func statOf(p procfs.Proc) (st procfs.ProcStat, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = procfs.ProcStat{}, fmt.Errorf("/proc/%d/stat: malformed: %v", p.PID, r)
+		}
+	}()
+	return p.Stat()
 }
 
 // parseSocketLink parses an fd link target "socket:[12345]".
@@ -160,41 +176,4 @@ func parseSocketLink(target string) (uint32, bool) {
 		return 0, false
 	}
 	return uint32(ino), true
-}
-
-// UnitFromCgroups returns the systemd unit a process runs in: the first path
-// component below the slices, as systemd's cg_path_get_unit() does
-// ("/system.slice/nginx.service/worker" → "nginx.service"). It prefers the
-// unified (0::) hierarchy and falls back to the named systemd hierarchy on
-// cgroup v1 hosts. It returns "" outside units.
-func UnitFromCgroups(cgroups []procfs.Cgroup) string {
-	var v1 string
-	for _, cg := range cgroups {
-		switch {
-		case cg.HierarchyID == 0:
-			if u := UnitFromCgroupPath(cg.Path); u != "" {
-				return u
-			}
-		case len(cg.Controllers) == 1 && cg.Controllers[0] == "name=systemd":
-			v1 = UnitFromCgroupPath(cg.Path)
-		}
-	}
-	return v1
-}
-
-// UnitFromCgroupPath returns the systemd unit a cgroup path lies in (see
-// UnitFromCgroups), or "".
-func UnitFromCgroupPath(path string) string {
-	for _, c := range strings.Split(path, "/") {
-		if c == "" || strings.HasSuffix(c, ".slice") {
-			continue
-		}
-		for _, suffix := range []string{".service", ".scope", ".socket", ".mount", ".swap"} {
-			if strings.HasSuffix(c, suffix) {
-				return c
-			}
-		}
-		return ""
-	}
-	return ""
 }

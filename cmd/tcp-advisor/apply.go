@@ -7,7 +7,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -25,7 +27,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
+	session, err := agent.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -38,13 +40,13 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if _, err := session.ReleaseChangedKeys(); err != nil {
 		return err
 	}
-	j, err := orchestrate.Judge(paths.Observer(), set, *samples, *interval, progress(stderr, *samples, *interval))
+	j, err := judge.Judge(paths.Observer(), set, *samples, *interval, progress(stderr, *samples, *interval))
 	if err != nil {
 		return err
 	}
 	evalErr := ruleFailures(j, stderr)
-	plan := j.Plan(set, session.State)
-	if werr := plan.WriteText(stdout, textOptions(stdout)); werr != nil {
+	plan := agent.Plan(j, set, session.State)
+	if werr := report.WritePlanText(stdout, plan, textOptions(stdout)); werr != nil {
 		return werr
 	}
 	if evalErr != nil || len(plan.Changes) == 0 {

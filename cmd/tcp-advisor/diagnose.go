@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 
 // unknownStatus is a monitoring plugin's exit status for a check that could
@@ -37,7 +39,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer kernelEvents()()
-	judgeAll := func(set *policies.Set) ([]orchestrate.TargetJudgement, bool, error) {
+	judgeAll := func(set *policies.Set) ([]judge.TargetJudgement, bool, error) {
 		return judgements(rp, "diagnose", *sel, set, *samples, *interval, stderr)
 	}
 	if *check {
@@ -56,7 +58,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			return err
 		}
-		d := j.Diagnosis()
+		d := report.NewDiagnosis(j.Last, j.Findings, j.Recs)
 		if *format == "json" {
 			return d.WriteJSON(stdout)
 		}
@@ -83,19 +85,19 @@ func checkAsked(fs *flag.FlagSet, args []string, check *bool) bool {
 	}
 }
 
-// judge observes the selected namespaces and judges each; several come
-// worst first.
-func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]orchestrate.TargetJudgement, error) {
+// judgeSelection observes the selected namespaces and judges each;
+// several come worst first.
+func judgeSelection(sel judge.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]judge.TargetJudgement, error) {
 	targets, err := sel.Targets(paths)
 	if err != nil {
 		return nil, err
 	}
-	js := orchestrate.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
+	js := judge.JudgeAll(targets, set, samples, interval, sel.Depth(), progress(stderr, samples, interval))
 	if !sel.Many() && js[0].Err != nil {
 		return nil, js[0].Err
 	}
 	if sel.Many() {
-		orchestrate.WorstFirst(js)
+		judge.WorstFirst(js)
 	}
 	return js, nil
 }
@@ -103,7 +105,7 @@ func judge(sel orchestrate.Selection, set *policies.Set, samples int, interval t
 // diagnoseSections writes one section per namespace: in JSON every
 // namespace, in text those with something to say, then a line naming the
 // quiet ones.
-func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, stderr io.Writer) error {
+func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr io.Writer) error {
 	var sections []namespaceSection
 	var quiet []string
 	var failed error
@@ -119,13 +121,13 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			failed = err
 		}
-		d := j.Diagnosis()
+		d := report.NewDiagnosis(j.Last, j.Findings, j.Recs)
 		sec.Diagnosis = d
 		sections = append(sections, sec)
 		if format == "json" {
 			continue
 		}
-		if d.Level == policies.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
+		if d.Level == advisor.SeverityOK && d.CloseWait.Count == 0 && d.TimeWait.Count == 0 {
 			quiet = append(quiet, j.NS.String())
 			continue
 		}
@@ -155,7 +157,7 @@ func diagnoseSections(js []orchestrate.TargetJudgement, format string, stdout, s
 // the check from judging — policies that do not load, an observation or a
 // rule that fails — is UNKNOWN, never OK. Over several namespaces the worst
 // one decides, and the line names it.
-func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]orchestrate.TargetJudgement, bool, error), stdout, stderr io.Writer) error {
+func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]judge.TargetJudgement, bool, error), stdout, stderr io.Writer) error {
 	unknown := func(err error) error {
 		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
 		return exitError{code: unknownStatus}
@@ -176,7 +178,7 @@ func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]orchest
 		if err := ruleFailures(j.Judgement, stderr); err != nil {
 			return unknown(err)
 		}
-		l, s := j.Diagnosis().Check()
+		l, s := report.NewDiagnosis(j.Last, j.Findings, j.Recs).Check()
 		if s > status {
 			line, status = l, s
 			if many {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/cmd/internal/clidoc"
-	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
 // flagHints say what the flag sets do not: argument names and what a value
@@ -18,7 +17,7 @@ var flagHints = map[string]clidoc.Hint{
 	"state-dir":        {Arg: "DIR", Complete: clidoc.CompleteDirs},
 	"persist-path":     {Arg: "FILE", Complete: clidoc.CompleteFiles},
 	"format":           {Arg: "FORMAT", Values: []string{"text", "json"}},
-	"mode":             {Arg: "MODE", Values: []string{policies.ModeDryRun, policies.ModeEnforce}},
+	"mode":             {Arg: "MODE", Values: []string{string(advisor.ModeDryRun), string(advisor.ModeEnforce)}},
 	"key":              {Arg: "KEY", Values: advisor.SettableKeys()},
 	"samples":          {Arg: "N"},
 	"history":          {Arg: "N"},

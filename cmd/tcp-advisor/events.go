@@ -3,18 +3,27 @@ package main
 import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe/connevents"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 )
 
-// kernelEventsLine says whether the kernel gives this process its
-// connection events, by attaching the program and detaching it again:
-// "kernel events: available", or "kernel events unavailable: REASON".
-// The agent's STATUS line says the same for the agent.
-func kernelEventsLine() string {
+// kernelEventsStatus says whether the kernel gives this process its
+// connection events, by attaching the program and detaching it again.
+func kernelEventsStatus() report.KernelEvents {
 	tr, err := connevents.Open()
 	if err != nil {
-		return err.Error()
+		return report.KernelEvents{Unavailable: err.Error()}
 	}
 	tr.Close()
+	return report.KernelEvents{Available: true}
+}
+
+// kernelEventsLine says the same for a person: "kernel events: available",
+// or "kernel events unavailable: REASON". The agent's STATUS line says the
+// same for the agent.
+func kernelEventsLine() string {
+	if ev := kernelEventsStatus(); !ev.Available {
+		return ev.Unavailable
+	}
 	return "kernel events: available (connection events from the sock:inet_sock_set_state tracepoint)"
 }
 

@@ -46,6 +46,18 @@ func TestKernelEventsRefused(t *testing.T) {
 			}
 			text := run("diagnose")
 			status := run("status", "--state-dir", t.TempDir())
+			var s struct {
+				Events *struct {
+					Available   bool   `json:"available"`
+					Unavailable string `json:"unavailable"`
+				} `json:"events"`
+			}
+			if err := json.Unmarshal([]byte(run("status", "--format", "json", "--state-dir", t.TempDir())), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Events == nil || *s.Events != d.Events {
+				t.Errorf("status JSON events %+v, want diagnose's %+v", s.Events, d.Events)
+			}
 			if tt.refused {
 				if d.Events.Available || d.Events.Unavailable != why || !strings.Contains(text, why) || !strings.Contains(status, why) {
 					t.Errorf("events %+v\ndiagnose:\n%s\nstatus:\n%s", d.Events, text, status)

@@ -62,7 +62,7 @@ func commandTable() []command {
 		}, run: runRollback},
 		{name: "status", summary: "show what tcp-advisor manages, the originals and the last changes", details: []string{
 			"Without a state file in --state-dir tcp-advisor has changed nothing there, and status says so and creates nothing.",
-			"The text ends with whether this process gets the kernel's connection events (an eBPF program, CAP_BPF and CAP_PERFMON), or why not: \"kernel events unavailable: REASON\". The agent's status line says the same for the agent.",
+			"The text ends with whether this process gets the kernel's connection events (an eBPF program, CAP_BPF and CAP_PERFMON), or why not: \"kernel events unavailable: REASON\"; --format json says it in \"events\" (\"available\", \"unavailable\"). The agent's status line says the same for the agent.",
 		}, run: runStatus},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with", run: runVersion},
 		{name: "netns-names", summary: "list the names --netns takes, one a line, for shell completion", hidden: true, run: runNetnsNames},

@@ -4,18 +4,19 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"io"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe/netns"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 
 // namespaceFlags registers --all-namespaces, --netns and --netns-pid; its
 // check, for parseFlags, refuses contradictory ones.
-func namespaceFlags(fs *flag.FlagSet) (*orchestrate.Selection, func() error) {
-	var s orchestrate.Selection
+func namespaceFlags(fs *flag.FlagSet) (*judge.Selection, func() error) {
+	var s judge.Selection
 	fs.BoolVar(&s.All, "all-namespaces", false, "look at every network namespace of the host, one section each")
 	fs.StringVar(&s.Name, "netns", "", "look at the network namespace called NAME: its `ip netns` name, nspawn machine, pod (namespace/name), Docker or Podman container name or id, hostname, pod UID or net:[inode]")
 	fs.IntVar(&s.PID, "netns-pid", 0, "look at the network namespace process PID runs in")
@@ -60,7 +61,7 @@ type precheckSection struct {
 
 // precheckOf is the section of the judgement's last sample; nil when
 // nothing decided.
-func precheckOf(j orchestrate.Judgement) *precheckSection {
+func precheckOf(j judge.Judgement) *precheckSection {
 	p := j.Last.Precheck
 	if p == nil {
 		return nil

@@ -1,9 +1,9 @@
 package main
 
-import "github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+import "github.com/tcp-advisor/tcp-advisor/advisor/observe"
 
 // Where the kernel's files are, and the default state directory.
 var (
-	paths           = orchestrate.DefaultPaths
+	paths           = observe.DefaultPaths
 	defaultStateDir = "/var/lib/tcp-advisor"
 )

@@ -7,10 +7,12 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 // pathList is a repeatable string flag.
@@ -46,7 +48,7 @@ func loadPolicies(paths []string, stderr io.Writer) (*policies.Set, error) {
 
 // ruleFailures prints the diagnostics of the evaluation and returns an
 // error when a rule failed to evaluate: its judgement is missing.
-func ruleFailures(j orchestrate.Judgement, stderr io.Writer) error {
+func ruleFailures(j judge.Judgement, stderr io.Writer) error {
 	if len(j.Diags) > 0 {
 		policies.FormatDiagnostics(stderr, j.Diags)
 	}
@@ -60,15 +62,15 @@ func ruleFailures(j orchestrate.Judgement, stderr io.Writer) error {
 // managed keys. plan never writes: a state file it cannot read only loses
 // it what it would have taken into account. A replay plans as on a host
 // where tcp-advisor has changed nothing.
-func planState(rp *replayOptions, j orchestrate.TargetJudgement, stateDir string) (*remediate.State, error) {
+func planState(rp *replayOptions, j judge.TargetJudgement, stateDir string) (*remediate.State, error) {
 	if rp.file != "" {
 		return nil, nil
 	}
-	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	here, err := netns.Current(paths.Proc, paths.Netns)
 	if err != nil {
 		return nil, err
 	}
-	return remediate.NewStore(j.StateDir(stateDir, here)).Load()
+	return remediate.NewStore(agent.TargetStateDir(j.Target, stateDir, here)).Load()
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
@@ -112,16 +114,16 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			st = nil
 		}
 		errs = append(errs, ruleFailures(j.Judgement, stderr))
-		plan := j.Plan(set, st)
+		plan := agent.Plan(j.Judgement, set, st)
 		if j.NS != nil {
 			plan = plan.WithPlatform(j.NS.Container)
 		}
 		actionable = actionable || plan.Actionable()
 		if !many {
 			if *format == "json" {
-				errs = append(errs, plan.WriteJSON(stdout))
+				errs = append(errs, report.WritePlanJSON(stdout, plan))
 			} else {
-				errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
+				errs = append(errs, report.WritePlanText(stdout, plan, textOptions(stdout)))
 			}
 			continue
 		}
@@ -132,7 +134,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 			if sec.Precheck != nil {
 				fmt.Fprintln(stdout, sec.Precheck.Summary)
 			}
-			errs = append(errs, plan.WriteText(stdout, textOptions(stdout)))
+			errs = append(errs, report.WritePlanText(stdout, plan, textOptions(stdout)))
 			fmt.Fprintln(stdout)
 		}
 	}

@@ -87,9 +87,14 @@ type precheckSections struct {
 			Name string `json:"name"`
 		} `json:"netns"`
 		Precheck *struct {
-			Dumped  bool   `json:"dumped"`
-			Summary string `json:"summary"`
-			Asked   string `json:"asked"`
+			Dumped          bool   `json:"dumped"`
+			Summary         string `json:"summary"`
+			Asked           string `json:"asked"`
+			ConnectFailures uint64 `json:"connect_failures"`
+			Holding         int    `json:"sockets_holding_ports"`
+			Usable          int    `json:"usable"`
+			Plateau         int    `json:"plateau_bound"`
+			Ahead           int    `json:"horizon_bound"`
 		} `json:"precheck"`
 		Diagnosis struct {
 			StatesComplete bool `json:"states_complete"`
@@ -168,4 +173,53 @@ func TestKernelAllNamespacesDumpsOnlyWhereNeeded(t *testing.T) {
 	if !strings.Contains(text, "dumped: yes — a destination could run short: ") || !strings.Contains(text, "sockets dumped in ") {
 		t.Errorf("text output does not say which namespaces were dumped:\n%s", text)
 	}
+}
+
+// TestKernelAllNamespacesDumpsOnConnectFailures: a namespace whose
+// connect() calls fail for lack of a port while it holds a dozen sockets
+// of 28,232 usable ports (each socket's own range, IP_LOCAL_PORT_RANGE, is
+// 10 ports, all in TIME_WAIT) looks quiet to the counters: a failing call
+// never counts in ActiveOpens. With the kernel's connection events,
+// diagnose --all-namespaces dumps it and says why.
+func TestKernelAllNamespacesDumpsOnConnectFailures(t *testing.T) {
+	advisorBin, loadBin := binaries(t)
+	ns := netnstest.New(t)
+	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
+	ctx, cancel := context.WithCancel(context.Background())
+	load := ns.Command(ctx, loadBin, "dial", "-addr", "127.0.0.1:9000", "-rate", "50", "-duration", "60s", "-serve", "-port-range", "40000-40009")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = load.Wait() })
+	for start := time.Now(); timeWaitIn(t, ns) < 10; time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the socket range never filled: %d TIME_WAIT", timeWaitIn(t, ns))
+		}
+	}
+
+	out, err := runFromHost(advisorBin, "diagnose", "--all-namespaces", "--format", "json", "--samples", "2", "--interval", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all precheckSections
+	if err := json.Unmarshal(out, &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range all.Namespaces {
+		p := sec.Precheck
+		if sec.Netns.Name != ns.Name || p == nil {
+			continue
+		}
+		t.Logf("%s", p.Summary)
+		// Without the failures the ports would not call for a dump.
+		if half := p.Usable / 2; p.Usable == 0 || p.Holding >= half || p.Plateau >= half || p.Ahead >= p.Usable {
+			t.Fatalf("the namespace's ports alone call for the dump, the test proves nothing: %+v", *p)
+		}
+		if !p.Dumped || p.ConnectFailures == 0 || !strings.HasPrefix(p.Summary, "dumped: yes — a destination is short: ") || !sec.Diagnosis.StatesComplete {
+			t.Errorf("dumped %v, %d failures, states complete %v (%q); want the dump for the failures",
+				p.Dumped, p.ConnectFailures, sec.Diagnosis.StatesComplete, p.Summary)
+		}
+		return
+	}
+	t.Fatalf("no precheck section for %s", ns.Name)
 }

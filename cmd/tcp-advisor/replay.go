@@ -8,10 +8,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 
 // replayOptions are --replay, --at and --record, shared by diagnose and plan.
@@ -66,12 +66,12 @@ func (v *offsetValue) Set(s string) error {
 }
 
 // replayJudgements judges every series of the recording --replay names.
-func replayJudgements(o *replayOptions, set *policies.Set) ([]orchestrate.TargetJudgement, error) {
+func replayJudgements(o *replayOptions, set *policies.Set) ([]judge.TargetJudgement, error) {
 	rec, err := record.ReadFile(o.file)
 	if err != nil {
 		return nil, err
 	}
-	js, err := orchestrate.ReplayAll(rec, set, o.at.d)
+	js, err := judge.ReplayAll(rec, set, o.at.d)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.file, err)
 	}
@@ -79,13 +79,13 @@ func replayJudgements(o *replayOptions, set *policies.Set) ([]orchestrate.Target
 }
 
 // writeRecording writes the windows judged as a recording made by source.
-func writeRecording(path, source string, js []orchestrate.TargetJudgement) error {
-	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+func writeRecording(path, source string, js []judge.TargetJudgement) error {
+	here, err := netns.Current(paths.Proc, paths.Netns)
 	if err != nil {
 		return err
 	}
 	host, _ := os.Hostname()
-	return record.WriteFile(path, orchestrate.RecordingOf(js, here, source, host, time.Now()))
+	return record.WriteFile(path, judge.RecordingOf(js, here, source, host, time.Now()))
 }
 
 // writeRecordingFile writes rec to path, or to stdout for "-".
@@ -119,12 +119,12 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	here, err := observe.CurrentNetns(paths.Proc, paths.Netns)
+	here, err := netns.Current(paths.Proc, paths.Netns)
 	if err != nil {
 		return err
 	}
 	n := int(*d / *interval)
-	series, errs := orchestrate.Record(targets, here, *d, *interval, *detail, progress(stderr, n+1, *interval))
+	series, errs := judge.Record(targets, here, *d, *interval, *detail, progress(stderr, n+1, *interval))
 	rec := record.New("record", time.Now())
 	rec.Host, _ = os.Hostname()
 	for i, s := range series {
@@ -179,12 +179,12 @@ func replayAlone(fs *flag.FlagSet, o *replayOptions) func() error {
 // judgements judges the recording --replay names, or observes the selected
 // namespaces (and records what it judged when --record asks); many tells
 // whether the output has one section per namespace.
-func judgements(o *replayOptions, source string, sel orchestrate.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]orchestrate.TargetJudgement, bool, error) {
+func judgements(o *replayOptions, source string, sel judge.Selection, set *policies.Set, samples int, interval time.Duration, stderr io.Writer) ([]judge.TargetJudgement, bool, error) {
 	if o.file != "" {
 		js, err := replayJudgements(o, set)
 		return js, len(js) > 1, err
 	}
-	js, err := judge(sel, set, samples, interval, stderr)
+	js, err := judgeSelection(sel, set, samples, interval, stderr)
 	if err != nil {
 		return nil, false, err
 	}

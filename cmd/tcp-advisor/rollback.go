@@ -7,14 +7,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // rollbackScope is one state rollback works on: the one of the namespace
 // it runs in, or one an agent watching every namespace kept for another.
 type rollbackScope struct {
-	session *orchestrate.Session
+	session *agent.Session
 	where   string   // "" here, else " in network namespace NAME"
 	label   string   // "" here, else "network namespace NAME: "
 	targets []string // the keys to restore
@@ -45,12 +45,12 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 
 	// The scopes: this namespace, then those an agent on the host changed.
 	logger := systemd.NewLogger(stderr)
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, *persist, logger)
+	session, err := agent.OpenSession(paths, *stateDir, nil, *persist, logger)
 	if err != nil {
 		return err
 	}
 	scopes := []*rollbackScope{{session: session}}
-	states, nerr := orchestrate.NamespaceStates(paths, *stateDir, logger)
+	states, nerr := agent.NamespaceStates(paths, *stateDir, logger)
 	for _, ns := range states {
 		if ns.Session == nil {
 			if n := len(ns.State.Managed); n > 0 {

@@ -11,10 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
-	"github.com/tcp-advisor/tcp-advisor/advisor/report/metrics"
-	"github.com/tcp-advisor/tcp-advisor/policies"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
@@ -61,7 +61,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *mode != "" && *mode != policies.ModeDryRun && *mode != policies.ModeEnforce {
+	if m := advisor.Mode(*mode); m != "" && m != advisor.ModeDryRun && m != advisor.ModeEnforce {
 		return usagef("--mode %q: want dry-run or enforce", *mode)
 	}
 	if *interval != 0 && *interval < time.Second {
@@ -77,12 +77,12 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
 	defer kernelEvents()()
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", log)
+	session, err := agent.OpenSession(paths, *stateDir, nil, "", log)
 	if err != nil {
 		return err
 	}
 	version, revision := versionInfo()
-	cfg := orchestrate.Config{PolicyPaths: *policyPaths, Mode: *mode, Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
+	cfg := agent.Config{PolicyPaths: *policyPaths, Mode: advisor.Mode(*mode), Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir, Version: version}
 	if *flightSize > 0 {
 		cfg.FlightRecorder, cfg.FlightRecorderBytes = *flight, int64(*flightSize)<<20
@@ -101,7 +101,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 			defer srv.Close()
 		}
 	}
-	a, err := orchestrate.New(cfg, paths.Observer(), session, log, systemd.NewNotifier())
+	a, err := agent.New(cfg, paths.Observer(), session, log, systemd.NewNotifier())
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/remediate/orchestrate"
+	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
@@ -31,19 +32,19 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		}
 		empty := remediate.Status{Version: version, Managed: []remediate.KeyStatus{}, LastChanges: []remediate.Record{}}
 		if *format == "json" {
-			return empty.WriteJSON(stdout)
+			return report.WriteStatusJSON(stdout, empty, kernelEventsStatus())
 		}
 		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n%s\n", version, noStateMessage(*stateDir), kernelEventsLine())
 		return err
 	}
-	session, err := orchestrate.OpenSession(paths, *stateDir, nil, "", nil)
+	session, err := agent.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
 		return err
 	}
-	report := session.Status(*history)
-	report.Version = version
+	status := session.Status(*history)
+	status.Version = version
 	if *originals {
-		if err := report.WriteOriginals(stdout, *stateDir); err != nil {
+		if err := status.WriteOriginals(stdout, *stateDir); err != nil {
 			return err
 		}
 		if session.Problem() != nil {
@@ -53,8 +54,8 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if *format == "json" {
-		err = report.WriteJSON(stdout)
-	} else if err = report.WriteText(stdout); err == nil {
+		err = report.WriteStatusJSON(stdout, status, kernelEventsStatus())
+	} else if err = report.WriteStatusText(stdout, status); err == nil {
 		if err = statusNamespaces(*stateDir, *history, stdout, stderr); err == nil {
 			_, err = fmt.Fprintln(stdout, kernelEventsLine())
 		}

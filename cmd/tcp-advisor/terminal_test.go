@@ -9,8 +9,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
 // openPTY opens a pseudo-terminal pair: what a person's terminal looks like

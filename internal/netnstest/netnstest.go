@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
@@ -20,9 +24,25 @@ import (
 // insideEnv marks a test binary re-executed inside a namespace.
 const insideEnv = "NETNSTEST_INSIDE"
 
-// NS is a scratch network namespace created with `ip netns add`.
+// NS is a scratch network namespace: a named one that `ip netns add` made
+// (New, NewIsolated), entered with `ip netns exec`, or an unnamed one that a
+// process made with `unshare --net` and holds (Unnamed), entered with
+// nsenter, gone when its holder exits, as a container's is.
 type NS struct {
+	// Name is the namespace's name under /run/netns; empty when unnamed.
 	Name string
+	// PID is the holding process of an unnamed namespace (unshare, which
+	// became the command); 0 for a named one.
+	PID int
+	cmd *exec.Cmd // the holder
+}
+
+// String names the namespace in test messages.
+func (ns *NS) String() string {
+	if ns.Name != "" {
+		return ns.Name
+	}
+	return fmt.Sprintf("pid %d's namespace", ns.PID)
 }
 
 // Require stops the test unless it can make namespaces: skip normally, fail
@@ -104,6 +124,9 @@ func NewIsolated(t testing.TB, ehashEntries int) *NS {
 
 // Command returns a command that runs name inside the namespace.
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if ns.Name == "" {
+		return exec.CommandContext(ctx, "nsenter", append([]string{"--target", strconv.Itoa(ns.PID), "--net", "--", name}, args...)...)
+	}
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
@@ -111,19 +134,28 @@ func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cm
 // output; it fails the test if the command fails.
 func (ns *NS) MustRun(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	return mustRun(t, ns.Command(context.Background(), name, args...), ns.Name)
+	return mustRun(t, ns.Command(context.Background(), name, args...), ns.String())
 }
 
 // SetSysctl writes a sysctl inside the namespace, never on the host.
 func (ns *NS) SetSysctl(t testing.TB, key, value string) {
 	t.Helper()
-	setSysctl(t, ns, key, value)
+	ns.MustRun(t, "sysctl", "-q", "-w", key+"="+value)
 }
 
 // Sysctl reads a sysctl inside the namespace, whitespace-normalized.
 func (ns *NS) Sysctl(t testing.TB, key string) string {
 	t.Helper()
-	return sysctl(t, ns, key)
+	return normalize(ns.MustRun(t, "sysctl", "-n", key))
+}
+
+// Inode returns the inode of the namespace.
+func (ns *NS) Inode(t testing.TB) uint64 {
+	t.Helper()
+	if ns.Name == "" {
+		return inodeOf(t, fmt.Sprintf("/proc/%d/ns/net", ns.PID))
+	}
+	return inodeOf(t, filepath.Join("/run/netns", ns.Name))
 }
 
 // Inside reports whether this test binary already runs inside the test's
@@ -160,4 +192,75 @@ func Inside(t *testing.T) bool {
 func runPattern(name string) string {
 	parts := strings.Split(name, "/")
 	return strings.Join(parts, "$/^")
+}
+
+// Start starts a command inside the namespace in the background and stops it
+// (SIGTERM) when the test ends. When ready is not empty it waits for a line
+// of standard output containing it, and fails the test if the command exits
+// first.
+func (ns *NS) Start(t testing.TB, ready, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := ns.Command(context.Background(), name, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("in %s: %s: %v", ns, name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	found := waitLine(out, ready)
+	if ready == "" {
+		return cmd
+	}
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Fatalf("in %s: %s exited before it was ready", ns, name)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("in %s: %s not ready after 30s", ns, name)
+	}
+	return cmd
+}
+
+// HostSysctl reads a sysctl of the test's own namespace (the host's, outside
+// a namespace test) through /proc/sys, whitespace-normalized. Tests read the
+// host's values to assert they did not change; they never write them.
+func HostSysctl(t testing.TB, key string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return normalize(string(b))
+}
+
+// normalize joins a sysctl value's fields with single spaces.
+func normalize(v string) string {
+	return strings.Join(strings.Fields(v), " ")
+}
+
+func inodeOf(t testing.TB, path string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+func mustRun(t testing.TB, cmd *exec.Cmd, where string) string {
+	t.Helper()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("in %s: %s: %v: %s", where, strings.Join(cmd.Args, " "), err, stderr.String())
+	}
+	return string(out)
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -43,6 +44,7 @@ func Build(tb testing.TB, pkg string) string {
 	}
 	out := filepath.Join(dir, path.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, Module+"/"+pkg)
+	cmd.Dir = RepoRoot(tb) // the versions the repository's go.mod selects
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", pkg, err, msg)
@@ -51,8 +53,9 @@ func Build(tb testing.TB, pkg string) string {
 	return out
 }
 
-// RepoRoot returns the repository's root: the nearest directory holding
-// go.mod at or above the test's working directory (its package's).
+// RepoRoot returns the repository's root: the nearest directory at or
+// above the test's working directory (its package's) whose go.mod is
+// Module's. Modules nested inside (packaging's tests) are passed over.
 func RepoRoot(tb testing.TB) string {
 	tb.Helper()
 	dir, err := os.Getwd()
@@ -60,7 +63,7 @@ func RepoRoot(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(b) == Module {
 			return dir
 		}
 		parent := filepath.Dir(dir)
@@ -69,6 +72,16 @@ func RepoRoot(tb testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// modulePath returns the path a go.mod's module directive declares.
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
 }
 
 // Cleanup removes the binaries; call it from TestMain after m.Run.

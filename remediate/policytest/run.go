@@ -107,13 +107,13 @@ func (e Expectation) actual(p remediate.Plan) []string {
 		out = append(out, fmt.Sprintf("level = %q", p.Level))
 	}
 	for _, c := range p.Changes {
-		out = append(out, render("change", c.Key, e.Changes, map[string]string{"rule": c.Rule, "from": c.From, "to": c.To, "severity": c.Severity}, c.Reason))
+		out = append(out, render("change", c.Key, e.Changes, map[string]string{"rule": c.Rule, "from": c.From, "to": c.To, "severity": string(c.Severity)}, c.Reason))
 	}
 	for _, r := range p.Refused {
-		out = append(out, render("refused", r.Key, e.Refused, map[string]string{"rule": r.Rule, "to": r.To, "guardrail": r.Guardrail, "severity": r.Severity}, r.Reason))
+		out = append(out, render("refused", r.Key, e.Refused, map[string]string{"rule": r.Rule, "to": r.To, "guardrail": r.Guardrail, "severity": string(r.Severity)}, r.Reason))
 	}
 	for _, a := range p.Advice {
-		out = append(out, render("advice", a.Rule, e.Advice, map[string]string{"severity": a.Severity}, a.Message))
+		out = append(out, render("advice", a.Rule, e.Advice, map[string]string{"severity": string(a.Severity)}, a.Message))
 	}
 	slices.Sort(out)
 	return out

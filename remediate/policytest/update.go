@@ -56,7 +56,7 @@ func writeExpect(body *hclwrite.Body, p remediate.Plan, old Expectation) {
 	for _, b := range body.Blocks() {
 		body.RemoveBlock(b)
 	}
-	body.SetAttributeValue("level", cty.StringVal(p.Level))
+	body.SetAttributeValue("level", cty.StringVal(string(p.Level)))
 	for _, c := range p.Changes {
 		b := body.AppendNewBlock("change", []string{c.Key}).Body()
 		b.SetAttributeValue("rule", cty.StringVal(c.Rule))
@@ -71,7 +71,7 @@ func writeExpect(body *hclwrite.Body, p remediate.Plan, old Expectation) {
 	}
 	for _, a := range p.Advice {
 		b := body.AppendNewBlock("advice", []string{a.Rule}).Body()
-		b.SetAttributeValue("severity", cty.StringVal(a.Severity))
+		b.SetAttributeValue("severity", cty.StringVal(string(a.Severity)))
 		keepContains(b, old.Advice, a.Rule, a.Message)
 	}
 }

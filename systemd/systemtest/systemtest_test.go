@@ -89,7 +89,7 @@ func TestServiceInContainer(t *testing.T) {
 }
 
 // buildDebs builds the .deb of each version from packaging/nfpm.yaml as
-// `make package` does, with nfpm at the version go.mod pins, but into a
+// `make package` does, with nfpm at the version internal/tools/go.mod pins, but into a
 // private directory: bin/ and dist/ belong to whoever runs make, possibly at
 // the same time as this test.
 func buildDebs(t *testing.T, versions ...string) map[string]string {
@@ -98,7 +98,7 @@ func buildDebs(t *testing.T, versions ...string) map[string]string {
 	dir := t.TempDir()
 	nfpm := filepath.Join(dir, "nfpm")
 	build := exec.Command("go", "build", "-o", nfpm, "github.com/goreleaser/nfpm/v2/cmd/nfpm")
-	build.Dir = root
+	build.Dir = filepath.Join(root, "internal", "tools")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building nfpm: %v\n%s", err, out)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
-	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // CgroupRoot returns where the unified (v2) cgroup hierarchy is mounted,
@@ -59,7 +59,7 @@ func (c *CgroupNames) Unit(id uint64, pid int, command string) string {
 		return u
 	}
 	if path, ok := c.liveCgroup(pid, command); ok {
-		c.units[id] = observe.UnitFromCgroupPath(path)
+		c.units[id] = netns.UnitFromCgroupPath(path)
 		return c.units[id]
 	}
 	if now := c.now(); now.Sub(c.scanned) >= rescanEvery {
@@ -111,7 +111,7 @@ func scanCgroups(root string) map[uint64]string {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, path)
-		units[st.Ino] = observe.UnitFromCgroupPath("/" + rel)
+		units[st.Ino] = netns.UnitFromCgroupPath("/" + rel)
 		return nil
 	})
 	return units

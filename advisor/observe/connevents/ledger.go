@@ -70,6 +70,7 @@ func (l *Ledger) Events(netns uint64, since time.Time) (advisor.ConnEvents, erro
 		ev.Flows = mergeFlows(ev.Flows, d.Flows[netns])
 		ev.Overflow += d.overflow
 	}
+	ev.OverflowTotal = l.overflow
 	return ev, nil
 }
 

@@ -67,6 +67,14 @@ func TestLedgerEventsSinceAndPerNamespace(t *testing.T) {
 			}
 		})
 	}
+	// The program's overflow count since it was attached, whatever the
+	// window: the same for every namespace's events.
+	if first.OverflowTotal != 0 || second.OverflowTotal != 3 || all.OverflowTotal != 3 {
+		t.Errorf("overflow totals %d, %d, %d; want 0, 3, 3", first.OverflowTotal, second.OverflowTotal, all.OverflowTotal)
+	}
+	if other, _ := l.Events(2, t0); other.OverflowTotal != 3 {
+		t.Errorf("namespace 2: overflow total %d, want 3", other.OverflowTotal)
+	}
 	totals, _ := l.NetnsTotals(t0)
 	if totals[1] != (advisor.ConnTotals{Opens: 15, Failures: 20}) || totals[2] != (advisor.ConnTotals{Opens: 1}) {
 		t.Errorf("namespace totals %+v", totals)

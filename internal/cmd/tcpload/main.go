@@ -9,10 +9,12 @@
 //	    serve the address and never close accepted connections; open n and
 //	    close them from the client: n server sockets stay in CLOSE_WAIT
 //	    until tcpload is killed. Prints "ready" when all are in place.
-//	tcpload dial -addr 127.0.0.1:9000[,...] -rate 300 [-conc 1] -duration 40s [-serve]
+//	tcpload dial -addr 127.0.0.1:9000[,...] -rate 300 [-conc 1] -duration 40s [-serve] [-port-range 40000-40009]
 //	    open connections at a fixed rate, round robin over the addresses,
 //	    closing each first, and print one JSON line a second:
-//	    {"second":s,"ok":n,"eaddrnotavail":m,"other":k}.
+//	    {"second":s,"ok":n,"eaddrnotavail":m,"other":k}. -port-range sets
+//	    each socket's own IP_LOCAL_PORT_RANGE (Linux 6.3): a few ports
+//	    held fill it while the namespace's range stays wide.
 //	tcpload serve -addr 10.99.0.2:9000[,...]
 //	    serve the addresses, closing each connection once the client has;
 //	    prints "ready" and runs until killed (a backend in another
@@ -49,6 +51,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // modes are tcpload's subcommands by name.
@@ -228,7 +232,12 @@ func dial(args []string) error {
 	conc := fs.Int("conc", 1, "dialers, each at rate/conc")
 	duration := fs.Duration("duration", 40*time.Second, "how long to dial")
 	serve := fs.Bool("serve", false, "also serve the address")
+	portRange := fs.String("port-range", "", "LO-HI: each socket's own local port range (IP_LOCAL_PORT_RANGE)")
 	_ = fs.Parse(args)
+	dialer, err := rangeDialer(*portRange)
+	if err != nil {
+		return err
+	}
 	targets := strings.Split(*addr, ",")
 	if *serve {
 		_, stop, err := serveAll(targets, 20*time.Millisecond)
@@ -251,7 +260,7 @@ func dial(args []string) error {
 			defer wg.Done()
 			next := start.Add(interval * time.Duration(w) / time.Duration(*conc))
 			for n := w; time.Since(start) < *duration; n++ {
-				c, err := net.DialTimeout("tcp", targets[n%len(targets)], time.Second)
+				c, err := dialer.Dial("tcp", targets[n%len(targets)])
 				sec := min(int(time.Since(start)/time.Second), len(ticks)-1)
 				mu.Lock()
 				switch {
@@ -282,6 +291,28 @@ func dial(args []string) error {
 		}
 	}
 	return nil
+}
+
+// rangeDialer returns a dialer with a one-second timeout whose sockets
+// take their local port from lohi ("LO-HI") alone, or from the
+// namespace's range when lohi is empty.
+func rangeDialer(lohi string) (*net.Dialer, error) {
+	d := &net.Dialer{Timeout: time.Second}
+	if lohi == "" {
+		return d, nil
+	}
+	var lo, hi uint16
+	if _, err := fmt.Sscanf(lohi, "%d-%d", &lo, &hi); err != nil || lo == 0 || hi < lo {
+		return nil, fmt.Errorf("-port-range %q: want LO-HI", lohi)
+	}
+	d.Control = func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_LOCAL_PORT_RANGE, int(uint32(hi)<<16|uint32(lo)))
+		})
+		return errors.Join(err, serr)
+	}
+	return d, nil
 }
 
 func serve(args []string) error {

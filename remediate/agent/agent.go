@@ -1,0 +1,355 @@
+// Package agent runs tcp-advisor's pipeline — observe, analyze,
+// evaluate the policies, plan, apply, report — for the long-running agent
+// (Agent) and for the one-shot commands (Session, PlanOnce).
+//
+// The agent ticks every interval and reports through structured log events
+// and sd_notify. Signals drive it from outside: a reload re-compiles the
+// policies (a set that fails to compile leaves the last good one in force), a
+// stop ends it between ticks and never rolls anything back.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
+	"github.com/tcp-advisor/tcp-advisor/policies"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
+	"github.com/tcp-advisor/tcp-advisor/systemd"
+)
+
+// Observer takes snapshots; *observe.Observer is one.
+type Observer interface {
+	Observe(depth observe.Depth) (advisor.Snapshot, error)
+}
+
+// Logger records structured events; *systemd.Logger is one.
+type Logger interface {
+	Log(e systemd.Event) error
+}
+
+// Notifier tells the service manager how the agent is; *systemd.Notifier is
+// one, and a no-op outside systemd.
+type Notifier interface {
+	Ready() error
+	Status(line string) error
+	Watchdog() error
+	Reloading() error
+	Stopping() error
+}
+
+// Config holds what the command line sets. Zero values defer to the policy.
+type Config struct {
+	PolicyPaths []string
+	// Mode overrides the policy's mode when set.
+	Mode advisor.Mode
+	// Interval overrides the policy's interval when set.
+	Interval time.Duration
+	// DetailEvery is how often a tick also dumps CLOSE_WAIT and LISTEN
+	// sockets; default one minute.
+	DetailEvery time.Duration
+	// Watchdog is how often to ping the watchdog; zero disables it.
+	Watchdog time.Duration
+	// Metrics, when set, receives each tick's figures and the agent's
+	// actions for export.
+	Metrics Metrics
+	// AllNamespaces watches every network namespace of the host, found
+	// anew each tick, not only the one the agent runs in. Paths and
+	// StateDir are then where to find the kernel's files and keep each
+	// namespace's state.
+	AllNamespaces bool
+	Paths         observe.Paths
+	StateDir      string
+	// Version is the running build's version, journalled when the agent
+	// starts.
+	Version string
+	// FlightRecorder is how far back the flight recorder keeps frames in
+	// each namespace's state directory, in at most FlightRecorderBytes;
+	// zero turns it off.
+	FlightRecorder      time.Duration
+	FlightRecorderBytes int64
+}
+
+// Agent runs the loop. Create it with New.
+type Agent struct {
+	cfg    Config
+	log    Logger
+	notify Notifier
+	now    func() time.Time
+	set    *policies.Set
+	// own watches the namespace the agent runs in; with AllNamespaces,
+	// watches holds every namespace by inode (own among them).
+	own        *watch
+	watches    map[uint64]*watch
+	discoverer *netns.Discoverer
+	applied    int
+	ready      bool
+	// metricsFailing is set while the metrics cannot be published.
+	metricsFailing bool
+	// ticks are the tick figures Health reports.
+	ticks tickFigures
+	// host names the host in recordings.
+	host string
+}
+
+// New returns an agent working on the session's state and sysctls. It
+// loads the policies and checks the state belongs to this network
+// namespace: an agent that cannot do either does not start.
+func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier) (*Agent, error) {
+	if cfg.DetailEvery <= 0 {
+		cfg.DetailEvery = time.Minute
+	}
+	// What the session does on the agent's behalf (moving a state aside)
+	// goes to the agent's log.
+	session.log = log
+	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log)}
+	a.host, _ = os.Hostname()
+	a.fly(a.own)
+	if err := session.CheckNamespace(); err != nil {
+		return nil, err
+	}
+	if cfg.AllNamespaces {
+		a.discoverer = netns.NewDiscoverer(cfg.Paths.Proc, cfg.Paths.Netns)
+		a.watches = map[uint64]*watch{}
+	}
+	if err := a.loadPolicies(); err != nil {
+		return nil, err
+	}
+	a.stateProblem(a.own)
+	return a, nil
+}
+
+// Mode returns the mode in force: the flag's, else the policy's.
+func (a *Agent) Mode() advisor.Mode {
+	if a.cfg.Mode != "" {
+		return a.cfg.Mode
+	}
+	return a.set.Settings.Mode
+}
+
+// Interval returns the tick interval in force.
+func (a *Agent) Interval() time.Duration {
+	if a.cfg.Interval > 0 {
+		return a.cfg.Interval
+	}
+	return a.set.Settings.Interval
+}
+
+// loadPolicies compiles the policy set; on failure it logs every diagnostic
+// and keeps the set in force.
+func (a *Agent) loadPolicies() error {
+	set, diags := policies.Load(a.cfg.PolicyPaths...)
+	if diags.HasErrors() {
+		for _, d := range diags {
+			if d.Severity != hcl.DiagError {
+				continue
+			}
+			where, fields := diagFields(d)
+			a.event(systemd.EventPolicyRejected, where+"policy rejected, previous policy stays in force: "+d.Summary+": "+d.Detail, fields)
+		}
+		a.metricsPolicy(false)
+		return fmt.Errorf("policies did not compile (%d errors)", len(diags.Errs()))
+	}
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning {
+			_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
+				Message: "policy warning: " + d.Summary + ": " + d.Detail,
+				Fields:  map[string]string{systemd.FieldReason: d.Detail}})
+		}
+	}
+	if err := a.checkEnforceable(set); err != nil {
+		return err
+	}
+	a.set = set
+	persist := ""
+	if set.Settings.Persist {
+		persist = set.Settings.PersistPath
+	}
+	a.own.session.persistTo(persist)
+	if a.own.session.PersistNote != "" {
+		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
+			Message: "policy asks for persistence: " + a.own.session.PersistNote})
+	}
+	a.event(systemd.EventPolicyLoaded, fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", set.Describe(), set.Checksum(), a.Mode()), map[string]string{
+		systemd.FieldMode:           string(a.Mode()),
+		systemd.FieldPolicyFile:     strings.Join(set.Files, ","),
+		systemd.FieldPolicyChecksum: set.Checksum(),
+	})
+	a.metricsPolicy(true)
+	return nil
+}
+
+// checkEnforceable refuses a set that puts the agent in enforce mode where
+// this process may not write the sysctls the set's rules change: rather
+// than fail every tick, the agent does not start, or a reload keeps the set
+// in force. The refusal is logged at priority err.
+func (a *Agent) checkEnforceable(set *policies.Set) error {
+	mode := a.cfg.Mode
+	if mode == "" {
+		mode = set.Settings.Mode
+	}
+	if mode != advisor.ModeEnforce {
+		return nil
+	}
+	err := a.own.session.Applier.Sysctls.CheckWritable(enforcedKeys(set)...)
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("enforce mode needs to write the sysctls its rules set, and this process may not: %v; "+
+		"run tcp-advisor as root (or with CAP_NET_ADMIN over this network namespace) where /proc/sys is writable, or in dry-run mode", err)
+	// At start the error is the agent's exit message; on a reload the
+	// agent goes on, and the journal is where it says why.
+	if a.set != nil {
+		a.event(systemd.EventPolicyRejected, "policy rejected, previous policy stays in force: "+msg,
+			map[string]string{systemd.FieldMode: string(mode), systemd.FieldReason: err.Error()})
+	}
+	return errors.New(msg)
+}
+
+// enforcedKeys are the sysctls the set's rules may change, with the
+// reserved ports that widening the port range writes first.
+func enforcedKeys(set *policies.Set) []string {
+	var keys []string
+	for _, r := range set.Rules {
+		for _, k := range r.Keys {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if slices.Contains(keys, advisor.KeyPortRange) && !slices.Contains(keys, advisor.KeyReservedPorts) {
+		keys = append(keys, advisor.KeyReservedPorts)
+	}
+	return keys
+}
+
+// Run ticks until ctx ends. A value on reload re-compiles the policies.
+func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
+	ticker := time.NewTicker(a.Interval())
+	defer ticker.Stop()
+	var watchdog <-chan time.Time
+	if a.cfg.Watchdog > 0 {
+		t := time.NewTicker(a.cfg.Watchdog)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	a.Tick()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = a.notify.Stopping()
+			a.event(systemd.EventAgentStopped, "tcp-advisor stopping; applied settings stay as they are (rollback is an explicit command)", nil)
+			return nil
+		case <-reload:
+			a.Reload()
+			ticker.Reset(a.Interval())
+		case <-ticker.C:
+			a.Tick()
+		case <-watchdog:
+			// The loop itself pings: a stuck tick stops the pings and
+			// systemd restarts the service.
+			_ = a.notify.Watchdog()
+		}
+	}
+}
+
+// Reload re-compiles the policies between ticks.
+func (a *Agent) Reload() {
+	_ = a.notify.Reloading()
+	e := systemd.Event{Kind: systemd.EventReloaded}
+	if err := a.loadPolicies(); err != nil {
+		// The agent goes on with the old policy, not the one the operator
+		// just asked for: that is an error to see, not information.
+		e.Priority = systemd.PriorityErr
+		e.Message = "reload failed, previous policy stays in force: " + err.Error()
+	} else {
+		e.Message = "reload finished: policy in force is " + a.set.Describe()
+	}
+	e.Fields = map[string]string{systemd.FieldMode: string(a.Mode())}
+	_ = a.log.Log(e)
+	_ = a.notify.Ready()
+}
+
+// Tick runs one observe → analyze → evaluate → plan → apply round in each
+// namespace it watches.
+func (a *Agent) Tick() {
+	start := time.Now()
+	ws := a.targets()
+	for _, w := range ws {
+		a.tickIn(w)
+	}
+	a.metricsFlush()
+	took := time.Since(start)
+	a.tickDone(took)
+	_ = a.notify.Status(a.statusLine(ws, took))
+	if !a.ready {
+		a.ready = true
+		_ = a.notify.Ready()
+		a.event(systemd.EventAgentStarted, fmt.Sprintf("tcp-advisor %s running in %s mode, every %s", a.cfg.Version, a.Mode(), a.Interval()),
+			map[string]string{systemd.FieldMode: string(a.Mode()), systemd.FieldVersion: a.cfg.Version})
+	}
+}
+
+// tickIn runs the round in one namespace. Changes are applied only in
+// enforce mode, and, watching every namespace, only where the policy's
+// enforce_namespaces names the namespace.
+func (a *Agent) tickIn(w *watch) {
+	start := time.Now()
+	now := a.now()
+	depth := observe.Quiet
+	if now.Sub(w.lastDump) >= a.cfg.DetailEvery {
+		depth = observe.Detail
+	}
+	snap, err := w.obs.Observe(depth)
+	w.observed = err == nil
+	if err != nil {
+		a.eventIn(w, systemd.EventObservationFailed, "observation failed: "+err.Error(), nil)
+		a.metricsTick(w, snap, advisor.Findings{}, start, err)
+		return
+	}
+	if depth == observe.Detail {
+		w.lastDump = now
+	}
+	a.noteDegraded(w, snap.Degraded)
+	a.noteConnectFailures(w, snap)
+	w.history.Add(snap, depth == observe.Detail)
+	a.recordFrame(w, snap, depth == observe.Detail)
+	findings := w.history.Analyze()
+	w.findings = findings
+
+	// The snapshot has just read every managed key's live value. The
+	// state is read again: another process may have changed it.
+	enforce := a.Mode() == advisor.ModeEnforce && (!a.cfg.AllNamespaces || enforceable(w.ns, a.set.Settings.EnforceNamespaces))
+	released, err := w.session.Applier.ReleaseChangedKeysIn(w.session.State, snap.Sysctls)
+	a.noteRollbacks(w, enforce)
+	for _, r := range released {
+		logReleased(w.log, r)
+	}
+	var se *remediate.StoreError
+	switch {
+	case errors.As(err, &se):
+		a.storeFailed(w, err, "")
+	case err != nil:
+		a.eventIn(w, systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
+	}
+
+	// A rule that fails to evaluate is skipped; the others still act.
+	recs, diags := a.set.Evaluate(snap, findings)
+	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
+	recording := a.criticalStarted(w, plan, now)
+	a.report(w, plan, findings, diags, enforce, recording)
+	a.metricsPlan(w, recs, plan)
+	if enforce && len(plan.Changes) > 0 && a.storeUsable(w) {
+		a.apply(w, a.withoutBackedOff(w, plan), findings, recording)
+	}
+	a.metricsTick(w, snap, findings, start, nil)
+}
