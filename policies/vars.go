@@ -368,35 +368,34 @@ func closeWaitVal(cw advisor.CloseWaitFindings) cty.Value {
 }
 
 func listenerVal(l advisor.ListenerQueue) cty.Value {
-	var o advisor.Owner
-	if l.Owner != nil {
-		o = *l.Owner
-	}
-	return cty.ObjectVal(map[string]cty.Value{
+	return queueVal(l.Owner, map[string]cty.Value{
 		"address": cty.StringVal(l.Address),
 		"queued":  cty.NumberIntVal(int64(l.Queued)),
 		"backlog": cty.NumberIntVal(int64(l.Backlog)),
 		"full":    cty.BoolVal(l.Full()),
-		"pid":     cty.NumberIntVal(int64(o.PID)),
-		"command": cty.StringVal(o.Command),
-		"unit":    cty.StringVal(o.Unit),
 	})
 }
 
 func synQueueVal(q advisor.SynQueue) cty.Value {
-	var o advisor.Owner
-	if q.Owner != nil {
-		o = *q.Owner
-	}
-	return cty.ObjectVal(map[string]cty.Value{
+	return queueVal(q.Owner, map[string]cty.Value{
 		"address":  cty.StringVal(q.Address),
 		"syn_recv": cty.NumberIntVal(int64(q.SynRecv)),
 		"backlog":  cty.NumberIntVal(int64(q.Backlog)),
 		"full":     cty.BoolVal(q.Full()),
-		"pid":      cty.NumberIntVal(int64(o.PID)),
-		"command":  cty.StringVal(o.Command),
-		"unit":     cty.StringVal(o.Unit),
 	})
+}
+
+// queueVal is a listener's queue figures with the pid, command and unit of
+// the process that owns it (zero values when unknown).
+func queueVal(owner *advisor.Owner, attrs map[string]cty.Value) cty.Value {
+	var o advisor.Owner
+	if owner != nil {
+		o = *owner
+	}
+	attrs["pid"] = cty.NumberIntVal(int64(o.PID))
+	attrs["command"] = cty.StringVal(o.Command)
+	attrs["unit"] = cty.StringVal(o.Unit)
+	return cty.ObjectVal(attrs)
 }
 
 func queuesVal(q advisor.QueueFindings) cty.Value {
