@@ -198,7 +198,7 @@ type ConnFindings struct {
 	// could keep, never one destination's demand.
 	TimeWaitDemandBound *float64 `json:"time_wait_demand_bound"`
 	// Worst is the destination under the most pressure.
-	Worst *DestinationUse `json:"worst_destination"`
+	Worst *DestinationUse `json:"worst"`
 }
 
 // TimeWaitFindings covers TIME_WAIT load and bucket overflow.
@@ -223,15 +223,15 @@ type FinWait2Findings struct {
 	// Count is every FIN_WAIT2 socket in the latest dump that had them;
 	// Orphaned those no process holds, the only ones tcp_fin_timeout ends
 	// (a socket a process holds waits as long as the process keeps it).
-	Count    int `json:"count"`
-	Orphaned int `json:"orphaned"`
+	Count    int `json:"count" cty:"count" doc:"FIN_WAIT2 sockets, full sockets and timewait minisocks alike (from the latest dump that included FIN_WAIT2)"`
+	Orphaned int `json:"orphaned" cty:"orphaned" doc:"those no process holds (inode 0): the orphans tcp_fin_timeout ends. A FIN_WAIT2 socket a process holds (a half-close with shutdown()) waits as long as the process keeps it"`
 	// OrphanedTimeWait is the part of Orphaned that are timewait sockets
 	// (substate FIN_WAIT2), which take tcp_max_tw_buckets; the rest are
 	// still full sockets, counted in sockstat's orphan.
-	OrphanedTimeWait int `json:"orphaned_timewait"`
-	FinTimeout       int `json:"fin_timeout"`
+	OrphanedTimeWait int `json:"orphaned_timewait" cty:"orphaned_timewait" doc:"the part of orphaned that are timewait sockets in substate FIN_WAIT2 (the rest are still full sockets, with tcp_fin_timeout over 60 s)"`
+	FinTimeout       int `json:"fin_timeout" cty:"fin_timeout" doc:"tcp_fin_timeout"`
 	// OrphanHoldSeconds is how long each orphan waits (OrphanFinWait2Hold).
-	OrphanHoldSeconds float64 `json:"orphan_hold_seconds"`
+	OrphanHoldSeconds float64 `json:"orphan_hold_seconds" cty:"orphan_hold_seconds" doc:"how long an orphan waits for its peer's FIN: tcp_fin_timeout, or twice tcp_fin_timeout - 60 when that is longer (as a full socket, then as a timewait socket)"`
 }
 
 // OrphanFindings covers the host's orphaned sockets (closed by their
@@ -239,10 +239,10 @@ type FinWait2Findings struct {
 // namespace.
 type OrphanFindings struct {
 	// Count is sockstat's orphan count, every state.
-	Count int `json:"count"`
+	Count int `json:"count" cty:"count" doc:"sockstat's orphaned full sockets (all states, host-wide whatever the namespace). An orphan in FIN_WAIT2 whose FIN was acknowledged is a timewait socket (at once with tcp_fin_timeout ≤ 60 s, after tcp_fin_timeout - 60 s otherwise), counted in sockstat's tw and in tcp_max_tw_buckets, not here"`
 	// Max is tcp_max_orphans; 0 where it cannot be read (it is global and
 	// absent inside namespaces other than the initial one).
-	Max int `json:"max"`
+	Max int `json:"max" cty:"max" doc:"tcp_max_orphans (0 where unreadable: it is global and absent inside namespaces other than the initial one)"`
 }
 
 // CloseWaitFindings covers CLOSE_WAIT sockets: the peer closed and the local
@@ -295,8 +295,8 @@ type OwnerCount struct {
 
 // RemoteCount is the number of CLOSE_WAIT sockets towards one remote address.
 type RemoteCount struct {
-	Remote string `json:"remote"`
-	Count  int    `json:"count"`
+	Remote string `json:"remote" cty:"remote" doc:"the remote address"`
+	Count  int    `json:"count" cty:"count" doc:"CLOSE_WAIT sockets towards it"`
 }
 
 // RemotePattern names how CLOSE_WAIT sockets spread over remote addresses.
@@ -315,7 +315,9 @@ const (
 
 // QueueFindings covers bytes waiting in socket queues and listen overflows.
 type QueueFindings struct {
-	Backlog Backlog `json:"backlog"`
+	// Backlog is the bytes waiting in connected sockets' queues; its
+	// figures are queues' own in JSON (recvq_sockets, ...).
+	Backlog
 	// Listeners are the listeners with connections waiting in their
 	// accept queue.
 	Listeners []ListenerQueue `json:"listeners"`
