@@ -194,12 +194,12 @@ type SynQueueView struct {
 
 // EventsView is the events variable.
 type EventsView struct {
-	Available       bool    `cty:"available" doc:"the events program runs; false where the kernel refused it (no BTF, no CAP_BPF and CAP_PERFMON, lockdown)"`
-	Unavailable     string  `cty:"unavailable" doc:"why not: \"kernel events unavailable: REASON\"; \"\" when available"`
-	Seconds         float64 `cty:"seconds" doc:"the time the events cover"`
-	Opens           uint64  `cty:"opens" doc:"connect() attempts"`
-	ConnectFailures uint64  `cty:"connect_failures" doc:"connect() attempts that found no local port (EADDRNOTAVAIL)"`
-	ActiveCloses    uint64  `cty:"active_closes" doc:"connections this side closed first"`
+	Available    bool    `cty:"available" doc:"the events program runs; false where the kernel refused it (no BTF, no CAP_BPF and CAP_PERFMON, lockdown)"`
+	Unavailable  string  `cty:"unavailable" doc:"why not: \"kernel events unavailable: REASON\"; \"\" when available"`
+	Seconds      float64 `cty:"seconds" doc:"the time the events cover"`
+	Opens        uint64  `cty:"opens" doc:"connect() attempts"`
+	Failures     uint64  `cty:"connect_failures" doc:"connect() attempts that found no local port (EADDRNOTAVAIL)"`
+	ActiveCloses uint64  `cty:"active_closes" doc:"connections this side closed first"`
 }
 
 // StatesView is the states variable: one attribute per kernel state name.
@@ -272,7 +272,7 @@ func NewView(snap Snapshot, f Findings) View {
 		Events: EventsView{
 			Available: f.Events.Available, Unavailable: f.Events.Unavailable,
 			Seconds: finite(f.Events.Seconds), Opens: f.Events.Opens,
-			ConnectFailures: f.Events.Failures, ActiveCloses: f.Events.ActiveCloses,
+			Failures: f.Events.Failures, ActiveCloses: f.Events.ActiveCloses,
 		},
 		States: newStatesView(f.States),
 		Window: WindowView{
