@@ -11,7 +11,7 @@ type EventFindings struct {
 	// Available is false where the kernel refused the events program or
 	// nobody asked for it; Unavailable then says why.
 	Available   bool   `json:"available"`
-	Unavailable string `json:"unavailable,omitempty"`
+	Unavailable string `json:"unavailable,omitempty" jsondoc:"absent when available"`
 	// Seconds is the time the events cover.
 	Seconds float64 `json:"seconds"`
 	// ConnTotals are the namespace's events (opens, connect_failures,
@@ -19,7 +19,7 @@ type EventFindings struct {
 	ConnTotals
 	// Overflow counts events the flow map had no room for (host-wide):
 	// Totals still count them, the per-process figures do not.
-	Overflow uint64 `json:"overflow"`
+	Overflow uint64 `json:"overflow" jsondoc:"events the flow map had no room for"`
 }
 
 // Opener is one process's connect() calls towards a destination, from the
