@@ -205,7 +205,8 @@ type ConnFindings struct {
 type TimeWaitFindings struct {
 	Count int `json:"count"`
 	// BucketsInUse is sockstat's tw: every timewait socket, TIME_WAIT and
-	// orphaned FIN_WAIT2 alike, each holding one of tcp_max_tw_buckets.
+	// orphaned FIN_WAIT2 alike, each holding one of tcp_max_tw_buckets; at
+	// least Count plus FinWait2.OrphanedTimeWait, which the dump saw.
 	BucketsInUse int `json:"buckets_in_use"`
 	// Outgoing counts TIME_WAIT sockets on ephemeral local ports: those of
 	// connections this host opened and closed first. Null when the

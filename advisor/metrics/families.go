@@ -105,6 +105,7 @@ var figures = map[string]string{
 	"listener_syn_recv":              "queues.syn_queues[*].syn_recv",
 	"listener_backlog":               "queues.syn_queues[*].backlog",
 	"connect_failures_total":         "events.connect_failures",
+	"kernel_events_available":        "events.available",
 }
 
 // The families the agent's actions update.
