@@ -105,6 +105,7 @@ var figures = map[string]string{
 	"listener_syn_recv":              "queues.syn_queues[*].syn_recv",
 	"listener_backlog":               "queues.syn_queues[*].backlog",
 	"connect_failures_total":         "events.connect_failures",
+	"opens_total":                    "events.opens",
 	"kernel_events_available":        "events.available",
 }
 
@@ -134,11 +135,11 @@ var (
 		prometheus.GaugeValue, []string{"checksum", "mode"}}
 	famConnectFailures = family{"connect_failures_total", "connect() calls that failed because no local port was left towards their destination (EADDRNOTAVAIL), from the kernel's connection events; no series while the events are unavailable (see kernel_events_available).",
 		prometheus.CounterValue, nsLabels}
-	famConnectAttempts = family{"connect_attempts_total", "connect() calls (CLOSE -> SYN_SENT, failed ones included), from the kernel's connection events; no series while the events are unavailable.",
+	famOpens = family{"opens_total", "connect() calls (CLOSE -> SYN_SENT, failed ones included), from the kernel's connection events; no series while the events are unavailable.",
 		prometheus.CounterValue, nsLabels}
 	famEventsAvailable = family{"kernel_events_available", "1 while the kernel's connection events (the eBPF program on sock:inet_sock_set_state) feed the agent; 0 where the kernel refused them, with reason (\"kernel events unavailable: REASON\"): connect_failures_total then has no series and who opens connections comes from socket owners.",
 		prometheus.GaugeValue, []string{"reason"}}
-	famEventsOverflow = family{"kernel_events_overflow_total", "Connection events the events program's flow map had no room for, host-wide, since the agent attached it: connect_failures_total and connect_attempts_total still count them, the per-process figures do not. 0 while the events are unavailable.",
+	famEventsOverflow = family{"kernel_events_overflow_total", "Connection events the events program's flow map had no room for, host-wide, since the agent attached it: connect_failures_total and opens_total still count them, the per-process figures do not. 0 while the events are unavailable.",
 		prometheus.CounterValue, nil}
 	famPolicyLoad = family{"policy_load_success", "1 if the last policy (re)load compiled, 0 if it failed and the previous set stays in force.",
 		prometheus.GaugeValue, nil}
@@ -150,7 +151,7 @@ var (
 var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
 	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad, famBuildInfo,
-	famConnectFailures, famConnectAttempts, famEventsAvailable, famEventsOverflow,
+	famConnectFailures, famOpens, famEventsAvailable, famEventsOverflow,
 }
 
 // FamiliesMarkdown is README.md's table of the metric families, from the
