@@ -346,7 +346,7 @@ func TestDestinationsFollowFindings(t *testing.T) {
 	sum.States[advisor.TimeWait], sum.States[advisor.Established] = 600, 100
 	snap := advisor.Snapshot{Time: t0, Sysctls: sc, Sockets: sum, Counters: advisor.Counters{TCPInUse: 100, TimeWait: 600}}
 	f := advisor.Analyze([]advisor.Snapshot{snap})
-	w := f.Connections.Worst
+	w := f.Worst
 	if w == nil || w.Remote != "10.1.0.2:80" || f.Destinations[1].PortsUnavailable != 10 {
 		t.Fatalf("findings: worst %+v, destinations %+v", w, f.Destinations)
 	}
