@@ -141,7 +141,7 @@ type CloseWaitView struct {
 	Growth       int           `cty:"growth" doc:"change of the count from the first to the last of those dumps (may be negative)"`
 	Stuck        int           `cty:"stuck" doc:"sockets present in every one of those dumps; 0 unless stuck_known"`
 	StuckKnown   bool          `cty:"stuck_known" doc:"two dumps or more compared"`
-	StuckSockets []SocketView  `cty:"stuck_sockets" doc:"up to 20 of them"`
+	StuckSockets []SocketView  `cty:"stuck_sockets" doc:"up to 20 of the stuck sockets, with their addresses"`
 	Remotes      int           `cty:"remotes" doc:"distinct remote addresses"`
 	Pattern      string        `cty:"pattern" doc:"\"none\", \"one-remote-dominates\", \"several-remotes\", \"many-remotes\""`
 	TopOwner     OwnerView     `cty:"top_owner" doc:"the process holding the most (zero values when none)"`
