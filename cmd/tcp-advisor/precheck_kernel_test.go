@@ -97,7 +97,9 @@ type precheckSections struct {
 			Ahead           int    `json:"horizon_bound"`
 		} `json:"precheck"`
 		Diagnosis struct {
-			StatesComplete bool `json:"states_complete"`
+			Window struct {
+				StatesComplete bool `json:"states_complete"`
+			} `json:"window"`
 		} `json:"diagnosis"`
 	} `json:"namespaces"`
 }
@@ -151,8 +153,8 @@ func TestKernelAllNamespacesDumpsOnlyWhereNeeded(t *testing.T) {
 				if p.Dumped != want || strings.HasPrefix(p.Summary, "dumped: yes") != want {
 					t.Errorf("%s: dumped %v (%q), want %v", sec.Netns.Name, p.Dumped, p.Summary, want)
 				}
-				if tc.args[0] == "diagnose" && sec.Diagnosis.StatesComplete != want {
-					t.Errorf("%s: states_complete %v, want %v", sec.Netns.Name, sec.Diagnosis.StatesComplete, want)
+				if tc.args[0] == "diagnose" && sec.Diagnosis.Window.StatesComplete != want {
+					t.Errorf("%s: states_complete %v, want %v", sec.Netns.Name, sec.Diagnosis.Window.StatesComplete, want)
 				}
 				if sec.Netns.Name == leak.Name && !tc.full && !strings.Contains(p.Asked, "close-wait-leak") {
 					t.Errorf("the CLOSE_WAIT namespace was dumped for %q, want the close-wait-leak rule", p.Asked)
@@ -215,9 +217,9 @@ func TestKernelAllNamespacesDumpsOnConnectFailures(t *testing.T) {
 		if half := p.Usable / 2; p.Usable == 0 || p.Holding >= half || p.Plateau >= half || p.Ahead >= p.Usable {
 			t.Fatalf("the namespace's ports alone call for the dump, the test proves nothing: %+v", *p)
 		}
-		if !p.Dumped || p.ConnectFailures == 0 || !strings.HasPrefix(p.Summary, "dumped: yes — a destination is short: ") || !sec.Diagnosis.StatesComplete {
+		if !p.Dumped || p.ConnectFailures == 0 || !strings.HasPrefix(p.Summary, "dumped: yes — a destination is short: ") || !sec.Diagnosis.Window.StatesComplete {
 			t.Errorf("dumped %v, %d failures, states complete %v (%q); want the dump for the failures",
-				p.Dumped, p.ConnectFailures, sec.Diagnosis.StatesComplete, p.Summary)
+				p.Dumped, p.ConnectFailures, sec.Diagnosis.Window.StatesComplete, p.Summary)
 		}
 		return
 	}

@@ -75,7 +75,7 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 		time.Sleep(26 * time.Second)
 		d := diagnoseWorst(t, client, advisorBin)
 		inSS := ssCount(t, client, "fin-wait-2")
-		w := d.Connections.Worst
+		w := d.Worst
 		if w == nil {
 			t.Fatal("no destination")
 		}
@@ -146,7 +146,7 @@ func TestKernelIPv6Destination(t *testing.T) {
 	dl := startDial(t, client, loadBin, "[fd00:99::2]:9000", 200, 10*time.Second, false)
 	time.Sleep(8 * time.Second)
 	d := diagnoseWorst(t, client, advisorBin)
-	w := d.Connections.Worst
+	w := d.Worst
 	if w == nil || w.Remote != "[fd00:99::2]:9000" || w.Local != "fd00:99::1" || !w.Full || w.ReuseInEffect {
 		t.Fatalf("worst destination: %+v", w)
 	}
