@@ -275,7 +275,7 @@ func TestKernelWideningKeepsLowAndReservesServices(t *testing.T) {
 // rollback in its own namespace restores it exactly. The test host's own
 // namespace is untouched throughout.
 func TestKernelStateStaysInItsNamespace(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	a, b := exhaustionNS(t), exhaustionNS(t)
 	a.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")

@@ -48,7 +48,7 @@ type sectionsJSON struct {
 // with its process and the CLOSE_WAIT under python3; --netns and
 // --netns-pid look at one of them.
 func TestKernelAllNamespaces(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	netnstest.RequireTools(t, "python3")
 	python, _ := exec.LookPath("python3")
 	named := exhaustionNS(t)
@@ -126,7 +126,7 @@ func TestKernelAllNamespaces(t *testing.T) {
 // unnamed one and the test host's own namespace are not; rollback from the
 // host restores the named namespace exactly.
 func TestKernelAgentAllNamespaces(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	netnstest.RequireTools(t, "python3")
 	python, _ := exec.LookPath("python3")
 	target, other := exhaustionNS(t), exhaustionNS(t)
