@@ -184,23 +184,23 @@ func procCPU(b *testing.B, pid int) time.Duration {
 // listener's TIME_WAIT sockets pile up) and whatever else the machine does
 // meanwhile weigh on both sides of a quad alike.
 const (
-	eventsQuads = 24
-	eventsRound = 500 * time.Millisecond
+	eventsQuads = 100
+	eventsRound = 200 * time.Millisecond
 )
 
 // BenchmarkConnectEvents measures what the connection-events program
 // costs: a loopback load of 20,000 connections/s (4 threads of socket,
 // connect, close) in a scratch namespace, without and with the program
-// attached (and drained every second), in 24 quads of 0.5 s rounds. Each
-// quad gives the ratio of the CPU time per connection (this process's and
-// ksoftirqd's) with the program to that without; the overhead is the
-// median ratio. Then one more round with the kernel's BPF statistics on
+// attached (and its maps drained after each round), in 100 quads of 0.2 s
+// rounds: the program is loaded once, and attached for the rounds with
+// it. Each quad gives the ratio of the CPU time per connection (this
+// process's and ksoftirqd's) with the program to that without; the
+// overhead is the median ratio. Then one more round with the kernel's BPF statistics on
 // gives the program's own run time per connection beside that of an empty
 // program on the same tracepoint (the statistics' own clock reads), which
 // other load on the machine moves far less; the benchmark fails when
-// either share is above 3 %.
-// Last, the agent's own CPU while it ticks every second under the same
-// load.
+// either share is above 3 %. Last, the agent's own CPU while it ticks
+// every second under the same load.
 func BenchmarkConnectEvents(b *testing.B) {
 	netnstest.Require(b)
 	advisorBin := testbin.Build(b, "cmd/tcp-advisor")
@@ -215,12 +215,21 @@ func BenchmarkConnectEvents(b *testing.B) {
 	}
 	defer handle.Close()
 	for b.Loop() {
+		// One program, loaded once, attached for the rounds with it.
+		tr, err := connevents.Open()
+		if err != nil {
+			b.Fatalf("events program: %v", err)
+		}
+		if err := tr.Detach(); err != nil {
+			b.Fatal(err)
+		}
 		var off, on []loadRun
 		for range eventsQuads {
 			off = append(off, connectLoad(b, handle, eventsRate, loadWorkers, eventsRound))
-			on = append(on, tracedLoad(b, handle, eventsRound), tracedLoad(b, handle, eventsRound))
+			on = append(on, tracedLoad(b, tr, handle, eventsRound), tracedLoad(b, tr, handle, eventsRound))
 			off = append(off, connectLoad(b, handle, eventsRate, loadWorkers, eventsRound))
 		}
+		tr.Close()
 		ratios := make([]float64, eventsQuads)
 		for i := range ratios {
 			ratios[i] = cpuPerConn(on[2*i:2*i+2])/cpuPerConn(off[2*i:2*i+2]) - 1
@@ -261,33 +270,20 @@ func BenchmarkConnectEvents(b *testing.B) {
 	}
 }
 
-// tracedLoad runs the connect load for d with the events program attached
-// and drained every second, as the agent drains it.
-func tracedLoad(b *testing.B, ns netns.NsHandle, d time.Duration) loadRun {
+// tracedLoad runs the connect load for d with the events program attached,
+// then detaches it and drains its maps, as the agent does each sample.
+func tracedLoad(b *testing.B, tr *connevents.Tracer, ns netns.NsHandle, d time.Duration) loadRun {
 	b.Helper()
-	tr, err := connevents.Open()
-	if err != nil {
+	if err := tr.Attach(); err != nil {
 		b.Fatalf("events program: %v", err)
 	}
-	defer tr.Close()
-	ledger := connevents.NewLedger(tr)
-	done := make(chan struct{})
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		for t := time.NewTicker(time.Second); ; {
-			select {
-			case <-done:
-				t.Stop()
-				return
-			case <-t.C:
-				ledger.NetnsTotals(time.Now())
-			}
-		}
-	}()
 	r := connectLoad(b, ns, eventsRate, loadWorkers, d)
-	close(done)
-	<-drained
+	if err := tr.Detach(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.Drain(); err != nil {
+		b.Fatal(err)
+	}
 	return r
 }
 
@@ -356,7 +352,7 @@ func programTime(b *testing.B, ns netns.NsHandle) (nsPerConn, runsPerConn, empty
 		b.Fatalf("empty program: %v", err)
 	}
 	defer l.Close()
-	r := connectLoad(b, ns, eventsRate, loadWorkers, 2*eventsRound)
+	r := connectLoad(b, ns, eventsRate, loadWorkers, time.Second)
 	spent, runs, err := tr.RunStats()
 	if err != nil {
 		b.Fatal(err)

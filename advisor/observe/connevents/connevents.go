@@ -75,12 +75,11 @@ func Open() (*Tracer, error) {
 	if err := loadConnObjects(&t.objs, nil); err != nil {
 		return nil, refused(err)
 	}
-	l, err := link.AttachTracing(link.TracingOptions{Program: t.objs.InetSockSetState, AttachType: ebpf.AttachTraceRawTp})
-	if err != nil {
+	if err := t.Attach(); err != nil {
 		t.objs.Close()
 		return nil, refused(err)
 	}
-	t.link = l
+	var err error
 	if t.cpus, err = ebpf.PossibleCPU(); err != nil {
 		t.Close()
 		return nil, refused(err)
@@ -154,13 +153,34 @@ func lockdownMode(path string) string {
 	return mode
 }
 
+// Attach attaches the program to the tracepoint, as Open does; nothing
+// when it is attached.
+func (t *Tracer) Attach() error {
+	if t.link != nil {
+		return nil
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: t.objs.InetSockSetState, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return err
+	}
+	t.link = l
+	return nil
+}
+
+// Detach detaches the program and keeps its maps: nothing is counted until
+// Attach. The agent never detaches; a benchmark alternates.
+func (t *Tracer) Detach() error {
+	if t.link == nil {
+		return nil
+	}
+	err := t.link.Close()
+	t.link = nil
+	return err
+}
+
 // Close detaches the program and frees its maps.
 func (t *Tracer) Close() error {
-	var err error
-	if t.link != nil {
-		err = t.link.Close()
-	}
-	return errors.Join(err, t.objs.Close())
+	return errors.Join(t.Detach(), t.objs.Close())
 }
 
 // RunStats is the time the kernel spent running the program and how often
