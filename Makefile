@@ -185,7 +185,8 @@ vulncheck:
 # diagnose --all-namespaces beside 50 and 100 scratch ones, with a /proc and
 # /run/netns of their own so that only the benchmark's namespaces and the
 # host's are seen, not those other work on the machine leaves. The rules'
-# question to a quiet namespace needs no kernel.
+# question to a quiet namespace needs no kernel. The connection-events
+# program's cost is measured under a loopback load in a scratch namespace.
 bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
 	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/netns/
@@ -193,6 +194,7 @@ bench: build
 	$(GO) test -count=1 -run '^$$' -bench DiagnoseVersus -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
 	unshare --mount --pid --fork --mount-proc sh -c 'mkdir -p /run/netns && mount -t tmpfs tcp-advisor-bench /run/netns && \
 	  $(GO) test -count=1 -run "^$$" -bench AllNamespaces -benchtime 1x -timeout 30m -v ./internal/bench/' | grep -v '^=== RUN'
+	$(GO) test -count=1 -run '^$$' -bench ConnectEvents -benchtime 1x -v ./internal/bench/ | grep -v '^=== RUN'
 
 # soak (root, minutes; not part of test) runs the agent enforcing every
 # second for SOAK_DURATION (default 10m) under sustained churn in a scratch
