@@ -27,7 +27,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	session, err := agent.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
+	session, err := agent.OpenSession(paths, *stateDir, set, "", systemd.JournalSink{Log: systemd.NewLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -45,13 +45,13 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The scopes: this namespace, then those an agent on the host changed.
-	logger := systemd.NewLogger(stderr)
-	session, err := agent.OpenSession(paths, *stateDir, nil, *persist, logger)
+	journal := systemd.JournalSink{Log: systemd.NewLogger(stderr)}
+	session, err := agent.OpenSession(paths, *stateDir, nil, *persist, journal)
 	if err != nil {
 		return err
 	}
 	scopes := []*rollbackScope{{session: session}}
-	states, nerr := agent.NamespaceStates(paths, *stateDir, logger)
+	states, nerr := agent.NamespaceStates(paths, *stateDir, journal)
 	for _, ns := range states {
 		if ns.Session == nil {
 			if n := len(ns.State.Managed); n > 0 {
