@@ -40,7 +40,7 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 		if len(keys) > 0 {
 			return fmt.Errorf("no state in %s: tcp-advisor has changed nothing here and holds no original of %s", *stateDir, strings.Join(keys, ", "))
 		}
-		fmt.Fprintln(stdout, noStateMessage(*stateDir)+" Nothing to roll back.")
+		fmt.Fprintln(stdout, report.NoState(*stateDir)+" Nothing to roll back.")
 		return nil
 	}
 
