@@ -140,6 +140,10 @@ http {
 	}
 	waitListening(t, ns, "127.0.0.1:8080")
 
+	// The agent watches, dry-run, with its flight recorder, from before
+	// the load starts.
+	agentState := nobodyDir(t)
+	agent := startAgent(t, ns, advisorBin, "--mode", "dry-run", "--interval", "1s", "--detail-interval", "1s", "--state-dir", agentState)
 	load := ns.Command(context.Background(), loadBin, "http-load", "-addr", "127.0.0.1:8080", "-rate", "200", "-conns", "80", "-duration", "12s")
 	var loadOut strings.Builder
 	load.Stdout = &loadOut
@@ -148,14 +152,13 @@ http {
 	}
 	t.Cleanup(func() { load.Process.Kill(); load.Wait() })
 	began := time.Now()
-	// From the second second on, while the ports last, the connections
-	// nginx has open name it. The agent watches too, dry-run, with its
-	// flight recorder. This plan runs with the events program refused
-	// (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN dropped): it names nginx
-	// from its sockets, and its recording replays to the same plan.
-	agentState := nobodyDir(t)
-	agent := startAgent(t, ns, advisorBin, "--mode", "dry-run", "--interval", "1s", "--detail-interval", "1s", "--state-dir", agentState)
-	time.Sleep(2 * time.Second)
+	// While the ports last (about 5 s at 200 connections/s into 1000
+	// ports, with reuse off), the connections nginx has open name it: the
+	// plan starts at once so that its whole window lies before the range
+	// fills, however slowly a loaded machine starts it. This plan runs
+	// with the events program refused (CAP_BPF, CAP_PERFMON and
+	// CAP_SYS_ADMIN dropped): it names nginx from its sockets, and its
+	// recording replays to the same plan.
 	recording := filepath.Join(nobodyDir(t), "nginx-lb.json.gz")
 	name, args := withoutBPF(advisorBin, "plan", "--format", "json", "--detailed-exitcode", "--samples", "4", "--interval", "1s", "--state-dir", t.TempDir(), "--record", recording)
 	out, stderr, code := runExit(t, ns, name, args...)
