@@ -30,7 +30,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if errors.As(err, &ue) && checkAsked(fs, args, check) {
 		// A monitoring plugin called wrongly has not checked anything: its
 		// status is UNKNOWN, never CRITICAL, which exit status 2 would say.
-		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - usage: %v\n", ue.err)
+		report.WriteCheckUnknown(stdout, fmt.Errorf("usage: %w", ue.err))
 		ue.code = unknownStatus
 		return ue
 	}
@@ -151,7 +151,7 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 // one decides, and the line names it.
 func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]judge.TargetJudgement, bool, error), stdout, stderr io.Writer) error {
 	unknown := func(err error) error {
-		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
+		report.WriteCheckUnknown(stdout, err)
 		return exitError{code: unknownStatus}
 	}
 	set, err := loadPolicies(policyPaths, stderr)

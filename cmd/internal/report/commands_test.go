@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/remediate/policytest"
@@ -77,6 +79,15 @@ func TestCommandLines(t *testing.T) {
 		{"namespace status", func(b *strings.Builder) error {
 			return WriteNamespaceStatus(b, "blue", &status, 0)
 		}, "\nnetwork namespace blue:\n" + statusText.String()},
+		{"check that could not judge", func(b *strings.Builder) error {
+			WriteCheckUnknown(b, fmt.Errorf("usage: %w", errors.New("--samples 0: want 1 or more")))
+			return nil
+		}, "TCP-ADVISOR UNKNOWN - usage: --samples 0: want 1 or more\n"},
+		{"recorded", func(b *strings.Builder) error {
+			rec := &record.Recording{Series: []record.Series{{Frames: make([]record.Frame, 3)}, {Frames: make([]record.Frame, 2)}}}
+			WriteRecorded(b, rec, time.Minute, "/tmp/r.json.gz")
+			return nil
+		}, "recorded 5 frames of 2 namespace(s) over 1m0s to /tmp/r.json.gz\n"},
 		{"quiet namespaces", func(b *strings.Builder) error { WriteQuiet(b, []string{"blue", "red"}); return nil },
 			"2 namespace(s) with nothing to say: blue, red\n"},
 		{"no quiet namespace", func(b *strings.Builder) error { WriteQuiet(b, nil); return nil }, ""},

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 )
 
 // WriteSection writes one namespace's section of text output: its header,
@@ -21,6 +23,21 @@ func WriteSection(w io.Writer, n *netns.Namespace, p *PrecheckSection, body func
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// WriteCheckUnknown writes the check line of a check that could not
+// judge, for err: UNKNOWN, never OK.
+func WriteCheckUnknown(w io.Writer, err error) {
+	fmt.Fprintf(w, "TCP-ADVISOR UNKNOWN - %v\n", err)
+}
+
+// WriteRecorded writes what a recording written to path over d holds.
+func WriteRecorded(w io.Writer, rec *record.Recording, d time.Duration, path string) {
+	frames := 0
+	for _, s := range rec.Series {
+		frames += len(s.Frames)
+	}
+	fmt.Fprintf(w, "recorded %d frames of %d namespace(s) over %s to %s\n", frames, len(rec.Series), d, path)
 }
 
 // WriteQuiet writes the namespaces a diagnosis over several had nothing to
