@@ -1,9 +1,10 @@
 // Package agent runs tcp-advisor's pipeline — observe, analyze,
 // evaluate the policies, plan, apply, report — for the long-running agent
-// (Agent) and for the one-shot commands (Session, PlanOnce).
+// (Agent) and for the one-shot commands (Session, Plan).
 //
-// The agent ticks every interval and reports through structured log events
-// and sd_notify. Signals drive it from outside: a reload re-compiles the
+// The agent ticks every interval and reports through typed events
+// (advisor/event), each emitted once to the sink the wiring gives each
+// namespace (Sinks), and sd_notify. Signals drive it from outside: a reload re-compiles the
 // policies (a set that fails to compile leaves the last good one in force), a
 // stop ends it between ticks and never rolls anything back.
 package agent

@@ -193,7 +193,8 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// ReleaseChangedKeys releases the keys someone else changed, logging each.
+// ReleaseChangedKeys releases the keys someone else changed, emitting
+// each (KeyReleased).
 // It refuses a state from another network namespace.
 func (s *Session) ReleaseChangedKeys() ([]remediate.Released, error) {
 	if err := s.CheckNamespace(); err != nil {
@@ -206,7 +207,7 @@ func (s *Session) ReleaseChangedKeys() ([]remediate.Released, error) {
 	return released, err
 }
 
-// Apply applies the plan and logs each change applied or failed.
+// Apply applies the plan and emits each change applied or failed.
 func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.Failure) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
@@ -217,7 +218,7 @@ func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.F
 }
 
 // Rollback restores the originals of keys (every managed key when none is
-// named) and logs each restored key.
+// named) and emits each restored key (RolledBack).
 func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
