@@ -29,7 +29,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
 LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: all build deps test unit policy-test policy-test-update policy-recordings fuzz lint bench soak clean
+.PHONY: all build deps test unit policy-test policy-test-update policy-recordings docs fuzz lint bench soak clean
 
 all: build
 
@@ -50,6 +50,12 @@ test: deps build lint bpf unit policy-test fuzz
 # binary just built, as an operator runs a site's.
 policy-test: build
 	$(BIN) test policies/
+
+# docs rewrites the Markdown tables generated from the code (between
+# <!-- NAME --> lines: policy variables, JSON keys, metrics, sysctl
+# registry); the same tests fail when they are stale.
+docs:
+	TCP_ADVISOR_UPDATE_DOCS=1 $(GO) test -count=1 -run 'TestReadme' ./policies/ ./advisor/... ./cmd/internal/report/
 
 # policy-test-update rewrites the expect blocks of the default policies'
 # tests to the outcome the policies reach now, after a deliberate change of

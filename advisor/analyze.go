@@ -99,6 +99,9 @@ func analyzeStates(f *Findings, window []Snapshot) {
 	fin := last.Sysctls.Int(KeyFinTimeout)
 	f.FinWait2 = FinWait2Findings{Count: fw2, Orphaned: orphanFW2, OrphanedTimeWait: orphanTW, FinTimeout: fin,
 		OrphanHoldSeconds: OrphanFinWait2Hold(fin).Seconds()}
+	// sockstat's tw and the dump are read at different moments: the
+	// buckets hold at least the timewait sockets the dump saw.
+	f.TimeWait.BucketsInUse = max(f.TimeWait.BucketsInUse, f.TimeWait.Count+orphanTW)
 	f.Orphans = OrphanFindings{Count: last.Counters.Orphan, Max: last.Sysctls.Int(KeyMaxOrphans)}
 }
 

@@ -11,29 +11,31 @@ type EventFindings struct {
 	// Available is false where the kernel refused the events program or
 	// nobody asked for it; Unavailable then says why.
 	Available   bool   `json:"available"`
-	Unavailable string `json:"unavailable,omitempty"`
+	Unavailable string `json:"unavailable,omitempty" jsondoc:"absent when available"`
 	// Seconds is the time the events cover.
-	Seconds float64    `json:"seconds"`
-	Totals  ConnTotals `json:"totals"`
+	Seconds float64 `json:"seconds"`
+	// ConnTotals are the namespace's events (opens, connect_failures,
+	// active_closes): events' own figures in JSON.
+	ConnTotals
 	// Overflow counts events the flow map had no room for (host-wide):
 	// Totals still count them, the per-process figures do not.
-	Overflow uint64 `json:"overflow"`
+	Overflow uint64 `json:"overflow" jsondoc:"events the flow map had no room for"`
 }
 
 // Opener is one process's connect() calls towards a destination, from the
 // kernel's connection events.
 type Opener struct {
-	PID     int    `json:"pid"`
-	Command string `json:"command"`
-	Unit    string `json:"unit"`
+	PID     int    `json:"pid" cty:"pid" doc:"process id"`
+	Command string `json:"command" cty:"command" doc:"its command"`
+	Unit    string `json:"unit" cty:"unit" doc:"the systemd unit or container scope of its cgroup"`
 	// Connected counts the calls that got a port, Failures those that
 	// found none (EADDRNOTAVAIL), over the events' window. OpensPerSecond
 	// is every call (both) per second of it: the rate it tries to open
 	// connections at, which a full range does not lower.
-	Connected         uint64  `json:"connected"`
-	Failures          uint64  `json:"connect_failures"`
-	OpensPerSecond    float64 `json:"opens_per_second"`
-	FailuresPerSecond float64 `json:"failures_per_second"`
+	Connected         uint64  `json:"connected" cty:"connected" doc:"its calls that got a port"`
+	Failures          uint64  `json:"connect_failures" cty:"connect_failures" doc:"its calls that found none (EADDRNOTAVAIL)"`
+	OpensPerSecond    float64 `json:"opens_per_second" cty:"opens_per_second" doc:"every call per second, failed ones included: the rate it tries to open connections at, which a full range does not lower"`
+	FailuresPerSecond float64 `json:"failures_per_second" cty:"failures_per_second" doc:"its connect_failures per second"`
 }
 
 // windowEvents sums the events of the window's snapshots. Each covers
@@ -52,7 +54,7 @@ func windowEvents(window []Snapshot) (EventFindings, []ConnFlow) {
 		ev := s.Events
 		f.Available = true
 		f.Seconds += ev.Until.Sub(ev.Since).Seconds()
-		f.Totals.Add(ev.Totals)
+		f.ConnTotals.Add(ev.Totals)
 		f.Overflow += ev.Overflow
 		flows = append(flows, ev.Flows...)
 	}

@@ -98,7 +98,7 @@ func TestAnalyzeEvents(t *testing.T) {
 			if w.PlateauWithReuse != tt.plateauWithReuse {
 				t.Errorf("plateau with reuse %d, want %d (open %d)", w.PlateauWithReuse, tt.plateauWithReuse, w.Open)
 			}
-			if f.Events.Seconds != 10 || f.Events.Totals.Failures != 6000 {
+			if f.Events.Seconds != 10 || f.Events.Failures != 6000 {
 				t.Errorf("window events %+v", f.Events)
 			}
 		})

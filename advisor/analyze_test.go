@@ -386,3 +386,28 @@ func TestTimeWaitBoundToLo(t *testing.T) {
 		}
 	}
 }
+
+// TestBucketsInUseCoverTheDump: sockstat's tw, read before the dump, may
+// lag it; the buckets in use are at least the timewait sockets the dump
+// saw, TIME_WAIT and orphaned FIN_WAIT2, in the JSON as in the policies.
+func TestBucketsInUseCoverTheDump(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		sockstat, tw, fin2 int
+		want               int
+	}{
+		{"sockstat ahead", 900, 300, 100, 900},
+		{"sockstat behind", 100, 300, 100, 400},
+	} {
+		s := snapAt(0, 0, map[DestKey]int{dest("10.0.0.2:80"): tc.tw})
+		s.Sockets.OrphanFinWait2TW = tc.fin2
+		s.Counters.TimeWait = tc.sockstat
+		f := Analyze([]Snapshot{s})
+		if f.TimeWait.BucketsInUse != tc.want {
+			t.Errorf("%s: buckets in use %d, want %d", tc.name, f.TimeWait.BucketsInUse, tc.want)
+		}
+		if v := NewView(s, f); v.TimeWait.BucketsInUse != tc.want {
+			t.Errorf("%s: the rule variable says %d, want %d", tc.name, v.TimeWait.BucketsInUse, tc.want)
+		}
+	}
+}

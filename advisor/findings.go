@@ -11,29 +11,29 @@ const TimeWaitLen = 60 * time.Second
 // `tcp-advisor diagnose --format json`; optional figures are pointers and
 // are null when the window cannot tell (a single sample has no rates).
 type Findings struct {
-	Time    time.Time `json:"time"`
-	Samples int       `json:"samples"`
+	Time    time.Time `json:"time" jsondoc:"when the last sample was taken"`
+	Samples int       `json:"samples" jsondoc:"how many samples"`
 	// WindowSeconds is the time between the first and the last sample.
-	WindowSeconds float64 `json:"window_seconds"`
+	WindowSeconds float64 `json:"window_seconds" jsondoc:"seconds between the first and the last sample"`
 	// States is the socket histogram by kernel state name; when the
 	// pre-check skipped the bulk dump, TIME_WAIT comes from sockstat and
 	// StatesComplete is false.
-	States         map[string]int `json:"states"`
-	StatesComplete bool           `json:"states_complete"`
+	States         map[string]int `json:"states" jsondoc:"kernel state name to count; empty states are left out"`
+	StatesComplete bool           `json:"states_complete" jsondoc:"false when only part of the table was dumped"`
 
-	Ports        PortFindings      `json:"ports"`
-	Destinations []DestinationUse  `json:"destinations"`
-	Connections  ConnFindings      `json:"connections"`
-	TimeWait     TimeWaitFindings  `json:"time_wait"`
-	FinWait2     FinWait2Findings  `json:"fin_wait2"`
-	Orphans      OrphanFindings    `json:"orphans"`
-	CloseWait    CloseWaitFindings `json:"close_wait"`
-	Queues       QueueFindings     `json:"queues"`
+	Ports        PortFindings      `json:"ports" jsondoc:"the ephemeral range, the pre-check and bind() port use"`
+	Destinations []DestinationUse  `json:"destinations" jsondoc:"most pressed first (top 20)"`
+	Connections  ConnFindings      `json:"connections" jsondoc:"the rates are null with a single sample"`
+	TimeWait     TimeWaitFindings  `json:"time_wait" jsondoc:"TIME_WAIT load and bucket overflow"`
+	FinWait2     FinWait2Findings  `json:"fin_wait2" jsondoc:"sockets waiting in FIN_WAIT2 for the peer's FIN"`
+	Orphans      OrphanFindings    `json:"orphans" jsondoc:"sockstat's orphans, host-wide"`
+	CloseWait    CloseWaitFindings `json:"close_wait" jsondoc:"CLOSE_WAIT sockets"`
+	Queues       QueueFindings     `json:"queues" jsondoc:"socket queues and listen overflows"`
 	// Events sums the kernel's connection events over the window.
-	Events EventFindings `json:"events"`
+	Events EventFindings `json:"events" jsondoc:"the kernel's connection events over the window"`
 	// Degraded lists the fallbacks the samples needed (see
 	// Snapshot.Degraded); absent when every source worked.
-	Degraded []string `json:"degraded,omitempty"`
+	Degraded []string `json:"degraded,omitempty" jsondoc:"present only when a source failed and a fallback stood in: the reasons, such as \"sock_diag AF_INET dump: dump interrupted (NLM_F_DUMP_INTR): ... read /proc/net/tcp{,6} instead\""`
 }
 
 // PortFindings describes the ephemeral port range, the pre-check and bind()
@@ -46,14 +46,14 @@ type PortFindings struct {
 	// ListenPortsInRange counts listening ports inside the range and not
 	// reserved: bind() created their buckets, so connect() skips them
 	// for every destination. Null when the socket table was not dumped.
-	ListenPortsInRange *int `json:"listen_ports_in_range"`
+	ListenPortsInRange *int `json:"listen_ports_in_range" jsondoc:"null without a socket dump"`
 	// BoundPortsInRange counts the ports inside the range, not reserved
 	// and not listening, that sockets bound but neither connected nor
 	// listening hold; connect() skips them too. BoundInactive counts
 	// those sockets wherever their port. Null where the kernel does not
 	// dump them (before Linux 6.8) or the table was not dumped.
-	BoundPortsInRange *int `json:"bound_ports_in_range"`
-	BoundInactive     *int `json:"bound_inactive"`
+	BoundPortsInRange *int `json:"bound_ports_in_range" jsondoc:"null where the kernel, before Linux 6.8, does not dump them, or without a dump"`
+	BoundInactive     *int `json:"bound_inactive" jsondoc:"bound-only sockets wherever their port; null as bound_ports_in_range"`
 	// Usable is Size - ReservedInRange - ListenPortsInRange -
 	// BoundPortsInRange: the ports one destination can use. Before Linux
 	// 6.8, sockets bound to a port but not connected are invisible to
@@ -71,7 +71,7 @@ type PortFindings struct {
 	// wildcard holds, so it runs out per source address whatever the
 	// destinations. BindSource, DistinctInUse and BindUtilization are the
 	// busiest source's.
-	Sources         []SourceUse `json:"sources"`
+	Sources         []SourceUse `json:"sources" jsondoc:"bind() port use per local address, busiest first"`
 	BindSource      string      `json:"bind_source"`
 	DistinctInUse   int         `json:"distinct_in_use"`
 	BindUtilization float64     `json:"bind_utilization"`
@@ -154,11 +154,11 @@ type DestinationUse struct {
 	Full bool `json:"full"`
 	// GrowthPerSecond is the change of PortsUnavailable per second since
 	// an earlier complete dump of the window; null without one.
-	GrowthPerSecond *float64 `json:"growth_per_second"`
+	GrowthPerSecond *float64 `json:"growth_per_second" jsondoc:"null without an earlier complete dump"`
 	// SecondsToExhaustion is the time until no usable port is left; null
 	// when the destination does not run out at the present rates.
 	// ExhaustionBasis names the rate it used.
-	SecondsToExhaustion *float64 `json:"seconds_to_exhaustion"`
+	SecondsToExhaustion *float64 `json:"seconds_to_exhaustion" jsondoc:"null: does not run out"`
 	ExhaustionBasis     string   `json:"exhaustion_basis,omitempty"`
 	// Owners are the processes holding its open connections, from a
 	// sample of them, most first: who opens the connections (TIME_WAIT
@@ -172,7 +172,7 @@ type DestinationUse struct {
 	// every attempt would hold for HoldSeconds — what a full
 	// destination needs, measured, where its sockets show only its
 	// capacity.
-	Openers           []Opener `json:"openers"`
+	Openers           []Opener `json:"openers" jsondoc:"null or empty without the connection events, as the four keys after it"`
 	ConnectFailures   *uint64  `json:"connect_failures"`
 	OpensPerSecond    *float64 `json:"opens_per_second"`
 	FailuresPerSecond *float64 `json:"failures_per_second"`
@@ -198,19 +198,20 @@ type ConnFindings struct {
 	// could keep, never one destination's demand.
 	TimeWaitDemandBound *float64 `json:"time_wait_demand_bound"`
 	// Worst is the destination under the most pressure.
-	Worst *DestinationUse `json:"worst_destination"`
+	Worst *DestinationUse `json:"worst" jsondoc:"null when no destination holds ephemeral ports"`
 }
 
 // TimeWaitFindings covers TIME_WAIT load and bucket overflow.
 type TimeWaitFindings struct {
 	Count int `json:"count"`
 	// BucketsInUse is sockstat's tw: every timewait socket, TIME_WAIT and
-	// orphaned FIN_WAIT2 alike, each holding one of tcp_max_tw_buckets.
+	// orphaned FIN_WAIT2 alike, each holding one of tcp_max_tw_buckets; at
+	// least Count plus FinWait2.OrphanedTimeWait, which the dump saw.
 	BucketsInUse int `json:"buckets_in_use"`
 	// Outgoing counts TIME_WAIT sockets on ephemeral local ports: those of
 	// connections this host opened and closed first. Null when the
 	// pre-check skipped the dump.
-	Outgoing   *int `json:"outgoing"`
+	Outgoing   *int `json:"outgoing" jsondoc:"null when the pre-check skipped the socket dump"`
 	MaxBuckets int  `json:"max_buckets"`
 	// OverflowTotal is TcpExt TCPTimeWaitOverflow; OverflowDelta its rise
 	// over the window.
@@ -223,15 +224,15 @@ type FinWait2Findings struct {
 	// Count is every FIN_WAIT2 socket in the latest dump that had them;
 	// Orphaned those no process holds, the only ones tcp_fin_timeout ends
 	// (a socket a process holds waits as long as the process keeps it).
-	Count    int `json:"count"`
-	Orphaned int `json:"orphaned"`
+	Count    int `json:"count" cty:"count" doc:"FIN_WAIT2 sockets, full sockets and timewait minisocks alike (from the latest dump that included FIN_WAIT2)"`
+	Orphaned int `json:"orphaned" cty:"orphaned" doc:"those no process holds (inode 0): the orphans tcp_fin_timeout ends. A FIN_WAIT2 socket a process holds (a half-close with shutdown()) waits as long as the process keeps it"`
 	// OrphanedTimeWait is the part of Orphaned that are timewait sockets
 	// (substate FIN_WAIT2), which take tcp_max_tw_buckets; the rest are
 	// still full sockets, counted in sockstat's orphan.
-	OrphanedTimeWait int `json:"orphaned_timewait"`
-	FinTimeout       int `json:"fin_timeout"`
+	OrphanedTimeWait int `json:"orphaned_timewait" cty:"orphaned_timewait" doc:"the part of orphaned that are timewait sockets in substate FIN_WAIT2 (the rest are still full sockets, with tcp_fin_timeout over 60 s)"`
+	FinTimeout       int `json:"fin_timeout" cty:"fin_timeout" doc:"tcp_fin_timeout"`
 	// OrphanHoldSeconds is how long each orphan waits (OrphanFinWait2Hold).
-	OrphanHoldSeconds float64 `json:"orphan_hold_seconds"`
+	OrphanHoldSeconds float64 `json:"orphan_hold_seconds" cty:"orphan_hold_seconds" doc:"how long an orphan waits for its peer's FIN: tcp_fin_timeout, or twice tcp_fin_timeout - 60 when that is longer (as a full socket, then as a timewait socket)"`
 }
 
 // OrphanFindings covers the host's orphaned sockets (closed by their
@@ -239,10 +240,10 @@ type FinWait2Findings struct {
 // namespace.
 type OrphanFindings struct {
 	// Count is sockstat's orphan count, every state.
-	Count int `json:"count"`
+	Count int `json:"count" cty:"count" doc:"sockstat's orphaned full sockets (all states, host-wide whatever the namespace). An orphan in FIN_WAIT2 whose FIN was acknowledged is a timewait socket (at once with tcp_fin_timeout ≤ 60 s, after tcp_fin_timeout - 60 s otherwise), counted in sockstat's tw and in tcp_max_tw_buckets, not here"`
 	// Max is tcp_max_orphans; 0 where it cannot be read (it is global and
 	// absent inside namespaces other than the initial one).
-	Max int `json:"max"`
+	Max int `json:"max" cty:"max" doc:"tcp_max_orphans (0 where unreadable: it is global and absent inside namespaces other than the initial one)"`
 }
 
 // CloseWaitFindings covers CLOSE_WAIT sockets: the peer closed and the local
@@ -266,7 +267,7 @@ type CloseWaitFindings struct {
 	Samples int `json:"samples"`
 	// Stuck counts sockets present in every one of those dumps; null with
 	// a single dump.
-	Stuck        *int       `json:"stuck"`
+	Stuck        *int       `json:"stuck" jsondoc:"null with a single dump"`
 	StuckSockets []SocketID `json:"stuck_sockets"`
 }
 
@@ -287,16 +288,16 @@ type OwnerCount struct {
 	LocalPort         int      `json:"local_port,omitempty"`
 	FDs               int      `json:"fds,omitempty"`
 	FDLimit           int      `json:"fd_limit,omitempty"`
-	FDGrowthPerSecond *float64 `json:"fd_growth_per_second,omitempty"`
+	FDGrowthPerSecond *float64 `json:"fd_growth_per_second,omitempty" jsondoc:"absent without growth, as seconds_to_fd_limit"`
 	SecondsToFDLimit  *float64 `json:"seconds_to_fd_limit,omitempty"`
 	// Partial: the owner could be read only in part (see Owner).
-	Partial bool `json:"partial,omitempty"`
+	Partial bool `json:"partial,omitempty" jsondoc:"true when the owner could be read only in part"`
 }
 
 // RemoteCount is the number of CLOSE_WAIT sockets towards one remote address.
 type RemoteCount struct {
-	Remote string `json:"remote"`
-	Count  int    `json:"count"`
+	Remote string `json:"remote" cty:"remote" doc:"the remote address"`
+	Count  int    `json:"count" cty:"count" doc:"CLOSE_WAIT sockets towards it"`
 }
 
 // RemotePattern names how CLOSE_WAIT sockets spread over remote addresses.
@@ -315,10 +316,12 @@ const (
 
 // QueueFindings covers bytes waiting in socket queues and listen overflows.
 type QueueFindings struct {
-	Backlog Backlog `json:"backlog"`
+	// Backlog is the bytes waiting in connected sockets' queues; its
+	// figures are queues' own in JSON (recvq_sockets, ...).
+	Backlog
 	// Listeners are the listeners with connections waiting in their
 	// accept queue.
-	Listeners []ListenerQueue `json:"listeners"`
+	Listeners []ListenerQueue `json:"listeners" jsondoc:"listeners with a non-empty accept queue"`
 	// ListenOverflowsDelta and ListenDropsDelta are TcpExt rises over the
 	// window; the totals are since boot (or namespace creation).
 	ListenOverflowsTotal float64 `json:"listen_overflows_total"`
@@ -327,7 +330,7 @@ type QueueFindings struct {
 	// SynQueues are the listeners with request sockets (SYN_RECV) waiting
 	// for the handshake's last ACK, fullest first; empty when the dump
 	// did not include SYN_RECV.
-	SynQueues []SynQueue `json:"syn_queues"`
+	SynQueues []SynQueue `json:"syn_queues" jsondoc:"listeners with request sockets"`
 	// ReqQFullDropDelta and ReqQFullDoCookiesDelta are the rises of
 	// TcpExt TCPReqQFullDrop and TCPReqQFullDoCookies over the window:
 	// SYNs a full SYN queue dropped (tcp_syncookies 0) or answered with a
@@ -344,7 +347,7 @@ type SynQueue struct {
 	// which bounds the accept queue too.
 	SynRecv uint32 `json:"syn_recv"`
 	Backlog uint32 `json:"backlog"`
-	Owner   *Owner `json:"owner,omitempty"`
+	Owner   *Owner `json:"owner,omitempty" jsondoc:"absent when unknown"`
 }
 
 // Full reports whether the SYN queue is full: tcp_conn_request() refuses a
@@ -359,7 +362,7 @@ type ListenerQueue struct {
 	Queued  uint32 `json:"queued"`
 	// Backlog is min(the listen() backlog, somaxconn), fixed at listen().
 	Backlog uint32 `json:"backlog"`
-	Owner   *Owner `json:"owner,omitempty"`
+	Owner   *Owner `json:"owner,omitempty" jsondoc:"absent when unknown"`
 }
 
 // Full reports whether the accept queue is full: the kernel drops the next

@@ -36,9 +36,9 @@ locals {
   # It counts each attempt as holding a port a TIME_WAIT's 60 s, which an
   # orphan does not: where the orphans lead, they are sized from their own
   # measured rate, from the capacity up.
-  measured        = max(worst.open + ceil(worst.close_rate * worst.hold_seconds) + worst.orphan_plateau, worst.full ? worst.ports_usable : 0)
+  measured        = max(worst.open + ceil(worst.close_rate_per_second * worst.hold_seconds) + worst.orphan_plateau, worst.full ? worst.ports_usable : 0)
   after_reuse     = local.reuse_frees ? worst.plateau_with_reuse : (local.orphans_lead ? local.measured : worst.plateau)
-  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(worst.orphan_close_rate * bounded("net.ipv4.tcp_fin_timeout", 0))
+  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(worst.orphan_close_rate_per_second * bounded("net.ipv4.tcp_fin_timeout", 0))
   needed_plateau  = local.orphans_lead ? local.after_fin : local.after_reuse
   smaller_changes = local.reuse_frees || local.orphans_lead
 
@@ -77,7 +77,7 @@ rule "port-exhaustion" {
       "connect() runs short of ports towards ${worst.local} -> ${worst.remote}: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)}) in ${sysctl.ip_local_port_range.text}",
       worst.full && !worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL and the failed calls count nowhere, so the demand is at least the capacity" : "",
       worst.full && worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
-      !worst.full ? "; ${round(worst.close_rate, 1)} connections/s enter TIME_WAIT towards it and each keeps its port ${round(worst.hold_seconds)} s${worst.fin_wait2_orphaned > 0 ? ", ${round(worst.orphan_close_rate, 1)}/s are orphaned in FIN_WAIT2 and each waits ${round(worst.orphan_hold_seconds)} s for the peer's FIN" : ""}, with ${worst.open} open, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
+      !worst.full ? "; ${round(worst.close_rate_per_second, 1)} connections/s enter TIME_WAIT towards it and each keeps its port ${round(worst.hold_seconds)} s${worst.fin_wait2_orphaned > 0 ? ", ${round(worst.orphan_close_rate_per_second, 1)}/s are orphaned in FIN_WAIT2 and each waits ${round(worst.orphan_hold_seconds)} s for the peer's FIN" : ""}, with ${worst.open} open, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
       local.smaller_changes ? "; even ${local.reuse_frees ? "with net.ipv4.tcp_tw_reuse = 1" : ""}${local.reuse_frees && local.orphans_lead ? " and " : ""}${local.orphans_lead ? "with net.ipv4.tcp_fin_timeout lowered" : ""} it would level off at ${local.needed_plateau}" : "",
       worst.runs_out && !worst.full ? "; at the rate of ${worst.exhaustion_basis} it runs out in ${duration(worst.seconds_to_exhaustion)}" : "",
       local.bind_short ? "; bind() to port 0 runs short as well: sockets on ${ports.bind_source} hold ${ports.distinct_in_use} distinct ports (${percent(ports.bind_utilization)})" : "",

@@ -28,7 +28,7 @@ rule "time-wait-reuse" {
 
   message = join("", [
     "${worst.time_wait} connections from ${worst.local} to ${worst.remote} wait in TIME_WAIT and hold ${percent(worst.time_wait / max(worst.ports_usable, 1))} of its ${worst.ports_usable} usable ports",
-    worst.full ? " (none is left)" : "; closing ${round(worst.close_rate, 1)}/s it levels off at ${percent(worst.plateau_utilization)}",
+    worst.full ? " (none is left)" : "; closing ${round(worst.close_rate_per_second, 1)}/s it levels off at ${percent(worst.plateau_utilization)}",
     "; net.ipv4.tcp_tw_reuse is ${sysctl.tcp_tw_reuse} (${sysctl.tcp_tw_reuse == 2 ? "loopback only, and this destination is not loopback" : "off"}).",
   ])
 

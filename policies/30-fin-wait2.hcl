@@ -37,8 +37,8 @@ locals {
 
   # The longest wait under which the destination levels off within 80 %
   # of its ports, with what does not change (open connections, TIME_WAIT).
-  others      = worst.open + ceil(worst.close_rate * worst.hold_seconds)
-  fitting_fin = worst.orphan_close_rate > 0 ? floor((0.8 * worst.ports_usable - local.others) / worst.orphan_close_rate) : sysctl.tcp_fin_timeout
+  others      = worst.open + ceil(worst.close_rate_per_second * worst.hold_seconds)
+  fitting_fin = worst.orphan_close_rate_per_second > 0 ? floor((0.8 * worst.ports_usable - local.others) / worst.orphan_close_rate_per_second) : sysctl.tcp_fin_timeout
   # A full destination's demand is unseen (failed connect() calls count
   # nowhere): at least halve the wait there, and wherever the harm is not
   # the destination's.
@@ -63,7 +63,7 @@ rule "fin-wait2-orphans" {
     local.orphans_fill_destination ? join("", [
       "${worst.fin_wait2_orphaned} connections from ${worst.local} to ${worst.remote} were closed here and wait in FIN_WAIT2 for a FIN the peer does not send",
       ", holding ${worst.fin_wait2_orphaned} of its ${worst.ports_usable} usable ports",
-      worst.full ? " (none is left: connect() fails with EADDRNOTAVAIL)" : "; ${round(worst.orphan_close_rate, 1)}/s join them and each waits ${round(worst.orphan_hold_seconds)} s, so they level off at ${worst.orphan_plateau} (${percent(worst.plateau_utilization)} with the rest)",
+      worst.full ? " (none is left: connect() fails with EADDRNOTAVAIL)" : "; ${round(worst.orphan_close_rate_per_second, 1)}/s join them and each waits ${round(worst.orphan_hold_seconds)} s, so they level off at ${worst.orphan_plateau} (${percent(worst.plateau_utilization)} with the rest)",
       ". ${worst.remote} does not close its end${local.peer}",
     ]) : "${fin_wait2.orphaned} orphaned sockets wait in FIN_WAIT2 for their peers' FIN, each for ${round(fin_wait2.orphan_hold_seconds)} s (net.ipv4.tcp_fin_timeout ${sysctl.tcp_fin_timeout} s)${local.peer}",
     local.orphans_fill_buckets ? "; with ${time_wait.count} in TIME_WAIT, ${time_wait.buckets_in_use} timewait sockets use ${percent(time_wait.buckets_in_use / max(time_wait.max_buckets, 1))} of net.ipv4.tcp_max_tw_buckets (${time_wait.max_buckets})${time_wait.overflow_delta > 0 ? " and ${time_wait.overflow_delta} overflowed" : ""}" : "",

@@ -17,7 +17,7 @@ rule "close-wait-leak" {
   message = join("", [
     "${close_wait.count} sockets in CLOSE_WAIT",
     close_wait.samples > 1 ? " (${close_wait.growth >= 0 ? "${close_wait.growth} more" : "${-close_wait.growth} fewer"} than in the first of ${close_wait.samples} CLOSE_WAIT dumps; ${close_wait.stuck} stuck in ${close_wait.samples == 2 ? "both" : "all ${close_wait.samples}"})" : "",
-    close_wait.top_owner.command != "" ? "; ${close_wait.top_owner.count} held by ${close_wait.top_owner.command} (pid ${close_wait.top_owner.pid}${close_wait.top_owner.unit != "" ? ", unit ${close_wait.top_owner.unit}" : ""}) on its local port ${close_wait.top_owner.port}" : "; owner unknown (process owners need root)",
+    close_wait.top_owner.command != "" ? "; ${close_wait.top_owner.count} held by ${close_wait.top_owner.command} (pid ${close_wait.top_owner.pid}${close_wait.top_owner.unit != "" ? ", unit ${close_wait.top_owner.unit}" : ""}) on its local port ${close_wait.top_owner.local_port}" : "; owner unknown (process owners need root)",
     close_wait.top_owner.fds_known && close_wait.top_owner.fd_limit > 0 ? join("", [
       "; it holds ${close_wait.top_owner.fds} file descriptors of its limit of ${close_wait.top_owner.fd_limit} (RLIMIT_NOFILE, ${percent(close_wait.top_owner.fds / close_wait.top_owner.fd_limit)})",
       close_wait.top_owner.seconds_to_fd_limit >= 0 ? ", ${round(close_wait.top_owner.fd_growth_per_second, 2)} more a second: accept() and open() fail with \"Too many open files\" in ${duration(close_wait.top_owner.seconds_to_fd_limit)}" : "",

@@ -225,3 +225,12 @@ func find(recs []Recommendation, rule string) *Recommendation {
 	}
 	return nil
 }
+
+// finite maps NaN and infinities, which the fuzzer generates and analysis
+// never yields, to 0.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/internal/doctable"
 )
 
 // readmeScenarios are the observations behind the README's worked examples,
@@ -143,18 +144,14 @@ func TestReadmeExamples(t *testing.T) {
 	}
 }
 
-// TestReadmeRegistry keeps the README's table of sysctls the registry's.
+// TestReadmeRegistry keeps the README's table of sysctls the registry's
+// (`make docs` rewrites it).
 func TestReadmeRegistry(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(b), "<!-- registry -->\n")
-	table, _, ok2 := strings.Cut(rest, "<!-- /registry -->")
-	if !ok || !ok2 {
-		t.Fatal("README.md has no registry table")
-	}
-	if want := advisor.RegistryMarkdown(); table != want {
-		t.Errorf("README.md's registry table is stale; want:\n%s", want)
-	}
+	doctable.Check(t, "README.md", "registry", advisor.RegistryMarkdown())
+}
+
+// TestReadmeVariables keeps the README's tables of observation variables
+// those advisor.View declares (`make docs` rewrites them).
+func TestReadmeVariables(t *testing.T) {
+	doctable.Check(t, "README.md", "variables", advisor.VariablesMarkdown())
 }

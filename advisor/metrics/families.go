@@ -1,6 +1,10 @@
 package metrics
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,7 +42,7 @@ var (
 		prometheus.GaugeValue, withNS("state")}
 	famHolding = family{"sockets_holding_ports", "Sockets that may hold a local port: sockstat TCP inuse + TCP6 inuse + tw, and in the initial network namespace the sockets bound but not connected, up to sockstat TCP alloc. No destination can use more ports than this.",
 		prometheus.GaugeValue, nsLabels}
-	famUsable = family{"usable_ports", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it and, at ticks with a socket dump, minus the listening ports inside it.",
+	famUsable = family{"ports_usable", "Ephemeral ports one destination can use: the ip_local_port_range size minus ip_local_reserved_ports inside it and, at ticks with a socket dump, minus the listening ports inside it.",
 		prometheus.GaugeValue, nsLabels}
 	famDestinations = family{"destinations", "Destinations (local address, remote address and port) that hold ephemeral ports; only at ticks that dumped the whole socket table.",
 		prometheus.GaugeValue, nsLabels}
@@ -48,9 +52,9 @@ var (
 		prometheus.GaugeValue, withNS("local", "remote")}
 	famDestUtil = family{"destination_utilization_ratio", "Ports connect() cannot use towards one destination (in use, less the TIME_WAIT sockets tcp_tw_reuse lets it take) over usable ports, 0 to 1, diagnose's utilization; for local=\"other\",remote=\"other\" that of the most pressed destination not listed; for local=\"any\",remote=\"any\" (ticks without a whole-table dump) the pre-check's bound, sockets_holding_ports over usable ports.",
 		prometheus.GaugeValue, withNS("local", "remote")}
-	famWorst = family{"destination_worst_utilization_ratio", "Utilization (as destination_utilization_ratio) of the destination under most pressure, diagnose's worst destination, 0 to 1 (0 with none), at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports; at other ticks the pre-check's bound, sockets_holding_ports over usable ports, which no destination exceeds.",
+	famWorst = family{"worst_utilization_ratio", "Utilization (as destination_utilization_ratio) of the destination under most pressure, diagnose's worst destination, 0 to 1 (0 with none), at ticks that dumped the whole socket table, which the agent does once the sockets holding ports reach half the usable ports; at other ticks the pre-check's bound, sockets_holding_ports over usable ports, which no destination exceeds.",
 		prometheus.GaugeValue, nsLabels}
-	famNewConns = family{"new_outgoing_connections_per_second", "New outgoing connection attempts per second (Tcp ActiveOpens over the agent's recent ticks).",
+	famNewConns = family{"active_opens_per_second", "New outgoing connection attempts per second (Tcp ActiveOpens over the agent's recent ticks).",
 		prometheus.GaugeValue, nsLabels}
 	famActiveOpens = family{"active_opens_total", "The kernel's Tcp ActiveOpens counter: outgoing connection attempts since the network namespace was created.",
 		prometheus.CounterValue, nsLabels}
@@ -72,7 +76,7 @@ var (
 		prometheus.CounterValue, withNS("outcome")}
 	famSysctl = family{"sysctl_value", "Current value of each sysctl tcp-advisor reads whose value is one integer, by dotted key.",
 		prometheus.GaugeValue, withNS("key")}
-	famPortRange = family{"local_port_range", "net.ipv4.ip_local_port_range, bound=\"low\" and bound=\"high\" (inclusive).",
+	famPortRange = family{"ip_local_port_range", "net.ipv4.ip_local_port_range, bound=\"low\" and bound=\"high\" (inclusive).",
 		prometheus.GaugeValue, withNS("bound")}
 )
 
@@ -81,6 +85,27 @@ var tickFamilies = []family{
 	famSockets, famHolding, famUsable, famDestinations, famDestInUse, famDestUsable, famDestUtil, famWorst,
 	famNewConns, famActiveOpens, famTWOverflow, famCloseWait, famStuck, famSysctl, famPortRange,
 	famOrphans, famDestOrphans, famSynRecv, famSynBacklog, famSynOverflow,
+}
+
+// figures names the rule variable (a path in advisor.View, the JSON key of
+// the same name) that a family exports: the family is named after it,
+// with a Prometheus unit suffix where it has one (TestFamiliesNamedAfterFigures).
+var figures = map[string]string{
+	"sockets_holding_ports":          "ports.sockets_holding_ports",
+	"ports_usable":                   "ports.usable",
+	"destination_ports_in_use":       "destinations[*].ports_in_use",
+	"destination_ports_usable":       "destinations[*].ports_usable",
+	"destination_utilization_ratio":  "destinations[*].utilization",
+	"destination_fin_wait2_orphaned": "destinations[*].fin_wait2_orphaned",
+	"worst_utilization_ratio":        "worst.utilization",
+	"active_opens_per_second":        "connections.active_opens_per_second",
+	"time_wait_overflow_total":       "time_wait.overflow_total",
+	"close_wait_stuck_sockets":       "close_wait.stuck",
+	"fin_wait2_orphaned_sockets":     "fin_wait2.orphaned",
+	"listener_syn_recv":              "queues.syn_queues[*].syn_recv",
+	"listener_backlog":               "queues.syn_queues[*].backlog",
+	"connect_failures_total":         "events.connect_failures",
+	"kernel_events_available":        "events.available",
 }
 
 // The families the agent's actions update.
@@ -126,4 +151,29 @@ var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
 	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad, famBuildInfo,
 	famConnectFailures, famConnectAttempts, famEventsAvailable, famEventsOverflow,
+}
+
+// FamiliesMarkdown is README.md's table of the metric families, from the
+// family tables: name, type, labels, the rule variable it exports and help, the agent's families in
+// table order, then the runtime collectors.
+func FamiliesMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| family | type | labels | rule variable | meaning |\n| --- | --- | --- | --- | --- |\n")
+	for _, f := range slices.Concat(tickFamilies, actionFamilies) {
+		typ := "gauge"
+		if f.typ == prometheus.CounterValue {
+			typ = "counter"
+		}
+		labels := make([]string, len(f.labels))
+		for i, l := range f.labels {
+			labels[i] = "`" + l + "`"
+		}
+		figure := figures[f.name]
+		if figure != "" {
+			figure = "`" + figure + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.fqName(), typ, strings.Join(labels, ", "), figure, strings.ReplaceAll(f.help, "|", `\|`))
+	}
+	fmt.Fprintf(&b, "| `%s_go_*`, `%s_process_*` | | | | the standard Go runtime and process collectors, prefixed: node_exporter exports `go_*` and `process_*` itself, and the same names in a textfile would break its scrape |\n", Namespace, Namespace)
+	return b.String()
 }

@@ -259,7 +259,7 @@ func TestBusyTick(t *testing.T) {
 		{"sockets", `{state="CLOSE_WAIT"}`, 7},
 		{"sockets", `{state="ESTABLISHED"}`, 3},
 		{"sockets", `{state="SYN_SENT"}`, 0},
-		{"usable_ports", `{}`, 999},
+		{"ports_usable", `{}`, 999},
 		{"sockets_holding_ports", `{}`, 162},
 		{"destinations", `{}`, 5},
 		// Top 3 of 50, 40, 30, 20, 10; the rest sum to 30, the busiest
@@ -270,8 +270,8 @@ func TestBusyTick(t *testing.T) {
 		{"destination_ports_usable", `{local="other",remote="other"}`, 999},
 		{"destination_utilization_ratio", `{local="10.0.0.1",remote="10.1.0.1:8004"}`, 50.0 / 999},
 		{"destination_utilization_ratio", `{local="other",remote="other"}`, 20.0 / 999},
-		{"destination_worst_utilization_ratio", `{}`, 50.0 / 999},
-		{"new_outgoing_connections_per_second", `{}`, 50},
+		{"worst_utilization_ratio", `{}`, 50.0 / 999},
+		{"active_opens_per_second", `{}`, 50},
 		{"active_opens_total", `{}`, 1500},
 		{"time_wait_overflow_total", `{}`, 3},
 		// Two PIDs of one command and unit are one series.
@@ -290,8 +290,8 @@ func TestBusyTick(t *testing.T) {
 		{"syn_queue_overflow_total", `{outcome="cookie"}`, 4},
 		{"sysctl_value", `{key="net.ipv4.tcp_tw_reuse"}`, 2},
 		{"sysctl_value", `{key="net.core.somaxconn"}`, 4096},
-		{"local_port_range", `{bound="low"}`, 40000},
-		{"local_port_range", `{bound="high"}`, 40999},
+		{"ip_local_port_range", `{bound="low"}`, 40000},
+		{"ip_local_port_range", `{bound="high"}`, 40999},
 		{"policy_info", `{checksum="abc123",mode="dry-run"}`, 1},
 		{"policy_load_success", `{}`, 1},
 		{"tick_interval_seconds", `{}`, 10},
@@ -354,7 +354,7 @@ func TestDestinationsFollowFindings(t *testing.T) {
 	m.ObserveTick("", "", snap, f, time.Millisecond, nil)
 	got := gather(t, m)
 	want := map[string]map[string]float64{
-		"destination_worst_utilization_ratio": {`{}`: 100.0 / 999},
+		"worst_utilization_ratio": {`{}`: 100.0 / 999},
 		"destination_utilization_ratio": {
 			`{local="10.0.0.1",remote="10.1.0.2:80"}`: 100.0 / 999,
 			`{local="other",remote="other"}`:          10.0 / 999,
@@ -370,7 +370,7 @@ func TestDestinationsFollowFindings(t *testing.T) {
 		}
 	}
 	// The findings round to four decimals; the metric does not.
-	if r := series(got[Namespace+"_destination_worst_utilization_ratio"])["{}"]; math.Abs(r-w.Utilization) > 5e-5 {
+	if r := series(got[Namespace+"_worst_utilization_ratio"])["{}"]; math.Abs(r-w.Utilization) > 5e-5 {
 		t.Errorf("worst utilization %v, findings' worst destination %v", r, w.Utilization)
 	}
 }
@@ -395,10 +395,10 @@ func TestQuietTick(t *testing.T) {
 	f := advisor.AnalyzeWithDumps(append(window, quiet), window)
 	bound := float64(f.Ports.SocketsHoldingPorts) / float64(f.Ports.Usable)
 	for fam, want := range map[string]map[string]float64{
-		"destination_ports_in_use":            {`{local="any",remote="any"}`: float64(f.Ports.SocketsHoldingPorts)},
-		"destination_ports_usable":            {`{local="any",remote="any"}`: float64(f.Ports.Usable)},
-		"destination_utilization_ratio":       {`{local="any",remote="any"}`: bound},
-		"destination_worst_utilization_ratio": {`{}`: bound},
+		"destination_ports_in_use":      {`{local="any",remote="any"}`: float64(f.Ports.SocketsHoldingPorts)},
+		"destination_ports_usable":      {`{local="any",remote="any"}`: float64(f.Ports.Usable)},
+		"destination_utilization_ratio": {`{local="any",remote="any"}`: bound},
+		"worst_utilization_ratio":       {`{}`: bound},
 	} {
 		if s := series(got[Namespace+"_"+fam]); !mapsEqual(s, want) || bound <= 0 {
 			t.Errorf("%s = %v, want the bound %v", fam, s, want)

@@ -75,7 +75,7 @@ func (d *dialer) wait() []tick {
 type judgedJSON struct {
 	Level       string `json:"level"`
 	Connections struct {
-		Worst *advisor.DestinationUse `json:"worst_destination"`
+		Worst *advisor.DestinationUse `json:"worst"`
 	} `json:"connections"`
 	States map[string]int `json:"states"`
 }

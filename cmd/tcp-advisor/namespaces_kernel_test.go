@@ -31,7 +31,7 @@ type sectionsJSON struct {
 				Worst *struct {
 					Remote     string `json:"remote"`
 					PortsInUse int    `json:"ports_in_use"`
-				} `json:"worst_destination"`
+				} `json:"worst"`
 			} `json:"connections"`
 			CloseWait struct {
 				Count   int `json:"count"`

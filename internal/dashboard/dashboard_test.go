@@ -13,10 +13,10 @@ func TestFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"tcp_advisor_destination_worst_utilization_ratio", // a panel
-		"tcp_advisor_active_opens_total",                  // inside rate(...[$__rate_interval])
-		"tcp_advisor_changes_total",                       // inside increase(...[$__range])
-		"tcp_advisor_tick_success",                        // the netns variable
+		"tcp_advisor_worst_utilization_ratio", // a panel
+		"tcp_advisor_active_opens_total",      // inside rate(...[$__rate_interval])
+		"tcp_advisor_changes_total",           // inside increase(...[$__range])
+		"tcp_advisor_tick_success",            // the netns variable
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("Families lacks %s: %v", want, got)

@@ -17,13 +17,13 @@ import (
 // documented in README.md.
 type Diagnosis struct {
 	// Level is the worst verdict's level; Counts counts verdicts by level.
-	Level  advisor.Severity         `json:"level"`
-	Counts map[advisor.Severity]int `json:"counts"`
+	Level  advisor.Severity         `json:"level" jsondoc:"the worst verdict's level: ok, info, warning, critical"`
+	Counts map[advisor.Severity]int `json:"counts" jsondoc:"verdicts per level"`
 	// Summary is the one-line verdict text output opens with.
-	Summary string `json:"summary"`
+	Summary string `json:"summary" jsondoc:"the one-line verdict"`
 	advisor.Findings
-	Sysctls  advisor.Sysctls `json:"sysctls"`
-	Verdicts []Verdict       `json:"verdicts"`
+	Sysctls  advisor.Sysctls `json:"sysctls" jsondoc:"every registered sysctl read, by full name, whitespace-normalized"`
+	Verdicts []Verdict       `json:"verdicts" jsondoc:"worst first"`
 }
 
 // NewDiagnosis explains findings from a window whose latest snapshot is

@@ -36,14 +36,14 @@ type Verdict struct {
 	// Level is ok or info for a finding no rule graded; warning or
 	// critical only from the rule named in Rule.
 	Level advisor.Severity `json:"level"`
-	Rule  string           `json:"rule,omitempty"`
+	Rule  string           `json:"rule,omitempty" jsondoc:"for a level a rule gave"`
 	// RuleSource is where the rule is declared.
-	RuleSource string `json:"rule_source,omitempty"`
+	RuleSource string `json:"rule_source,omitempty" jsondoc:"the rule's file:line:column"`
 	// Summary is the headline: the rule's message, or the plain facts.
 	Summary string   `json:"summary"`
-	Math    []string `json:"math"`
+	Math    []string `json:"math" jsondoc:"lines of arithmetic"`
 	// AppBug is true where no sysctl can help: the application must change.
-	AppBug bool   `json:"app_bug"`
+	AppBug bool   `json:"app_bug" jsondoc:"no sysctl can help: the application must change"`
 	Action string `json:"action,omitempty"`
 }
 
