@@ -29,7 +29,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null)
 LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: all build deps test unit policy-test policy-test-update policy-recordings docs fuzz lint bench soak clean
+.PHONY: all build deps test unit kernel-events-refused policy-test policy-test-update policy-recordings docs fuzz lint bench soak clean
 
 all: build
 
@@ -43,8 +43,10 @@ build:
 # test runs everything: unit tests, kernel tests in scratch network namespaces
 # (as root), system tests in a systemd-nspawn container, the default
 # policies' tests against their recordings, and a short fuzz of each parser.
+# The kernel tests that start tcp-advisor run twice: in unit with the
+# kernel's connection events, then in kernel-events-refused without them.
 # Under CI=true nothing may skip for lack of root or tools.
-test: deps build lint bpf unit policy-test fuzz
+test: deps build lint bpf unit kernel-events-refused policy-test fuzz
 
 # policy-test runs the default policies' tests (policies/*.hcltest) with the
 # binary just built, as an operator runs a site's.
@@ -110,6 +112,26 @@ unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 	cd packaging && $(GO) test -count=1 ./...
 
+# kernel-events-refused runs the kernel tests that start tcp-advisor (the
+# TestKernel* of cmd/tcp-advisor, and the packaging's first scrape) again
+# with the connection-events program refused, the path where BTF, the
+# capabilities or the kernel's lockdown say no: everything works as without
+# the events and says why (internal/testbin: Advisor, AdvisorEntering). The
+# tests whose assertions rest on the events assert what tcp-advisor
+# promises without them instead. tcp-advisor runs without CAP_BPF,
+# CAP_PERFMON and CAP_SYS_ADMIN (setpriv), or, where it enters other
+# namespaces, which needs CAP_SYS_ADMIN, with bpf(2) refused by seccomp
+# (internal/cmd/nobpf). Two tests are not repeated, to keep the pass near
+# 5 minutes on two cores: TestKernelSIGKILLDuringEnforce (50 kills, 30 s)
+# and TestKernelConcurrentWritersLoseNothing (12 s) check the state file
+# under kills and concurrent writers, which read no observation the events
+# change; they pass refused too. The other packages' kernel tests do not
+# start tcp-advisor.
+REFUSED_SKIP := ^TestKernel(SIGKILLDuringEnforce|ConcurrentWritersLoseNothing)$$
+kernel-events-refused:
+	TCP_ADVISOR_TEST_KERNEL_EVENTS=refused $(GO) test -count=1 -timeout 20m -run '^TestKernel' -skip '$(REFUSED_SKIP)' ./cmd/tcp-advisor/
+	cd packaging && TCP_ADVISOR_TEST_KERNEL_EVENTS=refused $(GO) test -count=1 -run '^TestKernel' ./...
+
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
 # Finding no fuzz targets (no git, or not a checkout) fails rather than
 # fuzzing nothing.
@@ -163,7 +185,8 @@ vulncheck:
 # diagnose --all-namespaces beside 50 and 100 scratch ones, with a /proc and
 # /run/netns of their own so that only the benchmark's namespaces and the
 # host's are seen, not those other work on the machine leaves. The rules'
-# question to a quiet namespace needs no kernel.
+# question to a quiet namespace needs no kernel. The connection-events
+# program's cost is measured under a loopback load in a scratch namespace.
 bench: build
 	unshare --net sh -c 'ip link set lo up && TCP_ADVISOR_BENCH_NETNS=1 $(GO) test -count=1 -run "^$$" -bench QuietTick -benchtime 2000x ./advisor/observe/'
 	$(GO) test -count=1 -run '^$$' -bench Namespaces -benchtime 20x ./advisor/netns/
@@ -171,6 +194,7 @@ bench: build
 	$(GO) test -count=1 -run '^$$' -bench DiagnoseVersus -benchtime 1x -timeout 30m -v ./internal/bench/ | grep -v '^=== RUN'
 	unshare --mount --pid --fork --mount-proc sh -c 'mkdir -p /run/netns && mount -t tmpfs tcp-advisor-bench /run/netns && \
 	  $(GO) test -count=1 -run "^$$" -bench AllNamespaces -benchtime 1x -timeout 30m -v ./internal/bench/' | grep -v '^=== RUN'
+	$(GO) test -count=1 -run '^$$' -bench ConnectEvents -benchtime 1x -v ./internal/bench/ | grep -v '^=== RUN'
 
 # soak (root, minutes; not part of test) runs the agent enforcing every
 # second for SOAK_DURATION (default 10m) under sustained churn in a scratch

@@ -31,9 +31,12 @@ func AnalyzeWithDumps(window, closeWaitDumps []Snapshot) Findings {
 	recent := window[max(0, len(window)-rateSamples):]
 	first, last := recent[0], recent[len(recent)-1]
 	f := Findings{
-		Time:          last.Time,
-		Samples:       len(window),
-		WindowSeconds: last.Time.Sub(window[0].Time).Seconds(),
+		Time: last.Time,
+		Window: WindowFindings{
+			Samples:       len(window),
+			Seconds:       last.Time.Sub(window[0].Time).Seconds(),
+			SocketsDumped: last.Sockets != nil,
+		},
 	}
 	analyzeStates(&f, window)
 	analyzePorts(&f, recent, window)
@@ -70,14 +73,14 @@ func analyzeStates(f *Findings, window []Snapshot) {
 	if sum != nil {
 		f.States = sum.States.Map()
 	}
-	f.StatesComplete = complete(last)
+	f.Window.StatesComplete = complete(last)
 	// The latest dump with FIN_WAIT2 sockets, which may be older than last.
 	var fw2, orphanFW2, orphanTW int
 	if dumps := withDump(window, FinWait2); len(dumps) > 0 {
 		sum := dumps[len(dumps)-1].Sockets
 		fw2, orphanFW2, orphanTW = sum.States.Get(FinWait2), sum.OrphanFinWait2, sum.OrphanFinWait2TW
 	}
-	if !f.StatesComplete {
+	if !f.Window.StatesComplete {
 		// sockstat's tw counts every timewait sock, IPv4 and IPv6: TIME_WAIT
 		// and the orphans waiting in FIN_WAIT2. Without a dump in this
 		// snapshot, the latest dump's orphan count is the best estimate of
@@ -92,7 +95,7 @@ func analyzeStates(f *Findings, window []Snapshot) {
 		MaxBuckets:    last.Sysctls.Int(KeyMaxTwBuckets),
 		OverflowTotal: last.Counters.TimeWaitOverflow,
 	}
-	if f.StatesComplete {
+	if f.Window.StatesComplete {
 		out := sum.Ephemeral.Get(TimeWait)
 		f.TimeWait.Outgoing = &out
 	}
@@ -113,7 +116,8 @@ func analyzePorts(f *Findings, recent, window []Snapshot) {
 	rng, reserved := sc.PortRange(), sc.ReservedPorts()
 	bindable := UsablePorts(rng, reserved)
 	f.Ports = PortFindings{
-		Range:               rng,
+		Low:                 rng.Low,
+		High:                rng.High,
 		Size:                rng.Size(),
 		ReservedInRange:     reserved.CountIn(rng),
 		Usable:              bindable,
@@ -170,7 +174,7 @@ func analyzePorts(f *Findings, recent, window []Snapshot) {
 	}
 	if len(f.Destinations) > 0 {
 		worst := f.Destinations[0]
-		f.Connections.Worst = &worst
+		f.Worst = &worst
 	}
 	analyzeSources(f, last, bindable)
 }

@@ -106,9 +106,9 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 			}
 		}
 	}
-	if f.Connections.Worst != nil && len(f.Destinations) > 0 {
+	if f.Worst != nil && len(f.Destinations) > 0 {
 		worst := f.Destinations[0]
-		f.Connections.Worst = &worst
+		f.Worst = &worst
 	}
 }
 

@@ -74,7 +74,7 @@ func TestAnalyzeEvents(t *testing.T) {
 			if f.Events.Available != tt.available || f.Events.Unavailable != tt.unavailable {
 				t.Fatalf("events %+v", f.Events)
 			}
-			w := f.Connections.Worst
+			w := f.Worst
 			if w == nil || w.Remote != "10.0.0.2:80" || !w.Full {
 				t.Fatalf("worst %+v", w)
 			}

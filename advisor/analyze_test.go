@@ -50,7 +50,7 @@ func TestAnalyzePortsAndRates(t *testing.T) {
 	if f.Ports.Usable != 1000 || !f.Ports.ExhaustionPossible || f.Ports.DestinationCount != 2 {
 		t.Errorf("ports = %+v", f.Ports)
 	}
-	w := f.Connections.Worst
+	w := f.Worst
 	if w == nil || w.Remote != "10.0.0.2:80" || w.PortsInUse != 900 || w.PortsUnavailable != 900 || w.Utilization != 0.9 || w.Headroom != 100 {
 		t.Fatalf("worst = %+v", w)
 	}
@@ -116,7 +116,7 @@ func TestDestinationFigures(t *testing.T) {
 			sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: map[DestKey]DestCount{tt.key: tt.count}}
 			sum.States[TimeWait] = tt.count.TimeWait
 			f := Analyze([]Snapshot{{Time: t0, Sysctls: sc, Sockets: sum}})
-			w := f.Connections.Worst
+			w := f.Worst
 			if w == nil {
 				t.Fatal("no worst destination")
 			}
@@ -138,7 +138,7 @@ func TestExhaustionFromArrivalsMinusExpiries(t *testing.T) {
 	k := dest("10.0.0.2:80")
 	sum := &SocketSummary{Dumped: StatesOf(AllStates()...), PerDestination: map[DestKey]DestCount{k: twDest(20, 30, 0, time.Second)}}
 	f := Analyze([]Snapshot{{Time: t0, Sysctls: sc, Sockets: sum}})
-	w := f.Connections.Worst
+	w := f.Worst
 	if w.SecondsToExhaustion == nil || *w.SecondsToExhaustion != 20 || w.ExhaustionBasis != "TIME_WAIT arrivals minus expiries" {
 		t.Errorf("seconds %v basis %q, want 20 from arrivals minus expiries", w.SecondsToExhaustion, w.ExhaustionBasis)
 	}
@@ -153,8 +153,8 @@ func TestListenersInRangeAndSources(t *testing.T) {
 	}, BySource: map[netip.Addr]int{a: 305, b: 105}, ListenPortsInRange: 5}
 	f := Analyze([]Snapshot{{Time: t0, Sysctls: sc, Sockets: sum}})
 	// 1000 ports, 1 reserved, 5 held by listeners.
-	if f.Ports.Usable != 994 || *f.Ports.ListenPortsInRange != 5 || f.Connections.Worst.PortsUsable != 994 {
-		t.Errorf("usable %d listening %v worst usable %d", f.Ports.Usable, f.Ports.ListenPortsInRange, f.Connections.Worst.PortsUsable)
+	if f.Ports.Usable != 994 || *f.Ports.ListenPortsInRange != 5 || f.Worst.PortsUsable != 994 {
+		t.Errorf("usable %d listening %v worst usable %d", f.Ports.Usable, f.Ports.ListenPortsInRange, f.Worst.PortsUsable)
 	}
 	// bind() counts per source, against the range less reserved ports.
 	if f.Ports.BindSource != "10.0.0.1" || f.Ports.DistinctInUse != 305 || f.Ports.BindUtilization != 0.3053 || len(f.Ports.Sources) != 2 {
@@ -197,7 +197,7 @@ func TestListenerFullAtBacklogPlusOne(t *testing.T) {
 
 func TestAnalyzeSingleSampleHasNoRates(t *testing.T) {
 	f := Analyze([]Snapshot{snapAt(0, 10, map[DestKey]int{dest("10.0.0.2:80"): 5})})
-	if f.Connections.ActiveOpensPerSecond != nil || f.Connections.Worst.GrowthPerSecond != nil || f.CloseWait.Stuck != nil {
+	if f.Connections.ActiveOpensPerSecond != nil || f.Worst.GrowthPerSecond != nil || f.CloseWait.Stuck != nil {
 		t.Errorf("single sample produced rates: %+v", f.Connections)
 	}
 	if f.Ports.ExhaustionPossible {
@@ -267,8 +267,8 @@ func TestAnalyzeWithoutBulkDump(t *testing.T) {
 	s.Sockets.Dumped = StatesOf(CloseWait, Listen)
 	s.Counters.TimeWait = 500
 	f := Analyze([]Snapshot{s})
-	if f.StatesComplete || f.States["TIME_WAIT"] != 500 || f.TimeWait.Outgoing != nil {
-		t.Errorf("states %v complete=%v outgoing=%v", f.States, f.StatesComplete, f.TimeWait.Outgoing)
+	if f.Window.StatesComplete || f.States["TIME_WAIT"] != 500 || f.TimeWait.Outgoing != nil {
+		t.Errorf("states %v complete=%v outgoing=%v", f.States, f.Window.StatesComplete, f.TimeWait.Outgoing)
 	}
 }
 
@@ -295,7 +295,7 @@ func TestCloseWaitDescriptors(t *testing.T) {
 func TestDestinationOwners(t *testing.T) {
 	s := snapAt(0, 0, map[DestKey]int{dest("10.0.0.2:80"): 900})
 	s.Sockets.DestOwners = map[DestKey][]Owner{dest("10.0.0.2:80"): {{PID: 7, Command: "nginx"}, {PID: 8, Command: "nginx"}, {PID: 7, Command: "nginx"}}}
-	w := Analyze([]Snapshot{s}).Connections.Worst
+	w := Analyze([]Snapshot{s}).Worst
 	if len(w.Owners) != 2 || w.Owners[0].PID != 7 || w.Owners[0].Count != 2 || w.Owners[0].Command != "nginx" {
 		t.Errorf("owners %+v", w.Owners)
 	}
@@ -305,7 +305,7 @@ func TestDestinationOwners(t *testing.T) {
 	for i := 1; i <= rateSamples; i++ {
 		window = append(window, snapAt(i, 0, map[DestKey]int{dest("10.0.0.2:80"): 1000}))
 	}
-	if w := Analyze(window).Connections.Worst; len(w.Owners) != 2 || w.Owners[0].Command != "nginx" {
+	if w := Analyze(window).Worst; len(w.Owners) != 2 || w.Owners[0].Command != "nginx" {
 		t.Errorf("owners once full %+v", w.Owners)
 	}
 }
@@ -327,7 +327,7 @@ func TestOrphanedFinWait2Destination(t *testing.T) {
 		return s
 	}
 	f := Analyze([]Snapshot{snap(0, 590), snap(2, 600)})
-	w := f.Connections.Worst
+	w := f.Worst
 	if w == nil || w.FinWait2Orphaned != 600 || w.Open != 1 || w.TimeWait != 0 || w.TimeWaitReusable != 0 || w.PortsUnavailable != 601 {
 		t.Fatalf("worst = %+v", w)
 	}

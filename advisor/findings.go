@@ -11,18 +11,17 @@ const TimeWaitLen = 60 * time.Second
 // `tcp-advisor diagnose --format json`; optional figures are pointers and
 // are null when the window cannot tell (a single sample has no rates).
 type Findings struct {
-	Time    time.Time `json:"time" jsondoc:"when the last sample was taken"`
-	Samples int       `json:"samples" jsondoc:"how many samples"`
-	// WindowSeconds is the time between the first and the last sample.
-	WindowSeconds float64 `json:"window_seconds" jsondoc:"seconds between the first and the last sample"`
+	Time time.Time `json:"time" jsondoc:"when the last sample was taken"`
+	// Window is the samples the findings come from.
+	Window WindowFindings `json:"window" jsondoc:"the samples the findings come from"`
 	// States is the socket histogram by kernel state name; when the
 	// pre-check skipped the bulk dump, TIME_WAIT comes from sockstat and
-	// StatesComplete is false.
-	States         map[string]int `json:"states" jsondoc:"kernel state name to count; empty states are left out"`
-	StatesComplete bool           `json:"states_complete" jsondoc:"false when only part of the table was dumped"`
+	// Window.StatesComplete is false.
+	States map[string]int `json:"states" jsondoc:"kernel state name to count; empty states are left out"`
 
 	Ports        PortFindings      `json:"ports" jsondoc:"the ephemeral range, the pre-check and bind() port use"`
 	Destinations []DestinationUse  `json:"destinations" jsondoc:"most pressed first (top 20)"`
+	Worst        *DestinationUse   `json:"worst" jsondoc:"the destination under the most pressure, with the keys of destinations; null when no destination holds ephemeral ports"`
 	Connections  ConnFindings      `json:"connections" jsondoc:"the rates are null with a single sample"`
 	TimeWait     TimeWaitFindings  `json:"time_wait" jsondoc:"TIME_WAIT load and bucket overflow"`
 	FinWait2     FinWait2Findings  `json:"fin_wait2" jsondoc:"sockets waiting in FIN_WAIT2 for the peer's FIN"`
@@ -36,11 +35,26 @@ type Findings struct {
 	Degraded []string `json:"degraded,omitempty" jsondoc:"present only when a source failed and a fallback stood in: the reasons, such as \"sock_diag AF_INET dump: dump interrupted (NLM_F_DUMP_INTR): ... read /proc/net/tcp{,6} instead\""`
 }
 
+// WindowFindings describes the window of samples findings come from; rules
+// read it as the window variable.
+type WindowFindings struct {
+	Samples        int     `json:"samples" cty:"samples" doc:"samples (snapshots) in the window; CLOSE_WAIT figures count their own dumps, close_wait.samples"`
+	Seconds        float64 `json:"seconds" cty:"seconds" doc:"seconds between the first and the last sample"`
+	StatesComplete bool    `json:"states_complete" cty:"states_complete" doc:"the latest sample dumped every state, so states covers every state (else only TIME_WAIT, from sockstat) and the per-destination counts are whole"`
+	SocketsDumped  bool    `json:"sockets_dumped" cty:"sockets_dumped" doc:"the latest sample has a socket dump, of every state or of some"`
+}
+
+// Range is the ephemeral port range, ip_local_port_range.
+func (p PortFindings) Range() PortRange { return PortRange{Low: p.Low, High: p.High} }
+
 // PortFindings describes the ephemeral port range, the pre-check and bind()
 // port use.
 type PortFindings struct {
-	Range PortRange `json:"range"`
-	Size  int       `json:"size"`
+	// Low and High are ip_local_port_range, inclusive; Size counts the
+	// ports in it.
+	Low  int `json:"low"`
+	High int `json:"high"`
+	Size int `json:"size"`
 	// ReservedInRange counts ip_local_reserved_ports inside the range.
 	ReservedInRange int `json:"reserved_in_range"`
 	// ListenPortsInRange counts listening ports inside the range and not
@@ -183,8 +197,7 @@ type DestinationUse struct {
 // plateau utilization.
 func (d DestinationUse) Pressure() float64 { return max(d.Utilization, d.PlateauUtilization) }
 
-// ConnFindings covers the host's rate of new connections and the
-// destination most at risk.
+// ConnFindings covers the host's rate of new connections.
 type ConnFindings struct {
 	// ActiveOpensPerSecond is the Tcp ActiveOpens delta per second: every
 	// connect() attempt that sent a SYN, failed ones and connections the
@@ -197,8 +210,6 @@ type ConnFindings struct {
 	// on the TIME_WAIT sockets the whole host's outgoing connections
 	// could keep, never one destination's demand.
 	TimeWaitDemandBound *float64 `json:"time_wait_demand_bound"`
-	// Worst is the destination under the most pressure.
-	Worst *DestinationUse `json:"worst" jsondoc:"null when no destination holds ephemeral ports"`
 }
 
 // TimeWaitFindings covers TIME_WAIT load and bucket overflow.

@@ -89,7 +89,7 @@ func TestCeiling(t *testing.T) {
 		f.States["CLOSE_WAIT"] != 150 || f.States["TIME_WAIT"] != 20 || f.Ports.DistinctInUse != 170 {
 		t.Errorf("ceiling %+v", f)
 	}
-	if f.Queues.ListenOverflowsDelta != 3 || f.Connections.Worst != nil {
+	if f.Queues.ListenOverflowsDelta != 3 || f.Worst != nil {
 		t.Errorf("ceiling changed what the counters give: %+v", f)
 	}
 }

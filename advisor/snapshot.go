@@ -232,9 +232,9 @@ type DetailedSocket struct {
 
 // Owner is the process holding a socket and the systemd unit it runs in.
 type Owner struct {
-	PID     int    `json:"pid"`
-	Command string `json:"command"`
-	Unit    string `json:"unit"`
+	PID     int    `json:"pid" cty:"pid" doc:"process id (0 when unknown)"`
+	Command string `json:"command" cty:"command" doc:"its command (\"\" when unknown)"`
+	Unit    string `json:"unit" cty:"unit" doc:"the systemd unit or container scope of its cgroup"`
 	// FDs is how many file descriptors the process holds and FDLimit its
 	// soft RLIMIT_NOFILE, when read (0: not read): a leak fails with "Too
 	// many open files" when they meet. Read for CLOSE_WAIT owners.

@@ -31,7 +31,7 @@ type View struct {
 	Queues       QueuesView        `cty:"queues" doc:"Bytes waiting in socket queues, accept queues, SYN queues and their overflows."`
 	Events       EventsView        `cty:"events" doc:"The kernel's connection events over the window, in this namespace (advisor/KERNEL.md, \"Connection events\")."`
 	States       StatesView        `cty:"states" doc:"Sockets per kernel state name, every state present; also states[\"TIME_WAIT\"]."`
-	Window       WindowView        `cty:"window" doc:"The window of samples the findings come from."`
+	Window       WindowFindings    `cty:"window" doc:"The window of samples the findings come from."`
 	// ListeningPorts is every local port a socket listens on.
 	ListeningPorts []int `cty:"listening_ports" doc:"every local port a socket listens on, sorted, unique"`
 }
@@ -141,13 +141,20 @@ type CloseWaitView struct {
 	Growth       int           `cty:"growth" doc:"change of the count from the first to the last of those dumps (may be negative)"`
 	Stuck        int           `cty:"stuck" doc:"sockets present in every one of those dumps; 0 unless stuck_known"`
 	StuckKnown   bool          `cty:"stuck_known" doc:"two dumps or more compared"`
-	StuckSockets []string      `cty:"stuck_sockets" doc:"up to 20, as \"local -> remote\""`
+	StuckSockets []SocketView  `cty:"stuck_sockets" doc:"up to 20 of the stuck sockets, with their addresses"`
 	Remotes      int           `cty:"remotes" doc:"distinct remote addresses"`
 	Pattern      string        `cty:"pattern" doc:"\"none\", \"one-remote-dominates\", \"several-remotes\", \"many-remotes\""`
 	TopOwner     OwnerView     `cty:"top_owner" doc:"the process holding the most (zero values when none)"`
 	TopRemote    RemoteCount   `cty:"top_remote" doc:"the remote address with the most (zero values when none)"`
 	ByOwner      []OwnerView   `cty:"by_owner" doc:"every owner, most first"`
 	ByRemote     []RemoteCount `cty:"by_remote" doc:"every remote address, most first"`
+}
+
+// SocketView is one socket, a SocketID with its addresses as strings.
+type SocketView struct {
+	Local  string `cty:"local" doc:"its local address:port"`
+	Remote string `cty:"remote" doc:"its remote address:port"`
+	Cookie uint64 `cty:"cookie" doc:"the kernel's socket cookie, which tells a socket from a later one on the same addresses"`
 }
 
 // QueuesView is the queues variable.
@@ -176,9 +183,7 @@ type ListenerView struct {
 	Queued  int    `cty:"queued" doc:"connections waiting in its accept queue"`
 	Backlog int    `cty:"backlog" doc:"min(its listen() backlog, somaxconn), fixed at listen()"`
 	Full    bool   `cty:"full" doc:"more than backlog waiting"`
-	PID     int    `cty:"pid" doc:"its owner's process id (0 when unknown)"`
-	Command string `cty:"command" doc:"its owner's command"`
-	Unit    string `cty:"unit" doc:"its owner's systemd unit"`
+	Owner   Owner  `cty:"owner" doc:"the process that listens (zero values when unknown)"`
 }
 
 // SynQueueView is one listener's SYN queue with its owner.
@@ -187,9 +192,7 @@ type SynQueueView struct {
 	SynRecv int    `cty:"syn_recv" doc:"request sockets (SYN_RECV) in its SYN queue"`
 	Backlog int    `cty:"backlog" doc:"its limit, the same as its accept queue's"`
 	Full    bool   `cty:"full" doc:"more than backlog request sockets"`
-	PID     int    `cty:"pid" doc:"its owner's process id (0 when unknown)"`
-	Command string `cty:"command" doc:"its owner's command"`
-	Unit    string `cty:"unit" doc:"its owner's systemd unit"`
+	Owner   Owner  `cty:"owner" doc:"the process that listens (zero values when unknown)"`
 }
 
 // EventsView is the events variable.
@@ -218,14 +221,6 @@ type StatesView struct {
 	NewSynRecv  int `cty:"NEW_SYN_RECV" doc:"sockets in NEW_SYN_RECV"`
 }
 
-// WindowView is the window variable.
-type WindowView struct {
-	Samples        int     `cty:"samples" doc:"samples (snapshots) in the window; CLOSE_WAIT figures count their own dumps, close_wait.samples"`
-	Seconds        float64 `cty:"seconds" doc:"seconds between the first and the last sample"`
-	StatesComplete bool    `cty:"states_complete" doc:"the state histogram covers every state (else only TIME_WAIT, from sockstat)"`
-	SocketsDumped  bool    `cty:"sockets_dumped" doc:"the latest snapshot has a socket dump"`
-}
-
 // UnknownSeconds stands for a time that does not come (a destination that
 // does not run out, a descriptor count that does not grow) in a View.
 const UnknownSeconds = -1
@@ -236,7 +231,7 @@ func NewView(snap Snapshot, f Findings) View {
 	p := f.Ports
 	v := View{
 		Ports: PortsView{
-			Low: p.Range.Low, High: p.Range.High, Size: p.Size,
+			Low: p.Low, High: p.High, Size: p.Size,
 			ReservedInRange:     p.ReservedInRange,
 			ListenPortsInRange:  valueOr0(p.ListenPortsInRange),
 			BoundPortsInRange:   valueOr0(p.BoundPortsInRange),
@@ -274,19 +269,17 @@ func NewView(snap Snapshot, f Findings) View {
 			Seconds: finite(f.Events.Seconds), Opens: f.Events.Opens,
 			Failures: f.Events.Failures, ActiveCloses: f.Events.ActiveCloses,
 		},
-		States: newStatesView(f.States),
-		Window: WindowView{
-			Samples: f.Samples, Seconds: finite(f.WindowSeconds),
-			StatesComplete: f.StatesComplete, SocketsDumped: snap.Sockets != nil,
-		},
+		States:         newStatesView(f.States),
+		Window:         f.Window,
 		ListeningPorts: []int{},
 	}
 	v.FinWait2.OrphanHoldSeconds = finite(v.FinWait2.OrphanHoldSeconds)
+	v.Window.Seconds = finite(v.Window.Seconds)
 	for i, d := range f.Destinations {
 		v.Destinations[i] = newDestinationView(d)
 		v.Destinations[i].Known = true
 	}
-	if w := f.Connections.Worst; w != nil {
+	if w := f.Worst; w != nil {
 		v.Worst = newDestinationView(*w)
 		v.Worst.Known = true
 	}
@@ -377,14 +370,14 @@ func newCloseWaitView(cw CloseWaitFindings) CloseWaitView {
 		Count: cw.Count, UnreadEOF: cw.UnreadEOF, EOFRead: cw.EOFRead,
 		Samples: cw.Samples, Growth: cw.Growth,
 		Stuck: valueOr0(cw.Stuck), StuckKnown: cw.Stuck != nil,
-		StuckSockets: make([]string, len(cw.StuckSockets)),
+		StuckSockets: make([]SocketView, len(cw.StuckSockets)),
 		Remotes:      cw.Remotes,
 		Pattern:      string(cmp.Or(cw.Pattern, PatternNone)),
 		ByOwner:      make([]OwnerView, len(cw.ByOwner)),
 		ByRemote:     append([]RemoteCount{}, cw.ByRemote...),
 	}
 	for i, s := range cw.StuckSockets {
-		v.StuckSockets[i] = s.Local.String() + " -> " + s.Remote.String()
+		v.StuckSockets[i] = SocketView{Local: s.Local.String(), Remote: s.Remote.String(), Cookie: s.Cookie}
 	}
 	for i, o := range cw.ByOwner {
 		v.ByOwner[i] = newOwnerView(o)
@@ -419,9 +412,8 @@ func newQueuesView(q QueueFindings) QueuesView {
 		return cmp.Or(cmp.Compare(fill(b), fill(a)), cmp.Compare(b.Queued, a.Queued))
 	})
 	for i, l := range ls {
-		o := valueOr0(l.Owner)
 		v.Listeners[i] = ListenerView{Address: l.Address, Queued: int(l.Queued), Backlog: int(l.Backlog),
-			Full: l.Full(), PID: o.PID, Command: o.Command, Unit: o.Unit}
+			Full: l.Full(), Owner: valueOr0(l.Owner)}
 		if l.Full() {
 			v.FullListeners++
 		}
@@ -431,9 +423,8 @@ func newQueuesView(q QueueFindings) QueuesView {
 	}
 	// SYN queues come fullest first from analysis.
 	for i, s := range q.SynQueues {
-		o := valueOr0(s.Owner)
 		v.SynQueues[i] = SynQueueView{Address: s.Address, SynRecv: int(s.SynRecv), Backlog: int(s.Backlog),
-			Full: s.Full(), PID: o.PID, Command: o.Command, Unit: o.Unit}
+			Full: s.Full(), Owner: valueOr0(s.Owner)}
 		if s.Full() {
 			v.FullSynQueues++
 		}

@@ -25,7 +25,7 @@ rule "close-wait-leak" {
     close_wait.pattern == "one-remote-dominates" ? "; one remote dominates: ${close_wait.top_remote.remote} with ${close_wait.top_remote.count}" : "; spread over ${close_wait.remotes} remotes (${close_wait.pattern})",
     close_wait.unread_eof > 0 ? "; ${close_wait.unread_eof} never read the peer's FIN (Recv-Q 1 or more: the application stopped reading)" : "",
     close_wait.eof_read > 0 ? "; ${close_wait.eof_read} read end-of-file and were never closed (Recv-Q 0)" : "",
-    length(close_wait.stuck_sockets) > 0 ? "; stuck: ${join(", ", slice(close_wait.stuck_sockets, 0, min(3, length(close_wait.stuck_sockets))))}${close_wait.stuck > 3 ? " and ${close_wait.stuck - 3} more" : ""}" : "",
+    length(close_wait.stuck_sockets) > 0 ? "; stuck: ${join(", ", [for s in slice(close_wait.stuck_sockets, 0, min(3, length(close_wait.stuck_sockets))) : "${s.local} -> ${s.remote}"])}${close_wait.stuck > 3 ? " and ${close_wait.stuck - 3} more" : ""}" : "",
     ".",
   ])
 

@@ -12,7 +12,7 @@ rule "listen-queue-overflow" {
   message = join("", [
     queues.listen_overflows_delta > 0 ? "${queues.listen_overflows_delta} connections overflowed a listen queue (${queues.listen_drops_delta} dropped) over the last ${round(window.seconds)} s" : "${queues.full_listeners} listener(s) have a full accept queue",
     queues.queued_listeners > 0 ? "; fullest: ${queues.top_listener.address} with ${queues.top_listener.queued} of ${queues.top_listener.backlog} queued" : "",
-    queues.top_listener.command != "" ? " (${queues.top_listener.command}, pid ${queues.top_listener.pid}${queues.top_listener.unit != "" ? ", unit ${queues.top_listener.unit}" : ""})" : "",
+    queues.top_listener.owner.command != "" ? " (${queues.top_listener.owner.command}, pid ${queues.top_listener.owner.pid}${queues.top_listener.owner.unit != "" ? ", unit ${queues.top_listener.owner.unit}" : ""})" : "",
     ".",
   ])
 
@@ -41,7 +41,7 @@ rule "syn-queue-overflow" {
 
   message = join("", [
     queues.top_syn_queue.syn_recv > 0 ? "the SYN queue of ${queues.top_syn_queue.address} holds ${queues.top_syn_queue.syn_recv} request(s) in SYN_RECV against its limit of ${queues.top_syn_queue.backlog}, the listen() backlog capped by net.core.somaxconn (${sysctl.somaxconn})" : "a listener's SYN queue overflowed",
-    queues.top_syn_queue.command != "" ? " (${queues.top_syn_queue.command}, pid ${queues.top_syn_queue.pid}${queues.top_syn_queue.unit != "" ? ", unit ${queues.top_syn_queue.unit}" : ""})" : "",
+    queues.top_syn_queue.owner.command != "" ? " (${queues.top_syn_queue.owner.command}, pid ${queues.top_syn_queue.owner.pid}${queues.top_syn_queue.owner.unit != "" ? ", unit ${queues.top_syn_queue.owner.unit}" : ""})" : "",
     queues.req_q_full_drop_delta > 0 ? "; ${queues.req_q_full_drop_delta} SYNs found it full and were dropped (TCPReqQFullDrop) over the last ${round(window.seconds)} s, since net.ipv4.tcp_syncookies is ${sysctl.tcp_syncookies}" : "",
     queues.req_q_full_do_cookies_delta > 0 ? "; ${queues.req_q_full_do_cookies_delta} SYNs found it full and were answered with a syncookie (TCPReqQFullDoCookies) over the last ${round(window.seconds)} s" : "",
     ".",

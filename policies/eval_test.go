@@ -173,7 +173,7 @@ rule "through-a-local" {
 }
 `)
 	o := idleHost()
-	o.Findings.Connections.Worst.PortsUsable = 0
+	o.Findings.Worst.PortsUsable = 0
 	recs, diags := set.Evaluate(o.Snapshot, o.Findings)
 	got := diagString(diags)
 	for _, want := range []string{"test.hcl:7:13: Division by zero", "test.hcl:3:11: Division by zero"} {

@@ -31,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 		"rule \"r\" {\n  when = pow(-1, 0.5) > 0\n  message = \"m\"\n}\n",
 		"guardrail \"net.ipv4.ip_local_port_range\" {\n  min = 1e30\n  cooldown = -1\n}\n",
 		"agent {\n  interval = 1e300\n}\n",
-		"rule \"r\" {\n  when = [for s in close_wait.stuck_sockets : s][0] == \"\"\n  advice = \"%{ for d in destinations }${d.remote}%{ endfor }\"\n}\n",
+		"rule \"r\" {\n  when = [for s in close_wait.stuck_sockets : s.local][0] == \"\"\n  advice = \"%{ for d in destinations }${d.remote}%{ endfor }\"\n}\n",
 	} {
 		f.Add([]byte(s))
 	}

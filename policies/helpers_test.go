@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/netip"
@@ -39,12 +40,10 @@ func idleHost() observation {
 		advisor.KeyTimestamps:            "1",
 	})
 	f := advisor.Findings{
-		Samples:        2,
-		WindowSeconds:  10,
-		States:         map[string]int{"ESTABLISHED": 12, "LISTEN": 3, "TIME_WAIT": 4},
-		StatesComplete: true,
+		Window: advisor.WindowFindings{Samples: 2, Seconds: 10, StatesComplete: true, SocketsDumped: true},
+		States: map[string]int{"ESTABLISHED": 12, "LISTEN": 3, "TIME_WAIT": 4},
 		Ports: advisor.PortFindings{
-			Range: sc.PortRange(), Size: 28232, Usable: 28232,
+			Low: sc.PortRange().Low, High: sc.PortRange().High, Size: 28232, Usable: 28232,
 			SocketsHoldingPorts: 19, DestinationCount: 1, Sources: []advisor.SourceUse{},
 		},
 		Destinations: []advisor.DestinationUse{},
@@ -62,7 +61,7 @@ func idleHost() observation {
 	w := advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:5432", PortsInUse: 3, PortsUnavailable: 3, PortsUsable: 28232,
 		Utilization: 0.0001, Headroom: 28229, HoldSeconds: 60, Plateau: 3, PlateauUtilization: 0.0001, GrowthPerSecond: ptr(0.0)}
 	f.Destinations = []advisor.DestinationUse{w}
-	f.Connections.Worst = &w
+	f.Worst = &w
 	snap := advisor.Snapshot{Sysctls: sc, Sockets: &advisor.SocketSummary{
 		Listeners: []advisor.DetailedSocket{
 			listener("0.0.0.0:22"), listener("0.0.0.0:80"), listener("[::]:80"),
@@ -83,7 +82,7 @@ func (o *observation) setSysctl(key, value string) {
 // setPortRange sets the range and the port findings that follow from it.
 func (o *observation) setPortRange(lo, hi int) {
 	o.setSysctl(advisor.KeyPortRange, advisor.PortRange{Low: lo, High: hi}.String())
-	o.Findings.Ports.Range = o.Snapshot.Sysctls.PortRange()
+	o.Findings.Ports.Low, o.Findings.Ports.High = lo, hi
 	o.Findings.Ports.Size = hi - lo + 1
 	o.Findings.Ports.Usable = hi - lo + 1
 }
@@ -110,7 +109,7 @@ func (o *observation) setWorst(n, plateau int, growth *float64) {
 		w.SecondsToExhaustion, w.ExhaustionBasis = ptr(float64(w.Headroom) / *growth), "measured growth"
 	}
 	o.Findings.Destinations = []advisor.DestinationUse{w}
-	o.Findings.Connections.Worst = &w
+	o.Findings.Worst = &w
 	o.Findings.Ports.DestinationCount = 1
 }
 
@@ -118,7 +117,7 @@ func (o *observation) setWorst(n, plateau int, growth *float64) {
 // Where tcp_tw_reuse = 1 would work (timestamps on, reuse not on), the
 // plateau it leaves holds each TIME_WAIT port 1 s.
 func (o *observation) setWorstTimeWait(n int) {
-	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+	for _, w := range []*advisor.DestinationUse{o.Findings.Worst, &o.Findings.Destinations[0]} {
 		w.TimeWait, w.Open = n, w.PortsInUse-n
 		if o.Snapshot.Sysctls.Int(advisor.KeyTimestamps) != 0 && o.Snapshot.Sysctls.Int(advisor.KeyTwReuse) != 1 && !w.ReuseInEffect {
 			w.PlateauWithReuse = w.Open + int(math.Ceil(w.CloseRate))
@@ -133,7 +132,7 @@ func (o *observation) setWorstTimeWait(n int) {
 // port its hold; a full destination's plateau is at least that demand, and
 // the plateau reuse would leave at least the demand at 1 s.
 func (o *observation) setWorstDemand(opensPerSecond float64) {
-	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+	for _, w := range []*advisor.DestinationUse{o.Findings.Worst, &o.Findings.Destinations[0]} {
 		demand := int(math.Ceil(opensPerSecond * w.HoldSeconds))
 		w.OpensPerSecond, w.Demand = ptr(opensPerSecond), &demand
 		if w.Full {
@@ -149,7 +148,7 @@ func (o *observation) setWorstDemand(opensPerSecond float64) {
 // setWorstOrphans makes n of the worst destination's ports orphaned
 // FIN_WAIT2 sockets, arriving at rate per second and waiting hold seconds.
 func (o *observation) setWorstOrphans(n int, rate, hold float64) {
-	for _, w := range []*advisor.DestinationUse{o.Findings.Connections.Worst, &o.Findings.Destinations[0]} {
+	for _, w := range []*advisor.DestinationUse{o.Findings.Worst, &o.Findings.Destinations[0]} {
 		w.FinWait2Orphaned, w.Open = n, w.PortsInUse-w.TimeWait-n
 		w.OrphanCloseRate, w.OrphanHoldSeconds, w.OrphanPlateau = rate, hold, int(math.Ceil(rate*hold))
 		w.CloseRate = 0
@@ -179,15 +178,20 @@ func exhaustedHost() observation {
 	return o
 }
 
-// loadFixture reads an observation from testdata/observations.
+// loadFixture reads an observation from testdata/observations, every key
+// known.
 func loadFixture(t *testing.T, name string) observation {
 	t.Helper()
 	b, err := os.ReadFile("testdata/observations/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A key the types no longer have (a renamed figure) fails rather
+	// than leaving the figure at zero.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
 	var o observation
-	if err := json.Unmarshal(b, &o); err != nil {
+	if err := dec.Decode(&o); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return o

@@ -19,13 +19,13 @@ func readmeScenarios() map[string]observation {
 	o := exhaustedHost()
 	o.setSysctl(advisor.KeyTimestamps, "0")
 	o.setWorstTimeWait(880)
-	o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+	o.Findings.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
 	out["port-exhaustion"] = o
 	out["time-wait-reuse"] = exhaustedHost()
 	// Timestamps on: tcp_tw_reuse = 1 alone is the plan's change, and the
 	// churn behind it is still named, with nginx's own fix.
 	o = exhaustedHost()
-	o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+	o.Findings.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
 	out["connection-churn"] = o
 
 	// A backend that leaks CLOSE_WAIT on this host: orphans fill the
@@ -45,7 +45,7 @@ func readmeScenarios() map[string]observation {
 
 	o = idleHost()
 	cw := &o.Findings.CloseWait
-	o.Findings.Samples = 13
+	o.Findings.Window.Samples = 13
 	cw.Samples, cw.Count, cw.Growth, cw.Stuck, cw.Remotes, cw.Pattern = 3, 412, 40, ptr(380), 2, advisor.PatternOneRemote
 	cw.UnreadEOF, cw.EOFRead = 400, 12
 	cw.ByOwner = []advisor.OwnerCount{{PID: 1234, Command: "java", Unit: "orders.service", Count: 400,

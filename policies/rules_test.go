@@ -81,7 +81,7 @@ func TestRuleConnectionChurn(t *testing.T) {
 			name: "reuse alone is the change: nginx and its keepalive fix from its sockets",
 			mutate: func(o *observation) {
 				*o = exhaustedHost()
-				o.Findings.Connections.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
+				o.Findings.Worst.Owners = []advisor.OwnerCount{{PID: 2210, Command: "nginx", Unit: "nginx.service", Count: 4}}
 			},
 			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"runs short of ports at the present settings", "opened by nginx (pid 2210, unit nginx.service)", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`},
@@ -91,8 +91,8 @@ func TestRuleConnectionChurn(t *testing.T) {
 			name: "full, from the connection events: who opens, who fails, the demand",
 			mutate: func(o *observation) {
 				fullWithDemand(977)(o)
-				o.Findings.Connections.Worst.Openers = []advisor.Opener{nginx}
-				o.Findings.Connections.Worst.ConnectFailures = ptr(uint64(7769))
+				o.Findings.Worst.Openers = []advisor.Opener{nginx}
+				o.Findings.Worst.ConnectFailures = ptr(uint64(7769))
 			},
 			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"ask for 58,620", "nginx (nginx.service) opens 300/s towards 10.0.0.2:8080",
@@ -272,8 +272,8 @@ func TestRulePortExhaustion(t *testing.T) {
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
 				o.setWorst(600, 600, ptr(400.0/300))
-				o.Findings.Connections.Worst.SecondsToExhaustion = ptr(300.0)
-				o.Findings.Connections.Worst.ExhaustionBasis = "growth of open connections"
+				o.Findings.Worst.SecondsToExhaustion = ptr(300.0)
+				o.Findings.Worst.ExhaustionBasis = "growth of open connections"
 			},
 			fire: true, severity: advisor.SeverityWarning, changes: []Change{{advisor.KeyPortRange, "40000 41199"}},
 			contains: []string{"at the rate of growth of open connections it runs out in 5m0s"},
@@ -319,7 +319,7 @@ func TestRulePortExhaustion(t *testing.T) {
 			name: "no destination",
 			mutate: func(o *observation) {
 				o.Findings.Destinations = []advisor.DestinationUse{}
-				o.Findings.Connections.Worst = nil
+				o.Findings.Worst = nil
 			},
 		},
 	})
@@ -364,8 +364,8 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			mutate: func(o *observation) {
 				activeCloser(o)
 				o.setSysctl(advisor.KeyTwReuse, "2")
-				o.Findings.Connections.Worst.Loopback = true
-				o.Findings.Connections.Worst.ReuseInEffect = true
+				o.Findings.Worst.Loopback = true
+				o.Findings.Worst.ReuseInEffect = true
 			},
 		},
 		{
@@ -409,7 +409,7 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 				o.Findings.TimeWait.Count = 120000
 				o.Findings.TimeWait.Outgoing = ptr(0)
 				o.Findings.Destinations = []advisor.DestinationUse{}
-				o.Findings.Connections.Worst = nil
+				o.Findings.Worst = nil
 			},
 		},
 		{
@@ -575,8 +575,8 @@ func TestRuleTimeWaitBucketOverflow(t *testing.T) {
 func TestRuleCloseWaitLeak(t *testing.T) {
 	leak := func(o *observation) {
 		cw := &o.Findings.CloseWait
-		o.Findings.Samples = 13 // snapshots: the agent ticks every 10 s...
-		cw.Samples = 3          // ...and dumps CLOSE_WAIT once a minute
+		o.Findings.Window.Samples = 13 // snapshots: the agent ticks every 10 s...
+		cw.Samples = 3                 // ...and dumps CLOSE_WAIT once a minute
 		cw.Count = 412
 		cw.Growth = 40
 		cw.Stuck = ptr(380)

@@ -88,7 +88,8 @@ var tickFamilies = []family{
 }
 
 // figures names the rule variable (a path in advisor.View, the JSON key of
-// the same name) that a family exports: the family is named after it,
+// the same name) or, where rules have none, the JSON key that a family
+// exports: the family is named after it,
 // with a Prometheus unit suffix where it has one (TestFamiliesNamedAfterFigures).
 var figures = map[string]string{
 	"sockets_holding_ports":          "ports.sockets_holding_ports",
@@ -105,7 +106,56 @@ var figures = map[string]string{
 	"listener_syn_recv":              "queues.syn_queues[*].syn_recv",
 	"listener_backlog":               "queues.syn_queues[*].backlog",
 	"connect_failures_total":         "events.connect_failures",
+	"opens_total":                    "events.opens",
 	"kernel_events_available":        "events.available",
+	"observation_degraded":           "degraded",
+}
+
+// otherNames are the families that export a figure but are not named
+// after it, Prometheus's conventions having the last word, each with the
+// reason; the Metrics table names their figures too
+// (TestFamiliesNamedAfterFigures keeps this list to the exceptions).
+var otherNames = map[string]otherName{
+	"destinations": {[]figureOf{{"", "ports.destination_count"}},
+		"a _count suffix belongs to a histogram's or summary's series in Prometheus: a gauge is named after what it counts"},
+	"syn_queue_overflow_total": {[]figureOf{{`outcome="drop"`, "queues.req_q_full_drop_delta"}, {`outcome="cookie"`, "queues.req_q_full_do_cookies_delta"}},
+		"one counter of the kernel's two totals, told apart by a label; the variables are each total's rise over the window, which increase() takes in PromQL"},
+	"sockets": {[]figureOf{{`state="TIME_WAIT"`, "states.TIME_WAIT"}},
+		"one gauge with a state label: a series per state variable, states.ESTABLISHED and the rest"},
+	"ip_local_port_range": {[]figureOf{{`bound="low"`, "ports.low"}, {`bound="high"`, "ports.high"}},
+		"named after the sysctl it reads, its two ends told apart by a label"},
+	"close_wait_sockets": {[]figureOf{{`command, unit`, "close_wait.by_owner[*].count"}},
+		"one series per owner, labelled by command and unit; _sockets is the unit"},
+}
+
+// otherName is a family's figures and why it is not named after them.
+type otherName struct {
+	figures []figureOf
+	why     string
+}
+
+// figureOf is a figure (a rule variable's path or, where rules have none,
+// a JSON key) and the series that export it.
+type figureOf struct{ series, path string }
+
+// figureCell is a family's cell in the Metrics table's figure column.
+func figureCell(name string) string {
+	if f := figures[name]; f != "" {
+		return "`" + f + "`"
+	}
+	o, ok := otherNames[name]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, f := range o.figures {
+		part := "`" + f.path + "`"
+		if f.series != "" {
+			part = "`{" + f.series + "}`: " + part
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ") + " (" + o.why + ")"
 }
 
 // The families the agent's actions update.
@@ -134,11 +184,11 @@ var (
 		prometheus.GaugeValue, []string{"checksum", "mode"}}
 	famConnectFailures = family{"connect_failures_total", "connect() calls that failed because no local port was left towards their destination (EADDRNOTAVAIL), from the kernel's connection events; no series while the events are unavailable (see kernel_events_available).",
 		prometheus.CounterValue, nsLabels}
-	famConnectAttempts = family{"connect_attempts_total", "connect() calls (CLOSE -> SYN_SENT, failed ones included), from the kernel's connection events; no series while the events are unavailable.",
+	famOpens = family{"opens_total", "connect() calls (CLOSE -> SYN_SENT, failed ones included), from the kernel's connection events; no series while the events are unavailable.",
 		prometheus.CounterValue, nsLabels}
 	famEventsAvailable = family{"kernel_events_available", "1 while the kernel's connection events (the eBPF program on sock:inet_sock_set_state) feed the agent; 0 where the kernel refused them, with reason (\"kernel events unavailable: REASON\"): connect_failures_total then has no series and who opens connections comes from socket owners.",
 		prometheus.GaugeValue, []string{"reason"}}
-	famEventsOverflow = family{"kernel_events_overflow_total", "Connection events the events program's flow map had no room for, host-wide, since the agent attached it: connect_failures_total and connect_attempts_total still count them, the per-process figures do not. 0 while the events are unavailable.",
+	famEventsOverflow = family{"kernel_events_overflow_total", "Connection events the events program's flow map had no room for, host-wide, since the agent attached it: connect_failures_total and opens_total still count them, the per-process figures do not. 0 while the events are unavailable.",
 		prometheus.CounterValue, nil}
 	famPolicyLoad = family{"policy_load_success", "1 if the last policy (re)load compiled, 0 if it failed and the previous set stays in force.",
 		prometheus.GaugeValue, nil}
@@ -150,15 +200,16 @@ var (
 var actionFamilies = []family{
 	famRecommendations, famChanges, famRefusals, famTickDuration, famTickSuccess, famLastSuccess,
 	famStateStoreOK, famBackoff, famDegraded, famInterval, famPolicyInfo, famPolicyLoad, famBuildInfo,
-	famConnectFailures, famConnectAttempts, famEventsAvailable, famEventsOverflow,
+	famConnectFailures, famOpens, famEventsAvailable, famEventsOverflow,
 }
 
 // FamiliesMarkdown is README.md's table of the metric families, from the
-// family tables: name, type, labels, the rule variable it exports and help, the agent's families in
-// table order, then the runtime collectors.
+// family tables: name, type, labels, the figure it exports (figures,
+// otherNames) and help, the agent's families in table order, then the
+// runtime collectors.
 func FamiliesMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| family | type | labels | rule variable | meaning |\n| --- | --- | --- | --- | --- |\n")
+	b.WriteString("| family | type | labels | figure (rule variable or JSON key) | meaning |\n| --- | --- | --- | --- | --- |\n")
 	for _, f := range slices.Concat(tickFamilies, actionFamilies) {
 		typ := "gauge"
 		if f.typ == prometheus.CounterValue {
@@ -168,11 +219,7 @@ func FamiliesMarkdown() string {
 		for i, l := range f.labels {
 			labels[i] = "`" + l + "`"
 		}
-		figure := figures[f.name]
-		if figure != "" {
-			figure = "`" + figure + "`"
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.fqName(), typ, strings.Join(labels, ", "), figure, strings.ReplaceAll(f.help, "|", `\|`))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.fqName(), typ, strings.Join(labels, ", "), figureCell(f.name), strings.ReplaceAll(f.help, "|", `\|`))
 	}
 	fmt.Fprintf(&b, "| `%s_go_*`, `%s_process_*` | | | | the standard Go runtime and process collectors, prefixed: node_exporter exports `go_*` and `process_*` itself, and the same names in a textfile would break its scrape |\n", Namespace, Namespace)
 	return b.String()

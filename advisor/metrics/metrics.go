@@ -74,7 +74,7 @@ type Metrics struct {
 	policyInfo      *prometheus.GaugeVec
 	policyLoad      prometheus.Gauge
 	connectFailures *prometheus.CounterVec
-	connectAttempts *prometheus.CounterVec
+	opens           *prometheus.CounterVec
 	eventsAvailable *prometheus.GaugeVec
 	eventsOverflow  prometheus.Counter
 	// overflowMu guards overflowSeen, the largest OverflowTotal counted:
@@ -114,14 +114,14 @@ func New(opts Options) *Metrics {
 	m.policyInfo = gaugeVec(famPolicyInfo)
 	m.policyLoad = gauge(famPolicyLoad)
 	m.connectFailures = counter(famConnectFailures)
-	m.connectAttempts = counter(famConnectAttempts)
+	m.opens = counter(famOpens)
 	m.eventsAvailable = gaugeVec(famEventsAvailable)
 	m.eventsOverflow = prometheus.NewCounter(prometheus.CounterOpts{Name: famEventsOverflow.fqName(), Help: famEventsOverflow.help})
 	buildInfo := gaugeVec(famBuildInfo)
 	buildInfo.WithLabelValues(opts.Version, opts.Revision, runtime.Version()).Set(1)
 	reg.MustRegister(m.tick, m.recommendations, m.changes, m.refusals, m.tickDuration, m.tickSuccess,
 		m.lastSuccess, m.stateStoreOK, m.backoff, m.degraded, m.interval, m.policyInfo, m.policyLoad, buildInfo,
-		m.connectFailures, m.connectAttempts, m.eventsAvailable, m.eventsOverflow)
+		m.connectFailures, m.opens, m.eventsAvailable, m.eventsOverflow)
 	prefixed := prometheus.WrapRegistererWithPrefix(Namespace+"_", reg)
 	prefixed.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -154,7 +154,7 @@ func (m *Metrics) events(netns, container string, snap advisor.Snapshot) {
 		m.eventsAvailable.Reset()
 		m.eventsAvailable.WithLabelValues("").Set(1)
 		m.connectFailures.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Failures))
-		m.connectAttempts.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Opens))
+		m.opens.WithLabelValues(netns, container).Add(float64(snap.Events.Totals.Opens))
 		m.overflow(snap.Events.OverflowTotal)
 	case snap.EventsUnavailable != "":
 		m.eventsAvailable.Reset()

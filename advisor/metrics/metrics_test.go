@@ -98,7 +98,7 @@ func busyHost(dests int) []advisor.Snapshot {
 	return window
 }
 
-// TestConnectEvents: connect_failures_total and connect_attempts_total add
+// TestConnectEvents: connect_failures_total and opens_total add
 // each tick's events; kernel_events_available says 1, or 0 with the reason
 // once the events are unavailable, and the counters keep their totals.
 func TestConnectEvents(t *testing.T) {
@@ -111,7 +111,7 @@ func TestConnectEvents(t *testing.T) {
 	steps := []struct {
 		window    []advisor.Snapshot
 		failures  float64
-		attempts  float64
+		opens     float64
 		available map[string]float64
 	}{
 		{nil, 14, 1000, map[string]float64{"{}": 1}},
@@ -125,8 +125,8 @@ func TestConnectEvents(t *testing.T) {
 		if f := series(got["tcp_advisor_connect_failures_total"])["{}"]; f != st.failures {
 			t.Errorf("step %d: connect_failures_total %v, want %v", i, f, st.failures)
 		}
-		if a := series(got["tcp_advisor_connect_attempts_total"])["{}"]; a != st.attempts {
-			t.Errorf("step %d: connect_attempts_total %v, want %v", i, a, st.attempts)
+		if a := series(got["tcp_advisor_opens_total"])["{}"]; a != st.opens {
+			t.Errorf("step %d: opens_total %v, want %v", i, a, st.opens)
 		}
 		if av := series(got["tcp_advisor_kernel_events_available"]); !maps.Equal(av, st.available) {
 			t.Errorf("step %d: kernel_events_available %v, want %v", i, av, st.available)
@@ -346,7 +346,7 @@ func TestDestinationsFollowFindings(t *testing.T) {
 	sum.States[advisor.TimeWait], sum.States[advisor.Established] = 600, 100
 	snap := advisor.Snapshot{Time: t0, Sysctls: sc, Sockets: sum, Counters: advisor.Counters{TCPInUse: 100, TimeWait: 600}}
 	f := advisor.Analyze([]advisor.Snapshot{snap})
-	w := f.Connections.Worst
+	w := f.Worst
 	if w == nil || w.Remote != "10.1.0.2:80" || f.Destinations[1].PortsUnavailable != 10 {
 		t.Fatalf("findings: worst %+v, destinations %+v", w, f.Destinations)
 	}

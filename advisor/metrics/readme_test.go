@@ -58,10 +58,12 @@ func TestReadmeListsEveryFamily(t *testing.T) {
 	}
 }
 
-// TestFamiliesNamedAfterFigures: a family that exports a rule variable is
-// named after it (one figure, one name): its name ends with the
-// variable's last attribute, a Prometheus unit suffix aside, and the
-// variable exists in advisor.View.
+// TestFamiliesNamedAfterFigures: a family that exports a rule variable (or
+// a JSON key rules do not have) is named after it (one figure, one name):
+// its name ends with the figure's last attribute, a Prometheus unit suffix
+// aside, and the figure exists in advisor.View or advisor.Findings' JSON. The families otherNames lists are the
+// exceptions: each has a reason and figures that exist, and is not named
+// after its figure (else it belongs in figures).
 func TestFamiliesNamedAfterFigures(t *testing.T) {
 	names := map[string]bool{}
 	for _, f := range slices.Concat(tickFamilies, actionFamilies) {
@@ -71,33 +73,71 @@ func TestFamiliesNamedAfterFigures(t *testing.T) {
 		if !names[name] {
 			t.Errorf("figures names %s, which is no family", name)
 		}
-		if !viewHasPath(reflect.TypeFor[advisor.View](), strings.Split(figure, ".")) {
-			t.Errorf("%s exports %s, which is no rule variable", name, figure)
+		if !isFigure(figure) {
+			t.Errorf("%s exports %s, which is neither a rule variable nor a JSON key", name, figure)
 		}
-		attr := figure[strings.LastIndex(figure, ".")+1:]
-		named := strings.HasSuffix(name, attr)
-		for _, unit := range []string{"_ratio", "_sockets", "_total"} {
-			named = named || strings.HasSuffix(strings.TrimSuffix(name, unit), attr)
+		if !namedAfter(name, figure) {
+			t.Errorf("%s exports %s: its name should end in %s (and a unit)", name, figure, lastAttr(figure))
 		}
-		if !named {
-			t.Errorf("%s exports %s: its name should end in %s (and a unit)", name, figure, attr)
+	}
+	for name, o := range otherNames {
+		if !names[name] {
+			t.Errorf("otherNames names %s, which is no family", name)
+		}
+		if _, ok := figures[name]; ok {
+			t.Errorf("%s is in figures and otherNames", name)
+		}
+		if o.why == "" || len(o.figures) == 0 {
+			t.Errorf("%s: an exception needs its figures and its reason", name)
+		}
+		for _, f := range o.figures {
+			if !isFigure(f.path) {
+				t.Errorf("%s exports %s, which is neither a rule variable nor a JSON key", name, f.path)
+			}
+			if namedAfter(name, f.path) {
+				t.Errorf("%s is named after %s: move it to figures", name, f.path)
+			}
 		}
 	}
 }
 
-// viewHasPath is true when the cty attributes path lead to a field of t.
-func viewHasPath(t reflect.Type, path []string) bool {
+// isFigure is true for a rule variable's path or a JSON key's.
+func isFigure(figure string) bool {
+	path := strings.Split(figure, ".")
+	return hasPath(reflect.TypeFor[advisor.View](), "cty", path) || hasPath(reflect.TypeFor[advisor.Findings](), "json", path)
+}
+
+// namedAfter is true when a family's name ends with the figure's last
+// attribute, a Prometheus unit suffix aside.
+func namedAfter(name, figure string) bool {
+	attr := lastAttr(figure)
+	named := strings.HasSuffix(name, attr)
+	for _, unit := range []string{"_ratio", "_sockets", "_total"} {
+		named = named || strings.HasSuffix(strings.TrimSuffix(name, unit), attr)
+	}
+	return named
+}
+
+func lastAttr(figure string) string { return figure[strings.LastIndex(figure, ".")+1:] }
+
+// hasPath is true when path, attribute names in the struct tag key (cty
+// or json), leads to a field of t.
+func hasPath(t reflect.Type, key string, path []string) bool {
 	if len(path) == 0 {
 		return true
 	}
-	if t.Kind() == reflect.Slice {
+	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return false
 	}
 	attr, list := strings.CutSuffix(path[0], "[*]")
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Tag.Get("cty") == attr && (!list || f.Type.Kind() == reflect.Slice) {
-			return viewHasPath(f.Type, path[1:])
+		name, _, _ := strings.Cut(f.Tag.Get(key), ",")
+		if name == attr && (!list || f.Type.Kind() == reflect.Slice) {
+			return hasPath(f.Type, key, path[1:])
 		}
 	}
 	return false

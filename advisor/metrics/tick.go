@@ -33,7 +33,7 @@ func newTickValues(snap advisor.Snapshot, f advisor.Findings, topN int) *tickVal
 	v.states(snap, f)
 	v.add(famHolding, float64(f.Ports.SocketsHoldingPorts))
 	v.add(famUsable, float64(f.Ports.Usable))
-	if f.StatesComplete && snap.Sockets != nil {
+	if f.Window.StatesComplete && snap.Sockets != nil {
 		v.destinations(snap, f, topN)
 	} else {
 		v.destinationBound(f)
@@ -127,7 +127,7 @@ func (v *tickValues) destinations(snap advisor.Snapshot, f advisor.Findings, top
 	v.add(famDestOrphans, float64(orphans), Other, Other)
 	v.add(famDestinations, float64(len(all)))
 	worst := 0.0
-	if w := f.Connections.Worst; w != nil {
+	if w := f.Worst; w != nil {
 		worst = util(*w)
 	}
 	v.add(famWorst, worst)

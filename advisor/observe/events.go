@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"path/filepath"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -11,9 +10,11 @@ import (
 // EventSource answers what the kernel's connection events counted after a
 // time: package connevents' Ledger. One source serves every namespace.
 type EventSource interface {
-	// Events is what happened in the network namespace with inode netns.
+	// Events is what happened in the network namespace with cookie
+	// netns (netns.ThreadCookie; a freed namespace's inode is the next
+	// one's, its cookie never).
 	Events(netns uint64, since time.Time) (advisor.ConnEvents, error)
-	// NetnsTotals is the totals of every namespace, by inode, that had
+	// NetnsTotals is the totals of every namespace, by cookie, that had
 	// events.
 	NetnsTotals(since time.Time) (map[uint64]advisor.ConnTotals, error)
 }
@@ -25,7 +26,8 @@ type Events struct {
 	Unavailable string
 }
 
-// NetnsTotals returns, for every network namespace (by inode) with
+// NetnsTotals returns, for every network namespace (by cookie, as
+// advisor.Netns has it) with
 // connection events after since, its totals of connect() calls, calls that
 // found no local port and active closes: a figure of which namespaces open
 // connections that costs no socket dump, whatever the number of
@@ -54,10 +56,10 @@ func (o *Observer) readEvents(snap *advisor.Snapshot) {
 		snap.EventsUnavailable = o.events.Unavailable
 		return
 	}
-	ino, err := netns.InodeOf(filepath.Join(o.procRoot, "thread-self", "ns", "net"))
+	cookie, err := netns.ThreadCookie()
 	if err == nil {
 		var ev advisor.ConnEvents
-		if ev, err = o.events.Source.Events(ino, o.eventsSince); err == nil {
+		if ev, err = o.events.Source.Events(cookie, o.eventsSince); err == nil {
 			o.eventsSince = ev.Until
 			snap.Events = &ev
 			return

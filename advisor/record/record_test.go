@@ -241,8 +241,8 @@ func TestReplayIsTheLiveJudgement(t *testing.T) {
 		}
 	}
 	_, f, _ := rec.Series[0].Replay(-1)
-	if f.CloseWait.Stuck == nil || *f.CloseWait.Stuck != 2 || f.Connections.Worst == nil || f.Connections.Worst.GrowthPerSecond == nil {
-		t.Errorf("the window is not the agent's: stuck %v, worst %+v", f.CloseWait.Stuck, f.Connections.Worst)
+	if f.CloseWait.Stuck == nil || *f.CloseWait.Stuck != 2 || f.Worst == nil || f.Worst.GrowthPerSecond == nil {
+		t.Errorf("the window is not the agent's: stuck %v, worst %+v", f.CloseWait.Stuck, f.Worst)
 	}
 }
 
@@ -264,8 +264,8 @@ func TestRedact(t *testing.T) {
 	// The same judgement, on stand-ins.
 	_, want, _ := orig.Series[0].Replay(-1)
 	_, got, _ := red.Series[0].Replay(-1)
-	if got.Connections.Worst.Remote != "198.18.0.2:8080" || got.Connections.Worst.Utilization != want.Connections.Worst.Utilization {
-		t.Errorf("worst destination %+v, want %+v on a stand-in", got.Connections.Worst, want.Connections.Worst)
+	if got.Worst.Remote != "198.18.0.2:8080" || got.Worst.Utilization != want.Worst.Utilization {
+		t.Errorf("worst destination %+v, want %+v on a stand-in", got.Worst, want.Worst)
 	}
 	if *got.CloseWait.Stuck != *want.CloseWait.Stuck || got.CloseWait.Pattern != want.CloseWait.Pattern || !strings.HasPrefix(got.CloseWait.ByOwner[0].Command, "process-") {
 		t.Errorf("CLOSE_WAIT %+v, want %+v with a process stand-in", got.CloseWait, want.CloseWait)

@@ -65,6 +65,9 @@ type tick struct {
 	OK            int `json:"ok"`
 	EAddrNotAvail int `json:"eaddrnotavail"`
 	Other         int `json:"other"`
+	// Calls counts the dials' connect() calls: Go's dialer calls
+	// connect() on a fresh socket twice more after EADDRNOTAVAIL.
+	Calls int `json:"connect_calls"`
 }
 
 // dial runs tcpload dial in ns and returns its per-second results.

@@ -73,11 +73,9 @@ func (d *dialer) wait() []tick {
 
 // judgedJSON is the part of `diagnose --format json` these tests read.
 type judgedJSON struct {
-	Level       string `json:"level"`
-	Connections struct {
-		Worst *advisor.DestinationUse `json:"worst"`
-	} `json:"connections"`
-	States map[string]int `json:"states"`
+	Level  string                  `json:"level"`
+	Worst  *advisor.DestinationUse `json:"worst"`
+	States map[string]int          `json:"states"`
 }
 
 func diagnoseWorst(t *testing.T, ns *netnstest.NS, bin string, args ...string) judgedJSON {
@@ -126,7 +124,7 @@ func TestKernelReuseOnLoopbackNeedsNothing(t *testing.T) {
 	time.Sleep(time.Until(start.Add(8 * time.Second)))
 
 	d := diagnoseWorst(t, ns, advisorBin)
-	w := d.Connections.Worst
+	w := d.Worst
 	if w == nil {
 		t.Fatal("no destination")
 	}
@@ -163,7 +161,7 @@ func TestKernelFullDestinationOverALink(t *testing.T) {
 	time.Sleep(9 * time.Second)
 
 	d := diagnoseWorst(t, client, advisorBin)
-	w := d.Connections.Worst
+	w := d.Worst
 	if w == nil || w.Remote != "10.99.0.2:9000" || w.ReuseInEffect || !w.Full {
 		t.Fatalf("worst destination: %+v", w)
 	}
@@ -232,7 +230,7 @@ func TestKernelPlateauNeverWidened(t *testing.T) {
 			if strings.Contains(agent.log.String(), "change_applied") {
 				t.Errorf("the agent changed something:\n%s", agent.log.String())
 			}
-			if w := d.Connections.Worst; w != nil {
+			if w := d.Worst; w != nil {
 				t.Logf("%d TIME_WAIT, plateau %d (%.1f%%) of %d", w.TimeWait, w.Plateau, 100*w.PlateauUtilization, w.PortsUsable)
 			}
 		})
@@ -277,7 +275,7 @@ func TestKernelWideningKeepsLowAndReservesServices(t *testing.T) {
 // rollback in its own namespace restores it exactly. The test host's own
 // namespace is untouched throughout.
 func TestKernelStateStaysInItsNamespace(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	a, b := exhaustionNS(t), exhaustionNS(t)
 	a.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")

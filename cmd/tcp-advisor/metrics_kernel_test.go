@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,6 +92,7 @@ func TestKernelMetricsEndpoint(t *testing.T) {
 	ns.Start(t, "ready", loadBin, "closewait", "-addr", "127.0.0.1:9100", "-n", "40")
 
 	textfile := filepath.Join(t.TempDir(), "tcp-advisor.prom")
+	notified := listenNotify(t)
 	agent := startAgent(t, ns, advisorBin, "--interval", "1s", "--detail-interval", "1s", "--state-dir", t.TempDir(),
 		"--metrics-listen", "127.0.0.1:9815", "--metrics-textfile", textfile)
 	const url = "http://127.0.0.1:9815/metrics"
@@ -162,29 +165,56 @@ func TestKernelMetricsEndpoint(t *testing.T) {
 
 	// connect() calls that find no port towards 127.0.0.1:9000 (400 of
 	// its 1000 ports are left) raise connect_failures_total, from the
-	// kernel's connection events.
-	if av := gaugeBy(mfs["tcp_advisor_kernel_events_available"], "reason"); av[""] != 1 {
-		t.Errorf("tcp_advisor_kernel_events_available = %v, want 1", av)
+	// kernel's connection events. Where the kernel refuses the events,
+	// kernel_events_available says why, connect_failures_total has no
+	// series, and the agent's STATUS line says why too.
+	why := eventsRefused(advisorBin)
+	av := gaugeBy(mfs["tcp_advisor_kernel_events_available"], "reason")
+	var reason string
+	for r := range av {
+		reason = r
 	}
-	failures := func(mfs map[string]*dto.MetricFamily) float64 {
-		var n float64
+	switch {
+	case why == "" && !maps.Equal(av, map[string]float64{"": 1}):
+		t.Errorf("tcp_advisor_kernel_events_available = %v, want 1", av)
+	case why != "" && (len(av) != 1 || !strings.HasPrefix(reason, why) || av[reason] != 0):
+		t.Errorf("tcp_advisor_kernel_events_available = %v, want 0 with reason %q...", av, why)
+	}
+	failures := func(mfs map[string]*dto.MetricFamily) (n float64, series int) {
 		for _, m := range mfs["tcp_advisor_connect_failures_total"].GetMetric() {
 			n += m.GetCounter().GetValue()
+			series++
 		}
-		return n
+		return n, series
 	}
-	before := failures(mfs)
+	before, _ := failures(mfs)
 	dial := ns.MustRun(t, loadBin, "dial", "-addr", "127.0.0.1:9000", "-rate", "300", "-duration", "3s", "-serve")
 	if !strings.Contains(dial, `"eaddrnotavail":`) || strings.Count(dial, `"eaddrnotavail":0`) == strings.Count(dial, "\n") {
 		t.Fatalf("the dial load never failed:\n%s", dial)
 	}
-	var after float64
-	waitFor(t, 10*time.Second, func() bool {
+	if why != "" {
+		// Two ticks after the failures: still no series, and the
+		// STATUS line gives the reason.
+		time.Sleep(2500 * time.Millisecond)
 		body, mfs = scrape(t, ns, url)
-		after = failures(mfs)
-		return after > before
-	}, "connect_failures_total to rise", agent)
-	t.Logf("tcp_advisor_connect_failures_total %v -> %v", before, after)
+		if _, series := failures(mfs); series != 0 {
+			t.Errorf("tcp_advisor_connect_failures_total has %d series without the events", series)
+		}
+		if st := notified.last(); !strings.HasPrefix(st, "STATUS=") || !strings.Contains(st, "; "+reason+"; ") {
+			t.Errorf("the agent's last STATUS line does not say %q: %q", reason, st)
+		}
+	} else {
+		var after float64
+		waitFor(t, 10*time.Second, func() bool {
+			body, mfs = scrape(t, ns, url)
+			after, _ = failures(mfs)
+			return after > before
+		}, "connect_failures_total to rise", agent)
+		t.Logf("tcp_advisor_connect_failures_total %v -> %v", before, after)
+		if st := notified.last(); !strings.HasPrefix(st, "STATUS=") || strings.Contains(st, "unavailable") {
+			t.Errorf("the agent's last STATUS line: %q, want one without \"unavailable\"", st)
+		}
+	}
 
 	// The textfile holds the same families (written by the same registry).
 	data, err := os.ReadFile(textfile)
@@ -198,6 +228,55 @@ func TestKernelMetricsEndpoint(t *testing.T) {
 	if fi, err := os.Stat(textfile); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("textfile mode: %v %v", fi.Mode(), err)
 	}
+}
+
+// notifications holds the STATUS= lines an agent sent to its sd_notify
+// socket.
+type notifications struct {
+	mu     sync.Mutex
+	status []string
+}
+
+// last is the latest STATUS= line; "" before the first.
+func (n *notifications) last() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.status) == 0 {
+		return ""
+	}
+	return n.status[len(n.status)-1]
+}
+
+// listenNotify makes a socket for sd_notify and points NOTIFY_SOCKET, for
+// the commands the test starts after it, to it: a path, which reaches it
+// from every network namespace.
+func listenNotify(t *testing.T) *notifications {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	n := &notifications{}
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			for line := range strings.Lines(string(buf[:k])) {
+				if line = strings.TrimSpace(line); strings.HasPrefix(line, "STATUS=") {
+					n.mu.Lock()
+					n.status = append(n.status, line)
+					n.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return n
 }
 
 // TestKernelMetricsNoListenerByDefault: without --metrics-listen the agent

@@ -27,12 +27,10 @@ type sectionsJSON struct {
 			} `json:"processes"`
 		} `json:"netns"`
 		Diagnosis struct {
-			Connections struct {
-				Worst *struct {
-					Remote     string `json:"remote"`
-					PortsInUse int    `json:"ports_in_use"`
-				} `json:"worst"`
-			} `json:"connections"`
+			Worst *struct {
+				Remote     string `json:"remote"`
+				PortsInUse int    `json:"ports_in_use"`
+			} `json:"worst"`
 			CloseWait struct {
 				Count   int `json:"count"`
 				ByOwner []struct {
@@ -50,7 +48,7 @@ type sectionsJSON struct {
 // with its process and the CLOSE_WAIT under python3; --netns and
 // --netns-pid look at one of them.
 func TestKernelAllNamespaces(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	netnstest.RequireTools(t, "python3")
 	python, _ := exec.LookPath("python3")
 	named := exhaustionNS(t)
@@ -75,7 +73,7 @@ func TestKernelAllNamespaces(t *testing.T) {
 			sawHost = true
 		case n.Name == named.Name:
 			sawNamed = true
-			if w := d.Connections.Worst; w == nil || w.Remote != "127.0.0.1:9000" || w.PortsInUse < 890 {
+			if w := d.Worst; w == nil || w.Remote != "127.0.0.1:9000" || w.PortsInUse < 890 {
 				t.Errorf("named namespace: worst destination %+v, want 127.0.0.1:9000 with about 900 ports", w)
 			}
 		case n.Inode == leakInode:
@@ -106,7 +104,7 @@ func TestKernelAllNamespaces(t *testing.T) {
 	}
 	for _, sec := range replayed.Namespaces {
 		if sec.Netns.Name == named.Name {
-			if w := sec.Diagnosis.Connections.Worst; w == nil || w.Remote != "127.0.0.1:9000" {
+			if w := sec.Diagnosis.Worst; w == nil || w.Remote != "127.0.0.1:9000" {
 				t.Errorf("replayed named namespace: worst destination %+v", w)
 			}
 		}
@@ -128,7 +126,7 @@ func TestKernelAllNamespaces(t *testing.T) {
 // unnamed one and the test host's own namespace are not; rollback from the
 // host restores the named namespace exactly.
 func TestKernelAgentAllNamespaces(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	netnstest.RequireTools(t, "python3")
 	python, _ := exec.LookPath("python3")
 	target, other := exhaustionNS(t), exhaustionNS(t)

@@ -97,7 +97,12 @@ type precheckSections struct {
 			Ahead           int    `json:"horizon_bound"`
 		} `json:"precheck"`
 		Diagnosis struct {
-			StatesComplete bool `json:"states_complete"`
+			Window struct {
+				StatesComplete bool `json:"states_complete"`
+			} `json:"window"`
+			Events struct {
+				Unavailable string `json:"unavailable"`
+			} `json:"events"`
 		} `json:"diagnosis"`
 	} `json:"namespaces"`
 }
@@ -108,7 +113,7 @@ type precheckSections struct {
 // idle namespaces nor one with five CLOSE_WAIT sockets, and says so for
 // each; --full dumps every one.
 func TestKernelAllNamespacesDumpsOnlyWhereNeeded(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	busy := exhaustionNS(t)
 	busy.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "600")
 	leak := netnstest.New(t)
@@ -151,8 +156,8 @@ func TestKernelAllNamespacesDumpsOnlyWhereNeeded(t *testing.T) {
 				if p.Dumped != want || strings.HasPrefix(p.Summary, "dumped: yes") != want {
 					t.Errorf("%s: dumped %v (%q), want %v", sec.Netns.Name, p.Dumped, p.Summary, want)
 				}
-				if tc.args[0] == "diagnose" && sec.Diagnosis.StatesComplete != want {
-					t.Errorf("%s: states_complete %v, want %v", sec.Netns.Name, sec.Diagnosis.StatesComplete, want)
+				if tc.args[0] == "diagnose" && sec.Diagnosis.Window.StatesComplete != want {
+					t.Errorf("%s: states_complete %v, want %v", sec.Netns.Name, sec.Diagnosis.Window.StatesComplete, want)
 				}
 				if sec.Netns.Name == leak.Name && !tc.full && !strings.Contains(p.Asked, "close-wait-leak") {
 					t.Errorf("the CLOSE_WAIT namespace was dumped for %q, want the close-wait-leak rule", p.Asked)
@@ -180,9 +185,10 @@ func TestKernelAllNamespacesDumpsOnlyWhereNeeded(t *testing.T) {
 // of 28,232 usable ports (each socket's own range, IP_LOCAL_PORT_RANGE, is
 // 10 ports, all in TIME_WAIT) looks quiet to the counters: a failing call
 // never counts in ActiveOpens. With the kernel's connection events,
-// diagnose --all-namespaces dumps it and says why.
+// diagnose --all-namespaces dumps it and says why; without them it does
+// not, and its diagnosis says why the events are missing.
 func TestKernelAllNamespacesDumpsOnConnectFailures(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	ns := netnstest.New(t)
 	ns.SetSysctl(t, "net.ipv4.tcp_tw_reuse", "0")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -215,9 +221,19 @@ func TestKernelAllNamespacesDumpsOnConnectFailures(t *testing.T) {
 		if half := p.Usable / 2; p.Usable == 0 || p.Holding >= half || p.Plateau >= half || p.Ahead >= p.Usable {
 			t.Fatalf("the namespace's ports alone call for the dump, the test proves nothing: %+v", *p)
 		}
-		if !p.Dumped || p.ConnectFailures == 0 || !strings.HasPrefix(p.Summary, "dumped: yes — a destination is short: ") || !sec.Diagnosis.StatesComplete {
+		if why := eventsRefused(advisorBin); why != "" {
+			// Without the events the failures are unseen: the cheap
+			// figures alone decide, and the diagnosis says why.
+			if p.Dumped || p.ConnectFailures != 0 || !strings.HasPrefix(p.Summary, "dumped: no — ") || sec.Diagnosis.Window.StatesComplete ||
+				!strings.HasPrefix(sec.Diagnosis.Events.Unavailable, why) {
+				t.Errorf("dumped %v, %d failures, states complete %v (%q), events %q; want no dump, and events unavailable: %q...",
+					p.Dumped, p.ConnectFailures, sec.Diagnosis.Window.StatesComplete, p.Summary, sec.Diagnosis.Events.Unavailable, why)
+			}
+			return
+		}
+		if !p.Dumped || p.ConnectFailures == 0 || !strings.HasPrefix(p.Summary, "dumped: yes — a destination is short: ") || !sec.Diagnosis.Window.StatesComplete {
 			t.Errorf("dumped %v, %d failures, states complete %v (%q); want the dump for the failures",
-				p.Dumped, p.ConnectFailures, sec.Diagnosis.StatesComplete, p.Summary)
+				p.Dumped, p.ConnectFailures, sec.Diagnosis.Window.StatesComplete, p.Summary)
 		}
 		return
 	}

@@ -127,7 +127,7 @@ func TestKernelRecordThenReplay(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &d); err != nil || code != 0 {
 		t.Fatalf("diagnose --replay: exit %d: %v\n%s%s", code, err, stdout, stderr)
 	}
-	if w := d.Connections.Worst; d.Level != "critical" || w == nil || w.Remote != "127.0.0.1:9000" || w.PortsInUse < 950 {
+	if w := d.Worst; d.Level != "critical" || w == nil || w.Remote != "127.0.0.1:9000" || w.PortsInUse < 950 {
 		t.Errorf("replayed diagnosis: level %s, worst %+v", d.Level, w)
 	}
 	if _, stderr, code := asNobody("plan", "--replay", recording, "--at", "1s", "--detailed-exitcode"); code != 2 {

@@ -19,7 +19,7 @@ import (
 // entry and starts afresh, instead of taking the reset values for someone
 // else's change.
 func TestKernelStateOfRecreatedNamespace(t *testing.T) {
-	advisorBin, loadBin := binaries(t)
+	advisorBin, loadBin := binariesEntering(t)
 	hostRange := netnstest.HostSysctl(t, "net.ipv4.ip_local_port_range")
 	ns := exhaustionNS(t)
 	ns.MustRun(t, loadBin, "timewait", "-addr", "127.0.0.1:9000", "-n", "900")

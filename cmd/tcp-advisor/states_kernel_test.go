@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 )
 
@@ -73,16 +74,20 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 		client := leakyBackend(t, loadBin, "40000 40299", "20")
 		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 9, 30*time.Second, false)
 		time.Sleep(26 * time.Second)
+		// ss counts just before and just after diagnose: on a loaded
+		// machine the paced dialer catches up in bursts, and the count
+		// moves while diagnose samples.
+		ssBefore := ssCount(t, client, "fin-wait-2")
 		d := diagnoseWorst(t, client, advisorBin)
-		inSS := ssCount(t, client, "fin-wait-2")
-		w := d.Connections.Worst
+		ssAfter := ssCount(t, client, "fin-wait-2")
+		w := d.Worst
 		if w == nil {
 			t.Fatal("no destination")
 		}
-		t.Logf("ss: %d FIN-WAIT-2; tool: %d orphaned, %d open, orphan rate %.1f/s × %.0f s, plateau %d (%.1f%%), runs out: %v",
-			inSS, w.FinWait2Orphaned, w.Open, w.OrphanCloseRate, w.OrphanHoldSeconds, w.Plateau, 100*w.PlateauUtilization, w.SecondsToExhaustion != nil)
-		if w.FinWait2Orphaned < inSS-15 || w.FinWait2Orphaned > inSS+15 || w.TimeWait != 0 {
-			t.Errorf("%d orphans and %d TIME_WAIT counted; ss lists %d FIN-WAIT-2", w.FinWait2Orphaned, w.TimeWait, inSS)
+		t.Logf("ss: %d then %d FIN-WAIT-2; tool: %d orphaned, %d open, orphan rate %.1f/s × %.0f s, plateau %d (%.1f%%), runs out: %v",
+			ssBefore, ssAfter, w.FinWait2Orphaned, w.Open, w.OrphanCloseRate, w.OrphanHoldSeconds, w.Plateau, 100*w.PlateauUtilization, w.SecondsToExhaustion != nil)
+		if w.FinWait2Orphaned < min(ssBefore, ssAfter)-15 || w.FinWait2Orphaned > max(ssBefore, ssAfter)+15 || w.TimeWait != 0 {
+			t.Errorf("%d orphans and %d TIME_WAIT counted; ss lists %d then %d FIN-WAIT-2", w.FinWait2Orphaned, w.TimeWait, ssBefore, ssAfter)
 		}
 		if w.OrphanHoldSeconds != 20 || w.OrphanCloseRate < 6 || w.OrphanCloseRate > 12 {
 			t.Errorf("orphans close at %.1f/s and wait %.0f s; want about 9/s and 20 s", w.OrphanCloseRate, w.OrphanHoldSeconds)
@@ -99,9 +104,13 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 	t.Run("a full destination", func(t *testing.T) {
 		t.Parallel()
 		client := leakyBackend(t, loadBin, "40000 40299", "40")
-		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 10, 36*time.Second, false)
+		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 10, 38*time.Second, false)
 		time.Sleep(33 * time.Second)
 		p, code := planChanges(t, client, advisorBin)
+		// Full since the 30th second: every dial fails, and each makes 3
+		// connect() calls. The events count each call once, as the
+		// client made them.
+		d := diagnoseWorst(t, client, advisorBin, "--samples", "2", "--interval", "1s")
 		if code != 2 {
 			t.Fatalf("plan exit %d, want 2: %+v", code, p)
 		}
@@ -119,11 +128,46 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 				t.Errorf("the reason does not name the peer:\n%s", c.Reason)
 			}
 		}
-		if failures(dl.wait(), 0) == 0 {
+		ticks := dl.wait()
+		if failures(ticks, 0) == 0 {
 			t.Error("no connect() failed: the destination was never full")
+		}
+		if why := eventsRefused(advisorBin); why == "" {
+			fullCalls(t, d.Worst, ticks, 31)
+		} else if d.Worst == nil || d.Worst.OpensPerSecond != nil {
+			t.Errorf("without the events (%s) the full destination has a call rate: %+v", why, d.Worst)
 		}
 		t.Logf("full destination: tcp_fin_timeout 40 -> %s", fin)
 	})
+}
+
+// fullCalls checks the connection events of a destination that is full from
+// second from of the dial on: the connect() calls per second are the
+// client's own count of its calls (each failing Go dial makes three, each
+// counted once, none twice), all of them failures, by the client.
+func fullCalls(t *testing.T, w *advisor.DestinationUse, ticks []tick, from int) {
+	t.Helper()
+	var calls, seconds int
+	for _, tk := range ticks {
+		if tk.Second >= from && tk.OK == 0 && tk.Calls > 0 {
+			calls += tk.Calls
+			seconds++
+		}
+	}
+	if seconds == 0 {
+		t.Fatalf("no full second from second %d on: %+v", from, ticks)
+	}
+	want := float64(calls) / float64(seconds)
+	if w == nil || w.OpensPerSecond == nil || w.FailuresPerSecond == nil || len(w.Openers) == 0 {
+		t.Fatalf("no connection events for the full destination: %+v", w)
+	}
+	t.Logf("full: the client made %.1f connect() calls/s; the events count %.1f/s, %.1f/s failed", want, *w.OpensPerSecond, *w.FailuresPerSecond)
+	if got := *w.OpensPerSecond; got < want*0.75 || got > want*1.25 {
+		t.Errorf("%.1f connect() calls/s counted, the client made %.1f/s", got, want)
+	}
+	if *w.FailuresPerSecond != *w.OpensPerSecond || w.Openers[0].Command != "tcpload" {
+		t.Errorf("%.1f calls/s failed of %.1f/s, by %+v: want all, by tcpload", *w.FailuresPerSecond, *w.OpensPerSecond, w.Openers)
+	}
 }
 
 // TestKernelIPv6Destination: TIME_WAIT towards an IPv6 backend over a link
@@ -146,7 +190,7 @@ func TestKernelIPv6Destination(t *testing.T) {
 	dl := startDial(t, client, loadBin, "[fd00:99::2]:9000", 200, 10*time.Second, false)
 	time.Sleep(8 * time.Second)
 	d := diagnoseWorst(t, client, advisorBin)
-	w := d.Connections.Worst
+	w := d.Worst
 	if w == nil || w.Remote != "[fd00:99::2]:9000" || w.Local != "fd00:99::1" || !w.Full || w.ReuseInEffect {
 		t.Fatalf("worst destination: %+v", w)
 	}

@@ -12,12 +12,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
 
@@ -263,4 +267,42 @@ func mustRun(t testing.TB, cmd *exec.Cmd, where string) string {
 		t.Fatalf("in %s: %s: %v: %s", where, strings.Join(cmd.Args, " "), err, stderr.String())
 	}
 	return string(out)
+}
+
+// Cookie returns the namespace's cookie (SO_NETNS_COOKIE), read on a
+// thread that enters it and ends with the read. Unlike its inode, which
+// the kernel gives the next namespace once this one is freed, a cookie is
+// never reused within a boot.
+func (ns *NS) Cookie(t testing.TB) uint64 {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/ns/net", ns.PID)
+	if ns.Name != "" {
+		path = filepath.Join("/run/netns", ns.Name)
+	}
+	target, err := vnetns.GetFromPath(path)
+	if err != nil {
+		t.Fatalf("%s: %v", ns, err)
+	}
+	defer target.Close()
+	type result struct {
+		cookie uint64
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The thread stays locked, and dies with the goroutine: it never
+		// runs anything else in the namespace.
+		runtime.LockOSThread()
+		if err := vnetns.Set(target); err != nil {
+			done <- result{err: err}
+			return
+		}
+		c, err := netns.ThreadCookie()
+		done <- result{c, err}
+	}()
+	r := <-done
+	if r.err != nil || r.cookie == 0 {
+		t.Fatalf("%s: cookie %d: %v", ns, r.cookie, r.err)
+	}
+	return r.cookie
 }

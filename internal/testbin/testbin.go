@@ -90,7 +90,7 @@ func Cleanup() {
 	defer mu.Unlock()
 	if dir != "" {
 		os.RemoveAll(dir)
-		dir, built = "", map[string]string{}
+		dir, built, wrappers = "", map[string]string{}, map[string]wrapper{}
 	}
 }
 

@@ -50,7 +50,7 @@ func (a *Agent) report(w *watch, plan remediate.Plan, f advisor.Findings, diags 
 		// entry names the flight recording) is news.
 		once("change:"+c.Rule+"\x00"+c.Key+"\x00"+string(c.Severity), func() {
 			w.sink.Emit(event.ChangeRecommended{Change: eventChange(c), Severity: c.Severity,
-				Context: event.Context{Mode: mode, Worst: f.Connections.Worst, Recording: recording}})
+				Context: event.Context{Mode: mode, Worst: f.Worst, Recording: recording}})
 		})
 	}
 	for _, adv := range plan.Advice {
@@ -110,7 +110,7 @@ func (a *Agent) apply(w *watch, plan remediate.Plan, f advisor.Findings, recordi
 func emitApplied(sink event.Sink, mode advisor.Mode, applied []remediate.Applied, failed []remediate.Failure, f *advisor.Findings, recording string) {
 	ctx := event.Context{Mode: mode, Recording: recording}
 	if f != nil {
-		ctx.Worst = f.Connections.Worst
+		ctx.Worst = f.Worst
 	}
 	for _, c := range applied {
 		sink.Emit(event.ChangeApplied{Change: eventChange(c.Change), Context: ctx})
@@ -158,7 +158,7 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 		failures += w.lastFailures
 		tw += f.TimeWait.Count
 		cw += f.CloseWait.Count
-		if d := f.Connections.Worst; d != nil && (worst == nil || d.Pressure() > worst.Pressure()) {
+		if d := f.Worst; d != nil && (worst == nil || d.Pressure() > worst.Pressure()) {
 			worst, where = d, w.name()
 		}
 	}

@@ -22,8 +22,8 @@ type connCounts struct {
 
 type connFlowKey struct {
 	_      structs.HostLayout
+	Netns  uint64
 	Cgroup uint64
-	Netns  uint32
 	Tgid   uint32
 	Comm   [16]uint8
 	Saddr  [16]uint8
@@ -31,7 +31,6 @@ type connFlowKey struct {
 	Port   uint16
 	Family uint8
 	Dir    uint8
-	Pad    uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -39,8 +38,7 @@ type connFlowKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	connMapFlows             = "flows"
-	connMapNetnsTotals       = "netns_totals"
-	connMapOutgoing          = "outgoing"
+	connMapNetnsOverflow     = "netns_overflow"
 	connMapOverflows         = "overflows"
 	connProgInetSockSetState = "inet_sock_set_state"
 )
@@ -94,10 +92,9 @@ type connProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type connMapSpecs struct {
-	Flows       *ebpf.MapSpec `ebpf:"flows"`
-	NetnsTotals *ebpf.MapSpec `ebpf:"netns_totals"`
-	Outgoing    *ebpf.MapSpec `ebpf:"outgoing"`
-	Overflows   *ebpf.MapSpec `ebpf:"overflows"`
+	Flows         *ebpf.MapSpec `ebpf:"flows"`
+	NetnsOverflow *ebpf.MapSpec `ebpf:"netns_overflow"`
+	Overflows     *ebpf.MapSpec `ebpf:"overflows"`
 }
 
 // connVariableSpecs contains global variables before they are loaded into the kernel.
@@ -126,17 +123,15 @@ func (o *connObjects) Close() error {
 //
 // It can be passed to loadConnObjects or ebpf.CollectionSpec.LoadAndAssign.
 type connMaps struct {
-	Flows       *ebpf.Map `ebpf:"flows"`
-	NetnsTotals *ebpf.Map `ebpf:"netns_totals"`
-	Outgoing    *ebpf.Map `ebpf:"outgoing"`
-	Overflows   *ebpf.Map `ebpf:"overflows"`
+	Flows         *ebpf.Map `ebpf:"flows"`
+	NetnsOverflow *ebpf.Map `ebpf:"netns_overflow"`
+	Overflows     *ebpf.Map `ebpf:"overflows"`
 }
 
 func (m *connMaps) Close() error {
 	return _ConnClose(
 		m.Flows,
-		m.NetnsTotals,
-		m.Outgoing,
+		m.NetnsOverflow,
 		m.Overflows,
 	)
 }

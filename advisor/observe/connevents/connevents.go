@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // UnavailableError says why the kernel's connection events cannot be had.
@@ -64,16 +66,20 @@ func Open() (*Tracer, error) {
 	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, unix.EPERM) {
 		return nil, refused(err)
 	}
+	// The program keys namespaces by cookie; without SO_NETNS_COOKIE
+	// (Linux 5.14) nothing would name the namespace a reader is in.
+	if cookie, err := netns.ThreadCookie(); err != nil || cookie == 0 {
+		return nil, &UnavailableError{Reason: "no network namespace cookies (SO_NETNS_COOKIE, Linux 5.14)", Err: err}
+	}
 	t := &Tracer{cgroups: NewCgroupNames(CgroupRoot())}
 	if err := loadConnObjects(&t.objs, nil); err != nil {
 		return nil, refused(err)
 	}
-	l, err := link.AttachTracing(link.TracingOptions{Program: t.objs.InetSockSetState, AttachType: ebpf.AttachTraceRawTp})
-	if err != nil {
+	if err := t.Attach(); err != nil {
 		t.objs.Close()
 		return nil, refused(err)
 	}
-	t.link = l
+	var err error
 	if t.cpus, err = ebpf.PossibleCPU(); err != nil {
 		t.Close()
 		return nil, refused(err)
@@ -147,17 +153,52 @@ func lockdownMode(path string) string {
 	return mode
 }
 
-// Close detaches the program and frees its maps.
-func (t *Tracer) Close() error {
-	var err error
+// Attach attaches the program to the tracepoint, as Open does; nothing
+// when it is attached.
+func (t *Tracer) Attach() error {
 	if t.link != nil {
-		err = t.link.Close()
+		return nil
 	}
-	return errors.Join(err, t.objs.Close())
+	l, err := link.AttachTracing(link.TracingOptions{Program: t.objs.InetSockSetState, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return err
+	}
+	t.link = l
+	return nil
 }
 
-// Drained is what the maps held when drained: every flow, the totals per
-// network namespace (by inode) and the events the flow map had no room for.
+// Detach detaches the program and keeps its maps: nothing is counted until
+// Attach. The agent never detaches; a benchmark alternates.
+func (t *Tracer) Detach() error {
+	if t.link == nil {
+		return nil
+	}
+	err := t.link.Close()
+	t.link = nil
+	return err
+}
+
+// Close detaches the program and frees its maps.
+func (t *Tracer) Close() error {
+	return errors.Join(t.Detach(), t.objs.Close())
+}
+
+// RunStats is the time the kernel spent running the program and how often
+// it ran, since it was loaded. The kernel counts both only while BPF
+// statistics are enabled (ebpf.EnableStats, kernel.bpf_stats_enabled).
+func (t *Tracer) RunStats() (time.Duration, uint64, error) {
+	st, err := t.objs.InetSockSetState.Stats()
+	if err != nil {
+		return 0, 0, err
+	}
+	return st.Runtime, st.RunCount, nil
+}
+
+// Drained is what the maps held when drained, per network namespace (by
+// cookie: the kernel never reuses one within a boot, while a new namespace
+// takes a freed one's inode at once): every flow, the totals (the flows'
+// counts and those of the events the flow map had no room for), and the
+// tracer's count of such events so far.
 type Drained struct {
 	Flows    map[uint64][]advisor.ConnFlow
 	Totals   map[uint64]advisor.ConnTotals
@@ -179,16 +220,17 @@ func (t *Tracer) Drain() (Drained, error) {
 		}
 		f := flowOf(k, sum(per))
 		f.Unit = t.cgroups.Unit(f.CgroupID, f.PID, f.Command)
-		d.Flows[uint64(k.Netns)] = append(d.Flows[uint64(k.Netns)], f)
+		d.Flows[k.Netns] = append(d.Flows[k.Netns], f)
+		d.add(k.Netns, f.ConnTotals)
 	}
-	for _, ns := range keysOf[uint32](t.objs.NetnsTotals) {
-		if err := t.objs.NetnsTotals.LookupAndDelete(&ns, &per); err != nil {
+	for _, ns := range keysOf[uint64](t.objs.NetnsOverflow) {
+		if err := t.objs.NetnsOverflow.LookupAndDelete(&ns, &per); err != nil {
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
 				continue
 			}
-			return d, fmt.Errorf("drain namespace totals: %w", err)
+			return d, fmt.Errorf("drain namespace overflow: %w", err)
 		}
-		d.Totals[uint64(ns)] = sum(per)
+		d.add(ns, sum(per))
 	}
 	// The counter only grows: the ledger takes differences.
 	var over []uint64
@@ -199,6 +241,13 @@ func (t *Tracer) Drain() (Drained, error) {
 		d.Overflow += v
 	}
 	return d, nil
+}
+
+// add counts c in namespace ns's totals.
+func (d Drained) add(ns uint64, c advisor.ConnTotals) {
+	t := d.Totals[ns]
+	t.Add(c)
+	d.Totals[ns] = t
 }
 
 // keysOf lists a map's keys. Keys the program adds meanwhile wait for the

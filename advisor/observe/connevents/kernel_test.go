@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -12,16 +11,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/internal/netnstest"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
 )
-
-// nsInode is the inode of a scratch namespace's file under /run/netns.
-func nsInode(t *testing.T, ns *netnstest.NS) uint64 {
-	t.Helper()
-	fi, err := os.Stat("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Ino
-}
 
 // openTracer opens the tracer, failing (never skipping) where the kernel
 // should allow it: every kernel test here runs as root.
@@ -94,7 +83,7 @@ func countEvents(t *testing.T, ledger *Ledger, python string, host netip.Addr) {
 	}
 	const ok, failed = 2, 5
 
-	ev, err := ledger.Events(nsInode(t, ns), start)
+	ev, err := ledger.Events(ns.Cookie(t), start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +112,7 @@ func countEvents(t *testing.T, ledger *Ledger, python string, host netip.Addr) {
 		byListener != (advisor.ConnTotals{ActiveCloses: 1}) {
 		t.Errorf("towards %v %+v, on local port 9000 %+v; flows %+v", dest, byClient, byListener, ev.Flows)
 	}
-	quiet, err := ledger.Events(nsInode(t, other), start)
+	quiet, err := ledger.Events(other.Cookie(t), start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +123,65 @@ func countEvents(t *testing.T, ledger *Ledger, python string, host netip.Addr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if totals[nsInode(t, ns)] != ev.Totals {
-		t.Errorf("namespace totals %+v, events %+v", totals[nsInode(t, ns)], ev.Totals)
+	if totals[ns.Cookie(t)] != ev.Totals {
+		t.Errorf("namespace totals %+v, events %+v", totals[ns.Cookie(t)], ev.Totals)
+	}
+}
+
+// TestKernelRecreatedNamespace: a namespace makes connections and goes;
+// the next namespace to take its inode (the kernel hands a freed inode
+// out again at once) starts with no events, while the ledger still holds
+// the first one's under its cookie.
+func TestKernelRecreatedNamespace(t *testing.T) {
+	tr := openTracer(t)
+	python := testbin.Tool(t, "python3", "python3")
+	ledger := NewLedger(tr)
+	start := time.Now()
+	first := netnstest.Unnamed(t, "", "sleep", "600")
+	first.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40001")
+	first.MustRun(t, python, "-c", client, "127.0.0.1")
+	ino, cookie := first.Inode(t), first.Cookie(t)
+	first.Kill()
+
+	// The kernel frees a namespace's inode in its cleanup work, after its
+	// last holder exits, and then hands out the lowest free one: new
+	// namespaces are held until one has it (or another process took it).
+	var second *netnstest.NS
+	for deadline := time.Now().Add(20 * time.Second); second == nil && time.Now().Before(deadline); {
+		ns := netnstest.Unnamed(t, "", "sleep", "600")
+		if ns.Inode(t) == ino {
+			second = ns
+		} else if ns.Inode(t) > ino {
+			ns.Kill()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if second == nil {
+		t.Fatalf("no new namespace took inode %d within 20 s: the test proves nothing", ino)
+	}
+	if second.Cookie(t) == cookie {
+		t.Fatalf("the new namespace has the old one's cookie %d", cookie)
+	}
+	gone, err := ledger.Events(cookie, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gone.Totals != (advisor.ConnTotals{Opens: 7, Failures: 5, ActiveCloses: 2}) {
+		t.Errorf("the freed namespace's events %+v, want 7 opens, 5 failures, 2 active closes", gone.Totals)
+	}
+	fresh, err := ledger.Events(second.Cookie(t), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Totals != (advisor.ConnTotals{}) || len(fresh.Flows) != 0 {
+		t.Errorf("the namespace that took inode %d inherited events: %+v", ino, fresh)
+	}
+	totals, err := ledger.NetnsTotals(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := totals[second.Cookie(t)]; ok {
+		t.Errorf("namespace totals list the new namespace: %+v", totals)
 	}
 }
 

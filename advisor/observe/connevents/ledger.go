@@ -48,7 +48,7 @@ func NewLedger(src Drainer) *Ledger {
 }
 
 // Events drains the tracer and returns what it counted in network
-// namespace netns (by inode) after since, up to now. Since before the
+// namespace netns (by cookie, netns.ThreadCookie) after since, up to now. Since before the
 // ledger's oldest drain is taken from there.
 func (l *Ledger) Events(netns uint64, since time.Time) (advisor.ConnEvents, error) {
 	l.mu.Lock()
@@ -75,7 +75,7 @@ func (l *Ledger) Events(netns uint64, since time.Time) (advisor.ConnEvents, erro
 }
 
 // NetnsTotals drains the tracer and returns the event totals of every
-// network namespace (by inode) that had events after since: a cheap
+// network namespace (by cookie, as advisor.Netns has it) that had events after since: a cheap
 // figure of which namespaces open connections, with no socket dump.
 func (l *Ledger) NetnsTotals(since time.Time) (map[uint64]advisor.ConnTotals, error) {
 	l.mu.Lock()

@@ -45,7 +45,7 @@ func NewDiagnosis(last advisor.Snapshot, f advisor.Findings, recs []policies.Rec
 // destination's use, the leak if any, and the rules that fired.
 func summaryLine(d Diagnosis) string {
 	var parts []string
-	if w := d.Connections.Worst; w != nil {
+	if w := d.Worst; w != nil {
 		parts = append(parts, fmt.Sprintf("busiest destination %s → %s at %s of %d ports (plateau %s)",
 			w.Local, w.Remote, pct(w.Utilization), w.PortsUsable, pct(w.PlateauUtilization)))
 	} else {
@@ -89,7 +89,7 @@ func (d Diagnosis) WriteText(w io.Writer, o TextOptions) error {
 	// Summaries, arithmetic and rule messages may quote names other
 	// users chose (process names, units): each is escaped (Printable).
 	ew.printf("%s\n", o.level(d.Level, Printable(d.Summary)))
-	ew.printf("%s\n", wrap(fmt.Sprintf("%d sample(s) over %.1f s; %s", d.Samples, d.WindowSeconds, statesLine(d)), o.Width, ""))
+	ew.printf("%s\n", wrap(fmt.Sprintf("%d sample(s) over %.1f s; %s", d.Window.Samples, d.Window.Seconds, statesLine(d)), o.Width, ""))
 	ew.printf("%s\n", wrap("sysctls: "+SysctlsLine(d.Sysctls), o.Width, "  "))
 	for _, r := range d.Degraded {
 		ew.printf("%s\n", wrap("DEGRADED: "+Printable(r), o.Width, "  "))
@@ -141,7 +141,7 @@ func statesLine(d Diagnosis) string {
 		names = append(names, "no sockets")
 	}
 	line := "sockets: " + strings.Join(names, ", ")
-	if !d.StatesComplete {
+	if !d.Window.StatesComplete {
 		line += " (only TIME_WAIT from sockstat: the pre-check ruled exhaustion out, so the table was not dumped)"
 	}
 	return line
@@ -226,7 +226,7 @@ func (d Diagnosis) Check() (line string, status int) {
 		perfData("destinations", float64(d.Ports.DestinationCount), "0", ""),
 		perfData("bind_utilization", d.Ports.BindUtilization, "0", "1"),
 	}
-	if w := d.Connections.Worst; w != nil {
+	if w := d.Worst; w != nil {
 		perf = append(perf,
 			perfData("worst_utilization", w.Utilization, "0", "1"),
 			perfData("worst_plateau_utilization", w.PlateauUtilization, "0", ""),

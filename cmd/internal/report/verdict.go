@@ -109,14 +109,14 @@ func portFacts(f advisor.Findings) facts {
 	}
 	t.math = append(t.math,
 		fmt.Sprintf("ip_local_port_range %s = %d ports − %d reserved − %s listening inside = %d usable per destination",
-			p.Range, p.Size, p.ReservedInRange, listen, p.Usable),
+			p.Range(), p.Size, p.ReservedInRange, listen, p.Usable),
 		fmt.Sprintf("pre-check: %d sockets hold local ports (sockstat inuse + tw, and in the initial namespace bound-only sockets up to alloc) vs %d usable",
 			p.SocketsHoldingPorts, p.Usable))
 	if p.BindSource != "" {
 		t.math = append(t.math, fmt.Sprintf("bind() to port 0 on %s: %d distinct ports taken on it or the wildcard = %s of the range less reserved ports",
 			p.BindSource, p.DistinctInUse, pct(p.BindUtilization)))
 	}
-	w := f.Connections.Worst
+	w := f.Worst
 	if w == nil {
 		if p.ExhaustionPossible {
 			t.summary = "Enough sockets exist to exhaust a destination, but none holds ephemeral ports towards a single one."
@@ -188,7 +188,7 @@ func rateFacts(f advisor.Findings) facts {
 		return t
 	}
 	t.math = append(t.math, fmt.Sprintf("Tcp ActiveOpens rose %.1f/s over %.1f s: connect() attempts that sent a SYN, failed ones included; a connect() that found no port never counts",
-		*c.ActiveOpensPerSecond, f.WindowSeconds),
+		*c.ActiveOpensPerSecond, f.Window.Seconds),
 		fmt.Sprintf("× 60 s = %.0f: the most TIME_WAIT sockets the host's outgoing connections could keep, not any one destination's demand", *c.TimeWaitDemandBound))
 	t.summary = fmt.Sprintf("%.1f new outgoing and %.1f incoming connections per second.", *c.ActiveOpensPerSecond, *c.PassiveOpensPerSecond)
 	return t

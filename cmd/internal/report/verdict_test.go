@@ -14,8 +14,8 @@ import (
 
 func findings(mut func(f *advisor.Findings)) advisor.Findings {
 	f := advisor.Findings{
-		Samples: 2, WindowSeconds: 10, States: map[string]int{}, StatesComplete: true,
-		Ports:     advisor.PortFindings{Range: advisor.PortRange{Low: 40000, High: 40999}, Size: 1000, Usable: 1000},
+		Window: advisor.WindowFindings{Samples: 2, Seconds: 10, StatesComplete: true, SocketsDumped: true}, States: map[string]int{},
+		Ports:     advisor.PortFindings{Low: 40000, High: 40999, Size: 1000, Usable: 1000},
 		TimeWait:  advisor.TimeWaitFindings{MaxBuckets: 131072},
 		FinWait2:  advisor.FinWait2Findings{FinTimeout: 60},
 		Orphans:   advisor.OrphanFindings{Max: 65536},
@@ -46,7 +46,7 @@ func rec(rule, topic string, severity advisor.Severity, summary string) policies
 
 func TestLevelsComeFromRulesOnly(t *testing.T) {
 	full := findings(func(f *advisor.Findings) {
-		f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000,
+		f.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000,
 			TimeWait: 1000, PortsUsable: 1000, Utilization: 1, Plateau: 1000, PlateauUtilization: 1, Full: true}
 		f.TimeWait.Count = 1000
 	})
@@ -87,13 +87,13 @@ func TestFacts(t *testing.T) {
 		{"idle ports", findings(nil), TopicPorts, false, []string{"no destination can run out"}},
 		{"near exhaustion", findings(func(f *advisor.Findings) {
 			secs := 12.0
-			f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 950, PortsUnavailable: 950, PortsUsable: 1000,
+			f.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 950, PortsUnavailable: 950, PortsUsable: 1000,
 				Utilization: 0.95, Headroom: 50, CloseRate: 20, HoldSeconds: 60, Plateau: 1200, PlateauUtilization: 1.2,
 				SecondsToExhaustion: &secs, ExhaustionBasis: "TIME_WAIT arrivals minus expiries"}
 		}), TopicPorts, false, []string{"950 unavailable of 1000", "plateau 1200", "runs out in 12 s"}},
 		{"full, from the connection events", findings(func(f *advisor.Findings) {
 			secs, opens, fails, failures, demand := 0.0, 800.0, 600.0, uint64(6000), 48000
-			f.Connections.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000, PortsUsable: 1000,
+			f.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000, PortsUsable: 1000,
 				Utilization: 1, HoldSeconds: 60, Plateau: 48000, PlateauUtilization: 48, Full: true, SecondsToExhaustion: &secs, ExhaustionBasis: "no usable port left",
 				OpensPerSecond: &opens, FailuresPerSecond: &fails, ConnectFailures: &failures, Demand: &demand,
 				Openers: []advisor.Opener{{PID: 10, Command: "nginx", Unit: "nginx.service", Connected: 2000, Failures: 6000, OpensPerSecond: 800, FailuresPerSecond: 600}}}
@@ -205,7 +205,7 @@ func TestDiagnosisJSONShape(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	worst := &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsUnavailable: 950, PortsUsable: 1000, Utilization: 0.95, PlateauUtilization: 1.2}
-	f := findings(func(f *advisor.Findings) { f.Connections.Worst = worst; f.TimeWait.Count = 940 })
+	f := findings(func(f *advisor.Findings) { f.Worst = worst; f.TimeWait.Count = 940 })
 	sc := advisor.MustSysctls(map[string]string{advisor.KeyPortRange: "40000 40999"})
 	tests := []struct {
 		recs   []policies.Recommendation

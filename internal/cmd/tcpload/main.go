@@ -217,12 +217,15 @@ func closeWait(args []string) error {
 	return readyUntilSignal()
 }
 
-// tick is one second of dial results.
+// tick is one second of dial results: the dials by outcome, and the
+// connect() calls they made (Go's dialer makes a fresh socket and calls
+// connect() again, twice, when one fails with EADDRNOTAVAIL).
 type tick struct {
 	Second        int `json:"second"`
 	OK            int `json:"ok"`
 	EAddrNotAvail int `json:"eaddrnotavail"`
 	Other         int `json:"other"`
+	Calls         int `json:"connect_calls"`
 }
 
 func dial(args []string) error {
@@ -260,9 +263,11 @@ func dial(args []string) error {
 			defer wg.Done()
 			next := start.Add(interval * time.Duration(w) / time.Duration(*conc))
 			for n := w; time.Since(start) < *duration; n++ {
-				c, err := dialer.Dial("tcp", targets[n%len(targets)])
+				calls := 0
+				c, err := countingDialer(dialer, &calls).Dial("tcp", targets[n%len(targets)])
 				sec := min(int(time.Since(start)/time.Second), len(ticks)-1)
 				mu.Lock()
+				ticks[sec].Calls += calls
 				switch {
 				case err == nil:
 					ticks[sec].OK++
@@ -291,6 +296,20 @@ func dial(args []string) error {
 		}
 	}
 	return nil
+}
+
+// countingDialer returns a copy of d that counts in *calls the sockets it
+// makes: the dialer calls Control once per socket, before its connect().
+func countingDialer(d *net.Dialer, calls *int) *net.Dialer {
+	c := *d
+	c.Control = func(network, address string, raw syscall.RawConn) error {
+		*calls++
+		if d.Control == nil {
+			return nil
+		}
+		return d.Control(network, address, raw)
+	}
+	return &c
 }
 
 // rangeDialer returns a dialer with a one-second timeout whose sockets

@@ -32,9 +32,12 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define DIR_OUT 0
 #define DIR_LOCAL_PORT 1
 
+/* netns is the namespace's cookie (struct net's net_cookie), which the
+ * kernel never reuses within a boot, unlike the inode of a freed namespace,
+ * which the next new one takes. 72 bytes, no padding. */
 struct flow_key {
+	__u64 netns;
 	__u64 cgroup;
-	__u32 netns;
 	__u32 tgid;
 	__u8 comm[TASK_COMM_LEN];
 	__u8 saddr[16];
@@ -42,7 +45,6 @@ struct flow_key {
 	__u16 port;
 	__u8 family;
 	__u8 dir;
-	__u32 pad;
 };
 
 struct counts {
@@ -51,7 +53,8 @@ struct counts {
 	__u64 closes;
 };
 
-/* The overflow slots: a flow or a namespace that found its map full. */
+/* The overflow slots: an event whose flow found its map full, and one whose
+ * namespace then found netns_overflow full too. */
 #define OVERFLOW_FLOWS 0
 #define OVERFLOW_NETNS 1
 
@@ -62,22 +65,15 @@ struct {
 	__type(value, struct counts);
 } flows SEC(".maps");
 
+/* The events that found the flow map full, per namespace (cookie): a
+ * namespace's totals are its flows' counts plus these, so that an event
+ * costs one map lookup while the flows fit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u32);
+	__type(key, __u64);
 	__type(value, struct counts);
-} netns_totals SEC(".maps");
-
-/* Marks the sockets connect() was called on, for as long as they live (the
- * kernel frees a socket's storage with it): their active close is counted
- * towards their destination, any other socket's by its local port. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u8);
-} outgoing SEC(".maps");
+} netns_overflow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -146,7 +142,7 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 		return 0;
 
 	struct flow_key key = {};
-	key.netns = sk->__sk_common.skc_net.net->ns.inum;
+	key.netns = sk->__sk_common.skc_net.net->net_cookie;
 	key.family = sk->__sk_common.skc_family;
 	if (key.family == AF_INET) {
 		__be32 s = sk->__sk_common.skc_rcv_saddr;
@@ -160,12 +156,15 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 		return 0;
 	}
 	key.port = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (what == TCP_SYN_SENT) {
-		__u8 one = 1;
-		bpf_sk_storage_get(&outgoing, (struct sock *)sk, &one, BPF_SK_STORAGE_GET_F_CREATE);
-	} else if (what == TCP_FIN_WAIT1 && !bpf_sk_storage_get(&outgoing, (struct sock *)sk, 0, 0)) {
-		/* Not connect()ed: keyed by its local port, one entry per
-		 * service, not one per client port. */
+	/*
+	 * An accepted socket is a copy of its listener (sk_clone_lock()),
+	 * listen()'s backlog included; a socket connect() was called on never
+	 * listened, and its backlog is 0. An accepted socket's active close is
+	 * keyed by its local port, one entry per service, not one per client
+	 * port. (SOCK_BINDPORT_LOCK cannot tell them: sk_clone_lock() clears
+	 * it on the copy.)
+	 */
+	if (what == TCP_FIN_WAIT1 && sk->sk_max_ack_backlog != 0) {
 		key.dir = DIR_LOCAL_PORT;
 		key.port = sport;
 		__builtin_memset(key.daddr, 0, sizeof(key.daddr));
@@ -175,11 +174,12 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 
 	struct counts *c = counter(&flows, &key);
-	if (c)
+	if (c) {
 		count(c, what);
-	else
-		overflowed(OVERFLOW_FLOWS);
-	c = counter(&netns_totals, &key.netns);
+		return 0;
+	}
+	overflowed(OVERFLOW_FLOWS);
+	c = counter(&netns_overflow, &key.netns);
 	if (c)
 		count(c, what);
 	else

@@ -34,15 +34,6 @@ enum {
 enum bpf_map_type {
 	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-	BPF_MAP_TYPE_SK_STORAGE = 24,
-};
-
-enum {
-	BPF_F_NO_PREALLOC = 1,
-};
-
-enum {
-	BPF_SK_STORAGE_GET_F_CREATE = 1,
 };
 
 enum {
@@ -63,12 +54,7 @@ struct in6_addr {
 	} in6_u;
 };
 
-struct ns_common {
-	unsigned int inum;
-};
-
 struct net {
-	struct ns_common ns;
 	u64 net_cookie;
 };
 
@@ -98,6 +84,7 @@ struct sock_common {
 struct sock {
 	struct sock_common __sk_common;
 	u16 sk_protocol;
+	u32 sk_max_ack_backlog;
 };
 
 #ifndef BPF_NO_PRESERVE_ACCESS_INDEX
