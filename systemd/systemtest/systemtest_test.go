@@ -931,6 +931,7 @@ func restoreUnitAfter(t *testing.T, c *Container, verb string) {
 		c.WriteFile(t, envFile, []byte(saved), 0o644)
 		c.Try("rm", "-rf", "/etc/systemd/system/"+unit+".d")
 		c.Try("systemctl", "daemon-reload")
+		c.Try("systemctl", "reset-failed", unit)
 		c.Try("systemctl", verb, unit)
 	})
 }
