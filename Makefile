@@ -8,9 +8,13 @@ PKGS      := ./...
 FUZZTIME  ?= 2000x
 export CGO_ENABLED := 0
 # The tools the build runs (staticcheck, govulncheck, nfpm) are pinned in a
-# module of their own, so go.mod lists only what the binary links; the
-# packaging tests (nfpm, the PromQL parser) are a module of their own too.
+# module of their own, so go.mod lists only what the binary links; so are
+# the tests that need more than it links, each a module that replaces the
+# repository's with its root (ARCHITECTURE.md, Modules): the packaging tests
+# (nfpm, the PromQL parser, the recording schema's validator), the system
+# test, and the dashboard's PromQL reader both use.
 TOOL      := $(GO) tool -modfile=$(CURDIR)/internal/tools/go.mod
+TEST_MODULES := packaging internal/dashboard systemd/systemtest
 # Recipes run in bash with pipefail, so a failing command piped into a
 # filter (make bench's grep) still fails the target.
 SHELL       := /bin/bash
@@ -108,9 +112,14 @@ bpf:
 	cd $(BPF_DIR) && $(GO) generate
 	@git diff --exit-code --stat -- $(BPF_DIR) || { echo "bpf: the committed eBPF objects differ from what $(BPF_DIR)/bpf/connevents.c compiles to: commit the regenerated ones" >&2; exit 1; }
 
+# unit runs the root module's tests, then each test module's, the system
+# test's last, with the same timeout.
 unit:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
-	cd packaging && $(GO) test -count=1 ./...
+	@set -e; for m in $(TEST_MODULES); do \
+		echo "cd $$m && $(GO) test -count=1 -timeout 40m ./..."; \
+		(cd $$m && $(GO) test -count=1 -timeout 40m ./...); \
+	done
 
 # kernel-events-refused runs the kernel tests that start tcp-advisor (the
 # TestKernel* of cmd/tcp-advisor, and the packaging's first scrape) again
@@ -148,6 +157,8 @@ fuzz:
 # gofmt -l with no files reads standard input, so an empty list of Go files
 # (no git, or not a checkout) fails rather than passing. internal/soak builds
 # only with -tags soak, which ./... leaves out: it is vetted on its own.
+# ./... stops at a nested go.mod: each test module is vetted and
+# staticchecked in its own directory.
 lint: vulncheck
 	@files=$$(git ls-files '*.go'); \
 	if [ -z "$$files" ]; then echo "lint: git ls-files lists no Go files (needs git and a checkout)" >&2; exit 1; fi; \
@@ -156,7 +167,10 @@ lint: vulncheck
 	$(TOOL) staticcheck $(PKGS)
 	$(GO) vet -tags soak ./internal/soak/
 	$(TOOL) staticcheck -tags soak ./internal/soak/
-	cd packaging && $(GO) vet ./... && $(TOOL) staticcheck ./...
+	@set -e; for m in $(TEST_MODULES); do \
+		echo "cd $$m && $(GO) vet ./... && $(TOOL) staticcheck ./..."; \
+		(cd $$m && $(GO) vet ./... && $(TOOL) staticcheck ./...); \
+	done
 
 # vulncheck runs govulncheck (a go tool, pinned in internal/tools/go.mod) against the Go
 # vulnerability database as the golang.org/x/vulndb module carries it: the
@@ -164,7 +178,9 @@ lint: vulncheck
 # files are indexed once per VULNDB_VERSION into bin/ with vulndb's own
 # indexdb command. Bump VULNDB_VERSION (a vulndb pseudo-version) to take
 # newer advisories; `make vulncheck VULNDB=https://vuln.go.dev` uses the
-# online database instead. Any called vulnerability fails the build.
+# online database instead. Any called vulnerability fails the build. It
+# checks the root module, what the binary links: the test modules ship
+# nothing.
 VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 VULNDB_DIR     := bin/vulndb-$(VULNDB_VERSION)
 VULNDB         ?= file://$(CURDIR)/$(VULNDB_DIR)

@@ -8,7 +8,9 @@ require (
 	github.com/goreleaser/nfpm/v2 v2.45.2
 	github.com/prometheus/common v0.72.1
 	github.com/prometheus/prometheus v0.316.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/tcp-advisor/tcp-advisor v0.0.0
+	github.com/tcp-advisor/tcp-advisor/internal/dashboard v0.0.0
 	go.yaml.in/yaml/v3 v3.0.5
 )
 
@@ -77,4 +79,7 @@ require (
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 )
 
-replace github.com/tcp-advisor/tcp-advisor => ../
+replace (
+	github.com/tcp-advisor/tcp-advisor => ../
+	github.com/tcp-advisor/tcp-advisor/internal/dashboard => ../internal/dashboard
+)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -141,10 +140,10 @@ func TestObserveSockDiagFailures(t *testing.T) {
 		wantDegraded string
 		wantTW       int
 	}{
-		{"interrupted every time", &failingDump{err: netlink.ErrDumpInterrupted, failTries: -1, partial: 3}, "incomplete or inconsistent", 4},
+		{"interrupted every time", &failingDump{err: errDumpInterrupted, failTries: -1, partial: 3}, "NLM_F_DUMP_INTR", 4},
 		{"sock_diag missing", &failingDump{err: unix.EPROTONOSUPPORT, failTries: -1}, "protocol not supported", 4},
 		{"fails mid-dump every time", &failingDump{err: unix.ENOBUFS, failTries: -1, partial: 100}, "no buffer space", 4},
-		{"interrupted once", &failingDump{err: netlink.ErrDumpInterrupted, failTries: 1, partial: 7}, "", 0},
+		{"interrupted once", &failingDump{err: errDumpInterrupted, failTries: 1, partial: 7}, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 )
@@ -129,69 +128,31 @@ func mustJSON(t *testing.T, r *Recording) []byte {
 	return b
 }
 
-// compileSchema compiles the published schema.
-func compileSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("recording.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("recording.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sch
-}
+// update rewrites testdata/recording.json, the sample recording the
+// packaging module's tests validate against the shipped schema.
+var update = flag.Bool("update", false, "rewrite testdata/recording.json")
 
-// ValidateAgainstSchema checks a recording file's JSON against the schema;
-// the policies' recordings are checked with it too.
-func validate(t *testing.T, sch *jsonschema.Schema, data []byte) error {
-	t.Helper()
-	plain, err := Decompress(bytes.NewReader(data))
+// TestSampleRecording keeps testdata/recording.json the recording of
+// recording(3): the packaging module validates what Write makes of it, and
+// of its redaction, against recording.schema.json (packaging/recording_schema_test.go).
+func TestSampleRecording(t *testing.T) {
+	want, err := json.MarshalIndent(recording(3), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(plain))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sch.Validate(doc)
-}
-
-func TestSchema(t *testing.T) {
-	sch := compileSchema(t)
-	red := recording(3)
-	red.Redact()
-	for name, data := range map[string][]byte{"recording": encode(t, recording(3)), "redacted": encode(t, red)} {
-		if err := validate(t, sch, data); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	// The committed recordings of the default policies' tests.
-	files, _ := filepath.Glob("../../policies/testdata/recordings/*.json.gz")
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
+	want = append(want, '\n')
+	const path = "testdata/recording.json"
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := validate(t, sch, data); err != nil {
-			t.Errorf("%s: %v", f, err)
-		}
 	}
-	t.Logf("%d committed recordings valid", len(files))
-	// The schema is not a check that cannot fail.
-	bad := strings.Replace(string(mustJSON(t, recording(1))), `"version":1`, `"version":"1"`, 1)
-	if err := validate(t, sch, []byte(bad)); err == nil {
-		t.Error("a string version passes the schema")
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	bad = strings.Replace(string(mustJSON(t, recording(1))), `"dumped":[`, `"dumped":["NOT_A_STATE",`, 1)
-	if err := validate(t, sch, []byte(bad)); err == nil {
-		t.Error("an unknown state passes the schema")
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is not the sample recording: run go test ./advisor/record -run SampleRecording -update", path)
 	}
 }
 

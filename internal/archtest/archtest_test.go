@@ -64,8 +64,9 @@ func readRules(t *testing.T, path string) map[string]rule {
 }
 
 // packages returns the repository's packages (directories with Go files
-// outside testdata, the nested packaging module's included), by path
-// relative to the root, with the imports of their non-test files.
+// outside testdata, those of the nested test modules included: the walk
+// reads directories, not one module's package list), by path relative to
+// the root, with the imports of their non-test files.
 func packages(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	pkgs := map[string][]string{}
@@ -132,23 +133,63 @@ func violations(rules map[string]rule, pkgs map[string][]string) []string {
 	}
 	for pkg, r := range rules {
 		if _, ok := pkgs[pkg]; !ok {
-			out = append(out, fmt.Sprintf("ARCHITECTURE.md:%d: %s is no package of the module", r.line, pkg))
+			out = append(out, fmt.Sprintf("ARCHITECTURE.md:%d: %s is no package of the repository", r.line, pkg))
 		}
 	}
 	slices.Sort(out)
 	return out
 }
 
-// TestLayers checks every import of the module's packages against
-// ARCHITECTURE.md's layer table.
+// nestedModule returns the directory (relative to root) of the nested
+// module pkg lies in, the nearest go.mod between it and root, or "" when
+// it belongs to the root module.
+func nestedModule(root, pkg string) string {
+	for dir := pkg; dir != "." && dir != "/" && dir != ""; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(root, dir, "go.mod")); err == nil {
+			return filepath.ToSlash(dir)
+		}
+	}
+	return ""
+}
+
+// TestLayers checks every import of the repository's packages against
+// ARCHITECTURE.md's layer table, and that each ships package is the root
+// module's: the binary links no nested module.
 func TestLayers(t *testing.T) {
 	root := testbin.RepoRoot(t)
 	pkgs := packages(t, root)
-	if _, ok := pkgs["cmd/tcp-advisor"]; !ok {
-		t.Fatalf("found no cmd/tcp-advisor under %s: %v", root, pkgs)
+	for _, want := range []string{"cmd/tcp-advisor", "packaging", "systemd/systemtest", "internal/dashboard"} {
+		if _, ok := pkgs[want]; !ok {
+			t.Fatalf("found no %s under %s: %v", want, root, pkgs)
+		}
 	}
-	for _, v := range violations(readRules(t, filepath.Join(root, "ARCHITECTURE.md")), pkgs) {
+	rules := readRules(t, filepath.Join(root, "ARCHITECTURE.md"))
+	for _, v := range violations(rules, pkgs) {
 		t.Error(v)
+	}
+	for pkg, r := range rules {
+		if m := nestedModule(root, pkg); r.kind == "ships" && m != "" {
+			t.Errorf("ARCHITECTURE.md:%d: %s ships in the binary but lies in the nested module %s/go.mod", r.line, pkg, m)
+		}
+	}
+}
+
+// TestNestedModule checks the module lookup on the repository's own
+// modules.
+func TestNestedModule(t *testing.T) {
+	root := testbin.RepoRoot(t)
+	for pkg, want := range map[string]string{
+		"advisor/record":     "",
+		"cmd/tcp-advisor":    "",
+		"internal/testbin":   "",
+		"packaging":          "packaging",
+		"systemd":            "",
+		"systemd/systemtest": "systemd/systemtest",
+		"internal/dashboard": "internal/dashboard",
+	} {
+		if got := nestedModule(root, pkg); got != want {
+			t.Errorf("nestedModule(%s) = %q, want %q", pkg, got, want)
+		}
 	}
 }
 
@@ -174,7 +215,7 @@ func TestViolations(t *testing.T) {
 		"new":    nil,
 	}
 	want := []string{
-		"ARCHITECTURE.md:7: gone is no package of the module",
+		"ARCHITECTURE.md:7: gone is no package of the repository",
 		"high (layer 1) imports peer (layer 1): imports go to lower layers only (ARCHITECTURE.md:4)",
 		"low (layer 0) imports high (layer 1): imports go to lower layers only (ARCHITECTURE.md:3)",
 		"new is not in ARCHITECTURE.md's layer table: add a row",

@@ -6,4 +6,9 @@
 // and unshare (util-linux) and overlayfs. Without them it skips, except under
 // CI=true, where it fails. See container_test.go for how the container is
 // made and always taken down.
+//
+// The directory is a module of its own (go.mod here, which replaces the
+// repository's module with ../..), so the PromQL parser the dashboard check
+// needs stays out of the binary's go.mod: run it from here, as make unit
+// does, with `CI=true go test -count=1 ./...`.
 package systemtest
