@@ -116,6 +116,7 @@ func TestContents(t *testing.T) {
 		{"/etc/tcp-advisor/policies.d", files.TypeDir, "", 0o755},
 		{"/etc/tcp-advisor/policies.d/README", files.TypeConfigNoReplace, "packaging/etc/policies.d/README", 0o644},
 		{"/usr/share/tcp-advisor/metrics-listen.conf", "", "packaging/systemd/metrics-listen.conf", 0o644},
+		{"/usr/share/tcp-advisor/all-namespaces.conf", "", "packaging/systemd/all-namespaces.conf", 0o644},
 		{"/usr/share/tcp-advisor/prometheus/tcp-advisor.rules.yml", "", "packaging/prometheus/tcp-advisor.rules.yml", 0o644},
 		{"/usr/share/tcp-advisor/grafana/tcp-advisor.json", "", "packaging/grafana/tcp-advisor.json", 0o644},
 		{"/usr/share/doc/tcp-advisor/CHANGELOG.md", "", "CHANGELOG.md", 0o644},

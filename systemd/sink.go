@@ -153,10 +153,14 @@ func journalEvent(e event.Event) (Event, bool) {
 	case event.MetricsRecovered:
 		return Event{Kind: EventMetricsFailed, Priority: PriorityInfo, Message: "metrics written again"}, true
 	case event.TickDone:
-		if e.Err == nil {
+		if e.Err == nil || e.ErrAnnounced {
 			return Event{}, false
 		}
 		return Event{Kind: EventObservationFailed, Message: "observation failed: " + e.Err.Error()}, true
+	case event.NamespaceEntryRefused:
+		return Event{Kind: EventObservationFailed,
+			Message: fmt.Sprintf("network namespaces not watched: cannot enter %s: %v; %s", e.Netns, e.Err, e.Remedy),
+			Fields:  map[string]string{FieldReason: e.Err.Error()}}, true
 	case event.PolicyLoaded:
 		return Event{Kind: EventPolicyLoaded,
 			Message: fmt.Sprintf("policy loaded: %s, checksum %s; the agent runs in %s mode", e.Description, e.Checksum, e.Mode),

@@ -142,6 +142,9 @@ type TickDone struct {
 	Findings advisor.Findings
 	Took     time.Duration
 	Err      error
+	// ErrAnnounced says another event told Err once for all ticks (a
+	// NamespaceEntryRefused): the journal does not repeat it.
+	ErrAnnounced bool
 	// NewRules, when set, are what the rules of a set newly in force here
 	// may count.
 	NewRules []RuleSeries
@@ -150,6 +153,18 @@ type TickDone struct {
 	StateStoreOK         bool
 	BackingOff, Degraded []string
 }
+
+// NamespaceEntryRefused: the agent may not enter the network namespace
+// Netns (Err wraps netns.ErrEnterRefused), and so no other: it watches
+// those it can, its own at least, and says this once. Remedy tells how to
+// grant what is missing.
+type NamespaceEntryRefused struct {
+	Netns  string
+	Err    error
+	Remedy string
+}
+
+func (NamespaceEntryRefused) event() {}
 
 // RuleSeries is what one rule of the policy set in force may count: its
 // name, the severities it may give, the sysctls it may change and, per

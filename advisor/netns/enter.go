@@ -26,6 +26,12 @@ type Enterer interface {
 // process seen holding it has exited.
 var ErrGone = errors.New("network namespace gone")
 
+// ErrEnterRefused says setns(2) into a network namespace was refused
+// (EPERM): the process lacks CAP_SYS_ADMIN, or a seccomp filter (systemd's
+// RestrictNamespaces=) forbids it. It stays refused until the process's
+// privileges change, so the caller may say it once.
+var ErrEnterRefused = errors.New("entering another network namespace is not permitted (setns needs CAP_SYS_ADMIN and a seccomp filter that allows it)")
+
 // Do runs fn on an OS thread inside the namespace and returns fn's error. fn
 // must do its work on that thread: it may not hand work to other goroutines,
 // which run in the caller's namespace. While fn runs, /proc/sys/net and
@@ -42,7 +48,8 @@ var ErrGone = errors.New("network namespace gone")
 // process seen holding it, and only if that still leads to the inode found:
 // a namespace that is gone gives ErrGone. Do holds no reference to the
 // namespace between calls, so it never keeps a dead container's namespace
-// alive. Entering needs CAP_SYS_ADMIN.
+// alive. Entering needs CAP_SYS_ADMIN: without it the error is
+// ErrEnterRefused.
 func (n Namespace) Do(fn func() error) error {
 	target, _, err := n.open()
 	if err != nil {
@@ -118,6 +125,9 @@ func run(target vnetns.NsHandle, fn func() error) error {
 		if err := vnetns.Set(target); err != nil {
 			// setns changed nothing: the thread is still usable.
 			runtime.UnlockOSThread()
+			if errors.Is(err, unix.EPERM) {
+				err = fmt.Errorf("%w: %w", ErrEnterRefused, err)
+			}
 			errc <- fmt.Errorf("setns: %w", err)
 			return
 		}

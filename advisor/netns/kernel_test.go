@@ -27,6 +27,10 @@ import (
 // sysctls only inside the scratch namespaces.
 
 func TestMain(m *testing.M) {
+	if ino := os.Getenv(enterHelperEnv); ino != "" {
+		enterHelper(ino)
+		return
+	}
 	code := m.Run()
 	testbin.Cleanup()
 	os.Exit(code)
@@ -355,6 +359,62 @@ func TestKernelDoGone(t *testing.T) {
 	ran := false
 	if err := na.Do(func() error { ran = true; return nil }); err == nil || ran {
 		t.Errorf("fn ran in the wrong namespace")
+	}
+}
+
+// enterHelperEnv names, in the environment of the test binary run again by
+// TestKernelDoRefused, the inode of the namespace its enterHelper enters.
+const enterHelperEnv = "TCP_ADVISOR_TEST_ENTER_INODE"
+
+// enterHelper discovers the namespace of inode ino, tries to enter it and
+// prints what Do returned, with "refused" when it is ErrEnterRefused.
+func enterHelper(ino string) {
+	inode, err := strconv.ParseUint(ino, 10, 64)
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	nss, err := netns.NewDiscoverer("/proc", "/run/netns").Discover()
+	n, ok := netns.Find(nss, inode)
+	if err != nil || !ok {
+		fmt.Println("not discovered:", err)
+		os.Exit(2)
+	}
+	err = n.Do(func() error { return nil })
+	fmt.Printf("refused=%t err=%v\n", errors.Is(err, netns.ErrEnterRefused), err)
+}
+
+// TestKernelDoRefused: a process whose bounding set lacks CAP_SYS_ADMIN
+// (as the packaged unit's) is refused entry with ErrEnterRefused, which
+// names the capability; with it, entry works.
+func TestKernelDoRefused(t *testing.T) {
+	netnstest.RequireTools(t, "ip", "setpriv")
+	a := netnstest.New(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		prefix []string
+		want   string
+	}{
+		{"with CAP_SYS_ADMIN", nil, "refused=false err=<nil>"},
+		{"without CAP_SYS_ADMIN", []string{"setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "--"},
+			"refused=true err=setns: " + netns.ErrEnterRefused.Error() + ": operation not permitted"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(tt.prefix, self)
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", enterHelperEnv, a.Inode(t)))
+			out, err := cmd.CombinedOutput()
+			if got := strings.TrimSpace(string(out)); err != nil || got != tt.want {
+				t.Errorf("%v: %v: %q, want %q", args, err, got, tt.want)
+			}
+		})
+	}
+	if !strings.Contains(netns.ErrEnterRefused.Error(), "CAP_SYS_ADMIN") {
+		t.Errorf("ErrEnterRefused does not name CAP_SYS_ADMIN: %v", netns.ErrEnterRefused)
 	}
 }
 

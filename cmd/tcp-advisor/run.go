@@ -50,7 +50,7 @@ func agentFlags() (*flag.FlagSet, *agentOptions) {
 		top:         fs.Int("metrics-top", metrics.DefaultTopN, "destinations and CLOSE_WAIT owners with metric series of their own; the rest add up in one \"other\" series"),
 		flight:      durationFlag(fs, "flight-recorder", record.DefaultKeep, "how far back the flight recorder keeps frames in the state directory; a critical finding or an applied change writes them to a recording the journal entry names (RECORDING=)"),
 		flightSize:  fs.Int("flight-recorder-size", record.DefaultMaxBytes>>20, "MiB the flight recorder keeps at most per namespace; 0 turns it off"),
-		all:         fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them"),
+		all:         fs.Bool("all-namespaces", false, "watch every network namespace of the host (containers and pods), found anew each tick; changes only where the policy's agent { enforce_namespaces } names them. Entering them needs CAP_SYS_ADMIN: the service needs the drop-in /usr/share/tcp-advisor/all-namespaces.conf"),
 	}
 }
 

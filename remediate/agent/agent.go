@@ -97,6 +97,9 @@ type Agent struct {
 	discoverer *netns.Discoverer
 	applied    int
 	ready      bool
+	// entryRefusedTold is set once the journal has said that the agent
+	// may not enter other network namespaces.
+	entryRefusedTold bool
 	// metricsFailing is set while the metrics cannot be published.
 	metricsFailing bool
 	// ticks are the tick figures Health reports.
@@ -299,6 +302,7 @@ func (a *Agent) tickIn(w *watch) {
 	}
 	snap, err := w.obs.Observe(depth)
 	w.observed = err == nil
+	w.entryRefused = errors.Is(err, netns.ErrEnterRefused)
 	if err != nil {
 		a.tickEnded(w, snap, advisor.Findings{}, start, err)
 		return

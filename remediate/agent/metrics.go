@@ -27,6 +27,15 @@ func ruleFired(sink event.Sink, recs []policies.Recommendation) {
 // there and, when a new policy set is in force, what its rules may count.
 func (a *Agent) tickEnded(w *watch, snap advisor.Snapshot, f advisor.Findings, start time.Time, err error) {
 	e := event.TickDone{Snapshot: snap, Findings: f, Took: time.Since(start), Err: err}
+	if w.entryRefused {
+		// Refused once, refused at every tick in every namespace: said
+		// once, for all of them.
+		if !a.entryRefusedTold {
+			a.sink.Emit(event.NamespaceEntryRefused{Netns: w.name(), Err: err, Remedy: entryRemedy})
+			a.entryRefusedTold = true
+		}
+		e.ErrAnnounced = true
+	}
 	if w.knownSet != a.set {
 		e.NewRules = ruleSeries(a.set)
 		w.knownSet = a.set

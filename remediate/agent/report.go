@@ -146,11 +146,15 @@ func eventChange(c remediate.Change) event.Change {
 func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 	var worst *advisor.DestinationUse
 	where := ""
-	tw, cw, failed := 0, 0, 0
+	tw, cw, failed, refused := 0, 0, 0, 0
 	var failures uint64
 	var f advisor.Findings
 	for _, w := range ws {
-		if !w.observed {
+		switch {
+		case w.entryRefused:
+			refused++
+			continue
+		case !w.observed:
 			failed++
 			continue
 		}
@@ -177,6 +181,9 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 	}
 	if failed > 0 {
 		line += fmt.Sprintf("; %d not observed", failed)
+	}
+	if refused > 0 {
+		line += fmt.Sprintf("; %d not entered: needs CAP_SYS_ADMIN (all-namespaces.conf)", refused)
 	}
 	if h := a.healthLine(ws); h != "" {
 		line += "; " + h

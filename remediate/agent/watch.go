@@ -38,6 +38,9 @@ type watch struct {
 	// whether that tick observed at all.
 	findings advisor.Findings
 	observed bool
+	// entryRefused is set when the last tick could not enter the
+	// namespace for lack of privilege (netns.ErrEnterRefused).
+	entryRefused bool
 	// lastSeen is the newest history record of the state the agent has
 	// read, to tell the records other processes add (noteRollbacks).
 	lastSeen *remediate.Record
@@ -69,6 +72,12 @@ func newWatch(ns *netns.Namespace, obs Observer, session *Session, sinks Sinks) 
 func (w *watch) in(ns *netns.Namespace, sinks Sinks) {
 	w.ns, w.sink = ns, sinks(ns)
 }
+
+// entryRemedy tells how to let the agent enter the other network
+// namespaces: the packaged drop-in, or the privileges it grants.
+const entryRemedy = "only the namespaces it can enter are watched. For the packaged service, " +
+	"copy /usr/share/tcp-advisor/all-namespaces.conf into /etc/systemd/system/tcp-advisor.service.d/, " +
+	"then systemctl daemon-reload and restart tcp-advisor"
 
 // name is how the status line names the namespace.
 func (w *watch) name() string {

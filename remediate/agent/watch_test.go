@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
@@ -169,5 +171,50 @@ func TestPodNamespacePlatformTerms(t *testing.T) {
 				t.Errorf("journal entry: %q, %v", e.Message, e.Fields)
 			}
 		}
+	}
+}
+
+// refusedObserver fails as observing a namespace the process may not
+// enter does.
+type refusedObserver struct{}
+
+func (refusedObserver) Observe(observe.Depth) (advisor.Snapshot, error) {
+	return advisor.Snapshot{}, fmt.Errorf("setns: %w: %w", netns.ErrEnterRefused, unix.EPERM)
+}
+
+// TestAllNamespacesEntryRefused: where the agent may not enter the other
+// namespaces (no CAP_SYS_ADMIN), the journal says so once, naming a
+// namespace and the drop-in that grants it, not at every tick in every
+// namespace, and the status line counts the namespaces not entered.
+func TestAllNamespacesEntryRefused(t *testing.T) {
+	a, log, notify, _ := setupAll(t, "dry-run", 4026539991, 4026539992)
+	a.Tick()
+	for ino, w := range a.watches {
+		if w != a.own {
+			w.obs = refusedObserver{}
+		} else if ino != a.own.session.Here.Inode {
+			t.Fatalf("own watch under inode %d", ino)
+		}
+	}
+	if len(a.watches) != 3 {
+		t.Fatalf("%d namespaces watched, want 3", len(a.watches))
+	}
+	before := log.count(systemd.EventObservationFailed)
+	for range 3 {
+		a.Tick()
+	}
+	var said []string
+	for _, e := range log.events[len(log.events)-log.count(systemd.EventObservationFailed)+before:] {
+		if e.Kind == systemd.EventObservationFailed {
+			said = append(said, e.Message)
+		}
+	}
+	if len(said) != 1 || !strings.Contains(said[0], "net:[40265399") || !strings.Contains(said[0], "CAP_SYS_ADMIN") ||
+		!strings.Contains(said[0], "/usr/share/tcp-advisor/all-namespaces.conf") {
+		t.Errorf("3 ticks refused in 2 namespaces logged %q, want one entry naming a namespace, CAP_SYS_ADMIN and all-namespaces.conf", said)
+	}
+	if last := notify.calls[len(notify.calls)-1]; !strings.Contains(last, "2 not entered: needs CAP_SYS_ADMIN (all-namespaces.conf)") ||
+		strings.Contains(last, "not observed") {
+		t.Errorf("status line %q does not count the 2 namespaces not entered", last)
 	}
 }

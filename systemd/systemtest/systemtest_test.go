@@ -73,6 +73,7 @@ func TestServiceInContainer(t *testing.T) {
 			{"close-wait leak", testCloseWaitLeak},
 			{"all namespaces, worst first", testAllNamespacesWorstFirst},
 			{"rollback beside the agent", testRollbackBesideAgent},
+			{"all namespaces, the drop-in", testAllNamespacesDropIn},
 			{"stop", testStop},
 			{"rollback", testRollback},
 			{"reboot", testReboot},
@@ -290,17 +291,25 @@ func testEnforceUnprivileged(t *testing.T, c *Container) {
 
 var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 
-func testSecurity(t *testing.T, c *Container) {
+// checkExposure runs systemd-analyze security on the installed unit, with
+// the drop-ins in force, and fails the test above maxExposure; what is
+// tells how the unit is set up.
+func checkExposure(t *testing.T, c *Container, what string) {
+	t.Helper()
 	out := c.Run(t, "systemd-analyze", "security", "--no-pager", unit)
 	m := exposureRE.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no exposure level in:\n%s", out)
 	}
 	exposure, _ := strconv.ParseFloat(m[1], 64)
-	t.Logf("systemd-analyze security %s (installed, in the container): %.1f", unit, exposure)
+	t.Logf("systemd-analyze security %s (%s): %.1f", unit, what, exposure)
 	if exposure > maxExposure {
 		t.Errorf("exposure %.1f > %.1f:\n%s", exposure, maxExposure, out)
 	}
+}
+
+func testSecurity(t *testing.T, c *Container) {
+	checkExposure(t, c, "installed, in the container")
 	// verify exits 0 even on unknown directives: any output is a finding.
 	ver, err := c.Try("sh", "-c", "systemd-analyze verify "+unit+" 2>&1")
 	if err != nil || strings.TrimSpace(ver) != "" {
@@ -913,40 +922,48 @@ func testRollback(t *testing.T, c *Container) {
 	}
 }
 
-// testMetricsFirstScrape follows the header of the packaged drop-in
-// metrics-listen.conf and the env file's endpoint line, then scrapes the
-// restarted agent once: the first scrape carries every family the packaged
-// dashboard queries. Leaves the agent stopped, without the drop-in, and the
-// env file as it was.
-func testMetricsFirstScrape(t *testing.T, c *Container) {
-	const env = "/etc/tcp-advisor/tcp-advisor.env"
-	const line = `TCP_ADVISOR_ARGS="--metrics-listen 127.0.0.1:9815"`
-	saved := c.Run(t, "cat", env)
+// restoreUnitAfter has the test's cleanup put the env file back as it is
+// now, remove the unit's drop-ins and then `systemctl verb` the unit.
+func restoreUnitAfter(t *testing.T, c *Container, verb string) {
+	t.Helper()
+	saved := c.Run(t, "cat", envFile)
 	t.Cleanup(func() {
-		c.WriteFile(t, env, []byte(saved), 0o644)
-		c.Try("rm", "-rf", "/etc/systemd/system/tcp-advisor.service.d")
+		c.WriteFile(t, envFile, []byte(saved), 0o644)
+		c.Try("rm", "-rf", "/etc/systemd/system/"+unit+".d")
 		c.Try("systemctl", "daemon-reload")
-		c.Try("systemctl", "stop", unit)
+		c.Try("systemctl", "reset-failed", unit)
+		c.Try("systemctl", verb, unit)
 	})
-	header, _, _ := strings.Cut(c.Run(t, "cat", "/usr/share/tcp-advisor/metrics-listen.conf"), "\n#\n# The unit")
-	_, steps, ok := strings.Cut(header, "To use it:\n")
+}
+
+// followDropInHeader follows the "To use it:" steps in the header of the
+// installed drop-in conf: it runs the commands (mkdir, cp, the restart)
+// and uncomments in the env file the TCP_ADVISOR_ARGS line it asks for,
+// which must be line.
+func followDropInHeader(t *testing.T, c *Container, conf, line string) {
+	t.Helper()
+	text := c.Run(t, "cat", conf)
+	_, steps, ok := strings.Cut(text, "To use it:\n")
 	if !ok {
-		t.Fatalf("metrics-listen.conf's header has no \"To use it:\" steps:\n%s", header)
+		t.Fatalf("%s's header has no \"To use it:\" steps:\n%s", conf, text)
 	}
 	ran := 0
 	for _, l := range strings.Split(steps, "\n") {
 		cmd, ok := strings.CutPrefix(l, "#   ")
+		if !ok && (l != "#" || ran > 0) {
+			break // the steps end with a blank comment line or prose
+		}
 		switch {
-		case !ok || strings.TrimSpace(cmd) == "":
+		case strings.TrimSpace(cmd) == "":
 		case strings.HasPrefix(cmd, "#   TCP_ADVISOR_ARGS="):
 			// "in /etc/tcp-advisor/tcp-advisor.env:" that line: the env
 			// file has it as an example to uncomment.
 			if want := strings.TrimPrefix(cmd, "#   "); want != line {
-				t.Fatalf("the drop-in asks for %s, the test expects %s", want, line)
+				t.Fatalf("%s asks for %s, the test expects %s", conf, want, line)
 			}
-			c.Run(t, "sed", "-i", "s/^#"+line+"$/"+line+"/", env)
-			if !containsLine(c.Run(t, "cat", env), line) {
-				t.Fatalf("%s has no line #%s to uncomment", env, line)
+			c.Run(t, "sed", "-i", "s/^#"+line+"$/"+line+"/", envFile)
+			if !containsLine(c.Run(t, "cat", envFile), line) {
+				t.Fatalf("%s has no line #%s to uncomment", envFile, line)
 			}
 		case strings.HasPrefix(cmd, "#"):
 		default:
@@ -955,8 +972,19 @@ func testMetricsFirstScrape(t *testing.T, c *Container) {
 		}
 	}
 	if ran != 3 {
-		t.Fatalf("ran %d commands of the drop-in's header, want mkdir, cp and the restart:\n%s", ran, steps)
+		t.Fatalf("ran %d commands of %s's header, want mkdir, cp and the restart:\n%s", ran, conf, steps)
 	}
+}
+
+// testMetricsFirstScrape follows the header of the packaged drop-in
+// metrics-listen.conf and the env file's endpoint line, then scrapes the
+// restarted agent once: the first scrape carries every family the packaged
+// dashboard queries. Leaves the agent stopped, without the drop-in, and the
+// env file as it was.
+func testMetricsFirstScrape(t *testing.T, c *Container) {
+	const line = `TCP_ADVISOR_ARGS="--metrics-listen 127.0.0.1:9815"`
+	restoreUnitAfter(t, c, "stop")
+	followDropInHeader(t, c, "/usr/share/tcp-advisor/metrics-listen.conf", line)
 	requireActive(t, c)
 	body := c.Run(t, "curl", "-sf", "http://127.0.0.1:9815/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
