@@ -40,7 +40,7 @@ type ConnTotals struct {
 	Opens        uint64 `json:"opens"`
 	Failures     uint64 `json:"connect_failures"`
 	ActiveCloses uint64 `json:"active_closes"`
-	Retries      uint64 `json:"connect_retries,omitempty"`
+	Retries      uint64 `json:"connect_retries,omitempty" jsondoc:"absent when 0"`
 }
 
 // Connected is the attempts that got a port: Opens less Failures.
