@@ -35,10 +35,20 @@ locals {
   # is in worst.plateau and, at tcp_tw_reuse_delay, worst.plateau_with_reuse.
   # It counts each attempt as holding a port a TIME_WAIT's 60 s, which an
   # orphan does not: where the orphans lead, they are sized from their own
-  # measured rate, from the capacity up.
-  measured        = max(worst.open + ceil(worst.close_rate_per_second * worst.hold_seconds) + worst.orphan_plateau, worst.full ? worst.ports_usable : 0)
+  # measured rate, from the capacity up. A full destination's close rates
+  # are only what its range lets through (none while no port frees): where
+  # the events measure its attempts (opens_per_second, immediate retries
+  # not counted), each attempt closes as the measured ones did — orphaned
+  # in their share (all, when none was seen closing), the rest to
+  # TIME_WAIT — and the capacity is no floor.
+  by_attempts     = worst.full && worst.demand_known
+  closing         = worst.orphan_close_rate_per_second + worst.close_rate_per_second
+  orphan_share    = local.closing > 0 ? worst.orphan_close_rate_per_second / local.closing : 1
+  tw_rate         = local.by_attempts ? max(worst.close_rate_per_second, worst.opens_per_second * (1 - local.orphan_share)) : worst.close_rate_per_second
+  orphan_rate     = local.by_attempts ? max(worst.orphan_close_rate_per_second, worst.opens_per_second * local.orphan_share) : worst.orphan_close_rate_per_second
+  measured        = max(worst.open + ceil(local.tw_rate * worst.hold_seconds) + worst.orphan_plateau, worst.full && !local.by_attempts ? worst.ports_usable : 0)
   after_reuse     = local.reuse_frees ? worst.plateau_with_reuse : (local.orphans_lead ? local.measured : worst.plateau)
-  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(worst.orphan_close_rate_per_second * bounded("net.ipv4.tcp_fin_timeout", 0))
+  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(local.orphan_rate * bounded("net.ipv4.tcp_fin_timeout", 0))
   needed_plateau  = local.orphans_lead ? local.after_fin : local.after_reuse
   smaller_changes = local.reuse_frees || local.orphans_lead
 

@@ -170,6 +170,31 @@ func TestRulePortExhaustion(t *testing.T) {
 			},
 		},
 		{
+			// Full for less than tcp_fin_timeout: no port has freed, so no
+			// orphan arrived in the last 5 s; the events' 10 attempts/s,
+			// all to be orphans, fit at 15 s.
+			name: "orphans fill it, none arriving, 10 attempts/s measured: tcp_fin_timeout suffices, no widening",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40299)
+				o.setWorst(300, 300, nil)
+				o.setWorstOrphans(300, 0, 40)
+				o.setWorstDemand(10)
+			},
+		},
+		{
+			name: "orphans fill it, 30 attempts/s measured: even 15 s does not fit, widened for them",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40299)
+				o.setWorst(300, 300, nil)
+				o.setWorstOrphans(300, 0, 40)
+				o.setWorstDemand(30)
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			// 30/s x 15 s = 450 ports, twice: 900.
+			changes:  []Change{{advisor.KeyPortRange, "40000 40899"}},
+			contains: []string{"with net.ipv4.tcp_fin_timeout lowered it would level off at 450"},
+		},
+		{
 			name: "orphans at 70/s: even 15 s does not fit, widened for that plateau",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40999)
