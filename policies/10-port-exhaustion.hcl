@@ -35,18 +35,21 @@ locals {
   # is in worst.plateau and, at tcp_tw_reuse_delay, worst.plateau_with_reuse.
   # It counts each attempt as holding a port a TIME_WAIT's 60 s, which an
   # orphan does not: where the orphans lead, they are sized from their own
-  # measured rate, from the capacity up. A full destination's close rates
-  # are only what its range lets through (none while no port frees): where
-  # the events measure its attempts (opens_per_second, immediate retries
-  # not counted), each attempt closes as the measured ones did — orphaned
-  # in their share (all, when none was seen closing), the rest to
-  # TIME_WAIT — and the capacity is no floor.
+  # measured rate. A full destination's close rates are only what its
+  # range lets through, and none while no port frees: its orphans arrived
+  # at least at the orphans it holds over their wait (each lives exactly
+  # that long); where the events measure its attempts (opens_per_second,
+  # immediate retries not counted), each attempt closes as the measured
+  # ones did — orphaned in their share (all, when none was seen closing),
+  # the rest to TIME_WAIT. If the lower tcp_fin_timeout still leaves it
+  # full, the next evaluation widens.
   by_attempts     = worst.full && worst.demand_known
   closing         = worst.orphan_close_rate_per_second + worst.close_rate_per_second
   orphan_share    = local.closing > 0 ? worst.orphan_close_rate_per_second / local.closing : 1
   tw_rate         = local.by_attempts ? max(worst.close_rate_per_second, worst.opens_per_second * (1 - local.orphan_share)) : worst.close_rate_per_second
-  orphan_rate     = local.by_attempts ? max(worst.orphan_close_rate_per_second, worst.opens_per_second * local.orphan_share) : worst.orphan_close_rate_per_second
-  measured        = max(worst.open + ceil(local.tw_rate * worst.hold_seconds) + worst.orphan_plateau, worst.full && !local.by_attempts ? worst.ports_usable : 0)
+  held_rate       = worst.full ? worst.fin_wait2_orphaned / max(worst.orphan_hold_seconds, 1) : 0
+  orphan_rate     = max(worst.orphan_close_rate_per_second, local.held_rate, local.by_attempts ? worst.opens_per_second * local.orphan_share : 0)
+  measured        = worst.open + ceil(local.tw_rate * worst.hold_seconds) + worst.orphan_plateau
   after_reuse     = local.reuse_frees ? worst.plateau_with_reuse : (local.orphans_lead ? local.measured : worst.plateau)
   after_fin       = local.after_reuse - worst.orphan_plateau + ceil(local.orphan_rate * bounded("net.ipv4.tcp_fin_timeout", 0))
   needed_plateau  = local.orphans_lead ? local.after_fin : local.after_reuse

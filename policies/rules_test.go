@@ -182,6 +182,16 @@ func TestRulePortExhaustion(t *testing.T) {
 			},
 		},
 		{
+			// Without the events: the 300 orphans, each waiting 40 s,
+			// arrived at 7.5/s at least; at 15 s that is 113 ports.
+			name: "orphans fill it, none arriving, no events: sized from the orphans held, tcp_fin_timeout suffices",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40299)
+				o.setWorst(300, 300, nil)
+				o.setWorstOrphans(300, 0, 40)
+			},
+		},
+		{
 			name: "orphans fill it, 30 attempts/s measured: even 15 s does not fit, widened for them",
 			mutate: func(o *observation) {
 				o.setPortRange(40000, 40299)
