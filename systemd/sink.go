@@ -2,11 +2,13 @@ package systemd
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // EventLogger records journal events; *Logger is one.
@@ -20,19 +22,48 @@ type EventLogger interface {
 // metrics count are not logged.
 type JournalSink struct {
 	Log EventLogger
+	// Netns, when set and not the host's, is the network namespace the
+	// events are about: each entry names it (and its container) in its
+	// fields and message, so `journalctl NETNS=...` finds them.
+	Netns *netns.Namespace
 }
 
 // Emit logs e; a logging failure has nowhere better to go.
 func (s JournalSink) Emit(e event.Event) {
 	if r, ok := e.(event.PolicyRejected); ok {
 		for _, p := range r.Problems {
-			_ = s.Log.Log(policyEvent(p, "policy rejected, previous policy stays in force: ", ""))
+			s.log(policyEvent(p, "policy rejected, previous policy stays in force: ", ""))
 		}
 		return
 	}
 	if je, ok := journalEvent(e); ok {
-		_ = s.Log.Log(je)
+		s.log(je)
 	}
+}
+
+// log logs je, naming the sink's namespace.
+func (s JournalSink) log(je Event) {
+	if ns := s.Netns; ns != nil && !ns.Host {
+		je = inNamespace(je, ns)
+	}
+	_ = s.Log.Log(je)
+}
+
+// inNamespace is the entry je in namespace ns: its fields name the
+// namespace and its container, and its message starts with the namespace.
+func inNamespace(je Event, ns *netns.Namespace) Event {
+	fields := maps.Clone(je.Fields)
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	fields[FieldNetns] = ns.String()
+	fields[FieldNetnsInode] = fmt.Sprint(ns.Inode)
+	if c := ns.Container; c != nil {
+		fields[FieldContainer] = c.String()
+	}
+	je.Fields = fields
+	je.Message = fmt.Sprintf("[netns %s] %s", ns, je.Message)
+	return je
 }
 
 // policyEvent is the journal entry of a policy problem: where it is, what
@@ -56,9 +87,9 @@ func policyEvent(p event.PolicyProblem, did, recording string) Event {
 func journalEvent(e event.Event) (Event, bool) {
 	switch e := e.(type) {
 	case event.ChangeApplied:
-		return Event{Kind: EventChangeApplied,
+		return withPlatform(Event{Kind: EventChangeApplied,
 			Message: fmt.Sprintf("set %s from %q to %q (rule %s): %s", e.Key, e.From, e.To, e.Rule, e.Reason),
-			Fields:  changeFields(e.Change, e.Context)}, true
+			Fields:  changeFields(e.Change, e.Context)}, e.Platform), true
 	case event.ChangeFailed:
 		fields := changeFields(e.Change, e.Context)
 		fields[FieldReason] = e.Err.Error()
@@ -73,9 +104,9 @@ func journalEvent(e event.Event) (Event, bool) {
 			Message: fmt.Sprintf("did not set %s to %q (rule %s): %v; the group was left as it was", e.Key, e.To, e.Rule, e.Err),
 			Fields:  fields}, true
 	case event.ChangeRecommended:
-		return Event{Kind: EventRecommendation,
+		return withPlatform(Event{Kind: EventRecommendation,
 			Message: fmt.Sprintf("dry-run: would set %s from %q to %q (rule %s): %s", e.Key, e.From, e.To, e.Rule, e.Reason),
-			Fields:  changeFields(e.Change, e.Context)}, true
+			Fields:  changeFields(e.Change, e.Context)}, e.Platform), true
 	case event.AdviceGiven:
 		fields := map[string]string{FieldRule: e.Rule, FieldReason: e.Message}
 		if e.Recording != "" {
@@ -186,7 +217,56 @@ func journalEvent(e event.Event) (Event, bool) {
 			Message: fmt.Sprintf("refused %s %q -> %q (rule %s) by guardrail %s (%s, %s): %s", e.Key, e.From, e.To, e.Rule, e.Guardrail, e.Bound, e.Source, e.Reason),
 			Fields:  fields}, true
 	}
+	return agentEvent(e)
+}
+
+// agentEvent is the journal entry of e, one of the agent's own troubles
+// and notes, if it has one.
+func agentEvent(e event.Event) (Event, bool) {
+	switch e := e.(type) {
+	case event.PolicyWarning:
+		return Event{Kind: EventPolicyLoaded, Priority: PriorityWarning, Message: "policy warning: " + e.Summary + ": " + e.Detail,
+			Fields: map[string]string{FieldReason: e.Detail}}, true
+	case event.PersistNotWritten:
+		return Event{Kind: EventPolicyLoaded, Priority: PriorityWarning, Message: "policy asks for persistence: " + e.Why}, true
+	case event.EnforceRefused:
+		return Event{Kind: EventPolicyRejected, Message: "policy rejected, previous policy stays in force: " + e.Error(),
+			Fields: map[string]string{FieldMode: string(e.Mode), FieldReason: e.Err.Error()}}, true
+	case event.ManagedKeysUnchecked:
+		return Event{Kind: EventChangeFailed, Message: "checking managed keys: " + e.Err.Error()}, true
+	case event.NamespaceNotWatched:
+		return Event{Kind: EventObservationFailed, Message: fmt.Sprintf("network namespace %s not watched: %v", e.Netns, e.Err)}, true
+	case event.DiscoveryFailed:
+		return Event{Kind: EventObservationFailed, Message: "discovering network namespaces: " + e.Err.Error()}, true
+	case event.FlightRecorderFailing:
+		return Event{Kind: EventStateStore, Priority: PriorityWarning, Message: "flight recorder cannot keep frames: " + e.Err.Error(),
+			Fields: map[string]string{FieldReason: e.Err.Error(), FieldStateFile: e.Dir}}, true
+	case event.FlightRecorderRecovered:
+		return Event{Kind: EventStateStore, Message: "flight recorder keeps frames again in " + e.Dir}, true
+	case event.RecordingFailed:
+		return Event{Kind: EventStateStore, Priority: PriorityWarning, Message: fmt.Sprintf("flight recorder: no recording of the %s: %v", e.For, e.Err),
+			Fields: map[string]string{FieldReason: e.Err.Error(), FieldStateFile: e.Dir}}, true
+	case event.StateSalvaged:
+		return Event{Kind: EventStateStore, Message: e.Problem + "; moved it aside to " + e.Aside + " and wrote a new state with what was salvaged",
+			Fields: map[string]string{FieldReason: e.Err.Error(), FieldStateFile: e.Aside}}, true
+	case event.StateCarriedOver:
+		return Event{Kind: EventStateStore, Priority: PriorityNotice,
+			Message: fmt.Sprintf("the state in %s was recorded on an earlier boot; %s re-applied its values at this boot, so tcp-advisor goes on managing them", e.Dir, e.DropIn),
+			Fields:  map[string]string{FieldReason: "carried over a reboot by " + e.DropIn, FieldStateFile: e.File}}, true
+	}
 	return Event{}, false
+}
+
+// withPlatform adds to the entry of a change made or proposed in a
+// container's namespace how its platform keeps it: the change is lost with
+// the container otherwise.
+func withPlatform(je Event, platform string) Event {
+	if platform == "" {
+		return je
+	}
+	je.Fields[FieldPlatform] = platform
+	je.Message += "; " + platform
+	return je
 }
 
 // changeFields are the journal fields of a change in its context.

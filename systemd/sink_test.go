@@ -2,13 +2,16 @@ package systemd
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // eventLog keeps the events logged.
@@ -142,6 +145,39 @@ func TestJournalSink(t *testing.T) {
 		{name: "metrics recovered", e: event.MetricsRecovered{},
 			want: []Event{{Kind: EventMetricsFailed, Priority: PriorityInfo, Message: "metrics written again"}}},
 		{name: "a rule firing is only counted", e: event.RuleFired{Rule: "reuse", Severity: advisor.SeverityWarning}},
+		{name: "policy warning", e: event.PolicyWarning{Summary: "Interval too short", Detail: "1s ticks cost CPU"},
+			want: []Event{{Kind: EventPolicyLoaded, Priority: PriorityWarning, Message: "policy warning: Interval too short: 1s ticks cost CPU",
+				Fields: map[string]string{FieldReason: "1s ticks cost CPU"}}}},
+		{name: "persistence not written", e: event.PersistNotWritten{Why: "/etc/sysctl.d/90-tcp-advisor.conf is not written"},
+			want: []Event{{Kind: EventPolicyLoaded, Priority: PriorityWarning, Message: "policy asks for persistence: /etc/sysctl.d/90-tcp-advisor.conf is not written"}}},
+		{name: "enforce refused", e: event.EnforceRefused{Mode: advisor.ModeEnforce, Err: errors.New("net.ipv4.tcp_tw_reuse: read-only file system")},
+			want: []Event{{Kind: EventPolicyRejected,
+				Message: "policy rejected, previous policy stays in force: enforce mode needs to write the sysctls its rules set, and this process may not: net.ipv4.tcp_tw_reuse: read-only file system; " +
+					"run tcp-advisor as root (or with CAP_NET_ADMIN over this network namespace) where /proc/sys is writable, or in dry-run mode",
+				Fields: map[string]string{FieldMode: "enforce", FieldReason: "net.ipv4.tcp_tw_reuse: read-only file system"}}}},
+		{name: "managed keys unchecked", e: event.ManagedKeysUnchecked{Err: errors.New("state.json: input/output error")},
+			want: []Event{{Kind: EventChangeFailed, Message: "checking managed keys: state.json: input/output error"}}},
+		{name: "namespace not watched", e: event.NamespaceNotWatched{Netns: "net:[4026532999]", Err: errors.New("permission denied")},
+			want: []Event{{Kind: EventObservationFailed, Message: "network namespace net:[4026532999] not watched: permission denied"}}},
+		{name: "discovery failed", e: event.DiscoveryFailed{Err: errors.New("open /proc: too many open files")},
+			want: []Event{{Kind: EventObservationFailed, Message: "discovering network namespaces: open /proc: too many open files"}}},
+		{name: "flight recorder failing", e: event.FlightRecorderFailing{Dir: "/var/lib/tcp-advisor/flight", Err: errors.New("no space left on device")},
+			want: []Event{{Kind: EventStateStore, Priority: PriorityWarning, Message: "flight recorder cannot keep frames: no space left on device",
+				Fields: map[string]string{FieldReason: "no space left on device", FieldStateFile: "/var/lib/tcp-advisor/flight"}}}},
+		{name: "flight recorder recovered", e: event.FlightRecorderRecovered{Dir: "/var/lib/tcp-advisor/flight"},
+			want: []Event{{Kind: EventStateStore, Message: "flight recorder keeps frames again in /var/lib/tcp-advisor/flight"}}},
+		{name: "recording failed", e: event.RecordingFailed{For: "critical finding: ports", Dir: "/f", Err: errors.New("no space left on device")},
+			want: []Event{{Kind: EventStateStore, Priority: PriorityWarning, Message: "flight recorder: no recording of the critical finding: ports: no space left on device",
+				Fields: map[string]string{FieldReason: "no space left on device", FieldStateFile: "/f"}}}},
+		{name: "state salvaged", e: event.StateSalvaged{Problem: "state file /s/state.json is corrupt (unexpected EOF); no managed key could be read from it",
+			Err: errors.New("unexpected EOF"), Aside: "/s/state.json.corrupt-1"},
+			want: []Event{{Kind: EventStateStore,
+				Message: "state file /s/state.json is corrupt (unexpected EOF); no managed key could be read from it; moved it aside to /s/state.json.corrupt-1 and wrote a new state with what was salvaged",
+				Fields:  map[string]string{FieldReason: "unexpected EOF", FieldStateFile: "/s/state.json.corrupt-1"}}}},
+		{name: "state carried over a reboot", e: event.StateCarriedOver{Dir: "/s", DropIn: "/etc/sysctl.d/90-tcp-advisor.conf", File: "/s/state.json"},
+			want: []Event{{Kind: EventStateStore, Priority: PriorityNotice,
+				Message: "the state in /s was recorded on an earlier boot; /etc/sysctl.d/90-tcp-advisor.conf re-applied its values at this boot, so tcp-advisor goes on managing them",
+				Fields:  map[string]string{FieldReason: "carried over a reboot by /etc/sysctl.d/90-tcp-advisor.conf", FieldStateFile: "/s/state.json"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,4 +188,64 @@ func TestJournalSink(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJournalSinkInNamespace: a sink bound to another namespace than the
+// host's names it (and its container) in each entry; a change made or
+// proposed in a container's namespace says how its platform keeps it.
+func TestJournalSinkInNamespace(t *testing.T) {
+	pod := &netns.Namespace{Inode: 4026532999, Container: &netns.Container{Runtime: "containerd", ID: "abc", PodUID: "0b7c"}}
+	plain := &netns.Namespace{Inode: 4026533000, Name: "blue"}
+	host := &netns.Namespace{Inode: 4026531840, Host: true}
+	change := event.Change{Rule: "r", Key: "net.ipv4.tcp_tw_reuse", From: "2", To: "1", Reason: "why", Platform: "keep it so"}
+	podFields := map[string]string{FieldNetns: pod.String(), FieldNetnsInode: "4026532999", FieldContainer: pod.Container.String()}
+	tests := []struct {
+		name   string
+		ns     *netns.Namespace
+		e      event.Event
+		prefix string
+		fields map[string]string
+		suffix string
+	}{
+		{"applied in a pod", pod, event.ChangeApplied{Change: change}, "[netns " + pod.String() + "] ",
+			merge(podFields, map[string]string{FieldPlatform: "keep it so"}), "; keep it so"},
+		{"recommended in a pod", pod, event.ChangeRecommended{Change: change}, "[netns " + pod.String() + "] ",
+			merge(podFields, map[string]string{FieldPlatform: "keep it so"}), "; keep it so"},
+		{"failed in a pod has no platform", pod, event.ChangeFailed{Change: change, Err: errors.New("EPERM")}, "[netns " + pod.String() + "] ",
+			podFields, "the group was left as it was"},
+		{"no fields of its own", pod, event.DiscoveryFailed{Err: errors.New("x")}, "[netns " + pod.String() + "] ", podFields, ": x"},
+		{"a named namespace", plain, event.KeyReleased{Key: "k", Expected: "1", Found: "0"}, "[netns blue] ",
+			map[string]string{FieldNetns: "blue", FieldNetnsInode: "4026533000"}, "no longer managing it"},
+		{"the host's is not named", host, event.ChangeApplied{Change: change}, "set ", map[string]string{FieldPlatform: "keep it so"}, "; keep it so"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log eventLog
+			JournalSink{Log: &log, Netns: tt.ns}.Emit(tt.e)
+			if len(log.got) != 1 {
+				t.Fatalf("logged %d entries, want 1", len(log.got))
+			}
+			e := log.got[0]
+			if !strings.HasPrefix(e.Message, tt.prefix) || !strings.HasSuffix(e.Message, tt.suffix) {
+				t.Errorf("message %q, want it to start with %q and end with %q", e.Message, tt.prefix, tt.suffix)
+			}
+			for k, v := range tt.fields {
+				if e.Fields[k] != v {
+					t.Errorf("%s = %q, want %q", k, e.Fields[k], v)
+				}
+			}
+			for _, k := range []string{FieldNetns, FieldNetnsInode, FieldContainer, FieldPlatform} {
+				if _, want := tt.fields[k]; !want && e.Fields[k] != "" {
+					t.Errorf("%s = %q, want none", k, e.Fields[k])
+				}
+			}
+		})
+	}
+}
+
+// merge returns the fields of a and b.
+func merge(a, b map[string]string) map[string]string {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
 }

@@ -7,6 +7,7 @@
 package event
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -48,6 +49,9 @@ type Change struct {
 	Rule, Key, From, To string
 	// Reason is why the rule asked for it.
 	Reason string
+	// Platform, in a container's or pod's namespace, says how to keep
+	// the change in its definition; empty elsewhere.
+	Platform string
 }
 
 // Context is what the journal says about the circumstances of a change.
@@ -317,3 +321,104 @@ func (AgentStarted) event()     {}
 func (AgentStopping) event()    {}
 func (MetricsFailing) event()   {}
 func (MetricsRecovered) event() {}
+
+// PolicyWarning: the policy set compiled with a warning (Summary, and
+// Detail with the numbers); it is in force.
+type PolicyWarning struct {
+	Summary, Detail string
+}
+
+// PersistNotWritten: the policy asks for a sysctl.d drop-in the agent does
+// not write here; Why says which and why.
+type PersistNotWritten struct {
+	Why string
+}
+
+// EnforceRefused: a reloaded policy set puts the agent in enforce Mode
+// where this process may not write the sysctls its rules change (Err says
+// why); the previous set stays in force. As an error it is what the agent
+// says when the set it starts with does this.
+type EnforceRefused struct {
+	Mode advisor.Mode
+	Err  error
+}
+
+// Error says what enforce mode needs and how to run the agent instead.
+func (e EnforceRefused) Error() string {
+	return fmt.Sprintf("enforce mode needs to write the sysctls its rules set, and this process may not: %v; "+
+		"run tcp-advisor as root (or with CAP_NET_ADMIN over this network namespace) where /proc/sys is writable, or in dry-run mode", e.Err)
+}
+
+// Unwrap returns why the sysctls may not be written.
+func (e EnforceRefused) Unwrap() error { return e.Err }
+
+// ManagedKeysUnchecked: the agent could not check whether someone else
+// changed the keys it manages (Err); it checks again at the next tick.
+type ManagedKeysUnchecked struct {
+	Err error
+}
+
+func (PolicyWarning) event()        {}
+func (PersistNotWritten) event()    {}
+func (EnforceRefused) event()       {}
+func (ManagedKeysUnchecked) event() {}
+
+// NamespaceNotWatched: a network namespace discovery found (Netns names
+// it) cannot be watched (Err); discovery tries it again at the next tick.
+type NamespaceNotWatched struct {
+	Netns string
+	Err   error
+}
+
+// DiscoveryFailed: the host's network namespaces could not be discovered
+// (Err); the agent goes on with those it watches.
+type DiscoveryFailed struct {
+	Err error
+}
+
+func (NamespaceNotWatched) event() {}
+func (DiscoveryFailed) event()     {}
+
+// FlightRecorderFailing: the flight recorder cannot keep frames in its
+// directory Dir (Err), from now until FlightRecorderRecovered; the tick
+// goes on.
+type FlightRecorderFailing struct {
+	Dir string
+	Err error
+}
+
+// FlightRecorderRecovered: the flight recorder keeps frames in Dir again.
+type FlightRecorderRecovered struct {
+	Dir string
+}
+
+// RecordingFailed: the flight recorder in Dir could not write the
+// recording of For (a critical finding, a change applied) (Err).
+type RecordingFailed struct {
+	For, Dir string
+	Err      error
+}
+
+func (FlightRecorderFailing) event()   {}
+func (FlightRecorderRecovered) event() {}
+func (RecordingFailed) event()         {}
+
+// StateSalvaged: a corrupt state file was moved aside to Aside and a new
+// state written with what could be salvaged from it. Problem is the
+// store's account of the file (what is corrupt, what could be read); Err
+// what was wrong in it.
+type StateSalvaged struct {
+	Problem string
+	Err     error
+	Aside   string
+}
+
+// StateCarriedOver: the state in Dir was recorded on an earlier boot of
+// the namespace, and the sysctl.d drop-in DropIn re-applied its values at
+// this boot: the agent goes on managing them, in the state file File.
+type StateCarriedOver struct {
+	Dir, DropIn, File string
+}
+
+func (StateSalvaged) event()    {}
+func (StateCarriedOver) event() {}

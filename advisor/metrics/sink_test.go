@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 )
 
 // TestSink: each event the agent emits moves the counter it stands for,
@@ -82,6 +85,11 @@ func TestSinkTicksAndPolicies(t *testing.T) {
 	if got := gauge(m.policyLoad); got != 0 {
 		t.Errorf("policy load after PolicyRejected = %v, want 0", got)
 	}
+	sink.Emit(event.PolicyLoaded{Checksum: "abc", Mode: "dry-run", Interval: 5 * time.Second})
+	sink.Emit(event.EnforceRefused{Mode: "enforce", Err: errors.New("read-only file system")})
+	if got := gauge(m.policyLoad); got != 0 {
+		t.Errorf("policy load after EnforceRefused = %v, want 0", got)
+	}
 	sink.Emit(event.TickDone{StateStoreOK: true, NewRules: []event.RuleSeries{{Rule: "widen", Severities: []string{"critical"}}}})
 	if got := gauge(m.tickSuccess.WithLabelValues("lb-blue", "docker:web")); got != 1 {
 		t.Errorf("tick success = %v, want 1", got)
@@ -92,5 +100,61 @@ func TestSinkTicksAndPolicies(t *testing.T) {
 	sink.Emit(event.TickDone{Err: errors.New("netlink: EPERM")})
 	if got := gauge(m.tickSuccess.WithLabelValues("lb-blue", "docker:web")); got != 0 {
 		t.Errorf("tick success after a failed tick = %v, want 0", got)
+	}
+}
+
+// TestSinkLeavesToTheJournal: the events that are the journal's alone
+// change no series.
+func TestSinkLeavesToTheJournal(t *testing.T) {
+	err := errors.New("EIO")
+	for _, e := range []event.Event{
+		event.PolicyWarning{Summary: "s", Detail: "d"}, event.PersistNotWritten{Why: "w"},
+		event.ManagedKeysUnchecked{Err: err}, event.NamespaceNotWatched{Netns: "blue", Err: err}, event.DiscoveryFailed{Err: err},
+		event.FlightRecorderFailing{Dir: "/f", Err: err}, event.FlightRecorderRecovered{Dir: "/f"},
+		event.RecordingFailed{For: "x", Dir: "/f", Err: err},
+		event.StateSalvaged{Problem: "p", Err: err, Aside: "/a"}, event.StateCarriedOver{Dir: "/s", DropIn: "/d", File: "/s/f"},
+	} {
+		t.Run(fmt.Sprintf("%T", e), func(t *testing.T) {
+			m := New(Options{})
+			before := gather(t, m)
+			m.SinkIn(&netns.Namespace{Inode: 4026532999, Name: "blue"}).Emit(e)
+			m.Sink("", "").Emit(e)
+			after := gather(t, m)
+			if len(after) != len(before) {
+				t.Errorf("%d families, want %d", len(after), len(before))
+			}
+			for name, mf := range after {
+				// The runtime's own families move by themselves.
+				if strings.HasPrefix(name, "tcp_advisor_go_") || strings.HasPrefix(name, "tcp_advisor_process_") {
+					continue
+				}
+				if b, ok := before[name]; !ok || mf.String() != b.String() {
+					t.Errorf("%s changed: %v", name, mf)
+				}
+			}
+		})
+	}
+}
+
+// TestSinkIn: a namespace's sink is labelled with its name and container;
+// nil is the agent's own namespace, unlabelled.
+func TestSinkIn(t *testing.T) {
+	const key = "net.ipv4.tcp_tw_reuse"
+	pod := &netns.Namespace{Inode: 4026532999, Container: &netns.Container{Runtime: "containerd", ID: "abc", PodUID: "0b7c"}}
+	m := New(Options{})
+	applied := event.ChangeApplied{Change: event.Change{Rule: "reuse", Key: key}}
+	m.SinkIn(pod).Emit(applied)
+	m.SinkIn(nil).Emit(applied)
+	m.SinkIn(nil).Emit(applied)
+	if got := count(t, m.changes.WithLabelValues(pod.String(), "reuse", key, OutcomeApplied)); got != 1 {
+		t.Errorf("pod's applied = %v, want 1", got)
+	}
+	if got := count(t, m.changes.WithLabelValues("", "reuse", key, OutcomeApplied)); got != 2 {
+		t.Errorf("own applied = %v, want 2", got)
+	}
+	m.SinkIn(pod).Emit(event.TickDone{StateStoreOK: true})
+	var m2 dto.Metric
+	if err := m.tickSuccess.WithLabelValues(pod.String(), pod.Container.String()).Write(&m2); err != nil || m2.GetGauge().GetValue() != 1 {
+		t.Errorf("pod's tick success labelled %s, %s: %v, %v", pod, pod.Container, m2.GetGauge().GetValue(), err)
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/tcp-advisor/tcp-advisor/internal/atomicfile"
 )
 
 // MaxSize bounds a recording once decompressed, so that a hostile file
@@ -26,31 +27,10 @@ func Write(w io.Writer, r *Recording) error {
 	return zw.Close()
 }
 
-// WriteFile writes the recording to path, atomically: a reader never sees
-// half a recording.
+// WriteFile writes the recording to path, atomically (internal/atomicfile):
+// a reader never sees half a recording.
 func WriteFile(path string, r *Recording) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriter(tmp)
-	if err := Write(bw, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return Write(w, r) })
 }
 
 // Read reads a recording, gzip-compressed or plain JSON, and checks its

@@ -27,7 +27,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	session, err := agent.OpenSession(paths, *stateDir, set, "", systemd.NewLogger(stderr))
+	session, err := agent.OpenSession(paths, *stateDir, set, "", systemd.JournalSink{Log: systemd.NewLogger(stderr)})
 	if err != nil {
 		return err
 	}
@@ -56,9 +56,7 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("nothing applied: pass --yes, or answer y on a terminal")
 	}
 	applied, failed := session.Apply(plan)
-	for _, c := range applied {
-		fmt.Fprintf(stdout, "applied %s = %q (was %q)\n", c.Key, c.To, c.From)
-	}
+	report.WriteApplied(stdout, applied)
 	for _, f := range failed {
 		fmt.Fprintf(stderr, "tcp-advisor apply: %v\n", f.Err)
 	}
@@ -73,7 +71,7 @@ func confirm(stdout io.Writer, question string) bool {
 	if !isTerminal(os.Stdin) {
 		return false
 	}
-	fmt.Fprintf(stdout, "\n%s [y/N] ", question)
+	report.WriteQuestion(stdout, question)
 	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 	a := strings.ToLower(strings.TrimSpace(answer))
 	return a == "y" || a == "yes"

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
@@ -31,7 +30,7 @@ func runDiagnose(args []string, stdout, stderr io.Writer) error {
 	if errors.As(err, &ue) && checkAsked(fs, args, check) {
 		// A monitoring plugin called wrongly has not checked anything: its
 		// status is UNKNOWN, never CRITICAL, which exit status 2 would say.
-		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - usage: %v\n", ue.err)
+		report.WriteCheckUnknown(stdout, fmt.Errorf("usage: %w", ue.err))
 		ue.code = unknownStatus
 		return ue
 	}
@@ -131,14 +130,9 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 			quiet = append(quiet, j.NS.String())
 			continue
 		}
-		fmt.Fprintf(stdout, "%s", report.SectionHeader(j.NS))
-		if sec.Precheck != nil {
-			fmt.Fprintln(stdout, sec.Precheck.Summary)
-		}
-		if err := d.WriteText(stdout, o); err != nil {
+		if err := report.WriteSection(stdout, j.NS, sec.Precheck, func(w io.Writer) error { return d.WriteText(w, o) }); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout)
 	}
 	if format == "json" {
 		if err := report.WriteSectionsJSON(stdout, sections); err != nil {
@@ -146,9 +140,7 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 		}
 		return failed
 	}
-	if len(quiet) > 0 {
-		fmt.Fprintf(stdout, "%d namespace(s) with nothing to say: %s\n", len(quiet), report.JoinNames(quiet))
-	}
+	report.WriteQuiet(stdout, quiet)
 	fmt.Fprintln(stdout, report.DumpedLine(sections))
 	return failed
 }
@@ -159,7 +151,7 @@ func diagnoseSections(js []judge.TargetJudgement, format string, stdout, stderr 
 // one decides, and the line names it.
 func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]judge.TargetJudgement, bool, error), stdout, stderr io.Writer) error {
 	unknown := func(err error) error {
-		fmt.Fprintf(stdout, "TCP-ADVISOR UNKNOWN - %v\n", err)
+		report.WriteCheckUnknown(stdout, err)
 		return exitError{code: unknownStatus}
 	}
 	set, err := loadPolicies(policyPaths, stderr)
@@ -182,7 +174,7 @@ func diagnoseCheck(policyPaths []string, judgeAll func(*policies.Set) ([]judge.T
 		if s > status {
 			line, status = l, s
 			if many {
-				line = strings.Replace(line, " - ", fmt.Sprintf(" - namespace %s: ", j.NS), 1)
+				line = report.CheckIn(line, j.NS)
 			}
 		}
 	}

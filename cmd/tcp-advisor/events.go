@@ -17,16 +17,6 @@ func kernelEventsStatus() report.KernelEvents {
 	return report.KernelEvents{Available: true}
 }
 
-// kernelEventsLine says the same for a person: "kernel events: available",
-// or "kernel events unavailable: REASON". The agent's STATUS line says the
-// same for the agent.
-func kernelEventsLine() string {
-	if ev := kernelEventsStatus(); !ev.Available {
-		return ev.Unavailable
-	}
-	return "kernel events: available (connection events from the sock:inet_sock_set_state tracepoint)"
-}
-
 // kernelEvents attaches the connection-events program for this process's
 // observers (paths.Events), or records why the kernel refused it; the
 // function it returns detaches it. The program is global: one serves

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
+	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 )
 
@@ -12,12 +12,12 @@ import (
 func statusNamespaces(stateDir string, history int, stdout, stderr io.Writer) error {
 	states, err := agent.NamespaceStates(paths, stateDir, nil)
 	for _, ns := range states {
-		if ns.Session == nil {
-			fmt.Fprintf(stdout, "\nnetwork namespace %s (gone): %d sysctl(s) were managed there\n", ns.Name(), len(ns.State.Managed))
-			continue
+		var st *remediate.Status
+		if ns.Session != nil {
+			s := ns.Session.Status(history)
+			st = &s
 		}
-		fmt.Fprintf(stdout, "\nnetwork namespace %s:\n", ns.Name())
-		if werr := report.WriteStatusText(stdout, ns.Session.Status(history)); werr != nil {
+		if werr := report.WriteNamespaceStatus(stdout, ns.Name(), st, len(ns.State.Managed)); werr != nil {
 			return werr
 		}
 	}

@@ -2,10 +2,10 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"io"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
 
@@ -48,14 +48,5 @@ func runNetnsNames(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for _, n := range nss {
-		for _, name := range n.Names() {
-			if !seen[name] {
-				seen[name] = true
-				fmt.Fprintln(stdout, name)
-			}
-		}
-	}
-	return nil
+	return report.WriteNamespaceNames(stdout, nss)
 }

@@ -20,8 +20,3 @@ func noState(dir string) (bool, error) {
 	others, err := remediate.NamespaceStates(dir)
 	return len(others) == 0 && err == nil, err
 }
-
-// noStateMessage is what status and rollback say about such a directory.
-func noStateMessage(dir string) string {
-	return "No state in " + dir + ": tcp-advisor has changed nothing here."
-}

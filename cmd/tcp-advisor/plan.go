@@ -130,12 +130,9 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		sec := report.Section{Netns: j.NS, Plan: plan, Precheck: report.PrecheckOf(j.Judgement)}
 		sections = append(sections, sec)
 		if *format == "text" && (len(plan.Changes)+len(plan.Refused)+len(plan.Advice) > 0) {
-			fmt.Fprintf(stdout, "%s", report.SectionHeader(j.NS))
-			if sec.Precheck != nil {
-				fmt.Fprintln(stdout, sec.Precheck.Summary)
-			}
-			errs = append(errs, report.WritePlanText(stdout, plan, textOptions(stdout)))
-			fmt.Fprintln(stdout)
+			errs = append(errs, report.WriteSection(stdout, j.NS, sec.Precheck, func(w io.Writer) error {
+				return report.WritePlanText(w, plan, textOptions(stdout))
+			}))
 		}
 	}
 	if many && *format == "json" {

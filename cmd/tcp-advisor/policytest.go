@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate/policytest"
 )
@@ -52,7 +53,7 @@ func runPolicyTests(args []string, stdout, stderr io.Writer) error {
 		tests, diags := policytest.Load(file)
 		if diags.HasErrors() {
 			policies.FormatDiagnostics(stderr, diags)
-			fmt.Fprintf(stdout, "--- FAIL: %s: the test file does not load\n", file)
+			report.WritePolicyFileFailed(stdout, file, nil)
 			failed++
 			continue
 		}
@@ -65,7 +66,7 @@ func runPolicyTests(args []string, stdout, stderr io.Writer) error {
 		set, ok := sets[key]
 		if !ok {
 			if set, err = loadPolicies(paths, stderr); err != nil {
-				fmt.Fprintf(stdout, "--- FAIL: %s: %v\n", file, err)
+				report.WritePolicyFileFailed(stdout, file, err)
 				failed += len(tests)
 				sets[key] = nil
 				continue
@@ -88,17 +89,14 @@ func runPolicyTests(args []string, stdout, stderr io.Writer) error {
 			case r.Passed():
 				passed++
 				if *verbose {
-					fmt.Fprintf(stdout, "--- PASS: %s: test %q\n", t.Where(), t.Name)
+					report.WritePolicyTest(stdout, t, r, report.PolicyTestPassed)
 				}
 			case *update && r.Err == nil:
 				passed++
-				fmt.Fprintf(stdout, "--- UPDATED: %s: test %q\n%s", t.Where(), t.Name, indent(policytest.Diff(r.Expected, r.Actual)))
-			case r.Err != nil:
-				failed++
-				fmt.Fprintf(stdout, "--- FAIL: %s: test %q: %v\n", t.Where(), t.Name, r.Err)
+				report.WritePolicyTest(stdout, t, r, report.PolicyTestUpdated)
 			default:
 				failed++
-				fmt.Fprintf(stdout, "--- FAIL: %s: test %q: the plan differs (- expected, + actual)\n%s", t.Where(), t.Name, indent(policytest.Diff(r.Expected, r.Actual)))
+				report.WritePolicyTest(stdout, t, r, report.PolicyTestFailed)
 			}
 		}
 		if *update {
@@ -107,18 +105,9 @@ func runPolicyTests(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintln(stdout, policytest.Summary(passed, failed))
+	report.WritePolicyTestSummary(stdout, passed, failed)
 	if failed > 0 {
 		return exitError{code: 1}
 	}
 	return nil
-}
-
-// indent indents each line of s by four spaces.
-func indent(s string) string {
-	if s == "" {
-		return ""
-	}
-	lines := strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n")
-	return "    " + strings.Join(lines, "    ") + "\n"
 }

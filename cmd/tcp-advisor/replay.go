@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 )
@@ -150,11 +151,7 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 		return werr
 	}
 	if *output != "-" {
-		frames := 0
-		for _, s := range rec.Series {
-			frames += len(s.Frames)
-		}
-		fmt.Fprintf(stdout, "recorded %d frames of %d namespace(s) over %s to %s\n", frames, len(rec.Series), *d, *output)
+		report.WriteRecorded(stdout, rec, *d, *output)
 	}
 	return nil
 }

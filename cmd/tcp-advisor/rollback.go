@@ -40,18 +40,18 @@ func runRollback(args []string, stdout, stderr io.Writer) error {
 		if len(keys) > 0 {
 			return fmt.Errorf("no state in %s: tcp-advisor has changed nothing here and holds no original of %s", *stateDir, strings.Join(keys, ", "))
 		}
-		fmt.Fprintln(stdout, noStateMessage(*stateDir)+" Nothing to roll back.")
+		fmt.Fprintln(stdout, report.NoState(*stateDir)+" Nothing to roll back.")
 		return nil
 	}
 
 	// The scopes: this namespace, then those an agent on the host changed.
-	logger := systemd.NewLogger(stderr)
-	session, err := agent.OpenSession(paths, *stateDir, nil, *persist, logger)
+	journal := systemd.JournalSink{Log: systemd.NewLogger(stderr)}
+	session, err := agent.OpenSession(paths, *stateDir, nil, *persist, journal)
 	if err != nil {
 		return err
 	}
 	scopes := []*rollbackScope{{session: session}}
-	states, nerr := agent.NamespaceStates(paths, *stateDir, logger)
+	states, nerr := agent.NamespaceStates(paths, *stateDir, journal)
 	for _, ns := range states {
 		if ns.Session == nil {
 			if n := len(ns.State.Managed); n > 0 {

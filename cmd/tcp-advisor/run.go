@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
+	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/remediate/agent"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -77,18 +79,22 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("--metrics-top %d: want 1 or more", *top)
 	}
 	defer kernelEvents()()
-	session, err := agent.OpenSession(paths, *stateDir, nil, "", log)
+	var m *metrics.Metrics
+	version, revision := versionInfo()
+	if *textfile != "" || *listen != "" {
+		m = metrics.New(metrics.Options{TopN: *top, Textfile: *textfile, Version: version, Revision: revision})
+	}
+	sinks := eventSinks(log, m)
+	session, err := agent.OpenSession(paths, *stateDir, nil, "", sinks(nil))
 	if err != nil {
 		return err
 	}
-	version, revision := versionInfo()
 	cfg := agent.Config{PolicyPaths: *policyPaths, Mode: advisor.Mode(*mode), Interval: *interval, DetailEvery: *detail, Watchdog: systemd.WatchdogInterval(),
 		AllNamespaces: *all, Paths: paths, StateDir: *stateDir, Version: version}
 	if *flightSize > 0 {
 		cfg.FlightRecorder, cfg.FlightRecorderBytes = *flight, int64(*flightSize)<<20
 	}
-	if *textfile != "" || *listen != "" {
-		m := metrics.New(metrics.Options{TopN: *top, Textfile: *textfile, Version: version, Revision: revision})
+	if m != nil {
 		cfg.Metrics = m
 		if *listen != "" {
 			srv, _, err := m.Listen(*listen)
@@ -101,7 +107,7 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 			defer srv.Close()
 		}
 	}
-	a, err := agent.New(cfg, paths.Observer(), session, log, systemd.NewNotifier())
+	a, err := agent.New(cfg, paths.Observer(), session, sinks, systemd.NewNotifier())
 	if err != nil {
 		return err
 	}
@@ -119,6 +125,18 @@ func runAgent(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}()
 	return a.Run(ctx, reload)
+}
+
+// eventSinks sends the agent's events about each network namespace to the
+// journal and, when m is not nil, to the metrics.
+func eventSinks(log *systemd.Logger, m *metrics.Metrics) agent.Sinks {
+	return func(ns *netns.Namespace) event.Sink {
+		sinks := event.Fanout{systemd.JournalSink{Log: log, Netns: ns}}
+		if m != nil {
+			sinks = append(sinks, m.SinkIn(ns))
+		}
+		return sinks
+	}
 }
 
 // agentFailed logs an error that stops the agent as an agent_failed

@@ -34,8 +34,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		if *format == "json" {
 			return report.WriteStatusJSON(stdout, empty, kernelEventsStatus())
 		}
-		_, err := fmt.Fprintf(stdout, "tcp-advisor %s\n%s\n%s\n", version, noStateMessage(*stateDir), kernelEventsLine())
-		return err
+		return report.WriteNoStateText(stdout, version, *stateDir, kernelEventsStatus())
 	}
 	session, err := agent.OpenSession(paths, *stateDir, nil, "", nil)
 	if err != nil {
@@ -57,7 +56,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		err = report.WriteStatusJSON(stdout, status, kernelEventsStatus())
 	} else if err = report.WriteStatusText(stdout, status); err == nil {
 		if err = statusNamespaces(*stateDir, *history, stdout, stderr); err == nil {
-			_, err = fmt.Fprintln(stdout, kernelEventsLine())
+			_, err = fmt.Fprintln(stdout, kernelEventsStatus().Line())
 		}
 	}
 	if err == nil && session.Problem() != nil {

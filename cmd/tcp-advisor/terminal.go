@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -41,11 +40,5 @@ func progress(stderr io.Writer, samples int, interval time.Duration) func(done, 
 	if samples < 2 || time.Duration(samples-1)*interval <= time.Second || !isTerminal(stderr) {
 		return nil
 	}
-	return func(done, total int) {
-		end := ""
-		if done == total {
-			end = "\n"
-		}
-		fmt.Fprintf(stderr, "\rsampling %d/%d, %s apart...%s", done, total, interval, end)
-	}
+	return report.Progress(stderr, interval)
 }

@@ -3,13 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/tcp-advisor/tcp-advisor/cmd/internal/report"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 )
 
@@ -38,8 +37,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	if *quiet {
 		return nil
 	}
-	fmt.Fprintf(stdout, "ok: %s\n", set.Describe())
-	writeSources(stdout, set)
+	report.WritePolicySet(stdout, set)
 	return nil
 }
 
@@ -72,31 +70,4 @@ func agentPolicyPaths(proc string, pid int) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// writeSources lists the rules, disabled rules and guardrails of a set with
-// the file and line each comes from.
-func writeSources(w io.Writer, set *policies.Set) {
-	fmt.Fprintln(w, "rules:")
-	for _, r := range set.Rules {
-		line := fmt.Sprintf("  %-26s %s", r.Name, policies.RangeString(r.Source))
-		if r.Replaces != nil {
-			line += " (replaces " + policies.RangeString(*r.Replaces) + ")"
-		}
-		fmt.Fprintln(w, line)
-	}
-	if len(set.Disabled) > 0 {
-		fmt.Fprintln(w, "disabled:")
-		for _, name := range slices.Sorted(maps.Keys(set.Disabled)) {
-			fmt.Fprintf(w, "  %-26s %s\n", name, policies.RangeString(set.Disabled[name]))
-		}
-	}
-	fmt.Fprintln(w, "guardrails:")
-	for _, key := range slices.Sorted(maps.Keys(set.Guardrails)) {
-		var srcs []string
-		for _, r := range set.Guardrails[key].Sources {
-			srcs = append(srcs, policies.RangeString(r))
-		}
-		fmt.Fprintf(w, "  %-30s %s\n", key, strings.Join(srcs, ", "))
-	}
 }

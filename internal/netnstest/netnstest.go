@@ -12,14 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/internal/testbin"
@@ -269,40 +266,23 @@ func mustRun(t testing.TB, cmd *exec.Cmd, where string) string {
 	return string(out)
 }
 
-// Cookie returns the namespace's cookie (SO_NETNS_COOKIE), read on a
-// thread that enters it and ends with the read. Unlike its inode, which
-// the kernel gives the next namespace once this one is freed, a cookie is
-// never reused within a boot.
+// Cookie returns the namespace's cookie (SO_NETNS_COOKIE), read inside
+// it as the agent reads it (advisor/netns). Unlike its inode, which the
+// kernel gives the next namespace once this one is freed, a cookie is never
+// reused within a boot.
 func (ns *NS) Cookie(t testing.TB) uint64 {
 	t.Helper()
-	path := fmt.Sprintf("/proc/%d/ns/net", ns.PID)
-	if ns.Name != "" {
-		path = filepath.Join("/run/netns", ns.Name)
-	}
-	target, err := vnetns.GetFromPath(path)
+	nss, err := netns.NewDiscoverer("/proc", netns.NamedDir).Discover()
 	if err != nil {
 		t.Fatalf("%s: %v", ns, err)
 	}
-	defer target.Close()
-	type result struct {
-		cookie uint64
-		err    error
+	n, ok := netns.Find(nss, ns.Inode(t))
+	if !ok {
+		t.Fatalf("%s: not among the namespaces discovery finds", ns)
 	}
-	done := make(chan result, 1)
-	go func() {
-		// The thread stays locked, and dies with the goroutine: it never
-		// runs anything else in the namespace.
-		runtime.LockOSThread()
-		if err := vnetns.Set(target); err != nil {
-			done <- result{err: err}
-			return
-		}
-		c, err := netns.ThreadCookie()
-		done <- result{c, err}
-	}()
-	r := <-done
-	if r.err != nil || r.cookie == 0 {
-		t.Fatalf("%s: cookie %d: %v", ns, r.cookie, r.err)
+	c, err := n.Cookie()
+	if err != nil || c == 0 {
+		t.Fatalf("%s: cookie %d: %v", ns, c, err)
 	}
-	return r.cookie
+	return c
 }

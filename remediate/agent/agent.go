@@ -1,9 +1,10 @@
 // Package agent runs tcp-advisor's pipeline — observe, analyze,
 // evaluate the policies, plan, apply, report — for the long-running agent
-// (Agent) and for the one-shot commands (Session, PlanOnce).
+// (Agent) and for the one-shot commands (Session, Plan).
 //
-// The agent ticks every interval and reports through structured log events
-// and sd_notify. Signals drive it from outside: a reload re-compiles the
+// The agent ticks every interval and reports through typed events
+// (advisor/event), each emitted once to the sink the wiring gives each
+// namespace (Sinks), and sd_notify. Signals drive it from outside: a reload re-compiles the
 // policies (a set that fails to compile leaves the last good one in force), a
 // stop ends it between ticks and never rolls anything back.
 package agent
@@ -24,7 +25,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // Observer takes snapshots; *observe.Observer is one.
@@ -32,10 +32,11 @@ type Observer interface {
 	Observe(depth observe.Depth) (advisor.Snapshot, error)
 }
 
-// Logger records structured events; *systemd.Logger is one.
-type Logger interface {
-	Log(e systemd.Event) error
-}
+// Sinks gives the sink of the events about network namespace ns: nil is
+// the namespace the agent runs in when it watches no other, and the
+// events of no namespace. The wiring fans each out to the journal
+// (systemd.JournalSink) and the metrics (metrics.Metrics.SinkIn).
+type Sinks func(ns *netns.Namespace) event.Sink
 
 // Notifier tells the service manager how the agent is; *systemd.Notifier is
 // one, and a no-op outside systemd.
@@ -59,8 +60,8 @@ type Config struct {
 	DetailEvery time.Duration
 	// Watchdog is how often to ping the watchdog; zero disables it.
 	Watchdog time.Duration
-	// Metrics, when set, receives each tick's figures and the agent's
-	// actions for export.
+	// Metrics, when set, is published after each tick; the figures and
+	// actions it exports come to it as events, through Sinks.
 	Metrics Metrics
 	// AllNamespaces watches every network namespace of the host, found
 	// anew each tick, not only the one the agent runs in. Paths and
@@ -81,11 +82,11 @@ type Config struct {
 
 // Agent runs the loop. Create it with New.
 type Agent struct {
-	cfg Config
-	log Logger
+	cfg   Config
+	sinks Sinks
 	// sink receives the events that belong to no namespace: journal and
 	// metrics.
-	sink   event.Fanout
+	sink   event.Sink
 	notify Notifier
 	now    func() time.Time
 	set    *policies.Set
@@ -104,21 +105,19 @@ type Agent struct {
 	host string
 }
 
-// New returns an agent working on the session's state and sysctls. It
-// loads the policies and checks the state belongs to this network
-// namespace: an agent that cannot do either does not start.
-func New(cfg Config, obs Observer, session *Session, log Logger, notify Notifier) (*Agent, error) {
+// New returns an agent working on the session's state and sysctls, whose
+// events go to sinks. It loads the policies and checks the state belongs
+// to this network namespace: an agent that cannot do either does not
+// start.
+func New(cfg Config, obs Observer, session *Session, sinks Sinks, notify Notifier) (*Agent, error) {
 	if cfg.DetailEvery <= 0 {
 		cfg.DetailEvery = time.Minute
 	}
+	a := &Agent{cfg: cfg, sinks: sinks, sink: sinks(nil), notify: notify, now: time.Now}
 	// What the session does on the agent's behalf (moving a state aside)
-	// goes to the agent's log.
-	session.log = log
-	a := &Agent{cfg: cfg, log: log, notify: notify, now: time.Now, own: newWatch(nil, obs, session, log, cfg.Metrics)}
-	a.sink = event.Fanout{systemd.JournalSink{Log: log}}
-	if cfg.Metrics != nil {
-		a.sink = append(a.sink, cfg.Metrics.Sink("", ""))
-	}
+	// goes to the agent's sink.
+	session.events = a.sink
+	a.own = newWatch(nil, obs, session, sinks)
 	a.host, _ = os.Hostname()
 	a.fly(a.own)
 	if err := session.CheckNamespace(); err != nil {
@@ -168,9 +167,7 @@ func (a *Agent) loadPolicies() error {
 	}
 	for _, d := range diags {
 		if d.Severity == hcl.DiagWarning {
-			_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
-				Message: "policy warning: " + d.Summary + ": " + d.Detail,
-				Fields:  map[string]string{systemd.FieldReason: d.Detail}})
+			a.sink.Emit(event.PolicyWarning{Summary: d.Summary, Detail: d.Detail})
 		}
 	}
 	if err := a.checkEnforceable(set); err != nil {
@@ -182,9 +179,8 @@ func (a *Agent) loadPolicies() error {
 		persist = set.Settings.PersistPath
 	}
 	a.own.session.persistTo(persist)
-	if a.own.session.PersistNote != "" {
-		_ = a.log.Log(systemd.Event{Kind: systemd.EventPolicyLoaded, Priority: systemd.PriorityWarning,
-			Message: "policy asks for persistence: " + a.own.session.PersistNote})
+	if note := a.own.session.PersistNote; note != "" {
+		a.sink.Emit(event.PersistNotWritten{Why: note})
 	}
 	a.sink.Emit(event.PolicyLoaded{Description: set.Describe(), Files: set.Files, Checksum: set.Checksum(),
 		Mode: a.Mode(), Interval: a.Interval()})
@@ -194,7 +190,8 @@ func (a *Agent) loadPolicies() error {
 // checkEnforceable refuses a set that puts the agent in enforce mode where
 // this process may not write the sysctls the set's rules change: rather
 // than fail every tick, the agent does not start, or a reload keeps the set
-// in force. The refusal is logged at priority err.
+// in force. The refusal is an EnforceRefused event, logged at priority
+// err.
 func (a *Agent) checkEnforceable(set *policies.Set) error {
 	mode := a.cfg.Mode
 	if mode == "" {
@@ -207,15 +204,13 @@ func (a *Agent) checkEnforceable(set *policies.Set) error {
 	if err == nil {
 		return nil
 	}
-	msg := fmt.Sprintf("enforce mode needs to write the sysctls its rules set, and this process may not: %v; "+
-		"run tcp-advisor as root (or with CAP_NET_ADMIN over this network namespace) where /proc/sys is writable, or in dry-run mode", err)
+	refused := event.EnforceRefused{Mode: mode, Err: err}
 	// At start the error is the agent's exit message; on a reload the
-	// agent goes on, and the journal is where it says why.
+	// agent goes on, and the event is where it says why.
 	if a.set != nil {
-		a.event(systemd.EventPolicyRejected, "policy rejected, previous policy stays in force: "+msg,
-			map[string]string{systemd.FieldMode: string(mode), systemd.FieldReason: err.Error()})
+		a.sink.Emit(refused)
 	}
-	return errors.New(msg)
+	return refused
 }
 
 // enforcedKeys are the sysctls the set's rules may change, with the
@@ -331,12 +326,15 @@ func (a *Agent) tickIn(w *watch) {
 	case errors.As(err, &se):
 		a.storeFailed(w, err, "")
 	case err != nil:
-		a.eventIn(w, systemd.EventChangeFailed, "checking managed keys: "+err.Error(), nil)
+		w.sink.Emit(event.ManagedKeysUnchecked{Err: err})
 	}
 
 	// A rule that fails to evaluate is skipped; the others still act.
 	recs, diags := a.set.Evaluate(snap, findings)
 	plan := remediate.Planner{Set: a.set, State: w.session.State, Now: now}.Build(snap, recs)
+	if w.ns != nil && !w.ns.Host {
+		plan = plan.WithPlatform(w.ns.Container)
+	}
 	recording := a.criticalStarted(w, plan, now)
 	a.report(w, plan, findings, diags, enforce, recording)
 	ruleFired(w.sink, recs)

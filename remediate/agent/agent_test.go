@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
+	"github.com/tcp-advisor/tcp-advisor/advisor/metrics"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
@@ -68,9 +70,42 @@ func (o *fakeObserver) Observe(d observe.Depth) (advisor.Snapshot, error) {
 	return snap, nil
 }
 
+// recordingLog keeps the journal entries the agent's events make, and the
+// events themselves with the namespace whose sink they went to.
 type recordingLog struct {
-	mu     sync.Mutex
-	events []systemd.Event
+	mu      sync.Mutex
+	events  []systemd.Event
+	emitted []emitted
+}
+
+// emitted is an event and the namespace of the sink it went to (nil: the
+// agent's own, or none).
+type emitted struct {
+	ns *netns.Namespace
+	e  event.Event
+}
+
+// sinks are the wiring's Sinks with l as the journal, and m (may be nil)
+// as the metrics.
+func (l *recordingLog) sinks(m *metrics.Metrics) Sinks {
+	return func(ns *netns.Namespace) event.Sink {
+		s := event.Fanout{event.SinkFunc(func(e event.Event) { l.emit(ns, e) })}
+		if m != nil {
+			s = append(s, m.SinkIn(ns))
+		}
+		return s
+	}
+}
+
+// Emit makes l a sink of no namespace, as a session's.
+func (l *recordingLog) Emit(e event.Event) { l.emit(nil, e) }
+
+// emit keeps e, and journals it as the journal sink of ns does.
+func (l *recordingLog) emit(ns *netns.Namespace, e event.Event) {
+	l.mu.Lock()
+	l.emitted = append(l.emitted, emitted{ns, e})
+	l.mu.Unlock()
+	systemd.JournalSink{Log: l, Netns: ns}.Emit(e)
 }
 
 func (l *recordingLog) Log(e systemd.Event) error {
@@ -157,7 +192,7 @@ func setup(t *testing.T, mode string, policyDir string) (*Agent, *fakeObserver, 
 	if policyDir != "" {
 		paths = []string{policyDir}
 	}
-	a, err := New(Config{PolicyPaths: paths, Mode: advisor.Mode(mode), Interval: time.Hour}, obs, session, log, notify)
+	a, err := New(Config{PolicyPaths: paths, Mode: advisor.Mode(mode), Interval: time.Hour}, obs, session, log.sinks(nil), notify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +403,7 @@ func TestEnforceNeedsWritableSysctls(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &recordingLog{}
-	_, err = New(Config{Mode: "enforce", Interval: time.Hour}, &fakeObserver{root: root}, session, log, &recordingNotifier{})
+	_, err = New(Config{Mode: "enforce", Interval: time.Hour}, &fakeObserver{root: root}, session, log.sinks(nil), &recordingNotifier{})
 	if err == nil || !strings.Contains(err.Error(), "enforce mode needs to write") || !strings.Contains(err.Error(), "net.ipv4.ip_local_port_range") {
 		t.Fatalf("New in enforce mode over an unwritable key: %v", err)
 	}
@@ -378,7 +413,7 @@ func TestEnforceNeedsWritableSysctls(t *testing.T) {
 
 	// Dry-run starts; a policy asking for enforce is refused on reload.
 	dir := t.TempDir()
-	a, err := New(Config{PolicyPaths: []string{dir}, Interval: time.Hour}, &fakeObserver{root: root}, session, log, &recordingNotifier{})
+	a, err := New(Config{PolicyPaths: []string{dir}, Interval: time.Hour}, &fakeObserver{root: root}, session, log.sinks(nil), &recordingNotifier{})
 	if err != nil {
 		t.Fatalf("dry-run over an unwritable key: %v", err)
 	}

@@ -1,15 +1,14 @@
 package agent
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/record"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // fly gives w a flight recorder in its state directory, unless the
@@ -36,12 +35,10 @@ func (a *Agent) recordFrame(w *watch, snap advisor.Snapshot, detail bool) {
 	switch {
 	case err != nil && !w.health.flightFailing:
 		w.health.flightFailing = true
-		_ = w.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityWarning,
-			Message: "flight recorder cannot keep frames: " + err.Error(),
-			Fields:  map[string]string{systemd.FieldReason: err.Error(), systemd.FieldStateFile: w.flight.Dir}})
+		w.sink.Emit(event.FlightRecorderFailing{Dir: w.flight.Dir, Err: err})
 	case err == nil && w.health.flightFailing:
 		w.health.flightFailing = false
-		_ = w.log.Log(systemd.Event{Kind: systemd.EventStateStore, Message: "flight recorder keeps frames again in " + w.flight.Dir})
+		w.sink.Emit(event.FlightRecorderRecovered{Dir: w.flight.Dir})
 	}
 }
 
@@ -73,16 +70,14 @@ func (a *Agent) criticalStarted(w *watch, plan remediate.Plan, now time.Time) st
 }
 
 // dumpFlight writes w's flight recording for reason and returns its path;
-// a recording that cannot be written is logged and "" returned.
+// a recording that cannot be written is said as an event and "" returned.
 func (a *Agent) dumpFlight(w *watch, reason string, now time.Time) string {
 	if w.flight == nil {
 		return ""
 	}
 	path, err := w.flight.Dump(reason, a.host, now)
 	if err != nil {
-		_ = w.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityWarning,
-			Message: fmt.Sprintf("flight recorder: no recording of the %s: %v", reason, err),
-			Fields:  map[string]string{systemd.FieldReason: err.Error(), systemd.FieldStateFile: w.flight.Dir}})
+		w.sink.Emit(event.RecordingFailed{For: reason, Dir: w.flight.Dir, Err: err})
 		return ""
 	}
 	return path

@@ -42,7 +42,7 @@ func TestAgentCorruptStateObservesAndAppliesNothing(t *testing.T) {
 	if err := os.WriteFile(store.Path(), []byte(torn), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	a, err := reopen(t, a, root, log, notify)
+	a, err := reopen(t, a, root, notify)
 	if err != nil {
 		t.Fatalf("an agent with a corrupt state file did not start: %v", err)
 	}
@@ -91,10 +91,10 @@ func TestAgentCorruptStateObservesAndAppliesNothing(t *testing.T) {
 // TestAgentNewerStateVersionLeftAlone: a state file from a newer
 // tcp-advisor is neither applied over nor rewritten.
 func TestAgentNewerStateVersionLeftAlone(t *testing.T) {
-	a, _, log, notify, root := setup(t, "enforce", "")
+	a, _, _, notify, root := setup(t, "enforce", "")
 	newer := `{"version":2,"managed":{}}`
 	os.WriteFile(a.own.session.Applier.Store.Path(), []byte(newer), 0o640)
-	a, err := reopen(t, a, root, log, notify)
+	a, err := reopen(t, a, root, notify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,12 +227,12 @@ func TestInProcessTimesAreMonotonic(t *testing.T) {
 
 // restartWithState writes state to a's state file and starts a new agent
 // on it, as a restart would, with a clock the test moves.
-func restartWithState(t *testing.T, a *Agent, root string, log Logger, notify Notifier, state string) (*Agent, *fakeClock) {
+func restartWithState(t *testing.T, a *Agent, root string, notify Notifier, state string) (*Agent, *fakeClock) {
 	t.Helper()
 	if err := os.WriteFile(a.own.session.Applier.Store.Path(), []byte(state), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	a, err := reopen(t, a, root, log, notify)
+	a, err := reopen(t, a, root, notify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,15 +241,15 @@ func restartWithState(t *testing.T, a *Agent, root string, log Logger, notify No
 	return a, clock
 }
 
-// reopen starts a new agent on a's sysctl tree and state directory, as a
-// restart would.
-func reopen(t *testing.T, a *Agent, root string, log Logger, notify Notifier) (*Agent, error) {
+// reopen starts a new agent on a's sysctl tree and state directory, with
+// its sinks, as a restart would.
+func reopen(t *testing.T, a *Agent, root string, notify Notifier) (*Agent, error) {
 	t.Helper()
 	session, err := OpenSession(observe.Paths{Proc: "/proc", Sys: root, Netns: t.TempDir()}, a.own.session.stateDir, nil, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	return New(a.cfg, a.own.obs, session, log, notify)
+	return New(a.cfg, a.own.obs, session, a.sinks, notify)
 }
 
 // TestAgentReloadedStateChecksNamespace: a state file read again after a
@@ -269,7 +269,7 @@ func TestAgentReloadedStateChecksNamespace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a, _, log, notify, root := setup(t, "enforce", "")
 			store := a.own.session.Applier.Store
-			a, clock := restartWithState(t, a, root, log, notify, `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`)
+			a, clock := restartWithState(t, a, root, notify, `{"version":1,"managed":{"net.ipv4.tcp_tw_reuse":{"orig`)
 			a.own.session.alive = func(advisor.Netns) (bool, error) { return tt.alive, nil }
 			a.Tick()
 			if err := os.WriteFile(store.Path(), []byte(tt.fixed), 0o640); err != nil {

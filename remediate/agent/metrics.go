@@ -9,28 +9,11 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 )
 
-// Metrics receives the agent's figures for export; *metrics.Metrics (in
-// advisor/metrics) is one.
+// Metrics publishes the figures the agent's events gave it (through its
+// sink among Sinks'); *metrics.Metrics (in advisor/metrics) is one.
 type Metrics interface {
-	// Sink records, in one namespace (netns and container label it; both
-	// "" for the one the agent runs in when it watches no other), the
-	// events the agent emits: ticks, rules fired, changes applied, failed
-	// and refused, policy sets loaded or rejected.
-	Sink(netns, container string) event.Sink
 	// Flush publishes the figures (writes the textfile, if any).
 	Flush() error
-}
-
-// labels are the namespace labels of a watch's metrics: "" for the
-// agent's own namespace when it watches no other.
-func (w *watch) labels() (netns, container string) {
-	if w.ns == nil {
-		return "", ""
-	}
-	if w.ns.Container != nil {
-		container = w.ns.Container.String()
-	}
-	return w.ns.String(), container
 }
 
 // ruleFired tells the sink which rules fired at this tick.

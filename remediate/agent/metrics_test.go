@@ -43,7 +43,7 @@ func setupMetrics(t *testing.T, mode, policyDir, textfile string, state ...strin
 	if policyDir != "" {
 		paths = []string{policyDir}
 	}
-	a, err := New(Config{PolicyPaths: paths, Mode: advisor.Mode(mode), Interval: time.Hour, Metrics: m}, obs, session, log, &recordingNotifier{})
+	a, err := New(Config{PolicyPaths: paths, Mode: advisor.Mode(mode), Interval: time.Hour, Metrics: m}, obs, session, log.sinks(m), &recordingNotifier{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -24,8 +25,9 @@ type NamespaceState struct {
 
 // NamespaceStates opens the states kept below stateDir for other network
 // namespaces: a session inside each namespace that still exists, the state
-// alone for each that is gone.
-func NamespaceStates(paths observe.Paths, stateDir string, log Logger) ([]NamespaceState, error) {
+// alone for each that is gone. The sessions' events go to sink (nil:
+// nowhere).
+func NamespaceStates(paths observe.Paths, stateDir string, sink event.Sink) ([]NamespaceState, error) {
 	inodes, err := remediate.NamespaceStates(stateDir)
 	if err != nil || len(inodes) == 0 {
 		return nil, err
@@ -40,7 +42,7 @@ func NamespaceStates(paths observe.Paths, stateDir string, log Logger) ([]Namesp
 		ns := NamespaceState{Inode: ino}
 		if n, ok := netns.Find(nss, ino); ok {
 			ns.NS = &n
-			s, err := OpenSessionIn(ns.NS, paths, stateDir, log)
+			s, err := OpenSessionIn(ns.NS, paths, stateDir, sink)
 			if err == nil {
 				err = s.Problem()
 			}

@@ -13,18 +13,7 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/sysctl"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
-
-// event logs one event; a logging failure has nowhere better to go.
-func (a *Agent) event(kind systemd.EventKind, msg string, fields map[string]string) {
-	_ = a.log.Log(systemd.Event{Kind: kind, Message: msg, Fields: fields})
-}
-
-// eventIn logs one event about a watched namespace.
-func (a *Agent) eventIn(w *watch, kind systemd.EventKind, msg string, fields map[string]string) {
-	_ = w.log.Log(systemd.Event{Kind: kind, Message: msg, Fields: fields})
-}
 
 // report logs what this tick's plan says that was not already said while it
 // kept firing: recommendations (changes it would make where it does not
@@ -148,7 +137,7 @@ func emitApplied(sink event.Sink, mode advisor.Mode, applied []remediate.Applied
 
 // eventChange is how events tell a planned change.
 func eventChange(c remediate.Change) event.Change {
-	return event.Change{Rule: c.Rule, Key: c.Key, From: c.From, To: c.To, Reason: c.Reason}
+	return event.Change{Rule: c.Rule, Key: c.Key, From: c.From, To: c.To, Reason: c.Reason, Platform: c.Platform}
 }
 
 // statusLine is the one-line summary `systemctl status` shows: the mode,

@@ -14,7 +14,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // Session is a one-shot command's hold on the state: `apply`, `rollback`
@@ -36,7 +35,9 @@ type Session struct {
 	// drop-in is written.
 	bootConfigured bool
 	stateDir       string
-	log            Logger
+	// events receives what the session did: keys released, applied and
+	// rolled back, a state moved aside, salvaged or carried over.
+	events event.Sink
 	// alive tells whether a network namespace a state records still
 	// exists (remediate.State.CheckNamespace).
 	alive remediate.Alive
@@ -47,9 +48,9 @@ type Session struct {
 // when it persists and none otherwise; without one (rollback), it is
 // persistPath if given, else the one the state last wrote. A drop-in is
 // only ever written from the initial network namespace: /etc/sysctl.d
-// configures that namespace at boot, not a container's. A nil log logs
-// nothing.
-func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persistPath string, log Logger) (*Session, error) {
+// configures that namespace at boot, not a container's. Its events go to
+// sink (nil: nowhere).
+func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persistPath string, sink event.Sink) (*Session, error) {
 	sys, err := sysctl.New(paths.Sys)
 	if err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persis
 	if err != nil {
 		return nil, err
 	}
-	s := openSession(sys, stateDir, here, netns.IsInitial(paths.Sys), log)
+	s := openSession(sys, stateDir, here, netns.IsInitial(paths.Sys), sink)
 	if !s.bootConfigured {
 		s.bootConfigured, _ = observe.BootConfigured(paths.Proc, policies.PersistDir)
 	}
@@ -77,14 +78,14 @@ func OpenSession(paths observe.Paths, stateDir string, set *policies.Set, persis
 
 // openSession opens the state in dir for the network namespace here, with
 // the applier wired to sys; initial tells whether here is the initial
-// namespace (which /etc/sysctl.d configures at boot). A nil log logs
-// nothing.
-func openSession(sys *sysctl.Tree, dir string, here advisor.Netns, initial bool, log Logger) *Session {
-	if log == nil {
-		log = discard{}
+// namespace (which /etc/sysctl.d configures at boot). Its events go to
+// sink; nil, an empty Fanout, sends them nowhere.
+func openSession(sys *sysctl.Tree, dir string, here advisor.Netns, initial bool, sink event.Sink) *Session {
+	if sink == nil {
+		sink = event.Fanout(nil)
 	}
 	s := &Session{Applier: &remediate.Applier{Sysctls: sys, Store: remediate.NewStore(dir), Now: time.Now},
-		Here: here, initial: initial, bootConfigured: initial, stateDir: dir, log: log}
+		Here: here, initial: initial, bootConfigured: initial, stateDir: dir, events: sink}
 	s.load()
 	return s
 }
@@ -127,7 +128,7 @@ func (s *Session) Problem() error { return s.Applier.Store.Blocked() }
 
 // Salvage moves a corrupt state file aside (state.json.corrupt-<time>) so
 // that the originals salvaged from it can be restored and a new state
-// written, and logs it. It returns the new name, or "" when the state file
+// written, and says so (StateSalvaged). It returns the new name, or "" when the state file
 // was fine. A state file from a newer tcp-advisor, or one that could not
 // be read at all, is left where it is and its error returned.
 func (s *Session) Salvage() (string, error) {
@@ -143,11 +144,7 @@ func (s *Session) Salvage() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_ = s.log.Log(systemd.Event{
-		Kind:    systemd.EventStateStore,
-		Message: fmt.Sprintf("%v; moved it aside to %s and wrote a new state with what was salvaged", ce, aside),
-		Fields:  map[string]string{systemd.FieldReason: ce.Err.Error(), systemd.FieldStateFile: aside},
-	})
+	s.events.Emit(event.StateSalvaged{Problem: ce.Error(), Err: ce.Err, Aside: aside})
 	return aside, nil
 }
 
@@ -177,9 +174,7 @@ func (s *Session) CheckNamespace() error {
 	}
 	if path := s.State.PersistPath; gone.OtherBoot && s.bootConfigured && path != "" && fileExists(path) {
 		s.State.Namespace = &s.Here
-		_ = s.log.Log(systemd.Event{Kind: systemd.EventStateStore, Priority: systemd.PriorityNotice,
-			Message: fmt.Sprintf("the state in %s was recorded on an earlier boot; %s re-applied its values at this boot, so tcp-advisor goes on managing them", s.stateDir, path),
-			Fields:  map[string]string{systemd.FieldReason: "carried over a reboot by " + path, systemd.FieldStateFile: s.Applier.Store.Path()}})
+		s.events.Emit(event.StateCarriedOver{Dir: s.stateDir, DropIn: path, File: s.Applier.Store.Path()})
 		return nil
 	}
 	aside, merr := s.Applier.Store.MoveAside(remediate.AsideGone, s.Applier.Now())
@@ -188,7 +183,7 @@ func (s *Session) CheckNamespace() error {
 	}
 	keys := s.State.Keys()
 	*s.State = remediate.State{Version: remediate.StateVersion, Managed: map[string]*remediate.ManagedKey{}, Namespace: &s.Here}
-	s.events().Emit(event.StateMovedAside{Reason: gone.Error(), Netns: gone.State.String(), Aside: aside, Keys: keys})
+	s.events.Emit(event.StateMovedAside{Reason: gone.Error(), Netns: gone.State.String(), Aside: aside, Keys: keys})
 	return nil
 }
 
@@ -198,12 +193,8 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// discard is the Logger of a session that logs nothing.
-type discard struct{}
-
-func (discard) Log(systemd.Event) error { return nil }
-
-// ReleaseChangedKeys releases the keys someone else changed, logging each.
+// ReleaseChangedKeys releases the keys someone else changed, emitting
+// each (KeyReleased).
 // It refuses a state from another network namespace.
 func (s *Session) ReleaseChangedKeys() ([]remediate.Released, error) {
 	if err := s.CheckNamespace(); err != nil {
@@ -211,30 +202,30 @@ func (s *Session) ReleaseChangedKeys() ([]remediate.Released, error) {
 	}
 	released, err := s.Applier.ReleaseChangedKeys(s.State)
 	for _, r := range released {
-		s.events().Emit(keyReleased(r))
+		s.events.Emit(keyReleased(r))
 	}
 	return released, err
 }
 
-// Apply applies the plan and logs each change applied or failed.
+// Apply applies the plan and emits each change applied or failed.
 func (s *Session) Apply(plan remediate.Plan) ([]remediate.Applied, []remediate.Failure) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, []remediate.Failure{{Changes: plan.Changes, Err: err}}
 	}
 	applied, failed := s.Applier.Apply(s.State, plan)
-	emitApplied(s.events(), advisor.ModeEnforce, applied, failed, nil, "")
+	emitApplied(s.events, advisor.ModeEnforce, applied, failed, nil, "")
 	return applied, failed
 }
 
 // Rollback restores the originals of keys (every managed key when none is
-// named) and logs each restored key.
+// named) and emits each restored key (RolledBack).
 func (s *Session) Rollback(keys ...string) ([]remediate.Rollback, error) {
 	if err := s.CheckNamespace(); err != nil {
 		return nil, err
 	}
 	rolled, err := s.Applier.Rollback(s.State, keys...)
 	for _, r := range rolled {
-		s.events().Emit(event.RolledBack{Key: r.Key, From: r.From, To: r.To})
+		s.events.Emit(event.RolledBack{Key: r.Key, From: r.From, To: r.To})
 	}
 	return rolled, err
 }
@@ -255,9 +246,6 @@ func (s *Session) Status(history int) remediate.Status {
 func keyReleased(r remediate.Released) event.KeyReleased {
 	return event.KeyReleased{Key: r.Key, Expected: r.Expected, Found: r.Found}
 }
-
-// events is where the session's events go: its log.
-func (s *Session) events() event.Sink { return systemd.JournalSink{Log: s.log} }
 
 // TargetStateDir is the state directory of a judged namespace below dir:
 // dir itself for the namespace this process runs in (here), a directory of

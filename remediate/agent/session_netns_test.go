@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
 	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
@@ -49,6 +50,14 @@ func TestStateFromEarlierBoot(t *testing.T) {
 			_, managed := s.State.Managed[advisor.KeyTwReuse]
 			if tt.carried != managed || tt.carried == (len(aside) == 1) || tt.carried == (log.count(systemd.EventStateMovedAside) == 1) {
 				t.Errorf("managed %v, moved aside %v, %d state_moved_aside events; want carried over %v", managed, aside, log.count(systemd.EventStateMovedAside), tt.carried)
+			}
+			if tt.carried {
+				e, _ := emittedOnce[event.StateCarriedOver](t, log)
+				if e.Dir != dir || e.DropIn != persist || e.File != filepath.Join(dir, remediate.StateFile) {
+					t.Errorf("carried over %+v", e)
+				}
+			} else if hasType[event.StateCarriedOver](log) {
+				t.Error("carried over a state whose values no drop-in re-applied")
 			}
 			if *s.State.Namespace != here {
 				t.Errorf("state namespace %+v, want %+v", *s.State.Namespace, here)

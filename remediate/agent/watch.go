@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"maps"
 	"path"
 	"slices"
@@ -16,7 +15,6 @@ import (
 	"github.com/tcp-advisor/tcp-advisor/policies"
 	"github.com/tcp-advisor/tcp-advisor/policies/judge"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
-	"github.com/tcp-advisor/tcp-advisor/systemd"
 )
 
 // watch is one network namespace the agent watches: how to observe it,
@@ -28,7 +26,6 @@ type watch struct {
 	ns      *netns.Namespace
 	obs     Observer
 	session *Session
-	log     Logger
 	// sink receives the events of this namespace: journal and metrics.
 	sink event.Sink
 	// history is the window the agent judges.
@@ -61,26 +58,16 @@ type watch struct {
 	level  advisor.Severity
 }
 
-func newWatch(ns *netns.Namespace, obs Observer, session *Session, log Logger, m Metrics) *watch {
+func newWatch(ns *netns.Namespace, obs Observer, session *Session, sinks Sinks) *watch {
 	w := &watch{obs: obs, session: session, announced: map[string]bool{}, lastSeen: lastRecord(session.State),
 		history: advisor.History{Recent: advisor.AgentRecent, Details: advisor.AgentDetails}}
-	w.in(ns, log, m)
+	w.in(ns, sinks)
 	return w
 }
 
-// in points w at namespace ns, with a logger that names the namespace in
-// every event unless it is the host's, and a sink that sends the agent's
-// events there and to the metrics m (may be nil) of the namespace.
-func (w *watch) in(ns *netns.Namespace, log Logger, m Metrics) {
-	w.ns, w.log = ns, log
-	if ns != nil && !ns.Host {
-		w.log = namespaceLogger{Logger: log, ns: ns}
-	}
-	sink := event.Fanout{systemd.JournalSink{Log: w.log}}
-	if m != nil {
-		sink = append(sink, m.Sink(w.labels()))
-	}
-	w.sink = sink
+// in points w at namespace ns, whose events go to sinks(ns).
+func (w *watch) in(ns *netns.Namespace, sinks Sinks) {
+	w.ns, w.sink = ns, sinks(ns)
 }
 
 // name is how the status line names the namespace.
@@ -89,36 +76,6 @@ func (w *watch) name() string {
 		return "here"
 	}
 	return w.ns.String()
-}
-
-// namespaceLogger adds the namespace and its container to every event, so
-// `journalctl NETNS=...` finds them.
-type namespaceLogger struct {
-	Logger
-	ns *netns.Namespace
-}
-
-// Log adds the namespace fields and names the namespace in the message.
-func (l namespaceLogger) Log(e systemd.Event) error {
-	fields := maps.Clone(e.Fields)
-	if fields == nil {
-		fields = map[string]string{}
-	}
-	fields[systemd.FieldNetns] = l.ns.String()
-	fields[systemd.FieldNetnsInode] = fmt.Sprint(l.ns.Inode)
-	if c := l.ns.Container; c != nil {
-		fields[systemd.FieldContainer] = c.String()
-		// A change made or proposed here is lost with the container: say
-		// how its platform keeps it.
-		if key, value := fields[systemd.FieldKey], fields[systemd.FieldNewValue]; key != "" &&
-			(e.Kind == systemd.EventChangeApplied || e.Kind == systemd.EventRecommendation) {
-			fields[systemd.FieldPlatform] = remediate.PlatformTerms(c, key, value)
-			e.Message += "; " + fields[systemd.FieldPlatform]
-		}
-	}
-	e.Fields = fields
-	e.Message = fmt.Sprintf("[netns %s] %s", l.ns, e.Message)
-	return l.Logger.Log(e)
 }
 
 // enforceable reports whether the policy lets the agent change the
@@ -170,7 +127,7 @@ func (a *Agent) discover() error {
 		w := a.watches[n.Inode]
 		if w == nil {
 			if w, err = a.newNamespaceWatch(n); err != nil {
-				a.event(systemd.EventObservationFailed, fmt.Sprintf("network namespace %s not watched: %v", n, err), nil)
+				a.sink.Emit(event.NamespaceNotWatched{Netns: n.String(), Err: err})
 				continue
 			}
 			a.watches[n.Inode] = w
@@ -192,10 +149,10 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	ns := new(netns.Namespace)
 	*ns = n
 	if n.Inode == a.own.session.Here.Inode {
-		a.own.in(ns, a.log, a.cfg.Metrics)
+		a.own.in(ns, a.sinks)
 		return a.own, nil
 	}
-	s, err := OpenSessionIn(ns, a.cfg.Paths, a.cfg.StateDir, a.log)
+	s, err := OpenSessionIn(ns, a.cfg.Paths, a.cfg.StateDir, a.sink)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +164,7 @@ func (a *Agent) newNamespaceWatch(n netns.Namespace) (*watch, error) {
 	// asks for it (or the pre-check calls for the whole table).
 	obs := a.cfg.Paths.ObserverIn(ns)
 	obs.SetAsker(judge.RulesAsk(func() *policies.Set { return a.set }))
-	w := newWatch(ns, obs, s, a.log, a.cfg.Metrics)
+	w := newWatch(ns, obs, s, a.sinks)
 	a.fly(w)
 	a.stateProblem(w)
 	return w, nil
@@ -220,7 +177,7 @@ func (a *Agent) targets() []*watch {
 		return []*watch{a.own}
 	}
 	if err := a.discover(); err != nil {
-		a.event(systemd.EventObservationFailed, "discovering network namespaces: "+err.Error(), nil)
+		a.sink.Emit(event.DiscoveryFailed{Err: err})
 	}
 	ws := slices.Collect(maps.Values(a.watches))
 	slices.SortFunc(ws, func(x, y *watch) int { return netns.Compare(*x.ns, *y.ns) })
@@ -232,7 +189,8 @@ func (a *Agent) targets() []*watch {
 // written inside it. A state file that cannot be read is the session's
 // Problem, as with OpenSession. A drop-in is never written for it unless it
 // is the initial namespace.
-func OpenSessionIn(ns *netns.Namespace, paths observe.Paths, stateDir string, log Logger) (*Session, error) {
+// Its events go to sink (nil: nowhere).
+func OpenSessionIn(ns *netns.Namespace, paths observe.Paths, stateDir string, sink event.Sink) (*Session, error) {
 	sys, err := sysctl.NewIn(ns, paths.Sys)
 	if err != nil {
 		return nil, err
@@ -243,7 +201,7 @@ func OpenSessionIn(ns *netns.Namespace, paths observe.Paths, stateDir string, lo
 	if id, err := netns.Identify(here, paths.Proc, ns.Cookie); err == nil {
 		here = id
 	}
-	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), here, ns.Host, log)
+	s := openSession(sys, remediate.NamespaceStateDir(stateDir, ns.Inode), here, ns.Host, sink)
 	s.alive = func(id advisor.Netns) (bool, error) { return alive(paths, id) }
 	s.persistTo("")
 	return s, nil

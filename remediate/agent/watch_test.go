@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcp-advisor/tcp-advisor/advisor"
+	"github.com/tcp-advisor/tcp-advisor/advisor/event"
 	"github.com/tcp-advisor/tcp-advisor/advisor/netns"
 	"github.com/tcp-advisor/tcp-advisor/advisor/observe"
 	"github.com/tcp-advisor/tcp-advisor/remediate"
@@ -54,7 +56,7 @@ func setupAll(t *testing.T, mode string, others ...uint64) (*Agent, *recordingLo
 	a.cfg.AllNamespaces = true
 	a.cfg.Paths = observe.Paths{Proc: fixtureProc(t, append([]uint64{a.own.session.Here.Inode}, others...)...), Sys: root, Netns: t.TempDir()}
 	a.cfg.StateDir = a.own.session.stateDir
-	a, err := reopen(t, a, root, log, notify)
+	a, err := reopen(t, a, root, notify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func setupAll(t *testing.T, mode string, others ...uint64) (*Agent, *recordingLo
 func TestAllNamespacesOwnWatchTicks(t *testing.T) {
 	a, log, notify, root := setupAll(t, "enforce")
 	store := a.own.session.Applier.Store
-	a, clock := restartWithState(t, a, root, log, notify, `{"version":1,"managed":{"net.ipv4.ip_local_port_range":{"orig`)
+	a, clock := restartWithState(t, a, root, notify, `{"version":1,"managed":{"net.ipv4.ip_local_port_range":{"orig`)
 	for range 3 {
 		a.Tick()
 		clock.advance(2 * time.Second)
@@ -139,18 +141,33 @@ func TestAllNamespacesCorruptStateWatched(t *testing.T) {
 	}
 }
 
-// TestNamespaceLoggerPlatformTerms: a change applied in a pod's namespace
-// says, in the journal, how the pod's spec keeps it.
-func TestNamespaceLoggerPlatformTerms(t *testing.T) {
-	log := &recordingLog{}
-	ns := &netns.Namespace{Inode: 4026532999, Container: &netns.Container{Runtime: "containerd", ID: strings.Repeat("ab", 32), PodUID: "0b7c5e2a-1f3d-4a6b-9c8d-7e6f5a4b3c2d"}}
-	l := namespaceLogger{Logger: log, ns: ns}
-	if err := l.Log(systemd.Event{Kind: systemd.EventChangeApplied, Message: "set it",
-		Fields: map[string]string{systemd.FieldKey: "net.ipv4.ip_local_port_range", systemd.FieldNewValue: "40000 57383"}}); err != nil {
-		t.Fatal(err)
+// TestPodNamespacePlatformTerms: a change proposed in a pod's namespace
+// says how the pod's spec keeps it, in the event and in the journal entry
+// that names the namespace.
+func TestPodNamespacePlatformTerms(t *testing.T) {
+	a, _, log, _, _ := setup(t, "dry-run", "")
+	pod := &netns.Namespace{Inode: 4026532999, Container: &netns.Container{Runtime: "containerd", ID: strings.Repeat("ab", 32), PodUID: "0b7c5e2a-1f3d-4a6b-9c8d-7e6f5a4b3c2d"}}
+	a.own.in(pod, a.sinks)
+	a.Tick()
+	const spec = `securityContext.sysctls: [{name: net.ipv4.ip_local_port_range, value: "`
+	var proposed int
+	for _, em := range log.emitted {
+		if c, ok := em.e.(event.ChangeRecommended); ok && c.Key == advisor.KeyPortRange {
+			proposed++
+			if em.ns != pod || !strings.Contains(c.Platform, spec) {
+				t.Errorf("recommendation in %v with platform %q", em.ns, c.Platform)
+			}
+		}
 	}
-	e := log.events[0]
-	if p := e.Fields[systemd.FieldPlatform]; !strings.Contains(p, `securityContext.sysctls: [{name: net.ipv4.ip_local_port_range, value: "40000 57383"}]`) || !strings.Contains(e.Message, p) {
-		t.Errorf("event: %q, %s=%q", e.Message, systemd.FieldPlatform, p)
+	if proposed != 1 {
+		t.Fatalf("%d recommendations of the port range, want 1", proposed)
+	}
+	for _, e := range log.events {
+		if e.Kind == systemd.EventRecommendation && e.Fields[systemd.FieldKey] == advisor.KeyPortRange {
+			if p := e.Fields[systemd.FieldPlatform]; !strings.Contains(p, spec) || !strings.HasPrefix(e.Message, "[netns "+pod.String()+"] ") ||
+				!strings.HasSuffix(e.Message, "; "+p) || e.Fields[systemd.FieldNetnsInode] != "4026532999" {
+				t.Errorf("journal entry: %q, %v", e.Message, e.Fields)
+			}
+		}
 	}
 }

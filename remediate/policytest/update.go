@@ -1,7 +1,6 @@
 package policytest
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
@@ -97,12 +96,4 @@ func keepContains(b *hclwrite.Body, old []Expected, label, text string) {
 	default:
 		b.SetAttributeValue("contains", cty.ListVal(kept))
 	}
-}
-
-// Summary is the line a run ends with, as go test ends with ok or FAIL.
-func Summary(passed, failed int) string {
-	if failed > 0 {
-		return fmt.Sprintf("FAIL: %d of %d policy tests failed", failed, passed+failed)
-	}
-	return fmt.Sprintf("ok: %d policy tests passed", passed)
 }

@@ -94,3 +94,37 @@ func WriteOriginals(w io.Writer, s remediate.Status, stateDir string) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// Line says the same as ev for a person: "kernel events: available", or
+// "kernel events unavailable: REASON". The agent's STATUS line says the
+// same for the agent.
+func (ev KernelEvents) Line() string {
+	if !ev.Available {
+		return ev.Unavailable
+	}
+	return "kernel events: available (connection events from the sock:inet_sock_set_state tracepoint)"
+}
+
+// NoState is what status and rollback say about a state directory dir
+// that holds no state: tcp-advisor has changed nothing there.
+func NoState(dir string) string {
+	return "No state in " + dir + ": tcp-advisor has changed nothing here."
+}
+
+// WriteNoStateText writes the status of version where dir holds no state.
+func WriteNoStateText(w io.Writer, version, dir string, ev KernelEvents) error {
+	_, err := fmt.Fprintf(w, "tcp-advisor %s\n%s\n%s\n", version, NoState(dir), ev.Line())
+	return err
+}
+
+// WriteNamespaceStatus writes the status of another network namespace
+// (name) whose state an agent keeps; nil s is a namespace that is gone,
+// where managed sysctls were managed.
+func WriteNamespaceStatus(w io.Writer, name string, s *remediate.Status, managed int) error {
+	if s == nil {
+		_, err := fmt.Fprintf(w, "\nnetwork namespace %s (gone): %d sysctl(s) were managed there\n", name, managed)
+		return err
+	}
+	fmt.Fprintf(w, "\nnetwork namespace %s:\n", name)
+	return WriteStatusText(w, *s)
+}
