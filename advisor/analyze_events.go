@@ -15,7 +15,7 @@ type EventFindings struct {
 	// Seconds is the time the events cover.
 	Seconds float64 `json:"seconds"`
 	// ConnTotals are the namespace's events (opens, connect_failures,
-	// active_closes): events' own figures in JSON.
+	// active_closes, connect_retries): events' own figures in JSON.
 	ConnTotals
 	// Overflow counts events the flow map had no room for (host-wide):
 	// Totals still count them, the per-process figures do not.
@@ -29,13 +29,17 @@ type Opener struct {
 	Command string `json:"command" cty:"command" doc:"its command"`
 	Unit    string `json:"unit" cty:"unit" doc:"the systemd unit or container scope of its cgroup"`
 	// Connected counts the calls that got a port, Failures those that
-	// found none (EADDRNOTAVAIL), over the events' window. OpensPerSecond
-	// is every call (both) per second of it: the rate it tries to open
-	// connections at, which a full range does not lower.
+	// found none (EADDRNOTAVAIL), Retries those of Failures that repeated
+	// its thread's failure at once (ConnTotals.Retries), over the events'
+	// window. OpensPerSecond is its attempts (every call but the
+	// retries) per second of it: the rate it tries to open connections
+	// at, which a full range does not lower; FailuresPerSecond the
+	// attempts that failed.
 	Connected         uint64  `json:"connected" cty:"connected" doc:"its calls that got a port"`
-	Failures          uint64  `json:"connect_failures" cty:"connect_failures" doc:"its calls that found none (EADDRNOTAVAIL)"`
-	OpensPerSecond    float64 `json:"opens_per_second" cty:"opens_per_second" doc:"every call per second, failed ones included: the rate it tries to open connections at, which a full range does not lower"`
-	FailuresPerSecond float64 `json:"failures_per_second" cty:"failures_per_second" doc:"its connect_failures per second"`
+	Failures          uint64  `json:"connect_failures" cty:"connect_failures" doc:"its calls that found none (EADDRNOTAVAIL), immediate retries included"`
+	Retries           uint64  `json:"connect_retries" cty:"connect_retries" doc:"of connect_failures, the calls that repeated the same thread's failure towards it at once (Go's dialer makes two per failed dial): no new attempt"`
+	OpensPerSecond    float64 `json:"opens_per_second" cty:"opens_per_second" doc:"its attempts per second (every call but connect_retries), failed ones included: the rate it tries to open connections at, which a full range does not lower"`
+	FailuresPerSecond float64 `json:"failures_per_second" cty:"failures_per_second" doc:"its failed attempts (connect_failures less connect_retries) per second"`
 }
 
 // windowEvents sums the events of the window's snapshots. Each covers
@@ -80,17 +84,20 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 		d := &f.Destinations[i]
 		var total ConnTotals
 		d.Openers = openersOf(flows, d.Local, d.Remote, secs, &total)
-		failures := total.Failures
-		d.ConnectFailures = &failures
+		failures, retries := total.Failures, total.Retries
+		d.ConnectFailures, d.ConnectRetries = &failures, &retries
 		if secs <= 0 {
 			continue
 		}
-		opens := round4(float64(total.Opens) / secs)
-		failRate := round4(float64(total.Failures) / secs)
+		// Attempts, not calls: a connect() retried at once after
+		// EADDRNOTAVAIL asks for the same connection again.
+		attempts := float64(total.Attempts()) / secs
+		opens := round4(attempts)
+		failRate := round4(float64(total.FailedAttempts()) / secs)
 		d.OpensPerSecond, d.FailuresPerSecond = &opens, &failRate
 		// Every attempt wants a port for as long as a closed connection
 		// keeps one: the demand the range would have to hold.
-		demand := int(math.Ceil(float64(total.Opens) / secs * d.HoldSeconds))
+		demand := int(math.Ceil(attempts * d.HoldSeconds))
 		d.Demand = &demand
 		if d.Full {
 			d.Plateau = max(d.Plateau, demand)
@@ -99,7 +106,7 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 			// where the measured close rate is only what the range let
 			// through.
 			if reuse := newPortRules(sc, d.PortsUsable); !d.ReuseInEffect && reuse.timestamps {
-				d.PlateauWithReuse = max(d.PlateauWithReuse, d.Open+int(math.Ceil(float64(total.Opens)/secs*reuse.delay))+d.OrphanPlateau)
+				d.PlateauWithReuse = max(d.PlateauWithReuse, d.Open+int(math.Ceil(attempts*reuse.delay))+d.OrphanPlateau)
 			}
 			if d.PortsUsable > 0 {
 				d.PlateauUtilization = max(d.PlateauUtilization, round4(float64(d.Plateau)/float64(d.PortsUsable)))
@@ -112,7 +119,7 @@ func analyzeEvents(f *Findings, window []Snapshot) {
 	}
 }
 
-// openersOf sums the flows towards a destination by process, most attempts
+// openersOf sums the flows towards a destination by process, most calls
 // first, and adds them all to total.
 func openersOf(flows []ConnFlow, local, remote string, secs float64, total *ConnTotals) []Opener {
 	type proc struct {
@@ -133,10 +140,10 @@ func openersOf(flows []ConnFlow, local, remote string, secs float64, total *Conn
 	}
 	out := []Opener{}
 	for p, t := range sums {
-		o := Opener{PID: p.pid, Command: p.command, Unit: p.unit, Connected: t.Connected(), Failures: t.Failures}
+		o := Opener{PID: p.pid, Command: p.command, Unit: p.unit, Connected: t.Connected(), Failures: t.Failures, Retries: t.Retries}
 		if secs > 0 {
-			o.OpensPerSecond = round4(float64(t.Opens) / secs)
-			o.FailuresPerSecond = round4(float64(o.Failures) / secs)
+			o.OpensPerSecond = round4(float64(t.Attempts()) / secs)
+			o.FailuresPerSecond = round4(float64(t.FailedAttempts()) / secs)
 		}
 		out = append(out, o)
 	}

@@ -7,15 +7,16 @@ import (
 )
 
 // eventsFor gives a snapshot the events of (since, until] towards the
-// full destination 10.0.0.2:80: nginx connects, curl's calls fail.
-func eventsFor(s Snapshot, since time.Time, nginxOpens, curlFails uint64) Snapshot {
+// full destination 10.0.0.2:80: nginx connects, curl's calls fail,
+// curlRetries of them immediate retries.
+func eventsFor(s Snapshot, since time.Time, nginxOpens, curlFails, curlRetries uint64) Snapshot {
 	remote := netip.MustParseAddrPort("10.0.0.2:80")
 	local := netip.MustParseAddr("10.0.0.1")
 	s.Events = &ConnEvents{Since: since, Until: s.Time,
-		Totals: ConnTotals{Opens: nginxOpens + curlFails, Failures: curlFails},
+		Totals: ConnTotals{Opens: nginxOpens + curlFails, Failures: curlFails, Retries: curlRetries},
 		Flows: []ConnFlow{
 			{PID: 10, Command: "nginx", Unit: "nginx.service", Local: local, Remote: remote, ConnTotals: ConnTotals{Opens: nginxOpens}},
-			{PID: 20, Command: "curl", Local: local, Remote: remote, ConnTotals: ConnTotals{Opens: curlFails, Failures: curlFails}},
+			{PID: 20, Command: "curl", Local: local, Remote: remote, ConnTotals: ConnTotals{Opens: curlFails, Failures: curlFails, Retries: curlRetries}},
 			// Another destination and an inbound flow count elsewhere.
 			{PID: 10, Command: "nginx", Local: local, Remote: netip.MustParseAddrPort("10.0.0.3:80"), ConnTotals: ConnTotals{Opens: 1000}},
 			{PID: 10, Command: "nginx", Local: local, LocalPort: 80, ConnTotals: ConnTotals{ActiveCloses: 500}},
@@ -43,8 +44,8 @@ func TestAnalyzeEvents(t *testing.T) {
 		{
 			name: "full destination, demand measured over 10 s",
 			window: []Snapshot{
-				eventsFor(snapAt(5, 0, full), t0, 1000, 3000),
-				eventsFor(snapAt(10, 0, full), t0.Add(5*time.Second), 1000, 3000),
+				eventsFor(snapAt(5, 0, full), t0, 1000, 3000, 0),
+				eventsFor(snapAt(10, 0, full), t0.Add(5*time.Second), 1000, 3000, 0),
 			},
 			available: true,
 			openers: []Opener{
@@ -57,6 +58,27 @@ func TestAnalyzeEvents(t *testing.T) {
 			demand:           48000,
 			plateauAtLeast:   48000,
 			plateauWithReuse: 800, // 800 attempts/s × 1 s, none open
+		},
+		{
+			// A Go client's failed dial is three calls, two of them
+			// immediate retries: its attempts, not its calls, are the
+			// demand.
+			name: "full destination, two of every three failed calls retries",
+			window: []Snapshot{
+				eventsFor(snapAt(5, 0, full), t0, 1000, 3000, 2000),
+				eventsFor(snapAt(10, 0, full), t0.Add(5*time.Second), 1000, 3000, 2000),
+			},
+			available: true,
+			openers: []Opener{
+				{PID: 20, Command: "curl", Failures: 6000, Retries: 4000, OpensPerSecond: 200, FailuresPerSecond: 200},
+				{PID: 10, Command: "nginx", Unit: "nginx.service", Connected: 2000, OpensPerSecond: 200},
+			},
+			failures:    6000,
+			opensPerSec: 400,
+			// (2000 + 6000 - 4000) attempts over 10 s, each wanting 60 s.
+			demand:           24000,
+			plateauAtLeast:   24000,
+			plateauWithReuse: 400,
 		},
 		{
 			name: "events refused: the reason, no openers",

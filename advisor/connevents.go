@@ -32,19 +32,34 @@ type ConnTotals struct {
 	// then found no port included. Failures counts those (SYN_SENT ->
 	// CLOSE with no local port: EADDRNOTAVAIL); ActiveCloses the
 	// connections this side closed first (ESTABLISHED -> FIN_WAIT1).
+	// Retries counts the failures that repeated, at once, the same
+	// thread's previous failure towards the same destination (Go's dialer
+	// calls connect() twice more on EADDRNOTAVAIL): each such call is
+	// one of Opens and of Failures, and no new attempt of the program's.
+	// Recordings made before it was counted read as 0.
 	Opens        uint64 `json:"opens"`
 	Failures     uint64 `json:"connect_failures"`
 	ActiveCloses uint64 `json:"active_closes"`
+	Retries      uint64 `json:"connect_retries,omitempty" jsondoc:"absent when 0"`
 }
 
 // Connected is the attempts that got a port: Opens less Failures.
 func (t ConnTotals) Connected() uint64 { return t.Opens - min(t.Failures, t.Opens) }
+
+// Attempts is the connections the programs tried to open: Opens less the
+// immediate retries.
+func (t ConnTotals) Attempts() uint64 { return t.Opens - min(t.Retries, t.Opens) }
+
+// FailedAttempts is the attempts that found no port: Failures less the
+// immediate retries.
+func (t ConnTotals) FailedAttempts() uint64 { return t.Failures - min(t.Retries, t.Failures) }
 
 // Add adds o's counts to t.
 func (t *ConnTotals) Add(o ConnTotals) {
 	t.Opens += o.Opens
 	t.Failures += o.Failures
 	t.ActiveCloses += o.ActiveCloses
+	t.Retries += o.Retries
 }
 
 // ConnFlow is the events of one process (in one cgroup) towards one

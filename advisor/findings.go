@@ -180,14 +180,15 @@ type DestinationUse struct {
 	Owners []OwnerCount `json:"owners"`
 	// From the kernel's connection events over the window (null, or
 	// empty, where they are unavailable): the processes whose connect()
-	// calls went towards it, most first; how many found no port; the
-	// rates of connect() calls (failed ones included) and of failures;
-	// and Demand, the ports
-	// every attempt would hold for HoldSeconds — what a full
-	// destination needs, measured, where its sockets show only its
-	// capacity.
-	Openers           []Opener `json:"openers" jsondoc:"null or empty without the connection events, as the four keys after it"`
+	// calls went towards it, most first; how many found no port, and of
+	// those how many were a thread's immediate retry (ConnTotals.Retries);
+	// the rates of attempts (calls less those retries, failed ones
+	// included) and of failed attempts; and Demand, the ports every
+	// attempt would hold for HoldSeconds — what a full destination needs,
+	// measured, where its sockets show only its capacity.
+	Openers           []Opener `json:"openers" jsondoc:"null or empty without the connection events, as the five keys after it"`
 	ConnectFailures   *uint64  `json:"connect_failures"`
+	ConnectRetries    *uint64  `json:"connect_retries"`
 	OpensPerSecond    *float64 `json:"opens_per_second"`
 	FailuresPerSecond *float64 `json:"failures_per_second"`
 	Demand            *int     `json:"demand"`

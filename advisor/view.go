@@ -90,10 +90,11 @@ type DestinationView struct {
 	Openers             []Opener    `cty:"openers" doc:"the processes whose connect() calls went towards it, most attempts first — also when the range is full and no connection towards it is open"`
 	Opener              Opener      `cty:"opener" doc:"of openers, the one that called connect() most (zero values when none)"`
 	Failing             Opener      `cty:"failing" doc:"of openers, the one whose calls failed most (zero values when none)"`
-	ConnectFailures     uint64      `cty:"connect_failures" doc:"connect() calls towards it that found no local port over the events' window"`
-	OpensPerSecond      float64     `cty:"opens_per_second" doc:"connect() calls towards it per second, failed ones included"`
-	FailuresPerSecond   float64     `cty:"failures_per_second" doc:"connect_failures per second"`
-	Demand              int         `cty:"demand" doc:"every attempt (failed ones included) × hold_seconds: the ports its demand would hold, measured where the sockets of a full destination show only its capacity; valid when demand_known. A full destination's plateau is at least this"`
+	ConnectFailures     uint64      `cty:"connect_failures" doc:"connect() calls towards it that found no local port over the events' window, immediate retries included"`
+	ConnectRetries      uint64      `cty:"connect_retries" doc:"of connect_failures, the calls that repeated the same thread's failure towards it at once (Go's dialer makes two per failed dial): no new attempt"`
+	OpensPerSecond      float64     `cty:"opens_per_second" doc:"connect() attempts towards it per second (every call but connect_retries), failed ones included"`
+	FailuresPerSecond   float64     `cty:"failures_per_second" doc:"failed attempts (connect_failures less connect_retries) per second"`
+	Demand              int         `cty:"demand" doc:"every attempt (failed ones included, immediate retries not) × hold_seconds: the ports its demand would hold, measured where the sockets of a full destination show only its capacity; valid when demand_known. A full destination's plateau is at least this"`
 	DemandKnown         bool        `cty:"demand_known" doc:"the connection events measured demand"`
 }
 
@@ -200,9 +201,10 @@ type EventsView struct {
 	Available    bool    `cty:"available" doc:"the events program runs; false where the kernel refused it (no BTF, no CAP_BPF and CAP_PERFMON, lockdown)"`
 	Unavailable  string  `cty:"unavailable" doc:"why not: \"kernel events unavailable: REASON\"; \"\" when available"`
 	Seconds      float64 `cty:"seconds" doc:"the time the events cover"`
-	Opens        uint64  `cty:"opens" doc:"connect() attempts"`
-	Failures     uint64  `cty:"connect_failures" doc:"connect() attempts that found no local port (EADDRNOTAVAIL)"`
+	Opens        uint64  `cty:"opens" doc:"connect() calls, immediate retries included"`
+	Failures     uint64  `cty:"connect_failures" doc:"connect() calls that found no local port (EADDRNOTAVAIL)"`
 	ActiveCloses uint64  `cty:"active_closes" doc:"connections this side closed first"`
+	Retries      uint64  `cty:"connect_retries" doc:"of connect_failures, the calls that repeated the same thread's failure towards the same destination at once (Go's dialer makes two per failed dial)"`
 }
 
 // StatesView is the states variable: one attribute per kernel state name.
@@ -268,6 +270,7 @@ func NewView(snap Snapshot, f Findings) View {
 			Available: f.Events.Available, Unavailable: f.Events.Unavailable,
 			Seconds: finite(f.Events.Seconds), Opens: f.Events.Opens,
 			Failures: f.Events.Failures, ActiveCloses: f.Events.ActiveCloses,
+			Retries: f.Events.Retries,
 		},
 		States:         newStatesView(f.States),
 		Window:         f.Window,
@@ -322,6 +325,7 @@ func newDestinationView(d DestinationUse) DestinationView {
 		EventsKnown:         d.ConnectFailures != nil,
 		Openers:             make([]Opener, len(d.Openers)),
 		ConnectFailures:     valueOr0(d.ConnectFailures),
+		ConnectRetries:      valueOr0(d.ConnectRetries),
 		OpensPerSecond:      deref(d.OpensPerSecond),
 		FailuresPerSecond:   deref(d.FailuresPerSecond),
 		Demand:              valueOr0(d.Demand),

@@ -35,10 +35,23 @@ locals {
   # is in worst.plateau and, at tcp_tw_reuse_delay, worst.plateau_with_reuse.
   # It counts each attempt as holding a port a TIME_WAIT's 60 s, which an
   # orphan does not: where the orphans lead, they are sized from their own
-  # measured rate, from the capacity up.
-  measured        = max(worst.open + ceil(worst.close_rate_per_second * worst.hold_seconds) + worst.orphan_plateau, worst.full ? worst.ports_usable : 0)
+  # measured rate. A full destination's close rates are only what its
+  # range lets through, and none while no port frees: its orphans arrived
+  # at least at the orphans it holds over their wait (each lives exactly
+  # that long); where the events measure its attempts (opens_per_second,
+  # immediate retries not counted), each attempt closes as the measured
+  # ones did — orphaned in their share (all, when none was seen closing),
+  # the rest to TIME_WAIT. If the lower tcp_fin_timeout still leaves it
+  # full, the next evaluation widens.
+  by_attempts     = worst.full && worst.demand_known
+  closing         = worst.orphan_close_rate_per_second + worst.close_rate_per_second
+  orphan_share    = local.closing > 0 ? worst.orphan_close_rate_per_second / local.closing : 1
+  tw_rate         = local.by_attempts ? max(worst.close_rate_per_second, worst.opens_per_second * (1 - local.orphan_share)) : worst.close_rate_per_second
+  held_rate       = worst.full ? worst.fin_wait2_orphaned / max(worst.orphan_hold_seconds, 1) : 0
+  orphan_rate     = max(worst.orphan_close_rate_per_second, local.held_rate, local.by_attempts ? worst.opens_per_second * local.orphan_share : 0)
+  measured        = worst.open + ceil(local.tw_rate * worst.hold_seconds) + worst.orphan_plateau
   after_reuse     = local.reuse_frees ? worst.plateau_with_reuse : (local.orphans_lead ? local.measured : worst.plateau)
-  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(worst.orphan_close_rate_per_second * bounded("net.ipv4.tcp_fin_timeout", 0))
+  after_fin       = local.after_reuse - worst.orphan_plateau + ceil(local.orphan_rate * bounded("net.ipv4.tcp_fin_timeout", 0))
   needed_plateau  = local.orphans_lead ? local.after_fin : local.after_reuse
   smaller_changes = local.reuse_frees || local.orphans_lead
 
@@ -53,7 +66,8 @@ locals {
   # Ports to ask for: twice the plateau (or the bind() use). A full
   # destination's sockets show only its capacity. The kernel's connection
   # events measure its demand — every connect() attempt, failed ones
-  # included, each keeping a port hold_seconds (tcp_tw_reuse_delay in
+  # included (a call retried at once after EADDRNOTAVAIL is the same
+  # attempt), each keeping a port hold_seconds (tcp_tw_reuse_delay in
   # plateau_with_reuse) — and the plateau of a full destination is at
   # least that; without events the demand is unseen and at least the
   # capacity: as much as one step allows, unless a smaller change frees
@@ -76,7 +90,7 @@ rule "port-exhaustion" {
     local.connect_short ? join("", [
       "connect() runs short of ports towards ${worst.local} -> ${worst.remote}: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)}) in ${sysctl.ip_local_port_range.text}",
       worst.full && !worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL and the failed calls count nowhere, so the demand is at least the capacity" : "",
-      worst.full && worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
+      worst.full && worst.demand_known ? ", none is left: connect() fails with EADDRNOTAVAIL; the connect() attempts towards it${worst.connect_retries > 0 ? " (immediate retries of a failed call not counted)" : ""}, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
       !worst.full ? "; ${round(worst.close_rate_per_second, 1)} connections/s enter TIME_WAIT towards it and each keeps its port ${round(worst.hold_seconds)} s${worst.fin_wait2_orphaned > 0 ? ", ${round(worst.orphan_close_rate_per_second, 1)}/s are orphaned in FIN_WAIT2 and each waits ${round(worst.orphan_hold_seconds)} s for the peer's FIN" : ""}, with ${worst.open} open, so it levels off at ${worst.plateau} (${percent(worst.plateau_utilization)})" : "",
       local.smaller_changes ? "; even ${local.reuse_frees ? "with net.ipv4.tcp_tw_reuse = 1" : ""}${local.reuse_frees && local.orphans_lead ? " and " : ""}${local.orphans_lead ? "with net.ipv4.tcp_fin_timeout lowered" : ""} it would level off at ${local.needed_plateau}" : "",
       worst.runs_out && !worst.full ? "; at the rate of ${worst.exhaustion_basis} it runs out in ${duration(worst.seconds_to_exhaustion)}" : "",

@@ -21,10 +21,13 @@ locals {
   opener_pid  = local.by_events ? local.caller.pid : worst.top_owner.pid
   opener_unit = local.by_events ? local.caller.unit : worst.top_owner.unit
   # "nginx (nginx.service) opens 300/s towards 127.0.0.1:8081; 7,769
-  # connect() failed for lack of a port in the last 10 s (nginx, 776/s)"
+  # connect() calls failed for lack of a port in the last 10 s (nginx,
+  # 776 attempts/s)"; with the immediate retries of a Go client's dialer,
+  # "(M of them immediate retries)" after the calls. Rates are attempts.
   who_unit  = "${worst.opener.command}${worst.opener.unit != "" ? " (${worst.opener.unit})" : ""}"
   who_opens = worst.opener.command != "" ? "; ${local.who_unit} opens ${thousands(worst.opener.opens_per_second)}/s towards ${worst.remote}" : ""
-  who_fails = worst.connect_failures > 0 ? "; ${thousands(worst.connect_failures)} connect() failed for lack of a port in the last ${round(events.seconds)} s (${worst.failing.command}${worst.failing.unit != "" ? " in ${worst.failing.unit}" : ""}, ${thousands(worst.failing.failures_per_second)}/s)" : ""
+  retried   = worst.connect_retries > 0 ? " (${thousands(worst.connect_retries)} of them immediate retries)" : ""
+  who_fails = worst.connect_failures > 0 ? "; ${thousands(worst.connect_failures)} connect() calls failed for lack of a port in the last ${round(events.seconds)} s${local.retried} (${worst.failing.command}${worst.failing.unit != "" ? " in ${worst.failing.unit}" : ""}, ${thousands(worst.failing.failures_per_second)} attempts/s)" : ""
   reuse_hints = {
     nginx   = "keep upstream connections alive: add keepalive 32; to the upstream block that names ${worst.remote}, and proxy_http_version 1.1; with proxy_set_header Connection \"\"; in the locations that proxy to it"
     haproxy = "let idle server connections be reused: http-reuse safe (or aggressive) in the backend, and no option httpclose or option http-server-close"
@@ -43,7 +46,7 @@ rule "connection-churn" {
 
   message = join("", [
     "${worst.local} -> ${worst.remote} runs short of ports at the present settings: ${worst.ports_unavailable} of ${worst.ports_usable} usable ports are unavailable (${percent(worst.utilization)})",
-    worst.demand_known && worst.demand > 0 ? "; the connect() calls towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
+    worst.demand_known && worst.demand > 0 ? "; the connect() attempts towards it, each keeping a port ${round(worst.hold_seconds)} s, ask for ${thousands(worst.demand)}" : "",
     local.who_opens,
     local.who_fails,
     ".",

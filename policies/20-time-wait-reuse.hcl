@@ -36,7 +36,7 @@ rule "time-wait-reuse" {
     "Set net.ipv4.tcp_tw_reuse = 1 so connect() can take a TIME_WAIT port towards the same destination once it is ${sysctl.tcp_tw_reuse_delay} ms old:",
     "each closed connection then holds its port about ${round(sysctl.tcp_tw_reuse_delay / 1000, 1)} s instead of 60 s.",
     "TIME_WAIT itself lasts 60 s whatever net.ipv4.tcp_fin_timeout says.",
-    worst.plateau_with_reuse < 0.9 * worst.ports_usable ? "This is the smallest change that suffices: the destination would level off at ${worst.plateau_with_reuse} ports (${percent(worst.plateau_with_reuse / max(worst.ports_usable, 1))})${worst.full ? (worst.demand_known ? " at the connect() rate the kernel's connection events measure, failed calls included" : " at the rate measured while it was full") : ""}; the port range is widened only if it still runs short once reuse is in effect." : "Even with reuse the destination would level off at ${worst.plateau_with_reuse} ports: the port range is widened in the same plan, sized for that.",
+    worst.plateau_with_reuse < 0.9 * worst.ports_usable ? "This is the smallest change that suffices: the destination would level off at ${worst.plateau_with_reuse} ports (${percent(worst.plateau_with_reuse / max(worst.ports_usable, 1))})${worst.full ? (worst.demand_known ? " at the connect() attempt rate the kernel's connection events measure, failed attempts included" : " at the rate measured while it was full") : ""}; the port range is widened only if it still runs short once reuse is in effect." : "Even with reuse the destination would level off at ${worst.plateau_with_reuse} ports: the port range is widened in the same plan, sized for that.",
   ])
 
   set "net.ipv4.tcp_tw_reuse" {

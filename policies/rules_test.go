@@ -85,7 +85,7 @@ func TestRuleConnectionChurn(t *testing.T) {
 			},
 			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"runs short of ports at the present settings", "opened by nginx (pid 2210, unit nginx.service)", "keepalive 32;", "proxy_http_version 1.1;", `proxy_set_header Connection "";`},
-			lacks:    []string{"ask for", "connect() failed"},
+			lacks:    []string{"ask for", "connect() calls failed"},
 		},
 		{
 			name: "full, from the connection events: who opens, who fails, the demand",
@@ -96,7 +96,20 @@ func TestRuleConnectionChurn(t *testing.T) {
 			},
 			fire: true, severity: advisor.SeverityCritical,
 			contains: []string{"ask for 58,620", "nginx (nginx.service) opens 300/s towards 10.0.0.2:8080",
-				"7,769 connect() failed for lack of a port", "(nginx in nginx.service, 777/s)", "keepalive 32;"},
+				"7,769 connect() calls failed for lack of a port in the last 0 s (nginx in nginx.service, 777 attempts/s)", "keepalive 32;"},
+			lacks: []string{"immediate retries"},
+		},
+		{
+			name: "full, a Go client's calls: the failed calls and, apart, their immediate retries",
+			mutate: func(o *observation) {
+				fullWithDemand(977)(o)
+				o.Findings.Worst.Openers = []advisor.Opener{nginx}
+				o.Findings.Worst.ConnectFailures = ptr(uint64(7769))
+				o.Findings.Worst.ConnectRetries = ptr(uint64(5179))
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			contains: []string{"the connect() attempts towards it, each keeping a port 60 s, ask for 58,620",
+				"7,769 connect() calls failed for lack of a port in the last 0 s (5,179 of them immediate retries) (nginx in nginx.service, 777 attempts/s)"},
 		},
 		{
 			name: "events that saw no call: no demand of 0",
@@ -155,6 +168,41 @@ func TestRulePortExhaustion(t *testing.T) {
 				o.setWorst(1000, 1000, nil)
 				o.setWorstOrphans(1000, 16.6, 60)
 			},
+		},
+		{
+			// Full for less than tcp_fin_timeout: no port has freed, so no
+			// orphan arrived in the last 5 s; the events' 10 attempts/s,
+			// all to be orphans, fit at 15 s.
+			name: "orphans fill it, none arriving, 10 attempts/s measured: tcp_fin_timeout suffices, no widening",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40299)
+				o.setWorst(300, 300, nil)
+				o.setWorstOrphans(300, 0, 40)
+				o.setWorstDemand(10)
+			},
+		},
+		{
+			// Without the events: the 300 orphans, each waiting 40 s,
+			// arrived at 7.5/s at least; at 15 s that is 113 ports.
+			name: "orphans fill it, none arriving, no events: sized from the orphans held, tcp_fin_timeout suffices",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40299)
+				o.setWorst(300, 300, nil)
+				o.setWorstOrphans(300, 0, 40)
+			},
+		},
+		{
+			name: "orphans fill it, 30 attempts/s measured: even 15 s does not fit, widened for them",
+			mutate: func(o *observation) {
+				o.setPortRange(40000, 40299)
+				o.setWorst(300, 300, nil)
+				o.setWorstOrphans(300, 0, 40)
+				o.setWorstDemand(30)
+			},
+			fire: true, severity: advisor.SeverityCritical,
+			// 30/s x 15 s = 450 ports, twice: 900.
+			changes:  []Change{{advisor.KeyPortRange, "40000 40899"}},
+			contains: []string{"with net.ipv4.tcp_fin_timeout lowered it would level off at 450"},
 		},
 		{
 			name: "orphans at 70/s: even 15 s does not fit, widened for that plateau",
@@ -344,7 +392,7 @@ func TestRuleTimeWaitReuse(t *testing.T) {
 			// not the 16.7/s a full range lets through.
 			name: "full, demand measured: reuse suffices for it", mutate: fullWithDemand(300),
 			fire: true, severity: advisor.SeverityCritical, changes: []Change{{advisor.KeyTwReuse, "1"}},
-			contains: []string{"smallest change that suffices: the destination would level off at 600 ports (60%) at the connect() rate the kernel's connection events measure"},
+			contains: []string{"smallest change that suffices: the destination would level off at 600 ports (60%) at the connect() attempt rate the kernel's connection events measure, failed attempts included"},
 		},
 		{
 			name: "active closer with reuse off", mutate: activeCloser,

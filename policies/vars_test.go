@@ -20,10 +20,11 @@ func TestViewValue(t *testing.T) {
 		want cty.Value
 	}{
 		{"events", advisor.Findings{Events: advisor.EventFindings{Available: true, Seconds: 3,
-			ConnTotals: advisor.ConnTotals{Opens: 7, Failures: 2, ActiveCloses: 1}}}, []string{"events"},
+			ConnTotals: advisor.ConnTotals{Opens: 7, Failures: 2, ActiveCloses: 1, Retries: 1}}}, []string{"events"},
 			cty.ObjectVal(map[string]cty.Value{
 				"available": cty.True, "unavailable": cty.StringVal(""), "seconds": cty.NumberIntVal(3),
 				"opens": cty.NumberIntVal(7), "connect_failures": cty.NumberIntVal(2), "active_closes": cty.NumberIntVal(1),
+				"connect_retries": cty.NumberIntVal(1),
 			})},
 		{"connections, rates unknown", advisor.Findings{}, []string{"connections"},
 			cty.ObjectVal(map[string]cty.Value{

@@ -56,10 +56,10 @@ func series(n int) Series {
 		at := t0.Add(time.Duration(i) * time.Second)
 		snap := advisor.Snapshot{Time: at, Sysctls: sys,
 			Counters: advisor.Counters{TCPInUse: 20, TimeWait: 100 * (i + 1), ActiveOpens: float64(100 * i)}, Sockets: sum,
-			Events: &advisor.ConnEvents{Since: at.Add(-time.Second), Until: at, Totals: advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 20},
+			Events: &advisor.ConnEvents{Since: at.Add(-time.Second), Until: at, Totals: advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 20, Retries: 2},
 				Flows: []advisor.ConnFlow{
 					{PID: 7, Command: "nginx", Unit: "nginx.service", CgroupID: 99, Local: dest.Local, Remote: dest.Remote,
-						ConnTotals: advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 10}},
+						ConnTotals: advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 10, Retries: 2}},
 					{PID: 7, Command: "nginx", Unit: "nginx.service", CgroupID: 99, Local: netip.MustParseAddr("10.0.0.1"), LocalPort: 8000,
 						ConnTotals: advisor.ConnTotals{ActiveCloses: 10}},
 				}}}
@@ -339,5 +339,23 @@ func TestEveryFieldIsRecorded(t *testing.T) {
 				t.Errorf("%s.%s has no JSON name and frame.go does not write it: a recording would lose it", typ.Name(), f.Name)
 			}
 		}
+	}
+}
+
+// TestReadWithoutRetries: a recording made before immediate retries were
+// counted has no connect_retries; it reads as 0 retries, the rest as written.
+func TestReadWithoutRetries(t *testing.T) {
+	data := mustJSON(t, recording(1))
+	old := strings.ReplaceAll(string(data), `,"connect_retries":2`, "")
+	if old == string(data) {
+		t.Fatal("the recording has no connect_retries to leave out")
+	}
+	got, err := Read(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := got.Series[0].Frames[0].Snapshot.Events
+	if ev.Totals != (advisor.ConnTotals{Opens: 30, Failures: 5, ActiveCloses: 20}) || ev.Flows[0].Retries != 0 {
+		t.Errorf("events %+v", ev)
 	}
 }

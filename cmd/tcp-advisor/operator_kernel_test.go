@@ -203,7 +203,7 @@ http {
 		// least its capacity and says why the events are missing.
 		wantNoEvents(t, ns, advisorBin, why, reason)
 	} else {
-		opens := regexp.MustCompile(`nginx \(` + regexp.QuoteMeta(unit) + `\) opens [1-9][0-9,]*/s towards 127\.0\.0\.1:9000; [1-9][0-9,]* connect\(\) failed for lack of a port in the last [0-9]+ s \(nginx in ` + regexp.QuoteMeta(unit) + `, [1-9][0-9,]*/s\)`)
+		opens := regexp.MustCompile(`nginx \(` + regexp.QuoteMeta(unit) + `\) opens [1-9][0-9,]*/s towards 127\.0\.0\.1:9000; [1-9][0-9,]* connect\(\) calls failed for lack of a port in the last [0-9]+ s( \([0-9,]+ of them immediate retries\))? \(nginx in ` + regexp.QuoteMeta(unit) + `, [1-9][0-9,]* attempts/s\)`)
 		if !opens.MatchString(reason) {
 			t.Errorf("the plan's churn advice does not name nginx, its unit and its rates (%s):\n%s", opens, reason)
 		}

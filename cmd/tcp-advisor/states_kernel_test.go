@@ -51,7 +51,8 @@ func leakyBackend(t *testing.T, loadBin, portRange, finTimeout string) (client *
 // tcp_fin_timeout 40 s, 10/s fill the destination (400 > 300): the plan
 // lowers tcp_fin_timeout, names the peer, and proposes neither
 // tcp_tw_reuse (it never takes an orphan's port) nor a wider range (a
-// lower tcp_fin_timeout suffices). 1,500 orphans on a 28,232-port range do
+// lower tcp_fin_timeout suffices), also from a window wholly in the full
+// phase, where the demand is the connection events' attempts. 1,500 orphans on a 28,232-port range do
 // no harm and change nothing.
 func TestKernelOrphanedFinWait2(t *testing.T) {
 	advisorBin, loadBin := binaries(t)
@@ -104,13 +105,14 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 	t.Run("a full destination", func(t *testing.T) {
 		t.Parallel()
 		client := leakyBackend(t, loadBin, "40000 40299", "40")
-		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 10, 38*time.Second, false)
-		time.Sleep(33 * time.Second)
-		p, code := planChanges(t, client, advisorBin)
-		// Full since the 30th second: every dial fails, and each makes 3
-		// connect() calls. The events count each call once, as the
-		// client made them.
+		dl := startDial(t, client, loadBin, "10.99.0.2:9100", 10, 44*time.Second, false)
+		// Full since about the 30th second: every dial fails, and each
+		// makes 3 connect() calls, two of them immediate retries. Both
+		// windows lie wholly in the full phase, where the demand is the
+		// events' alone: the attempts, not the calls, must size it.
+		time.Sleep(36 * time.Second)
 		d := diagnoseWorst(t, client, advisorBin, "--samples", "2", "--interval", "1s")
+		p, code := planChanges(t, client, advisorBin, "--samples", "2", "--interval", "1s")
 		if code != 2 {
 			t.Fatalf("plan exit %d, want 2: %+v", code, p)
 		}
@@ -133,7 +135,7 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 			t.Error("no connect() failed: the destination was never full")
 		}
 		if why := eventsRefused(advisorBin); why == "" {
-			fullCalls(t, d.Worst, ticks, 31)
+			fullAttempts(t, d.Worst, ticks, 31)
 		} else if d.Worst == nil || d.Worst.OpensPerSecond != nil {
 			t.Errorf("without the events (%s) the full destination has a call rate: %+v", why, d.Worst)
 		}
@@ -141,15 +143,17 @@ func TestKernelOrphanedFinWait2(t *testing.T) {
 	})
 }
 
-// fullCalls checks the connection events of a destination that is full from
-// second from of the dial on: the connect() calls per second are the
-// client's own count of its calls (each failing Go dial makes three, each
-// counted once, none twice), all of them failures, by the client.
-func fullCalls(t *testing.T, w *advisor.DestinationUse, ticks []tick, from int) {
+// fullAttempts checks the connection events of a destination that is full
+// from second from of the dial on: the attempts per second, all failed, are
+// the client's own count of its dials, not of its connect() calls (each
+// failing Go dial makes three); two calls in three are immediate retries;
+// all by the client.
+func fullAttempts(t *testing.T, w *advisor.DestinationUse, ticks []tick, from int) {
 	t.Helper()
-	var calls, seconds int
+	var dials, calls, seconds int
 	for _, tk := range ticks {
 		if tk.Second >= from && tk.OK == 0 && tk.Calls > 0 {
+			dials += tk.EAddrNotAvail + tk.Other
 			calls += tk.Calls
 			seconds++
 		}
@@ -157,16 +161,20 @@ func fullCalls(t *testing.T, w *advisor.DestinationUse, ticks []tick, from int) 
 	if seconds == 0 {
 		t.Fatalf("no full second from second %d on: %+v", from, ticks)
 	}
-	want := float64(calls) / float64(seconds)
-	if w == nil || w.OpensPerSecond == nil || w.FailuresPerSecond == nil || len(w.Openers) == 0 {
+	want := float64(dials) / float64(seconds)
+	if w == nil || w.OpensPerSecond == nil || w.FailuresPerSecond == nil || w.ConnectFailures == nil || w.ConnectRetries == nil || len(w.Openers) == 0 {
 		t.Fatalf("no connection events for the full destination: %+v", w)
 	}
-	t.Logf("full: the client made %.1f connect() calls/s; the events count %.1f/s, %.1f/s failed", want, *w.OpensPerSecond, *w.FailuresPerSecond)
-	if got := *w.OpensPerSecond; got < want*0.75 || got > want*1.25 {
-		t.Errorf("%.1f connect() calls/s counted, the client made %.1f/s", got, want)
+	t.Logf("full: the client dialled %.1f/s with %.1f connect() calls/s; the events count %.1f attempts/s, %.1f/s failed; %d failed calls, %d immediate retries",
+		want, float64(calls)/float64(seconds), *w.OpensPerSecond, *w.FailuresPerSecond, *w.ConnectFailures, *w.ConnectRetries)
+	if got := *w.FailuresPerSecond; got < want*0.75 || got > want*1.25 {
+		t.Errorf("%.1f failed attempts/s counted, the client dialled %.1f/s", got, want)
+	}
+	if f, r := float64(*w.ConnectFailures), float64(*w.ConnectRetries); f == 0 || r < f*2/3*0.9 || r > f*2/3*1.1 {
+		t.Errorf("%d immediate retries of %d failed calls: want two in three", *w.ConnectRetries, *w.ConnectFailures)
 	}
 	if *w.FailuresPerSecond != *w.OpensPerSecond || w.Openers[0].Command != "tcpload" {
-		t.Errorf("%.1f calls/s failed of %.1f/s, by %+v: want all, by tcpload", *w.FailuresPerSecond, *w.OpensPerSecond, w.Openers)
+		t.Errorf("%.1f attempts/s failed of %.1f/s, by %+v: want all, by tcpload", *w.FailuresPerSecond, *w.OpensPerSecond, w.Openers)
 	}
 }
 

@@ -488,7 +488,7 @@ func TestConnectFailuresStartAndStop(t *testing.T) {
 	}
 	var withFailures int
 	for _, c := range notify.calls {
-		if strings.Contains(c, "; 30 connect() failed for lack of a port") || strings.Contains(c, "; 50 connect() failed for lack of a port") {
+		if strings.Contains(c, "; 30 connect() calls failed for lack of a port") || strings.Contains(c, "; 50 connect() calls failed for lack of a port") {
 			withFailures++
 		}
 	}

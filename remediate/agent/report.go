@@ -189,7 +189,7 @@ func (a *Agent) statusLine(ws []*watch, took time.Duration) string {
 		line += "; " + h
 	}
 	if failures > 0 {
-		line += fmt.Sprintf("; %d connect() failed for lack of a port", failures)
+		line += fmt.Sprintf("; %d connect() calls failed for lack of a port", failures)
 	}
 	if why := a.cfg.Paths.Events.Unavailable; why != "" {
 		line += "; " + why

@@ -18,6 +18,7 @@ type connCounts struct {
 	Opens    uint64
 	Failures uint64
 	Closes   uint64
+	Retries  uint64
 }
 
 type connFlowKey struct {
@@ -38,6 +39,7 @@ type connFlowKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	connMapFlows             = "flows"
+	connMapLastFailures      = "last_failures"
 	connMapNetnsOverflow     = "netns_overflow"
 	connMapOverflows         = "overflows"
 	connProgInetSockSetState = "inet_sock_set_state"
@@ -93,6 +95,7 @@ type connProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type connMapSpecs struct {
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
+	LastFailures  *ebpf.MapSpec `ebpf:"last_failures"`
 	NetnsOverflow *ebpf.MapSpec `ebpf:"netns_overflow"`
 	Overflows     *ebpf.MapSpec `ebpf:"overflows"`
 }
@@ -124,6 +127,7 @@ func (o *connObjects) Close() error {
 // It can be passed to loadConnObjects or ebpf.CollectionSpec.LoadAndAssign.
 type connMaps struct {
 	Flows         *ebpf.Map `ebpf:"flows"`
+	LastFailures  *ebpf.Map `ebpf:"last_failures"`
 	NetnsOverflow *ebpf.Map `ebpf:"netns_overflow"`
 	Overflows     *ebpf.Map `ebpf:"overflows"`
 }
@@ -131,6 +135,7 @@ type connMaps struct {
 func (m *connMaps) Close() error {
 	return _ConnClose(
 		m.Flows,
+		m.LastFailures,
 		m.NetnsOverflow,
 		m.Overflows,
 	)

@@ -266,7 +266,7 @@ func keysOf[K any](m *ebpf.Map) []K {
 func sum(per []connCounts) advisor.ConnTotals {
 	var t advisor.ConnTotals
 	for _, c := range per {
-		t.Add(advisor.ConnTotals{Opens: c.Opens, Failures: c.Failures, ActiveCloses: c.Closes})
+		t.Add(advisor.ConnTotals{Opens: c.Opens, Failures: c.Failures, ActiveCloses: c.Closes, Retries: c.Retries})
 	}
 	return t
 }

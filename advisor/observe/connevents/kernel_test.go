@@ -3,6 +3,7 @@ package connevents
 import (
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +28,11 @@ func openTracer(t *testing.T) *Tracer {
 
 // client holds two connections to its own listener on HOST port 9000,
 // which take the namespace's two ports, then calls connect() 5 times
-// more, each failing with EADDRNOTAVAIL; the listener accepts one and
+// more, 5 ms apart (none an immediate retry), each failing with
+// EADDRNOTAVAIL; the listener accepts one and
 // closes it first, then the client closes both.
 const client = `
-import errno, socket, sys
+import errno, socket, sys, time
 host = sys.argv[1]
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 srv = socket.socket(family)
@@ -49,6 +51,7 @@ for _ in range(5):
     except OSError as e:
         failed += e.errno == errno.EADDRNOTAVAIL
     s.close()
+    time.sleep(0.005)
 accepted, _ = srv.accept()
 accepted.close()
 for c in held:
@@ -189,4 +192,81 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	testbin.Cleanup()
 	os.Exit(code)
+}
+
+// retrier holds the namespace's only port, then fails connect() towards
+// HOST port 9000 as argv[2] says: "go", two dials as Go's dialer makes
+// them on EADDRNOTAVAIL, three calls each, one at once after the other,
+// each on a new socket after closing the last;
+// "spaced", three such calls 20 ms apart; "threads", one call in each of
+// two threads released together. It prints the EADDRNOTAVAIL it saw.
+const retrier = `
+import errno, socket, sys, threading, time
+host, mode = sys.argv[1], sys.argv[2]
+srv = socket.socket()
+srv.bind((host, 9000))
+srv.listen(16)
+held = socket.socket()
+held.connect((host, 9000))
+failed = []
+def call():
+    s = socket.socket()
+    try:
+        s.connect((host, 9000))
+    except OSError as e:
+        failed.append(e.errno == errno.EADDRNOTAVAIL)
+    s.close()
+if mode == "threads":
+    go = threading.Barrier(2)
+    def run():
+        go.wait()
+        call()
+    ts = [threading.Thread(target=run) for _ in range(2)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+else:
+    for _ in range(6 if mode == "go" else 3):
+        call()
+        if mode == "spaced":
+            time.sleep(0.02)
+print(sum(failed))
+`
+
+// TestKernelCountsImmediateRetries: a thread's connect() that finds no port
+// and is called again at once on a new socket, towards the same
+// destination, counts as a failure and a retry, up to two retries in a
+// row (six calls at once are two attempts); calls 20 ms apart, or by two
+// threads at once, are failures only.
+func TestKernelCountsImmediateRetries(t *testing.T) {
+	tr := openTracer(t)
+	python := testbin.Tool(t, "python3", "python3")
+	for _, tc := range []struct {
+		mode              string
+		failures, retries uint64
+	}{
+		{"go", 6, 4},
+		{"spaced", 3, 0},
+		{"threads", 2, 0},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			ledger := NewLedger(tr)
+			start := time.Now()
+			ns := netnstest.New(t)
+			ns.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40000")
+			out := strings.TrimSpace(ns.MustRun(t, python, "-c", retrier, "127.0.0.1", tc.mode))
+			if out != strconv.FormatUint(tc.failures, 10) {
+				t.Fatalf("the client saw %s EADDRNOTAVAIL, want %d", out, tc.failures)
+			}
+			ev, err := ledger.Events(ns.Cookie(t), start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ev.Totals; got.Failures != tc.failures || got.Retries != tc.retries {
+				t.Errorf("%d failures, %d retries; want %d, %d", got.Failures, got.Retries, tc.failures, tc.retries)
+			}
+			if got := ev.Totals.FailedAttempts(); got != tc.failures-tc.retries {
+				t.Errorf("failed attempts %d, want %d", got, tc.failures-tc.retries)
+			}
+		})
+	}
 }

@@ -149,13 +149,17 @@ func destinationMath(w advisor.DestinationUse, count int) []string {
 	}
 	switch {
 	case w.Full && w.Demand != nil:
-		out = append(out, fmt.Sprintf("no usable port left: connect() fails with EADDRNOTAVAIL; the calls measured below ask for %d ports, the plateau", *w.Demand))
+		out = append(out, fmt.Sprintf("no usable port left: connect() fails with EADDRNOTAVAIL; the attempts measured below ask for %d ports, the plateau", *w.Demand))
 	case w.Full:
 		out = append(out, "no usable port left: connect() fails with EADDRNOTAVAIL, and failed calls count nowhere, so the demand is at least the capacity")
 	}
 	if w.Demand != nil && w.OpensPerSecond != nil {
-		line := fmt.Sprintf("connection events: %.1f connect() calls/s towards it, %d failed for lack of a port (%.1f/s); × %.0f s held = demand %d ports",
-			*w.OpensPerSecond, *w.ConnectFailures, *w.FailuresPerSecond, w.HoldSeconds, *w.Demand)
+		retried := ""
+		if w.ConnectRetries != nil && *w.ConnectRetries > 0 {
+			retried = fmt.Sprintf(" (%d of them immediate retries)", *w.ConnectRetries)
+		}
+		line := fmt.Sprintf("connection events: %.1f connect() attempts/s towards it; %d connect() calls failed for lack of a port%s, %.1f failed attempts/s; × %.0f s held = demand %d ports",
+			*w.OpensPerSecond, *w.ConnectFailures, retried, *w.FailuresPerSecond, w.HoldSeconds, *w.Demand)
 		for i, o := range w.Openers[:min(len(w.Openers), 3)] {
 			sep := "; by "
 			if i > 0 {

@@ -97,7 +97,14 @@ func TestFacts(t *testing.T) {
 				Utilization: 1, HoldSeconds: 60, Plateau: 48000, PlateauUtilization: 48, Full: true, SecondsToExhaustion: &secs, ExhaustionBasis: "no usable port left",
 				OpensPerSecond: &opens, FailuresPerSecond: &fails, ConnectFailures: &failures, Demand: &demand,
 				Openers: []advisor.Opener{{PID: 10, Command: "nginx", Unit: "nginx.service", Connected: 2000, Failures: 6000, OpensPerSecond: 800, FailuresPerSecond: 600}}}
-		}), TopicPorts, false, []string{"the calls measured below ask for 48000 ports", "800.0 connect() calls/s towards it, 6000 failed for lack of a port (600.0/s); × 60 s held = demand 48000 ports; by nginx (pid 10, unit nginx.service) 800.0/s (600.0/s failed)"}},
+		}), TopicPorts, false, []string{"the attempts measured below ask for 48000 ports", "800.0 connect() attempts/s towards it; 6000 connect() calls failed for lack of a port, 600.0 failed attempts/s; × 60 s held = demand 48000 ports; by nginx (pid 10, unit nginx.service) 800.0/s (600.0/s failed)"}},
+		{"full, a Go client's immediate retries", findings(func(f *advisor.Findings) {
+			secs, opens, fails, failures, retries, demand := 0.0, 10.0, 10.0, uint64(300), uint64(200), 600
+			f.Worst = &advisor.DestinationUse{Local: "10.0.0.1", Remote: "10.0.0.2:80", PortsInUse: 1000, PortsUnavailable: 1000, PortsUsable: 1000,
+				Utilization: 1, HoldSeconds: 60, Plateau: 1000, PlateauUtilization: 1, Full: true, SecondsToExhaustion: &secs, ExhaustionBasis: "no usable port left",
+				OpensPerSecond: &opens, FailuresPerSecond: &fails, ConnectFailures: &failures, ConnectRetries: &retries, Demand: &demand,
+				Openers: []advisor.Opener{{PID: 10, Command: "client", Failures: 300, Retries: 200, OpensPerSecond: 10, FailuresPerSecond: 10}}}
+		}), TopicPorts, false, []string{"10.0 connect() attempts/s towards it; 300 connect() calls failed for lack of a port (200 of them immediate retries), 10.0 failed attempts/s; × 60 s held = demand 600 ports"}},
 		{"close-wait", findings(func(f *advisor.Findings) {
 			f.CloseWait = advisor.CloseWaitFindings{Count: 50, Growth: 10, Stuck: &stuck, Remotes: 1, Pattern: advisor.PatternOneRemote, UnreadEOF: 30, EOFRead: 20,
 				ByOwner:  []advisor.OwnerCount{{PID: 7, Command: "api", Unit: "api.service", Count: 50}},

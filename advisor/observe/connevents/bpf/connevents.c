@@ -2,7 +2,8 @@
 /*
  * Connection events: counts, per network namespace, cgroup, process and
  * destination, the connections opened, the connect() calls that failed
- * before a local port was bound, and the active closes, from the
+ * before a local port was bound (and which of those were a thread's
+ * immediate retry), and the active closes, from the
  * sock:inet_sock_set_state tracepoint (advisor/KERNEL.md, "Connection
  * events"). User space drains the maps once per sample.
  */
@@ -47,11 +48,42 @@ struct flow_key {
 	__u8 dir;
 };
 
+/* retries counts the failures that were an immediate retry of the same
+ * thread's previous failure towards the same destination: failures less
+ * retries are the attempts a program made. */
 struct counts {
 	__u64 opens;
 	__u64 failures;
 	__u64 closes;
+	__u64 retries;
 };
+
+/* A thread's last connect() that found no port: where it went and when. */
+struct last_failure {
+	__u64 netns;
+	__u64 ns;
+	__u64 daddr[2];
+	__u16 port;
+	__u8 family;
+	__u8 chain;
+	__u8 pad[4];
+};
+
+/* A failure this soon after the same thread's previous one towards the same
+ * destination is a retry of it: Go's dialer closes the socket, makes a new
+ * one and calls connect() again at once, twice, on EADDRNOTAVAIL. After
+ * MAX_RETRIES in a row the next call is a new attempt. */
+#define RETRY_NS 1000000ULL
+#define MAX_RETRIES 2
+
+/* The last port-less failure per thread (pid_tgid's lower half), touched
+ * only when connect() finds no port: the success path never reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct last_failure);
+} last_failures SEC(".maps");
 
 /* The overflow slots: an event whose flow found its map full, and one whose
  * namespace then found netns_overflow full too. */
@@ -101,14 +133,41 @@ static __always_inline struct counts *counter(void *map, const void *key)
 	return bpf_map_lookup_elem(map, key);
 }
 
-static __always_inline void count(struct counts *c, int what)
+static __always_inline void count(struct counts *c, int what, int retry)
 {
-	if (what == TCP_SYN_SENT)
+	if (what == TCP_SYN_SENT) {
 		c->opens++;
-	else if (what == TCP_CLOSE)
+	} else if (what == TCP_CLOSE) {
 		c->failures++;
-	else
+		c->retries += retry;
+	} else {
 		c->closes++;
+	}
+}
+
+/* retried records thread tid's port-less failure towards key's destination
+ * and says whether it retries the thread's previous one: the same
+ * destination within RETRY_NS, fewer than MAX_RETRIES retries since the
+ * last new attempt. */
+static __always_inline int retried(__u32 tid, const struct flow_key *key)
+{
+	struct last_failure now = {};
+	now.netns = key->netns;
+	now.ns = bpf_ktime_get_ns();
+	__builtin_memcpy(now.daddr, key->daddr, sizeof(now.daddr));
+	now.port = key->port;
+	now.family = key->family;
+	int retry = 0;
+	struct last_failure *prev = bpf_map_lookup_elem(&last_failures, &tid);
+	if (prev && now.ns - prev->ns < RETRY_NS && prev->netns == now.netns &&
+	    prev->port == now.port && prev->family == now.family &&
+	    prev->daddr[0] == now.daddr[0] && prev->daddr[1] == now.daddr[1] &&
+	    prev->chain < MAX_RETRIES) {
+		retry = 1;
+		now.chain = prev->chain + 1;
+	}
+	bpf_map_update_elem(&last_failures, &tid, &now, BPF_ANY);
+	return retry;
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -170,18 +229,20 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, con
 		__builtin_memset(key.daddr, 0, sizeof(key.daddr));
 	}
 	key.cgroup = bpf_get_current_cgroup_id();
-	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	key.tgid = pid_tgid >> 32;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	int retry = what == TCP_CLOSE ? retried((__u32)pid_tgid, &key) : 0;
 
 	struct counts *c = counter(&flows, &key);
 	if (c) {
-		count(c, what);
+		count(c, what, retry);
 		return 0;
 	}
 	overflowed(OVERFLOW_FLOWS);
 	c = counter(&netns_overflow, &key.netns);
 	if (c)
-		count(c, what);
+		count(c, what, retry);
 	else
 		overflowed(OVERFLOW_NETNS);
 	return 0;
