@@ -139,28 +139,38 @@ func TestKernelRecreatedNamespace(t *testing.T) {
 	tr := openTracer(t)
 	python := testbin.Tool(t, "python3", "python3")
 	ledger := NewLedger(tr)
-	start := time.Now()
-	first := netnstest.Unnamed(t, "", "sleep", "600")
-	first.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40001")
-	first.MustRun(t, python, "-c", client, "127.0.0.1")
-	ino, cookie := first.Inode(t), first.Cookie(t)
-	first.Kill()
-
 	// The kernel frees a namespace's inode in its cleanup work, after its
 	// last holder exits, and then hands out the lowest free one: new
-	// namespaces are held until one has it (or another process took it).
-	var second *netnstest.NS
-	for deadline := time.Now().Add(20 * time.Second); second == nil && time.Now().Before(deadline); {
-		ns := netnstest.Unnamed(t, "", "sleep", "600")
-		if ns.Inode(t) == ino {
-			second = ns
-		} else if ns.Inode(t) > ino {
-			ns.Kill()
-			time.Sleep(100 * time.Millisecond)
+	// namespaces are held until one has it. Tests of other packages make
+	// namespaces at the same time and may take it first; the scenario
+	// then runs again.
+	var (
+		start       time.Time
+		second      *netnstest.NS
+		ino, cookie uint64
+	)
+	for attempt := 1; second == nil; attempt++ {
+		if attempt > 5 {
+			t.Fatalf("no new namespace of this test took a freed inode in 5 attempts: the test proves nothing")
 		}
-	}
-	if second == nil {
-		t.Fatalf("no new namespace took inode %d within 20 s: the test proves nothing", ino)
+		start = time.Now()
+		first := netnstest.Unnamed(t, "", "sleep", "600")
+		first.SetSysctl(t, "net.ipv4.ip_local_port_range", "40000 40001")
+		first.MustRun(t, python, "-c", client, "127.0.0.1")
+		ino, cookie = first.Inode(t), first.Cookie(t)
+		first.Kill()
+		for deadline := time.Now().Add(10 * time.Second); second == nil && time.Now().Before(deadline); {
+			ns := netnstest.Unnamed(t, "", "sleep", "600")
+			if ns.Inode(t) == ino {
+				second = ns
+			} else if ns.Inode(t) > ino {
+				ns.Kill()
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		if second == nil {
+			t.Logf("attempt %d: inode %d went to another test's namespace", attempt, ino)
+		}
 	}
 	if second.Cookie(t) == cookie {
 		t.Fatalf("the new namespace has the old one's cookie %d", cookie)
