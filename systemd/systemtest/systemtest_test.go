@@ -976,6 +976,28 @@ func followDropInHeader(t *testing.T, c *Container, conf, line string) {
 	}
 }
 
+// scrape fetches url inside the container as a scraper would, with a
+// scraper's timeout. A scrape that times out is tried once more, after
+// what the container's sockets and the agent's journal say is logged:
+// the test then fails only if the agent does not answer at all.
+func scrape(t *testing.T, c *Container, url string) string {
+	t.Helper()
+	body, err := c.Try("curl", "-sS", "-f", "--max-time", "15", url)
+	if err == nil {
+		return body
+	}
+	t.Logf("scrape of %s: %v\n%s", url, err, body)
+	for _, diag := range [][]string{
+		{"ss", "-tanpe"},
+		{"systemctl", "status", "--no-pager", unit},
+		{"journalctl", "--no-pager", "-n", "30", "-u", unit},
+	} {
+		out, _ := c.Try(diag...)
+		t.Logf("%s:\n%s", strings.Join(diag, " "), out)
+	}
+	return c.Run(t, "curl", "-sS", "-f", "--max-time", "30", url)
+}
+
 // testMetricsFirstScrape follows the header of the packaged drop-in
 // metrics-listen.conf and the env file's endpoint line, then scrapes the
 // restarted agent once: the first scrape carries every family the packaged
@@ -986,7 +1008,7 @@ func testMetricsFirstScrape(t *testing.T, c *Container) {
 	restoreUnitAfter(t, c, "stop")
 	followDropInHeader(t, c, "/usr/share/tcp-advisor/metrics-listen.conf", line)
 	requireActive(t, c)
-	body := c.Run(t, "curl", "-sf", "http://127.0.0.1:9815/metrics")
+	body := scrape(t, c, "http://127.0.0.1:9815/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
