@@ -112,14 +112,23 @@ bpf:
 	cd $(BPF_DIR) && $(GO) generate
 	@git diff --exit-code --stat -- $(BPF_DIR) || { echo "bpf: the committed eBPF objects differ from what $(BPF_DIR)/bpf/connevents.c compiles to: commit the regenerated ones" >&2; exit 1; }
 
-# unit runs the root module's tests, then each test module's, the system
-# test's last, with the same timeout.
+# unit runs the root module's tests and, beside them (go test runs the
+# root's packages side by side the same way), the system test's module,
+# whose output follows the root's; then the other test modules. Every
+# module runs even when one fails; unit fails if any did.
+SYSTEM_TEST_MODULE := systemd/systemtest
 unit:
-	$(GO) test -count=1 -timeout 40m $(PKGS)
-	@set -e; for m in $(TEST_MODULES); do \
+	@set -e; sys=$$(mktemp); rc=0; \
+	echo "cd $(SYSTEM_TEST_MODULE) && $(GO) test -count=1 -timeout 40m ./...  (beside the root module's tests)"; \
+	(cd $(SYSTEM_TEST_MODULE) && $(GO) test -count=1 -timeout 40m ./...) >$$sys 2>&1 & pid=$$!; \
+	echo "$(GO) test -count=1 -timeout 40m $(PKGS)"; \
+	$(GO) test -count=1 -timeout 40m $(PKGS) || rc=$$?; \
+	wait $$pid || rc=$$?; cat $$sys; rm -f $$sys; \
+	for m in $(filter-out $(SYSTEM_TEST_MODULE),$(TEST_MODULES)); do \
 		echo "cd $$m && $(GO) test -count=1 -timeout 40m ./..."; \
-		(cd $$m && $(GO) test -count=1 -timeout 40m ./...); \
-	done
+		(cd $$m && $(GO) test -count=1 -timeout 40m ./...) || rc=$$?; \
+	done; \
+	exit $$rc
 
 # kernel-events-refused runs the kernel tests that start tcp-advisor (the
 # TestKernel* of cmd/tcp-advisor, and the packaging's first scrape) again
