@@ -404,6 +404,10 @@ func TestAnsibleRoleInContainer(t *testing.T) {
 		}
 	})
 
+	t.Run("all namespaces with the packaged drop-in", func(t *testing.T) {
+		testAnsibleAllNamespaces(t, c, vars)
+	})
+
 	t.Run("disabled", func(t *testing.T) {
 		vars["tcp_advisor_enabled"] = false
 		r := runPlaybook(t, c, vars)
@@ -418,4 +422,62 @@ func TestAnsibleRoleInContainer(t *testing.T) {
 		}
 	})
 	t.Logf("Ansible system test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// testAnsibleAllNamespaces: tcp_advisor_all_namespaces=true installs the
+// packaged all-namespaces.conf beside metrics-listen.conf and adds
+// --all-namespaces, so the restarted agent enters a namespace made with
+// `ip netns add`; false removes the drop-in and the flag again.
+func testAnsibleAllNamespaces(t *testing.T, c *Container, vars map[string]any) {
+	const dropIn = "/etc/systemd/system/tcp-advisor.service.d/all-namespaces.conf"
+	c.Run(t, "ip", "netns", "add", "ansible-probe")
+	t.Cleanup(func() { c.Try("ip", "netns", "del", "ansible-probe") })
+	// Earlier steps restarted the unit often; this rollout is an operator's.
+	c.Run(t, "systemctl", "reset-failed", unit)
+	pid := show(t, c, "MainPID")
+
+	vars["tcp_advisor_all_namespaces"] = true
+	r := runPlaybook(t, c, vars)
+	if r.err != nil || r.failed != 0 || r.changed == 0 {
+		t.Fatalf("run: err %v, failed %d, changed %d\n%s", r.err, r.failed, r.changed, r.out)
+	}
+	if _, err := c.Try("cmp", allNamespacesConf, dropIn); err != nil {
+		t.Errorf("%s is not the packaged %s: %v", dropIn, allNamespacesConf, err)
+	}
+	paths := show(t, c, "DropInPaths")
+	for _, conf := range []string{dropIn, "/etc/systemd/system/tcp-advisor.service.d/metrics-listen.conf"} {
+		if !strings.Contains(paths, conf) {
+			t.Errorf("DropInPaths lacks %s (no daemon-reload?): %s", conf, paths)
+		}
+	}
+	env := c.Run(t, "cat", envFile)
+	if want := `TCP_ADVISOR_ARGS="--mode dry-run --metrics-textfile ` + textfilePath + ` --metrics-listen 127.0.0.1:9815 --all-namespaces --interval 2s"`; !containsLine(env, want) {
+		t.Errorf("%s lacks %s:\n%s", envFile, want, env)
+	}
+	requireActive(t, c)
+	if now := show(t, c, "MainPID"); now == pid {
+		t.Errorf("MainPID still %s: the new flag and drop-in did not restart the agent", pid)
+	}
+	checkExposure(t, c, "all-namespaces.conf by Ansible")
+	// Type=notify: the restart returned after the first tick's status.
+	requireAllNamespacesObserved(t, c)
+
+	vars["tcp_advisor_all_namespaces"] = false
+	r = runPlaybook(t, c, vars)
+	if r.err != nil || r.failed != 0 || r.changed == 0 {
+		t.Fatalf("run: err %v, failed %d, changed %d\n%s", r.err, r.failed, r.changed, r.out)
+	}
+	if out, err := c.Try("test", "-e", dropIn); err == nil {
+		t.Errorf("%s is still there: %s", dropIn, out)
+	}
+	if paths := show(t, c, "DropInPaths"); strings.Contains(paths, dropIn) || !strings.Contains(paths, "metrics-listen.conf") {
+		t.Errorf("DropInPaths after the removal: %s", paths)
+	}
+	if env := c.Run(t, "cat", envFile); strings.Contains(env, "--all-namespaces") {
+		t.Errorf("%s still says --all-namespaces:\n%s", envFile, env)
+	}
+	requireActive(t, c)
+	if status := show(t, c, "StatusText"); namespacesWatched.MatchString(status) {
+		t.Errorf("StatusText %q still counts namespaces", status)
+	}
 }
