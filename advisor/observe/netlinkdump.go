@@ -14,6 +14,26 @@ import (
 // sockDiagByFamily is SOCK_DIAG_BY_FAMILY (include/uapi/linux/sock_diag.h).
 const sockDiagByFamily = 20
 
+// tcpDiagGetSock is TCPDIAG_GETSOCK (include/uapi/linux/inet_diag.h), the
+// request of the first inet_diag interface. The kernel answers it with
+// both address families in one walk of each hash table
+// (inet_diag_dump_compat asks for AF_UNSPEC), where SOCK_DIAG_BY_FAMILY
+// walks every table once per family.
+const tcpDiagGetSock = 18
+
+// sizeofInetDiagReq is struct inet_diag_req, the TCPDIAG_GETSOCK request:
+// family, two prefix lengths, ext, the socket id (48 bytes), states, dbs.
+const sizeofInetDiagReq = 60
+
+// inetDiagReqCompat encodes a TCPDIAG_GETSOCK request for every TCP socket
+// of both families in states, in host byte order.
+func inetDiagReqCompat(states advisor.StateSet) []byte {
+	b := make([]byte, sizeofInetDiagReq)
+	b[0] = unix.AF_UNSPEC
+	binary.NativeEndian.PutUint32(b[52:56], uint32(states))
+	return b
+}
+
 // errDumpInterrupted is a dump the kernel flagged NLM_F_DUMP_INTR: the
 // table changed while it was read, so counts may be off; the caller
 // retries.
@@ -32,19 +52,23 @@ var recvBufs = sync.Pool{New: func() any { b := make([]byte, 64*1024); return &b
 // little more than the kernel's walk of its hash table.
 func dumpFamily(agg *aggregator, family uint8, states advisor.StateSet) error {
 	err := netlinkDump(agg, family, states)
-	// A kernel built without IPv6 answers the AF_INET6 dump with ENOENT.
-	if family == unix.AF_INET6 && errors.Is(err, unix.ENOENT) {
+	switch {
+	case err == nil:
 		return nil
+	// A kernel built without IPv6 answers the AF_INET6 dump with ENOENT.
+	case family == unix.AF_INET6 && errors.Is(err, unix.ENOENT):
+		return nil
+	// A kernel that refuses TCPDIAG_GETSOCK is asked per family.
+	case family == unix.AF_UNSPEC && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)):
+		return fmt.Errorf("%w: %w", errBothFamiliesRefused, err)
 	}
-	if err != nil {
-		name := "AF_INET"
-		if family == unix.AF_INET6 {
-			name = "AF_INET6"
-		}
-		return fmt.Errorf("sock_diag %s dump: %w", name, err)
-	}
-	return nil
+	name := map[uint8]string{unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6", unix.AF_UNSPEC: "TCPDIAG_GETSOCK"}[family]
+	return fmt.Errorf("sock_diag %s dump: %w", name, err)
 }
+
+// errBothFamiliesRefused is a kernel refusing the TCPDIAG_GETSOCK request
+// that dumps both families at once.
+var errBothFamiliesRefused = errors.New("sock_diag: TCPDIAG_GETSOCK refused")
 
 func netlinkDump(agg *aggregator, family uint8, states advisor.StateSet) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
@@ -56,10 +80,13 @@ func netlinkDump(agg *aggregator, family uint8, states advisor.StateSet) error {
 		return err
 	}
 	const seq = 1
-	body := (&inetDiagReq{Family: family, States: states}).Serialize()
+	body, typ := (&inetDiagReq{Family: family, States: states}).Serialize(), uint16(sockDiagByFamily)
+	if family == unix.AF_UNSPEC {
+		body, typ = inetDiagReqCompat(states), tcpDiagGetSock
+	}
 	req := make([]byte, unix.NLMSG_HDRLEN+len(body))
 	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:6], sockDiagByFamily)
+	binary.NativeEndian.PutUint16(req[4:6], typ)
 	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:12], seq)
 	copy(req[unix.NLMSG_HDRLEN:], body)
@@ -114,7 +141,7 @@ func netlinkDump(agg *aggregator, family uint8, states advisor.StateSet) error {
 				if errno := int32(binary.NativeEndian.Uint32(payload)); errno < 0 {
 					return unix.Errno(-errno)
 				}
-			case sockDiagByFamily:
+			case sockDiagByFamily, tcpDiagGetSock:
 				if !agg.consume(payload) {
 					return agg.err
 				}

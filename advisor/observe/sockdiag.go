@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -406,7 +407,9 @@ func kernelAtLeast(release string, want [2]int) bool {
 // and aggregates them while the dump streams in. Local ports are counted per
 // destination when they lie inside the range and are not listening ports,
 // so the listeners are always dumped, and first (a LISTEN-only dump skips
-// the established hash and costs little). A dump that fails, or is
+// the established hash and costs little). Each pass asks for both families
+// at once (TCPDIAG_GETSOCK), so that the kernel walks each hash table once,
+// not once per family; a kernel that refuses it is asked per family. A dump that fails, or is
 // interrupted (NLM_F_DUMP_INTR: the table changed under it), is retried
 // from scratch, dumpRetries times in all.
 func DumpSockets(states advisor.StateSet, cfg DumpConfig) (*advisor.SocketSummary, error) {
@@ -426,15 +429,20 @@ func dumpSockets(dump familyDumper, states advisor.StateSet, cfg DumpConfig) (*a
 	}
 	states |= listen
 	var err error
-	for range dumpRetries {
+	for try := 0; try < dumpRetries; try++ {
 		agg := newAggregator(states, cfg)
 		err = nil
+		families := dumpFamilies()
 		for _, pass := range []advisor.StateSet{listen, states &^ listen} {
-			for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			for _, family := range families {
 				if err == nil && pass != 0 {
 					err = dump(agg, family, pass)
 				}
 			}
+		}
+		if errors.Is(err, errBothFamiliesRefused) && perFamily.CompareAndSwap(false, true) {
+			try-- // not a failed try: ask again per family
+			continue
 		}
 		if err == nil {
 			agg.finish()
@@ -442,4 +450,18 @@ func dumpSockets(dump familyDumper, states advisor.StateSet, cfg DumpConfig) (*a
 		}
 	}
 	return nil, fmt.Errorf("%w (%d tries)", err, dumpRetries)
+}
+
+// perFamily is set once a kernel refused TCPDIAG_GETSOCK: dumps then ask
+// for each family apart.
+var perFamily atomic.Bool
+
+// dumpFamilies are the families each pass of a dump asks for: both at once
+// (AF_UNSPEC, the TCPDIAG_GETSOCK request), which walks the kernel's hash
+// tables once instead of once per family, unless the kernel refused that.
+func dumpFamilies() []uint8 {
+	if perFamily.Load() {
+		return []uint8{unix.AF_INET, unix.AF_INET6}
+	}
+	return []uint8{unix.AF_UNSPEC}
 }

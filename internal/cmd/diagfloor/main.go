@@ -1,6 +1,6 @@
 // Command diagfloor is the floor for observing a socket table: one raw
-// sock_diag dump of every TCP socket (IPv4 and IPv6, all states, no
-// extensions) into a large buffer, counting the messages and nothing else.
+// sock_diag dump of every TCP socket (IPv4 and IPv6 in one request, all
+// states, no extensions) into a large buffer, counting the messages and nothing else.
 // `make bench` times it beside `tcp-advisor diagnose` and `ss -tan`.
 //
 //	diagfloor        prints the number of sockets
@@ -31,16 +31,17 @@ func count() (int, error) {
 	defer unix.Close(fd)
 	buf := make([]byte, 64*1024) // one dump skb is at most 32 KiB
 	total := 0
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		// struct nlmsghdr (16) + struct inet_diag_req_v2 (56).
-		req := make([]byte, 72)
-		binary.NativeEndian.PutUint32(req[0:4], 72)
-		binary.NativeEndian.PutUint16(req[4:6], 20) // SOCK_DIAG_BY_FAMILY
+	// One TCPDIAG_GETSOCK request dumps both families in one walk of each
+	// hash table, as tcp-advisor asks.
+	{
+		// struct nlmsghdr (16) + struct inet_diag_req (60).
+		req := make([]byte, 76)
+		binary.NativeEndian.PutUint32(req[0:4], 76)
+		binary.NativeEndian.PutUint16(req[4:6], 18) // TCPDIAG_GETSOCK
 		binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-		binary.NativeEndian.PutUint32(req[8:12], uint32(family))
-		req[16] = family
-		req[17] = unix.IPPROTO_TCP
-		binary.NativeEndian.PutUint32(req[20:24], 0xffffffff) // every state
+		binary.NativeEndian.PutUint32(req[8:12], 1)
+		req[16] = unix.AF_UNSPEC
+		binary.NativeEndian.PutUint32(req[68:72], 0xffffffff) // every state
 		if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return 0, err
 		}
@@ -58,9 +59,6 @@ func count() (int, error) {
 				}
 				if typ == unix.NLMSG_ERROR {
 					errno := int32(binary.NativeEndian.Uint32(b[16:20]))
-					if family == unix.AF_INET6 && -errno == int32(unix.ENOENT) {
-						break recv
-					}
 					return 0, unix.Errno(-errno)
 				}
 				total++
