@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -244,5 +245,37 @@ func TestKernelProcNetTCPMatchesSockDiag(t *testing.T) {
 	}
 	if nl.States.Get(advisor.TimeWait) < 350 {
 		t.Errorf("only %d TIME_WAIT", nl.States.Get(advisor.TimeWait))
+	}
+}
+
+// TestDumpBothFamiliesRefused: a kernel that refuses TCPDIAG_GETSOCK is
+// asked per family, at once and from then on, and that is not a failed try.
+func TestDumpBothFamiliesRefused(t *testing.T) {
+	t.Cleanup(func() { perFamily.Store(false) })
+	perFamily.Store(false)
+	var asked []uint8
+	dump := func(agg *aggregator, family uint8, states advisor.StateSet) error {
+		asked = append(asked, family)
+		if family == unix.AF_UNSPEC {
+			return fmt.Errorf("%w: %w", errBothFamiliesRefused, unix.EINVAL)
+		}
+		if family == unix.AF_INET && !states.Has(advisor.Listen) {
+			agg.add(diagMsg{State: advisor.TimeWait, Local: netip.MustParseAddrPort("127.0.0.1:40000"), Remote: netip.MustParseAddrPort("127.0.0.1:9000")})
+		}
+		return nil
+	}
+	sum, err := dumpSockets(dump, advisor.StatesOf(advisor.TimeWait), DumpConfig{Range: advisor.PortRange{Low: 32768, High: 60999}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.States.Get(advisor.TimeWait); got != 1 {
+		t.Errorf("TIME_WAIT = %d, want 1", got)
+	}
+	want := []uint8{unix.AF_UNSPEC, unix.AF_INET, unix.AF_INET6, unix.AF_INET, unix.AF_INET6}
+	if !slices.Equal(asked, want) {
+		t.Errorf("families asked %v, want %v", asked, want)
+	}
+	if got := dumpFamilies(); !slices.Equal(got, []uint8{unix.AF_INET, unix.AF_INET6}) {
+		t.Errorf("later dumps ask for %v, want per family", got)
 	}
 }
